@@ -1,0 +1,105 @@
+//! Command-line flags for every `cargo xtask` command; doc comments are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// crosslab: reproducible labs for cross-architecture emulation with Nix.
+///
+/// A lab is a short TOML spec (labs/*.toml) describing who registers the
+/// emulator with binfmt_misc, how Nix is configured, and what must work.
+/// crosslab renders it to a flake whose `nix flake check` boots NixOS VMs,
+/// and runs it for real on this machine.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+pub struct Xtask {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Work with labs: list, show, check, render, run.
+    #[command(subcommand)]
+    Lab(LabCommand),
+    /// Time `lab run` against the bare commands it wraps (namespace, register,
+    /// fresh store, sandboxed build) and print both.
+    Bench(Bench),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// List the labs in labs/: name, host kind, systems, description.
+    List(List),
+    /// Show a lab's plan: registrations, Nix settings, and every probe per
+    /// system with the shell command it runs and what it expects.
+    Show(Show),
+    /// Validate lab specs (all labs in labs/ by default). Exits 2 on the first
+    /// invalid spec, naming the file, the key and the fix.
+    Check(Check),
+    /// Render labs to the flake: flake.nix, checks/<lab>.nix and
+    /// checks/<lab>.py. All labs into the repository root by default.
+    Render(Render),
+    /// Run labs for real on this machine, isolated from it, with a verdict per
+    /// probe. Exit status: 0 all as expected, 1 some not, 2 could not run.
+    Run(Run),
+}
+
+#[derive(Debug, Args)]
+pub struct List {}
+
+#[derive(Debug, Args)]
+pub struct Show {
+    /// A lab name from labs/, or a path to a .toml spec.
+    pub lab: String,
+}
+
+#[derive(Debug, Args)]
+pub struct Check {
+    /// Lab names or paths to .toml specs; all labs in labs/ when none.
+    pub labs: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct Render {
+    /// Lab names or paths to .toml specs; all labs in labs/ when none.
+    pub labs: Vec<String>,
+    /// Write into this directory instead of the repository root.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Write nothing; exit 1 listing every file whose committed text differs
+    /// from a fresh render, with the command that regenerates it.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Run {
+    /// Lab names or paths to .toml specs; `non-nixos-aarch64` when none.
+    pub labs: Vec<String>,
+    /// Where the probes run. `host`: this machine, inside a private user,
+    /// mount and PID namespace with its own binfmt_misc and Nix store.
+    #[arg(long, value_enum, default_value_t = Backend::Host)]
+    pub backend: Backend,
+    /// Print one JSON object per lab instead of the terminal report.
+    #[arg(long)]
+    pub json: bool,
+    /// On kernels without binfmt_misc namespaces (before 6.7), register in the
+    /// host's global binfmt_misc and restore the previous entries afterwards.
+    /// Root only.
+    #[arg(long)]
+    pub allow_global: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// This machine, isolated in kernel namespaces.
+    Host,
+}
+
+#[derive(Debug, Args)]
+pub struct Bench {
+    /// How many times to run each side.
+    #[arg(long, default_value_t = 10)]
+    pub runs: u32,
+}

@@ -1,0 +1,70 @@
+//! The read-only lab commands: `lab list`, `lab show`, `lab check`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::flags;
+use crate::plan::Plan;
+
+impl flags::List {
+    pub fn run(self, root: &Path) -> anyhow::Result<ExitCode> {
+        let labs = crate::load_labs(root, &[])?;
+        let width = labs.iter().map(|l| l.name.len()).max().unwrap_or(0);
+        for lab in &labs {
+            let systems: Vec<&str> = lab.systems.iter().map(|s| s.double).collect();
+            println!(
+                "{:width$}  {:9}  {}\n{:width$}  {}",
+                lab.name,
+                lab.host.as_str(),
+                systems.join(","),
+                "",
+                first_line(&lab.description),
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+impl flags::Show {
+    pub fn run(self, root: &Path) -> anyhow::Result<ExitCode> {
+        let lab = crate::load_labs(root, std::slice::from_ref(&self.lab))?.remove(0);
+        let plan = Plan::new(&lab, std::env::consts::ARCH);
+        println!("lab {} ({}), {}", lab.name, lab.path.display(), lab.host.as_str());
+        println!("  {}", lab.description.trim());
+        println!("\nbinfmt_misc ({} interpreter, flags `{}`):", lab.binfmt.interpreter.as_str(), lab.binfmt.flags);
+        if plan.registrations.is_empty() {
+            println!("  (no entries)");
+        }
+        for reg in &plan.registrations {
+            println!("  {}", reg.line());
+        }
+        println!("\nnix.conf:");
+        for line in plan.nix_conf.to_nix_conf(&[]).lines() {
+            println!("  {line}");
+        }
+        println!("\nprobes (on {}):", plan.host_arch);
+        for probe in &plan.probes {
+            println!("\n  {}  {}", probe.id(), probe.title);
+            println!("    expects: {}, within {}s", probe.expect.describe(), probe.timeout.as_secs());
+            for line in probe.command.lines() {
+                println!("    $ {line}");
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+impl flags::Check {
+    pub fn run(self, root: &Path) -> anyhow::Result<ExitCode> {
+        let labs = crate::load_labs(root, &self.labs)?;
+        for lab in &labs {
+            let probes = Plan::new(lab, std::env::consts::ARCH).probes.len();
+            println!("ok  {}  ({} systems, {probes} probes)", lab.name, lab.systems.len());
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.trim().lines().next().unwrap_or_default()
+}

@@ -1,0 +1,353 @@
+//! Planning: a validated [`Lab`] becomes binfmt registrations, a Nix
+//! configuration and a list of [`Probe`]s, each a shell command plus what its
+//! outcome must be. This is the one source of truth for what a probe does: the
+//! renderer prints these commands into the nixosTest script and the backends
+//! run the same strings.
+//!
+//! A probe command may use one variable the backend provides:
+//! `CROSSLAB_PAYLOADS`, a directory holding `<system>/busybox` and
+//! `<system>/sh` (a static or self-contained busybox for that system).
+
+use std::time::Duration;
+
+use crate::quote;
+use crate::spec::{Expect, Interpreter, Lab, ProbeKind};
+use crate::systems::NixSystem;
+
+/// Where the kernel's binfmt_misc interface is mounted.
+pub const BINFMT_DIR: &str = "/proc/sys/fs/binfmt_misc";
+
+/// What a lab plans to do, for one host architecture.
+#[derive(Debug)]
+pub struct Plan<'a> {
+    pub lab: &'a Lab,
+    /// `std::env::consts::ARCH` of the machine that runs the lab (`x86_64` for rendered VMs).
+    pub host_arch: &'static str,
+    /// Entries to register (by hand for `fhs`; by NixOS's module for `nixos`).
+    pub registrations: Vec<Registration>,
+    pub nix_conf: NixConf,
+    pub probes: Vec<Probe>,
+}
+
+/// One binfmt_misc entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    /// Entry name in binfmt_misc: `qemu-<arch>` (Debian) or `<system>` (NixOS).
+    pub name: String,
+    pub system: &'static NixSystem,
+    pub interpreter: String,
+    /// Flags as the spec gives them, canonical `POCF` order.
+    pub flags: String,
+}
+
+impl Registration {
+    /// The line written to `register`, in the kernel's syntax.
+    pub fn line(&self) -> String {
+        format!(
+            ":{}:M::{}:{}:{}:{}",
+            self.name, self.system.magic, self.system.mask, self.interpreter, self.flags
+        )
+    }
+
+    /// The shell command that registers this entry.
+    pub fn command(&self) -> String {
+        format!("printf '%s' {} > {BINFMT_DIR}/register", quote::sh(&self.line()))
+    }
+
+    /// The flags the kernel shows in the entry's status file (`C` implies `O`).
+    pub fn kernel_flags(&self) -> String {
+        let mut f = self.flags.clone();
+        if f.contains('C') && !f.contains('O') {
+            f = "POCF".chars().filter(|c| f.contains(*c) || *c == 'O').collect();
+        }
+        f
+    }
+}
+
+/// The Nix settings a lab configures, in nix.conf terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NixConf {
+    pub sandbox: bool,
+    /// `extra-sandbox-paths` (what the spec says, plus `/run/binfmt` for NixOS labs).
+    pub extra_sandbox_paths: Vec<String>,
+    pub extra_platforms: Vec<String>,
+}
+
+impl NixConf {
+    /// nix.conf lines; `extra` sandbox paths are backend-specific additions
+    /// (e.g. the emulator's real path behind `/run/binfmt`).
+    pub fn to_nix_conf(&self, extra: &[String]) -> String {
+        let mut paths = self.extra_sandbox_paths.clone();
+        paths.extend(extra.iter().cloned());
+        format!(
+            "sandbox = {}\nsandbox-fallback = false\nextra-sandbox-paths = {}\nextra-platforms = {}\nsubstituters =\nbuild-users-group =\nexperimental-features = nix-command\n",
+            self.sandbox,
+            paths.join(" "),
+            self.extra_platforms.join(" "),
+        )
+    }
+}
+
+/// What a probe's outcome must be for the lab to pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expectation {
+    pub status: Expect,
+    /// Text the decoded output must contain.
+    pub contains: Vec<String>,
+    /// A line the decoded output must contain exactly (e.g. `uname -m`'s answer).
+    pub line: Option<String>,
+}
+
+impl Expectation {
+    /// Whether an outcome meets this expectation.
+    pub fn is_met(&self, passed: bool, output: &str) -> bool {
+        let status_ok = passed == (self.status == Expect::Pass);
+        status_ok
+            && self.contains.iter().all(|c| output.contains(c.as_str()))
+            && self.line.as_ref().is_none_or(|l| output.lines().any(|o| o.trim_end() == l))
+    }
+
+    /// A short human description, e.g. `fail, output contains "No such file"`.
+    pub fn describe(&self) -> String {
+        let mut s = self.status.as_str().to_owned();
+        for c in &self.contains {
+            s.push_str(&format!(", output contains {c:?}"));
+        }
+        if let Some(l) = &self.line {
+            s.push_str(&format!(", prints the line {l:?}"));
+        }
+        s
+    }
+}
+
+/// One probe on one system: a shell command and its expectation.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    /// Position of the `[[probe]]` table in the spec.
+    pub index: usize,
+    pub kind: ProbeKind,
+    pub system: &'static NixSystem,
+    /// Whose payload the command runs (usually `system`).
+    pub payload: &'static NixSystem,
+    /// One line saying what the probe checks.
+    pub title: String,
+    pub command: String,
+    pub expect: Expectation,
+    pub timeout: Duration,
+}
+
+impl Probe {
+    /// A stable identifier: `build[3]@aarch64-linux`.
+    pub fn id(&self) -> String {
+        format!("{}[{}]@{}", self.kind.as_str(), self.index, self.system.double)
+    }
+}
+
+/// The Nix expression the `build` probe builds: a derivation for the target
+/// system whose builder is the payload's busybox, so no nixpkgs is needed.
+/// A payload outside the store (the host backend's cache) is copied in with
+/// `builtins.path`; one already in the store (a VM's) keeps its references.
+pub const BUILD_EXPR: &str = r#"{ name, system, payload, qemuCpu ? "" }:
+let
+  dir = if builtins.substring 0 11 payload == "/nix/store/"
+    then builtins.storePath payload
+    else builtins.path { path = /. + payload; name = "crosslab-payload"; };
+in derivation ({
+  inherit name system;
+  builder = "${dir}/sh";
+  args = [ "-c" "${dir}/busybox uname -m > $out" ];
+} // (if qemuCpu == "" then { } else { QEMU_CPU = qemuCpu; }))"#;
+
+impl<'a> Plan<'a> {
+    /// Plans `lab` for a machine of architecture `host_arch`.
+    pub fn new(lab: &'a Lab, host_arch: &'static str) -> Plan<'a> {
+        let native = |s: &NixSystem| s.native_on.contains(&host_arch);
+        let mut registrations: Vec<Registration> = Vec::new();
+        for s in lab.systems.iter().copied().filter(|s| !native(s)) {
+            let reg = match lab.binfmt.interpreter {
+                Interpreter::None => continue,
+                Interpreter::Fhs => Registration {
+                    name: format!("qemu-{}", s.qemu),
+                    system: s,
+                    interpreter: s.fhs_interpreter(),
+                    flags: lab.binfmt.flags.clone(),
+                },
+                Interpreter::Nixos => Registration {
+                    name: s.double.to_owned(),
+                    system: s,
+                    interpreter: format!("/run/binfmt/{}", s.double),
+                    flags: lab.binfmt.flags.clone(),
+                },
+            };
+            // armv6l and armv7l share qemu-arm: Debian registers it once.
+            if !registrations.iter().any(|r| r.name == reg.name) {
+                registrations.push(reg);
+            }
+        }
+
+        let mut nix_conf = NixConf {
+            sandbox: lab.nix.sandbox,
+            extra_sandbox_paths: lab.nix.extra_sandbox_paths.clone(),
+            extra_platforms: lab.nix.extra_platforms.clone(),
+        };
+        if lab.binfmt.interpreter == Interpreter::Nixos {
+            // What nixos/modules/system/boot/binfmt.nix adds.
+            nix_conf.extra_sandbox_paths.insert(0, "/run/binfmt".to_owned());
+            let mut platforms: Vec<String> =
+                lab.systems.iter().filter(|s| !native(s)).map(|s| s.double.to_owned()).collect();
+            if host_arch == "x86_64" {
+                platforms.push("i686-linux".to_owned());
+            }
+            for p in &lab.nix.extra_platforms {
+                if !platforms.contains(p) {
+                    platforms.push(p.clone());
+                }
+            }
+            nix_conf.extra_platforms = platforms;
+        }
+
+        let mut plan = Plan { lab, host_arch, registrations, nix_conf, probes: Vec::new() };
+        for (index, spec) in lab.probes.iter().enumerate() {
+            for &system in &lab.systems {
+                if spec.systems.as_ref().is_some_and(|only| !only.contains(&system)) {
+                    continue;
+                }
+                let probe = plan.probe(index, system);
+                plan.probes.push(probe);
+            }
+        }
+        plan
+    }
+
+    /// The registration that serves `system`, if any.
+    pub fn registration_for(&self, system: &NixSystem) -> Option<&Registration> {
+        self.registrations.iter().find(|r| r.system.qemu == system.qemu && r.system.magic == system.magic)
+    }
+
+    fn probe(&self, index: usize, system: &'static NixSystem) -> Probe {
+        let spec = &self.lab.probes[index];
+        let payload = spec.payload.unwrap_or(system);
+        let cpu = spec.qemu_cpu.as_deref().or(system.qemu_cpu);
+        let (title, command, builtin_line) = match spec.kind {
+            ProbeKind::Binfmt => self.binfmt_probe(system),
+            ProbeKind::NixConfig => self.nix_config_probe(system),
+            ProbeKind::Exec => {
+                let bin = format!("\"$CROSSLAB_PAYLOADS\"/{}/busybox", quote::sh(payload.double));
+                let (prefix, how) = match (system.personality, cpu) {
+                    (Some(p), _) if system.native_on.contains(&self.host_arch) => {
+                        (format!("setarch {} ", quote::sh(p)), format!("natively, personality {p}"))
+                    }
+                    (_, Some(cpu)) => (format!("QEMU_CPU={} ", quote::sh(cpu)), format!("qemu CPU {cpu}")),
+                    _ => (String::new(), "default CPU".to_owned()),
+                };
+                let what = if payload == system {
+                    format!("a static {} binary runs ({how})", system.double)
+                } else {
+                    format!("a static {} binary runs as {} ({how})", payload.double, system.double)
+                };
+                (format!("{what}; `uname -m` prints {}", system.uname), format!("{prefix}{bin} uname -m"), Some(system.uname))
+            }
+            ProbeKind::Build => {
+                let name = format!("crosslab-probe{index}-{}", system.double);
+                let command = format!(
+                    "payload=$(readlink -f \"$CROSSLAB_PAYLOADS\"/{payload_dir})\n\
+                     out=$(nix-build --no-out-link --argstr name {name} --argstr system {system} \\\n  \
+                     --argstr payload \"$payload\" --argstr qemuCpu {cpu} \\\n  \
+                     --expr {expr}) || exit 1\n\
+                     cat \"$out\"",
+                    payload_dir = quote::sh(payload.double),
+                    name = quote::sh(&name),
+                    system = quote::sh(system.double),
+                    cpu = quote::sh(cpu.unwrap_or("")),
+                    expr = quote::sh(BUILD_EXPR),
+                );
+                (format!("sandboxed nix-build of a {} derivation", system.double), command, Some(system.uname))
+            }
+            ProbeKind::Command => {
+                let mut command = format!("export CROSSLAB_SYSTEM={}\n", quote::sh(system.double));
+                if let Some(cpu) = &spec.qemu_cpu {
+                    command.push_str(&format!("export QEMU_CPU={}\n", quote::sh(cpu)));
+                }
+                command.push_str(spec.run.as_deref().unwrap_or_default());
+                ("the lab's own command".to_owned(), command, None)
+            }
+        };
+        let mut expect = Expectation { status: spec.expect, contains: Vec::new(), line: None };
+        if let Some(text) = &spec.expect_output {
+            expect.contains.push(text.clone());
+        }
+        if spec.expect == Expect::Pass {
+            expect.line = builtin_line.map(str::to_owned);
+        }
+        Probe {
+            index,
+            kind: spec.kind,
+            system,
+            payload,
+            title,
+            command,
+            expect,
+            timeout: Duration::from_secs(spec.timeout_secs),
+        }
+    }
+
+    fn binfmt_probe(&self, system: &'static NixSystem) -> (String, String, Option<&'static str>) {
+        if system.native_on.contains(&self.host_arch) {
+            let names = [format!("qemu-{}", system.qemu), system.double.to_owned()];
+            let checks: Vec<String> =
+                names.iter().map(|n| format!("test ! -e {BINFMT_DIR}/{}", quote::sh(n))).collect();
+            return (
+                format!("{} runs natively on {}: no entry may take it over", system.double, self.host_arch),
+                format!("ls {BINFMT_DIR}\n{}", checks.join(" && ")),
+                None,
+            );
+        }
+        let Some(reg) = self.registration_for(system) else {
+            let names = [format!("qemu-{}", system.qemu), system.double.to_owned()];
+            let checks: Vec<String> =
+                names.iter().map(|n| format!("test ! -e {BINFMT_DIR}/{}", quote::sh(n))).collect();
+            return (
+                format!("no binfmt_misc entry for {} (interpreter = \"none\")", system.double),
+                format!("ls {BINFMT_DIR}\n{}", checks.join(" && ")),
+                None,
+            );
+        };
+        let entry = format!("{BINFMT_DIR}/{}", quote::sh(&reg.name));
+        let hex = |b: Vec<u8>| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let lines = [
+            "enabled".to_owned(),
+            format!("interpreter {}", reg.interpreter),
+            format!("flags: {}", reg.kernel_flags()),
+            format!("magic {}", hex(system.magic_bytes())),
+            format!("mask {}", hex(system.mask_bytes())),
+        ];
+        let checks: Vec<String> =
+            lines.iter().map(|l| format!("grep -qxF -- {} {entry}", quote::sh(l))).collect();
+        (
+            format!("binfmt_misc entry `{}` is enabled with {} and flags `{}`", reg.name, reg.interpreter, reg.flags),
+            format!("cat {entry} || exit 1\n{}", checks.join(" && ")),
+            None,
+        )
+    }
+
+    fn nix_config_probe(&self, system: &'static NixSystem) -> (String, String, Option<&'static str>) {
+        let mut wants = vec![("sandbox", self.nix_conf.sandbox.to_string())];
+        if !system.native_on.contains(&self.host_arch) {
+            wants.push(("extra-platforms", system.double.to_owned()));
+        }
+        for p in &self.nix_conf.extra_sandbox_paths {
+            wants.push(("sandbox-paths", p.clone()));
+        }
+        let mut command = String::from(
+            "conf=$(nix --extra-experimental-features nix-command show-config) || exit 1\n\
+             printf '%s\\n' \"$conf\" | grep -E '^(sandbox|sandbox-paths|extra-platforms) = '\n\
+             has() { printf '%s\\n' \"$conf\" | grep -E \"^$1 = \" | tr ' ' '\\n' | grep -qxF -- \"$2\" \
+             || { echo \"missing from $1: $2\"; exit 1; }; }\n",
+        );
+        for (key, value) in &wants {
+            command.push_str(&format!("has {key} {}\n", quote::sh(value)));
+        }
+        let summary: Vec<String> = wants.iter().map(|(k, v)| format!("{k} ∋ {v}")).collect();
+        (format!("Nix reports {}", summary.join(", ")), command.trim_end().to_owned(), None)
+    }
+}

@@ -1,0 +1,1 @@
+//! Reporting verdicts: the terminal report and JSON.

@@ -1,0 +1,289 @@
+//! The systems table: every Nix system double crosslab can emulate, with the
+//! facts each backend needs about it (qemu binary and CPU, binfmt magic, what
+//! `uname -m` prints, where a static payload comes from, OCI and nixpkgs names).
+//!
+//! This is the one place these facts live. `tests/systems.rs` checks the magics
+//! against Debian's `/usr/lib/binfmt.d/qemu-*.conf` and real payload binaries,
+//! and the `uname -m` column against real runs under qemu.
+
+/// One Nix system double and how to emulate it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct NixSystem {
+    /// The Nix system double, e.g. `aarch64-linux`.
+    pub double: &'static str,
+    /// qemu-user's name for the architecture: `/usr/bin/qemu-<qemu>-static`.
+    pub qemu: &'static str,
+    /// The qemu CPU model that emulates this system faithfully (`QEMU_CPU`),
+    /// or `None` when qemu's default model is right.
+    pub qemu_cpu: Option<&'static str>,
+    /// binfmt_misc magic, in the kernel's `\x..` escaped form (the bytes NixOS uses).
+    pub magic: &'static str,
+    /// binfmt_misc mask, same form.
+    pub mask: &'static str,
+    /// Whether nixpkgs' `nixos/lib/binfmt-magics.nix` knows this system, i.e.
+    /// whether `boot.binfmt.emulatedSystems` accepts it.
+    pub nixos_emulated: bool,
+    /// What `uname -m` prints for a binary of this system under the emulation above.
+    pub uname: &'static str,
+    /// Debian architecture of the static payload (`busybox-static:<arch>`).
+    pub debian_arch: &'static str,
+    /// Debian suite the payload comes from (riscv64 is a port only from trixie on,
+    /// mips64el only up to bookworm).
+    pub debian_suite: &'static str,
+    /// Docker/OCI platform string.
+    pub oci_platform: &'static str,
+    /// `pkgsCross.<attr>` in nixpkgs that targets this system.
+    pub pkgs_cross: &'static str,
+    /// Host CPU architectures (`std::env::consts::ARCH`) that run this system's
+    /// binaries natively, without binfmt_misc.
+    pub native_on: &'static [&'static str],
+    /// Personality (`setarch <name>`) a native run needs for `uname -m` to be
+    /// right, as Nix itself sets for i686 builds on x86_64.
+    pub personality: Option<&'static str>,
+}
+
+// Magics and masks are nixpkgs' nixos/lib/binfmt-magics.nix, byte for byte.
+const ARM_MAGIC: &str = r"\x7fELF\x01\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x28\x00";
+const ARM_MASK: &str = r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\x00\xff\xfe\xff\xff\xff";
+
+/// Every system crosslab knows, in the order `lab list` and the matrix show them.
+pub const SYSTEMS: &[NixSystem] = &[
+    NixSystem {
+        double: "x86_64-linux",
+        qemu: "x86_64",
+        qemu_cpu: None,
+        magic: r"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x3e\x00",
+        mask: r"\xff\xff\xff\xff\xff\xfe\xfe\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff",
+        nixos_emulated: true,
+        uname: "x86_64",
+        debian_arch: "amd64",
+        debian_suite: "bookworm",
+        oci_platform: "linux/amd64",
+        pkgs_cross: "gnu64",
+        native_on: &["x86_64"],
+        personality: None,
+    },
+    NixSystem {
+        double: "i686-linux",
+        qemu: "i386",
+        qemu_cpu: None,
+        magic: r"\x7fELF\x01\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x06\x00",
+        mask: r"\xff\xff\xff\xff\xff\xfe\xfe\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff",
+        nixos_emulated: true,
+        uname: "i686",
+        debian_arch: "i386",
+        debian_suite: "bookworm",
+        oci_platform: "linux/386",
+        pkgs_cross: "gnu32",
+        native_on: &["x86_64"],
+        personality: Some("i686"),
+    },
+    NixSystem {
+        double: "aarch64-linux",
+        qemu: "aarch64",
+        qemu_cpu: None,
+        magic: r"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00",
+        mask: r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\x00\xff\xfe\xff\xff\xff",
+        nixos_emulated: true,
+        uname: "aarch64",
+        debian_arch: "arm64",
+        debian_suite: "bookworm",
+        oci_platform: "linux/arm64",
+        pkgs_cross: "aarch64-multiplatform",
+        native_on: &["aarch64"],
+        personality: None,
+    },
+    NixSystem {
+        double: "armv5tel-linux",
+        qemu: "arm",
+        qemu_cpu: Some("arm926"),
+        magic: ARM_MAGIC,
+        mask: ARM_MASK,
+        nixos_emulated: false,
+        uname: "armv5tel",
+        debian_arch: "armel",
+        debian_suite: "bookworm",
+        oci_platform: "linux/arm/v5",
+        pkgs_cross: "sheevaplug",
+        native_on: &[],
+        personality: None,
+    },
+    NixSystem {
+        double: "armv6l-linux",
+        qemu: "arm",
+        qemu_cpu: Some("arm1176"),
+        magic: ARM_MAGIC,
+        mask: ARM_MASK,
+        nixos_emulated: true,
+        uname: "armv6l",
+        debian_arch: "armel",
+        debian_suite: "bookworm",
+        oci_platform: "linux/arm/v6",
+        pkgs_cross: "raspberryPi",
+        native_on: &[],
+        personality: None,
+    },
+    NixSystem {
+        double: "armv7l-linux",
+        qemu: "arm",
+        qemu_cpu: Some("cortex-a15"),
+        magic: ARM_MAGIC,
+        mask: ARM_MASK,
+        nixos_emulated: true,
+        uname: "armv7l",
+        debian_arch: "armhf",
+        debian_suite: "bookworm",
+        oci_platform: "linux/arm/v7",
+        pkgs_cross: "armv7l-hf-multiplatform",
+        native_on: &[],
+        personality: None,
+    },
+    NixSystem {
+        double: "riscv64-linux",
+        qemu: "riscv64",
+        qemu_cpu: None,
+        magic: r"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xf3\x00",
+        mask: r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff",
+        nixos_emulated: true,
+        uname: "riscv64",
+        debian_arch: "riscv64",
+        debian_suite: "trixie",
+        oci_platform: "linux/riscv64",
+        pkgs_cross: "riscv64",
+        native_on: &["riscv64"],
+        personality: None,
+    },
+    NixSystem {
+        double: "s390x-linux",
+        qemu: "s390x",
+        qemu_cpu: None,
+        magic: r"\x7fELF\x02\x02\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x16",
+        mask: r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff",
+        nixos_emulated: true,
+        uname: "s390x",
+        debian_arch: "s390x",
+        debian_suite: "bookworm",
+        oci_platform: "linux/s390x",
+        pkgs_cross: "s390x",
+        native_on: &["s390x"],
+        personality: None,
+    },
+    NixSystem {
+        double: "powerpc64le-linux",
+        qemu: "ppc64le",
+        qemu_cpu: None,
+        magic: r"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x15\x00",
+        mask: r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\x00",
+        nixos_emulated: true,
+        uname: "ppc64le",
+        debian_arch: "ppc64el",
+        debian_suite: "bookworm",
+        oci_platform: "linux/ppc64le",
+        pkgs_cross: "powernv",
+        native_on: &["powerpc64"],
+        personality: None,
+    },
+    NixSystem {
+        double: "mips64el-linux",
+        qemu: "mips64el",
+        qemu_cpu: None,
+        magic: r"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x08\x00",
+        mask: r"\xff\xff\xff\xff\xff\xff\xff\x00\x00\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff",
+        nixos_emulated: true,
+        uname: "mips64",
+        debian_arch: "mips64el",
+        debian_suite: "bookworm",
+        oci_platform: "linux/mips64le",
+        pkgs_cross: "mips64el-linux-gnuabi64",
+        native_on: &["mips64"],
+        personality: None,
+    },
+];
+
+impl NixSystem {
+    /// Looks a system up by its Nix double.
+    pub fn find(double: &str) -> Option<&'static NixSystem> {
+        SYSTEMS.iter().find(|s| s.double == double)
+    }
+
+    /// `/usr/bin/qemu-<arch>-static`, where Debian, Ubuntu and tonistiigi/binfmt put it.
+    pub fn fhs_interpreter(&self) -> String {
+        format!("/usr/bin/qemu-{}-static", self.qemu)
+    }
+
+    /// Whether the machine we run on executes this system's binaries natively.
+    pub fn is_native_here(&self) -> bool {
+        self.native_on.contains(&std::env::consts::ARCH)
+    }
+
+    /// The magic as raw bytes (the kernel's `\x..` escapes decoded).
+    pub fn magic_bytes(&self) -> Vec<u8> {
+        decode_binfmt_escapes(self.magic)
+    }
+
+    /// The mask as raw bytes.
+    pub fn mask_bytes(&self) -> Vec<u8> {
+        decode_binfmt_escapes(self.mask)
+    }
+
+    /// Whether the first bytes of an executable match this system's magic under its mask.
+    pub fn matches_header(&self, header: &[u8]) -> bool {
+        let (magic, mask) = (self.magic_bytes(), self.mask_bytes());
+        header.len() >= magic.len()
+            && magic.iter().zip(&mask).zip(header).all(|((m, k), h)| m & k == h & k)
+    }
+}
+
+/// Decodes the kernel's binfmt_misc escape syntax (`\xNN`, other bytes literal).
+pub fn decode_binfmt_escapes(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && bytes.get(i + 1) == Some(&b'x') && i + 4 <= bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 2..i + 4]).ok();
+            if let Some(b) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(b);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
+}
+
+/// Systems whose names come closest to `wanted`, for "did you mean" hints.
+/// Knows the families people abbreviate: `arm-linux` means one of the 32-bit
+/// ARM doubles, `x86-linux` one of the x86 ones.
+pub fn closest(wanted: &str) -> Vec<&'static str> {
+    let arch = wanted.split('-').next().unwrap_or(wanted).to_ascii_lowercase();
+    let family: &[&str] = match arch.as_str() {
+        "arm" | "armhf" | "armel" | "arm32" | "armv7" | "armv6" | "armv5" => {
+            &["armv7l-linux", "armv6l-linux", "armv5tel-linux"]
+        }
+        "arm64" | "armv8" | "aarch64" => &["aarch64-linux"],
+        "x86" | "amd64" | "x64" => &["x86_64-linux", "i686-linux"],
+        "i386" | "i486" | "i586" | "386" | "x86_32" => &["i686-linux"],
+        "ppc64le" | "ppc64el" | "powerpc" | "ppc64" | "powerpc64" => &["powerpc64le-linux"],
+        "riscv" | "rv64" | "riscv64" => &["riscv64-linux"],
+        "mips64le" | "mips" | "mips64" => &["mips64el-linux"],
+        _ => &[],
+    };
+    if !family.is_empty() {
+        return family.to_vec();
+    }
+    let mut scored: Vec<(usize, &'static str)> = SYSTEMS
+        .iter()
+        .map(|s| (strsim::levenshtein(wanted, s.double), s.double))
+        .filter(|(d, _)| *d <= 4)
+        .collect();
+    scored.sort();
+    scored.into_iter().take(3).map(|(_, d)| d).collect()
+}
+
+/// All known doubles, comma-separated, for error messages.
+pub fn known_list() -> String {
+    SYSTEMS.iter().map(|s| s.double).collect::<Vec<_>>().join(", ")
+}
