@@ -261,7 +261,8 @@ impl<'a> Plan<'a> {
                     cpu = quote::sh(cpu.unwrap_or("")),
                     expr = quote::sh(BUILD_EXPR),
                 );
-                (format!("sandboxed nix-build of a {} derivation", system.double), command, Some(system.uname))
+                let how = if self.nix_conf.sandbox { "sandboxed" } else { "unsandboxed" };
+                (format!("{how} nix-build of a {} derivation", system.double), command, Some(system.uname))
             }
             ProbeKind::Command => {
                 let mut command = format!("export CROSSLAB_SYSTEM={}\n", quote::sh(system.double));

@@ -1,12 +1,151 @@
-//! `lab run`: executing a plan's probes on a backend and judging each outcome.
+//! `lab run`: executing a plan's probes on a backend and judging each outcome
+//! against the spec's expectation.
+
+pub mod host;
+pub mod payload;
+pub mod prereq;
 
 use std::path::Path;
 use std::process::ExitCode;
 
+use anyhow::{bail, Context};
+use xshell::Shell;
+
 use crate::flags;
+use crate::plan::{Plan, Probe};
+use crate::report::{self, LabReport, Verdict};
+use crate::spec::{Interpreter, Lab, ProbeKind};
+use crate::systems::NixSystem;
+
+/// The lab `lab run` runs when given none: the reported non-NixOS sandbox issue.
+pub const DEFAULT_LAB: &str = "non-nixos-aarch64";
 
 impl flags::Run {
-    pub fn run(self, _root: &Path) -> anyhow::Result<ExitCode> {
-        anyhow::bail!("lab run: not implemented yet")
+    pub fn run(self, root: &Path) -> anyhow::Result<ExitCode> {
+        let args = if self.labs.is_empty() { vec![DEFAULT_LAB.to_owned()] } else { self.labs.clone() };
+        let labs = crate::load_labs(root, &args)?;
+        let global_binfmt = preflight(self.allow_global)?;
+        let sh = Shell::new()?;
+        let plans: Vec<Plan> = labs.iter().map(|l| Plan::new(l, std::env::consts::ARCH)).collect();
+
+        let mut programs = vec!["unshare".to_owned(), "nsenter".to_owned(), "setarch".to_owned()];
+        programs.extend(["nix".to_owned(), "nix-build".to_owned(), "apt-get".to_owned(), "dpkg-deb".to_owned()]);
+        let mut systems: Vec<&'static NixSystem> = Vec::new();
+        for plan in &plans {
+            programs.extend(plan.registrations.iter().map(|r| r.system.fhs_interpreter()));
+            for probe in &plan.probes {
+                if matches!(probe.kind, ProbeKind::Exec | ProbeKind::Build | ProbeKind::Command) {
+                    systems.push(probe.payload);
+                }
+            }
+        }
+        programs.sort();
+        programs.dedup();
+        systems.sort_by_key(|s| s.double);
+        systems.dedup();
+        prereq::ensure(&sh, &programs)?;
+        let payloads = payload::ensure(&sh, &systems)?;
+
+        let live = !self.json && report::is_interactive();
+        let mut all_as_expected = true;
+        for plan in &plans {
+            if !self.json {
+                report::print_lab_header(plan);
+            }
+            let lab_report = run_host(plan, &payloads, global_binfmt, |v| {
+                if !self.json {
+                    report::print_verdict(v, live);
+                }
+            })
+            .with_context(|| format!("lab `{}` could not run", plan.lab.name))?;
+            all_as_expected &= lab_report.all_as_expected();
+            if self.json {
+                println!("{}", serde_json::to_string(&lab_report.to_json())?);
+            } else {
+                report::print_summary(&lab_report);
+            }
+        }
+        Ok(if all_as_expected { ExitCode::SUCCESS } else { ExitCode::from(1) })
     }
+}
+
+/// Checks what the host backend needs from the kernel and the user; returns
+/// whether binfmt_misc must be the host's global instance.
+fn preflight(allow_global: bool) -> anyhow::Result<bool> {
+    if !cfg!(target_os = "linux") {
+        bail!("the host backend needs Linux (binfmt_misc, user namespaces)");
+    }
+    let is_root = unsafe { libc::geteuid() } == 0;
+    if !is_root {
+        bail!(
+            "the host backend must run as root: the lab's user namespace maps every uid so that Nix's sandbox can drop groups\n  help: sudo -E cargo xtask lab run …"
+        );
+    }
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let has_binfmt_ns = kernel_at_least(&release, 6, 7) && std::env::var_os("CROSSLAB_ASSUME_NO_BINFMT_NS").is_none();
+    match (has_binfmt_ns, allow_global) {
+        (true, _) => Ok(false),
+        (false, true) => bail!("--allow-global is not implemented yet; run on Linux ≥ 6.7"),
+        (false, false) => bail!(
+            "Linux {} has no binfmt_misc namespaces (they came in 6.7), so a lab cannot register emulators without touching the host\n  help: run on a newer kernel, or pass --allow-global (root) to register in the host's binfmt_misc and restore its entries afterwards",
+            release.trim()
+        ),
+    }
+}
+
+/// Whether a kernel release string like `6.18.44-fc` is at least `major.minor`.
+pub fn kernel_at_least(release: &str, major: u32, minor: u32) -> bool {
+    let mut parts = release.trim().split(|c: char| !c.is_ascii_digit()).map(|p| p.parse::<u32>().unwrap_or(0));
+    let (ma, mi) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (ma, mi) >= (major, minor)
+}
+
+/// Runs one lab on the host backend, calling `on_verdict` as each probe ends.
+pub fn run_host(
+    plan: &Plan,
+    payloads: &Path,
+    global_binfmt: bool,
+    mut on_verdict: impl FnMut(&Verdict),
+) -> anyhow::Result<LabReport> {
+    let lab: &Lab = plan.lab;
+    // A NixOS host is simulated the way nixos/modules/system/boot/binfmt.nix
+    // sets it up: /run/binfmt/<system> points at the emulator, and the sandbox
+    // sees /run/binfmt plus the emulator's real path.
+    let mut links = Vec::new();
+    let mut extra_sandbox_paths = Vec::new();
+    if lab.binfmt.interpreter == Interpreter::Nixos {
+        for reg in &plan.registrations {
+            links.push((reg.interpreter.clone(), reg.system.fhs_interpreter()));
+            extra_sandbox_paths.push(reg.system.fhs_interpreter());
+        }
+    }
+    let setup = host::Setup {
+        payloads: payloads.to_path_buf(),
+        nix_conf: plan.nix_conf.to_nix_conf(&extra_sandbox_paths),
+        links,
+        global_binfmt,
+    };
+    let ns = host::HostLab::start(&setup)?;
+    let env = host::probe_env();
+    for reg in &plan.registrations {
+        let done = ns.exec(&reg.command(), &env, std::time::Duration::from_secs(10))?;
+        if !done.succeeded() {
+            bail!("registering `{}` failed: {}", reg.line(), done.output.trim());
+        }
+    }
+    let mut verdicts = Vec::new();
+    for probe in &plan.probes {
+        let verdict = run_probe(&ns, probe, &env)?;
+        on_verdict(&verdict);
+        verdicts.push(verdict);
+    }
+    ns.stop()?;
+    Ok(LabReport { lab: lab.name.clone(), backend: "host", verdicts })
+}
+
+fn run_probe(ns: &host::HostLab, probe: &Probe, env: &[(&str, String)]) -> anyhow::Result<Verdict> {
+    let execution = ns.exec(&probe.command, env, probe.timeout)?;
+    let passed = execution.succeeded();
+    let as_expected = !execution.timed_out && probe.expect.is_met(passed, &execution.output);
+    Ok(Verdict { probe: probe.clone(), execution, passed, as_expected })
 }

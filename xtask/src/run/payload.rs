@@ -1,0 +1,215 @@
+//! Payloads: a static busybox per target system, the binary every exec and
+//! build probe runs. They come from Debian's `busybox-static:<arch>` packages,
+//! fetched with apt-get into a private apt state (the host's apt configuration
+//! and dpkg architectures stay untouched) and cached per user, so only the
+//! first run downloads anything.
+//!
+//! Layout of the cache: `<cache>/payloads/<system>/{busybox,sh}`, which is
+//! exactly the `CROSSLAB_PAYLOADS` directory probe commands expect.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use xshell::{cmd, Shell};
+
+use crate::systems::NixSystem;
+
+/// Where apt's keyring for Debian's archive lives on Debian and Ubuntu.
+const DEBIAN_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+
+/// crosslab's per-user cache: `$CROSSLAB_CACHE`, else `$XDG_CACHE_HOME/crosslab`,
+/// else `~/.cache/crosslab`.
+pub fn cache_dir() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("CROSSLAB_CACHE") {
+        return Ok(PathBuf::from(dir));
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return Ok(PathBuf::from(dir).join("crosslab"));
+    }
+    let home = std::env::var_os("HOME").context("neither CROSSLAB_CACHE, XDG_CACHE_HOME nor HOME is set")?;
+    Ok(PathBuf::from(home).join(".cache/crosslab"))
+}
+
+/// The directory holding `<system>/busybox` for every system in `systems`,
+/// downloading what is missing.
+pub fn ensure(sh: &Shell, systems: &[&'static NixSystem]) -> anyhow::Result<PathBuf> {
+    let root = cache_dir()?.join("payloads");
+    fs::create_dir_all(&root).with_context(|| format!("failed to create `{}`", root.display()))?;
+    let missing: Vec<&NixSystem> =
+        systems.iter().copied().filter(|s| !root.join(s.double).join("busybox").is_file()).collect();
+    if missing.is_empty() {
+        return Ok(root);
+    }
+    let mut suites: Vec<&str> = missing.iter().map(|s| s.debian_suite).collect();
+    suites.sort();
+    suites.dedup();
+    for suite in suites {
+        let wanted: Vec<&NixSystem> = missing.iter().copied().filter(|s| s.debian_suite == suite).collect();
+        fetch_suite(sh, &root, suite, &wanted)
+            .with_context(|| format!("failed to fetch busybox-static from Debian {suite}"))?;
+    }
+    Ok(root)
+}
+
+fn fetch_suite(sh: &Shell, root: &Path, suite: &str, systems: &[&NixSystem]) -> anyhow::Result<()> {
+    let mut arches: Vec<&str> = systems.iter().map(|s| s.debian_arch).collect();
+    arches.sort();
+    arches.dedup();
+    eprintln!(
+        "crosslab: fetching busybox-static for {} from Debian {suite} (once; cached in {})",
+        arches.join(", "),
+        root.display()
+    );
+    let mirror = debian_mirror()?;
+    if !Path::new(DEBIAN_KEYRING).is_file() {
+        bail!("`{DEBIAN_KEYRING}` is missing\n  help: apt-get install debian-archive-keyring");
+    }
+    let apt_dir = root.parent().unwrap_or(root).join("apt").join(suite);
+    for sub in ["lists/partial", "cache/archives/partial", "etc"] {
+        fs::create_dir_all(apt_dir.join(sub)).with_context(|| format!("failed to create `{}`", apt_dir.display()))?;
+    }
+    let sources = apt_dir.join("etc/sources.list");
+    fs::write(&sources, format!("deb [signed-by={DEBIAN_KEYRING}] {mirror} {suite} main\n"))
+        .with_context(|| format!("failed to write `{}`", sources.display()))?;
+    let opts: Vec<String> = [
+        format!("Dir::State::Lists={}", apt_dir.join("lists").display()),
+        format!("Dir::Cache={}", apt_dir.join("cache").display()),
+        format!("Dir::Etc::SourceList={}", sources.display()),
+        "Dir::Etc::SourceParts=/nonexistent".to_owned(),
+        "Dir::State::status=/dev/null".to_owned(),
+        format!("APT::Architectures={}", arches.join(",")),
+        "APT::Sandbox::User=root".to_owned(),
+        "Acquire::Languages=none".to_owned(),
+        "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false".to_owned(),
+        "Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled=false".to_owned(),
+        "Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled=false".to_owned(),
+    ]
+    .into_iter()
+    .flat_map(|o| ["-o".to_owned(), o])
+    .collect();
+    let update_opts = opts.clone();
+    cmd!(sh, "apt-get -qq {update_opts...} update").quiet().run().context("`apt-get update` for the payload index failed")?;
+
+    let work = tempfile::Builder::new()
+        .prefix(".fetch-")
+        .tempdir_in(root)
+        .with_context(|| format!("failed to create a temporary directory in `{}`", root.display()))?;
+    let debs = work.path().join("debs");
+    fs::create_dir_all(&debs)?;
+    let packages: Vec<String> = arches.iter().map(|a| format!("busybox-static:{a}")).collect();
+    {
+        let _dir = sh.push_dir(&debs);
+        cmd!(sh, "apt-get -qq {opts...} download {packages...}")
+            .quiet()
+            .run()
+            .context("`apt-get download` of busybox-static failed")?;
+    }
+    for arch in &arches {
+        let deb = find_deb(&debs, arch)?;
+        let unpacked = work.path().join(format!("unpacked-{arch}"));
+        cmd!(sh, "dpkg-deb -x {deb} {unpacked}").quiet().run()?;
+        let busybox = ["bin/busybox", "usr/bin/busybox"]
+            .iter()
+            .map(|p| unpacked.join(p))
+            .find(|p| p.is_file())
+            .with_context(|| format!("no busybox binary in `{}`", deb.display()))?;
+        for system in systems.iter().filter(|s| s.debian_arch == *arch) {
+            install(root, work.path(), system, &busybox)?;
+        }
+    }
+    // The index is only needed again when a new system is asked for; don't
+    // keep ~60 MB of package lists around for that.
+    let _ = fs::remove_dir_all(&apt_dir);
+    Ok(())
+}
+
+/// Puts one system's payload in place atomically: a half-fetched payload is
+/// never visible, and two runs fetching at once both end with a whole one.
+fn install(root: &Path, work: &Path, system: &NixSystem, busybox: &Path) -> anyhow::Result<()> {
+    let header = fs::read(busybox).with_context(|| format!("failed to read `{}`", busybox.display()))?;
+    // Natively run systems need no binfmt entry; i686's NixOS magic (EM_486)
+    // does not even match Debian's i386 binaries (EM_386).
+    if !system.is_native_here() && !system.matches_header(&header) {
+        bail!("`{}` does not match the binfmt magic of {}; the systems table or the package is wrong", busybox.display(), system.double);
+    }
+    let staged = work.join(system.double);
+    fs::create_dir_all(&staged)?;
+    fs::copy(busybox, staged.join("busybox"))?;
+    std::os::unix::fs::symlink("busybox", staged.join("sh"))?;
+    let target = root.join(system.double);
+    match fs::rename(&staged, &target) {
+        Ok(()) => Ok(()),
+        // Another run put it there first; theirs is as good as ours.
+        Err(_) if target.join("busybox").is_file() => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("failed to move the payload to `{}`", target.display())),
+    }
+}
+
+fn find_deb(dir: &Path, arch: &str) -> anyhow::Result<PathBuf> {
+    let suffix = format!("_{arch}.deb");
+    fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(&suffix)))
+        .with_context(|| format!("apt-get downloaded no busybox-static for {arch}"))
+}
+
+/// The Debian archive to fetch from: `$CROSSLAB_DEBIAN_MIRROR`, else the first
+/// `…/debian` URI in the host's apt sources.
+pub fn debian_mirror() -> anyhow::Result<String> {
+    if let Ok(m) = std::env::var("CROSSLAB_DEBIAN_MIRROR") {
+        return Ok(m);
+    }
+    let mut files = vec![PathBuf::from("/etc/apt/sources.list")];
+    if let Ok(dir) = fs::read_dir("/etc/apt/sources.list.d") {
+        let mut more: Vec<PathBuf> = dir.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        more.sort();
+        files.extend(more);
+    }
+    for file in files {
+        let name = file.to_string_lossy();
+        if !(name.ends_with(".list") || name.ends_with(".sources")) {
+            continue;
+        }
+        let Ok(text) = fs::read_to_string(&file) else { continue };
+        for uri in uris_in_sources(&text) {
+            if uri.trim_end_matches('/').ends_with("/debian") {
+                return Ok(uri);
+            }
+        }
+    }
+    bail!(
+        "found no Debian archive in /etc/apt/sources.list{{,.d/}}\n  help: set CROSSLAB_DEBIAN_MIRROR to the URL of a Debian archive (the directory holding dists/ and pool/)"
+    )
+}
+
+/// URIs in apt sources text, one-line (`deb [opts] URI suite…`) or deb822 (`URIs:`).
+fn uris_in_sources(text: &str) -> Vec<String> {
+    let mut uris = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("URIs:") {
+            uris.extend(rest.split_whitespace().map(str::to_owned));
+        } else if let Some(rest) = line.strip_prefix("deb ") {
+            let rest = rest.trim_start();
+            let rest = match rest.strip_prefix('[') {
+                Some(r) => r.split_once(']').map(|(_, r)| r).unwrap_or(""),
+                None => rest,
+            };
+            uris.extend(rest.split_whitespace().next().map(str::to_owned));
+        }
+    }
+    uris
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uris_in_sources;
+
+    #[test]
+    fn reads_one_line_and_deb822_sources() {
+        let text = "deb [signed-by=/k.gpg] http://m.example/debian bookworm main\n\
+                    # deb http://commented/debian x main\n\
+                    Types: deb\nURIs: http://n.example/debian\nSuites: trixie\n";
+        assert_eq!(uris_in_sources(text), ["http://m.example/debian", "http://n.example/debian"]);
+    }
+}

@@ -1,0 +1,68 @@
+//! Prerequisites of the host backend: the programs a lab needs, and installing
+//! the missing ones from Debian/Ubuntu packages when crosslab runs as root.
+
+use std::path::Path;
+
+use anyhow::bail;
+use xshell::{cmd, Shell};
+
+/// A program a lab needs and the Debian package that ships it.
+struct Need {
+    program: String,
+    package: &'static str,
+}
+
+/// Makes sure every program in `programs` (names or absolute paths) exists,
+/// installing the packages that ship the missing ones when possible.
+pub fn ensure(sh: &Shell, programs: &[String]) -> anyhow::Result<()> {
+    let missing: Vec<Need> = programs
+        .iter()
+        .filter(|p| !is_present(p))
+        .map(|p| Need { program: p.clone(), package: package_of(p) })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let mut packages: Vec<&str> = missing.iter().map(|n| n.package).collect();
+    packages.sort();
+    packages.dedup();
+    let names: Vec<&str> = missing.iter().map(|n| n.program.as_str()).collect();
+    let install = format!("apt-get update && apt-get install -y --no-install-recommends {}", packages.join(" "));
+    let is_root = unsafe { libc::geteuid() } == 0;
+    if !is_root || !is_present("apt-get") {
+        bail!("missing {}\n  help: install them as root: {install}", names.join(", "));
+    }
+    eprintln!("crosslab: installing {} (missing: {})", packages.join(" "), names.join(", "));
+    cmd!(sh, "apt-get -qq update").quiet().run()?;
+    let to_install = packages.clone();
+    cmd!(sh, "apt-get install -qq -y --no-install-recommends {to_install...}")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .quiet()
+        .run()?;
+    let still: Vec<&str> = names.iter().copied().filter(|p| !is_present(p)).collect();
+    if !still.is_empty() {
+        bail!("still missing after installing {}: {}", packages.join(" "), still.join(", "));
+    }
+    Ok(())
+}
+
+fn is_present(program: &str) -> bool {
+    if program.starts_with('/') {
+        return Path::new(program).exists();
+    }
+    std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+        .unwrap_or(false)
+}
+
+fn package_of(program: &str) -> &'static str {
+    let name = program.rsplit('/').next().unwrap_or(program);
+    match name {
+        "nix" | "nix-build" | "nix-store" => "nix-bin",
+        "unshare" | "nsenter" | "setarch" => "util-linux",
+        "dpkg-deb" => "dpkg",
+        "apt-get" => "apt",
+        n if n.starts_with("qemu-") && n.ends_with("-static") => "qemu-user-static",
+        _ => "coreutils",
+    }
+}
