@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use serde::Serialize;
 
 use crate::plan::{Plan, Probe};
-use crate::run::host::Execution;
+use crate::run::process::Execution;
 use crate::spec::Expect;
 
 /// One probe's outcome, judged against its expectation.

@@ -4,9 +4,11 @@
 pub mod host;
 pub mod payload;
 pub mod prereq;
+pub mod process;
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use xshell::Shell;
@@ -14,6 +16,7 @@ use xshell::Shell;
 use crate::flags;
 use crate::plan::{Plan, Probe};
 use crate::report::{self, LabReport, Verdict};
+use crate::run::process::Execution;
 use crate::spec::{Interpreter, Lab, ProbeKind};
 use crate::systems::NixSystem;
 
@@ -126,26 +129,45 @@ pub fn run_host(
         global_binfmt,
     };
     let ns = host::HostLab::start(&setup)?;
-    let env = host::probe_env();
+    let verdicts = run_plan(plan, &ns, &mut on_verdict)?;
+    ns.stop()?;
+    Ok(LabReport { lab: lab.name.clone(), backend: "host", verdicts })
+}
+
+/// Somewhere a lab's shell commands run: the host's namespaces, a VM.
+pub trait Executor {
+    /// Runs `command` under `/bin/sh -c` for at most `timeout`; the
+    /// environment is the backend's (it provides `CROSSLAB_PAYLOADS`).
+    fn exec(&self, command: &str, timeout: Duration) -> anyhow::Result<Execution>;
+}
+
+/// Registers the plan's binfmt entries (fhs and simulated NixOS alike), then
+/// runs every probe in order, calling `on_verdict` as each one ends.
+pub fn run_plan(
+    plan: &Plan,
+    executor: &dyn Executor,
+    on_verdict: &mut dyn FnMut(&Verdict),
+) -> anyhow::Result<Vec<Verdict>> {
     for reg in &plan.registrations {
-        let done = ns.exec(&reg.command(), &env, std::time::Duration::from_secs(10))?;
+        let done = executor.exec(&reg.command(), Duration::from_secs(10))?;
         if !done.succeeded() {
             bail!("registering `{}` failed: {}", reg.line(), done.output.trim());
         }
     }
     let mut verdicts = Vec::new();
     for probe in &plan.probes {
-        let verdict = run_probe(&ns, probe, &env)?;
+        let execution = executor.exec(&probe.command, probe.timeout)?;
+        let verdict = judge(probe, execution);
         on_verdict(&verdict);
         verdicts.push(verdict);
     }
-    ns.stop()?;
-    Ok(LabReport { lab: lab.name.clone(), backend: "host", verdicts })
+    Ok(verdicts)
 }
 
-fn run_probe(ns: &host::HostLab, probe: &Probe, env: &[(&str, String)]) -> anyhow::Result<Verdict> {
-    let execution = ns.exec(&probe.command, env, probe.timeout)?;
+/// Judges one probe's execution against its expectation. A timeout is never
+/// as expected, whatever the spec expects.
+pub fn judge(probe: &Probe, execution: Execution) -> Verdict {
     let passed = execution.succeeded();
     let as_expected = !execution.timed_out && probe.expect.is_met(passed, &execution.output);
-    Ok(Verdict { probe: probe.clone(), execution, passed, as_expected })
+    Verdict { probe: probe.clone(), execution, passed, as_expected }
 }

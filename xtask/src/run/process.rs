@@ -1,0 +1,131 @@
+//! Running one command the way probes need it: stdout and stderr on one
+//! bounded pipe, a timeout that kills everything the command started, and the
+//! output decoded for matching.
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+/// How a command ended, and what it printed.
+#[derive(Debug)]
+pub struct Execution {
+    /// Exit code, or `None` when killed by a signal or the timeout.
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub timed_out: bool,
+    pub duration: Duration,
+    /// stdout and stderr interleaved, decoded lossily, bounded.
+    pub output: String,
+}
+
+impl Execution {
+    pub fn succeeded(&self) -> bool {
+        self.exit_code == Some(0) && !self.timed_out
+    }
+}
+
+/// The most output kept from one probe: its start and its end.
+const KEEP_HEAD: usize = 8 * 1024;
+const KEEP_TAIL: usize = 56 * 1024;
+
+/// Runs `command` with stdout and stderr on one pipe, killing its process
+/// group after `timeout`; `cleanup` runs after a timeout or when something
+/// outside the group keeps the pipe open.
+pub fn run_bounded(mut command: Command, timeout: Duration, cleanup: impl Fn()) -> anyhow::Result<Execution> {
+    let program = format!("{:?}", command.get_program());
+    let (reader, writer) = std::io::pipe().context("failed to create a pipe")?;
+    command.stdout(writer.try_clone()?).stderr(writer);
+    // SAFETY: setpgid is async-signal-safe; the child becomes its own group so
+    // a timeout can kill everything it started.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setpgid(0, 0) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let start = Instant::now();
+    let mut child = command.spawn().with_context(|| format!("could not execute {program}"))?;
+    drop(command); // closes our copies of the pipe's write end
+    let collector = std::thread::spawn(move || collect_bounded(reader));
+    let pgid = child.id() as i32;
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if start.elapsed() >= timeout {
+            timed_out = true;
+            // SAFETY: plain kill(2) on the child's own process group.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            cleanup();
+            break child.wait()?;
+        }
+        std::thread::sleep(poll_interval(start.elapsed()));
+    };
+    let duration = start.elapsed();
+    // Something the probe started may still hold the pipe open.
+    let grace = Instant::now() + Duration::from_millis(200);
+    while !collector.is_finished() && Instant::now() < grace {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    if !collector.is_finished() {
+        // SAFETY: as above.
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        cleanup();
+    }
+    let output = collector.join().map_err(|_| anyhow::anyhow!("the output reader panicked"))?;
+    use std::os::unix::process::ExitStatusExt;
+    Ok(Execution { exit_code: status.code(), signal: status.signal(), timed_out, duration, output })
+}
+
+/// Polls often at first (most probes take milliseconds), then less.
+fn poll_interval(elapsed: Duration) -> Duration {
+    if elapsed < Duration::from_millis(50) {
+        Duration::from_micros(500)
+    } else if elapsed < Duration::from_secs(1) {
+        Duration::from_millis(5)
+    } else {
+        Duration::from_millis(20)
+    }
+}
+
+/// Reads everything, keeping the first [`KEEP_HEAD`] and last [`KEEP_TAIL`]
+/// bytes, and decodes them for matching: invalid UTF-8 becomes U+FFFD and
+/// NUL bytes (Nix 2.8 writes binary framing into error output) are dropped.
+fn collect_bounded(mut reader: impl Read) -> String {
+    let mut head = Vec::new();
+    let mut tail: std::collections::VecDeque<u8> = std::collections::VecDeque::new();
+    let mut total: u64 = 0;
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        total += n as u64;
+        let mut chunk = &buf[..n];
+        if head.len() < KEEP_HEAD {
+            let take = (KEEP_HEAD - head.len()).min(chunk.len());
+            head.extend_from_slice(&chunk[..take]);
+            chunk = &chunk[take..];
+        }
+        tail.extend(chunk);
+        if tail.len() > KEEP_TAIL {
+            let excess = tail.len() - KEEP_TAIL;
+            tail.drain(..excess);
+        }
+    }
+    let cut = total - head.len() as u64 - tail.len() as u64;
+    let mut bytes = head;
+    if cut > 0 {
+        bytes.extend_from_slice(format!("\n[… crosslab cut {cut} bytes of output …]\n").as_bytes());
+    }
+    bytes.extend(tail);
+    bytes.retain(|&b| b != 0);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
