@@ -1,0 +1,227 @@
+//! Lab spec validation: what each mistake in a spec is told, and that the
+//! contract's own example is accepted as written.
+
+use std::path::Path;
+
+use expect_test::{expect, Expect};
+use xtask::spec;
+
+/// Parses `text` as `labs/t.toml` and compares the error (or a summary of the
+/// accepted lab) with `expected`.
+fn check(text: &str, expected: Expect) {
+    let actual = match spec::parse("t", Path::new("labs/t.toml"), text) {
+        Ok(lab) => format!(
+            "ok: host={} systems={:?} interpreter={} flags={} sandbox={} paths={:?} platforms={:?} probes={:?}",
+            lab.host.as_str(),
+            lab.systems.iter().map(|s| s.double).collect::<Vec<_>>(),
+            lab.binfmt.interpreter.as_str(),
+            lab.binfmt.flags,
+            lab.nix.sandbox,
+            lab.nix.extra_sandbox_paths,
+            lab.nix.extra_platforms,
+            lab.probes.iter().map(|p| format!("{}:{}", p.kind.as_str(), p.expect.as_str())).collect::<Vec<_>>(),
+        ),
+        Err(e) => e.to_string(),
+    };
+    expected.assert_eq(&actual);
+}
+
+const HEAD: &str = "description = \"d\"\nhost = \"non-nixos\"\nsystems = [\"aarch64-linux\"]\n";
+
+fn with_head(rest: &str) -> String {
+    format!("{HEAD}{rest}")
+}
+
+#[test]
+fn design_contract_example_is_accepted_as_written() {
+    check(
+        r#"
+description = "Ubuntu-like host, qemu-user-static without the F flag"
+host = "non-nixos"                  # "non-nixos" | "nixos": the kind of machine modelled
+systems = ["aarch64-linux"]         # Nix system doubles to emulate
+
+[binfmt]
+interpreter = "fhs"
+flags = "P"                         # kernel flags, any of "POCF"
+
+[nix]
+sandbox = true
+extra-sandbox-paths = []
+extra-platforms = ["aarch64-linux"] # default: the lab's systems
+
+[[probe]]
+kind = "binfmt"        # entry exists + enabled; interpreter and flags as configured
+[[probe]]
+kind = "nix-config"    # Nix reports the configured extra-platforms / sandbox paths
+[[probe]]
+kind = "exec"          # a static foreign binary runs; `uname -m` is the target's
+[[probe]]
+kind = "build"         # sandboxed nix build of a derivation with system = target
+expect = "fail"        # default "pass"
+expect-output = "No such file or directory"
+[[probe]]
+kind = "command"       # escape hatch: run = "...", expect / expect-output as above
+run = "true"
+"#,
+        expect![[r#"ok: host=non-nixos systems=["aarch64-linux"] interpreter=fhs flags=P sandbox=true paths=[] platforms=["aarch64-linux"] probes=["binfmt:pass", "nix-config:pass", "exec:pass", "build:fail", "command:pass"]"#]],
+    );
+}
+
+#[test]
+fn defaults_fill_what_the_spec_leaves_out() {
+    check(
+        &with_head("[[probe]]\nkind = \"build\"\n"),
+        expect![[r#"ok: host=non-nixos systems=["aarch64-linux"] interpreter=fhs flags=P sandbox=true paths=[] platforms=["aarch64-linux"] probes=["build:pass"]"#]],
+    );
+}
+
+#[test]
+fn nixos_interpreter_is_the_default_on_nixos_and_none_takes_no_flags() {
+    check(
+        "description = \"d\"\nhost = \"nixos\"\nsystems = [\"riscv64-linux\"]\n[[probe]]\nkind = \"binfmt\"\n",
+        expect![[r#"ok: host=nixos systems=["riscv64-linux"] interpreter=nixos flags=P sandbox=true paths=[] platforms=["riscv64-linux"] probes=["binfmt:pass"]"#]],
+    );
+    check(
+        &with_head("[binfmt]\ninterpreter = \"none\"\n[[probe]]\nkind = \"exec\"\nexpect = \"fail\"\n"),
+        expect![[r#"ok: host=non-nixos systems=["aarch64-linux"] interpreter=none flags= sandbox=true paths=[] platforms=["aarch64-linux"] probes=["exec:fail"]"#]],
+    );
+}
+
+#[test]
+fn unknown_key_suggests_the_nearest_valid_one() {
+    check(
+        &with_head("[binfmt]\nflag = \"P\"\n[[probe]]\nkind = \"build\"\n"),
+        expect![[r#"
+            invalid lab spec `labs/t.toml`: `binfmt.flag`: unknown key
+              help: did you mean `binfmt.flags`?"#]],
+    );
+    check(
+        &with_head("[[probe]]\nkind = \"build\"\nexpect_output = \"x\"\n"),
+        expect![[r#"
+            invalid lab spec `labs/t.toml`: `probe[0].expect_output`: unknown key
+              help: did you mean `probe[0].expect-output`?"#]],
+    );
+    check(
+        &format!("{HEAD}descripton = \"x\"\n[[probe]]\nkind = \"build\"\n"),
+        expect![[r#"
+            invalid lab spec `labs/t.toml`: `descripton`: unknown key
+              help: did you mean `description`?"#]],
+    );
+}
+
+#[test]
+fn unknown_system_suggests_the_closest_known_ones() {
+    check(
+        "description = \"d\"\nhost = \"non-nixos\"\nsystems = [\"arm-linux\"]\n[[probe]]\nkind = \"exec\"\n",
+        expect![[r#"
+            invalid lab spec `labs/t.toml`: `systems[0]`: unknown system `arm-linux`
+              help: did you mean `armv7l-linux`, `armv6l-linux`, `armv5tel-linux`?"#]],
+    );
+    check(
+        "description = \"d\"\nhost = \"non-nixos\"\nsystems = [\"aarch64-linxu\"]\n[[probe]]\nkind = \"exec\"\n",
+        expect![[r#"
+            invalid lab spec `labs/t.toml`: `systems[0]`: unknown system `aarch64-linxu`
+              help: did you mean `aarch64-linux`?"#]],
+    );
+}
+
+#[test]
+fn darwin_targets_are_explained() {
+    check(
+        "description = \"d\"\nhost = \"non-nixos\"\nsystems = [\"aarch64-darwin\"]\n[[probe]]\nkind = \"exec\"\n",
+        expect![[r#"
+            invalid lab spec `labs/t.toml`: `systems[0]`: `aarch64-darwin` cannot be emulated: binfmt_misc hands Linux executables to an emulator, and no emulator runs macOS (Mach-O) binaries on Linux
+              help: build darwin targets on a Mac (or a remote darwin builder); crosslab emulates Linux systems only"#]],
+    );
+}
+
+#[test]
+fn flags_outside_pocf_are_rejected() {
+    check(
+        &with_head("[binfmt]\nflags = \"PX\"\n[[probe]]\nkind = \"build\"\n"),
+        expect![[r#"
+            invalid lab spec `labs/t.toml`: `binfmt.flags`: `X` is not a binfmt_misc flag
+              help: flags are any of P (preserve argv[0]), O (open binary), C (credentials), F (fix binary: open the interpreter at registration)"#]],
+    );
+    check(
+        &with_head("[binfmt]\nflags = \"pf\"\n[[probe]]\nkind = \"build\"\n"),
+        expect![[r#"
+            invalid lab spec `labs/t.toml`: `binfmt.flags`: `p` is not a binfmt_misc flag
+              help: flags are upper case: `flags = "PF"`"#]],
+    );
+}
+
+#[test]
+fn nixos_interpreter_needs_a_nixos_host() {
+    check(
+        &with_head("[binfmt]\ninterpreter = \"nixos\"\n[[probe]]\nkind = \"build\"\n"),
+        expect![[r#"
+            invalid lab spec `labs/t.toml`: `binfmt.interpreter`: `nixos` (boot.binfmt.emulatedSystems) needs `host = "nixos"`
+              help: set `host = "nixos"`, or use `interpreter = "fhs"` for a Debian/Ubuntu-style registration"#]],
+    );
+}
+
+#[test]
+fn empty_systems_and_command_without_run_are_rejected() {
+    check(
+        "description = \"d\"\nhost = \"non-nixos\"\nsystems = []\n[[probe]]\nkind = \"exec\"\n",
+        expect![[r#"
+            invalid lab spec `labs/t.toml`: `systems`: no systems: a lab emulates at least one system
+              help: add e.g. `systems = ["aarch64-linux"]`"#]],
+    );
+    check(
+        &with_head("[[probe]]\nkind = \"command\"\n"),
+        expect![[r#"
+            invalid lab spec `labs/t.toml`: `probe[0].run`: a `command` probe needs the shell command to run
+              help: add `run = "…"`; it sees the target system in $CROSSLAB_SYSTEM"#]],
+    );
+}
+
+#[test]
+fn expect_is_pass_or_fail() {
+    check(
+        &with_head("[[probe]]\nkind = \"build\"\nexpect = \"failure\"\n"),
+        expect![[r#"
+            invalid lab spec `labs/t.toml`: `probe[0].expect`: `failure` is not allowed
+              help: did you mean "fail"? allowed: "pass", "fail""#]],
+    );
+}
+
+#[test]
+fn toml_syntax_errors_give_line_and_column() {
+    check(
+        &with_head("[[probe]]\nkind = \"build\nexpect = \"fail\"\n"),
+        expect![[r#"
+            invalid lab spec `labs/t.toml`: TOML syntax error at line 5, column 14: invalid basic string, expected `"`
+              help: fix the TOML syntax; see the spec format in README.md"#]],
+    );
+}
+
+#[test]
+fn sandbox_paths_with_spaces_cannot_be_expressed_in_nix_conf() {
+    check(
+        &with_head("[nix]\nextra-sandbox-paths = [\"/opt/my qemu\"]\n[[probe]]\nkind = \"build\"\n"),
+        expect![[r#"
+            invalid lab spec `labs/t.toml`: `nix.extra-sandbox-paths[0]`: `/opt/my qemu` contains white space, and nix.conf splits values on white space
+              help: use a path without spaces (a symlink to it works)"#]],
+    );
+}
+
+#[test]
+fn a_file_that_is_not_text_is_rejected_by_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("binary.toml");
+    std::fs::write(&path, b"description = \"\xff\xfe\"\n").unwrap();
+    let err = spec::load(&path).unwrap_err().to_string();
+    assert!(err.contains("is not UTF-8 text"), "{err}");
+    assert!(err.contains("binary.toml"), "{err}");
+}
+
+#[test]
+fn every_shipped_lab_validates() {
+    let labs = spec::all_lab_files(&xtask::labs_dir(&xtask::project_root())).unwrap();
+    assert!(labs.len() >= 9, "expected the catalogue in labs/, found {labs:?}");
+    for path in labs {
+        spec::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
