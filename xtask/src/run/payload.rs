@@ -36,8 +36,14 @@ pub fn cache_dir() -> anyhow::Result<PathBuf> {
 pub fn ensure(sh: &Shell, systems: &[&'static NixSystem]) -> anyhow::Result<PathBuf> {
     let root = cache_dir()?.join("payloads");
     fs::create_dir_all(&root).with_context(|| format!("failed to create `{}`", root.display()))?;
-    let missing: Vec<&NixSystem> =
-        systems.iter().copied().filter(|s| !root.join(s.double).join("busybox").is_file()).collect();
+    let is_missing = |s: &&NixSystem| !root.join(s.double).join("busybox").is_file();
+    if !systems.iter().any(is_missing) {
+        return Ok(root);
+    }
+    // Runs in parallel (tests, two terminals) share the cache: one fetches,
+    // the others wait and then find the payloads there.
+    let _lock = lock(&root.join(".fetch.lock"))?;
+    let missing: Vec<&NixSystem> = systems.iter().copied().filter(is_missing).collect();
     if missing.is_empty() {
         return Ok(root);
     }
@@ -50,6 +56,22 @@ pub fn ensure(sh: &Shell, systems: &[&'static NixSystem]) -> anyhow::Result<Path
             .with_context(|| format!("failed to fetch busybox-static from Debian {suite}"))?;
     }
     Ok(root)
+}
+
+/// An exclusive `flock` on `path`, released when the file is dropped.
+fn lock(path: &Path) -> anyhow::Result<fs::File> {
+    use std::os::fd::AsRawFd;
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("failed to open `{}`", path.display()))?;
+    // SAFETY: flock on a file descriptor we own.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        bail!("failed to lock `{}`: {}", path.display(), std::io::Error::last_os_error());
+    }
+    Ok(file)
 }
 
 fn fetch_suite(sh: &Shell, root: &Path, suite: &str, systems: &[&NixSystem]) -> anyhow::Result<()> {

@@ -1,0 +1,113 @@
+//! The systems table against outside sources: Debian's binfmt.d files, real
+//! Debian binaries of each architecture, and what qemu really prints.
+
+use std::process::Command;
+
+use xtask::systems::{decode_binfmt_escapes, NixSystem, SYSTEMS};
+
+fn payloads() -> std::path::PathBuf {
+    let sh = xshell::Shell::new().unwrap();
+    let all: Vec<&'static NixSystem> = SYSTEMS.iter().collect();
+    xtask::run::payload::ensure(&sh, &all).expect("fetching payloads (needs Debian's package archive)")
+}
+
+/// Debian's `qemu-user-static` ships one registration per architecture that
+/// is foreign to the build machine; its magic must select the same ELF
+/// headers as ours (the masks differ in bytes neither side cares about).
+#[test]
+fn magics_agree_with_debian_binfmt_d() {
+    let mut compared = 0;
+    for system in SYSTEMS {
+        let path = format!("/usr/lib/binfmt.d/qemu-{}.conf", system.qemu);
+        let Ok(line) = std::fs::read_to_string(&path) else {
+            assert!(system.is_native_here(), "{path} missing: apt-get install qemu-user-static");
+            continue;
+        };
+        let fields: Vec<&str> = line.trim().split(':').collect();
+        let (deb_magic, deb_mask) = (decode_binfmt_escapes(fields[4]), decode_binfmt_escapes(fields[5]));
+        let (magic, mask) = (system.magic_bytes(), system.mask_bytes());
+        assert_eq!(magic.len(), deb_magic.len(), "{}: magic length differs from {path}", system.double);
+        for i in 0..magic.len() {
+            let both = mask[i] & deb_mask[i];
+            assert_eq!(
+                magic[i] & both,
+                deb_magic[i] & both,
+                "{}: byte {i} of the magic disagrees with {path}",
+                system.double
+            );
+        }
+        compared += 1;
+    }
+    assert!(compared >= 6, "only {compared} systems had a Debian binfmt.d file");
+}
+
+/// The magic must select real binaries of the system: Debian's static busybox.
+#[test]
+fn magics_match_real_binaries() {
+    let dir = payloads();
+    for system in SYSTEMS {
+        let header = std::fs::read(dir.join(system.double).join("busybox")).unwrap();
+        if system.double == "i686-linux" {
+            // nixpkgs' binfmt-magics.nix gives i686-linux e_machine 6 (EM_486);
+            // Debian's i386 binaries carry 3 (EM_386). Harmless on x86_64
+            // (native, never registered); it would miss them on other hosts.
+            assert!(!system.matches_header(&header), "i686 magic now matches EM_386: update this note and DESIGN.md");
+            continue;
+        }
+        assert!(system.matches_header(&header), "{}: magic does not match Debian's {} busybox", system.double, system.debian_arch);
+        // And no other system's pattern claims it, except the ARM family, which
+        // shares one (binfmt_misc cannot tell ARMv5/6/7 apart).
+        for other in SYSTEMS.iter().filter(|o| o.magic != system.magic) {
+            assert!(!other.matches_header(&header), "{}'s magic also matches {}'s binary", other.double, system.double);
+        }
+    }
+}
+
+/// What `uname -m` prints under qemu-user with the table's CPU model (or
+/// natively with the table's personality): checked by running it.
+#[test]
+fn uname_column_matches_real_runs() {
+    let dir = payloads();
+    for system in SYSTEMS {
+        let busybox = dir.join(system.double).join("busybox");
+        let output = if system.is_native_here() {
+            let mut c = Command::new("setarch");
+            c.arg(system.personality.unwrap_or(std::env::consts::ARCH)).arg(&busybox);
+            c.args(["uname", "-m"]).output()
+        } else {
+            let mut c = Command::new(system.fhs_interpreter());
+            if let Some(cpu) = system.qemu_cpu {
+                c.args(["-cpu", cpu]);
+            }
+            c.arg(&busybox).args(["uname", "-m"]).output()
+        }
+        .unwrap_or_else(|e| panic!("running {}: {e} (apt-get install qemu-user-static)", system.double));
+        let printed = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(printed.trim(), system.uname, "{}: `uname -m` printed {printed:?}", system.double);
+    }
+}
+
+/// qemu's default CPU for 32-bit ARM is newer than ARMv5, so the table must
+/// pin one: without it, an armel binary reports armv7l.
+#[test]
+fn armv5_needs_its_pinned_cpu() {
+    let dir = payloads();
+    let armv5 = NixSystem::find("armv5tel-linux").unwrap();
+    let out = Command::new(armv5.fhs_interpreter())
+        .arg(dir.join(armv5.double).join("busybox"))
+        .args(["uname", "-m"])
+        .output()
+        .unwrap();
+    assert_ne!(String::from_utf8_lossy(&out.stdout).trim(), armv5.uname);
+    assert!(armv5.qemu_cpu.is_some());
+}
+
+#[test]
+fn table_has_every_system_the_issue_names_once() {
+    for double in [
+        "x86_64-linux", "i686-linux", "aarch64-linux", "armv5tel-linux", "armv6l-linux",
+        "armv7l-linux", "riscv64-linux", "s390x-linux", "powerpc64le-linux", "mips64el-linux",
+    ] {
+        assert_eq!(SYSTEMS.iter().filter(|s| s.double == double).count(), 1, "{double}");
+    }
+}
