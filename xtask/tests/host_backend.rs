@@ -1,0 +1,258 @@
+//! The host backend for real: the reported reproductions give their verdicts,
+//! expectations can fail, probes time out, and the host is never changed, not
+//! even by a run that is killed mid-probe. Needs root, Nix and qemu-user-static
+//! (the README's test command installs them).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use xtask::plan::Plan;
+use xtask::report::LabReport;
+use xtask::run::{payload, run_host};
+use xtask::spec;
+
+fn lab_path(name: &str) -> PathBuf {
+    xtask::labs_dir(&xtask::project_root()).join(format!("{name}.toml"))
+}
+
+/// Runs the spec at `path` on the host backend.
+fn run(path: &Path) -> LabReport {
+    let lab = spec::load(path).unwrap_or_else(|e| panic!("{e}"));
+    let plan = Plan::new(&lab, std::env::consts::ARCH);
+    let mut systems: Vec<_> = plan.probes.iter().map(|p| p.payload).collect();
+    systems.dedup();
+    let payloads = payload::ensure(&xshell::Shell::new().unwrap(), &systems).unwrap();
+    run_host(&plan, &payloads, false, |_| {}).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+fn run_lab(name: &str) -> LabReport {
+    run(&lab_path(name))
+}
+
+/// Writes `text` as `<tmp>/<name>.toml`.
+fn write_spec(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn verdict<'a>(report: &'a LabReport, kind: &str) -> &'a xtask::report::Verdict {
+    report.verdicts.iter().find(|v| v.probe.kind.as_str() == kind).unwrap_or_else(|| panic!("no {kind} probe"))
+}
+
+fn assert_all_as_expected(report: &LabReport) {
+    for v in &report.verdicts {
+        assert!(v.as_expected, "{}: {} — expected {}, output:\n{}", report.lab, v.probe.id(), v.probe.expect.describe(), v.execution.output);
+    }
+}
+
+#[test]
+fn non_nixos_sandbox_issue_is_reproduced() {
+    let report = run_lab("non-nixos-aarch64");
+    assert_all_as_expected(&report);
+    let build = verdict(&report, "build");
+    assert!(!build.passed);
+    assert!(build.execution.output.contains("No such file or directory"), "{}", build.execution.output);
+    let exec = verdict(&report, "exec");
+    assert!(exec.passed && exec.execution.output.lines().any(|l| l == "aarch64"), "{}", exec.execution.output);
+}
+
+#[test]
+fn each_fix_makes_the_sandboxed_build_pass() {
+    for lab in ["non-nixos-aarch64-fix-sandbox-path", "non-nixos-aarch64-fix-f", "non-nixos-aarch64-no-sandbox"] {
+        let report = run_lab(lab);
+        assert_all_as_expected(&report);
+        let build = verdict(&report, "build");
+        assert!(build.passed, "{lab}: {}", build.execution.output);
+        // The derivation's builder wrote what `uname -m` said under emulation.
+        assert!(build.execution.output.lines().any(|l| l == "aarch64"), "{lab}: {}", build.execution.output);
+    }
+}
+
+#[test]
+fn extra_platforms_without_a_registration_gives_exec_format_error() {
+    let report = run_lab("extra-platforms-unregistered");
+    assert_all_as_expected(&report);
+    for kind in ["exec", "build"] {
+        let v = verdict(&report, kind);
+        assert!(!v.passed && v.execution.output.contains("Exec format error"), "{kind}: {}", v.execution.output);
+    }
+}
+
+#[test]
+fn multiarch_uname_matches_the_table_and_armv7_on_armv6_dies() {
+    let report = run_lab("multiarch-uname");
+    assert_all_as_expected(&report);
+    let illegal = report.verdicts.iter().find(|v| v.probe.payload.double == "armv7l-linux" && v.probe.system.double == "armv6l-linux").unwrap();
+    assert!(illegal.execution.output.contains("Illegal instruction"), "{}", illegal.execution.output);
+}
+
+#[test]
+fn simulated_nixos_hosts_pass() {
+    for lab in ["nixos-vm-aarch64", "nixos-vm-riscv64", "nixos-static-emulators"] {
+        assert_all_as_expected(&run_lab(lab));
+    }
+}
+
+/// The verdict is not a formality: a spec that expects the reported bug to
+/// pass is told it did not.
+#[test]
+fn an_unmet_expectation_is_reported_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(lab_path("non-nixos-aarch64")).unwrap();
+    let wrong = text.replace("expect = \"fail\"\nexpect-output = \"No such file or directory\"\n", "");
+    assert_ne!(text, wrong);
+    let path = write_spec(dir.path(), "wrong-expectation", &wrong);
+    let report = run(&path);
+    assert!(!verdict(&report, "build").as_expected);
+    assert!(!report.all_as_expected());
+
+    let status = Command::new(env!("CARGO_BIN_EXE_xtask")).args(["lab", "run"]).arg(&path).env("CI", "1").output().unwrap();
+    assert_eq!(status.status.code(), Some(1), "{}", String::from_utf8_lossy(&status.stdout));
+}
+
+#[test]
+fn exit_status_is_0_when_as_expected_and_2_when_the_lab_cannot_run() {
+    let ok = Command::new(env!("CARGO_BIN_EXE_xtask")).args(["lab", "run", "--json"]).output().unwrap();
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(json["lab"], "non-nixos-aarch64");
+    assert_eq!(json["backend"], "host");
+    let build = json["probes"].as_array().unwrap().iter().find(|p| p["kind"] == "build").unwrap();
+    assert_eq!((build["expect"].as_str(), build["outcome"].as_str(), build["as_expected"].as_bool()), (Some("fail"), Some("fail"), Some(true)));
+    assert!(build["output"].as_str().unwrap().contains("No such file or directory"));
+    assert!(build["duration_ms"].is_u64() && build["system"] == "aarch64-linux");
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write_spec(dir.path(), "bad", "description = \"x\"\nhost = \"non-nixos\"\nsystems = [\"arm-linux\"]\n[[probe]]\nkind = \"exec\"\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask")).args(["lab", "run"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.toml") && stderr.contains("systems[0]") && stderr.contains("armv7l-linux"), "{stderr}");
+}
+
+#[test]
+fn every_run_builds_in_a_fresh_store() {
+    for _ in 0..2 {
+        let report = run_lab("non-nixos-aarch64-fix-f");
+        let build = verdict(&report, "build");
+        assert!(build.passed && build.execution.output.contains("building '/nix/store/"), "{}", build.execution.output);
+    }
+}
+
+#[test]
+fn a_hung_probe_ends_at_its_timeout_and_the_lab_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_spec(
+        dir.path(),
+        "hang",
+        "description = \"hangs\"\nhost = \"non-nixos\"\nsystems = [\"aarch64-linux\"]\n\
+         [[probe]]\nkind = \"command\"\nrun = \"echo started; sleep 600\"\ntimeout = 1\n\
+         [[probe]]\nkind = \"exec\"\n",
+    );
+    let start = Instant::now();
+    let report = run(&path);
+    assert!(start.elapsed() < Duration::from_secs(10), "took {:?}", start.elapsed());
+    let hung = &report.verdicts[0];
+    assert!(hung.execution.timed_out && !hung.as_expected && hung.execution.output.contains("started"));
+    assert!(report.verdicts[1].as_expected, "the probe after the hang did not run normally");
+}
+
+/// What a lab may not change: the kernel's global binfmt_misc entries, the
+/// host's /nix, the host's mounts, and no lab process may outlive the run.
+#[derive(Debug, PartialEq)]
+struct HostState {
+    binfmt: String,
+    nix: Vec<String>,
+    mounts: Vec<String>,
+}
+
+fn host_state() -> HostState {
+    // Look at the global binfmt_misc instance from a private mount namespace,
+    // so looking changes no mount either.
+    let binfmt = Command::new("unshare")
+        .args(["--mount", "sh", "-c", "mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc && cd /proc/sys/fs/binfmt_misc && for f in *; do echo \"== $f\"; cat \"$f\"; done"])
+        .output()
+        .unwrap();
+    assert!(binfmt.status.success(), "{}", String::from_utf8_lossy(&binfmt.stderr));
+    let nix = walkdir::WalkDir::new("/nix")
+        .max_depth(4)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|e| e.path().display().to_string())
+        .collect();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .map(|l| l.split_whitespace().skip(3).take(2).collect::<Vec<_>>().join(" "))
+        .collect();
+    HostState { binfmt: String::from_utf8_lossy(&binfmt.stdout).into_owned(), nix, mounts }
+}
+
+/// PIDs of processes whose command line contains `needle`.
+fn processes_with(needle: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        if pid == std::process::id() {
+            continue;
+        }
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            if String::from_utf8_lossy(&cmdline).contains(needle) {
+                found.push(pid);
+            }
+        }
+    }
+    found
+}
+
+fn wait_until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < limit, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_run_changes_nothing_on_the_host() {
+    let before = host_state();
+    assert_all_as_expected(&run_lab("non-nixos-aarch64"));
+    assert_all_as_expected(&run_lab("nixos-vm-aarch64"));
+    assert_eq!(before, host_state());
+}
+
+#[test]
+fn a_run_killed_mid_probe_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = "sleep 314.159";
+    let path = write_spec(
+        dir.path(),
+        "killed",
+        &format!(
+            "description = \"killed\"\nhost = \"non-nixos\"\nsystems = [\"aarch64-linux\"]\n\
+             [[probe]]\nkind = \"build\"\n[[probe]]\nkind = \"command\"\nrun = \"{marker}\"\n"
+        ),
+    );
+    let before = host_state();
+    let mut run = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["lab", "run"])
+        .arg(&path)
+        .env("CI", "1")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the probe runs", Duration::from_secs(60), || !processes_with(marker).is_empty());
+    run.kill().unwrap(); // SIGKILL: no destructor, no signal handler runs
+    run.wait().unwrap();
+    let start = Instant::now();
+    wait_until("the lab's processes are gone", Duration::from_secs(5), || {
+        processes_with(marker).is_empty() && processes_with("crosslab-nix").is_empty()
+    });
+    eprintln!("cleanup after SIGKILL took {:?}", start.elapsed());
+    assert_eq!(before, host_state());
+    // The next run trips on nothing.
+    assert_all_as_expected(&run_lab("non-nixos-aarch64"));
+}
