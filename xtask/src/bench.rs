@@ -1,12 +1,123 @@
-//! `cargo xtask bench`: `lab run` against the bare commands it wraps.
+//! `cargo xtask bench`: what `lab run` costs over the bare commands it wraps.
+//!
+//! Both sides do the same work for a one-build-probe lab: a user namespace
+//! with an identity map, private mount and PID namespaces, a tmpfs store, a
+//! private binfmt_misc with qemu-aarch64 registered (F flag), and a sandboxed
+//! `nix-build` of an aarch64 busybox derivation. "bare" is that sequence as a
+//! shell script; "lab run" is the xtask binary itself (cargo's start-up is not
+//! counted). Target: lab run within 2× of bare.
 
 use std::path::Path;
-use std::process::ExitCode;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
 
 use crate::flags;
+use crate::plan::BUILD_EXPR;
+use crate::systems::NixSystem;
+
+/// The one-build-probe lab both sides run.
+const BENCH_LAB: &str = r#"description = "bench: one sandboxed aarch64 build, F flag"
+host = "non-nixos"
+systems = ["aarch64-linux"]
+
+[binfmt]
+interpreter = "fhs"
+flags = "PF"
+
+[[probe]]
+kind = "build"
+"#;
+
+/// The bare sequence. `$1`: payload directory for aarch64-linux.
+const BARE_SCRIPT: &str = r#"set -eu
+fifo=$(mktemp -u /tmp/crosslab-bench.XXXXXX); mkfifo "$fifo"
+inner='set -eu
+mount -t tmpfs tmpfs /nix
+mount -t tmpfs tmpfs /tmp
+mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+printf "%s" ":qemu-aarch64:M::$MAGIC:$MASK:/usr/bin/qemu-aarch64-static:PF" > /proc/sys/fs/binfmt_misc/register
+mkdir -p /tmp/etc
+printf "sandbox = true\nsubstituters =\nbuild-users-group =\nextra-platforms = aarch64-linux\n" > /tmp/etc/nix.conf
+out=$(NIX_CONF_DIR=/tmp/etc NIX_REMOTE=local HOME=/tmp nix-build --no-out-link --argstr name bench \
+  --argstr system aarch64-linux --argstr payload "$PAYLOAD" --expr "$EXPR" 2>/dev/null)
+test "$(cat "$out")" = aarch64'
+unshare --user -- sh -c 'read -r _ < "$0"; exec unshare --mount --pid --fork --mount-proc -- sh -c "$1"' "$fifo" "$inner" &
+pid=$!
+while [ "$(readlink /proc/$pid/ns/user)" = "$(readlink /proc/self/ns/user)" ]; do :; done
+echo '0 0 4294967295' > /proc/$pid/uid_map
+echo '0 0 4294967295' > /proc/$pid/gid_map
+echo go > "$fifo"
+wait $pid
+rm -f "$fifo"
+"#;
 
 impl flags::Bench {
     pub fn run(self, _root: &Path) -> anyhow::Result<ExitCode> {
-        anyhow::bail!("bench: not implemented yet")
+        let dir = tempfile::tempdir()?;
+        let spec = dir.path().join("bench.toml");
+        std::fs::write(&spec, BENCH_LAB)?;
+        let exe = std::env::current_exe()?;
+        let aarch64 = NixSystem::find("aarch64-linux").expect("in the table");
+        let sh = xshell::Shell::new()?;
+        let payloads = crate::run::payload::ensure(&sh, &[aarch64])?;
+        let payload = payloads.join(aarch64.double).canonicalize()?;
+
+        let bare = || {
+            let mut c = Command::new("sh");
+            c.arg("-c")
+                .arg(BARE_SCRIPT)
+                .env("MAGIC", aarch64.magic)
+                .env("MASK", aarch64.mask)
+                .env("PAYLOAD", &payload)
+                .env("EXPR", BUILD_EXPR);
+            c
+        };
+        let lab_run = || {
+            let mut c = Command::new(&exe);
+            c.args(["lab", "run"]).arg(&spec).env("CI", "1");
+            c
+        };
+        // Warm up both (page cache, payload cache), and check they work.
+        time_once(bare()).context("the bare sequence failed")?;
+        time_once(lab_run()).context("`lab run` of the bench lab failed")?;
+
+        let bare_times = time_runs(bare, self.runs)?;
+        let lab_times = time_runs(lab_run, self.runs)?;
+        let (b, l) = (median(&bare_times), median(&lab_times));
+        println!("bare commands  median {:>7.1} ms  min {:>7.1} ms  ({} runs)", ms(b), ms(min(&bare_times)), self.runs);
+        println!("lab run        median {:>7.1} ms  min {:>7.1} ms  ({} runs)", ms(l), ms(min(&lab_times)), self.runs);
+        let ratio = l.as_secs_f64() / b.as_secs_f64();
+        println!("ratio          {ratio:.2}× (target: within 2×)");
+        Ok(if ratio <= 2.0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
     }
+}
+
+fn time_once(mut c: Command) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let out = c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).output()?;
+    let elapsed = start.elapsed();
+    if !out.status.success() {
+        bail!("{:?} exited with {}: {}", c.get_program(), out.status, String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(elapsed)
+}
+
+fn time_runs(make: impl Fn() -> Command, runs: u32) -> anyhow::Result<Vec<Duration>> {
+    (0..runs.max(1)).map(|_| time_once(make())).collect()
+}
+
+fn median(times: &[Duration]) -> Duration {
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    sorted[sorted.len() / 2]
+}
+
+fn min(times: &[Duration]) -> Duration {
+    times.iter().copied().min().unwrap_or_default()
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
