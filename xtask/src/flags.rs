@@ -22,6 +22,9 @@ pub enum Command {
     /// Work with labs: list, show, check, render, run.
     #[command(subcommand)]
     Lab(LabCommand),
+    /// Install what the test suite needs (Debian packages, as root) and run
+    /// `cargo test`: the README's test command, and what CI runs.
+    Test(Test),
     /// Time `lab run` against the bare commands it wraps (namespace, register,
     /// fresh store, sandboxed build) and print both.
     Bench(Bench),
@@ -102,4 +105,11 @@ pub struct Bench {
     /// How many times to run each side.
     #[arg(long, default_value_t = 10)]
     pub runs: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct Test {
+    /// Arguments passed on to `cargo test` (after `--`).
+    #[arg(last = true)]
+    pub cargo_test_args: Vec<String>,
 }

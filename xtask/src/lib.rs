@@ -16,6 +16,7 @@ pub mod report;
 pub mod run;
 pub mod spec;
 pub mod systems;
+pub mod testsuite;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -53,6 +54,7 @@ fn dispatch(flags: flags::Xtask) -> anyhow::Result<ExitCode> {
             flags::LabCommand::Run(f) => f.run(&root),
         },
         flags::Command::Bench(f) => f.run(&root),
+        flags::Command::Test(f) => f.run(&root),
     }
 }
 
