@@ -85,6 +85,7 @@ mount -o remount,bind,ro /run/crosslab/payloads
 mount -t tmpfs -o mode=1777 crosslab-tmp /tmp
 if [ "$CROSSLAB_GLOBAL_BINFMT" = 1 ]; then
   [ -e /proc/sys/fs/binfmt_misc/register ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+  eval "$CROSSLAB_GLOBAL_SAVE"
 else
   if ! mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null; then
     echo "crosslab: cannot mount a private binfmt_misc: this kernel has no binfmt_misc namespaces (they came in Linux 6.7)" >&2
@@ -99,6 +100,52 @@ printf '%s' "$CROSSLAB_LINKS" | while read -r link target; do
 done
 echo ready
 read -r _ || true
+if [ "$CROSSLAB_GLOBAL_BINFMT" = 1 ]; then
+  eval "$CROSSLAB_GLOBAL_RESTORE"
+fi
+"#;
+
+/// `--allow-global`: saves every entry of the host's binfmt_misc, then clears
+/// them all so the lab sees only its own registrations.
+const GLOBAL_SAVE: &str = r#"
+b=/proc/sys/fs/binfmt_misc; saved=/run/crosslab/binfmt-saved
+mkdir -p "$saved"
+cat "$b/status" > "$saved/.status"
+for e in "$b"/*; do
+  n=${e##*/}
+  case "$n" in register|status) continue;; esac
+  cat "$e" > "$saved/$n"
+  echo -1 > "$e"
+done
+"#;
+
+/// `--allow-global`: puts back exactly the saved entries (and the global
+/// enabled/disabled state). It runs in the holder after its stdin closes, so
+/// it runs however crosslab ends.
+const GLOBAL_RESTORE: &str = r#"
+b=/proc/sys/fs/binfmt_misc; saved=/run/crosslab/binfmt-saved
+for e in "$b"/*; do
+  case "${e##*/}" in register|status) continue;; esac
+  echo -1 > "$e" || true
+done
+for f in "$saved"/*; do
+  [ -e "$f" ] || continue
+  n=${f##*/}
+  interp=$(sed -n 's/^interpreter //p' "$f")
+  flags=$(sed -n 's/^flags: //p' "$f")
+  offset=$(sed -n 's/^offset //p' "$f")
+  magic=$(sed -n 's/^magic //p' "$f" | sed 's/../\\x&/g')
+  mask=$(sed -n 's/^mask //p' "$f" | sed 's/../\\x&/g')
+  ext=$(sed -n 's/^extension \.//p' "$f")
+  if [ -n "$ext" ]; then
+    line=":$n:E::$ext::$interp:$flags"
+  else
+    line=":$n:M:$offset:$magic:$mask:$interp:$flags"
+  fi
+  printf '%s' "$line" > "$b/register" || echo "crosslab: could not restore binfmt_misc entry $n: $line" >&2
+  if head -n 1 "$f" | grep -qx disabled; then echo 0 > "$b/$n"; fi
+done
+if grep -qx disabled "$saved/.status"; then echo 0 > "$b/status"; else echo 1 > "$b/status"; fi
 "#;
 
 impl HostLab {
@@ -125,6 +172,8 @@ impl HostLab {
             .env("CROSSLAB_NIX_CONF", &setup.nix_conf)
             .env("CROSSLAB_LINKS", links)
             .env("CROSSLAB_GLOBAL_BINFMT", if setup.global_binfmt { "1" } else { "0" })
+            .env("CROSSLAB_GLOBAL_SAVE", GLOBAL_SAVE)
+            .env("CROSSLAB_GLOBAL_RESTORE", GLOBAL_RESTORE)
             .current_dir("/")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -199,8 +248,12 @@ impl HostLab {
     pub fn stop(mut self) -> anyhow::Result<()> {
         self.stdin.take();
         let status = self.holder.wait().context("failed to wait for the lab's holder")?;
-        if !status.success() {
-            bail!("the lab's holder exited with {status}");
+        let mut err = String::new();
+        if let Some(mut e) = self.holder.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        if !status.success() || !err.trim().is_empty() {
+            bail!("the lab's holder exited with {status}: {}", err.trim());
         }
         Ok(())
     }
@@ -208,13 +261,16 @@ impl HostLab {
 
 impl Drop for HostLab {
     fn drop(&mut self) {
-        // Closing stdin ends the holder; kill it too in case it is stuck.
+        // Closing stdin ends the holder (after restoring the host's entries
+        // under --allow-global); kill it only if it is stuck.
         self.stdin.take();
-        if let Ok(None) = self.holder.try_wait() {
-            std::thread::sleep(Duration::from_millis(20));
-            if let Ok(None) = self.holder.try_wait() {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while let Ok(None) = self.holder.try_wait() {
+            if Instant::now() > deadline {
                 let _ = self.holder.kill();
+                break;
             }
+            std::thread::sleep(Duration::from_millis(2));
         }
         let _ = self.holder.wait();
     }

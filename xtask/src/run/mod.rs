@@ -85,10 +85,17 @@ fn preflight(allow_global: bool) -> anyhow::Result<bool> {
         );
     }
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    // CROSSLAB_ASSUME_NO_BINFMT_NS lets the tests exercise --allow-global on a new kernel.
     let has_binfmt_ns = kernel_at_least(&release, 6, 7) && std::env::var_os("CROSSLAB_ASSUME_NO_BINFMT_NS").is_none();
     match (has_binfmt_ns, allow_global) {
         (true, _) => Ok(false),
-        (false, true) => bail!("--allow-global is not implemented yet; run on Linux ≥ 6.7"),
+        (false, true) => {
+            eprintln!(
+                "crosslab: Linux {} has no binfmt_misc namespaces: registering in the host's binfmt_misc (--allow-global); its entries are saved, cleared for the lab, and restored when the lab ends",
+                release.trim()
+            );
+            Ok(true)
+        }
         (false, false) => bail!(
             "Linux {} has no binfmt_misc namespaces (they came in 6.7), so a lab cannot register emulators without touching the host\n  help: run on a newer kernel, or pass --allow-global (root) to register in the host's binfmt_misc and restore its entries afterwards",
             release.trim()
