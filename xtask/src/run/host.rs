@@ -247,6 +247,7 @@ impl HostLab {
     /// Ends the lab: its processes die and its mounts disappear with it.
     pub fn stop(mut self) -> anyhow::Result<()> {
         self.stdin.take();
+        crate::run::fault_point("cleanup");
         let status = self.holder.wait().context("failed to wait for the lab's holder")?;
         let mut err = String::new();
         if let Some(mut e) = self.holder.stderr.take() {

@@ -160,6 +160,7 @@ pub fn run_plan(
         if !done.succeeded() {
             bail!("registering `{}` failed: {}", reg.line(), done.output.trim());
         }
+        fault_point("registration");
     }
     let mut verdicts = Vec::new();
     for probe in &plan.probes {
@@ -177,4 +178,16 @@ pub fn judge(probe: &Probe, execution: Execution) -> Verdict {
     let passed = execution.succeeded();
     let as_expected = !execution.timed_out && probe.expect.is_met(passed, &execution.output);
     Verdict { probe: probe.clone(), execution, passed, as_expected }
+}
+
+/// Fault injection for the tests: with `CROSSLAB_FAULT_PAUSE=<point>` in the
+/// environment, crosslab announces the point on stderr and stops there for a
+/// minute, so a test can SIGKILL it at a known moment. Points:
+/// `registration` (after the first binfmt entry), `cleanup` (the lab's
+/// namespaces are being torn down).
+pub fn fault_point(point: &str) {
+    if std::env::var("CROSSLAB_FAULT_PAUSE").is_ok_and(|p| p == point) {
+        eprintln!("crosslab: paused at {point}");
+        std::thread::sleep(Duration::from_secs(60));
+    }
 }

@@ -99,9 +99,11 @@ fn poll_interval(elapsed: Duration) -> Duration {
 /// NUL bytes (Nix 2.8 writes binary framing into error output) are dropped.
 fn collect_bounded(mut reader: impl Read) -> String {
     let mut head = Vec::new();
-    let mut tail: std::collections::VecDeque<u8> = std::collections::VecDeque::new();
+    // The tail grows to twice its size before the oldest half is dropped, so
+    // each byte is moved at most once more: gigabytes pass at pipe speed.
+    let mut tail: Vec<u8> = Vec::with_capacity(2 * KEEP_TAIL);
     let mut total: u64 = 0;
-    let mut buf = [0u8; 64 * 1024];
+    let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = match reader.read(&mut buf) {
             Ok(0) | Err(_) => break,
@@ -114,11 +116,13 @@ fn collect_bounded(mut reader: impl Read) -> String {
             head.extend_from_slice(&chunk[..take]);
             chunk = &chunk[take..];
         }
-        tail.extend(chunk);
-        if tail.len() > KEEP_TAIL {
-            let excess = tail.len() - KEEP_TAIL;
-            tail.drain(..excess);
+        tail.extend_from_slice(chunk);
+        if tail.len() > 2 * KEEP_TAIL {
+            tail.drain(..tail.len() - KEEP_TAIL);
         }
+    }
+    if tail.len() > KEEP_TAIL {
+        tail.drain(..tail.len() - KEEP_TAIL);
     }
     let cut = total - head.len() as u64 - tail.len() as u64;
     let mut bytes = head;
