@@ -190,7 +190,9 @@ fn a_run_killed_at_any_stage_leaves_nothing_for_the_next() {
     ];
     for (spec, envs, ready) in cases {
         let child = start_until(spec, envs, ready);
-        longest = longest.max(kill_and_check_gone(child));
+        let took = kill_and_check_gone(child);
+        eprintln!("cleanup after SIGKILL took {took:?}");
+        longest = longest.max(took);
         assert_all_as_expected(&run(&two));
     }
     eprintln!("longest cleanup after SIGKILL: {longest:?}");
