@@ -237,8 +237,9 @@ impl<'a> Plan<'a> {
                     (Some(p), _) if system.native_on.contains(&self.host_arch) => {
                         (format!("setarch {} ", quote::sh(p)), format!("natively, personality {p}"))
                     }
+                    _ if system.native_on.contains(&self.host_arch) => (String::new(), "natively".to_owned()),
                     (_, Some(cpu)) => (format!("QEMU_CPU={} ", quote::sh(cpu)), format!("qemu CPU {cpu}")),
-                    _ => (String::new(), "default CPU".to_owned()),
+                    _ => (String::new(), "qemu's default CPU".to_owned()),
                 };
                 let what = if payload == system {
                     format!("a static {} binary runs ({how})", system.double)

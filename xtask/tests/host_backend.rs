@@ -95,6 +95,20 @@ fn simulated_nixos_hosts_pass() {
     }
 }
 
+#[test]
+fn reported_issues_reproduced_with_command_probes() {
+    // nixpkgs#119885: qemu called directly cannot exec a foreign child until binfmt_misc knows it.
+    let report = run_lab("emulator-exec-foreign");
+    assert_all_as_expected(&report);
+    assert!(report.verdicts[0].execution.output.contains("Exec format error"));
+    assert!(report.verdicts[1].passed && report.verdicts[1].execution.output.lines().any(|l| l == "aarch64"));
+    // nixpkgs#110540: a `#!/usr/bin/env sh` wrapper breaks sandboxed builds; a sandboxed shell fixes them.
+    let report = run_lab("wrapped-interpreter-env-shebang");
+    assert_all_as_expected(&report);
+    let builds: Vec<_> = report.verdicts.iter().filter(|v| v.probe.kind.as_str() == "build").collect();
+    assert_eq!(builds.iter().map(|v| v.passed).collect::<Vec<_>>(), [false, true]);
+}
+
 /// The verdict is not a formality: a spec that expects the reported bug to
 /// pass is told it did not.
 #[test]
