@@ -98,6 +98,9 @@ pub struct Run {
 pub enum Backend {
     /// This machine, isolated in kernel namespaces.
     Host,
+    /// A Debian VM under qemu (KVM if a test boot proves it works, else TCG),
+    /// booted from an image built once with mmdebstrap and cached.
+    Vm,
 }
 
 #[derive(Debug, Args)]

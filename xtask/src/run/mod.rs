@@ -5,6 +5,7 @@ pub mod host;
 pub mod payload;
 pub mod prereq;
 pub mod process;
+pub mod vm;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -25,6 +26,9 @@ pub const DEFAULT_LAB: &str = "non-nixos-aarch64";
 
 impl flags::Run {
     pub fn run(self, root: &Path) -> anyhow::Result<ExitCode> {
+        if self.backend == flags::Backend::Vm {
+            return vm::run_labs(&self, root);
+        }
         let args = if self.labs.is_empty() { vec![DEFAULT_LAB.to_owned()] } else { self.labs.clone() };
         let labs = crate::load_labs(root, &args)?;
         let global_binfmt = preflight(self.allow_global)?;

@@ -62,6 +62,9 @@ fn package_of(program: &str) -> &'static str {
         "unshare" | "nsenter" | "setarch" => "util-linux",
         "dpkg-deb" => "dpkg",
         "apt-get" => "apt",
+        "qemu-system-x86_64" => "qemu-system-x86",
+        "mmdebstrap" => "mmdebstrap",
+        "mkfs.ext4" => "e2fsprogs",
         n if n.starts_with("qemu-") && n.ends_with("-static") => "qemu-user-static",
         _ => "coreutils",
     }

@@ -1,0 +1,120 @@
+//! The vm backend: the same labs inside a real virtual machine, for hosts
+//! that are not NixOS (or whose kernel has no binfmt_misc namespaces). A
+//! Debian guest boots from a cached image ([`image`]) under qemu, and the
+//! probes run in it through a command channel ([`guest`]) with the same
+//! `run_plan`/`judge` as the host backend, so verdicts and JSON are the same
+//! (backend `"vm"`, plus the guest's kernel).
+//!
+//! One guest serves every lab of a run; each lab gets a fresh Nix store,
+//! binfmt_misc and nix.conf ([`Guest::reset`]).
+
+mod base64;
+mod cpio;
+pub mod guest;
+pub mod image;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use xshell::Shell;
+
+pub use guest::{choose_accel, Accel, BootOptions, Guest};
+pub use image::Image;
+
+use crate::flags;
+use crate::plan::Plan;
+use crate::report::{self, LabReport, Verdict};
+use crate::run::{payload, prereq, run_plan};
+use crate::spec::{Interpreter, ProbeKind};
+use crate::systems::NixSystem;
+
+/// Programs the vm backend runs on the host: qemu, mkfs.ext4 (payload disk),
+/// and what fetching payloads takes. Building the image needs [`image::build_programs`] too.
+pub fn host_programs() -> Vec<String> {
+    ["qemu-system-x86_64", "mkfs.ext4", "apt-get", "dpkg-deb"].map(str::to_owned).to_vec()
+}
+
+/// Runs one lab in `guest`, calling `on_verdict` as each probe ends.
+pub fn run_vm(plan: &Plan, guest: &Guest, mut on_verdict: impl FnMut(&Verdict)) -> anyhow::Result<LabReport> {
+    // The NixOS simulation of the host backend (`run::run_host`): what
+    // nixos/modules/system/boot/binfmt.nix sets up.
+    let mut links = Vec::new();
+    let mut extra_sandbox_paths = Vec::new();
+    if plan.lab.binfmt.interpreter == Interpreter::Nixos {
+        for reg in &plan.registrations {
+            links.push((reg.interpreter.clone(), reg.system.fhs_interpreter()));
+            extra_sandbox_paths.push(reg.system.fhs_interpreter());
+        }
+    }
+    guest.reset(&plan.nix_conf.to_nix_conf(&extra_sandbox_paths), &links)?;
+    let verdicts = run_plan(plan, guest, &mut on_verdict)?;
+    Ok(LabReport { lab: plan.lab.name.clone(), backend: "vm", verdicts })
+}
+
+/// The systems whose payloads `plans` run.
+pub fn payload_systems(plans: &[Plan]) -> Vec<&'static NixSystem> {
+    let mut systems: Vec<&'static NixSystem> = plans
+        .iter()
+        .flat_map(|p| &p.probes)
+        .filter(|p| matches!(p.kind, ProbeKind::Exec | ProbeKind::Build | ProbeKind::Command))
+        .map(|p| p.payload)
+        .collect();
+    systems.sort_by_key(|s| s.double);
+    systems.dedup();
+    systems
+}
+
+/// `lab run --backend vm`: build or reuse the image, boot one guest, run
+/// every lab in it, report as the host backend does.
+pub fn run_labs(flags: &flags::Run, root: &Path) -> anyhow::Result<ExitCode> {
+    let args = if flags.labs.is_empty() { vec![crate::run::DEFAULT_LAB.to_owned()] } else { flags.labs.clone() };
+    let labs = crate::load_labs(root, &args)?;
+    if flags.allow_global {
+        anyhow::bail!("--allow-global is for the host backend; the vm backend registers in its own guest kernel");
+    }
+    let plans: Vec<Plan> = labs.iter().map(|l| Plan::new(l, std::env::consts::ARCH)).collect();
+    let sh = Shell::new()?;
+    prereq::ensure(&sh, &host_programs())?;
+    let image = image::ensure(&sh)?;
+    let payloads = payload::ensure(&sh, &payload_systems(&plans))?;
+    let accel = choose_accel(&image, &payloads)?;
+    let guest = Guest::boot(&image, &payloads, &BootOptions::new(accel)).context("the VM could not boot")?;
+    eprintln!(
+        "crosslab: VM up in {:.1} s: Debian {} kernel {}, {}",
+        guest.boot_time.as_secs_f64(),
+        image.manifest.suite,
+        guest.kernel_release,
+        accel.as_str().to_uppercase()
+    );
+
+    let live = !flags.json && report::is_interactive();
+    let mut all_as_expected = true;
+    for plan in &plans {
+        if !flags.json {
+            report::print_lab_header(plan);
+        }
+        let lab_report = run_vm(plan, &guest, |v| {
+            if !flags.json {
+                report::print_verdict(v, live);
+            }
+        })
+        .with_context(|| format!("lab `{}` could not run in the VM", plan.lab.name))?;
+        all_as_expected &= lab_report.all_as_expected();
+        if flags.json {
+            println!("{}", serde_json::to_string(&to_json(&lab_report, &guest)?)?);
+        } else {
+            report::print_summary(&lab_report);
+        }
+    }
+    guest.shutdown();
+    Ok(if all_as_expected { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// The host backend's `--json` object plus `guest`: the kernel the probes
+/// ran on and the accelerator.
+pub fn to_json(report: &LabReport, guest: &Guest) -> anyhow::Result<serde_json::Value> {
+    let mut value = serde_json::to_value(report.to_json())?;
+    value["guest"] = serde_json::json!({ "kernel": guest.kernel_release, "accel": guest.accel.as_str() });
+    Ok(value)
+}

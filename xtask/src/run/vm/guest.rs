@@ -1,0 +1,588 @@
+//! A booted guest: one qemu-system-x86_64 process running the cached image,
+//! and the command channel to the shell inside it.
+//!
+//! The channel is the NixOS test driver's idea (a shell on a console, commands
+//! framed with markers, the exit status echoed back) over a virtio serial port
+//! whose host side is qemu's stdin/stdout. Both directions are one text line
+//! per message, so no byte a command prints can break the framing:
+//!
+//! - host → guest: `<nonce> <timeout-secs> <base64 script>`
+//! - guest → host: `CROSSLAB-DONE <nonce> <status> <millis> <base64 output>`
+//!   (first `CROSSLAB-READY <uname -r>` once the guest is up)
+//!
+//! Boot: stage 1 (busybox, in the initramfs) loads the virtio drivers, mounts
+//! the image and switch_roots to stage 2, the guest agent, a POSIX shell loop
+//! running as PID 1 of the guest. After each command the agent kills every
+//! other process (`kill -KILL -1` spares PID 1), as the host backend does
+//! after a timeout, so nothing a probe started outlives it.
+//!
+//! The root disk is attached with `snapshot=on` (writes go to a temporary
+//! overlay that qemu deletes); the payloads come on a second, read-only disk
+//! made per boot. qemu dies with crosslab: it gets SIGKILL when its parent
+//! thread exits (PR_SET_PDEATHSIG), and `Drop` kills it.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+
+use super::base64;
+use super::cpio::Cpio;
+use super::image::{Image, INITRD_MODULES_DIR};
+use crate::quote;
+use crate::run::host::{probe_env, LAB_DIR, PAYLOADS_DIR};
+use crate::run::process::Execution;
+
+/// How the guest's CPU is provided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    /// Hardware virtualisation through /dev/kvm.
+    Kvm,
+    /// qemu's software emulation: slower, works everywhere.
+    Tcg,
+}
+
+impl Accel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg",
+        }
+    }
+}
+
+/// How to boot a guest.
+#[derive(Debug, Clone)]
+pub struct BootOptions {
+    pub accel: Accel,
+    /// How long the guest may take to answer `CROSSLAB-READY` before it is killed.
+    pub boot_timeout: Duration,
+    /// Appended to the kernel command line (later words win).
+    pub extra_cmdline: String,
+    pub memory_mb: u32,
+    pub cpus: u32,
+}
+
+impl BootOptions {
+    /// Defaults for `accel`; `CROSSLAB_VM_BOOT_TIMEOUT` (seconds) overrides
+    /// the boot timeout (120 s: a TCG boot takes ~7 s here).
+    pub fn new(accel: Accel) -> BootOptions {
+        let secs = std::env::var("CROSSLAB_VM_BOOT_TIMEOUT").ok().and_then(|s| s.parse().ok()).unwrap_or(120);
+        BootOptions { accel, boot_timeout: Duration::from_secs(secs), extra_cmdline: String::new(), memory_mb: 1024, cpus: 2 }
+    }
+}
+
+/// The virtio serial port the channel runs on, as the guest sees its name.
+const PORT_NAME: &str = "org.crosslab.cmd";
+
+/// How much longer than a command's own timeout the host waits for its answer
+/// before it declares the guest hung (the guest kills after timeout + 5 s).
+const ANSWER_SLACK: Duration = Duration::from_secs(60);
+
+/// The most output kept from one command: its first 8 KiB and last 56 KiB, as
+/// the host backend keeps.
+const KEEP_HEAD: u32 = 8 * 1024;
+const KEEP_TAIL: u32 = 56 * 1024;
+
+/// Stage 1, the initramfs's /init (busybox sh).
+const STAGE1: &str = r#"#!/bin/busybox sh
+# crosslab VM stage 1: drivers, root disk, hand over to the agent.
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+fail() { echo "crosslab stage 1: $*" > /dev/console; poweroff -f; }
+while read -r m; do
+  insmod "@MODULES@/$m" || fail "insmod $m failed"
+done < "@MODULES@/order"
+port=
+for d in /sys/class/virtio-ports/*; do
+  [ "$(cat "$d/name" 2>/dev/null)" = "@PORT@" ] && port=/dev/${d##*/}
+done
+[ -n "$port" ] || fail "no virtio port named @PORT@"
+if grep -qw crosslab.accel_test /proc/cmdline; then
+  echo "CROSSLAB-READY $(uname -r)" > "$port"
+  poweroff -f
+fi
+i=0
+while [ ! -b /dev/vda ] || [ ! -b /dev/vdb ]; do
+  i=$((i + 1)); [ $i -le 200 ] || fail "no /dev/vda and /dev/vdb after 10 s"; sleep 0.05
+done
+mount -t ext4 /dev/vda /newroot || fail "cannot mount the root image /dev/vda"
+mount -t tmpfs -o mode=0755 crosslab-run /newroot/run
+mkdir -p /newroot/run/crosslab-agent
+cp /agent.sh /newroot/run/crosslab-agent/agent.sh
+echo "$port" > /newroot/run/crosslab-agent/port
+mount --move /dev /newroot/dev
+umount /proc /sys
+exec switch_root /newroot /bin/sh /run/crosslab-agent/agent.sh
+"#;
+
+/// Stage 2, the guest agent: PID 1 of the guest, serving the channel.
+const AGENT: &str = r#"# crosslab VM agent: PID 1 of the guest; runs the host's commands.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+die() { echo "crosslab agent: $*" > /dev/console; exit 1; }
+mount -t proc proc /proc || die "cannot mount /proc"
+mount -t sysfs sysfs /sys
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs -o mode=1777 crosslab-shm /dev/shm
+mount -t tmpfs -o mode=1777 crosslab-tmp /tmp
+mount -t tmpfs -o mode=0755 crosslab-nix /nix
+modprobe binfmt_misc || die "cannot load binfmt_misc"
+mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || die "cannot mount binfmt_misc"
+mkdir -p "@PAYLOADS@"
+mount -t ext4 -o ro /dev/vdb "@PAYLOADS@" || die "cannot mount the payload disk /dev/vdb"
+hostname crosslab-vm
+work=/run/crosslab-agent
+exec 3<>"$(cat $work/port)" || die "cannot open the command port"
+echo "CROSSLAB-READY $(uname -r)" >&3
+while read -r nonce secs script <&3; do
+  printf '%s' "$script" | base64 -d > $work/cmd
+  start=$(date +%s%N)
+  ( cd / && exec timeout -k 5 "$secs" /bin/sh $work/cmd ) < /dev/null > $work/out 2>&1 3>&-
+  status=$?
+  end=$(date +%s%N)
+  # Whatever the command left behind (a hung builder, a daemon) dies here.
+  kill -KILL -1 2> /dev/null
+  size=$(stat -c %s $work/out)
+  if [ "$size" -gt $((@HEAD@ + @TAIL@)) ]; then
+    { head -c @HEAD@ $work/out
+      printf '\n[... crosslab cut %s bytes of output ...]\n' $((size - @HEAD@ - @TAIL@))
+      tail -c @TAIL@ $work/out; } > $work/out.cut
+    mv $work/out.cut $work/out
+  fi
+  printf 'CROSSLAB-DONE %s %s %s ' "$nonce" "$status" $(((end - start) / 1000000)) >&3
+  base64 -w0 $work/out >&3
+  printf '\n' >&3
+done
+die "the command port closed"
+"#;
+
+/// Resets the guest for a new lab: no binfmt entries, an empty Nix store, a
+/// fresh /tmp and home, the lab's nix.conf and links.
+const RESET: &str = r#"set -eu
+echo -1 > /proc/sys/fs/binfmt_misc/status 2> /dev/null || true
+umount -l /nix
+mount -t tmpfs -o mode=0755 crosslab-nix /nix
+umount -l /tmp
+mount -t tmpfs -o mode=1777 crosslab-tmp /tmp
+rm -rf /run/binfmt "$LAB_DIR/etc" "$LAB_DIR/home"
+mkdir -p "$LAB_DIR/etc/nix" "$LAB_DIR/home"
+printf '%s' "$NIX_CONF" > "$LAB_DIR/etc/nix/nix.conf"
+: > "$LAB_DIR/etc/nix/user.conf"
+printf '%s' "$LINKS" | while read -r link target; do
+  mkdir -p "$(dirname "$link")"
+  ln -s "$target" "$link"
+done
+"#;
+
+/// A running guest. Commands go through [`crate::run::Executor`].
+pub struct Guest {
+    qemu: Mutex<Child>,
+    channel: Mutex<Channel>,
+    /// `-name` of the qemu process: unique, so tests can look for leftovers.
+    pub name: String,
+    /// `uname -r` in the guest.
+    pub kernel_release: String,
+    pub accel: Accel,
+    /// From starting qemu to `CROSSLAB-READY`.
+    pub boot_time: Duration,
+    dir: tempfile::TempDir,
+}
+
+struct Channel {
+    to_guest: ChildStdin,
+    from_guest: Receiver<Vec<u8>>,
+    next_nonce: u64,
+    /// Set once the guest stopped answering; nothing more is sent.
+    broken: Option<String>,
+}
+
+static BOOTS: AtomicU32 = AtomicU32::new(0);
+
+impl Guest {
+    /// Boots `image` with the payload directory `payloads` on a second disk;
+    /// returns once the agent answers. A guest that does not answer within
+    /// `options.boot_timeout` is killed.
+    pub fn boot(image: &Image, payloads: &Path, options: &BootOptions) -> anyhow::Result<Guest> {
+        let dir = tempfile::Builder::new().prefix("crosslab-vm-").tempdir().context("failed to create a temporary directory")?;
+        let payload_disk = dir.path().join("payloads.img");
+        make_payload_disk(payloads, &payload_disk)?;
+        let initrd = dir.path().join("initrd.cpio");
+        let mut bytes = fs::read(image.base_initrd())
+            .with_context(|| format!("failed to read `{}`", image.base_initrd().display()))?;
+        bytes.extend(stage_initrd());
+        fs::write(&initrd, bytes).with_context(|| format!("failed to write `{}`", initrd.display()))?;
+
+        let name = format!("crosslab-vm-{}-{}", std::process::id(), BOOTS.fetch_add(1, Ordering::Relaxed));
+        let console = dir.path().join("console.log");
+        let stderr = dir.path().join("qemu.stderr");
+        let mut cmdline = "console=ttyS0 panic=-1 quiet loglevel=4".to_owned();
+        if !options.extra_cmdline.is_empty() {
+            cmdline.push(' ');
+            cmdline.push_str(&options.extra_cmdline);
+        }
+        let mut qemu = Command::new("qemu-system-x86_64");
+        qemu.args(["-name", &name, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"]);
+        match options.accel {
+            Accel::Kvm => qemu.args(["-accel", "kvm", "-cpu", "host"]),
+            Accel::Tcg => qemu.args(["-accel", "tcg", "-cpu", "max"]),
+        };
+        qemu.args(["-m", &options.memory_mb.to_string(), "-smp", &options.cpus.to_string()])
+            .arg("-serial")
+            .arg(format!("file:{}", console.display()))
+            .arg("-kernel")
+            .arg(image.kernel())
+            .arg("-initrd")
+            .arg(&initrd)
+            .args(["-append", &cmdline])
+            .arg("-drive")
+            .arg(format!("file={},format=raw,if=virtio,snapshot=on", drive_path(&image.root())?))
+            .arg("-drive")
+            .arg(format!("file={},format=raw,if=virtio,readonly=on", drive_path(&payload_disk)?))
+            .args(["-device", "virtio-serial-pci", "-chardev", "stdio,id=cmd,signal=off"])
+            .args(["-device", &format!("virtserialport,chardev=cmd,name={PORT_NAME}")])
+            .env("TMPDIR", dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(fs::File::create(&stderr)?);
+        // SAFETY: prctl is async-signal-safe. qemu must not outlive crosslab,
+        // however crosslab ends.
+        unsafe {
+            qemu.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let started = Instant::now();
+        let mut child = qemu.spawn().context("could not execute `qemu-system-x86_64` (Debian: qemu-system-x86)")?;
+        let to_guest = child.stdin.take().expect("piped");
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, from_guest) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            loop {
+                let mut line = Vec::new();
+                match reader.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if tx.send(line).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        let mut guest = Guest {
+            qemu: Mutex::new(child),
+            channel: Mutex::new(Channel { to_guest, from_guest, next_nonce: 1, broken: None }),
+            name,
+            kernel_release: String::new(),
+            accel: options.accel,
+            boot_time: Duration::ZERO,
+            dir,
+        };
+        let deadline = started + options.boot_timeout;
+        loop {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            let received = guest.channel.get_mut().expect("not shared yet").from_guest.recv_timeout(wait);
+            match received {
+                Ok(line) => {
+                    let line = String::from_utf8_lossy(&line);
+                    if let Some(release) = line.trim_end().strip_prefix("CROSSLAB-READY ") {
+                        guest.kernel_release = release.to_owned();
+                        guest.boot_time = started.elapsed();
+                        return Ok(guest);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    guest.kill();
+                    bail!(
+                        "the VM did not come up within {} s ({}); crosslab killed it\n{}\n  help: a slow machine may need more time: CROSSLAB_VM_BOOT_TIMEOUT=<seconds>",
+                        options.boot_timeout.as_secs(),
+                        options.accel.as_str().to_uppercase(),
+                        guest.last_words()
+                    );
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let status = guest.kill();
+                    bail!("the VM exited ({status}) before it came up\n{}", guest.last_words());
+                }
+            }
+        }
+    }
+
+    /// Prepares the guest for a new lab (see [`RESET`]). `links` are
+    /// `(link, target)` pairs such as `/run/binfmt/aarch64-linux` →
+    /// `/usr/bin/qemu-aarch64-static`.
+    pub fn reset(&self, nix_conf: &str, links: &[(String, String)]) -> anyhow::Result<()> {
+        let links: String = links.iter().map(|(l, t)| format!("{l} {t}\n")).collect();
+        let script = format!(
+            "LAB_DIR={}\nNIX_CONF={}\nLINKS={}\n{RESET}",
+            quote::sh(LAB_DIR),
+            quote::sh(nix_conf),
+            quote::sh(&links)
+        );
+        let done = self.call(&script, Duration::from_secs(60))?;
+        if !done.succeeded() {
+            bail!("resetting the VM for the next lab failed: {}", done.output.trim());
+        }
+        Ok(())
+    }
+
+    /// Runs `script` with the agent's `/bin/sh` and environment.
+    fn call(&self, script: &str, timeout: Duration) -> anyhow::Result<Execution> {
+        let mut channel = self.channel.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(why) = &channel.broken {
+            bail!("the VM is gone: {why}");
+        }
+        let nonce = channel.next_nonce;
+        channel.next_nonce += 1;
+        let secs = timeout.as_secs().max(1);
+        let line = format!("{nonce} {secs} {}\n", base64::encode(script.as_bytes()));
+        if let Err(e) = channel.to_guest.write_all(line.as_bytes()).and_then(|()| channel.to_guest.flush()) {
+            let why = format!("writing to its command port failed: {e}");
+            channel.broken = Some(why.clone());
+            drop(channel);
+            let status = self.kill();
+            bail!("the VM is gone ({status}): {why}\n{}", self.last_words());
+        }
+        let deadline = Instant::now() + Duration::from_secs(secs) + ANSWER_SLACK;
+        let prefix = format!("CROSSLAB-DONE {nonce} ");
+        loop {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match channel.from_guest.recv_timeout(wait) {
+                Ok(line) => {
+                    let line = String::from_utf8_lossy(&line);
+                    if let Some(rest) = line.trim_end().strip_prefix(&prefix) {
+                        return parse_answer(rest, secs).with_context(|| format!("garbled answer from the VM: {line:.200}"));
+                    }
+                }
+                Err(e) => {
+                    let why = match e {
+                        RecvTimeoutError::Timeout => format!(
+                            "it did not answer within {} s of a command with a {secs} s timeout",
+                            (Duration::from_secs(secs) + ANSWER_SLACK).as_secs()
+                        ),
+                        RecvTimeoutError::Disconnected => "it exited while running a command".to_owned(),
+                    };
+                    channel.broken = Some(why.clone());
+                    drop(channel);
+                    let status = self.kill();
+                    bail!("the VM stopped answering: {why}; crosslab killed it ({status})\n{}", self.last_words());
+                }
+            }
+        }
+    }
+
+    /// PID of the qemu process (for tests that check nothing is left behind).
+    pub fn qemu_pid(&self) -> u32 {
+        self.qemu.lock().unwrap_or_else(|e| e.into_inner()).id()
+    }
+
+    /// Powers the guest off: kills qemu (the snapshot overlay is discarded
+    /// with it) and removes the run's temporary files.
+    pub fn shutdown(self) {
+        self.kill();
+    }
+
+    /// Kills qemu and reaps it; says how it ended.
+    fn kill(&self) -> String {
+        let mut qemu = self.qemu.lock().unwrap_or_else(|e| e.into_inner());
+        if let Ok(Some(status)) = qemu.try_wait() {
+            return status.to_string();
+        }
+        let _ = qemu.kill();
+        match qemu.wait() {
+            Ok(status) => status.to_string(),
+            Err(e) => format!("could not reap qemu: {e}"),
+        }
+    }
+
+    /// The end of qemu's stderr and of the guest's console, for error messages.
+    fn last_words(&self) -> String {
+        let mut text = String::new();
+        for (what, file) in [("qemu stderr", "qemu.stderr"), ("guest console", "console.log")] {
+            let mut bytes = Vec::new();
+            if let Ok(mut f) = fs::File::open(self.dir.path().join(file)) {
+                let _ = f.read_to_end(&mut bytes);
+            }
+            let content = String::from_utf8_lossy(&bytes).replace('\r', "");
+            let lines = crate::report::last_lines(&content, 15);
+            if !lines.is_empty() {
+                text.push_str(&format!("  {what}, last lines:\n"));
+                for l in lines {
+                    text.push_str(&format!("    | {l}\n"));
+                }
+            }
+        }
+        if text.is_empty() {
+            text.push_str("  (no output from qemu or the guest console)\n");
+        }
+        text.trim_end().to_owned()
+    }
+}
+
+impl Drop for Guest {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+impl crate::run::Executor for Guest {
+    fn exec(&self, command: &str, timeout: Duration) -> anyhow::Result<Execution> {
+        // The host backend's environment, word for word, so probe commands
+        // see the same variables and paths on both backends.
+        let env: Vec<String> = probe_env().iter().map(|(k, v)| quote::sh(&format!("{k}={v}"))).collect();
+        let script = format!("exec env -i {} /bin/sh -c {}\n", env.join(" "), quote::sh(command));
+        self.call(&script, timeout)
+    }
+}
+
+/// Parses `<status> <millis> <base64 output>` (the output may be empty).
+fn parse_answer(rest: &str, secs: u64) -> anyhow::Result<Execution> {
+    let mut words = rest.splitn(3, ' ');
+    let status: i32 = words.next().unwrap_or_default().parse()?;
+    let millis: u64 = words.next().unwrap_or_default().parse()?;
+    let output = base64::decode(words.next().unwrap_or_default()).ok_or_else(|| anyhow!("output is not base64"))?;
+    // coreutils' timeout exits 124 (137 when its KILL follows the TERM).
+    let timed_out = matches!(status, 124 | 137) && millis + 50 >= secs * 1000;
+    let (exit_code, signal) = match status {
+        _ if timed_out => (None, Some(libc::SIGKILL)),
+        // The shell's way of saying "killed by signal N".
+        129..=192 => (None, Some(status - 128)),
+        _ => (Some(status), None),
+    };
+    let mut bytes = output;
+    bytes.retain(|&b| b != 0);
+    Ok(Execution {
+        exit_code,
+        signal,
+        timed_out,
+        duration: Duration::from_millis(millis),
+        output: String::from_utf8_lossy(&bytes).into_owned(),
+    })
+}
+
+/// The per-boot initramfs appended to the cached base: the two stages.
+fn stage_initrd() -> Vec<u8> {
+    let stage1 = STAGE1.replace("@MODULES@", INITRD_MODULES_DIR).replace("@PORT@", PORT_NAME);
+    let agent = AGENT
+        .replace("@PAYLOADS@", PAYLOADS_DIR)
+        .replace("@HEAD@", &KEEP_HEAD.to_string())
+        .replace("@TAIL@", &KEEP_TAIL.to_string());
+    let mut cpio = Cpio::new();
+    cpio.file("init", 0o755, stage1.as_bytes());
+    cpio.file("agent.sh", 0o644, agent.as_bytes());
+    cpio.finish()
+}
+
+/// A read-only ext4 disk holding the payload directory.
+fn make_payload_disk(payloads: &Path, disk: &Path) -> anyhow::Result<()> {
+    let bytes: u64 = walkdir::WalkDir::new(payloads)
+        .into_iter()
+        .filter_map(|e| e.ok()?.path().symlink_metadata().ok())
+        .map(|m| m.len().max(4096))
+        .sum();
+    let size_mb = bytes / (1 << 20) + bytes / (4 << 20) + 16;
+    let out = Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-O", "^has_journal", "-L", "crosslab-payloads", "-d"])
+        .arg(payloads)
+        .arg(disk)
+        .arg(format!("{size_mb}M"))
+        .output()
+        .context("could not execute `mkfs.ext4` (Debian: e2fsprogs)")?;
+    if !out.status.success() {
+        bail!(
+            "`mkfs.ext4 -d {}` exited with {}: {}",
+            payloads.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// A path as qemu's `-drive file=` takes it: commas would end the option.
+fn drive_path(path: &Path) -> anyhow::Result<String> {
+    let text = path.to_str().with_context(|| format!("`{}` is not UTF-8", path.display()))?;
+    Ok(text.replace(',', ",,"))
+}
+
+/// The accelerator to use: `CROSSLAB_VM_ACCEL` (`kvm` or `tcg`) if set, else
+/// KVM only if a short test boot with it finishes. The verdict is cached per
+/// host boot (`<cache>/vm/accel-<boot id>`): /dev/kvm can exist while KVM
+/// guests hang, and the test costs its timeout each time it fails. Says once,
+/// on stderr, which one and why.
+pub fn choose_accel(image: &Image, payloads: &Path) -> anyhow::Result<Accel> {
+    match std::env::var("CROSSLAB_VM_ACCEL").as_deref() {
+        Ok("kvm") => return Ok(Accel::Kvm),
+        Ok("tcg") => return Ok(Accel::Tcg),
+        Ok(other) => bail!("CROSSLAB_VM_ACCEL={other:?}: expected `kvm` or `tcg`"),
+        Err(_) => {}
+    }
+    let kvm_openable = fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok();
+    if !kvm_openable {
+        eprintln!("crosslab: no usable /dev/kvm; the VM runs on TCG (software emulation, slower)");
+        return Ok(Accel::Tcg);
+    }
+    let boot_id = fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let cached: PathBuf = image.dir.parent().unwrap_or(&image.dir).join(format!("accel-{}", boot_id.trim()));
+    if let Ok(verdict) = fs::read_to_string(&cached) {
+        let accel = if verdict.starts_with("kvm") { Accel::Kvm } else { Accel::Tcg };
+        eprintln!("crosslab: the VM runs on {} ({}, tested earlier since this host booted)", accel.as_str().to_uppercase(), verdict.trim());
+        return Ok(accel);
+    }
+    let mut options = BootOptions::new(Accel::Kvm);
+    options.boot_timeout = Duration::from_secs(15);
+    options.extra_cmdline = "crosslab.accel_test".to_owned();
+    let started = Instant::now();
+    let (accel, verdict) = match Guest::boot(image, payloads, &options) {
+        Ok(guest) => {
+            guest.shutdown();
+            (Accel::Kvm, format!("kvm: a test boot answered in {:.1} s", started.elapsed().as_secs_f64()))
+        }
+        Err(e) => {
+            let first = e.to_string().lines().next().unwrap_or_default().to_owned();
+            (Accel::Tcg, format!("tcg: /dev/kvm exists but a KVM test boot failed: {first}"))
+        }
+    };
+    let _ = fs::write(&cached, &verdict);
+    eprintln!("crosslab: the VM runs on {} ({})", accel.as_str().to_uppercase(), verdict);
+    Ok(accel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_answer, stage_initrd};
+
+    #[test]
+    fn answers_are_decoded_and_timeouts_recognised() {
+        let ok = parse_answer("0 12 aGkACg==", 5).unwrap();
+        assert_eq!((ok.exit_code, ok.output.as_str(), ok.timed_out), (Some(0), "hi\n", false));
+        let failed = parse_answer("1 3 ", 5).unwrap();
+        assert_eq!((failed.exit_code, failed.output.as_str()), (Some(1), ""));
+        let timed_out = parse_answer("124 5002 ", 5).unwrap();
+        assert!(timed_out.timed_out && timed_out.exit_code.is_none());
+        let exited_124 = parse_answer("124 10 ", 5).unwrap();
+        assert_eq!(exited_124.exit_code, Some(124));
+        assert!(parse_answer("x 1 ", 5).is_err());
+    }
+
+    #[test]
+    fn stage_scripts_have_no_placeholders_left() {
+        let text = String::from_utf8_lossy(&stage_initrd()).into_owned();
+        assert!(!text.contains('@'), "{text}");
+    }
+}

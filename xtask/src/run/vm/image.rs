@@ -1,0 +1,370 @@
+//! The VM backend's guest image, built once and cached: a Debian root
+//! filesystem made by mmdebstrap (Debian's kernel, nix-bin, qemu-user-static,
+//! util-linux), written into an ext4 image with `mkfs.ext4 -d` (no loop
+//! mount), plus the kernel and a base initramfs (static busybox and the
+//! drivers for the disks and the command port) taken from that same tree.
+//!
+//! Layout: `<cache>/vm/<suite>-<key>/{vmlinuz, base.cpio, root.img, image.json}`
+//! where `key` hashes everything the recipe puts in: suite, mirror, packages,
+//! dpkg filters, drivers, [`RECIPE_VERSION`]. The kernel version is whatever
+//! Debian's `linux-image-amd64` resolved to at build time, recorded in
+//! `image.json`. An image is built in a temporary directory beside it and
+//! renamed into place: there is never a half-written image in the cache. The
+//! cached image is never written to: VMs boot it with `snapshot=on`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+use xshell::{cmd, Shell};
+
+use super::cpio::Cpio;
+use crate::run::{payload, prereq};
+
+/// The Debian release the guest runs: the one whose nix-bin (2.8) and
+/// qemu-user-static the host backend's facts were measured with.
+pub const SUITE: &str = "bookworm";
+
+/// Bump when the recipe changes what an image holds without changing any
+/// input below; it changes the cache key.
+const RECIPE_VERSION: u32 = 1;
+
+/// What the guest needs: a kernel with its modules, Nix, the FHS emulators,
+/// mount/unshare/setarch, modprobe, and a static busybox for the initramfs.
+pub const PACKAGES: &[&str] =
+    &["linux-image-amd64", "nix-bin", "qemu-user-static", "util-linux", "mount", "kmod", "busybox-static"];
+
+/// dpkg filters: documentation, and drivers for hardware a VM does not have
+/// (most of the kernel's modules), stay out of the image.
+const DPKG_FILTERS: &[&str] = &[
+    "path-exclude=/usr/share/doc/*",
+    "path-exclude=/usr/share/man/*",
+    "path-exclude=/usr/share/locale/*",
+    "path-exclude=/lib/modules/*/kernel/drivers/*",
+    "path-include=/lib/modules/*/kernel/drivers/virtio/*",
+    "path-include=/lib/modules/*/kernel/drivers/block/*",
+    "path-include=/lib/modules/*/kernel/drivers/char/*",
+    "path-exclude=/lib/modules/*/kernel/sound/*",
+];
+
+/// Drivers stage 1 loads before it can mount the root disk and talk to the
+/// host (Debian builds them all as modules); dependencies come from modules.dep.
+pub const STAGE1_MODULES: &[&str] = &["virtio_pci", "virtio_blk", "virtio_console", "crc32c_generic", "ext4"];
+
+/// Where the base initramfs keeps the drivers, with an `order` file listing
+/// them in load order.
+pub const INITRD_MODULES_DIR: &str = "/lib/crosslab-modules";
+
+/// A built guest image.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+/// `image.json`: what an image holds and what building it cost.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub key: String,
+    pub suite: String,
+    pub mirror: String,
+    pub packages: Vec<String>,
+    /// `uname -r` of the guest kernel, e.g. `6.1.0-50-amd64`.
+    pub kernel_release: String,
+    pub build_secs: f64,
+    /// Size of root.img as the guest sees it, and what it takes on disk (sparse).
+    pub root_image_bytes: u64,
+    pub root_image_disk_bytes: u64,
+}
+
+impl Image {
+    pub fn kernel(&self) -> PathBuf {
+        self.dir.join("vmlinuz")
+    }
+    pub fn base_initrd(&self) -> PathBuf {
+        self.dir.join("base.cpio")
+    }
+    pub fn root(&self) -> PathBuf {
+        self.dir.join("root.img")
+    }
+}
+
+/// The programs building an image takes (checked and, as root, installed).
+pub fn build_programs() -> Vec<String> {
+    ["mmdebstrap", "mkfs.ext4", "unshare"].map(str::to_owned).to_vec()
+}
+
+/// The cached image for this recipe, building it first if there is none.
+pub fn ensure(sh: &Shell) -> anyhow::Result<Image> {
+    if std::env::consts::ARCH != "x86_64" {
+        bail!(
+            "the vm backend boots an x86_64 Debian guest (linux-image-amd64, qemu-system-x86_64); this machine is {}\n  help: use --backend host",
+            std::env::consts::ARCH
+        );
+    }
+    let mirror = payload::debian_mirror()?;
+    let key = recipe_key(&mirror);
+    let vm_dir = payload::cache_dir()?.join("vm");
+    fs::create_dir_all(&vm_dir).with_context(|| format!("failed to create `{}`", vm_dir.display()))?;
+    let dir = vm_dir.join(format!("{SUITE}-{key}"));
+    if let Some(image) = load(&dir)? {
+        return Ok(image);
+    }
+    // Two runs at once: one builds, the other waits and then finds it.
+    let _lock = lock(&vm_dir.join(".build.lock"))?;
+    if let Some(image) = load(&dir)? {
+        return Ok(image);
+    }
+    if unsafe { libc::geteuid() } != 0 {
+        bail!(
+            "the vm backend's guest image is not built yet, and building it (mmdebstrap --mode=root) needs root\n  help: run once as root: sudo -E cargo xtask lab run --backend vm"
+        );
+    }
+    prereq::ensure(sh, &build_programs())?;
+    eprintln!(
+        "crosslab: building the VM image (Debian {SUITE}: {}); once, cached in {}",
+        PACKAGES.join(" "),
+        dir.display()
+    );
+    let started = Instant::now();
+    let work = tempfile::Builder::new()
+        .prefix(".build-")
+        .tempdir_in(&vm_dir)
+        .with_context(|| format!("failed to create a temporary directory in `{}`", vm_dir.display()))?;
+    let manifest = build(sh, work.path(), &mirror, &key, started)
+        .with_context(|| format!("failed to build the VM image in `{}`", work.path().display()))?;
+    fs::rename(work.path(), &dir).with_context(|| format!("failed to move the VM image to `{}`", dir.display()))?;
+    let _ = work.keep();
+    eprintln!(
+        "crosslab: VM image built in {:.0} s: kernel {}, root.img {} MB ({} MB on disk)",
+        manifest.build_secs,
+        manifest.kernel_release,
+        manifest.root_image_bytes >> 20,
+        manifest.root_image_disk_bytes >> 20
+    );
+    Ok(Image { dir, manifest })
+}
+
+/// The hash naming an image: everything that decides what goes into it.
+fn recipe_key(mirror: &str) -> String {
+    let mut text = format!("recipe {RECIPE_VERSION}\nsuite {SUITE}\nmirror {mirror}\n");
+    for list in [PACKAGES, DPKG_FILTERS, STAGE1_MODULES] {
+        text.push_str(&list.join(" "));
+        text.push('\n');
+    }
+    format!("{:016x}", fnv1a64(text.as_bytes()))
+}
+
+/// FNV-1a, 64 bit: stable across Rust releases, unlike `DefaultHasher`.
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+fn load(dir: &Path) -> anyhow::Result<Option<Image>> {
+    let path = dir.join("image.json");
+    let Ok(text) = fs::read_to_string(&path) else { return Ok(None) };
+    let manifest: Manifest = serde_json::from_str(&text).with_context(|| {
+        format!("`{}` is damaged\n  help: remove `{}` and run again to rebuild the image", path.display(), dir.display())
+    })?;
+    Ok(Some(Image { dir: dir.to_path_buf(), manifest }))
+}
+
+fn build(sh: &Shell, work: &Path, mirror: &str, key: &str, started: Instant) -> anyhow::Result<Manifest> {
+    let root = work.join("root");
+    let include = PACKAGES.join(",");
+    let filters: Vec<String> = DPKG_FILTERS.iter().map(|f| format!("--dpkgopt={f}")).collect();
+    // `unshare --mount`: mmdebstrap's mounts (/proc, /dev inside the tree)
+    // live in a private mount namespace and vanish with it, even if it is
+    // killed. INITRD=No: the kernel's postinst skips update-initramfs; the
+    // guest boots our own small initramfs.
+    let out = cmd!(
+        sh,
+        "unshare --mount -- mmdebstrap --mode=root --variant=essential --include={include} {filters...} {SUITE} {root} {mirror}"
+    )
+    .env("INITRD", "No")
+    .quiet()
+    .ignore_status()
+    .output()
+    .context("could not execute `mmdebstrap`")?;
+    if !out.status.success() {
+        let log = String::from_utf8_lossy(&out.stderr);
+        bail!("`mmdebstrap` exited with {}:\n{}", out.status, crate::report::last_lines(&log, 20).join("\n"));
+    }
+
+    let kernel_release = kernel_release(&root)?;
+    fs::copy(root.join(format!("boot/vmlinuz-{kernel_release}")), work.join("vmlinuz"))
+        .context("failed to copy the guest kernel")?;
+    let base = base_initrd(&root, &kernel_release)?;
+    fs::write(work.join("base.cpio"), base).context("failed to write base.cpio")?;
+    // The guest mounts a fresh tmpfs here for every lab.
+    fs::create_dir_all(root.join("nix"))?;
+
+    let bytes = tree_bytes(&root);
+    let size = format!("{}M", (bytes + bytes / 8) / (1 << 20) + 256);
+    let image = work.join("root.img");
+    // `.read()`: mkfs.ext4 says "Creating regular file" on stdout even with -q.
+    cmd!(sh, "mkfs.ext4 -q -F -O ^has_journal -L crosslab-root -d {root} {image} {size}")
+        .quiet()
+        .read()
+        .context("`mkfs.ext4 -d` could not write the root filesystem image")?;
+    fs::remove_dir_all(&root).with_context(|| format!("failed to remove `{}`", root.display()))?;
+
+    let meta = fs::metadata(&image)?;
+    use std::os::unix::fs::MetadataExt;
+    let manifest = Manifest {
+        key: key.to_owned(),
+        suite: SUITE.to_owned(),
+        mirror: mirror.to_owned(),
+        packages: PACKAGES.iter().map(|p| (*p).to_owned()).collect(),
+        kernel_release,
+        build_secs: started.elapsed().as_secs_f64(),
+        root_image_bytes: meta.len(),
+        root_image_disk_bytes: meta.blocks() * 512,
+    };
+    fs::write(work.join("image.json"), serde_json::to_string_pretty(&manifest)?)?;
+    Ok(manifest)
+}
+
+/// The release of the one kernel in `<root>/boot`.
+fn kernel_release(root: &Path) -> anyhow::Result<String> {
+    let boot = root.join("boot");
+    let mut releases: Vec<String> = fs::read_dir(&boot)
+        .with_context(|| format!("failed to read `{}`", boot.display()))?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_prefix("vmlinuz-").map(str::to_owned))
+        .collect();
+    match releases.len() {
+        1 => Ok(releases.remove(0)),
+        0 => bail!("linux-image-amd64 left no vmlinuz-* in `{}`", boot.display()),
+        _ => bail!("several kernels in `{}`: {}", boot.display(), releases.join(", ")),
+    }
+}
+
+/// The initramfs every boot starts from: static busybox and the drivers of
+/// [`STAGE1_MODULES`] in load order. The init scripts come per run.
+fn base_initrd(root: &Path, release: &str) -> anyhow::Result<Vec<u8>> {
+    let modules_dir = root.join("lib/modules").join(release);
+    let dep_path = modules_dir.join("modules.dep");
+    let deps = fs::read_to_string(&dep_path).with_context(|| format!("failed to read `{}`", dep_path.display()))?;
+    let builtin = fs::read_to_string(modules_dir.join("modules.builtin")).unwrap_or_default();
+    let order = load_order(&deps, &builtin, STAGE1_MODULES)?;
+
+    let mut cpio = Cpio::new();
+    for dir in ["bin", "dev", "proc", "sys", "newroot", "lib", INITRD_MODULES_DIR] {
+        cpio.dir(dir);
+    }
+    let busybox = root.join("bin/busybox");
+    let data = fs::read(&busybox).with_context(|| format!("failed to read `{}` (busybox-static)", busybox.display()))?;
+    cpio.file("bin/busybox", 0o755, &data);
+    let mut names = String::new();
+    for rel in &order {
+        let file = modules_dir.join(rel);
+        let data = fs::read(&file).with_context(|| format!("failed to read `{}`", file.display()))?;
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        cpio.file(&format!("{INITRD_MODULES_DIR}/{name}"), 0o644, &data);
+        names.push_str(name);
+        names.push('\n');
+    }
+    cpio.file(&format!("{INITRD_MODULES_DIR}/order"), 0o644, names.as_bytes());
+    Ok(cpio.finish())
+}
+
+/// The module files (paths relative to the modules directory) that load
+/// `wanted`, dependencies first, given `modules.dep` text. Built-in modules
+/// need nothing; unknown ones and compressed ones (busybox's insmod cannot
+/// read them) are errors.
+pub fn load_order(modules_dep: &str, modules_builtin: &str, wanted: &[&str]) -> anyhow::Result<Vec<String>> {
+    let norm = |s: &str| s.replace('-', "_");
+    let name_of = |path: &str| norm(path.rsplit('/').next().unwrap_or(path).split(".ko").next().unwrap_or(path));
+    let table: Vec<(String, String, Vec<String>)> = modules_dep
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(m, d)| (name_of(m), m.trim().to_owned(), d.split_whitespace().map(str::to_owned).collect()))
+        .collect();
+    let is_builtin = |name: &str| modules_builtin.lines().any(|l| name_of(l) == name);
+    let mut order: Vec<String> = Vec::new();
+    fn visit(
+        path: &str,
+        table: &[(String, String, Vec<String>)],
+        order: &mut Vec<String>,
+    ) -> anyhow::Result<()> {
+        if order.iter().any(|p| p == path) {
+            return Ok(());
+        }
+        if !path.ends_with(".ko") {
+            bail!("`{path}` is compressed; the initramfs's busybox insmod needs plain .ko files");
+        }
+        let deps = table.iter().find(|(_, p, _)| p == path).map(|(_, _, d)| d.clone()).unwrap_or_default();
+        // modules.dep lists a module's dependencies nearest first: load from the far end.
+        for dep in deps.iter().rev() {
+            visit(dep, table, order)?;
+        }
+        order.push(path.to_owned());
+        Ok(())
+    }
+    for want in wanted {
+        let want = norm(want);
+        match table.iter().find(|(n, _, _)| *n == want) {
+            Some((_, path, _)) => visit(path, &table, &mut order)?,
+            None if is_builtin(&want) => {}
+            None => bail!("the guest kernel has no module `{want}` (not in modules.dep nor modules.builtin)"),
+        }
+    }
+    Ok(order)
+}
+
+/// Apparent size of the files under `root`.
+fn tree_bytes(root: &Path) -> u64 {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.path().symlink_metadata().ok())
+        .map(|m| m.len().max(4096))
+        .sum()
+}
+
+/// An exclusive `flock` on `path`, released when the file is dropped.
+fn lock(path: &Path) -> anyhow::Result<fs::File> {
+    use std::os::fd::AsRawFd;
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("failed to open `{}`", path.display()))?;
+    // SAFETY: flock on a file descriptor we own.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        bail!("failed to lock `{}`: {}", path.display(), std::io::Error::last_os_error());
+    }
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::load_order;
+
+    #[test]
+    fn dependencies_load_first_and_once() {
+        let dep = "kernel/fs/ext4/ext4.ko: kernel/lib/crc16.ko kernel/fs/mbcache.ko kernel/fs/jbd2/jbd2.ko\n\
+                   kernel/lib/crc16.ko:\nkernel/fs/mbcache.ko:\nkernel/fs/jbd2/jbd2.ko:\n\
+                   kernel/drivers/virtio/virtio_blk.ko: kernel/drivers/virtio/virtio_ring.ko kernel/drivers/virtio/virtio.ko\n\
+                   kernel/drivers/virtio/virtio_ring.ko: kernel/drivers/virtio/virtio.ko\n\
+                   kernel/drivers/virtio/virtio.ko:\nkernel/arch/x86/crypto/crc32c-intel.ko:\n";
+        let order = load_order(dep, "kernel/fs/binfmt_misc.ko\n", &["virtio_blk", "ext4", "crc32c_intel", "binfmt_misc"]).unwrap();
+        assert_eq!(
+            order,
+            [
+                "kernel/drivers/virtio/virtio.ko",
+                "kernel/drivers/virtio/virtio_ring.ko",
+                "kernel/drivers/virtio/virtio_blk.ko",
+                "kernel/fs/jbd2/jbd2.ko",
+                "kernel/fs/mbcache.ko",
+                "kernel/lib/crc16.ko",
+                "kernel/fs/ext4/ext4.ko",
+                "kernel/arch/x86/crypto/crc32c-intel.ko",
+            ]
+        );
+        assert!(load_order(dep, "", &["nope"]).unwrap_err().to_string().contains("no module `nope`"));
+    }
+}
