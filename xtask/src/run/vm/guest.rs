@@ -309,7 +309,8 @@ impl Guest {
                 Err(RecvTimeoutError::Timeout) => {
                     guest.kill();
                     bail!(
-                        "the VM did not come up within {} s ({}); crosslab killed it\n{}\n  help: a slow machine may need more time: CROSSLAB_VM_BOOT_TIMEOUT=<seconds>",
+                        "the VM `{}` did not come up within {} s ({}); crosslab killed it\n{}\n  help: a slow machine may need more time: CROSSLAB_VM_BOOT_TIMEOUT=<seconds>",
+                        guest.name,
                         options.boot_timeout.as_secs(),
                         options.accel.as_str().to_uppercase(),
                         guest.last_words()
@@ -317,7 +318,7 @@ impl Guest {
                 }
                 Err(RecvTimeoutError::Disconnected) => {
                     let status = guest.kill();
-                    bail!("the VM exited ({status}) before it came up\n{}", guest.last_words());
+                    bail!("the VM `{}` exited ({status}) before it came up\n{}", guest.name, guest.last_words());
                 }
             }
         }

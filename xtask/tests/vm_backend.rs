@@ -1,0 +1,194 @@
+//! The vm backend for real: the reported reproductions give the host
+//! backend's verdicts inside a Debian guest, every lab gets a fresh Nix store,
+//! and a VM that does not come up is killed at its timeout with nothing left
+//! behind. Needs root the first time (building the image with mmdebstrap) and
+//! qemu-system-x86, mmdebstrap, e2fsprogs; the tests install what is missing.
+//! One guest serves all the labs, as `lab run --backend vm` does.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use xtask::plan::Plan;
+use xtask::run::vm::{self, BootOptions, Guest, Image};
+use xtask::run::{payload, prereq, run_host, Executor};
+use xtask::spec;
+
+/// The labs of the host backend's reproduction tests.
+const LABS: &[&str] = &[
+    "non-nixos-aarch64",
+    "non-nixos-aarch64-fix-sandbox-path",
+    "non-nixos-aarch64-fix-f",
+    "non-nixos-aarch64-no-sandbox",
+    "extra-platforms-unregistered",
+];
+
+fn load(name: &str) -> spec::Lab {
+    let path = xtask::labs_dir(&xtask::project_root()).join(format!("{name}.toml"));
+    spec::load(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The image (built on first use; parallel tests wait for one build), the
+/// payloads of every lab here, the host programs both backends need.
+fn image_and_payloads() -> (Image, PathBuf) {
+    let sh = xshell::Shell::new().unwrap();
+    let mut programs = vm::host_programs();
+    programs.extend(vm::image::build_programs());
+    programs.extend(["nix", "nix-build", "nsenter", "/usr/bin/qemu-aarch64-static"].map(str::to_owned));
+    prereq::ensure(&sh, &programs).unwrap_or_else(|e| panic!("{e:#}"));
+    let image = vm::image::ensure(&sh).unwrap_or_else(|e| panic!("{e:#}"));
+    let labs: Vec<spec::Lab> = LABS.iter().map(|l| load(l)).collect();
+    let plans: Vec<Plan> = labs.iter().map(|l| Plan::new(l, std::env::consts::ARCH)).collect();
+    let payloads = payload::ensure(&sh, &vm::payload_systems(&plans)).unwrap_or_else(|e| panic!("{e:#}"));
+    (image, payloads)
+}
+
+fn boot(image: &Image, payloads: &Path) -> Guest {
+    let accel = vm::choose_accel(image, payloads).unwrap();
+    Guest::boot(image, payloads, &BootOptions::new(accel)).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// Whether any process still runs with `needle` in its command line.
+fn process_with(needle: &str) -> Option<String> {
+    std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()).find_map(|e| {
+        e.file_name().to_str()?.parse::<u32>().ok()?;
+        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        text.contains(needle).then_some(text)
+    })
+}
+
+/// The VM's name in a boot error (`the VM `crosslab-vm-…` did not …`).
+fn vm_name_in(error: &str) -> String {
+    let start = error.find("`crosslab-vm-").unwrap_or_else(|| panic!("no VM name in: {error}")) + 1;
+    error[start..].split('`').next().unwrap().to_owned()
+}
+
+#[test]
+fn reproduction_labs_give_the_host_backends_verdicts() {
+    let (image, payloads) = image_and_payloads();
+    let guest = boot(&image, &payloads);
+    assert!(guest.kernel_release.ends_with("-amd64"), "guest kernel {}", guest.kernel_release);
+    assert_eq!(guest.kernel_release, image.manifest.kernel_release);
+    eprintln!("VM up in {:.1} s on {:?}", guest.boot_time.as_secs_f64(), guest.accel);
+
+    for name in LABS {
+        let lab = load(name);
+        let plan = Plan::new(&lab, std::env::consts::ARCH);
+        let on_host = run_host(&plan, &payloads, false, |_| {}).unwrap_or_else(|e| panic!("{name} on host: {e:#}"));
+        let started = Instant::now();
+        let in_vm = vm::run_vm(&plan, &guest, |_| {}).unwrap_or_else(|e| panic!("{name} in the VM: {e:#}"));
+        eprintln!("{name}: {:.1} s in the VM", started.elapsed().as_secs_f64());
+        assert_eq!(in_vm.backend, "vm");
+        assert_eq!(on_host.verdicts.len(), in_vm.verdicts.len(), "{name}");
+        for (h, v) in on_host.verdicts.iter().zip(&in_vm.verdicts) {
+            assert_eq!(h.probe.id(), v.probe.id());
+            assert!(v.as_expected, "{name}: {} — expected {}, VM output:\n{}", v.probe.id(), v.probe.expect.describe(), v.execution.output);
+            assert_eq!(
+                (h.as_expected, h.passed),
+                (v.as_expected, v.passed),
+                "{name}: {} differs; host output:\n{}\nVM output:\n{}",
+                v.probe.id(),
+                h.execution.output,
+                v.execution.output
+            );
+        }
+        let json = vm::to_json(&in_vm, &guest).unwrap();
+        assert_eq!(json["backend"], "vm");
+        assert_eq!(json["guest"]["kernel"], guest.kernel_release.as_str());
+    }
+
+    // The last lab built in the store; the next lab starts from an empty one
+    // and from no binfmt entries.
+    let ran = guest.exec("ls /nix/store | grep -c crosslab-probe", Duration::from_secs(10)).unwrap();
+    assert!(ran.succeeded(), "the last lab left no build in the store: {}", ran.output);
+    guest.reset("sandbox = true\n", &[]).unwrap();
+    let fresh = guest
+        .exec("test -z \"$(ls -A /nix/store 2>/dev/null)\" && ! ls /proc/sys/fs/binfmt_misc | grep -q qemu", Duration::from_secs(10))
+        .unwrap();
+    assert!(fresh.succeeded(), "not a fresh store / binfmt_misc after reset: {}", fresh.output);
+
+    // Output survives the channel byte for byte where it is text, NULs
+    // dropped as on the host; exit status and timeouts come back.
+    let out = guest.exec("printf 'a\\0b\\n\\377'; echo \"$CROSSLAB_PAYLOADS\" >&2; exit 3", Duration::from_secs(10)).unwrap();
+    assert_eq!(out.exit_code, Some(3));
+    assert_eq!(out.output, "ab\n\u{fffd}/run/crosslab/payloads\n");
+    let started = Instant::now();
+    let slow = guest.exec("sleep 1000 & sleep 1000", Duration::from_secs(2)).unwrap();
+    assert!(slow.timed_out && !slow.succeeded(), "{slow:?}");
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    let after = guest
+        .exec("for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" != sleep ] || exit 1; done", Duration::from_secs(10)).unwrap();
+    assert!(after.succeeded(), "the timed-out command's processes survived: {}", after.output);
+
+    let name = guest.name.clone();
+    assert!(process_with(&name).is_some());
+    guest.shutdown();
+    assert_eq!(process_with(&name), None, "qemu survived shutdown");
+}
+
+#[test]
+fn a_vm_that_does_not_come_up_is_killed_at_its_timeout() {
+    let (image, payloads) = image_and_payloads();
+    let mut options = BootOptions::new(vm::Accel::Tcg);
+    // No init: the kernel panics, and panic=0 makes it wait forever.
+    options.extra_cmdline = "rdinit=/crosslab-no-such-init panic=0".to_owned();
+    options.boot_timeout = Duration::from_secs(8);
+    let started = Instant::now();
+    let err = format!("{:#}", Guest::boot(&image, &payloads, &options).err().expect("a VM without init came up"));
+    let took = started.elapsed();
+    assert!(err.contains("did not come up within 8 s"), "{err}");
+    assert!(err.contains("CROSSLAB_VM_BOOT_TIMEOUT"), "{err}");
+    assert!(err.contains("guest console"), "the console's last lines explain it: {err}");
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    assert_eq!(process_with(&vm_name_in(&err)), None, "qemu left behind");
+}
+
+#[test]
+fn a_broken_image_is_reported_without_waiting_for_the_timeout() {
+    let (image, payloads) = image_and_payloads();
+    let broken_dir = tempfile::tempdir().unwrap();
+    std::fs::write(broken_dir.path().join("vmlinuz"), b"not a kernel").unwrap();
+    for file in ["base.cpio", "root.img"] {
+        std::os::unix::fs::symlink(image.dir.join(file), broken_dir.path().join(file)).unwrap();
+    }
+    let broken = Image { dir: broken_dir.path().to_path_buf(), manifest: image.manifest.clone() };
+    let started = Instant::now();
+    let err = format!("{:#}", Guest::boot(&broken, &payloads, &BootOptions::new(vm::Accel::Tcg)).err().expect("booted a non-kernel"));
+    assert!(err.contains("exited") && err.contains("before it came up"), "{err}");
+    assert!(err.contains("qemu stderr"), "qemu's own complaint is shown: {err}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(process_with(&vm_name_in(&err)), None, "qemu left behind");
+}
+
+#[test]
+fn lab_run_backend_vm_reports_json_and_exits_2_when_the_vm_cannot_boot() {
+    let _ = image_and_payloads();
+    let xtask = env!("CARGO_BIN_EXE_xtask");
+    let ok = Command::new(xtask)
+        .args(["lab", "run", "--backend", "vm", "--json", "extra-platforms-unregistered", "non-nixos-aarch64-no-sandbox"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&ok.stderr);
+    assert_eq!(ok.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("crosslab: VM up in"), "{stderr}");
+    let labs: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&ok.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(labs.len(), 2);
+    for lab in &labs {
+        assert_eq!(lab["backend"], "vm");
+        assert!(lab["guest"]["kernel"].as_str().unwrap().ends_with("-amd64"), "{lab}");
+        assert!(lab["probes"].as_array().unwrap().iter().all(|p| p["as_expected"] == true), "{lab}");
+    }
+
+    let failed = Command::new(xtask)
+        .args(["lab", "run", "--backend", "vm", "non-nixos-aarch64"])
+        .env("CROSSLAB_VM_BOOT_TIMEOUT", "1")
+        .env("CROSSLAB_VM_ACCEL", "tcg")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert_eq!(failed.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("did not come up within 1 s"), "{stderr}");
+    assert_eq!(process_with(&vm_name_in(&stderr)), None, "qemu left behind");
+}
