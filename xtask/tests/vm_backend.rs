@@ -108,6 +108,10 @@ fn reproduction_labs_give_the_host_backends_verdicts() {
         .unwrap();
     assert!(fresh.succeeded(), "not a fresh store / binfmt_misc after reset: {}", fresh.output);
 
+    let started = Instant::now();
+    assert!(guest.exec("true", Duration::from_secs(10)).unwrap().succeeded());
+    eprintln!("a command's round trip through the channel: {} ms", started.elapsed().as_millis());
+
     // Output survives the channel byte for byte where it is text, NULs
     // dropped as on the host; exit status and timeouts come back.
     let out = guest.exec("printf 'a\\0b\\n\\377'; echo \"$CROSSLAB_PAYLOADS\" >&2; exit 3", Duration::from_secs(10)).unwrap();

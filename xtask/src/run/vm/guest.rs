@@ -147,10 +147,10 @@ exec 3<>"$(cat $work/port)" || die "cannot open the command port"
 echo "CROSSLAB-READY $(uname -r)" >&3
 while read -r nonce secs script <&3; do
   printf '%s' "$script" | base64 -d > $work/cmd
-  start=$(date +%s%N)
+  read up _ < /proc/uptime; start=$((${up%.*} * 1000 + (1${up#*.} - 100) * 10))
   ( cd / && exec timeout -k 5 "$secs" /bin/sh $work/cmd ) < /dev/null > $work/out 2>&1 3>&-
   status=$?
-  end=$(date +%s%N)
+  read up _ < /proc/uptime; end=$((${up%.*} * 1000 + (1${up#*.} - 100) * 10))
   # Whatever the command left behind (a hung builder, a daemon) dies here.
   kill -KILL -1 2> /dev/null
   size=$(stat -c %s $work/out)
@@ -160,7 +160,7 @@ while read -r nonce secs script <&3; do
       tail -c @TAIL@ $work/out; } > $work/out.cut
     mv $work/out.cut $work/out
   fi
-  printf 'CROSSLAB-DONE %s %s %s ' "$nonce" "$status" $(((end - start) / 1000000)) >&3
+  printf 'CROSSLAB-DONE %s %s %s ' "$nonce" "$status" $((end - start)) >&3
   base64 -w0 $work/out >&3
   printf '\n' >&3
 done
@@ -555,8 +555,13 @@ pub fn choose_accel(image: &Image, payloads: &Path) -> anyhow::Result<Accel> {
             (Accel::Kvm, format!("kvm: a test boot answered in {:.1} s", started.elapsed().as_secs_f64()))
         }
         Err(e) => {
-            let first = e.to_string().lines().next().unwrap_or_default().to_owned();
-            (Accel::Tcg, format!("tcg: /dev/kvm exists but a KVM test boot failed: {first}"))
+            // The first line says how it ended; qemu's own complaint, if any, says why.
+            let text = format!("{e:#}");
+            let mut why = text.lines().next().unwrap_or_default().to_owned();
+            if let Some(qemu) = text.lines().find(|l| l.contains("qemu-system-x86_64:")) {
+                why.push_str(&format!(": {}", qemu.trim_start_matches(|c| c == ' ' || c == '|').trim()));
+            }
+            (Accel::Tcg, format!("tcg: /dev/kvm exists but a KVM test boot failed: {why}"))
         }
     };
     let _ = fs::write(&cached, &verdict);
