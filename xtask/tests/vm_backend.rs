@@ -196,3 +196,50 @@ fn lab_run_backend_vm_reports_json_and_exits_2_when_the_vm_cannot_boot() {
     assert!(stderr.contains("did not come up within 1 s"), "{stderr}");
     assert_eq!(process_with(&vm_name_in(&stderr)), None, "qemu left behind");
 }
+
+/// crosslab killed with SIGKILL while its VM runs: qemu dies with it.
+#[test]
+fn qemu_dies_with_a_killed_lab_run() {
+    use std::io::{BufRead, BufReader};
+    let _ = image_and_payloads();
+    let mut run = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["lab", "run", "--backend", "vm", "non-nixos-aarch64"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(run.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("crosslab: VM up") {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "lab run ended before its VM came up:\n{seen}");
+        seen.push_str(&line);
+    }
+    let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", run.id())).unwrap();
+    let qemu: Vec<String> = children
+        .split_whitespace()
+        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains("crosslab-vm-")))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(qemu.len(), 1, "children of lab run: {children}");
+    let cmdline = String::from_utf8_lossy(&std::fs::read(format!("/proc/{}/cmdline", qemu[0])).unwrap()).into_owned();
+    let initrd = cmdline.split('\0').skip_while(|a| *a != "-initrd").nth(1).unwrap().to_owned();
+    let run_dir = Path::new(&initrd).parent().unwrap().to_path_buf();
+    run.kill().unwrap();
+    run.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Path::new(&format!("/proc/{}", qemu[0])).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!Path::new(&format!("/proc/{}", qemu[0])).exists(), "qemu {} outlived its lab run", qemu[0]);
+
+    // Its temporary files are left; the next boot removes them once they
+    // are over a minute old and unlocked.
+    assert!(run_dir.is_dir());
+    let status = Command::new("touch").args(["-d", "2 minutes ago"]).arg(&run_dir).status().unwrap();
+    assert!(status.success());
+    let (image, payloads) = image_and_payloads();
+    let broken = Image { dir: PathBuf::from("/nonexistent"), manifest: image.manifest.clone() };
+    assert!(Guest::boot(&broken, &payloads, &BootOptions::new(vm::Accel::Tcg)).is_err());
+    assert!(!run_dir.exists(), "`{}` was not cleaned up", run_dir.display());
+}

@@ -197,6 +197,8 @@ pub struct Guest {
     /// From starting qemu to `CROSSLAB-READY`.
     pub boot_time: Duration,
     dir: tempfile::TempDir,
+    /// Held while the guest runs; see [`remove_stale_run_dirs`].
+    _in_use: fs::File,
 }
 
 struct Channel {
@@ -214,7 +216,9 @@ impl Guest {
     /// returns once the agent answers. A guest that does not answer within
     /// `options.boot_timeout` is killed.
     pub fn boot(image: &Image, payloads: &Path, options: &BootOptions) -> anyhow::Result<Guest> {
+        remove_stale_run_dirs();
         let dir = tempfile::Builder::new().prefix("crosslab-vm-").tempdir().context("failed to create a temporary directory")?;
+        let in_use = lock_run_dir(dir.path())?;
         let payload_disk = dir.path().join("payloads.img");
         make_payload_disk(payloads, &payload_disk)?;
         let initrd = dir.path().join("initrd.cpio");
@@ -292,6 +296,7 @@ impl Guest {
             accel: options.accel,
             boot_time: Duration::ZERO,
             dir,
+            _in_use: in_use,
         };
         let deadline = started + options.boot_timeout;
         loop {
@@ -513,6 +518,40 @@ fn make_payload_disk(payloads: &Path, disk: &Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Locks a run's temporary directory for as long as the returned file lives.
+fn lock_run_dir(dir: &Path) -> anyhow::Result<fs::File> {
+    use std::os::fd::AsRawFd;
+    let path = dir.join(".in-use");
+    let file = fs::File::create(&path).with_context(|| format!("failed to create `{}`", path.display()))?;
+    // SAFETY: flock on a file descriptor we own.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        bail!("failed to lock `{}`: {}", path.display(), std::io::Error::last_os_error());
+    }
+    Ok(file)
+}
+
+/// Removes the temporary directories of runs that were killed (SIGKILL
+/// leaves no chance to clean up; qemu died with them): those whose
+/// `.in-use` lock nobody holds. A directory younger than a minute may be a
+/// boot between creating its lock file and locking it: left alone.
+fn remove_stale_run_dirs() {
+    use std::os::fd::AsRawFd;
+    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.filter_map(|e| e.ok()) {
+        let path = entry.path();
+        let is_ours = entry.file_name().to_str().is_some_and(|n| n.starts_with("crosslab-vm-"));
+        let age = entry.metadata().ok().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok());
+        if !is_ours || age.is_none_or(|a| a < Duration::from_secs(60)) {
+            continue;
+        }
+        let Ok(lock) = fs::File::open(path.join(".in-use")) else { continue };
+        // SAFETY: flock on a file descriptor we own.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            let _ = fs::remove_dir_all(&path);
+        }
+    }
 }
 
 /// A path as qemu's `-drive file=` takes it: commas would end the option.
