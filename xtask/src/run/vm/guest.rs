@@ -598,7 +598,7 @@ pub fn choose_accel(image: &Image, payloads: &Path) -> anyhow::Result<Accel> {
             let text = format!("{e:#}");
             let mut why = text.lines().next().unwrap_or_default().to_owned();
             if let Some(qemu) = text.lines().find(|l| l.contains("qemu-system-x86_64:")) {
-                why.push_str(&format!(": {}", qemu.trim_start_matches(|c| c == ' ' || c == '|').trim()));
+                why.push_str(&format!(": {}", qemu.trim_start_matches([' ', '|']).trim()));
             }
             (Accel::Tcg, format!("tcg: /dev/kvm exists but a KVM test boot failed: {why}"))
         }
