@@ -1,12 +1,482 @@
-//! Rendering labs to the flake: `flake.nix` and one NixOS test per lab.
+//! Rendering labs to the flake: `flake.nix`, and per lab a NixOS test
+//! (`checks/<lab>.nix`) with its script (`checks/<lab>.py`).
+//!
+//! The templates are in `templates/` at the repository root; every value put
+//! into them is already quoted here by `quote.rs`, so spec text is carried as
+//! data, never as code. What a probe runs and expects comes from `plan.rs`
+//! alone: the script prints [`Probe::command`] and [`Probe::expect`] as
+//! Python literals and runs them the way the host backend does.
 
-use std::path::Path;
+pub mod generated;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::{bail, Context};
+use askama::Template;
+use sha2::{Digest, Sha256};
+
 use crate::flags;
+use crate::plan::{Plan, Probe, BINFMT_DIR};
+use crate::quote;
+use crate::spec::{Expect, HostKind, Interpreter, Lab};
+use crate::systems::NixSystem;
+use generated::{GeneratedFiles, Staleness};
+
+/// The command that regenerates every rendered file.
+pub const RENDER_COMMAND: &str = "cargo xtask lab render";
+
+/// The architecture of the machines the rendered tests boot (`checks.x86_64-linux`).
+pub const VM_HOST_ARCH: &str = "x86_64";
+
+/// Time a test VM gets to boot and set up, on top of its probes' timeouts.
+const BOOT_ALLOWANCE_SECS: u64 = 600;
+
+/// A nixpkgs a lab is tested with: a flake input.
+#[derive(Debug, PartialEq, Eq)]
+pub struct NixpkgsPin {
+    /// The flake input's name (a Nix identifier).
+    pub input: &'static str,
+    pub url: &'static str,
+}
+
+/// The nixpkgs every lab is tested with today, and the one the flake's tools
+/// (formatter, freshness check) come from.
+pub const NIXPKGS: NixpkgsPin = NixpkgsPin { input: "nixpkgs", url: "github:NixOS/nixpkgs/nixos-25.05" };
+
+/// The nixpkgs `lab` is tested with. One pin for all labs for now; the flake
+/// has one input per distinct pin, so a lab can later pin another.
+pub fn nixpkgs_pin(_lab: &Lab) -> &'static NixpkgsPin {
+    &NIXPKGS
+}
+
+/// One file `lab render` produces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedFile {
+    /// Relative to the output directory.
+    pub path: PathBuf,
+    pub text: String,
+}
 
 impl flags::Render {
-    pub fn run(self, _root: &Path) -> anyhow::Result<ExitCode> {
-        anyhow::bail!("lab render: not implemented yet")
+    pub fn run(self, root: &Path) -> anyhow::Result<ExitCode> {
+        let out = self.out.clone().unwrap_or_else(|| root.to_path_buf());
+        let into_repo = same_dir(&out, root);
+        let named = crate::load_labs(root, &self.labs)?;
+        // The repository's flake lists every lab in labs/, even when only some
+        // are named; another directory gets a flake of the named labs alone.
+        let mut labs = named;
+        let named_count = labs.len();
+        if into_repo && !self.labs.is_empty() {
+            for lab in crate::load_labs(root, &[])? {
+                if !labs.iter().any(|l| l.name == lab.name) {
+                    labs.push(lab);
+                }
+            }
+        }
+        let render = Render { root, labs: &labs, with_specs: into_repo, with_modules: !into_repo };
+        let files = render.files()?;
+        let written_labs: Vec<&str> = labs[..named_count].iter().map(|l| l.name.as_str()).collect();
+
+        let mut output = GeneratedFiles::new(&out, self.check);
+        for file in &files {
+            let lab_file = file.path.starts_with("checks");
+            let stem = file.path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            if !lab_file || written_labs.contains(&stem) {
+                output.update(&file.path, &file.text)?;
+            }
+        }
+        if self.labs.is_empty() {
+            for orphan in orphaned_checks(&out, &files)? {
+                output.remove(&orphan)?;
+            }
+        }
+
+        let regenerate = regenerate_command(&self);
+        if self.check {
+            if output.stale.is_empty() {
+                println!("render is fresh: {} files", files.len());
+                return Ok(ExitCode::SUCCESS);
+            }
+            for stale in &output.stale {
+                eprintln!("stale: {stale}");
+            }
+            eprintln!("run `{regenerate}` to regenerate");
+            return Ok(ExitCode::from(1));
+        }
+        for changed in &output.stale {
+            let verb = if changed.why == Staleness::Orphaned { "removed" } else { "wrote" };
+            println!("{verb} {}", out.join(&changed.path).display());
+        }
+        if output.stale.is_empty() {
+            println!("render is fresh: {} files unchanged", files.len());
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// What one `lab render` produces.
+pub struct Render<'a> {
+    pub root: &'a Path,
+    /// Every lab the flake lists.
+    pub labs: &'a [Lab],
+    /// Record the specs' hashes in the flake (when it sits beside labs/).
+    pub with_specs: bool,
+    /// Copy the hand-written modules/ too (when rendering outside the
+    /// repository, so the output is a flake on its own).
+    pub with_modules: bool,
+}
+
+impl Render<'_> {
+    /// Every file, paths relative to the output directory: checks first, then
+    /// modules, then `flake.nix` (which records the others' hashes).
+    pub fn files(&self) -> anyhow::Result<Vec<RenderedFile>> {
+        let mut names: Vec<&str> = self.labs.iter().map(|l| l.name.as_str()).collect();
+        names.sort();
+        if let Some(dup) = names.windows(2).find(|w| w[0] == w[1]) {
+            bail!("two labs are named `{}`: a lab's name is its file stem and must be unique", dup[0]);
+        }
+        let mut files = Vec::new();
+        for lab in self.labs {
+            let source = spec_source(lab, self.root);
+            let plan = Plan::new(lab, VM_HOST_ARCH);
+            files.push(RenderedFile {
+                path: PathBuf::from(format!("checks/{}.nix", lab.name)),
+                text: ends_with_newline(CheckNix::new(&plan, &source).render().context("failed to render checks/<lab>.nix")?),
+            });
+            files.push(RenderedFile {
+                path: PathBuf::from(format!("checks/{}.py", lab.name)),
+                text: ends_with_newline(CheckPy::new(&plan, &source).render().context("failed to render checks/<lab>.py")?),
+            });
+        }
+        if self.with_modules {
+            let path = PathBuf::from("modules/crosslab-node.nix");
+            let full = self.root.join(&path);
+            let text = std::fs::read_to_string(&full)
+                .with_context(|| format!("failed to read `{}`", full.display()))?;
+            files.push(RenderedFile { path, text });
+        }
+        let mut hashes: BTreeMap<String, String> =
+            files.iter().map(|f| (f.path.display().to_string(), sha256_hex(f.text.as_bytes()))).collect();
+        if self.with_specs {
+            for lab in self.labs {
+                let rel = format!("labs/{}.toml", lab.name);
+                if spec_source(lab, self.root) == rel {
+                    let bytes = std::fs::read(&lab.path)
+                        .with_context(|| format!("failed to read `{}`", lab.path.display()))?;
+                    hashes.insert(rel, sha256_hex(&bytes));
+                }
+            }
+        }
+        files.push(RenderedFile {
+            path: PathBuf::from("flake.nix"),
+            text: ends_with_newline(FlakeNix::new(self.labs, &hashes).render().context("failed to render flake.nix")?),
+        });
+        Ok(files)
+    }
+}
+
+/// `labs/<name>.toml` for a spec in the repository's labs/, else `<name>.toml`:
+/// the spec as the headers name it (a lab name is always safe in a comment;
+/// an arbitrary path is not).
+pub fn spec_source(lab: &Lab, root: &Path) -> String {
+    let in_labs = lab
+        .path
+        .parent()
+        .and_then(|p| p.canonicalize().ok())
+        .is_some_and(|p| Some(p) == crate::labs_dir(root).canonicalize().ok());
+    if in_labs {
+        format!("labs/{}.toml", lab.name)
+    } else {
+        format!("{}.toml", lab.name)
+    }
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// Files in `out/checks` that carry the generated header but that no lab produces.
+fn orphaned_checks(out: &Path, files: &[RenderedFile]) -> anyhow::Result<Vec<PathBuf>> {
+    let dir = out.join("checks");
+    let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(Vec::new()) };
+    let mut orphans = Vec::new();
+    for entry in entries {
+        let entry = entry.with_context(|| format!("failed to read directory `{}`", dir.display()))?;
+        let rel = Path::new("checks").join(entry.file_name());
+        if files.iter().any(|f| f.path == rel) {
+            continue;
+        }
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        if text.lines().next().is_some_and(|l| l.starts_with("# generated from ") && l.contains(RENDER_COMMAND)) {
+            orphans.push(rel);
+        }
+    }
+    orphans.sort();
+    Ok(orphans)
+}
+
+fn regenerate_command(flags: &flags::Render) -> String {
+    let mut command = RENDER_COMMAND.to_owned();
+    for lab in &flags.labs {
+        command.push(' ');
+        command.push_str(&quote::sh(lab));
+    }
+    if let Some(out) = &flags.out {
+        command.push_str(" --out ");
+        command.push_str(&quote::sh(&out.display().to_string()));
+    }
+    command
+}
+
+/// askama drops a template's last newline; a text file ends with exactly one.
+fn ends_with_newline(text: String) -> String {
+    format!("{}\n", text.trim_end())
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The nixpkgs expression of a self-contained busybox for `system`, as seen
+/// from an x86_64 NixOS node (`pkgs`). Static, because a payload must run
+/// where only it is: in a sandbox, or copied out of the store by a lab.
+pub fn busybox_expr(system: &NixSystem) -> String {
+    match system.double {
+        "x86_64-linux" => "pkgs.pkgsStatic.busybox".to_owned(),
+        "i686-linux" => "pkgs.pkgsi686Linux.pkgsStatic.busybox".to_owned(),
+        _ => format!("pkgs.pkgsCross.{}.pkgsStatic.busybox", quote::nix(system.pkgs_cross)),
+    }
+}
+
+/// Systems whose payloads the lab's probes may use: every system of the lab
+/// (a `command` probe may use any) and every pinned payload.
+fn payload_systems(plan: &Plan) -> Vec<&'static NixSystem> {
+    let mut systems: Vec<&'static NixSystem> = plan.lab.systems.clone();
+    for probe in &plan.probes {
+        if !systems.contains(&probe.payload) {
+            systems.push(probe.payload);
+        }
+    }
+    systems
+}
+
+struct Payload {
+    system: String,
+    busybox: String,
+}
+
+#[derive(Template)]
+#[template(path = "check.nix", escape = "none")]
+struct CheckNix {
+    source: String,
+    name: String,
+    name_nix: String,
+    host: &'static str,
+    timeout: u64,
+    description: String,
+    payloads: Vec<Payload>,
+    fhs_emulators: Vec<String>,
+    emulated_systems: Vec<String>,
+    prefer_static_emulators: bool,
+    sandbox: bool,
+    extra_sandbox_paths: Vec<String>,
+    extra_platforms: Vec<String>,
+}
+
+impl CheckNix {
+    fn new(plan: &Plan, source: &str) -> CheckNix {
+        let lab = plan.lab;
+        let native = |s: &NixSystem| s.native_on.contains(&plan.host_arch);
+        let payload_systems = payload_systems(plan);
+
+        // A non-NixOS host is modelled as Debian with qemu-user-static
+        // installed, whether or not anything registers it.
+        let mut fhs_emulators: Vec<String> = Vec::new();
+        if lab.host == HostKind::NonNixos || lab.binfmt.interpreter == Interpreter::Fhs {
+            for s in payload_systems.iter().filter(|s| !native(s)) {
+                let arch = quote::nix(s.qemu);
+                if !fhs_emulators.contains(&arch) {
+                    fhs_emulators.push(arch);
+                }
+            }
+        }
+        let nixos_binfmt = lab.binfmt.interpreter == Interpreter::Nixos;
+        let emulated: Vec<&str> =
+            if nixos_binfmt { lab.systems.iter().filter(|s| !native(s)).map(|s| s.double).collect() } else { Vec::new() };
+
+        // NixOS's binfmt module adds /run/binfmt, the emulated systems and
+        // i686-linux itself; the lab's own settings come on top.
+        let (sandbox_paths, platforms): (Vec<&String>, Vec<&String>) = if nixos_binfmt {
+            (
+                lab.nix.extra_sandbox_paths.iter().collect(),
+                lab.nix
+                    .extra_platforms
+                    .iter()
+                    .filter(|p| !emulated.contains(&p.as_str()) && p.as_str() != "i686-linux")
+                    .collect(),
+            )
+        } else {
+            (plan.nix_conf.extra_sandbox_paths.iter().collect(), plan.nix_conf.extra_platforms.iter().collect())
+        };
+
+        CheckNix {
+            source: source.to_owned(),
+            name: lab.name.clone(),
+            name_nix: quote::nix(&lab.name),
+            host: lab.host.as_str(),
+            timeout: BOOT_ALLOWANCE_SECS + plan.probes.iter().map(|p| p.timeout.as_secs()).sum::<u64>(),
+            description: quote::nix(&lab.description),
+            payloads: payload_systems
+                .iter()
+                .map(|s| Payload { system: quote::nix(s.double), busybox: busybox_expr(s) })
+                .collect(),
+            fhs_emulators,
+            emulated_systems: emulated.iter().map(|s| quote::nix(s)).collect(),
+            prefer_static_emulators: nixos_binfmt && lab.binfmt.flags.contains('F'),
+            sandbox: plan.nix_conf.sandbox,
+            extra_sandbox_paths: sandbox_paths.iter().map(|p| quote::nix(p)).collect(),
+            extra_platforms: platforms.iter().map(|p| quote::nix(p)).collect(),
+        }
+    }
+}
+
+struct RegistrationStep {
+    subtest: String,
+    command: String,
+}
+
+struct ProbeStep {
+    subtest: String,
+    command: String,
+    timeout: u64,
+    passes: &'static str,
+    contains: Vec<String>,
+    line: String,
+}
+
+#[derive(Template)]
+#[template(path = "check.py", escape = "none")]
+struct CheckPy {
+    source: String,
+    name: String,
+    mount_binfmt_misc: String,
+    registrations: Vec<RegistrationStep>,
+    probes: Vec<ProbeStep>,
+}
+
+impl CheckPy {
+    fn new(plan: &Plan, source: &str) -> CheckPy {
+        // NixOS registers its own entries at boot; an FHS host's are written by hand.
+        let registrations = if plan.lab.binfmt.interpreter == Interpreter::Fhs {
+            plan.registrations
+                .iter()
+                .map(|reg| RegistrationStep {
+                    subtest: quote::python(&format!(
+                        "register `{}` for {} (interpreter {}, flags `{}`)",
+                        reg.name, reg.system.double, reg.interpreter, reg.flags
+                    )),
+                    command: quote::python(&reg.command()),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        CheckPy {
+            source: source.to_owned(),
+            name: plan.lab.name.clone(),
+            mount_binfmt_misc: quote::python(&format!(
+                "mountpoint -q {BINFMT_DIR} || mount -t binfmt_misc binfmt_misc {BINFMT_DIR}"
+            )),
+            registrations,
+            probes: plan.probes.iter().map(ProbeStep::new).collect(),
+        }
+    }
+}
+
+impl ProbeStep {
+    fn new(probe: &Probe) -> ProbeStep {
+        ProbeStep {
+            subtest: quote::python(&format!("{}: {}", probe.id(), probe.title)),
+            command: python_text(&probe.command, "        "),
+            timeout: probe.timeout.as_secs(),
+            passes: if probe.expect.status == Expect::Pass { "True" } else { "False" },
+            contains: probe.expect.contains.iter().map(|c| quote::python(c)).collect(),
+            line: probe.expect.line.as_deref().map_or_else(|| "None".to_owned(), quote::python),
+        }
+    }
+}
+
+/// `s` as a Python expression: a string literal, or for several lines a
+/// `"\n".join([...])` of one literal per line, which reads like the script it is.
+fn python_text(s: &str, indent: &str) -> String {
+    if !s.contains('\n') {
+        return quote::python(s);
+    }
+    let mut expr = String::from("\"\\n\".join(\n");
+    expr.push_str(&format!("{indent}    [\n"));
+    for line in s.split('\n') {
+        expr.push_str(&format!("{indent}        {},\n", quote::python(line)));
+    }
+    expr.push_str(&format!("{indent}    ]\n{indent})"));
+    expr
+}
+
+struct PinInput {
+    input: &'static str,
+    url: String,
+}
+
+struct FlakeLab {
+    attr: String,
+    name: String,
+    input: String,
+}
+
+struct HashedFile {
+    path: String,
+    sha256: String,
+}
+
+#[derive(Template)]
+#[template(path = "flake.nix", escape = "none")]
+struct FlakeNix {
+    pins: Vec<PinInput>,
+    tooling_input: String,
+    labs: Vec<FlakeLab>,
+    rendered: Vec<HashedFile>,
+}
+
+impl FlakeNix {
+    fn new(labs: &[Lab], hashes: &BTreeMap<String, String>) -> FlakeNix {
+        let mut sorted: Vec<&Lab> = labs.iter().collect();
+        sorted.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut pins: Vec<&NixpkgsPin> = vec![&NIXPKGS];
+        for lab in &sorted {
+            let pin = nixpkgs_pin(lab);
+            if !pins.contains(&pin) {
+                pins.push(pin);
+            }
+        }
+        FlakeNix {
+            pins: pins.iter().map(|p| PinInput { input: p.input, url: quote::nix(p.url) }).collect(),
+            tooling_input: quote::nix(NIXPKGS.input),
+            labs: sorted
+                .iter()
+                .map(|lab| FlakeLab {
+                    attr: quote::nix(&lab.name),
+                    name: lab.name.clone(),
+                    input: quote::nix(nixpkgs_pin(lab).input),
+                })
+                .collect(),
+            rendered: hashes
+                .iter()
+                .map(|(path, sha256)| HashedFile { path: quote::nix(path), sha256: quote::nix(sha256) })
+                .collect(),
+        }
     }
 }

@@ -1,0 +1,80 @@
+# crosslab's NixOS test node: what every rendered checks/<lab>.nix has in
+# common. Hand-written; the rendered checks set these options per lab.
+#
+# The node is offline (no substituters: a test VM has no network), holds the
+# probe payloads in its store, and can pretend to be a Debian-like host by
+# putting static qemu-user emulators where Debian's qemu-user-static does.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+let
+  inherit (lib) mkOption types;
+  cfg = config.crosslab;
+
+  # One store directory per system with `busybox` and `sh -> busybox`: the
+  # layout the probe commands expect under $CROSSLAB_PAYLOADS/<system>
+  # (xtask/src/plan.rs). The build probe builds with `${dir}/sh` as builder,
+  # so it must be a store path of its own (builtins.storePath needs no network).
+  payloadFor =
+    system: busybox:
+    pkgs.runCommand "crosslab-payload-${system}" { } ''
+      mkdir $out
+      ln -s ${busybox}/bin/busybox $out/busybox
+      ln -s busybox $out/sh
+    '';
+
+  payloads = pkgs.linkFarm "crosslab-payloads" (lib.mapAttrs payloadFor cfg.payloads);
+in
+{
+  options.crosslab = {
+    description = mkOption {
+      type = types.str;
+      description = "What the lab models, from its spec; kept at /etc/crosslab/description.";
+    };
+
+    payloads = mkOption {
+      type = types.attrsOf types.package;
+      default = { };
+      example = lib.literalExpression ''{ "aarch64-linux" = pkgs.pkgsCross.aarch64-multiplatform.pkgsStatic.busybox; }'';
+      description = "A self-contained busybox per Nix system double, for the probes to run.";
+    };
+
+    payloadsDir = mkOption {
+      type = types.str;
+      default = "/etc/crosslab/payloads";
+      readOnly = true;
+      description = "Where the payloads are in the VM: the value of CROSSLAB_PAYLOADS.";
+    };
+
+    fhsEmulators = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      example = [ "aarch64" ];
+      description = ''
+        qemu architecture names whose static user-mode emulator is copied to
+        /usr/bin/qemu-<arch>-static, where Debian's qemu-user-static,
+        Ubuntu and tonistiigi/binfmt put it. A copy, not a link: a sandboxed
+        build must not see it unless a lab puts it there.
+      '';
+    };
+  };
+
+  config = {
+    environment.etc."crosslab/description".text = cfg.description;
+    environment.etc."crosslab/payloads".source = payloads;
+    # Registered in the VM's Nix database, so builtins.storePath accepts them.
+    virtualisation.additionalPaths = [ payloads ];
+
+    systemd.tmpfiles.rules = map (
+      arch: "C+ /usr/bin/qemu-${arch}-static - - - - ${pkgs.pkgsStatic.qemu-user}/bin/qemu-${arch}"
+    ) cfg.fhsEmulators;
+
+    # No network in a test VM: never wait for a binary cache.
+    nix.settings.substituters = lib.mkForce [ ];
+    # A lab that asks for the sandbox must get it, or fail.
+    nix.settings.sandbox-fallback = false;
+  };
+}

@@ -1,0 +1,47 @@
+# generated from {{ source }} by `cargo xtask lab render`; do not edit
+# The lab `{{ name }}` as a NixOS test: one VM modelling a {{ host }} host,
+# every probe of `cargo xtask lab show {{ name }}` run in it (checks/{{ name }}.py).
+{ pkgs }:
+pkgs.testers.runNixOSTest {
+  name = {{ name_nix }};
+  meta.timeout = {{ timeout }};
+  globalTimeout = {{ timeout }};
+
+  nodes.machine =
+    { pkgs, ... }:
+    {
+      imports = [ ../modules/crosslab-node.nix ];
+      crosslab.description = {{ description }};
+      crosslab.payloads = {
+{%- for payload in payloads %}
+        {{ payload.system }} = {{ payload.busybox }};
+{%- endfor %}
+      };
+{%- if !fhs_emulators.is_empty() %}
+      crosslab.fhsEmulators = [ {% for arch in fhs_emulators %}{{ arch }} {% endfor %}];
+{%- endif %}
+{%- if !emulated_systems.is_empty() %}
+      boot.binfmt.emulatedSystems = [ {% for system in emulated_systems %}{{ system }} {% endfor %}];
+{%- endif %}
+{%- if prefer_static_emulators %}
+      boot.binfmt.preferStaticEmulators = true;
+{%- endif %}
+      nix.settings = {
+        sandbox = {{ sandbox }};
+        extra-sandbox-paths = [ {% for path in extra_sandbox_paths %}{{ path }} {% endfor %}];
+        extra-platforms = [ {% for system in extra_platforms %}{{ system }} {% endfor %}];
+      };
+    };
+
+  # The script is checks/{{ name }}.py; a JSON prelude hands it what it needs
+  # to know about the node.
+  testScript =
+    { nodes, ... }:
+    let
+      node = {
+        payloads_dir = nodes.machine.crosslab.payloadsDir;
+      };
+    in
+    "import json\ncrosslab_node = json.loads(${builtins.toJSON (builtins.toJSON node)})\n"
+    + builtins.readFile ./{{ name }}.py;
+}

@@ -1,0 +1,70 @@
+# generated from labs/*.toml by `cargo xtask lab render`; do not edit
+# crosslab's flake: every lab is a NixOS VM test, checks.x86_64-linux.<lab>
+# (checks/<lab>.nix and checks/<lab>.py; the shared node is modules/).
+{
+  description = "crosslab: NixOS VM tests of cross-architecture emulation labs";
+
+  inputs = {
+{%- for pin in pins %}
+    {{ pin.input }}.url = {{ pin.url }};
+{%- endfor %}
+  };
+
+  outputs =
+    inputs:
+    let
+      system = "x86_64-linux";
+      # A lab is tested with the nixpkgs of the input it is pinned to.
+      pkgsFrom = input: inputs.${input}.legacyPackages.${system};
+      pkgs = pkgsFrom {{ tooling_input }};
+
+      # Is the committed render fresh? Nix cannot run the renderer (cargo in a
+      # build would need every crate vendored), so this checks what it can:
+      # each spec and generated file still has the sha256 it had when
+      # `cargo xtask lab render` wrote this flake, and every labs/*.toml is in
+      # it. A renderer that changed is caught by `cargo test`, not here.
+      rendered = {
+{%- for file in rendered %}
+        {{ file.path }} = {{ file.sha256 }};
+{%- endfor %}
+      };
+      fileAt = path: ./. + "/${path}";
+      stale = builtins.filter (
+        path:
+        !(builtins.pathExists (fileAt path)) || builtins.hashFile "sha256" (fileAt path) != rendered.${path}
+      ) (builtins.attrNames rendered);
+      specs =
+        if builtins.pathExists ./labs then
+          builtins.filter (name: builtins.match ".*[.]toml" name != null) (
+            builtins.attrNames (builtins.readDir ./labs)
+          )
+        else
+          [ ];
+      unrendered = builtins.filter (name: !(rendered ? "labs/${name}")) specs;
+      problems = stale ++ map (name: "labs/${name} (not rendered)") unrendered;
+    in
+    {
+      checks.${system} = {
+{%- for lab in labs %}
+        {{ lab.attr }} = import ./checks/{{ lab.name }}.nix { pkgs = pkgsFrom {{ lab.input }}; };
+{%- endfor %}
+        # `_` cannot occur in a lab name, so this never shadows a lab.
+        render_fresh = pkgs.runCommand "crosslab-render-fresh" { } (
+          if problems == [ ] then
+            "touch $out"
+          else
+            ''
+              echo ${
+                pkgs.lib.escapeShellArg (
+                  "stale render: " + builtins.concatStringsSep ", " problems
+                  + "; run `cargo xtask lab render` and commit the result"
+                )
+              } >&2
+              exit 1
+            ''
+        );
+      };
+
+      formatter.${system} = pkgs.nixfmt-rfc-style;
+    };
+}
