@@ -1,0 +1,37 @@
+# generated from labs/non-nixos-aarch64-no-sandbox.toml by `cargo xtask lab render`; do not edit
+# The lab `non-nixos-aarch64-no-sandbox` as a NixOS test: one VM modelling a non-nixos host,
+# every probe of `cargo xtask lab show non-nixos-aarch64-no-sandbox` run in it (checks/non-nixos-aarch64-no-sandbox.py).
+{ pkgs }:
+pkgs.testers.runNixOSTest {
+  name = "non-nixos-aarch64-no-sandbox";
+  meta.timeout = 840;
+  globalTimeout = 840;
+
+  nodes.machine =
+    { pkgs, ... }:
+    {
+      imports = [ ../modules/crosslab-node.nix ];
+      crosslab.description = "Fix 3 for non-nixos-aarch64 (the blunt one): turn the Nix sandbox off, so builds see /usr/bin; works, at the price of impure builds (NixOS Discourse t/10750; nixpkgs#33553)";
+      crosslab.payloads = {
+        "aarch64-linux" = pkgs.pkgsCross."aarch64-multiplatform".pkgsStatic.busybox;
+      };
+      crosslab.fhsEmulators = [ "aarch64" ];
+      nix.settings = {
+        sandbox = false;
+        extra-sandbox-paths = [ ];
+        extra-platforms = [ "aarch64-linux" ];
+      };
+    };
+
+  # The script is checks/non-nixos-aarch64-no-sandbox.py; a JSON prelude hands it what it needs
+  # to know about the node.
+  testScript =
+    { nodes, ... }:
+    let
+      node = {
+        payloads_dir = nodes.machine.crosslab.payloadsDir;
+      };
+    in
+    "import json\ncrosslab_node = json.loads(${builtins.toJSON (builtins.toJSON node)})\n"
+    + builtins.readFile ./non-nixos-aarch64-no-sandbox.py;
+}

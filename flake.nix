@@ -1,0 +1,106 @@
+# generated from labs/*.toml by `cargo xtask lab render`; do not edit
+# crosslab's flake: every lab is a NixOS VM test, checks.x86_64-linux.<lab>
+# (checks/<lab>.nix and checks/<lab>.py; the shared node is modules/).
+{
+  description = "crosslab: NixOS VM tests of cross-architecture emulation labs";
+
+  inputs = {
+    nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.05";
+  };
+
+  outputs =
+    inputs:
+    let
+      system = "x86_64-linux";
+      # A lab is tested with the nixpkgs of the input it is pinned to.
+      pkgsFrom = input: inputs.${input}.legacyPackages.${system};
+      pkgs = pkgsFrom "nixpkgs";
+
+      # Is the committed render fresh? Nix cannot run the renderer (cargo in a
+      # build would need every crate vendored), so this checks what it can:
+      # each spec and generated file still has the sha256 it had when
+      # `cargo xtask lab render` wrote this flake, and every labs/*.toml is in
+      # it. A renderer that changed is caught by `cargo test`, not here.
+      rendered = {
+        "checks/emulator-exec-foreign.nix" = "b49b323d5071cd514ba1c9b67482a9a3a5b0c200acece90de4f8fb46b0c4d144";
+        "checks/emulator-exec-foreign.py" = "c9f22b3f2a87b5be1507d127bb0abcfe07ee7aad6a8c2d863de349a8fc78f699";
+        "checks/extra-platforms-unregistered.nix" = "b9dd84bc4f3d13ae526ebce74fafb51664e4ae1081ff5be98886901e00ee333e";
+        "checks/extra-platforms-unregistered.py" = "fe09d45b9254d54697b8a396b76b56b0e43eded1f0d0e62a1ce349a6b3b88ec6";
+        "checks/multiarch-uname.nix" = "a0ed7740c9481dfcca08f0b169c5c64bd51302feb5cd2504963ad9f61f5de3e4";
+        "checks/multiarch-uname.py" = "014a091d7c4328ee1e0c7e2d0cf4c31e61b4939cc460c9cc6650554470519c31";
+        "checks/nixos-static-emulators.nix" = "f9ca414e40e70d64960f967e213a799149e325cb1f1f8f3f7245205997bfc578";
+        "checks/nixos-static-emulators.py" = "936506729f859273a454e8bb58ec7eb571c89c1743a611c2e88d30bb6ccc0dbf";
+        "checks/nixos-vm-aarch64.nix" = "31b983b201c63e3fcd01ffa35217e7ec0b2205a7e129ff84fb9e3cdc81499fa4";
+        "checks/nixos-vm-aarch64.py" = "8121d1f185f8b57b39a484107273eb4415d7979044b2f5d3c4f1ae1799956258";
+        "checks/nixos-vm-riscv64.nix" = "8e29a34d99be32fa3b61ca9e8a1eb8d2d34c847675ad9a1a7714386e69da2654";
+        "checks/nixos-vm-riscv64.py" = "82f97c0335f5bbdd854b41f381a06ea1186157b88c0271448e82ecffdee5dfe7";
+        "checks/non-nixos-aarch64-fix-f.nix" = "10ce110637ef45c741fd3ca95d3d9759db8485138a18df9d3ed8272666f83097";
+        "checks/non-nixos-aarch64-fix-f.py" = "82ef252957f57bff3468fddf0d40a0310bad3e4c82b432d5f0c78f5b05f5b0c0";
+        "checks/non-nixos-aarch64-fix-sandbox-path.nix" = "08c6e4d281633a5d462199c8655ca9477b54ce44c0caaf0f26bbb4d2223fe3d2";
+        "checks/non-nixos-aarch64-fix-sandbox-path.py" = "643f4b93ad5b0498cf0621183a98baa749588ba81daeac4b5c3e77d1f223fde6";
+        "checks/non-nixos-aarch64-no-sandbox.nix" = "c360af8dcdce5719ad77b5ccf32951f65e206c6edb59608b63465a7ed73457db";
+        "checks/non-nixos-aarch64-no-sandbox.py" = "1c519f82068c617453bef5f017156321241ead983a713bc2333d942bbfbf9887";
+        "checks/non-nixos-aarch64.nix" = "8f59dc4d2d89bb0dc55894ae8cccdbdf68e5a2c96a4717e3735f8eb224446c03";
+        "checks/non-nixos-aarch64.py" = "0705f514d61cc49d6783c6ebd1678c09dad182f17c3820d91c4e4d221a38ee22";
+        "checks/wrapped-interpreter-env-shebang.nix" = "cbce2736f7e80199829683c5de823251ff018e13847bcf125ba651dd50560152";
+        "checks/wrapped-interpreter-env-shebang.py" = "ad30e7630c9cee1e7cd06d860ed27720d95f2797be713e3f76c668dd1ad76015";
+        "labs/emulator-exec-foreign.toml" = "c1f055d06f50af1d709b62cc21d30839f27a7c87aa7d47da8b6500b69c7650cd";
+        "labs/extra-platforms-unregistered.toml" = "8697e4149f4681ea5fc9dbcbe7844aedc210ce081558081033bfea167975cab4";
+        "labs/multiarch-uname.toml" = "d6fb351d3bb435ee8b60e6e1acc7c4ef8a9862021d9d8161ab85c38e8b41ed6e";
+        "labs/nixos-static-emulators.toml" = "6849dc7bbd3d13696990e2054d51e8cba95c4dda01407c9131d2263d00d1553a";
+        "labs/nixos-vm-aarch64.toml" = "1d819a5536771d5018375f34fe1577acf2d4ad1fee60313cb3130442b9061ee3";
+        "labs/nixos-vm-riscv64.toml" = "01ecafdb688b6365408cafc82fa368aeb6476237b7decbd086d871adefec9c82";
+        "labs/non-nixos-aarch64-fix-f.toml" = "dda8d60eedce256c36044edf16581fe87fe092ae1ca1ae7373ba63066f335c58";
+        "labs/non-nixos-aarch64-fix-sandbox-path.toml" = "319dbf3e8484fadad79e2d3cbd6f4a9a3499e5b9e13c55cbaba5fd219cbc359d";
+        "labs/non-nixos-aarch64-no-sandbox.toml" = "349876019dfcfb9fa2102b04c4535fde1ab2aecfa6e000951acddb6ed5573597";
+        "labs/non-nixos-aarch64.toml" = "99095413a932206695e33f1f8d8f2caefd854dde9083b02405bcff2058b5d844";
+        "labs/wrapped-interpreter-env-shebang.toml" = "310ac69eda707916876952b54a8edf2d2deb2a01c45c83a65f3b4788a313a654";
+      };
+      fileAt = path: ./. + "/${path}";
+      stale = builtins.filter (
+        path:
+        !(builtins.pathExists (fileAt path)) || builtins.hashFile "sha256" (fileAt path) != rendered.${path}
+      ) (builtins.attrNames rendered);
+      specs =
+        if builtins.pathExists ./labs then
+          builtins.filter (name: builtins.match ".*[.]toml" name != null) (
+            builtins.attrNames (builtins.readDir ./labs)
+          )
+        else
+          [ ];
+      unrendered = builtins.filter (name: !(rendered ? "labs/${name}")) specs;
+      problems = stale ++ map (name: "labs/${name} (not rendered)") unrendered;
+    in
+    {
+      checks.${system} = {
+        "emulator-exec-foreign" = import ./checks/emulator-exec-foreign.nix { pkgs = pkgsFrom "nixpkgs"; };
+        "extra-platforms-unregistered" = import ./checks/extra-platforms-unregistered.nix { pkgs = pkgsFrom "nixpkgs"; };
+        "multiarch-uname" = import ./checks/multiarch-uname.nix { pkgs = pkgsFrom "nixpkgs"; };
+        "nixos-static-emulators" = import ./checks/nixos-static-emulators.nix { pkgs = pkgsFrom "nixpkgs"; };
+        "nixos-vm-aarch64" = import ./checks/nixos-vm-aarch64.nix { pkgs = pkgsFrom "nixpkgs"; };
+        "nixos-vm-riscv64" = import ./checks/nixos-vm-riscv64.nix { pkgs = pkgsFrom "nixpkgs"; };
+        "non-nixos-aarch64" = import ./checks/non-nixos-aarch64.nix { pkgs = pkgsFrom "nixpkgs"; };
+        "non-nixos-aarch64-fix-f" = import ./checks/non-nixos-aarch64-fix-f.nix { pkgs = pkgsFrom "nixpkgs"; };
+        "non-nixos-aarch64-fix-sandbox-path" = import ./checks/non-nixos-aarch64-fix-sandbox-path.nix { pkgs = pkgsFrom "nixpkgs"; };
+        "non-nixos-aarch64-no-sandbox" = import ./checks/non-nixos-aarch64-no-sandbox.nix { pkgs = pkgsFrom "nixpkgs"; };
+        "wrapped-interpreter-env-shebang" = import ./checks/wrapped-interpreter-env-shebang.nix { pkgs = pkgsFrom "nixpkgs"; };
+        # `_` cannot occur in a lab name, so this never shadows a lab.
+        render_fresh = pkgs.runCommand "crosslab-render-fresh" { } (
+          if problems == [ ] then
+            "touch $out"
+          else
+            ''
+              echo ${
+                pkgs.lib.escapeShellArg (
+                  "stale render: " + builtins.concatStringsSep ", " problems
+                  + "; run `cargo xtask lab render` and commit the result"
+                )
+              } >&2
+              exit 1
+            ''
+        );
+      };
+
+      formatter.${system} = pkgs.nixfmt-rfc-style;
+    };
+}
