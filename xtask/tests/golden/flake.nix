@@ -1,0 +1,68 @@
+# generated from labs/*.toml by `cargo xtask lab render`; do not edit
+# crosslab's flake: every lab is a NixOS VM test, checks.x86_64-linux.<lab>
+# (checks/<lab>.nix and checks/<lab>.py; the shared node is modules/).
+{
+  description = "crosslab: NixOS VM tests of cross-architecture emulation labs";
+
+  inputs = {
+    nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.05";
+  };
+
+  outputs =
+    inputs:
+    let
+      system = "x86_64-linux";
+      # A lab is tested with the nixpkgs of the input it is pinned to.
+      pkgsFrom = input: inputs.${input}.legacyPackages.${system};
+      pkgs = pkgsFrom "nixpkgs";
+
+      # Is the committed render fresh? Nix cannot run the renderer (cargo in a
+      # build would need every crate vendored), so this checks what it can:
+      # each spec and generated file still has the sha256 it had when
+      # `cargo xtask lab render` wrote this flake, and every labs/*.toml is in
+      # it. A renderer that changed is caught by `cargo test`, not here.
+      rendered = {
+        "checks/nixos-static-emulators.nix" = "f9ca414e40e70d64960f967e213a799149e325cb1f1f8f3f7245205997bfc578";
+        "checks/nixos-static-emulators.py" = "936506729f859273a454e8bb58ec7eb571c89c1743a611c2e88d30bb6ccc0dbf";
+        "checks/non-nixos-aarch64.nix" = "8f59dc4d2d89bb0dc55894ae8cccdbdf68e5a2c96a4717e3735f8eb224446c03";
+        "checks/non-nixos-aarch64.py" = "0705f514d61cc49d6783c6ebd1678c09dad182f17c3820d91c4e4d221a38ee22";
+      };
+      fileAt = path: ./. + "/${path}";
+      stale = builtins.filter (
+        path:
+        !(builtins.pathExists (fileAt path)) || builtins.hashFile "sha256" (fileAt path) != rendered.${path}
+      ) (builtins.attrNames rendered);
+      specs =
+        if builtins.pathExists ./labs then
+          builtins.filter (name: builtins.match ".*[.]toml" name != null) (
+            builtins.attrNames (builtins.readDir ./labs)
+          )
+        else
+          [ ];
+      unrendered = builtins.filter (name: !(rendered ? "labs/${name}")) specs;
+      problems = stale ++ map (name: "labs/${name} (not rendered)") unrendered;
+    in
+    {
+      checks.${system} = {
+        "nixos-static-emulators" = import ./checks/nixos-static-emulators.nix { pkgs = pkgsFrom "nixpkgs"; };
+        "non-nixos-aarch64" = import ./checks/non-nixos-aarch64.nix { pkgs = pkgsFrom "nixpkgs"; };
+        # `_` cannot occur in a lab name, so this never shadows a lab.
+        render_fresh = pkgs.runCommand "crosslab-render-fresh" { } (
+          if problems == [ ] then
+            "touch $out"
+          else
+            ''
+              echo ${
+                pkgs.lib.escapeShellArg (
+                  "stale render: " + builtins.concatStringsSep ", " problems
+                  + "; run `cargo xtask lab render` and commit the result"
+                )
+              } >&2
+              exit 1
+            ''
+        );
+      };
+
+      formatter.${system} = pkgs.nixfmt-rfc-style;
+    };
+}

@@ -1,0 +1,109 @@
+# generated from labs/nixos-static-emulators.toml by `cargo xtask lab render`; do not edit
+# The testScript of checks/nixos-static-emulators.nix: the probes of `cargo xtask lab show nixos-static-emulators`,
+# run in the VM as the host backend runs them. checks/nixos-static-emulators.nix puts a
+# JSON prelude before this file that defines `crosslab_node`.
+import shlex
+
+payloads_dir: str = crosslab_node["payloads_dir"]
+
+
+def run_probe(command: str, timeout: int) -> tuple[int, str]:
+    """Runs a probe's command as the host backend does: under /bin/sh -c with
+    CROSSLAB_PAYLOADS set, stderr merged into the output the probe is judged on."""
+    return machine.execute(
+        f"CROSSLAB_PAYLOADS={shlex.quote(payloads_dir)} /bin/sh -c {shlex.quote(command)} 2>&1",
+        timeout=timeout,
+    )
+
+
+def check_outcome(
+    status: int, output: str, passes: bool, contains: list[str], line: str | None
+) -> None:
+    """Raises, showing the probe's status and output, unless the expectation is met."""
+    shown = f"exit status {status}; output:\n{output}"
+    if passes and status != 0:
+        raise AssertionError(f"expected the command to succeed, {shown}")
+    if not passes and status == 0:
+        raise AssertionError(f"expected the command to fail, {shown}")
+    for text in contains:
+        if text not in output:
+            raise AssertionError(f"expected the output to contain {text!r}, {shown}")
+    if line is not None and line not in [o.rstrip() for o in output.split("\n")]:
+        raise AssertionError(f"expected the output to have the line {line!r}, {shown}")
+
+
+start_all()
+machine.wait_for_unit("multi-user.target")
+
+with subtest("binfmt_misc is mounted"):
+    machine.succeed("mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc")
+
+with subtest("binfmt[0]@aarch64-linux: binfmt_misc entry `aarch64-linux` is enabled with /run/binfmt/aarch64-linux and flags `PF`"):
+    status, output = run_probe(
+        "\n".join(
+            [
+                "cat /proc/sys/fs/binfmt_misc/aarch64-linux || exit 1",
+                "grep -qxF -- enabled /proc/sys/fs/binfmt_misc/aarch64-linux && grep -qxF -- 'interpreter /run/binfmt/aarch64-linux' /proc/sys/fs/binfmt_misc/aarch64-linux && grep -qxF -- 'flags: PF' /proc/sys/fs/binfmt_misc/aarch64-linux && grep -qxF -- 'magic 7f454c460201010000000000000000000200b700' /proc/sys/fs/binfmt_misc/aarch64-linux && grep -qxF -- 'mask ffffffffffffff00ffffffffffff00fffeffffff' /proc/sys/fs/binfmt_misc/aarch64-linux",
+            ]
+        ),
+        timeout=120,
+    )
+    check_outcome(
+        status,
+        output,
+        passes=True,
+        contains=[],
+        line=None,
+    )
+
+with subtest("nix-config[1]@aarch64-linux: Nix reports sandbox ∋ true, extra-platforms ∋ aarch64-linux, sandbox-paths ∋ /run/binfmt"):
+    status, output = run_probe(
+        "\n".join(
+            [
+                "conf=$(nix --extra-experimental-features nix-command show-config) || exit 1",
+                "printf '%s\\n' \"$conf\" | grep -E '^(sandbox|sandbox-paths|extra-platforms) = '",
+                "has() { printf '%s\\n' \"$conf\" | grep -E \"^$1 = \" | tr ' ' '\\n' | grep -qxF -- \"$2\" || { echo \"missing from $1: $2\"; exit 1; }; }",
+                "has sandbox true",
+                "has extra-platforms aarch64-linux",
+                "has sandbox-paths /run/binfmt",
+            ]
+        ),
+        timeout=120,
+    )
+    check_outcome(
+        status,
+        output,
+        passes=True,
+        contains=[],
+        line=None,
+    )
+
+with subtest("build[2]@aarch64-linux: sandboxed nix-build of a aarch64-linux derivation"):
+    status, output = run_probe(
+        "\n".join(
+            [
+                "payload=$(readlink -f \"$CROSSLAB_PAYLOADS\"/aarch64-linux)",
+                "out=$(nix-build --no-out-link --argstr name crosslab-probe2-aarch64-linux --argstr system aarch64-linux \\",
+                "  --argstr payload \"$payload\" --argstr qemuCpu '' \\",
+                "  --expr '{ name, system, payload, qemuCpu ? \"\" }:",
+                "let",
+                "  dir = if builtins.substring 0 11 payload == \"/nix/store/\"",
+                "    then builtins.storePath payload",
+                "    else builtins.path { path = /. + payload; name = \"crosslab-payload\"; };",
+                "in derivation ({",
+                "  inherit name system;",
+                "  builder = \"${dir}/sh\";",
+                "  args = [ \"-c\" \"${dir}/busybox uname -m > $out\" ];",
+                "} // (if qemuCpu == \"\" then { } else { QEMU_CPU = qemuCpu; }))') || exit 1",
+                "cat \"$out\"",
+            ]
+        ),
+        timeout=120,
+    )
+    check_outcome(
+        status,
+        output,
+        passes=True,
+        contains=[],
+        line="aarch64",
+    )

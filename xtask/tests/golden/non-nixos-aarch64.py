@@ -1,0 +1,124 @@
+# generated from labs/non-nixos-aarch64.toml by `cargo xtask lab render`; do not edit
+# The testScript of checks/non-nixos-aarch64.nix: the probes of `cargo xtask lab show non-nixos-aarch64`,
+# run in the VM as the host backend runs them. checks/non-nixos-aarch64.nix puts a
+# JSON prelude before this file that defines `crosslab_node`.
+import shlex
+
+payloads_dir: str = crosslab_node["payloads_dir"]
+
+
+def run_probe(command: str, timeout: int) -> tuple[int, str]:
+    """Runs a probe's command as the host backend does: under /bin/sh -c with
+    CROSSLAB_PAYLOADS set, stderr merged into the output the probe is judged on."""
+    return machine.execute(
+        f"CROSSLAB_PAYLOADS={shlex.quote(payloads_dir)} /bin/sh -c {shlex.quote(command)} 2>&1",
+        timeout=timeout,
+    )
+
+
+def check_outcome(
+    status: int, output: str, passes: bool, contains: list[str], line: str | None
+) -> None:
+    """Raises, showing the probe's status and output, unless the expectation is met."""
+    shown = f"exit status {status}; output:\n{output}"
+    if passes and status != 0:
+        raise AssertionError(f"expected the command to succeed, {shown}")
+    if not passes and status == 0:
+        raise AssertionError(f"expected the command to fail, {shown}")
+    for text in contains:
+        if text not in output:
+            raise AssertionError(f"expected the output to contain {text!r}, {shown}")
+    if line is not None and line not in [o.rstrip() for o in output.split("\n")]:
+        raise AssertionError(f"expected the output to have the line {line!r}, {shown}")
+
+
+start_all()
+machine.wait_for_unit("multi-user.target")
+
+with subtest("binfmt_misc is mounted"):
+    machine.succeed("mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc")
+
+with subtest("register `qemu-aarch64` for aarch64-linux (interpreter /usr/bin/qemu-aarch64-static, flags `P`)"):
+    machine.succeed("printf '%s' ':qemu-aarch64:M::\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xb7\\x00:\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xfe\\xff\\xff\\xff:/usr/bin/qemu-aarch64-static:P' > /proc/sys/fs/binfmt_misc/register")
+
+with subtest("binfmt[0]@aarch64-linux: binfmt_misc entry `qemu-aarch64` is enabled with /usr/bin/qemu-aarch64-static and flags `P`"):
+    status, output = run_probe(
+        "\n".join(
+            [
+                "cat /proc/sys/fs/binfmt_misc/qemu-aarch64 || exit 1",
+                "grep -qxF -- enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 && grep -qxF -- 'interpreter /usr/bin/qemu-aarch64-static' /proc/sys/fs/binfmt_misc/qemu-aarch64 && grep -qxF -- 'flags: P' /proc/sys/fs/binfmt_misc/qemu-aarch64 && grep -qxF -- 'magic 7f454c460201010000000000000000000200b700' /proc/sys/fs/binfmt_misc/qemu-aarch64 && grep -qxF -- 'mask ffffffffffffff00ffffffffffff00fffeffffff' /proc/sys/fs/binfmt_misc/qemu-aarch64",
+            ]
+        ),
+        timeout=120,
+    )
+    check_outcome(
+        status,
+        output,
+        passes=True,
+        contains=[],
+        line=None,
+    )
+
+with subtest("nix-config[1]@aarch64-linux: Nix reports sandbox ∋ true, extra-platforms ∋ aarch64-linux"):
+    status, output = run_probe(
+        "\n".join(
+            [
+                "conf=$(nix --extra-experimental-features nix-command show-config) || exit 1",
+                "printf '%s\\n' \"$conf\" | grep -E '^(sandbox|sandbox-paths|extra-platforms) = '",
+                "has() { printf '%s\\n' \"$conf\" | grep -E \"^$1 = \" | tr ' ' '\\n' | grep -qxF -- \"$2\" || { echo \"missing from $1: $2\"; exit 1; }; }",
+                "has sandbox true",
+                "has extra-platforms aarch64-linux",
+            ]
+        ),
+        timeout=120,
+    )
+    check_outcome(
+        status,
+        output,
+        passes=True,
+        contains=[],
+        line=None,
+    )
+
+with subtest("exec[2]@aarch64-linux: a static aarch64-linux binary runs (qemu's default CPU); `uname -m` prints aarch64"):
+    status, output = run_probe(
+        "\"$CROSSLAB_PAYLOADS\"/aarch64-linux/busybox uname -m",
+        timeout=120,
+    )
+    check_outcome(
+        status,
+        output,
+        passes=True,
+        contains=[],
+        line="aarch64",
+    )
+
+with subtest("build[3]@aarch64-linux: sandboxed nix-build of a aarch64-linux derivation"):
+    status, output = run_probe(
+        "\n".join(
+            [
+                "payload=$(readlink -f \"$CROSSLAB_PAYLOADS\"/aarch64-linux)",
+                "out=$(nix-build --no-out-link --argstr name crosslab-probe3-aarch64-linux --argstr system aarch64-linux \\",
+                "  --argstr payload \"$payload\" --argstr qemuCpu '' \\",
+                "  --expr '{ name, system, payload, qemuCpu ? \"\" }:",
+                "let",
+                "  dir = if builtins.substring 0 11 payload == \"/nix/store/\"",
+                "    then builtins.storePath payload",
+                "    else builtins.path { path = /. + payload; name = \"crosslab-payload\"; };",
+                "in derivation ({",
+                "  inherit name system;",
+                "  builder = \"${dir}/sh\";",
+                "  args = [ \"-c\" \"${dir}/busybox uname -m > $out\" ];",
+                "} // (if qemuCpu == \"\" then { } else { QEMU_CPU = qemuCpu; }))') || exit 1",
+                "cat \"$out\"",
+            ]
+        ),
+        timeout=120,
+    )
+    check_outcome(
+        status,
+        output,
+        passes=False,
+        contains=["No such file or directory"],
+        line=None,
+    )

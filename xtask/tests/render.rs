@@ -1,0 +1,350 @@
+//! `lab render`: the rendered flake parses, its test scripts pass the lint and
+//! type check nixosTest runs, the committed render is fresh, and hostile spec
+//! text stays data.
+//!
+//! Needs Debian's nix-bin (nix-instantiate), python3, python3-pyflakes and mypy.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use expect_test::expect_file;
+use xtask::plan::Plan;
+use xtask::render::{Render, RenderedFile, VM_HOST_ARCH};
+use xtask::spec::Lab;
+
+/// Debian's python3: the one its pyflakes and mypy are installed for.
+const PYTHON: &str = "/usr/bin/python3";
+
+/// What nixosTest declares for pyflakes: the driver's `test_symbols()`
+/// (nixpkgs nixos/lib/test-driver/src/test_driver/driver.py) and the node,
+/// `machine` (nixos/lib/testing/driver.nix passes both as PYFLAKES_BUILTINS).
+const DRIVER_SYMBOLS: &str = "start_all,test_script,machines_qemu,machines_nspawn,vlans,driver,log,os,\
+create_machine,subtest,run_tests,join_all,retry,serial_stdout_off,serial_stdout_on,polling_condition,\
+BaseMachine,t,debug,machine";
+
+/// Type hints for mypy, as nixosTest prepends nixos/lib/test-script-prepend.py
+/// and `machine: QemuMachine;`: the part of the driver API the scripts use,
+/// with the driver's signatures (test_driver/machine/__init__.py).
+const DRIVER_TYPE_HINTS: &str = r#"from typing import Callable, ContextManager
+
+
+class QemuMachine:
+    def execute(
+        self,
+        command: str,
+        check_return: bool = True,
+        check_output: bool = True,
+        timeout: int | None = 900,
+    ) -> tuple[int, str]:
+        raise Exception("type information only")
+
+    def succeed(self, *commands: str, timeout: int | None = None) -> str:
+        raise Exception("type information only")
+
+    def fail(self, *commands: str, timeout: int | None = None) -> str:
+        raise Exception("type information only")
+
+    def wait_for_unit(self, unit: str, user: str | None = None, timeout: int = 900) -> None:
+        raise Exception("type information only")
+
+
+start_all: Callable[[], None]
+subtest: Callable[[str], ContextManager[None]]
+machine: QemuMachine
+"#;
+
+/// The payload directory the node module declares (crosslab.payloadsDir).
+const PAYLOADS_DIR: &str = "/etc/crosslab/payloads";
+
+fn root() -> PathBuf {
+    xtask::project_root()
+}
+
+fn all_labs() -> Vec<Lab> {
+    xtask::load_labs(&root(), &[]).unwrap()
+}
+
+/// Renders `labs` into a fresh directory, as `lab render --out` does.
+fn render_into(labs: &[Lab]) -> (tempfile::TempDir, Vec<RenderedFile>) {
+    let dir = tempfile::tempdir().unwrap();
+    let files = Render { root: &root(), labs, with_specs: false, with_modules: true }.files().unwrap();
+    for file in &files {
+        let path = dir.path().join(&file.path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, &file.text).unwrap();
+    }
+    (dir, files)
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("could not execute {cmd:?}: {e}"));
+    out
+}
+
+fn assert_success(what: &str, out: &Output) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn nix_parses(path: &Path) {
+    let out = run(Command::new("nix-instantiate").arg("--parse").arg(path));
+    assert_success(&format!("nix-instantiate --parse {}", path.display()), &out);
+}
+
+/// Evaluates `expr` with nix-instantiate, as JSON.
+fn nix_eval(expr: &str) -> serde_json::Value {
+    let out = run(Command::new("nix-instantiate").args(["--eval", "--strict", "--json", "--expr", expr]));
+    assert_success(&format!("nix-instantiate --eval {expr}"), &out);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `checks/<lab>.nix` evaluated with a stand-in for nixpkgs: runNixOSTest
+/// returns its argument, so the test's attributes can be read back.
+fn test_attrs(dir: &Path, lab: &str) -> String {
+    format!(
+        "(import {} {{ pkgs = {{ testers.runNixOSTest = test: test; }}; }})",
+        dir.join("checks").join(format!("{lab}.nix")).display()
+    )
+}
+
+/// The testScript exactly as nixosTest receives it: the JSON prelude from
+/// checks/<lab>.nix followed by checks/<lab>.py.
+fn test_script(dir: &Path, lab: &str) -> String {
+    let expr = format!(
+        "{}.testScript {{ nodes.machine.crosslab.payloadsDir = \"{PAYLOADS_DIR}\"; }}",
+        test_attrs(dir, lab)
+    );
+    nix_eval(&expr).as_str().unwrap().to_owned()
+}
+
+/// Lints and type-checks a test script the way nixosTest does (never skipped).
+fn lint_test_script(name: &str, script: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(format!("{name}.py"));
+    std::fs::write(&file, script).unwrap();
+    let out = run(Command::new(PYTHON).args(["-m", "py_compile"]).arg(&file));
+    assert_success(&format!("py_compile of {name}'s testScript"), &out);
+    let out = run(Command::new(PYTHON).args(["-m", "pyflakes"]).arg(&file).env("PYFLAKES_BUILTINS", DRIVER_SYMBOLS));
+    assert_success(&format!("pyflakes on {name}'s testScript"), &out);
+
+    let typed = dir.path().join(format!("{name}_with_types.py"));
+    std::fs::write(&typed, format!("{DRIVER_TYPE_HINTS}{script}")).unwrap();
+    let out = run(Command::new(PYTHON)
+        .args(["-m", "mypy", "--no-implicit-optional", "--pretty", "--no-color-output", "--cache-dir"])
+        .arg(dir.path().join("mypy-cache"))
+        .arg(&typed));
+    assert_success(&format!("mypy on {name}'s testScript"), &out);
+}
+
+#[test]
+fn every_rendered_nix_file_parses() {
+    let labs = all_labs();
+    let (dir, files) = render_into(&labs);
+    for file in files.iter().filter(|f| f.path.extension().is_some_and(|e| e == "nix")) {
+        nix_parses(&dir.path().join(&file.path));
+    }
+    nix_parses(&root().join("flake.nix"));
+}
+
+#[test]
+fn every_test_script_passes_pyflakes_and_mypy() {
+    let labs = all_labs();
+    let (dir, _) = render_into(&labs);
+    for lab in &labs {
+        let script = test_script(dir.path(), &lab.name);
+        let py = std::fs::read_to_string(dir.path().join(format!("checks/{}.py", lab.name))).unwrap();
+        assert!(script.ends_with(&py), "the testScript of {} ends with checks/{}.py", lab.name, lab.name);
+        lint_test_script(&lab.name, &script);
+    }
+}
+
+#[test]
+fn rendered_tests_configure_the_node_from_the_spec() {
+    let labs = all_labs();
+    let (dir, _) = render_into(&labs);
+    let node = |lab: &str| {
+        // The node module with a stand-in pkgs; only plain settings are read back.
+        format!("({}.nodes.machine {{ pkgs = {{ }}; }})", test_attrs(dir.path(), lab))
+    };
+    let fhs = nix_eval(&format!(
+        "let n = {}; in {{ inherit (n.nix.settings) sandbox extra-platforms; emulators = n.crosslab.fhsEmulators; binfmt = n.boot or null; }}",
+        node("non-nixos-aarch64")
+    ));
+    assert_eq!(
+        fhs,
+        serde_json::json!({"sandbox": true, "extra-platforms": ["aarch64-linux"], "emulators": ["aarch64"], "binfmt": null})
+    );
+    let nixos = nix_eval(&format!(
+        "let n = {}; in {{ inherit (n.boot.binfmt) emulatedSystems preferStaticEmulators; emulators = n.crosslab.fhsEmulators or null; }}",
+        node("nixos-static-emulators")
+    ));
+    assert_eq!(
+        nixos,
+        serde_json::json!({"emulatedSystems": ["aarch64-linux"], "preferStaticEmulators": true, "emulators": null})
+    );
+}
+
+fn golden(files: &[RenderedFile], path: &str) -> String {
+    files.iter().find(|f| f.path == Path::new(path)).unwrap_or_else(|| panic!("{path} is rendered")).text.clone()
+}
+
+#[test]
+fn golden_files() {
+    let labs: Vec<Lab> =
+        all_labs().into_iter().filter(|l| l.name == "non-nixos-aarch64" || l.name == "nixos-static-emulators").collect();
+    let files = Render { root: &root(), labs: &labs, with_specs: false, with_modules: false }.files().unwrap();
+    expect_file!["golden/non-nixos-aarch64.nix"].assert_eq(&golden(&files, "checks/non-nixos-aarch64.nix"));
+    expect_file!["golden/non-nixos-aarch64.py"].assert_eq(&golden(&files, "checks/non-nixos-aarch64.py"));
+    expect_file!["golden/nixos-static-emulators.nix"].assert_eq(&golden(&files, "checks/nixos-static-emulators.nix"));
+    expect_file!["golden/nixos-static-emulators.py"].assert_eq(&golden(&files, "checks/nixos-static-emulators.py"));
+    expect_file!["golden/flake.nix"].assert_eq(&golden(&files, "flake.nix"));
+}
+
+fn xtask() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.current_dir(root());
+    cmd
+}
+
+#[test]
+fn committed_render_is_fresh() {
+    let out = run(xtask().args(["lab", "render", "--check"]));
+    assert_success("`cargo xtask lab render --check` on the committed tree (run `cargo xtask lab render`)", &out);
+}
+
+#[test]
+fn check_mode_names_stale_and_missing_files_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().to_str().unwrap();
+    assert_success("render --out", &run(xtask().args(["lab", "render", "--out", out_dir])));
+    assert_success("render --check --out", &run(xtask().args(["lab", "render", "--check", "--out", out_dir])));
+
+    let edited = dir.path().join("checks/non-nixos-aarch64.py");
+    std::fs::write(&edited, "# hand-edited\n").unwrap();
+    std::fs::remove_file(dir.path().join("checks/nixos-vm-aarch64.nix")).unwrap();
+    let out = run(xtask().args(["lab", "render", "--check", "--out", out_dir]));
+    assert_eq!(out.status.code(), Some(1), "stale output exits 1");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("checks/non-nixos-aarch64.py: differs"), "{stderr}");
+    assert!(stderr.contains("checks/nixos-vm-aarch64.nix: missing"), "{stderr}");
+    assert!(stderr.contains("cargo xtask lab render"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&edited).unwrap(), "# hand-edited\n", "--check writes nothing");
+
+    // A render rewrites exactly what is stale.
+    let untouched = dir.path().join("checks/multiarch-uname.py");
+    let before = std::fs::metadata(&untouched).unwrap().modified().unwrap();
+    let out = run(xtask().args(["lab", "render", "--out", out_dir]));
+    assert_success("render --out", &out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 2, "only the two stale files are written:\n{stdout}");
+    assert_eq!(std::fs::metadata(&untouched).unwrap().modified().unwrap(), before);
+    assert_success("render --check --out", &run(xtask().args(["lab", "render", "--check", "--out", out_dir])));
+}
+
+/// Text that breaks naive quoting in Nix, Python and shell.
+const HOSTILE: &str = "${builtins.abort \"x\"} ''${y} '' \"\"\" ''' it's \"double\" \\ \\n \\\\ $out `id`\nsecond ''line''\n";
+
+#[test]
+fn hostile_spec_text_stays_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml_text = |s: &str| serde_json::to_string(s).unwrap(); // a JSON string is a TOML basic string here
+    let spec = format!(
+        r#"description = {desc}
+host = "non-nixos"
+systems = ["aarch64-linux"]
+
+[binfmt]
+interpreter = "fhs"
+flags = "P"
+
+[nix]
+extra-sandbox-paths = [{path}]
+
+[[probe]]
+kind = "command"
+run = {run}
+expect = "fail"
+expect-output = {want}
+"#,
+        desc = toml_text(HOSTILE),
+        path = toml_text("/odd/${x}/''/it's\"q\\"),
+        run = toml_text(&format!("printf '%s' {}; exit 3\n# {HOSTILE}", xtask::quote::sh(HOSTILE))),
+        want = toml_text(HOSTILE),
+    );
+    let spec_path = dir.path().join("hostile.toml");
+    std::fs::write(&spec_path, spec).unwrap();
+    let lab = xtask::spec::load(&spec_path).unwrap();
+    assert_eq!(lab.description, HOSTILE);
+
+    let out_dir = dir.path().join("out");
+    let out = run(xtask().args(["lab", "render"]).arg(&spec_path).arg("--out").arg(&out_dir));
+    assert_success("render of the hostile spec", &out);
+    for file in ["flake.nix", "checks/hostile.nix"] {
+        nix_parses(&out_dir.join(file));
+    }
+
+    // The Nix strings mean exactly the spec's text.
+    let node = nix_eval(&format!(
+        "let n = {}.nodes.machine {{ pkgs = {{ }}; }}; in {{ d = n.crosslab.description; p = n.nix.settings.extra-sandbox-paths; }}",
+        test_attrs(&out_dir, "hostile")
+    ));
+    assert_eq!(node["d"], HOSTILE);
+    assert_eq!(node["p"], serde_json::json!([lab.nix.extra_sandbox_paths[0]]));
+
+    // The script compiles and lints, and runs the plan's command and judges
+    // the plan's expectation, byte for byte.
+    let script = test_script(&out_dir, "hostile");
+    lint_test_script("hostile", &script);
+    let plan = Plan::new(&lab, VM_HOST_ARCH);
+    let probe = &plan.probes[0];
+    let script_file = dir.path().join("script.py");
+    std::fs::write(&script_file, &script).unwrap();
+    let replay = |status: i32, output: &str| {
+        run(Command::new(PYTHON).arg("-c").arg(FAKE_DRIVER).arg(&script_file).arg(status.to_string()).arg(output))
+    };
+    let out = replay(3, &format!("{HOSTILE}\n"));
+    assert_success("the testScript under a fake driver", &out);
+    let executed: Vec<Vec<String>> = serde_json::from_slice(&out.stdout).unwrap();
+    let probe_run = executed.last().unwrap();
+    assert_eq!(probe_run[..3], [format!("CROSSLAB_PAYLOADS={PAYLOADS_DIR}"), "/bin/sh".into(), "-c".into()]);
+    assert_eq!(probe_run[3], probe.command, "the VM runs exactly the plan's command");
+    assert!(executed.iter().any(|c| c.join(" ").contains(&plan.registrations[0].line())));
+
+    let out = replay(3, "something else");
+    assert!(!out.status.success(), "output without the expected text fails the test");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected the output to contain"));
+}
+
+/// Runs a testScript with stand-ins for the driver: every command the
+/// script gives the machine is printed (split as the shell would), and every
+/// `execute` answers with the status and output from the command line.
+const FAKE_DRIVER: &str = r#"
+import contextlib, json, shlex, sys
+
+script, status, output = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+commands = []
+
+class FakeMachine:
+    def execute(self, command, check_return=True, check_output=True, timeout=900):
+        commands.append(shlex.split(command))
+        return status, output
+
+    def succeed(self, *cmds, timeout=None):
+        commands.extend(shlex.split(c) for c in cmds)
+        return ""
+
+    def wait_for_unit(self, unit, user=None, timeout=900):
+        pass
+
+@contextlib.contextmanager
+def subtest(name):
+    yield
+
+exec(open(script).read(), {"machine": FakeMachine(), "start_all": lambda: None, "subtest": subtest})
+print(json.dumps(commands))
+"#;
