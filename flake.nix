@@ -101,6 +101,8 @@
         );
       };
 
+      # For the hand-written Nix (modules/). The rendered files are written by
+      # `cargo xtask lab render`; reformatting them makes `--check` call them stale.
       formatter.${system} = pkgs.nixfmt-rfc-style;
     };
 }
