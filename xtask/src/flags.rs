@@ -19,7 +19,7 @@ pub struct Xtask {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Work with labs: list, show, check, render, run.
+    /// Work with labs: list, show, check, render, run, matrix, doctor.
     #[command(subcommand)]
     Lab(LabCommand),
     /// Install what the test suite needs (Debian packages, as root) and run
@@ -46,6 +46,17 @@ pub enum LabCommand {
     /// Run labs for real on this machine, isolated from it, with a verdict per
     /// probe. Exit status: 0 all as expected, 1 some not, 2 could not run.
     Run(Run),
+    /// Run labs × systems on the host backend and print the "Works?" table
+    /// people paste into READMEs and bug reports: lab, host kind, target
+    /// system, ✅/❌, and a note saying why in a few words. All labs in labs/
+    /// by default. Exit status as for `lab run`.
+    Matrix(Matrix),
+    /// Diagnose this machine without running a lab, and change nothing:
+    /// binfmt_misc and every registered emulator, Nix's real configuration
+    /// and whether the sandbox sees each emulator, binfmt_misc namespaces,
+    /// whether KVM really boots a guest, qemu versions. Each problem comes with
+    /// its fix. Exit status: 0 no problem found, 1 some.
+    Doctor(Doctor),
 }
 
 #[derive(Debug, Args)]
@@ -92,6 +103,51 @@ pub struct Run {
     /// Root only.
     #[arg(long)]
     pub allow_global: bool,
+    /// Also write a JUnit XML report to FILE: one testcase per probe and
+    /// system; an expected failure reproduced is a pass with the property
+    /// `expected-failure`.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct Matrix {
+    /// Lab names or paths to .toml specs; all labs in labs/ when none.
+    pub labs: Vec<String>,
+    /// Run every lab for exactly these systems (comma-separated Nix doubles)
+    /// instead of its own. A system the lab does not list is substituted for
+    /// the lab's: its probes run for it, and the lab's extra-platforms and any
+    /// `/usr/bin/qemu-<arch>-static` in its extra-sandbox-paths follow the
+    /// substitution. Probes limited to other systems are left out. A `command`
+    /// probe sees the system in $CROSSLAB_SYSTEM; one that hard-codes an
+    /// architecture tests that architecture whatever the row says. A lab the
+    /// substitution makes invalid (e.g. a NixOS lab for a system
+    /// boot.binfmt.emulatedSystems rejects) gets a ❌ row saying why.
+    #[arg(long, value_delimiter = ',', value_name = "SYSTEMS")]
+    pub systems: Vec<String>,
+    /// Output format: a GitHub Markdown table, or a JSON array of rows.
+    #[arg(long, value_enum, default_value_t = MatrixFormat::Markdown)]
+    pub format: MatrixFormat,
+    /// Also write a JUnit XML report of every probe to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// On kernels without binfmt_misc namespaces (before 6.7), register in the
+    /// host's global binfmt_misc and restore it afterwards. Root only.
+    #[arg(long)]
+    pub allow_global: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MatrixFormat {
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct Doctor {
+    /// Seconds a KVM test boot may take before KVM is declared not working.
+    #[arg(long, default_value_t = 10)]
+    pub kvm_timeout: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

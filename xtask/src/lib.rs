@@ -7,8 +7,11 @@
 //! → `render` (flake, NixOS tests) or `run` (backends → verdicts) → `report`.
 
 pub mod bench;
+pub mod diagnose;
+pub mod doctor;
 pub mod flags;
 pub mod inspect;
+pub mod matrix;
 pub mod plan;
 pub mod quote;
 pub mod render;
@@ -52,6 +55,8 @@ fn dispatch(flags: flags::Xtask) -> anyhow::Result<ExitCode> {
             flags::LabCommand::Check(f) => f.run(&root),
             flags::LabCommand::Render(f) => f.run(&root),
             flags::LabCommand::Run(f) => f.run(&root),
+            flags::LabCommand::Matrix(f) => f.run(&root),
+            flags::LabCommand::Doctor(f) => f.run(),
         },
         flags::Command::Bench(f) => f.run(&root),
         flags::Command::Test(f) => f.run(&root),

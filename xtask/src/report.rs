@@ -1,9 +1,18 @@
-//! Verdicts and how they are shown: the terminal report and `--json`.
+//! Verdicts and how they are shown: the terminal report (progress while a lab
+//! runs, then a table of probes × systems and every surprise explained),
+//! `--json`, and JUnit XML ([`junit`]).
 
-use std::io::IsTerminal;
+pub mod junit;
+
+use std::io::{IsTerminal, Write};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::diagnose::{self, Diagnosis};
 use crate::plan::{Plan, Probe};
 use crate::run::process::Execution;
 use crate::spec::Expect;
@@ -28,6 +37,25 @@ impl Verdict {
             (true, false, _) => "xfail",
             (false, true, _) if self.probe.expect.status == Expect::Fail => "XPASS",
             (false, _, _) => "FAIL",
+        }
+    }
+
+    /// `✓` for an outcome as expected, `✗` for one that is not.
+    pub fn mark(&self) -> &'static str {
+        if self.as_expected {
+            "✓"
+        } else {
+            "✗"
+        }
+    }
+
+    /// How the command ended, in words: `exit status 1`, `killed by signal 9`.
+    pub fn status_text(&self) -> String {
+        match (self.execution.timed_out, self.execution.exit_code, self.execution.signal) {
+            (true, _, _) => format!("timed out after {} s", self.probe.timeout.as_secs()),
+            (_, Some(c), _) => format!("exit status {c}"),
+            (_, None, Some(s)) => format!("killed by signal {s}"),
+            _ => "unknown status".to_owned(),
         }
     }
 }
@@ -64,9 +92,20 @@ impl LabReport {
                     exit_code: v.execution.exit_code,
                     duration_ms: v.execution.duration.as_millis() as u64,
                     output: tail(&v.execution.output, 4000),
+                    diagnosis: None,
                 })
                 .collect(),
         }
+    }
+
+    /// [`LabReport::to_json`] with each surprise's diagnosis (`diagnosis`
+    /// stays absent where there is none).
+    pub fn to_json_diagnosed(&self, plan: &Plan) -> JsonLab<'_> {
+        let mut json = self.to_json();
+        for (probe, v) in json.probes.iter_mut().zip(&self.verdicts) {
+            probe.diagnosis = diagnose::diagnose(plan, v).map(|d| JsonDiagnosis { summary: d.summary, detail: d.detail, fix: d.fix });
+        }
+        json
     }
 }
 
@@ -89,6 +128,15 @@ pub struct JsonProbe {
     pub exit_code: Option<i32>,
     pub duration_ms: u64,
     pub output: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<JsonDiagnosis>,
+}
+
+#[derive(Serialize)]
+pub struct JsonDiagnosis {
+    pub summary: String,
+    pub detail: String,
+    pub fix: String,
 }
 
 /// Whether to draw for a person (a terminal, not CI).
@@ -96,41 +144,306 @@ pub fn is_interactive() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("CI").is_none()
 }
 
+/// Where the terminal report goes; shared with the progress thread.
+type Sink = Arc<Mutex<dyn Write + Send>>;
+
+/// The terminal report of `lab run`: each probe as it starts and ends, then
+/// per lab a table of probes × systems and every surprise with its command,
+/// status, last lines of output and diagnosis.
+///
+/// `live` (a terminal, CI unset) draws the running probe on one line with a
+/// spinner and its time once it passes a second, and uses colour. Otherwise
+/// lines are plain, and a probe still running after a second gets one line
+/// saying so (then one every 30 s), so a CI log shows what hangs.
+pub struct Terminal {
+    out: Sink,
+    live: bool,
+    ticker: Option<Ticker>,
+    /// Verdicts seen in the current lab: the index of the next probe.
+    done: usize,
+    lab_started: Instant,
+}
+
+impl Terminal {
+    /// A report on stdout.
+    pub fn stdout(live: bool) -> Terminal {
+        Terminal::new(Arc::new(Mutex::new(std::io::stdout())), live)
+    }
+
+    /// A report into any writer (the tests use a buffer).
+    pub fn new(out: Sink, live: bool) -> Terminal {
+        Terminal { out, live, ticker: None, done: 0, lab_started: Instant::now() }
+    }
+
+    /// The lab header; the first probe starts (after registration).
+    pub fn lab_started(&mut self, plan: &Plan) {
+        self.stop_ticker();
+        self.done = 0;
+        self.lab_started = Instant::now();
+        let systems: Vec<&str> = plan.lab.systems.iter().map(|s| s.double).collect();
+        self.write(&format!(
+            "{} ({}, {}; {} probes)\n",
+            self.paint(BOLD, &format!("lab {}", plan.lab.name)),
+            plan.lab.host.as_str(),
+            systems.join(", "),
+            plan.probes.len()
+        ));
+        if let Some(first) = plan.probes.first() {
+            self.ticker = Some(Ticker::start(self.out.clone(), self.live, first));
+        }
+    }
+
+    /// One probe has ended: its line, and the next probe starts.
+    pub fn verdict(&mut self, plan: &Plan, v: &Verdict) {
+        self.stop_ticker();
+        self.done += 1;
+        self.write(&self.verdict_line(v));
+        if let Some(next) = plan.probes.get(self.done) {
+            self.ticker = Some(Ticker::start(self.out.clone(), self.live, next));
+        }
+    }
+
+    /// The lab's table, its surprises explained, and a summary line.
+    pub fn lab_finished(&mut self, plan: &Plan, report: &LabReport) {
+        self.stop_ticker();
+        let mut text = String::new();
+        text.push_str(&table(report, self.live));
+        text.push_str(&surprises(plan, report, self.live));
+        let total = report.verdicts.len();
+        let ok = report.verdicts.iter().filter(|v| v.as_expected).count();
+        let xfail = report.verdicts.iter().filter(|v| v.as_expected && !v.passed).count();
+        let reproduced = if xfail > 0 { format!(", {xfail} of them failing as reported") } else { String::new() };
+        let word = if ok == total { self.paint(GREEN, "as expected") } else { self.paint(RED, "NOT as expected") };
+        text.push_str(&format!(
+            "  {ok} of {total} probes {word}{reproduced} ({})\n\n",
+            format_duration(self.lab_started.elapsed())
+        ));
+        self.write(&text);
+    }
+
+    fn verdict_line(&self, v: &Verdict) -> String {
+        let colour = colour_of(v);
+        format!(
+            "  {} {:32} {:>7}  {}\n",
+            self.paint(colour, &format!("{} {:7}", v.mark(), v.label())),
+            v.probe.id(),
+            format_duration(v.execution.duration),
+            v.probe.title
+        )
+    }
+
+    fn paint(&self, colour: &str, text: &str) -> String {
+        paint(self.live, colour, text)
+    }
+
+    fn write(&self, text: &str) {
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+
+    fn stop_ticker(&mut self) {
+        if let Some(t) = self.ticker.take() {
+            t.stop();
+        }
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        self.stop_ticker();
+    }
+}
+
+/// The progress of the running probe, drawn by its own thread so that the
+/// probe loop never waits for the terminal.
+struct Ticker {
+    stop: mpsc::Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+
+impl Ticker {
+    fn start(out: Sink, live: bool, probe: &Probe) -> Ticker {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let id = probe.id();
+        let title = probe.title.clone();
+        let thread = std::thread::spawn(move || {
+            let started = Instant::now();
+            let write = |text: &str| {
+                let mut out = out.lock().unwrap_or_else(|e| e.into_inner());
+                let _ = out.write_all(text.as_bytes());
+                let _ = out.flush();
+            };
+            // A probe shows as it starts; a fast one's line is replaced by its verdict.
+            if live {
+                write(&format!("\r\x1b[K  {} {:7} {:32} {:>7}  {}", SPINNER[0], "", id, "", title));
+            }
+            let mut frame = 0;
+            let mut next_note = Duration::from_secs(1);
+            loop {
+                let wait = if live { Duration::from_millis(100) } else { next_note.saturating_sub(started.elapsed()) };
+                match stopped.recv_timeout(wait) {
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => break,
+                }
+                let elapsed = started.elapsed();
+                if live {
+                    frame += 1;
+                    let time = if elapsed >= Duration::from_secs(1) { format_duration(elapsed) } else { String::new() };
+                    write(&format!("\r\x1b[K  {} {:7} {:32} {:>7}  {}", SPINNER[frame % SPINNER.len()], "", id, time, title));
+                } else if elapsed >= next_note {
+                    write(&format!("  … running {id} ({})\n", format_duration(elapsed)));
+                    next_note = if next_note < Duration::from_secs(30) { Duration::from_secs(30) } else { next_note + Duration::from_secs(30) };
+                }
+            }
+            if live {
+                write("\r\x1b[K");
+            }
+        });
+        Ticker { stop, thread }
+    }
+
+    fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+    }
+}
+
+/// Probes × systems: one row per system, one column per `[[probe]]` of the
+/// spec, each cell `✓ pass 12ms`, `✓ xfail 80ms`, `✗ FAIL 1.2s`, or `-` where
+/// the probe does not run for that system.
+pub fn table(report: &LabReport, colour: bool) -> String {
+    let mut columns: Vec<(usize, String)> = Vec::new();
+    let mut systems: Vec<&'static str> = Vec::new();
+    for v in &report.verdicts {
+        if !columns.iter().any(|(i, _)| *i == v.probe.index) {
+            columns.push((v.probe.index, format!("{}[{}]", v.probe.kind.as_str(), v.probe.index)));
+        }
+        if !systems.contains(&v.probe.system.double) {
+            systems.push(v.probe.system.double);
+        }
+    }
+    let cell = |system: &str, index: usize| -> Option<&Verdict> {
+        report.verdicts.iter().find(|v| v.probe.system.double == system && v.probe.index == index)
+    };
+    let plain = |v: Option<&Verdict>| match v {
+        Some(v) => format!("{} {} {}", v.mark(), v.label(), format_duration(v.execution.duration)),
+        None => "-".to_owned(),
+    };
+    let first = systems.iter().map(|s| s.chars().count()).max().unwrap_or(0).max("system".len());
+    let widths: Vec<usize> = columns
+        .iter()
+        .map(|(i, name)| {
+            systems.iter().map(|s| plain(cell(s, *i)).chars().count()).max().unwrap_or(0).max(name.chars().count())
+        })
+        .collect();
+    let mut out = format!("\n  {:first$}", "system");
+    for ((_, name), w) in columns.iter().zip(&widths) {
+        out.push_str(&format!("  {name:w$}"));
+    }
+    out.truncate(out.trim_end_matches(' ').len());
+    out.push('\n');
+    for system in &systems {
+        out.push_str(&format!("  {system:first$}"));
+        for ((i, _), w) in columns.iter().zip(&widths) {
+            let v = cell(system, *i);
+            let text = plain(v);
+            let pad = w - text.chars().count();
+            let shown = match v {
+                Some(v) => paint(colour, colour_of(v), &text),
+                None => text,
+            };
+            out.push_str(&format!("  {shown}{}", " ".repeat(pad)));
+        }
+        out.truncate(out.trim_end_matches(' ').len());
+        out.push('\n');
+    }
+    out.push('\n');
+    out
+}
+
+/// Every verdict that is not as expected: what ran, what was expected, how it
+/// ended, the end of its output, and the diagnosis with its fix.
+pub fn surprises(plan: &Plan, report: &LabReport, colour: bool) -> String {
+    let mut out = String::new();
+    for v in report.verdicts.iter().filter(|v| !v.as_expected) {
+        out.push_str(&format!("  {} {}: {}\n", paint(colour, RED, &format!("✗ {}", v.label())), v.probe.id(), v.probe.title));
+        let mut command = v.probe.command.lines();
+        out.push_str(&format!("      command:   {}\n", command.next().unwrap_or_default()));
+        for line in command {
+            out.push_str(&format!("                 {line}\n"));
+        }
+        out.push_str(&format!("      expected:  {}\n", v.probe.expect.describe()));
+        out.push_str(&format!("      got:       {}, in {}\n", v.status_text(), format_duration(v.execution.duration)));
+        let lines = last_lines(&v.execution.output, 12);
+        if lines.is_empty() {
+            out.push_str("      output:    (none)\n");
+        } else {
+            out.push_str("      output (last lines):\n");
+            for line in lines {
+                out.push_str(&format!("        | {line}\n"));
+            }
+        }
+        if let Some(Diagnosis { detail, fix, .. }) = diagnose::diagnose(plan, v) {
+            out.push_str(&format!("      {} {detail}\n", paint(colour, BOLD, "diagnosis:")));
+            out.push_str(&format!("      {}       {fix}\n", paint(colour, BOLD, "fix:")));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+const BOLD: &str = "1";
+const GREEN: &str = "32";
+const CYAN: &str = "36";
+const RED: &str = "1;31";
+
+fn colour_of(v: &Verdict) -> &'static str {
+    match (v.as_expected, v.passed) {
+        (true, true) => GREEN,
+        (true, false) => CYAN,
+        (false, _) => RED,
+    }
+}
+
+fn paint(on: bool, colour: &str, text: &str) -> String {
+    if on {
+        format!("\x1b[{colour}m{text}\x1b[0m")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// The plain report for backends that do not keep a [`Terminal`]: the header.
 pub fn print_lab_header(plan: &Plan) {
     println!("lab {} ({}, {} probes)", plan.lab.name, plan.lab.host.as_str(), plan.probes.len());
 }
 
+/// The plain report: one verdict, with its output when it is a surprise.
 pub fn print_verdict(v: &Verdict, _live: bool) {
-    println!(
-        "  {:7} {:32} {:>8}  {}",
-        v.label(),
-        v.probe.id(),
-        format_duration(v.execution.duration),
-        v.probe.title
-    );
+    println!("  {} {:7} {:32} {:>7}  {}", v.mark(), v.label(), v.probe.id(), format_duration(v.execution.duration), v.probe.title);
     if !v.as_expected {
         println!("          expected: {}", v.probe.expect.describe());
-        let status = match (v.execution.timed_out, v.execution.exit_code, v.execution.signal) {
-            (true, _, _) => format!("timed out after {}s", v.probe.timeout.as_secs()),
-            (_, Some(c), _) => format!("exit status {c}"),
-            (_, None, Some(s)) => format!("killed by signal {s}"),
-            _ => "unknown status".to_owned(),
-        };
-        println!("          got: {status}, output:");
+        println!("          got: {}, output:", v.status_text());
         for line in last_lines(&v.execution.output, 12) {
             println!("          | {line}");
         }
     }
 }
 
+/// The plain report: the lab's table and a summary line.
 pub fn print_summary(r: &LabReport) {
+    print!("{}", table(r, false));
     let total = r.verdicts.len();
     let ok = r.verdicts.iter().filter(|v| v.as_expected).count();
     let word = if ok == total { "as expected" } else { "NOT as expected" };
     println!("  {ok} of {total} probes {word}\n");
 }
 
-fn format_duration(d: std::time::Duration) -> String {
+/// `12ms`, `1.5s`.
+pub fn format_duration(d: Duration) -> String {
     if d.as_secs() >= 1 {
         format!("{:.1}s", d.as_secs_f64())
     } else {

@@ -53,32 +53,36 @@ impl flags::Run {
         prereq::ensure(&sh, &programs)?;
         let payloads = payload::ensure(&sh, &systems)?;
 
-        let live = !self.json && report::is_interactive();
-        let mut all_as_expected = true;
+        let mut terminal = report::Terminal::stdout(!self.json && report::is_interactive());
+        let mut reports = Vec::new();
         for plan in &plans {
             if !self.json {
-                report::print_lab_header(plan);
+                terminal.lab_started(plan);
             }
             let lab_report = run_host(plan, &payloads, global_binfmt, |v| {
                 if !self.json {
-                    report::print_verdict(v, live);
+                    terminal.verdict(plan, v);
                 }
             })
             .with_context(|| format!("lab `{}` could not run", plan.lab.name))?;
-            all_as_expected &= lab_report.all_as_expected();
             if self.json {
-                println!("{}", serde_json::to_string(&lab_report.to_json())?);
+                println!("{}", serde_json::to_string(&lab_report.to_json_diagnosed(plan))?);
             } else {
-                report::print_summary(&lab_report);
+                terminal.lab_finished(plan, &lab_report);
             }
+            reports.push(lab_report);
         }
+        if let Some(path) = &self.junit {
+            report::junit::write(path, &plans.iter().zip(&reports).collect::<Vec<_>>())?;
+        }
+        let all_as_expected = reports.iter().all(|r| r.all_as_expected());
         Ok(if all_as_expected { ExitCode::SUCCESS } else { ExitCode::from(1) })
     }
 }
 
 /// Checks what the host backend needs from the kernel and the user; returns
 /// whether binfmt_misc must be the host's global instance.
-fn preflight(allow_global: bool) -> anyhow::Result<bool> {
+pub fn preflight(allow_global: bool) -> anyhow::Result<bool> {
     if !cfg!(target_os = "linux") {
         bail!("the host backend needs Linux (binfmt_misc, user namespaces)");
     }

@@ -1,0 +1,578 @@
+//! `lab doctor`: what this machine's emulation setup really is, read without
+//! changing anything, with the fix for every problem found: binfmt_misc and
+//! each registered emulator, Nix's configuration and what its sandbox sees,
+//! binfmt_misc namespaces, whether KVM really boots a guest, qemu versions.
+//!
+//! Read-only by construction: files are only read; binfmt_misc, when the host
+//! has not mounted it, is looked at in a private mount namespace that dies
+//! with the `unshare` that made it; the KVM test guest boots from a kernel
+//! file with no disk; nothing is installed (missing tools are named instead).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::diagnose::{sandbox_covers, system_of_entry};
+use crate::flags;
+use crate::plan::BINFMT_DIR;
+use crate::run::kernel_at_least;
+use crate::systems::NixSystem;
+
+/// How much a finding matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Ok,
+    Note,
+    Problem,
+}
+
+/// One thing the doctor found, in one section of its report.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub section: &'static str,
+    pub level: Level,
+    pub text: String,
+    pub fix: Option<String>,
+}
+
+/// The doctor's whole report.
+#[derive(Debug, Default)]
+pub struct Checkup {
+    pub findings: Vec<Finding>,
+}
+
+impl Checkup {
+    fn ok(&mut self, section: &'static str, text: String) {
+        self.findings.push(Finding { section, level: Level::Ok, text, fix: None });
+    }
+    fn note(&mut self, section: &'static str, text: String) {
+        self.findings.push(Finding { section, level: Level::Note, text, fix: None });
+    }
+    fn problem(&mut self, section: &'static str, text: String, fix: String) {
+        self.findings.push(Finding { section, level: Level::Problem, text, fix: Some(fix) });
+    }
+
+    pub fn problems(&self) -> usize {
+        self.findings.iter().filter(|f| f.level == Level::Problem).count()
+    }
+
+    /// The report as printed: sections in order, each finding with its fix.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let mut section = "";
+        for f in &self.findings {
+            if f.section != section {
+                section = f.section;
+                out.push_str(&format!("{section}\n"));
+            }
+            let word = match f.level {
+                Level::Ok => "ok     ",
+                Level::Note => "note   ",
+                Level::Problem => "PROBLEM",
+            };
+            out.push_str(&format!("  {word}  {}\n", f.text));
+            if let Some(fix) = &f.fix {
+                out.push_str(&format!("           fix: {fix}\n"));
+            }
+        }
+        let n = self.problems();
+        out.push_str(&if n == 0 { "\nno problem found\n".to_owned() } else { format!("\n{n} problem(s) found\n") });
+        out
+    }
+}
+
+impl flags::Doctor {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        let checkup = examine(Duration::from_secs(self.kvm_timeout));
+        print!("{}", checkup.render());
+        Ok(if checkup.problems() == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    }
+}
+
+/// Examines the machine. The KVM test boot runs while the rest is read.
+pub fn examine(kvm_timeout: Duration) -> Checkup {
+    let kvm = std::thread::spawn(move || kvm_test(kvm_timeout));
+    let mut c = Checkup::default();
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let release = release.trim();
+    if kernel_at_least(release, 6, 7) {
+        c.ok("kernel", format!("Linux {release} has binfmt_misc namespaces (≥ 6.7): `lab run` registers in a private instance"));
+    } else {
+        c.problem(
+            "kernel",
+            format!("Linux {release} has no binfmt_misc namespaces (they came in 6.7): registrations are global"),
+            "run labs with `lab run --allow-global` (root; the host's entries are saved and restored), or `--backend vm`".to_owned(),
+        );
+    }
+
+    let entries = binfmt_entries(&mut c);
+    let nix = nix_config(&mut c);
+    check_entries(&mut c, &entries, nix.as_ref());
+    if let Some(nix) = &nix {
+        check_platforms(&mut c, &entries, nix);
+    }
+    qemu_versions(&mut c, &entries);
+    let kvm = kvm.join().unwrap_or(KvmVerdict::NotTested("the test thread panicked".to_owned()));
+    report_kvm(&mut c, &kvm, nix.as_ref());
+    c
+}
+
+/// One entry of binfmt_misc, as its status file shows it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub name: String,
+    pub enabled: bool,
+    pub interpreter: String,
+    pub flags: String,
+    pub system: Option<&'static NixSystem>,
+}
+
+/// Reads binfmt_misc: the mounted instance, or the global one through a
+/// private mount namespace when the host has none mounted.
+fn binfmt_entries(c: &mut Checkup) -> Vec<Entry> {
+    const S: &str = "binfmt_misc";
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mounted_as = |fstype: &str| {
+        mountinfo.lines().any(|l| {
+            let mut halves = l.splitn(2, " - ");
+            let (left, right) = (halves.next().unwrap_or(""), halves.next().unwrap_or(""));
+            left.split(' ').nth(4) == Some(BINFMT_DIR) && right.split(' ').next() == Some(fstype)
+        })
+    };
+    let dump = if mounted_as("binfmt_misc") {
+        c.ok(S, format!("mounted at {BINFMT_DIR}"));
+        read_binfmt_dir(Path::new(BINFMT_DIR))
+    } else if mounted_as("autofs") {
+        c.note(S, format!("{BINFMT_DIR} is an automount point (systemd) not yet mounted; not triggering it"));
+        c.note(S, "entries not read: `ls /proc/sys/fs/binfmt_misc` mounts it and shows them".to_owned());
+        return Vec::new();
+    } else {
+        c.note(S, format!("not mounted at {BINFMT_DIR}; the global instance was read in a private mount namespace"));
+        let script = format!(
+            "mount -t binfmt_misc binfmt_misc {BINFMT_DIR} || exit 3\ncd {BINFMT_DIR} || exit 3\nfor f in *; do [ \"$f\" = register ] && continue; printf '==> %s\\n' \"$f\"; cat \"$f\"; done"
+        );
+        match Command::new("unshare").args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c", &script]).stdin(Stdio::null()).output() {
+            Ok(out) if out.status.success() => parse_dump(&String::from_utf8_lossy(&out.stdout)),
+            Ok(out) => {
+                c.problem(
+                    S,
+                    format!("cannot read the global binfmt_misc: {}", String::from_utf8_lossy(&out.stderr).trim()),
+                    "run the doctor as root (mounting binfmt_misc, even privately, needs it)".to_owned(),
+                );
+                return Vec::new();
+            }
+            Err(e) => {
+                c.problem(S, format!("could not execute `unshare`: {e}"), "install util-linux".to_owned());
+                return Vec::new();
+            }
+        }
+    };
+    let status = dump.get("status").map(|s| s.trim()).unwrap_or("");
+    if status == "disabled" {
+        c.problem(S, "binfmt_misc is disabled globally (status = disabled)".to_owned(), format!("echo 1 > {BINFMT_DIR}/status"));
+    }
+    let mut entries = Vec::new();
+    for (name, text) in dump.iter().filter(|(n, _)| n.as_str() != "status") {
+        let field = |key: &str| text.lines().find_map(|l| l.strip_prefix(key)).unwrap_or("").trim().to_owned();
+        let magic = field("magic ");
+        let mask = field("mask ");
+        entries.push(Entry {
+            name: name.clone(),
+            enabled: text.lines().next() == Some("enabled"),
+            interpreter: field("interpreter "),
+            flags: field("flags:"),
+            system: if magic.is_empty() { None } else { system_of_entry(&magic, &mask) },
+        });
+    }
+    if entries.is_empty() {
+        c.note(S, "no entry is registered: foreign binaries fail with \"Exec format error\" outside `lab run`".to_owned());
+    }
+    entries
+}
+
+fn read_binfmt_dir(dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name != "register" {
+            out.insert(name, std::fs::read_to_string(entry.path()).unwrap_or_default());
+        }
+    }
+    out
+}
+
+/// Parses `==> name` blocks.
+fn parse_dump(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix("==> ") {
+            current = Some(name.to_owned());
+            out.insert(name.to_owned(), String::new());
+        } else if let Some(name) = &current {
+            let body = out.get_mut(name).expect("inserted");
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    out
+}
+
+/// What an interpreter file is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Executable {
+    Missing,
+    /// An ELF file; `Some(loader)` when dynamically linked (PT_INTERP).
+    Elf(Option<String>),
+    /// A script: its `#!` line's program.
+    Script(String),
+    Other,
+}
+
+/// Reads the start of `path` to tell a static ELF, a dynamic one, a script.
+pub fn executable(path: &Path) -> Executable {
+    let Ok(bytes) = std::fs::read(path) else { return Executable::Missing };
+    if let Some(rest) = bytes.strip_prefix(b"#!") {
+        let line = rest.split(|b| *b == b'\n').next().unwrap_or_default();
+        let program = String::from_utf8_lossy(line).trim().split_whitespace().next().unwrap_or("").to_owned();
+        return Executable::Script(program);
+    }
+    if bytes.starts_with(b"\x7fELF") {
+        return Executable::Elf(elf_interp(&bytes));
+    }
+    Executable::Other
+}
+
+/// The PT_INTERP path of an ELF file, `None` for a static executable.
+pub fn elf_interp(b: &[u8]) -> Option<String> {
+    let is64 = *b.get(4)? == 2;
+    let le = *b.get(5)? == 1;
+    let int = |at: usize, len: usize| -> Option<u64> {
+        let s = b.get(at..at + len)?;
+        let mut v = 0u64;
+        for i in 0..len {
+            let byte = if le { s[len - 1 - i] } else { s[i] };
+            v = (v << 8) | byte as u64;
+        }
+        Some(v)
+    };
+    let (phoff, phentsize, phnum) = if is64 {
+        (int(0x20, 8)?, int(0x36, 2)?, int(0x38, 2)?)
+    } else {
+        (int(0x1c, 4)?, int(0x2a, 2)?, int(0x2c, 2)?)
+    };
+    for i in 0..phnum {
+        let ph = (phoff + i * phentsize) as usize;
+        if int(ph, 4)? == 3 {
+            let (off, size) = if is64 { (int(ph + 8, 8)?, int(ph + 32, 8)?) } else { (int(ph + 4, 4)?, int(ph + 16, 4)?) };
+            let raw = b.get(off as usize..(off + size) as usize)?;
+            return Some(String::from_utf8_lossy(raw).trim_end_matches('\0').to_owned());
+        }
+    }
+    None
+}
+
+/// Nix's effective settings (`nix show-config`).
+#[derive(Debug, Clone)]
+pub struct NixSettings {
+    pub values: BTreeMap<String, String>,
+}
+
+impl NixSettings {
+    fn list(&self, key: &str) -> Vec<String> {
+        self.values.get(key).map(|v| v.split_whitespace().map(str::to_owned).collect()).unwrap_or_default()
+    }
+    fn sandbox_on(&self) -> bool {
+        matches!(self.values.get("sandbox").map(String::as_str), Some("true") | Some("relaxed"))
+    }
+}
+
+fn nix_config(c: &mut Checkup) -> Option<NixSettings> {
+    const S: &str = "nix";
+    let out = match Command::new("nix").args(["--extra-experimental-features", "nix-command", "show-config"]).stdin(Stdio::null()).output() {
+        Ok(out) => out,
+        Err(_) => {
+            c.problem(S, "Nix is not installed (no `nix` in PATH)".to_owned(), "apt-get install nix-bin (Debian/Ubuntu), or the installer from nixos.org".to_owned());
+            return None;
+        }
+    };
+    if !out.status.success() {
+        c.problem(
+            S,
+            format!("`nix show-config` failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
+            "fix the error it names in /etc/nix/nix.conf or ~/.config/nix/nix.conf".to_owned(),
+        );
+        return None;
+    }
+    let values: BTreeMap<String, String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(" = ").map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned())))
+        .collect();
+    let nix = NixSettings { values };
+    let show = |k: &str| nix.values.get(k).map(|v| if v.is_empty() { "(empty)".to_owned() } else { v.clone() }).unwrap_or_else(|| "(unset)".to_owned());
+    c.note(S, format!("system = {}; extra-platforms = {}", show("system"), show("extra-platforms")));
+    c.note(S, format!("sandbox = {}; sandbox-paths = {}", show("sandbox"), show("sandbox-paths")));
+    c.note(S, format!("system-features = {}", show("system-features")));
+    if !nix.sandbox_on() {
+        c.note(S, "the sandbox is off: builds see the host's files (emulators included) but are impure; `--option sandbox true` turns it on".to_owned());
+    }
+    Some(nix)
+}
+
+/// Every entry: its interpreter, whether it is static, whether a sandboxed
+/// build would see it.
+fn check_entries(c: &mut Checkup, entries: &[Entry], nix: Option<&NixSettings>) {
+    const S: &str = "emulators";
+    let sandbox_paths = nix.map(|n| n.list("sandbox-paths")).unwrap_or_default();
+    let sandbox_on = nix.is_some_and(NixSettings::sandbox_on);
+    for e in entries {
+        let what = format!(
+            "`{}`{}: {}, interpreter {}, flags `{}`",
+            e.name,
+            e.system.map(|s| format!(" ({})", s.double)).unwrap_or_default(),
+            if e.enabled { "enabled" } else { "disabled" },
+            e.interpreter,
+            e.flags
+        );
+        if !e.enabled {
+            c.note(S, format!("{what}: disabled, so it serves nothing"));
+            continue;
+        }
+        let kind = executable(Path::new(&e.interpreter));
+        let has_f = e.flags.contains('F');
+        match &kind {
+            Executable::Missing => {
+                c.problem(S, format!("{what}: the interpreter does not exist"), format!("install it (qemu-user-static), or remove the entry: echo -1 > {BINFMT_DIR}/{}", e.name));
+                continue;
+            }
+            Executable::Elf(None) => c.ok(S, format!("{what}: a static executable")),
+            Executable::Elf(Some(loader)) => c.problem(
+                S,
+                format!("{what}: dynamically linked (loader {loader}): in a sandbox or chroot its libraries are missing"),
+                "register a static emulator (Debian: qemu-user-static; NixOS: boot.binfmt.preferStaticEmulators = true)".to_owned(),
+            ),
+            Executable::Script(program) => {
+                let visible = !sandbox_on || sandbox_covers(&sandbox_paths, program);
+                if visible {
+                    c.ok(S, format!("{what}: a script run by {program}"));
+                } else {
+                    c.problem(
+                        S,
+                        format!("{what}: a script run by {program}, which sandboxed builds do not have (nixpkgs#110540)"),
+                        format!("make the wrapper's #! a shell inside the sandbox, or add `extra-sandbox-paths = {program}` to nix.conf"),
+                    );
+                }
+            }
+            Executable::Other => c.note(S, format!("{what}: neither ELF nor a script")),
+        }
+        let Some(_) = nix else { continue };
+        let covered = sandbox_covers(&sandbox_paths, &e.interpreter);
+        let visibility = match (has_f, covered) {
+            (true, _) => "the F flag opens it at registration, so sandboxed builds need no path to it".to_owned(),
+            (false, true) => "sandbox-paths holds it, so sandboxed builds see it".to_owned(),
+            (false, false) => String::new(),
+        };
+        if !visibility.is_empty() {
+            c.ok(S, format!("`{}`: {visibility}", e.name));
+        } else if sandbox_on {
+            c.problem(
+                S,
+                format!("`{}`: sandboxed builds cannot see {} (no F flag, not in sandbox-paths): they fail with \"No such file or directory\"", e.name, e.interpreter),
+                format!("add `extra-sandbox-paths = {}` to /etc/nix/nix.conf, or register the entry with the F flag", e.interpreter),
+            );
+        } else {
+            c.note(S, format!("`{}`: with the sandbox on, builds could not see {} (no F flag, not in sandbox-paths)", e.name, e.interpreter));
+        }
+    }
+}
+
+/// Registered systems against Nix's extra-platforms.
+fn check_platforms(c: &mut Checkup, entries: &[Entry], nix: &NixSettings) {
+    const S: &str = "platforms";
+    let platforms = nix.list("extra-platforms");
+    let own = nix.values.get("system").cloned().unwrap_or_default();
+    let served: Vec<&NixSystem> = entries.iter().filter(|e| e.enabled).filter_map(|e| e.system).collect();
+    for s in &served {
+        if s.double != own && !platforms.iter().any(|p| p == s.double) {
+            c.problem(
+                S,
+                format!("{} is registered but Nix does not list it in extra-platforms: it refuses `--system {}` builds", s.double, s.double),
+                format!("add `extra-platforms = {}` to /etc/nix/nix.conf", s.double),
+            );
+        }
+    }
+    for p in &platforms {
+        let Some(s) = NixSystem::find(p) else { continue };
+        if s.is_native_here() || served.iter().any(|r| r.qemu == s.qemu && r.magic == s.magic) {
+            continue;
+        }
+        c.problem(
+            S,
+            format!("extra-platforms lists {p}, but nothing is registered for it: its builds die with \"Exec format error\" (nixos-generators#202)"),
+            format!("register an emulator (Debian: apt-get install qemu-user-static binfmt-support), or remove {p} from extra-platforms"),
+        );
+    }
+    if served.is_empty() && platforms.iter().all(|p| NixSystem::find(p).is_none_or(|s| s.is_native_here())) {
+        c.ok(S, "extra-platforms names only systems this machine runs natively".to_owned());
+    }
+}
+
+/// `--version` of the qemu binaries that matter here.
+fn qemu_versions(c: &mut Checkup, entries: &[Entry]) {
+    const S: &str = "qemu";
+    let mut programs: Vec<String> = entries.iter().filter_map(|e| e.system).map(|s| s.fhs_interpreter()).collect();
+    programs.push("/usr/bin/qemu-aarch64-static".to_owned());
+    programs.push("qemu-system-x86_64".to_owned());
+    programs.sort();
+    programs.dedup();
+    for p in programs {
+        match Command::new(&p).arg("--version").stdin(Stdio::null()).output() {
+            Ok(out) => {
+                let text = String::from_utf8_lossy(&out.stdout);
+                c.ok(S, format!("{p}: {}", text.lines().next().unwrap_or("(no version)").trim()));
+            }
+            Err(_) if p.contains("-static") => {
+                c.note(S, format!("{p} is not installed: labs and emulated builds need it (Debian package qemu-user-static)"))
+            }
+            Err(_) => c.note(S, format!("{p} is not installed: the KVM test and `--backend vm` need it (Debian package qemu-system-x86)")),
+        }
+    }
+}
+
+/// How the KVM test boot went.
+#[derive(Debug, Clone)]
+pub enum KvmVerdict {
+    NoDevice,
+    /// /dev/kvm exists but cannot be opened read-write.
+    NotOpenable(String),
+    NotTested(String),
+    Booted { kvm: Duration },
+    DidNotBoot { timeout: Duration, why: String, tcg: Option<Duration>, kernel: PathBuf },
+}
+
+/// The kernel to test-boot: the vm backend's cached guest kernel, else the
+/// host's own in /boot.
+fn test_kernel() -> Option<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Ok(cache) = crate::run::payload::cache_dir() {
+        for e in std::fs::read_dir(cache.join("vm")).into_iter().flatten().flatten() {
+            candidates.push(e.path().join("vmlinuz"));
+        }
+    }
+    for e in std::fs::read_dir("/boot").into_iter().flatten().flatten() {
+        if e.file_name().to_string_lossy().starts_with("vmlinuz") {
+            candidates.push(e.path());
+        }
+    }
+    candidates.into_iter().find(|p| std::fs::File::open(p).is_ok())
+}
+
+/// Boots a Linux kernel with no disk under KVM (and under TCG at the same
+/// time, to show the kernel itself boots): a guest counts as booted once its
+/// kernel prints its banner on the serial console.
+pub fn kvm_test(timeout: Duration) -> KvmVerdict {
+    if std::env::consts::ARCH != "x86_64" {
+        return KvmVerdict::NotTested(format!("the test boots an x86_64 kernel; this machine is {}", std::env::consts::ARCH));
+    }
+    if !Path::new("/dev/kvm").exists() {
+        return KvmVerdict::NoDevice;
+    }
+    if let Err(e) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm") {
+        return KvmVerdict::NotOpenable(e.to_string());
+    }
+    let Some(kernel) = test_kernel() else {
+        return KvmVerdict::NotTested("no Linux kernel to boot (none in /boot, no vm backend image cached)".to_owned());
+    };
+    let tcg_kernel = kernel.clone();
+    let tcg = std::thread::spawn(move || boot_banner(&tcg_kernel, "tcg", timeout + Duration::from_secs(20)));
+    let kvm = boot_banner(&kernel, "kvm", timeout);
+    // Always waited for: no qemu outlives the doctor.
+    let tcg = tcg.join().ok().and_then(|r| r.ok()).and_then(|r| r.ok());
+    match kvm {
+        Ok(Ok(t)) => KvmVerdict::Booted { kvm: t },
+        Ok(Err(why)) => KvmVerdict::DidNotBoot { timeout, why, tcg, kernel },
+        Err(e) => KvmVerdict::NotTested(e),
+    }
+}
+
+/// Boots `kernel` under `accel` until its banner appears (Ok(time)) or
+/// `timeout` passes (Err(why)); the outer Err is "qemu could not run".
+fn boot_banner(kernel: &Path, accel: &str, timeout: Duration) -> Result<Result<Duration, String>, String> {
+    let (reader, writer) = std::io::pipe().map_err(|e| e.to_string())?;
+    let writer2 = writer.try_clone().map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let mut child = Command::new("qemu-system-x86_64")
+        .args(["-accel", accel, "-m", "256", "-nodefaults", "-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot", "-kernel"])
+        .arg(kernel)
+        .args(["-append", "console=ttyS0 panic=-1"])
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(writer2)
+        .spawn()
+        .map_err(|e| format!("could not execute qemu-system-x86_64: {e}"))?;
+    let (tx, rx) = mpsc::channel();
+    let lines = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for line in BufReader::new(reader).lines().map_while(Result::ok) {
+            if line.contains("Linux version") {
+                let _ = tx.send(());
+            }
+            seen.push(line);
+        }
+        seen
+    });
+    let booted = rx.recv_timeout(timeout).is_ok();
+    let elapsed = started.elapsed();
+    let _ = child.kill();
+    let _ = child.wait();
+    let seen = lines.join().unwrap_or_default();
+    if booted {
+        return Ok(Ok(elapsed));
+    }
+    let complaint = seen.iter().rev().find(|l| l.contains("qemu-system-x86_64:") && !l.contains("terminating on signal")).cloned();
+    Ok(Err(match complaint {
+        Some(c) if elapsed < timeout => format!("qemu stopped at once: {}", c.trim()),
+        Some(c) => format!("no kernel message on the serial console (qemu: {})", c.trim_start_matches("qemu-system-x86_64: ").trim()),
+        None => "no kernel message on the serial console".to_owned(),
+    }))
+}
+
+fn report_kvm(c: &mut Checkup, kvm: &KvmVerdict, nix: Option<&NixSettings>) {
+    const S: &str = "kvm";
+    let nix_says_kvm = nix.is_some_and(|n| n.list("system-features").iter().any(|f| f == "kvm"));
+    match kvm {
+        KvmVerdict::NoDevice => c.note(S, "no /dev/kvm: VMs (nixosTest, --backend vm) run on TCG, slower but they work".to_owned()),
+        KvmVerdict::NotOpenable(e) => c.problem(
+            S,
+            format!("/dev/kvm exists but cannot be opened: {e}"),
+            "add your user to the `kvm` group (then log in again), or run as root".to_owned(),
+        ),
+        KvmVerdict::NotTested(why) => c.note(S, format!("/dev/kvm exists; KVM not tested: {why}")),
+        KvmVerdict::Booted { kvm } => {
+            c.ok(S, format!("KVM works: a Linux guest printed its banner in {:.1} s", kvm.as_secs_f64()))
+        }
+        KvmVerdict::DidNotBoot { timeout, why, tcg, kernel } => {
+            let control = match tcg {
+                Some(t) => format!("; under TCG the same kernel did in {:.1} s", t.as_secs_f64()),
+                None => "; it did not under TCG either, so the kernel may be at fault".to_owned(),
+            };
+            let nix_part = if nix_says_kvm {
+                " Nix lists `kvm` in system-features, so it will run KVM builds (nixosTest VMs) here, and they will hang: set `system-features` in /etc/nix/nix.conf without kvm (e.g. `system-features = nixos-test benchmark big-parallel`)."
+            } else {
+                ""
+            };
+            c.problem(
+                S,
+                format!(
+                    "KVM present (/dev/kvm opens) but a guest did not boot in {} s: {why} (kernel {}){control}",
+                    timeout.as_secs(),
+                    kernel.display()
+                ),
+                format!("use TCG: `lab run --backend vm` finds out itself (CROSSLAB_VM_ACCEL=tcg skips its test); on a VM, enable nested virtualisation on its host.{nix_part}"),
+            );
+        }
+    }
+}

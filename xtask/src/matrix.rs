@@ -1,0 +1,319 @@
+//! `lab matrix`: labs × systems on the host backend, as the "Works?" table
+//! people paste into READMEs and bug reports (Markdown), or as JSON rows.
+//!
+//! Without `--systems` every lab runs as written, once, and gives one row per
+//! system it lists. With `--systems`, each lab runs once per given system with
+//! that system substituted for its own ([`for_system`]).
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use serde::Serialize;
+use toml::Value;
+use xshell::Shell;
+
+use crate::diagnose;
+use crate::flags::{self, MatrixFormat};
+use crate::plan::Plan;
+use crate::report::{self, LabReport, Verdict};
+use crate::run::{self, payload, prereq};
+use crate::spec::{self, Lab, ProbeKind};
+use crate::systems::NixSystem;
+
+/// One row of the matrix: a lab on one target system.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub lab: String,
+    /// `non-nixos` or `nixos`: the kind of machine the lab models.
+    pub host: &'static str,
+    pub system: &'static str,
+    /// Every probe for this system ended as the lab expects.
+    pub works: bool,
+    /// Some of them reproduced an expected failure.
+    pub fails_as_reported: bool,
+    /// Why, in a few words.
+    pub note: String,
+    pub probes: Vec<RowProbe>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RowProbe {
+    pub id: String,
+    pub verdict: &'static str,
+    pub as_expected: bool,
+    pub duration_ms: u64,
+}
+
+impl Row {
+    /// The "Works?" cell: `✅`, `✅ (fails as reported)` or `❌`.
+    pub fn works_cell(&self) -> &'static str {
+        match (self.works, self.fails_as_reported) {
+            (true, false) => "✅",
+            (true, true) => "✅ (fails as reported)",
+            (false, _) => "❌",
+        }
+    }
+}
+
+/// A lab to run for the matrix: as written, or substituted for one system.
+struct Job {
+    name: String,
+    host: &'static str,
+    /// The rows' systems; the lab's own when not substituted.
+    systems: Vec<&'static NixSystem>,
+    lab: Result<Lab, String>,
+}
+
+impl flags::Matrix {
+    pub fn run(self, root: &Path) -> anyhow::Result<ExitCode> {
+        let labs = crate::load_labs(root, &self.labs)?;
+        let targets = self
+            .systems
+            .iter()
+            .map(|s| {
+                NixSystem::find(s.trim()).with_context(|| {
+                    format!("--systems: unknown system `{s}`\n  help: known systems: {}", crate::systems::known_list())
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut jobs = Vec::new();
+        for lab in labs {
+            if targets.is_empty() {
+                jobs.push(Job { name: lab.name.clone(), host: lab.host.as_str(), systems: lab.systems.clone(), lab: Ok(lab) });
+                continue;
+            }
+            for &system in &targets {
+                let substituted = for_system(&lab, system).map_err(|e| e.to_string());
+                jobs.push(Job { name: lab.name.clone(), host: lab.host.as_str(), systems: vec![system], lab: substituted });
+            }
+        }
+
+        let global_binfmt = run::preflight(self.allow_global)?;
+        let plans: Vec<Option<Plan>> =
+            jobs.iter().map(|j| j.lab.as_ref().ok().map(|l| Plan::new(l, std::env::consts::ARCH))).collect();
+        let ready: Vec<&Plan> = plans.iter().flatten().collect();
+        let sh = Shell::new()?;
+        prereq::ensure(&sh, &host_programs(&ready))?;
+        let mut payload_systems: Vec<&'static NixSystem> = ready
+            .iter()
+            .flat_map(|p| &p.probes)
+            .filter(|p| matches!(p.kind, ProbeKind::Exec | ProbeKind::Build | ProbeKind::Command))
+            .map(|p| p.payload)
+            .collect();
+        payload_systems.sort_by_key(|s| s.double);
+        payload_systems.dedup();
+        let payloads = payload::ensure(&sh, &payload_systems)?;
+
+        let mut rows = Vec::new();
+        let mut ran: Vec<(&Plan, LabReport)> = Vec::new();
+        for (job, plan) in jobs.iter().zip(&plans) {
+            let Some(plan) = plan else {
+                let why = job.lab.as_ref().err().cloned().unwrap_or_default();
+                for system in &job.systems {
+                    eprintln!("crosslab: matrix: {} cannot run for {}: {why}", job.name, system.double);
+                    rows.push(Row {
+                        lab: job.name.clone(),
+                        host: job.host,
+                        system: system.double,
+                        works: false,
+                        fails_as_reported: false,
+                        note: format!("lab does not apply: {}", first_line(&why)),
+                        probes: Vec::new(),
+                    });
+                }
+                continue;
+            };
+            let started = Instant::now();
+            let report = run::run_host(plan, &payloads, global_binfmt, |_| {})
+                .with_context(|| format!("lab `{}` could not run", job.name))?;
+            let ok = report.verdicts.iter().filter(|v| v.as_expected).count();
+            eprintln!(
+                "crosslab: matrix: {} for {}: {ok} of {} probes as expected ({})",
+                job.name,
+                job.systems.iter().map(|s| s.double).collect::<Vec<_>>().join(", "),
+                report.verdicts.len(),
+                report::format_duration(started.elapsed())
+            );
+            rows.extend(rows_of(plan, &report));
+            ran.push((plan, report));
+        }
+
+        if let Some(path) = &self.junit {
+            let labs: Vec<(&Plan, &LabReport)> = ran.iter().map(|(p, r)| (*p, r)).collect();
+            report::junit::write(path, &labs)?;
+        }
+        match self.format {
+            MatrixFormat::Markdown => print!("{}", markdown(&rows)),
+            MatrixFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        }
+        Ok(if rows.iter().all(|r| r.works) { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    }
+}
+
+/// What the host backend needs to run these plans.
+fn host_programs(plans: &[&Plan]) -> Vec<String> {
+    let mut programs: Vec<String> =
+        ["unshare", "nsenter", "setarch", "nix", "nix-build", "apt-get", "dpkg-deb"].map(str::to_owned).to_vec();
+    for plan in plans {
+        programs.extend(plan.registrations.iter().map(|r| r.system.fhs_interpreter()));
+    }
+    programs.sort();
+    programs.dedup();
+    programs
+}
+
+/// The rows of one lab's run: one per system, in the lab's order.
+pub fn rows_of(plan: &Plan, report: &LabReport) -> Vec<Row> {
+    plan.lab
+        .systems
+        .iter()
+        .map(|system| {
+            let verdicts: Vec<&Verdict> = report.verdicts.iter().filter(|v| v.probe.system == *system).collect();
+            let works = !verdicts.is_empty() && verdicts.iter().all(|v| v.as_expected);
+            let fails_as_reported = verdicts.iter().any(|v| v.as_expected && !v.passed);
+            Row {
+                lab: report.lab.clone(),
+                host: plan.lab.host.as_str(),
+                system: system.double,
+                works,
+                fails_as_reported,
+                note: note(plan, &verdicts),
+                probes: verdicts
+                    .iter()
+                    .map(|v| RowProbe {
+                        id: v.probe.id(),
+                        verdict: v.label(),
+                        as_expected: v.as_expected,
+                        duration_ms: v.execution.duration.as_millis() as u64,
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// The note of one row: the first surprise's diagnosis (or what was expected
+/// and what happened), else what passed and what failed as reported.
+fn note(plan: &Plan, verdicts: &[&Verdict]) -> String {
+    if verdicts.is_empty() {
+        return "no probe runs for this system".to_owned();
+    }
+    if let Some(v) = verdicts.iter().find(|v| !v.as_expected) {
+        let kind = v.probe.kind.as_str();
+        if let Some(d) = diagnose::diagnose(plan, v) {
+            return format!("{kind}: {}", d.summary);
+        }
+        return match v.label() {
+            "XPASS" => format!("{kind} passes: the reported failure is gone"),
+            _ if v.passed == (v.probe.expect.status == spec::Expect::Pass) => {
+                format!("{kind}: {}, but not {}", v.status_text(), v.probe.expect.describe())
+            }
+            _ => format!("{kind}: expected {}, got {}", v.probe.expect.status.as_str(), v.status_text()),
+        };
+    }
+    let mut passed: Vec<&str> = Vec::new();
+    let mut reported: Vec<String> = Vec::new();
+    for v in verdicts {
+        let kind = v.probe.kind.as_str();
+        if v.passed {
+            if !passed.contains(&kind) {
+                passed.push(kind);
+            }
+        } else {
+            let text = v.probe.expect.contains.first().map(|t| format!(": \"{t}\"")).unwrap_or_default();
+            reported.push(format!("{kind} fails as reported{text}"));
+        }
+    }
+    let mut parts = Vec::new();
+    if !passed.is_empty() {
+        parts.push(format!("{} pass", passed.join(", ")));
+    }
+    parts.extend(reported);
+    parts.join("; ")
+}
+
+/// The rows as a GitHub Markdown table.
+pub fn markdown(rows: &[Row]) -> String {
+    let mut out = String::from("| Lab | Host | System | Works? | Note |\n|---|---|---|---|---|\n");
+    for r in rows {
+        out.push_str(&format!(
+            "| `{}` | {} | `{}` | {} | {} |\n",
+            cell(&r.lab),
+            cell(r.host),
+            cell(r.system),
+            r.works_cell(),
+            cell(&r.note)
+        ));
+    }
+    out
+}
+
+/// Text made safe for one Markdown table cell: `|` escaped, line breaks as
+/// `<br>`, HTML brackets as entities.
+pub fn cell(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.trim().lines().enumerate() {
+        if line.0 > 0 {
+            out.push_str("<br>");
+        }
+        for c in line.1.chars() {
+            match c {
+                '|' => out.push_str("\\|"),
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '\r' => {}
+                c => out.push(c),
+            }
+        }
+    }
+    out
+}
+
+/// `lab` with `system` in place of its own systems: the lab's spec text is
+/// rewritten and validated again, so a substitution the spec format rejects
+/// is reported as such. Its `extra-platforms` entries naming one of its
+/// systems become `system`, and so do FHS interpreter paths
+/// (`/usr/bin/qemu-<arch>-static`) in `extra-sandbox-paths`; probes limited
+/// to other systems are dropped.
+pub fn for_system(lab: &Lab, system: &'static NixSystem) -> anyhow::Result<Lab> {
+    let text = std::fs::read_to_string(&lab.path)
+        .with_context(|| format!("failed to read `{}`", lab.path.display()))?;
+    let mut table: toml::Table = text.parse().with_context(|| format!("failed to parse `{}`", lab.path.display()))?;
+    let own: Vec<&str> = lab.systems.iter().map(|s| s.double).collect();
+    let own_interpreters: Vec<String> = lab.systems.iter().map(|s| s.fhs_interpreter()).collect();
+    table.insert("systems".into(), Value::Array(vec![Value::String(system.double.into())]));
+    if let Some(Value::Table(nix)) = table.get_mut("nix") {
+        substitute(nix.get_mut("extra-platforms"), |s| own.contains(&s), system.double);
+        substitute(nix.get_mut("extra-sandbox-paths"), |s| own_interpreters.iter().any(|i| i == s), &system.fhs_interpreter());
+    }
+    if let Some(Value::Array(probes)) = table.get_mut("probe") {
+        probes.retain_mut(|probe| {
+            let Some(Value::Array(only)) = probe.get_mut("systems") else { return true };
+            only.retain(|s| s.as_str() == Some(system.double));
+            !only.is_empty()
+        });
+        if probes.is_empty() {
+            bail!("none of its probes runs for {}", system.double);
+        }
+    }
+    let text = toml::to_string(&table)?;
+    spec::parse(&lab.name, &lab.path, &text).map_err(|e| anyhow::anyhow!("{}", e.message))
+}
+
+/// Replaces the strings of `list` that `is_own` picks by `new` (once).
+fn substitute(list: Option<&mut Value>, is_own: impl Fn(&str) -> bool, new: &str) {
+    let Some(Value::Array(items)) = list else { return };
+    if !items.iter().any(|v| v.as_str().is_some_and(&is_own)) {
+        return;
+    }
+    items.retain(|v| !v.as_str().is_some_and(&is_own));
+    if !items.iter().any(|v| v.as_str() == Some(new)) {
+        items.push(Value::String(new.to_owned()));
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
+}

@@ -1,0 +1,133 @@
+//! JUnit XML for CI: one `<testsuite>` per lab, one `<testcase>` per probe
+//! and system. A failure reproduced as the lab expects is a passing testcase
+//! with the property `expected-failure`; a surprise is a `<failure>` holding
+//! the diagnosis and the end of the output.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::diagnose;
+use crate::plan::Plan;
+use crate::report::{last_lines, LabReport};
+
+/// The JUnit XML document for these labs' reports.
+pub fn render(labs: &[(&Plan, &LabReport)]) -> String {
+    let tests: usize = labs.iter().map(|(_, r)| r.verdicts.len()).sum();
+    let failures: usize = labs.iter().map(|(_, r)| r.verdicts.iter().filter(|v| !v.as_expected).count()).sum();
+    let secs = |d: std::time::Duration| format!("{:.3}", d.as_secs_f64());
+    let total: std::time::Duration =
+        labs.iter().flat_map(|(_, r)| &r.verdicts).map(|v| v.execution.duration).sum();
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(xml, "<testsuites name=\"crosslab\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" time=\"{}\">", secs(total));
+    for (plan, report) in labs {
+        let failed = report.verdicts.iter().filter(|v| !v.as_expected).count();
+        let time: std::time::Duration = report.verdicts.iter().map(|v| v.execution.duration).sum();
+        let _ = writeln!(
+            xml,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failed}\" errors=\"0\" skipped=\"0\" time=\"{}\">",
+            attr(&report.lab),
+            report.verdicts.len(),
+            secs(time)
+        );
+        let _ = writeln!(
+            xml,
+            "    <properties>\n      <property name=\"backend\" value=\"{}\"/>\n      <property name=\"host\" value=\"{}\"/>\n      <property name=\"description\" value=\"{}\"/>\n    </properties>",
+            attr(report.backend),
+            attr(plan.lab.host.as_str()),
+            attr(&plan.lab.description)
+        );
+        for v in &report.verdicts {
+            let _ = write!(
+                xml,
+                "    <testcase classname=\"crosslab.{}\" name=\"{}\" time=\"{}\">\n      <properties>\n        <property name=\"expect\" value=\"{}\"/>\n",
+                attr(&report.lab),
+                attr(&v.probe.id()),
+                secs(v.execution.duration),
+                attr(&v.probe.expect.describe())
+            );
+            if v.as_expected && !v.passed {
+                xml.push_str("        <property name=\"expected-failure\" value=\"true\"/>\n");
+            }
+            xml.push_str("      </properties>\n");
+            if !v.as_expected {
+                let mut message = format!("expected {}; got {}", v.probe.expect.describe(), v.status_text());
+                let mut body = String::new();
+                if let Some(d) = diagnose::diagnose(plan, v) {
+                    message.push_str(&format!(": {}", d.summary));
+                    body.push_str(&format!("diagnosis: {}\nfix: {}\n\n", d.detail, d.fix));
+                }
+                body.push_str(&format!("$ {}\n", v.probe.command));
+                body.push_str(&last_lines(&v.execution.output, 200).join("\n"));
+                let _ = writeln!(
+                    xml,
+                    "      <failure type=\"{}\" message=\"{}\">{}</failure>",
+                    v.label(),
+                    attr(&message),
+                    text(&body)
+                );
+            }
+            xml.push_str("    </testcase>\n");
+        }
+        xml.push_str("  </testsuite>\n");
+    }
+    xml.push_str("</testsuites>\n");
+    xml
+}
+
+/// Writes [`render`]'s document to `path`.
+pub fn write(path: &Path, labs: &[(&Plan, &LabReport)]) -> anyhow::Result<()> {
+    std::fs::write(path, render(labs)).with_context(|| format!("failed to write JUnit report `{}`", path.display()))
+}
+
+/// Whether XML 1.0 allows `c` at all (its `Char` production).
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+}
+
+/// Character data: markup escaped, characters XML cannot hold dropped.
+pub fn text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars().filter(|c| is_xml_char(*c)) {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\r' => out.push_str("&#13;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// An attribute value in double quotes; line breaks and tabs kept as
+/// references, which attribute normalisation would otherwise turn into spaces.
+pub fn attr(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars().filter(|c| is_xml_char(*c)) {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' => out.push_str("&#9;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{attr, text};
+
+    #[test]
+    fn markup_is_escaped_and_forbidden_characters_dropped() {
+        assert_eq!(text("a<b>&c]]>\u{0}\u{1b}[0m\u{FFFE}"), "a&lt;b&gt;&amp;c]]&gt;[0m");
+        assert_eq!(attr("say \"hi\"\n'x'\t"), "say &quot;hi&quot;&#10;&apos;x&apos;&#9;");
+    }
+}
