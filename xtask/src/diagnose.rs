@@ -26,6 +26,8 @@ pub enum Cause {
     IllegalInstruction,
     /// The probe ran out of time.
     TimedOut,
+    /// A sandbox path Nix was told to mount does not exist.
+    MissingSandboxPath,
 }
 
 /// Why a probe's outcome was not the expected one, and what to change.
@@ -96,6 +98,17 @@ pub fn diagnose(plan: &Plan, verdict: &Verdict) -> Option<Diagnosis> {
             ),
             fix: format!("add `extra-platforms = [\"{}\"]` to the lab's [nix] table (nix.conf: `extra-platforms = {}`)", system.double, system.double),
         });
+    }
+
+    if let Some(path) = missing_sandbox_path(output) {
+        if plan.nix_conf.sandbox {
+            return Some(Diagnosis {
+                cause: Cause::MissingSandboxPath,
+                summary: format!("sandbox path {path} does not exist"),
+                detail: format!("Nix was told to mount {path} into the build sandbox (extra-sandbox-paths), but it does not exist, so Nix refused to build"),
+                fix: format!("create {path} before building, or mark the path optional: `extra-sandbox-paths = [\"{path}?\"]`"),
+            });
+        }
     }
 
     let native = system.native_on.contains(&plan.host_arch);
@@ -199,6 +212,14 @@ pub fn sandbox_covers(sandbox_paths: &[String], path: &str) -> bool {
         let inside = inside.trim_end_matches('/');
         !inside.is_empty() && (path == inside || path.starts_with(&format!("{inside}/")))
     })
+}
+
+/// The path of Nix's "getting attributes of path '…': No such file or directory".
+fn missing_sandbox_path(output: &str) -> Option<&str> {
+    let line = output.lines().find(|l| l.contains("getting attributes of path '") && l.contains("No such file or directory"))?;
+    let start = line.find("path '")? + "path '".len();
+    let len = line[start..].find('\'')?;
+    Some(&line[start..start + len])
 }
 
 fn list_or_none(items: &[String]) -> String {

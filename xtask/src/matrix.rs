@@ -206,6 +206,9 @@ fn note(plan: &Plan, verdicts: &[&Verdict]) -> String {
             return format!("{kind}: {}", d.summary);
         }
         return match v.label() {
+            "XPASS" if v.probe.system.native_on.contains(&plan.host_arch) => {
+                format!("{kind} passes: {} runs natively on {}, nothing is emulated", v.probe.system.double, plan.host_arch)
+            }
             "XPASS" => format!("{kind} passes: the reported failure is gone"),
             _ if v.passed == (v.probe.expect.status == spec::Expect::Pass) => {
                 format!("{kind}: {}, but not {}", v.status_text(), v.probe.expect.describe())
