@@ -1,0 +1,114 @@
+//! `lab doctor` for real: it changes nothing on the machine (global binfmt_misc
+//! entries, mounts, /nix, /etc/nix, no qemu left running), it reads a
+//! binfmt_misc instance's entries and judges each against Nix's sandbox, and
+//! it tells static from dynamic emulators by their ELF headers.
+//! Needs root, Nix, qemu-user-static and qemu-system-x86.
+
+use std::path::Path;
+use std::process::Command;
+
+use xtask::doctor::{executable, Executable};
+
+/// What `lab doctor` must leave as it found it.
+fn host_state() -> String {
+    let mut s = String::new();
+    let binfmt = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c"])
+        .arg("d=/proc/sys/fs/binfmt_misc; [ -e $d/register ] || mount -t binfmt_misc binfmt_misc $d; for f in $d/*; do echo \"== $f\"; cat \"$f\"; done")
+        .output()
+        .unwrap();
+    s.push_str(&String::from_utf8_lossy(&binfmt.stdout));
+    s.push_str(&std::fs::read_to_string("/proc/self/mountinfo").unwrap());
+    for top in ["/nix", "/etc/nix"] {
+        for entry in walkdir::WalkDir::new(top).max_depth(3).sort_by_file_name() {
+            let entry = entry.unwrap();
+            s.push_str(&format!("{}\n", entry.path().display()));
+            if entry.file_type().is_file() && entry.path().starts_with("/etc/nix") {
+                s.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+            }
+        }
+    }
+    s
+}
+
+fn qemu_processes() -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.starts_with("qemu-system-x86_64") && cmdline.contains("panic=-1") {
+            found.push(format!("{} {cmdline}", entry.file_name().to_string_lossy()));
+        }
+    }
+    found
+}
+
+#[test]
+fn doctor_changes_nothing_on_the_machine() {
+    let before = host_state();
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask")).args(["lab", "doctor", "--kvm-timeout", "3"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.code().is_some_and(|c| c < 2), "{}\n{}", text, String::from_utf8_lossy(&out.stderr));
+    assert_eq!(before, host_state(), "lab doctor changed the machine:\n{text}");
+    assert!(qemu_processes().is_empty(), "a test guest outlived the doctor: {:?}", qemu_processes());
+    // It said what Nix really says.
+    let nix = Command::new("nix").args(["--extra-experimental-features", "nix-command", "show-config"]).output().unwrap();
+    let sandbox = String::from_utf8_lossy(&nix.stdout).lines().find_map(|l| l.strip_prefix("sandbox = ").map(str::to_owned)).unwrap();
+    assert!(text.contains(&format!("sandbox = {sandbox};")), "{text}");
+    // And had a verdict on KVM that is not just "/dev/kvm exists".
+    let kvm = text.lines().skip_while(|l| *l != "kvm").nth(1).unwrap_or_else(|| panic!("{text}"));
+    if Path::new("/dev/kvm").exists() {
+        assert!(
+            kvm.contains("KVM works: a Linux guest printed its banner")
+                || kvm.contains("KVM present (/dev/kvm opens) but a guest did not boot in 3 s")
+                || kvm.contains("KVM not tested: no Linux kernel to boot"),
+            "{kvm}"
+        );
+    }
+}
+
+#[test]
+fn entries_are_judged_against_the_sandbox_and_extra_platforms() {
+    // A private binfmt_misc instance (kernel ≥ 6.7) the doctor finds mounted.
+    let script = r#"set -e
+mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+printf '%s' ':qemu-aarch64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00:\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\x00\xff\xfe\xff\xff\xff:/usr/bin/qemu-aarch64-static:P' > /proc/sys/fs/binfmt_misc/register
+printf '%s' ':qemu-riscv64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xf3\x00:\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:/usr/bin/qemu-riscv64-static:F' > /proc/sys/fs/binfmt_misc/register
+printf '%s' ':dynamic:E::crosslabdyn::/bin/true:' > /proc/sys/fs/binfmt_misc/register
+exec "$0" lab doctor --kvm-timeout 1
+"#;
+    let out = Command::new("unshare")
+        .args(["--user", "--map-root-user", "--mount", "--", "/bin/sh", "-c", script, env!("CARGO_BIN_EXE_xtask")])
+        .env("NIX_CONFIG", "sandbox = true\nextra-platforms = riscv64-linux")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "problems found: exit 1\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    let line = |needle: &str| text.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no line with {needle:?}:\n{text}"));
+    assert!(line("mounted at /proc/sys/fs/binfmt_misc").contains("ok"));
+    assert!(line("`qemu-aarch64` (aarch64-linux): enabled").contains("a static executable"));
+    let hidden = line("`qemu-aarch64`: sandboxed builds cannot see /usr/bin/qemu-aarch64-static");
+    assert!(hidden.contains("PROBLEM"), "{hidden}");
+    assert!(text.contains("fix: add `extra-sandbox-paths = /usr/bin/qemu-aarch64-static`"), "{text}");
+    assert!(line("`qemu-riscv64`: the F flag opens it").contains("ok"));
+    assert!(line("aarch64-linux is registered but Nix does not list it in extra-platforms").contains("PROBLEM"));
+    assert!(!text.contains("riscv64-linux is registered but"), "{text}");
+    assert!(line("`dynamic`: enabled, interpreter /bin/true").contains("dynamically linked"));
+}
+
+#[test]
+fn elf_headers_tell_static_from_dynamic_for_any_byte_order() {
+    assert_eq!(executable(Path::new("/usr/bin/qemu-aarch64-static")), Executable::Elf(None));
+    assert!(matches!(executable(Path::new("/bin/true")), Executable::Elf(Some(loader)) if loader.contains("ld-linux")));
+    assert_eq!(executable(Path::new("/crosslab/no/such/file")), Executable::Missing);
+    // Big-endian and 32-bit static payloads.
+    let systems: Vec<_> = ["s390x-linux", "armv7l-linux"].iter().map(|s| xtask::systems::NixSystem::find(s).unwrap()).collect();
+    let payloads = xtask::run::payload::ensure(&xshell::Shell::new().unwrap(), &systems).unwrap();
+    for s in ["s390x-linux", "armv7l-linux"] {
+        assert_eq!(executable(&payloads.join(s).join("busybox")), Executable::Elf(None), "{s}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("wrapper");
+    std::fs::write(&script, "#!/usr/bin/env sh\nexec qemu \"$@\"\n").unwrap();
+    assert_eq!(executable(&script), Executable::Script("/usr/bin/env".to_owned()));
+}
