@@ -237,7 +237,7 @@ pub fn executable(path: &Path) -> Executable {
     let Ok(bytes) = std::fs::read(path) else { return Executable::Missing };
     if let Some(rest) = bytes.strip_prefix(b"#!") {
         let line = rest.split(|b| *b == b'\n').next().unwrap_or_default();
-        let program = String::from_utf8_lossy(line).trim().split_whitespace().next().unwrap_or("").to_owned();
+        let program = String::from_utf8_lossy(line).split_whitespace().next().unwrap_or("").to_owned();
         return Executable::Script(program);
     }
     if bytes.starts_with(b"\x7fELF") {

@@ -34,7 +34,7 @@ fn the_readme_matrix_is_what_lab_matrix_prints_now() {
     let readme = std::fs::read_to_string(&readme_path).unwrap();
     let start = readme.find(BEGIN).expect("README.md has a <!-- matrix:begin --> marker") + BEGIN.len();
     let end = start + readme[start..].find(END).expect("README.md has a <!-- matrix:end --> marker");
-    if &readme[start..end] != fresh {
+    if readme[start..end] != fresh {
         if std::env::var_os("UPDATE_EXPECT").is_some() {
             let updated = format!("{}{fresh}{}", &readme[..start], &readme[end..]);
             std::fs::write(&readme_path, updated).unwrap();
