@@ -271,6 +271,8 @@ impl Ticker {
         let title = probe.title.clone();
         let thread = std::thread::spawn(move || {
             let started = Instant::now();
+            // The progress line is redrawn with \r: it must not wrap.
+            let fit = |line: String| line.chars().take(78).collect::<String>();
             let write = |text: &str| {
                 let mut out = out.lock().unwrap_or_else(|e| e.into_inner());
                 let _ = out.write_all(text.as_bytes());
@@ -278,7 +280,7 @@ impl Ticker {
             };
             // A probe shows as it starts; a fast one's line is replaced by its verdict.
             if live {
-                write(&format!("\r\x1b[K  {} {:7} {:32} {:>7}  {}", SPINNER[0], "", id, "", title));
+                write(&fit(format!("\r\x1b[K  {} {:7} {:32} {:>7}  {}", SPINNER[0], "", id, "", title)));
             }
             let mut frame = 0;
             let mut next_note = Duration::from_secs(1);
@@ -292,7 +294,7 @@ impl Ticker {
                 if live {
                     frame += 1;
                     let time = if elapsed >= Duration::from_secs(1) { format_duration(elapsed) } else { String::new() };
-                    write(&format!("\r\x1b[K  {} {:7} {:32} {:>7}  {}", SPINNER[frame % SPINNER.len()], "", id, time, title));
+                    write(&fit(format!("\r\x1b[K  {} {:7} {:32} {:>7}  {}", SPINNER[frame % SPINNER.len()], "", id, time, title)));
                 } else if elapsed >= next_note {
                     write(&format!("  … running {id} ({})\n", format_duration(elapsed)));
                     next_note = if next_note < Duration::from_secs(30) { Duration::from_secs(30) } else { next_note + Duration::from_secs(30) };
