@@ -6,6 +6,7 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::Mutex;
 
 use xtask::doctor::{executable, Executable};
 
@@ -31,6 +32,10 @@ fn host_state() -> String {
     s
 }
 
+/// Every `lab doctor` boots a test guest: the tests that run it take turns,
+/// or one would see the other's guest and blame its own doctor for it.
+static ONE_DOCTOR_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 fn qemu_processes() -> Vec<String> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -45,6 +50,8 @@ fn qemu_processes() -> Vec<String> {
 
 #[test]
 fn doctor_changes_nothing_on_the_machine() {
+    let _turn = ONE_DOCTOR_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    assert!(qemu_processes().is_empty(), "a test guest from elsewhere is running: {:?}", qemu_processes());
     let before = host_state();
     let out = Command::new(env!("CARGO_BIN_EXE_xtask")).args(["lab", "doctor", "--kvm-timeout", "3"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -69,6 +76,7 @@ fn doctor_changes_nothing_on_the_machine() {
 
 #[test]
 fn entries_are_judged_against_the_sandbox_and_extra_platforms() {
+    let _turn = ONE_DOCTOR_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     // A private binfmt_misc instance (kernel ≥ 6.7) the doctor finds mounted.
     let script = r#"set -e
 mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
