@@ -16,7 +16,12 @@ pub const TEST_PACKAGES: &[(&str, &str)] = &[
     ("qemu-user-static", "the emulators labs register, and /usr/lib/binfmt.d to check magics against"),
     ("util-linux", "unshare, nsenter, setarch"),
     ("debian-archive-keyring", "verifying the busybox-static payload downloads"),
+    ("python3", "compiling rendered nixosTest scripts"),
     ("python3-pyflakes", "linting rendered nixosTest scripts as nixosTest does"),
+    ("mypy", "type-checking rendered nixosTest scripts as nixosTest does"),
+    ("qemu-system-x86", "the vm backend's guest, and lab doctor's KVM test boot"),
+    ("mmdebstrap", "building the vm backend's Debian guest image"),
+    ("e2fsprogs", "mkfs.ext4 for the guest image"),
 ];
 
 impl flags::Test {
