@@ -18,8 +18,8 @@ use crate::diagnose;
 use crate::flags::{self, MatrixFormat};
 use crate::plan::Plan;
 use crate::report::{self, LabReport, Verdict};
-use crate::run::{self, payload, prereq};
-use crate::spec::{self, Lab, ProbeKind};
+use crate::run;
+use crate::spec::{self, Lab};
 use crate::systems::NixSystem;
 
 /// One row of the matrix: a lab on one target system.
@@ -95,16 +95,7 @@ impl flags::Matrix {
             jobs.iter().map(|j| j.lab.as_ref().ok().map(|l| Plan::new(l, std::env::consts::ARCH))).collect();
         let ready: Vec<&Plan> = plans.iter().flatten().collect();
         let sh = Shell::new()?;
-        prereq::ensure(&sh, &host_programs(&ready))?;
-        let mut payload_systems: Vec<&'static NixSystem> = ready
-            .iter()
-            .flat_map(|p| &p.probes)
-            .filter(|p| matches!(p.kind, ProbeKind::Exec | ProbeKind::Build | ProbeKind::Command))
-            .map(|p| p.payload)
-            .collect();
-        payload_systems.sort_by_key(|s| s.double);
-        payload_systems.dedup();
-        let payloads = payload::ensure(&sh, &payload_systems)?;
+        let payloads = run::prepare_host(&sh, &ready)?;
 
         let mut rows = Vec::new();
         let mut ran: Vec<(&Plan, LabReport)> = Vec::new();
@@ -150,18 +141,6 @@ impl flags::Matrix {
         }
         Ok(if rows.iter().all(|r| r.works) { ExitCode::SUCCESS } else { ExitCode::from(1) })
     }
-}
-
-/// What the host backend needs to run these plans.
-fn host_programs(plans: &[&Plan]) -> Vec<String> {
-    let mut programs: Vec<String> =
-        ["unshare", "nsenter", "setarch", "nix", "nix-build", "apt-get", "dpkg-deb"].map(str::to_owned).to_vec();
-    for plan in plans {
-        programs.extend(plan.registrations.iter().map(|r| r.system.fhs_interpreter()));
-    }
-    programs.sort();
-    programs.dedup();
-    programs
 }
 
 /// The rows of one lab's run: one per system, in the lab's order.

@@ -39,7 +39,7 @@ fn image_and_payloads() -> (Image, PathBuf) {
     let image = vm::image::ensure(&sh).unwrap_or_else(|e| panic!("{e:#}"));
     let labs: Vec<spec::Lab> = LABS.iter().map(|l| load(l)).collect();
     let plans: Vec<Plan> = labs.iter().map(|l| Plan::new(l, std::env::consts::ARCH)).collect();
-    let payloads = payload::ensure(&sh, &vm::payload_systems(&plans)).unwrap_or_else(|e| panic!("{e:#}"));
+    let payloads = payload::ensure(&sh, &xtask::run::payload_systems(&plans.iter().collect::<Vec<_>>())).unwrap_or_else(|e| panic!("{e:#}"));
     (image, payloads)
 }
 

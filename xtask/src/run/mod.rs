@@ -7,7 +7,7 @@ pub mod prereq;
 pub mod process;
 pub mod vm;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -35,23 +35,7 @@ impl flags::Run {
         let sh = Shell::new()?;
         let plans: Vec<Plan> = labs.iter().map(|l| Plan::new(l, std::env::consts::ARCH)).collect();
 
-        let mut programs = vec!["unshare".to_owned(), "nsenter".to_owned(), "setarch".to_owned()];
-        programs.extend(["nix".to_owned(), "nix-build".to_owned(), "apt-get".to_owned(), "dpkg-deb".to_owned()]);
-        let mut systems: Vec<&'static NixSystem> = Vec::new();
-        for plan in &plans {
-            programs.extend(plan.registrations.iter().map(|r| r.system.fhs_interpreter()));
-            for probe in &plan.probes {
-                if matches!(probe.kind, ProbeKind::Exec | ProbeKind::Build | ProbeKind::Command) {
-                    systems.push(probe.payload);
-                }
-            }
-        }
-        programs.sort();
-        programs.dedup();
-        systems.sort_by_key(|s| s.double);
-        systems.dedup();
-        prereq::ensure(&sh, &programs)?;
-        let payloads = payload::ensure(&sh, &systems)?;
+        let payloads = prepare_host(&sh, &plans.iter().collect::<Vec<_>>())?;
 
         let mut terminal = report::Terminal::stdout(!self.json && report::is_interactive());
         let mut reports = Vec::new();
@@ -78,6 +62,33 @@ impl flags::Run {
         let all_as_expected = reports.iter().all(|r| r.all_as_expected());
         Ok(if all_as_expected { ExitCode::SUCCESS } else { ExitCode::from(1) })
     }
+}
+
+/// The programs the host backend runs, besides the labs' emulators.
+pub const HOST_TOOLS: &[&str] = &["unshare", "nsenter", "setarch", "nix", "nix-build", "apt-get", "dpkg-deb"];
+
+/// Installs what the host backend needs for `plans` (programs, emulators)
+/// and fetches their payloads; returns the payload directory.
+pub fn prepare_host(sh: &Shell, plans: &[&Plan]) -> anyhow::Result<PathBuf> {
+    let mut programs: Vec<String> = HOST_TOOLS.iter().map(|p| (*p).to_owned()).collect();
+    programs.extend(plans.iter().flat_map(|p| &p.registrations).map(|r| r.system.fhs_interpreter()));
+    programs.sort();
+    programs.dedup();
+    prereq::ensure(sh, &programs)?;
+    payload::ensure(sh, &payload_systems(plans))
+}
+
+/// The systems whose static payload some probe of `plans` runs.
+pub fn payload_systems(plans: &[&Plan]) -> Vec<&'static NixSystem> {
+    let mut systems: Vec<&'static NixSystem> = plans
+        .iter()
+        .flat_map(|p| &p.probes)
+        .filter(|p| matches!(p.kind, ProbeKind::Exec | ProbeKind::Build | ProbeKind::Command))
+        .map(|p| p.payload)
+        .collect();
+    systems.sort_by_key(|s| s.double);
+    systems.dedup();
+    systems
 }
 
 /// Checks what the host backend needs from the kernel and the user; returns

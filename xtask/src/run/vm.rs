@@ -26,8 +26,7 @@ use crate::flags;
 use crate::plan::Plan;
 use crate::report::{self, LabReport, Verdict};
 use crate::run::{payload, prereq, run_plan};
-use crate::spec::{Interpreter, ProbeKind};
-use crate::systems::NixSystem;
+use crate::spec::Interpreter;
 
 /// Programs the vm backend runs on the host: qemu, mkfs.ext4 (payload disk),
 /// and what fetching payloads takes. Building the image needs [`image::build_programs`] too.
@@ -52,19 +51,6 @@ pub fn run_vm(plan: &Plan, guest: &Guest, mut on_verdict: impl FnMut(&Verdict)) 
     Ok(LabReport { lab: plan.lab.name.clone(), backend: "vm", verdicts })
 }
 
-/// The systems whose payloads `plans` run.
-pub fn payload_systems(plans: &[Plan]) -> Vec<&'static NixSystem> {
-    let mut systems: Vec<&'static NixSystem> = plans
-        .iter()
-        .flat_map(|p| &p.probes)
-        .filter(|p| matches!(p.kind, ProbeKind::Exec | ProbeKind::Build | ProbeKind::Command))
-        .map(|p| p.payload)
-        .collect();
-    systems.sort_by_key(|s| s.double);
-    systems.dedup();
-    systems
-}
-
 /// `lab run --backend vm`: build or reuse the image, boot one guest, run
 /// every lab in it, report as the host backend does.
 pub fn run_labs(flags: &flags::Run, root: &Path) -> anyhow::Result<ExitCode> {
@@ -77,7 +63,7 @@ pub fn run_labs(flags: &flags::Run, root: &Path) -> anyhow::Result<ExitCode> {
     let sh = Shell::new()?;
     prereq::ensure(&sh, &host_programs())?;
     let image = image::ensure(&sh)?;
-    let payloads = payload::ensure(&sh, &payload_systems(&plans))?;
+    let payloads = payload::ensure(&sh, &crate::run::payload_systems(&plans.iter().collect::<Vec<_>>()))?;
     let accel = choose_accel(&image, &payloads)?;
     let guest = Guest::boot(&image, &payloads, &BootOptions::new(accel)).context("the VM could not boot")?;
     eprintln!(
