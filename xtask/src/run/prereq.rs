@@ -15,11 +15,13 @@ struct Need {
 /// Makes sure every program in `programs` (names or absolute paths) exists,
 /// installing the packages that ship the missing ones when possible.
 pub fn ensure(sh: &Shell, programs: &[String]) -> anyhow::Result<()> {
-    let missing: Vec<Need> = programs
-        .iter()
-        .filter(|p| !is_present(p))
-        .map(|p| Need { program: p.clone(), package: package_of(p) })
-        .collect();
+    let mut missing = Vec::new();
+    for program in programs.iter().filter(|p| !is_present(p)) {
+        let Some(package) = package_of(program) else {
+            bail!("missing {program}, and crosslab knows no Debian package that ships it\n  help: install it, or put it on PATH");
+        };
+        missing.push(Need { program: program.clone(), package });
+    }
     if missing.is_empty() {
         return Ok(());
     }
@@ -55,9 +57,10 @@ fn is_present(program: &str) -> bool {
         .unwrap_or(false)
 }
 
-fn package_of(program: &str) -> &'static str {
+/// The Debian package that ships `program`, for the programs crosslab uses.
+fn package_of(program: &str) -> Option<&'static str> {
     let name = program.rsplit('/').next().unwrap_or(program);
-    match name {
+    Some(match name {
         "nix" | "nix-build" | "nix-store" => "nix-bin",
         "unshare" | "nsenter" | "setarch" => "util-linux",
         "dpkg-deb" => "dpkg",
@@ -66,6 +69,25 @@ fn package_of(program: &str) -> &'static str {
         "mmdebstrap" => "mmdebstrap",
         "mkfs.ext4" => "e2fsprogs",
         n if n.starts_with("qemu-") && n.ends_with("-static") => "qemu-user-static",
-        _ => "coreutils",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::package_of;
+    use crate::systems::SYSTEMS;
+
+    #[test]
+    fn every_program_crosslab_asks_for_has_a_package() {
+        let mut programs: Vec<String> = crate::run::HOST_TOOLS.iter().map(|p| (*p).to_owned()).collect();
+        programs.extend(crate::run::vm::host_programs());
+        programs.extend(crate::run::vm::image::build_programs());
+        programs.extend(SYSTEMS.iter().map(|s| s.fhs_interpreter()));
+        for p in &programs {
+            assert!(package_of(p).is_some(), "no package for {p}");
+        }
+        assert_eq!(package_of("/usr/bin/qemu-riscv64-static"), Some("qemu-user-static"));
+        assert_eq!(package_of("crosslab-no-such-tool"), None, "unknown programs are not guessed to be in coreutils");
     }
 }
