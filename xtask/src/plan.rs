@@ -68,7 +68,8 @@ impl Registration {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NixConf {
     pub sandbox: bool,
-    /// `extra-sandbox-paths` (what the spec says, plus `/run/binfmt` for NixOS labs).
+    /// `extra-sandbox-paths` (what the spec says, plus `/run/binfmt` for NixOS labs
+    /// that emulate a system).
     pub extra_sandbox_paths: Vec<String>,
     pub extra_platforms: Vec<String>,
 }
@@ -190,8 +191,9 @@ impl<'a> Plan<'a> {
             extra_sandbox_paths: lab.nix.extra_sandbox_paths.clone(),
             extra_platforms: lab.nix.extra_platforms.clone(),
         };
-        if lab.binfmt.interpreter == Interpreter::Nixos {
-            // What nixos/modules/system/boot/binfmt.nix adds.
+        if lab.binfmt.interpreter == Interpreter::Nixos && !registrations.is_empty() {
+            // What nixos/modules/system/boot/binfmt.nix adds, only when
+            // `emulatedSystems` is not empty (its `nix.settings` is a mkIf).
             nix_conf.extra_sandbox_paths.insert(0, "/run/binfmt".to_owned());
             let mut platforms: Vec<String> =
                 lab.systems.iter().filter(|s| !native(s)).map(|s| s.double.to_owned()).collect();

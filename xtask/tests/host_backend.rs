@@ -96,6 +96,24 @@ fn simulated_nixos_hosts_pass() {
 }
 
 #[test]
+fn a_nixos_host_that_emulates_nothing_adds_no_binfmt_sandbox_path() {
+    // NixOS's binfmt module sets nix.settings only when emulatedSystems is
+    // not empty: a lab of native systems must not ask the sandbox for a
+    // /run/binfmt that nothing creates ("getting attributes of path").
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        dir.path(),
+        "nixos-native-only",
+        "description = \"native only\"\nhost = \"nixos\"\nsystems = [\"x86_64-linux\"]\n[binfmt]\ninterpreter = \"nixos\"\n\n[[probe]]\nkind = \"nix-config\"\n\n[[probe]]\nkind = \"build\"\n",
+    );
+    let report = run(&spec);
+    assert_all_as_expected(&report);
+    let config = verdict(&report, "nix-config");
+    assert!(!config.execution.output.contains("/run/binfmt"), "{}", config.execution.output);
+    assert!(verdict(&report, "build").passed);
+}
+
+#[test]
 fn reported_issues_reproduced_with_command_probes() {
     // nixpkgs#119885: qemu called directly cannot exec a foreign child until binfmt_misc knows it.
     let report = run_lab("emulator-exec-foreign");

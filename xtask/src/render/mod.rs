@@ -310,14 +310,15 @@ impl CheckNix {
             if nixos_binfmt { lab.systems.iter().filter(|s| !native(s)).map(|s| s.double).collect() } else { Vec::new() };
 
         // NixOS's binfmt module adds /run/binfmt, the emulated systems and
-        // i686-linux itself; the lab's own settings come on top.
+        // i686-linux itself (when it emulates any); the lab's own settings
+        // come on top.
         let (sandbox_paths, platforms): (Vec<&String>, Vec<&String>) = if nixos_binfmt {
             (
                 lab.nix.extra_sandbox_paths.iter().collect(),
                 lab.nix
                     .extra_platforms
                     .iter()
-                    .filter(|p| !emulated.contains(&p.as_str()) && p.as_str() != "i686-linux")
+                    .filter(|p| !emulated.contains(&p.as_str()) && (emulated.is_empty() || p.as_str() != "i686-linux"))
                     .collect(),
             )
         } else {
