@@ -144,6 +144,18 @@ pub fn ensure(sh: &Shell) -> anyhow::Result<Image> {
         manifest.root_image_bytes >> 20,
         manifest.root_image_disk_bytes >> 20
     );
+    // Images of other recipes are not removed: another mirror may still use them.
+    let others: Vec<String> = fs::read_dir(&vm_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p != &dir && p.join("image.json").is_file())
+        .map(|p| p.display().to_string())
+        .collect();
+    if !others.is_empty() {
+        eprintln!("crosslab: images of earlier recipes are still cached; remove them if unused: rm -r {}", others.join(" "));
+    }
     Ok(Image { dir, manifest })
 }
 
