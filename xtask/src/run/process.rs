@@ -95,8 +95,7 @@ fn poll_interval(elapsed: Duration) -> Duration {
 }
 
 /// Reads everything, keeping the first [`KEEP_HEAD`] and last [`KEEP_TAIL`]
-/// bytes, and decodes them for matching: invalid UTF-8 becomes U+FFFD and
-/// NUL bytes (Nix 2.8 writes binary framing into error output) are dropped.
+/// bytes, and decodes them for matching with [`decode_output`].
 fn collect_bounded(mut reader: impl Read) -> String {
     let mut head = Vec::new();
     // The tail grows to twice its size before the oldest half is dropped, so
@@ -130,6 +129,78 @@ fn collect_bounded(mut reader: impl Read) -> String {
         bytes.extend_from_slice(format!("\n[… crosslab cut {cut} bytes of output …]\n").as_bytes());
     }
     bytes.extend(tail);
-    bytes.retain(|&b| b != 0);
-    String::from_utf8_lossy(&bytes).into_owned()
+    decode_output(&bytes)
+}
+
+/// A probe's output as text to match and show. When a builder cannot be
+/// executed, Nix 2.8's build child writes `\x01\n` and the error in its wire
+/// format (8-byte lengths, strings padded with NULs) into the build log, and
+/// the parent strips ANSI colours from it, so the lengths no longer match what
+/// follows them: `executing '…/sh': No such file or directory` arrives wrapped
+/// in binary. Such a frame becomes one `error: <message>` line per text in it;
+/// any other NUL byte is dropped and invalid UTF-8 becomes U+FFFD.
+pub fn decode_output(bytes: &[u8]) -> String {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(b"\x01\n") {
+            if let Some((texts, len)) = error_frame(&bytes[i + 2..]) {
+                for text in texts {
+                    out.extend_from_slice(b"error: ");
+                    out.extend_from_slice(text);
+                    out.push(b'\n');
+                }
+                i += 2 + len;
+                continue;
+            }
+        }
+        if bytes[i] != 0 {
+            out.push(bytes[i]);
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The texts of a Nix error frame at the start of `bytes` and the frame's
+/// length (through the newline that ends its padding), or None when `bytes`
+/// does not start with one (`\x05` and seven NULs: the length of "Error").
+/// Texts are the runs of two or more printable bytes but the word "Error";
+/// a single printable byte between NULs is a length.
+fn error_frame(bytes: &[u8]) -> Option<(Vec<&[u8]>, usize)> {
+    if !bytes.starts_with(b"\x05\0\0\0\0\0\0\0Error") {
+        return None;
+    }
+    let end = bytes.windows(2).position(|w| w == b"\0\n").map_or(bytes.len(), |p| p + 2);
+    let texts = bytes[..end]
+        .split(|&b| b < 0x20 && b != b'\t')
+        .filter(|run| run.len() >= 2 && *run != b"Error")
+        .collect();
+    Some((texts, end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_output;
+
+    /// Bytes `nix-build` 2.8 printed here when a sandboxed build could not
+    /// execute its builder: the message's length (110, `n`) counts the ANSI
+    /// colours the parent then stripped.
+    const NIX_EXEC_FAILURE: &[u8] = b"building '/nix/store/m-x.drv'...\n\x01\n\x05\0\0\0\0\0\0\0Error\0\0\0\0\0\0\0\0\0\0\0\x05\0\0\0\0\0\0\0Error\0\0\0n\0\0\0\0\0\0\0executing '/nix/store/d-pl/sh': No such file or directory\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\nerror: builder for '/nix/store/m-x.drv' failed with exit code 1\n";
+
+    #[test]
+    fn nix_error_frames_become_error_lines() {
+        assert_eq!(
+            decode_output(NIX_EXEC_FAILURE),
+            "building '/nix/store/m-x.drv'...\nerror: executing '/nix/store/d-pl/sh': No such file or directory\nerror: builder for '/nix/store/m-x.drv' failed with exit code 1\n"
+        );
+    }
+
+    #[test]
+    fn other_binary_stays_text_without_nuls() {
+        assert_eq!(decode_output(b"a\0b\x01\nc\xffd"), "ab\x01\nc\u{fffd}d");
+        assert_eq!(decode_output(b"\x01\n\x05"), "\x01\n\x05");
+        // A frame cut off by the output bound still gives its text.
+        assert_eq!(decode_output(&NIX_EXEC_FAILURE[..120]), "building '/nix/store/m-x.drv'...\nerror: executing '/nix/store/d-pl/sh': No su\n");
+    }
 }

@@ -470,14 +470,12 @@ fn parse_answer(rest: &str, secs: u64) -> anyhow::Result<Execution> {
         129..=192 => (None, Some(status - 128)),
         _ => (Some(status), None),
     };
-    let mut bytes = output;
-    bytes.retain(|&b| b != 0);
     Ok(Execution {
         exit_code,
         signal,
         timed_out,
         duration: Duration::from_millis(millis),
-        output: String::from_utf8_lossy(&bytes).into_owned(),
+        output: crate::run::process::decode_output(&output),
     })
 }
 
