@@ -182,11 +182,12 @@ impl Terminal {
         self.lab_started = Instant::now();
         let systems: Vec<&str> = plan.lab.systems.iter().map(|s| s.double).collect();
         self.write(&format!(
-            "{} ({}, {}; {} probes)\n",
+            "{} ({}, {}; {} probe{})\n",
             self.paint(BOLD, &format!("lab {}", plan.lab.name)),
             plan.lab.host.as_str(),
             systems.join(", "),
-            plan.probes.len()
+            plan.probes.len(),
+            if plan.probes.len() == 1 { "" } else { "s" }
         ));
         if let Some(first) = plan.probes.first() {
             self.ticker = Some(Ticker::start(self.out.clone(), self.live, first));
@@ -213,18 +214,25 @@ impl Terminal {
         let ok = report.verdicts.iter().filter(|v| v.as_expected).count();
         let xfail = report.verdicts.iter().filter(|v| v.as_expected && !v.passed).count();
         let reproduced = if xfail > 0 { format!(", {xfail} of them failing as reported") } else { String::new() };
-        let word = if ok == total { self.paint(GREEN, "as expected") } else { self.paint(RED, "NOT as expected") };
-        text.push_str(&format!(
-            "  {ok} of {total} probes {word}{reproduced} ({})\n\n",
-            format_duration(self.lab_started.elapsed())
-        ));
+        let noun = if total == 1 { "probe" } else { "probes" };
+        let summary = if ok == total {
+            format!("{ok} of {total} {noun} {}{reproduced}", self.paint(GREEN, "as expected"))
+        } else {
+            format!("{} of {total} {noun} {}; {ok} as expected{reproduced}", total - ok, self.paint(RED, "NOT as expected"))
+        };
+        text.push_str(&format!("  {summary} ({})\n\n", format_duration(self.lab_started.elapsed())));
         self.write(&text);
     }
 
     fn verdict_line(&self, v: &Verdict) -> String {
         let colour = colour_of(v);
+        // An expected failure says what it was recognised by.
+        let how = match v.probe.expect.contains.first() {
+            Some(text) if v.as_expected && !v.passed => format!(" — fails as reported: {text:?}"),
+            _ => String::new(),
+        };
         format!(
-            "  {} {:32} {:>7}  {}\n",
+            "  {} {:32} {:>7}  {}{how}\n",
             self.paint(colour, &format!("{} {:7}", v.mark(), v.label())),
             v.probe.id(),
             format_duration(v.execution.duration),
