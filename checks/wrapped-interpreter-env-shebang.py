@@ -38,11 +38,12 @@ machine.wait_for_unit("multi-user.target")
 with subtest("binfmt_misc is mounted"):
     machine.succeed("mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc")
 
-with subtest("command[0]@aarch64-linux: the lab's own command"):
+with subtest("command[0]@aarch64-linux: register /run/binfmt/aarch64-linux, a #!/usr/bin/env sh wrapper around qemu"):
     status, output = run_probe(
         "\n".join(
             [
                 "export CROSSLAB_SYSTEM=aarch64-linux",
+                "# register /run/binfmt/aarch64-linux, a #!/usr/bin/env sh wrapper around qemu",
                 "mkdir -p /run/binfmt",
                 "printf '#!/usr/bin/env sh\\nexec /usr/bin/qemu-aarch64-static \"$@\"\\n' > /run/binfmt/aarch64-linux",
                 "chmod +x /run/binfmt/aarch64-linux",
@@ -117,11 +118,12 @@ with subtest("build[2]@aarch64-linux: sandboxed nix-build of a aarch64-linux der
         line=None,
     )
 
-with subtest("command[3]@aarch64-linux: the lab's own command"):
+with subtest("command[3]@aarch64-linux: make the wrapper's shell one the sandbox can see: #!/run/binfmt/sh"):
     status, output = run_probe(
         "\n".join(
             [
                 "export CROSSLAB_SYSTEM=aarch64-linux",
+                "# make the wrapper's shell one the sandbox can see: #!/run/binfmt/sh",
                 "cp \"$CROSSLAB_PAYLOADS/x86_64-linux/busybox\" /run/binfmt/sh",
                 "printf '#!/run/binfmt/sh\\nexec /usr/bin/qemu-aarch64-static \"$@\"\\n' > /run/binfmt/aarch64-linux",
                 "",

@@ -273,7 +273,7 @@ impl<'a> Plan<'a> {
                     command.push_str(&format!("export QEMU_CPU={}\n", quote::sh(cpu)));
                 }
                 command.push_str(spec.run.as_deref().unwrap_or_default());
-                ("the lab's own command".to_owned(), command, None)
+                (command_title(spec.run.as_deref().unwrap_or_default()), command, None)
             }
         };
         let mut expect = Expectation { status: spec.expect, contains: Vec::new(), line: None };
@@ -354,4 +354,20 @@ impl<'a> Plan<'a> {
         let summary: Vec<String> = wants.iter().map(|(k, v)| format!("{k} ∋ {v}")).collect();
         (format!("Nix reports {}", summary.join(", ")), command.trim_end().to_owned(), None)
     }
+}
+
+/// A `command` probe's title: its leading `# comment` if it starts with one,
+/// else the last line of `run` that is not blank (usually the command that
+/// decides), cut to 100 characters.
+fn command_title(run: &str) -> String {
+    let mut lines = run.lines().map(str::trim).filter(|l| !l.is_empty());
+    let (template, line) = match lines.clone().next() {
+        Some(first) if first.starts_with('#') && !first.starts_with("#!") => ("", first.trim_start_matches('#').trim()),
+        _ => ("runs ", lines.rfind(|l| !l.starts_with('#')).unwrap_or("")),
+    };
+    let mut title: String = line.chars().filter(|c| !c.is_control()).take(100).collect();
+    if line.chars().count() > 100 {
+        title.push('…');
+    }
+    if template.is_empty() { title } else { format!("runs `{title}`") }
 }
