@@ -23,7 +23,7 @@
       # it. A renderer that changed is caught by `cargo test`, not here.
       rendered = {
         "checks/emulator-exec-foreign.nix" = "b49b323d5071cd514ba1c9b67482a9a3a5b0c200acece90de4f8fb46b0c4d144";
-        "checks/emulator-exec-foreign.py" = "c9f22b3f2a87b5be1507d127bb0abcfe07ee7aad6a8c2d863de349a8fc78f699";
+        "checks/emulator-exec-foreign.py" = "a7e5a9a33cadc6d368a6f5beab6d2215792af445c55d837c76a2b3280f6c2953";
         "checks/extra-platforms-unregistered.nix" = "b9dd84bc4f3d13ae526ebce74fafb51664e4ae1081ff5be98886901e00ee333e";
         "checks/extra-platforms-unregistered.py" = "fe09d45b9254d54697b8a396b76b56b0e43eded1f0d0e62a1ce349a6b3b88ec6";
         "checks/multiarch-uname.nix" = "a0ed7740c9481dfcca08f0b169c5c64bd51302feb5cd2504963ad9f61f5de3e4";
@@ -42,9 +42,11 @@
         "checks/non-nixos-aarch64-no-sandbox.py" = "1c519f82068c617453bef5f017156321241ead983a713bc2333d942bbfbf9887";
         "checks/non-nixos-aarch64.nix" = "8f59dc4d2d89bb0dc55894ae8cccdbdf68e5a2c96a4717e3735f8eb224446c03";
         "checks/non-nixos-aarch64.py" = "0705f514d61cc49d6783c6ebd1678c09dad182f17c3820d91c4e4d221a38ee22";
+        "checks/self-exec-under-emulation.nix" = "c2f77eab86f2f72d57523b1a8c332e2dc18ed3fe20564b64d161deea9808f006";
+        "checks/self-exec-under-emulation.py" = "07afdc4cfa1c4dde6df8ea44adc9a56d0d7abe71e496773dd77ef74400121134";
         "checks/wrapped-interpreter-env-shebang.nix" = "cbce2736f7e80199829683c5de823251ff018e13847bcf125ba651dd50560152";
-        "checks/wrapped-interpreter-env-shebang.py" = "ad30e7630c9cee1e7cd06d860ed27720d95f2797be713e3f76c668dd1ad76015";
-        "labs/emulator-exec-foreign.toml" = "c1f055d06f50af1d709b62cc21d30839f27a7c87aa7d47da8b6500b69c7650cd";
+        "checks/wrapped-interpreter-env-shebang.py" = "f6c397cea91dc47c5350fd2ebe55db4446413629c49408267d01a5afb2977c35";
+        "labs/emulator-exec-foreign.toml" = "c3905ff13e7f45c7b2add130ff611f2c03790b29f64947a66df84f69e54d6671";
         "labs/extra-platforms-unregistered.toml" = "8697e4149f4681ea5fc9dbcbe7844aedc210ce081558081033bfea167975cab4";
         "labs/multiarch-uname.toml" = "d6fb351d3bb435ee8b60e6e1acc7c4ef8a9862021d9d8161ab85c38e8b41ed6e";
         "labs/nixos-static-emulators.toml" = "6849dc7bbd3d13696990e2054d51e8cba95c4dda01407c9131d2263d00d1553a";
@@ -54,7 +56,8 @@
         "labs/non-nixos-aarch64-fix-sandbox-path.toml" = "319dbf3e8484fadad79e2d3cbd6f4a9a3499e5b9e13c55cbaba5fd219cbc359d";
         "labs/non-nixos-aarch64-no-sandbox.toml" = "349876019dfcfb9fa2102b04c4535fde1ab2aecfa6e000951acddb6ed5573597";
         "labs/non-nixos-aarch64.toml" = "99095413a932206695e33f1f8d8f2caefd854dde9083b02405bcff2058b5d844";
-        "labs/wrapped-interpreter-env-shebang.toml" = "310ac69eda707916876952b54a8edf2d2deb2a01c45c83a65f3b4788a313a654";
+        "labs/self-exec-under-emulation.toml" = "8dc35e16a7984f201a6e80f2e702c5453ad39ce88589e9bcddb8d552c5892ba0";
+        "labs/wrapped-interpreter-env-shebang.toml" = "a9dd32014cc3f4746248c88e99c736bca6800fbc2dff423439b57c521f146d00";
       };
       fileAt = path: ./. + "/${path}";
       stale = builtins.filter (
@@ -83,6 +86,7 @@
         "non-nixos-aarch64-fix-f" = import ./checks/non-nixos-aarch64-fix-f.nix { pkgs = pkgsFrom "nixpkgs"; };
         "non-nixos-aarch64-fix-sandbox-path" = import ./checks/non-nixos-aarch64-fix-sandbox-path.nix { pkgs = pkgsFrom "nixpkgs"; };
         "non-nixos-aarch64-no-sandbox" = import ./checks/non-nixos-aarch64-no-sandbox.nix { pkgs = pkgsFrom "nixpkgs"; };
+        "self-exec-under-emulation" = import ./checks/self-exec-under-emulation.nix { pkgs = pkgsFrom "nixpkgs"; };
         "wrapped-interpreter-env-shebang" = import ./checks/wrapped-interpreter-env-shebang.nix { pkgs = pkgsFrom "nixpkgs"; };
         # `_` cannot occur in a lab name, so this never shadows a lab.
         render_fresh = pkgs.runCommand "crosslab-render-fresh" { } (

@@ -125,6 +125,13 @@ fn reported_issues_reproduced_with_command_probes() {
     assert_all_as_expected(&report);
     let builds: Vec<_> = report.verdicts.iter().filter(|v| v.probe.kind.as_str() == "build").collect();
     assert_eq!(builds.iter().map(|v| v.passed).collect::<Vec<_>>(), [false, true]);
+    // nextest's double-spawn (exec of /proc/self/exe): fine under binfmt, in
+    // and out of the sandbox; with qemu called directly the child is foreign.
+    let report = run_lab("self-exec-under-emulation");
+    assert_all_as_expected(&report);
+    let outcomes: Vec<_> = report.verdicts.iter().map(|v| (v.passed, v.execution.output.contains("double-spawn child: aarch64"))).collect();
+    assert_eq!(outcomes, [(true, true), (true, true), (false, false)]);
+    assert!(report.verdicts[2].execution.output.contains("Exec format error"), "{}", report.verdicts[2].execution.output);
 }
 
 /// The verdict is not a formality: a spec that expects the reported bug to

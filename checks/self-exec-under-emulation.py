@@ -1,0 +1,114 @@
+# generated from labs/self-exec-under-emulation.toml by `cargo xtask lab render`; do not edit
+# The testScript of checks/self-exec-under-emulation.nix: the probes of `cargo xtask lab show self-exec-under-emulation`,
+# run in the VM as the host backend runs them. checks/self-exec-under-emulation.nix puts a
+# JSON prelude before this file that defines `crosslab_node`.
+import shlex
+
+payloads_dir: str = crosslab_node["payloads_dir"]
+
+
+def run_probe(command: str, timeout: int) -> tuple[int, str]:
+    """Runs a probe's command as the host backend does: under /bin/sh -c with
+    CROSSLAB_PAYLOADS set, stderr merged into the output the probe is judged on."""
+    return machine.execute(
+        f"CROSSLAB_PAYLOADS={shlex.quote(payloads_dir)} /bin/sh -c {shlex.quote(command)} 2>&1",
+        timeout=timeout,
+    )
+
+
+def check_outcome(
+    status: int, output: str, passes: bool, contains: list[str], line: str | None
+) -> None:
+    """Raises, showing the probe's status and output, unless the expectation is met."""
+    shown = f"exit status {status}; output:\n{output}"
+    if passes and status != 0:
+        raise AssertionError(f"expected the command to succeed, {shown}")
+    if not passes and status == 0:
+        raise AssertionError(f"expected the command to fail, {shown}")
+    for text in contains:
+        if text not in output:
+            raise AssertionError(f"expected the output to contain {text!r}, {shown}")
+    if line is not None and line not in [o.rstrip() for o in output.split("\n")]:
+        raise AssertionError(f"expected the output to have the line {line!r}, {shown}")
+
+
+start_all()
+machine.wait_for_unit("multi-user.target")
+
+with subtest("binfmt_misc is mounted"):
+    machine.succeed("mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc")
+
+with subtest("register `qemu-aarch64` for aarch64-linux (interpreter /usr/bin/qemu-aarch64-static, flags `PF`)"):
+    machine.succeed("printf '%s' ':qemu-aarch64:M::\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xb7\\x00:\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xfe\\xff\\xff\\xff:/usr/bin/qemu-aarch64-static:PF' > /proc/sys/fs/binfmt_misc/register")
+
+with subtest("command[0]@aarch64-linux: under the binfmt entry: the program re-executes /proc/self/exe"):
+    status, output = run_probe(
+        "\n".join(
+            [
+                "export CROSSLAB_SYSTEM=aarch64-linux",
+                "# under the binfmt entry: the program re-executes /proc/self/exe",
+                "\"$CROSSLAB_PAYLOADS/$CROSSLAB_SYSTEM/busybox\" sh -c 'exec -a sh /proc/self/exe -c \"echo double-spawn child: $(uname -m)\"'",
+                "",
+            ]
+        ),
+        timeout=120,
+    )
+    check_outcome(
+        status,
+        output,
+        passes=True,
+        contains=["double-spawn child: aarch64"],
+        line=None,
+    )
+
+with subtest("command[1]@aarch64-linux: in a sandboxed emulated nix-build: the builder re-executes /proc/self/exe"):
+    status, output = run_probe(
+        "\n".join(
+            [
+                "export CROSSLAB_SYSTEM=aarch64-linux",
+                "# in a sandboxed emulated nix-build: the builder re-executes /proc/self/exe",
+                "payload=$(readlink -f \"$CROSSLAB_PAYLOADS/$CROSSLAB_SYSTEM\")",
+                "out=$(nix-build --no-out-link --argstr payload \"$payload\" --argstr system \"$CROSSLAB_SYSTEM\" --expr '",
+                "{ payload, system }:",
+                "let dir = builtins.path { path = /. + payload; name = \"crosslab-payload\"; };",
+                "in derivation {",
+                "  name = \"self-exec\"; inherit system;",
+                "  builder = \"${dir}/busybox\";",
+                "  args = [ \"sh\" \"-c\" \"exec -a sh /proc/self/exe -c \\\"echo double-spawn child: $(uname -m) > $out\\\"\" ];",
+                "}') || exit 1",
+                "cat \"$out\"",
+                "",
+            ]
+        ),
+        timeout=120,
+    )
+    check_outcome(
+        status,
+        output,
+        passes=True,
+        contains=["double-spawn child: aarch64"],
+        line=None,
+    )
+
+with subtest("command[2]@aarch64-linux: qemu called directly, entry disabled: the program re-executes /proc/self/exe"):
+    status, output = run_probe(
+        "\n".join(
+            [
+                "export CROSSLAB_SYSTEM=aarch64-linux",
+                "# qemu called directly, entry disabled: the program re-executes /proc/self/exe",
+                "entry=/proc/sys/fs/binfmt_misc/qemu-aarch64",
+                "echo 0 > \"$entry\"",
+                "trap 'echo 1 > \"$entry\"' EXIT",
+                "/usr/bin/qemu-aarch64-static \"$CROSSLAB_PAYLOADS/$CROSSLAB_SYSTEM/busybox\" sh -c 'exec -a sh /proc/self/exe -c \"echo double-spawn child: $(uname -m)\"'",
+                "",
+            ]
+        ),
+        timeout=120,
+    )
+    check_outcome(
+        status,
+        output,
+        passes=False,
+        contains=["Exec format error"],
+        line=None,
+    )
