@@ -59,7 +59,8 @@ impl flags::Check {
         let labs = crate::load_labs(root, &self.labs)?;
         for lab in &labs {
             let probes = Plan::new(lab, std::env::consts::ARCH).probes.len();
-            println!("ok  {}  ({} systems, {probes} probes)", lab.name, lab.systems.len());
+            let plural = |n: usize, word: &str| if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") };
+            println!("ok  {}  ({}, {})", lab.name, plural(lab.systems.len(), "system"), plural(probes, "probe"));
         }
         Ok(ExitCode::SUCCESS)
     }
