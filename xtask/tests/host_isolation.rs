@@ -170,6 +170,17 @@ fn labs_leave_the_host_as_they_found_it() {
         assert_eq!(status.code(), Some(0), "{name} with --allow-global");
         assert_eq!(before, host_state(), "after {name} with --allow-global");
     }
+    // A lab that fails mid-way (a probe not as expected, then a command that
+    // dies) still gets the host's entries back.
+    let failing = dir.path().join("fails-mid-way.toml");
+    std::fs::write(
+        &failing,
+        "description = \"fails mid-way\"\nhost = \"non-nixos\"\nsystems = [\"aarch64-linux\"]\n\n[[probe]]\nkind = \"build\"\n\n[[probe]]\nkind = \"command\"\nrun = \"kill -9 $$\"\n",
+    )
+    .unwrap();
+    let status = xtask().args(["lab", "run", "--allow-global"]).arg(&failing).envs(global).status().unwrap();
+    assert_eq!(status.code(), Some(1), "a lab whose probes are not as expected");
+    assert_eq!(before, host_state(), "after a failing lab with --allow-global");
     let took = kill_mid_probe(dir.path(), &["--allow-global"], &global);
     // The holder restores after crosslab is gone; give it the moment it needs.
     wait_until("the host's entries are back", Duration::from_secs(10), || before == host_state());
