@@ -633,7 +633,7 @@ impl Validator<'_> {
                     let k = format!("{}[{i}]", key("systems"));
                     let s = self.system(&k, n)?;
                     if !lab_systems.contains(&s) {
-                        return Err(self.err(Some(&k), format!("`{n}` is not one of the lab's `systems`"), Some(format!("add it to the top-level `systems`, or remove it here"))));
+                        return Err(self.err(Some(&k), format!("`{n}` is not one of the lab's `systems`"), Some("add it to the top-level `systems`, or remove it here".to_owned())));
                     }
                     out.push(s);
                 }

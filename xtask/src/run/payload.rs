@@ -59,7 +59,7 @@ pub fn ensure(sh: &Shell, systems: &[&'static NixSystem]) -> anyhow::Result<Path
 }
 
 /// An exclusive `flock` on `path`, released when the file is dropped.
-fn lock(path: &Path) -> anyhow::Result<fs::File> {
+pub(crate) fn lock(path: &Path) -> anyhow::Result<fs::File> {
     use std::os::fd::AsRawFd;
     let file = fs::OpenOptions::new()
         .create(true)

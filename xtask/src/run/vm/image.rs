@@ -113,7 +113,7 @@ pub fn ensure(sh: &Shell) -> anyhow::Result<Image> {
         return Ok(image);
     }
     // Two runs at once: one builds, the other waits and then finds it.
-    let _lock = lock(&vm_dir.join(".build.lock"))?;
+    let _lock = payload::lock(&vm_dir.join(".build.lock"))?;
     if let Some(image) = load(&dir)? {
         return Ok(image);
     }
@@ -334,22 +334,6 @@ fn tree_bytes(root: &Path) -> u64 {
         .filter_map(|e| e.path().symlink_metadata().ok())
         .map(|m| m.len().max(4096))
         .sum()
-}
-
-/// An exclusive `flock` on `path`, released when the file is dropped.
-fn lock(path: &Path) -> anyhow::Result<fs::File> {
-    use std::os::fd::AsRawFd;
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .with_context(|| format!("failed to open `{}`", path.display()))?;
-    // SAFETY: flock on a file descriptor we own.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        bail!("failed to lock `{}`: {}", path.display(), std::io::Error::last_os_error());
-    }
-    Ok(file)
 }
 
 #[cfg(test)]
