@@ -14,7 +14,8 @@ use crate::flags;
 pub const TEST_PACKAGES: &[(&str, &str)] = &[
     ("nix-bin", "Nix 2.8: sandboxed builds, nix-instantiate --parse for rendered files"),
     ("qemu-user-static", "the emulators labs register, and /usr/lib/binfmt.d to check magics against"),
-    ("util-linux", "unshare, nsenter, setarch"),
+    ("util-linux", "unshare, nsenter, setarch, setpriv"),
+    ("uidmap", "newuidmap/newgidmap: labs run by a user who is not root"),
     ("debian-archive-keyring", "verifying the busybox-static payload downloads"),
     ("python3", "compiling rendered nixosTest scripts"),
     ("python3-pyflakes", "linting rendered nixosTest scripts as nixosTest does"),

@@ -197,3 +197,63 @@ fn a_hung_probe_ends_at_its_timeout_and_the_lab_goes_on() {
     assert!(hung.execution.timed_out && !hung.as_expected && hung.execution.output.contains("started"));
     assert!(report.verdicts[1].as_expected, "the probe after the hang did not run normally");
 }
+
+/// Runs `lab run <args>` as the user `nobody`, with `subids` as the contents
+/// of /etc/subuid and /etc/subgid — written into an overlay on /etc in a
+/// private mount namespace, so the host's files are never touched (and need
+/// not exist).
+fn run_as_nobody(cache: &Path, subids: &str, args: &[&str]) -> std::process::Output {
+    let overlay = tempfile::tempdir().unwrap();
+    let subid_file = overlay.path().join("subid");
+    std::fs::write(&subid_file, subids).unwrap();
+    let script = r#"set -e
+mkdir "$OVERLAY/upper" "$OVERLAY/work"
+mount -t overlay overlay -o "lowerdir=/etc,upperdir=$OVERLAY/upper,workdir=$OVERLAY/work" /etc
+cp "$SUBID" /etc/subuid
+cp "$SUBID" /etc/subgid
+exec setpriv --reuid=65534 --regid=65534 --clear-groups --reset-env -- env CI=1 HOME="$CROSSLAB_CACHE" CROSSLAB_CACHE="$CROSSLAB_CACHE" "$@"
+"#;
+    Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh", env!("CARGO_BIN_EXE_xtask")])
+        .args(args)
+        .env("SUBID", &subid_file)
+        .env("OVERLAY", overlay.path())
+        .env("CROSSLAB_CACHE", cache)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_user_with_subordinate_ids_runs_labs_without_root() {
+    // The user's own cache, with the aarch64 payload already in it.
+    let cache = tempfile::tempdir().unwrap();
+    let system = [xtask::systems::NixSystem::find("aarch64-linux").unwrap()];
+    let payloads = payload::ensure(&xshell::Shell::new().unwrap(), &system).unwrap();
+    let ours = cache.path().join("payloads/aarch64-linux");
+    std::fs::create_dir_all(&ours).unwrap();
+    std::fs::copy(payloads.join("aarch64-linux/busybox"), ours.join("busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", ours.join("sh")).unwrap();
+    let chown = Command::new("chown").args(["-R", "65534:65534"]).arg(cache.path()).status().unwrap();
+    assert!(chown.success());
+
+    // No subordinate ids: refused before anything starts, with the fix.
+    let out = run_as_nobody(cache.path(), "", &["lab", "run", "non-nixos-aarch64"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("usermod --add-subuids 100000-165535 --add-subgids 100000-165535 nobody"), "{err}");
+
+    // With them, the reported bug is reproduced exactly as under root: the
+    // sandbox is really on (a map that denied setgroups would let Nix fall
+    // back to building unsandboxed, and the build would pass).
+    let out = run_as_nobody(cache.path(), "nobody:200000:65536\nnogroup:200000:65536\n", &["lab", "run", "--json", "non-nixos-aarch64"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let build = report["probes"].as_array().unwrap().iter().find(|p| p["kind"] == "build").unwrap();
+    assert_eq!(build["outcome"], "fail");
+    assert!(build["output"].as_str().unwrap().contains("No such file or directory"), "{build}");
+
+    // --allow-global stays root's.
+    let out = run_as_nobody(cache.path(), "nobody:200000:65536\n", &["lab", "run", "--allow-global"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only root"));
+}

@@ -12,9 +12,8 @@
 //!   written to the host's disk.
 //!
 //! Probes enter the namespaces with `nsenter` and run under `/bin/sh -c`.
-//! The user namespace maps every uid and gid to itself (written by root from
-//! outside, which keeps `setgroups` allowed): Nix's sandbox calls setgroups,
-//! and fails with `--map-root-user`'s single mapping.
+//! The user namespace's uid/gid maps are written from outside (see
+//! `idmap.rs`), which keeps `setgroups` allowed for Nix's sandbox.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -22,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+use crate::run::idmap::IdMap;
 use crate::run::process::{run_bounded, Execution};
 
 /// Where the lab's own files live inside its namespaces.
@@ -153,6 +153,7 @@ impl HostLab {
     pub fn start(setup: &Setup) -> anyhow::Result<HostLab> {
         let links: String = setup.links.iter().map(|(l, t)| format!("{l} {t}\n")).collect();
         let in_user_ns = !setup.global_binfmt;
+        let id_map = if in_user_ns { Some(IdMap::for_current_user()?) } else { None };
         let mut command = if in_user_ns {
             // The outer shell waits until we have written its uid/gid maps.
             let mut c = Command::new("unshare");
@@ -181,8 +182,8 @@ impl HostLab {
         let mut holder = command.spawn().context("could not execute `unshare` (util-linux)")?;
         let pid = holder.id();
         let mut stdin = holder.stdin.take();
-        if in_user_ns {
-            if let Err(e) = map_identity(pid) {
+        if let Some(id_map) = &id_map {
+            if let Err(e) = wait_for_user_ns(pid).and_then(|()| id_map.apply(pid)) {
                 let _ = holder.kill();
                 let _ = holder.wait();
                 return Err(e);
@@ -277,26 +278,18 @@ impl Drop for HostLab {
     }
 }
 
-/// Writes a full identity uid/gid map for the process `pid` once it is in its
-/// new user namespace.
-fn map_identity(pid: u32) -> anyhow::Result<()> {
+/// Waits until process `pid` is in a user namespace other than ours.
+fn wait_for_user_ns(pid: u32) -> anyhow::Result<()> {
     let ours = std::fs::read_link("/proc/self/ns/user").context("failed to read /proc/self/ns/user")?;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         match std::fs::read_link(format!("/proc/{pid}/ns/user")) {
-            Ok(theirs) if theirs != ours => break,
+            Ok(theirs) if theirs != ours => return Ok(()),
             Ok(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_micros(200)),
             Ok(_) => bail!("the lab's holder did not enter a new user namespace"),
             Err(e) => bail!("the lab's holder died before entering its user namespace: {e}"),
         }
     }
-    for file in ["uid_map", "gid_map"] {
-        let path = format!("/proc/{pid}/{file}");
-        std::fs::write(&path, "0 0 4294967295\n").with_context(|| {
-            format!("failed to write `{path}`: the host backend must run as root (sudo cargo xtask lab run …)")
-        })?;
-    }
-    Ok(())
 }
 
 /// The only child of process `pid` (unshare's forked PID 1).

@@ -2,6 +2,7 @@
 //! against the spec's expectation.
 
 pub mod host;
+pub mod idmap;
 pub mod payload;
 pub mod prereq;
 pub mod process;
@@ -98,10 +99,12 @@ pub fn preflight(allow_global: bool) -> anyhow::Result<bool> {
         bail!("the host backend needs Linux (binfmt_misc, user namespaces)");
     }
     let is_root = unsafe { libc::geteuid() } == 0;
+    if !is_root && allow_global {
+        bail!("--allow-global registers in the host's binfmt_misc, which only root may do\n  help: sudo -E cargo xtask lab run --allow-global …");
+    }
     if !is_root {
-        bail!(
-            "the host backend must run as root: the lab's user namespace maps every uid so that Nix's sandbox can drop groups\n  help: sudo -E cargo xtask lab run …"
-        );
+        // Without root the lab's user namespace is mapped by newuidmap.
+        idmap::IdMap::for_current_user()?;
     }
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     // CROSSLAB_ASSUME_NO_BINFMT_NS lets the tests exercise --allow-global on a new kernel.
