@@ -94,6 +94,13 @@ fn fetch_suite(sh: &Shell, root: &Path, suite: &str, systems: &[&NixSystem]) -> 
     let sources = apt_dir.join("etc/sources.list");
     fs::write(&sources, format!("deb [signed-by={DEBIAN_KEYRING}] {mirror} {suite} main\n"))
         .with_context(|| format!("failed to write `{}`", sources.display()))?;
+    // Read before anything else (APT_CONFIG), so that none of the host's apt
+    // configuration applies: its hooks (e.g. `APT::Update::Post-Invoke`
+    // cleaning /var/cache/apt, appstream refreshes) must not run for a
+    // private index.
+    let apt_conf = apt_dir.join("etc/apt.conf");
+    fs::write(&apt_conf, "Dir::Etc::main \"/dev/null\";\nDir::Etc::parts \"/nonexistent\";\n")
+        .with_context(|| format!("failed to write `{}`", apt_conf.display()))?;
     let opts: Vec<String> = [
         format!("Dir::State::Lists={}", apt_dir.join("lists").display()),
         format!("Dir::Cache={}", apt_dir.join("cache").display()),
@@ -111,7 +118,11 @@ fn fetch_suite(sh: &Shell, root: &Path, suite: &str, systems: &[&NixSystem]) -> 
     .flat_map(|o| ["-o".to_owned(), o])
     .collect();
     let update_opts = opts.clone();
-    cmd!(sh, "apt-get -qq {update_opts...} update").quiet().run().context("`apt-get update` for the payload index failed")?;
+    cmd!(sh, "apt-get -qq {update_opts...} update")
+        .env("APT_CONFIG", &apt_conf)
+        .quiet()
+        .run()
+        .context("`apt-get update` for the payload index failed")?;
 
     let work = tempfile::Builder::new()
         .prefix(".fetch-")
@@ -123,6 +134,7 @@ fn fetch_suite(sh: &Shell, root: &Path, suite: &str, systems: &[&NixSystem]) -> 
     {
         let _dir = sh.push_dir(&debs);
         cmd!(sh, "apt-get -qq {opts...} download {packages...}")
+            .env("APT_CONFIG", &apt_conf)
             .quiet()
             .run()
             .context("`apt-get download` of busybox-static failed")?;
