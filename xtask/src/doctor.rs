@@ -108,6 +108,7 @@ pub fn examine(kvm_timeout: Duration) -> Checkup {
         );
     }
 
+    check_user(&mut c);
     let entries = binfmt_entries(&mut c);
     let nix = nix_config(&mut c);
     check_entries(&mut c, &entries, nix.as_ref());
@@ -118,6 +119,27 @@ pub fn examine(kvm_timeout: Duration) -> Checkup {
     let kvm = kvm.join().unwrap_or(KvmVerdict::NotTested("the test thread panicked".to_owned()));
     report_kvm(&mut c, &kvm, nix.as_ref());
     c
+}
+
+/// Whether this user can run labs: root always; anyone else through
+/// newuidmap and subordinate ids.
+fn check_user(c: &mut Checkup) {
+    const S: &str = "user";
+    match crate::run::idmap::IdMap::for_current_user() {
+        Ok(crate::run::idmap::IdMap::Identity) => c.ok(S, "root: a lab's user namespace maps every id to itself".to_owned()),
+        Ok(crate::run::idmap::IdMap::Subordinate { subuids, subgids, .. }) => c.ok(
+            S,
+            format!(
+                "not root: `lab run` maps the lab's ids with newuidmap/newgidmap (subordinate uids {}+{}, gids {}+{})",
+                subuids.0, subuids.1, subgids.0, subgids.1
+            ),
+        ),
+        Err(e) => {
+            let text = e.to_string();
+            let (what, fix) = text.split_once("\n  help: ").unwrap_or((&text, "run as root"));
+            c.problem(S, what.to_owned(), fix.to_owned());
+        }
+    }
 }
 
 /// One entry of binfmt_misc, as its status file shows it.

@@ -58,6 +58,8 @@ fn doctor_changes_nothing_on_the_machine() {
     assert!(out.status.code().is_some_and(|c| c < 2), "{}\n{}", text, String::from_utf8_lossy(&out.stderr));
     assert_eq!(before, host_state(), "lab doctor changed the machine:\n{text}");
     assert!(qemu_processes().is_empty(), "a test guest outlived the doctor: {:?}", qemu_processes());
+    // It said who may run labs here (the tests run as root).
+    assert!(text.contains("ok       root: a lab's user namespace maps every id to itself"), "{text}");
     // It said what Nix really says.
     let nix = Command::new("nix").args(["--extra-experimental-features", "nix-command", "show-config"]).output().unwrap();
     let sandbox = String::from_utf8_lossy(&nix.stdout).lines().find_map(|l| l.strip_prefix("sandbox = ").map(str::to_owned)).unwrap();
