@@ -361,13 +361,28 @@ impl<'a> Plan<'a> {
 /// decides), cut to 100 characters.
 fn command_title(run: &str) -> String {
     let mut lines = run.lines().map(str::trim).filter(|l| !l.is_empty());
-    let (template, line) = match lines.clone().next() {
-        Some(first) if first.starts_with('#') && !first.starts_with("#!") => ("", first.trim_start_matches('#').trim()),
-        _ => ("runs ", lines.rfind(|l| !l.starts_with('#')).unwrap_or("")),
+    let (is_comment, line) = match lines.clone().next() {
+        Some(first) if first.starts_with('#') && !first.starts_with("#!") => (true, first.trim_start_matches('#').trim()),
+        _ => (false, lines.rfind(|l| !l.starts_with('#')).unwrap_or("")),
     };
     let mut title: String = line.chars().filter(|c| !c.is_control()).take(100).collect();
     if line.chars().count() > 100 {
         title.push('…');
     }
-    if template.is_empty() { title } else { format!("runs `{title}`") }
+    if is_comment { title } else { format!("runs `{title}`") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::command_title;
+
+    #[test]
+    fn a_command_probe_is_titled_by_its_comment_or_its_last_line() {
+        assert_eq!(command_title("# the child is foreign\nqemu-aarch64 ./a.out\n"), "the child is foreign");
+        assert_eq!(command_title("set -e\n\ncd /tmp\nuname -m  \n# done\n"), "runs `uname -m`");
+        assert_eq!(command_title("#!/bin/sh\nid"), "runs `id`");
+        let long = format!("echo {}", "x".repeat(200));
+        assert_eq!(command_title(&long).chars().count(), "runs ``".len() + 101);
+        assert!(command_title(&long).ends_with("x…`"));
+    }
 }
