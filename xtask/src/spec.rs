@@ -146,6 +146,17 @@ pub struct ProbeSpec {
 /// under a second; real compilation under emulation can take minutes.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 120;
 
+/// The longest `run` a `command` probe may have. The backends hand a probe's
+/// command to `/bin/sh -c` as one argument, which Linux limits to 128 KiB
+/// (MAX_ARG_STRLEN); crosslab's own lines before it need the rest.
+pub const MAX_RUN_BYTES: usize = 127 * 1024;
+
+/// The longest path Linux opens (PATH_MAX, without its NUL).
+const MAX_PATH_BYTES: usize = 4095;
+
+/// The longest qemu CPU model name crosslab accepts; qemu's are under 40.
+const MAX_QEMU_CPU_CHARS: usize = 64;
+
 /// A spec that cannot be used, with where and how to fix it.
 #[derive(Debug)]
 pub struct SpecError {
@@ -393,6 +404,18 @@ pub fn parse(name: &str, path: &Path, text: &str) -> Result<Lab, SpecError> {
     })
 }
 
+/// Spec text as an error message quotes it: escaped, and cut short, so that a
+/// 1 MB value does not make a 1 MB message.
+fn shown(text: &str) -> String {
+    const MAX_CHARS: usize = 60;
+    let head: String = text.chars().take(MAX_CHARS).collect();
+    if head.len() == text.len() {
+        head.escape_debug().to_string()
+    } else {
+        format!("{}… ({} bytes)", head.escape_debug(), text.len())
+    }
+}
+
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text.as_bytes()[..offset.min(text.len())];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
@@ -412,7 +435,8 @@ impl Validator<'_> {
     fn known_keys(&self, table: &Table, prefix: &str, known: &[&str]) -> Result<(), SpecError> {
         for key in table.keys() {
             if !known.contains(&key.as_str()) {
-                let dotted = format!("{prefix}{key}");
+                // A quoted TOML key can hold anything: show it escaped and short.
+                let dotted = format!("{prefix}{}", shown(key));
                 let nearest = known
                     .iter()
                     .map(|k| (strsim::levenshtein(key, k), *k))
@@ -442,7 +466,7 @@ impl Validator<'_> {
             Some((d, a)) if d <= 3 => format!("did you mean \"{a}\"? allowed: {list}"),
             _ => format!("allowed: {list}"),
         };
-        self.err(Some(key), format!("`{}` is not allowed", got.escape_debug()), Some(help))
+        self.err(Some(key), format!("`{}` is not allowed", shown(got)), Some(help))
     }
 
     fn text(&self, key: &str, s: &str) -> Result<String, SpecError> {
@@ -506,12 +530,12 @@ impl Validator<'_> {
         }
         let (message, help) = if double.ends_with("-darwin") || double.contains("darwin") {
             (
-                format!("`{double}` cannot be emulated: binfmt_misc hands Linux executables to an emulator, and no emulator runs macOS (Mach-O) binaries on Linux"),
+                format!("`{}` cannot be emulated: binfmt_misc hands Linux executables to an emulator, and no emulator runs macOS (Mach-O) binaries on Linux", shown(double)),
                 "build darwin targets on a Mac (or a remote darwin builder); crosslab emulates Linux systems only".to_owned(),
             )
         } else if double.ends_with("-windows") {
             (
-                format!("`{double}` is not a binfmt_misc system: Windows binaries run through wine via `stdenv.hostPlatform.emulator`"),
+                format!("`{}` is not a binfmt_misc system: Windows binaries run through wine via `stdenv.hostPlatform.emulator`", shown(double)),
                 format!("emulate a Linux system instead: {}", systems::known_list()),
             )
         } else {
@@ -521,7 +545,7 @@ impl Validator<'_> {
             } else {
                 format!("did you mean {}?", near.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))
             };
-            (format!("unknown system `{}`", double.escape_debug()), help)
+            (format!("unknown system `{}`", shown(double)), help)
         };
         Err(self.err(Some(key), message, Some(help)))
     }
@@ -548,7 +572,7 @@ impl Validator<'_> {
         if p.chars().any(char::is_whitespace) {
             return Err(self.err(
                 Some(key),
-                format!("`{}` contains white space, and nix.conf splits values on white space", p.escape_debug()),
+                format!("`{}` contains white space, and nix.conf splits values on white space", shown(p)),
                 Some("use a path without spaces (a symlink to it works)".into()),
             ));
         }
@@ -557,8 +581,15 @@ impl Validator<'_> {
         if !source.starts_with('/') || p.split('=').any(|part| !part.trim_end_matches('?').starts_with('/')) {
             return Err(self.err(
                 Some(key),
-                format!("`{}` is not an absolute path", p.escape_debug()),
+                format!("`{}` is not an absolute path", shown(p)),
                 Some("sandbox paths are absolute: `/usr/bin/qemu-aarch64-static`, or `/inside=/outside`".into()),
+            ));
+        }
+        if let Some(long) = p.split('=').find(|part| part.len() > MAX_PATH_BYTES) {
+            return Err(self.err(
+                Some(key),
+                format!("`{}` is longer than any path Linux opens ({MAX_PATH_BYTES} bytes)", shown(long)),
+                Some("use a shorter path (a symlink to it works)".into()),
             ));
         }
         Ok(())
@@ -608,6 +639,13 @@ impl Validator<'_> {
             (ProbeKind::Command, Some(r)) if r.trim().is_empty() => {
                 return Err(self.err(Some(&key("run")), "is empty".into(), Some("give the shell command to run".into())))
             }
+            (ProbeKind::Command, Some(r)) if r.len() > MAX_RUN_BYTES => {
+                return Err(self.err(
+                    Some(&key("run")),
+                    format!("is {} bytes long, and a probe's command reaches /bin/sh as one argument, which Linux limits to 128 KiB", r.len()),
+                    Some(format!("shorten it to at most {MAX_RUN_BYTES} bytes, e.g. by moving the long part into a script the command runs")),
+                ))
+            }
             (k, Some(_)) if k != ProbeKind::Command => {
                 return Err(self.err(
                     Some(&key("run")),
@@ -654,8 +692,11 @@ impl Validator<'_> {
         };
         let qemu_cpu = self.opt_str(t, &key("qemu-cpu"))?;
         if let Some(cpu) = &qemu_cpu {
-            if cpu.is_empty() || !cpu.chars().all(|c| c.is_ascii_alphanumeric() || "-_.,=+".contains(c)) {
-                return Err(self.err(Some(&key("qemu-cpu")), format!("`{}` is not a qemu CPU model name", cpu.escape_debug()), Some("use a name from `qemu-arm-static -cpu help`, e.g. `arm926`".into())));
+            if cpu.is_empty()
+                || cpu.len() > MAX_QEMU_CPU_CHARS
+                || !cpu.chars().all(|c| c.is_ascii_alphanumeric() || "-_.,=+".contains(c))
+            {
+                return Err(self.err(Some(&key("qemu-cpu")), format!("`{}` is not a qemu CPU model name", shown(cpu)), Some("use a name from `qemu-arm-static -cpu help`, e.g. `arm926`".into())));
             }
             if !matches!(kind, ProbeKind::Exec | ProbeKind::Build | ProbeKind::Command) {
                 return Err(self.err(Some(&key("qemu-cpu")), format!("a `{}` probe emulates nothing", kind.as_str()), Some("use `qemu-cpu` on exec, build or command probes".into())));
