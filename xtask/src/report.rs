@@ -4,6 +4,7 @@
 
 pub mod junit;
 
+use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -236,7 +237,7 @@ impl Terminal {
             self.paint(colour, &format!("{} {:7}", v.mark(), v.label())),
             v.probe.id(),
             format_duration(v.execution.duration),
-            v.probe.title
+            printable(&v.probe.title)
         )
     }
 
@@ -276,7 +277,7 @@ impl Ticker {
     fn start(out: Sink, live: bool, probe: &Probe) -> Ticker {
         let (stop, stopped) = mpsc::channel::<()>();
         let id = probe.id();
-        let title = probe.title.clone();
+        let title = printable(&probe.title).into_owned();
         let thread = std::thread::spawn(move || {
             let started = Instant::now();
             // The progress line is redrawn with \r: it must not wrap.
@@ -379,8 +380,8 @@ pub fn table(report: &LabReport, colour: bool) -> String {
 pub fn surprises(plan: &Plan, report: &LabReport, colour: bool) -> String {
     let mut out = String::new();
     for v in report.verdicts.iter().filter(|v| !v.as_expected) {
-        out.push_str(&format!("  {} {}: {}\n", paint(colour, RED, &format!("✗ {}", v.label())), v.probe.id(), v.probe.title));
-        let mut command = v.probe.command.lines();
+        out.push_str(&format!("  {} {}: {}\n", paint(colour, RED, &format!("✗ {}", v.label())), v.probe.id(), printable(&v.probe.title)));
+        let mut command = v.probe.command.lines().map(printable);
         out.push_str(&format!("      command:   {}\n", command.next().unwrap_or_default()));
         for line in command {
             out.push_str(&format!("                 {line}\n"));
@@ -393,12 +394,12 @@ pub fn surprises(plan: &Plan, report: &LabReport, colour: bool) -> String {
         } else {
             out.push_str("      output (last lines):\n");
             for line in lines {
-                out.push_str(&format!("        | {line}\n"));
+                out.push_str(&format!("        | {}\n", printable(line)));
             }
         }
         if let Some(Diagnosis { detail, fix, .. }) = diagnose::diagnose(plan, v) {
-            out.push_str(&format!("      {} {detail}\n", paint(colour, BOLD, "diagnosis:")));
-            out.push_str(&format!("      {}       {fix}\n", paint(colour, BOLD, "fix:")));
+            out.push_str(&format!("      {} {}\n", paint(colour, BOLD, "diagnosis:"), printable(&detail)));
+            out.push_str(&format!("      {}       {}\n", paint(colour, BOLD, "fix:"), printable(&fix)));
         }
         out.push('\n');
     }
@@ -433,12 +434,12 @@ pub fn print_lab_header(plan: &Plan) {
 
 /// The plain report: one verdict, with its output when it is a surprise.
 pub fn print_verdict(v: &Verdict, _live: bool) {
-    println!("  {} {:7} {:32} {:>7}  {}", v.mark(), v.label(), v.probe.id(), format_duration(v.execution.duration), v.probe.title);
+    println!("  {} {:7} {:32} {:>7}  {}", v.mark(), v.label(), v.probe.id(), format_duration(v.execution.duration), printable(&v.probe.title));
     if !v.as_expected {
         println!("          expected: {}", v.probe.expect.describe());
         println!("          got: {}, output:", v.status_text());
         for line in last_lines(&v.execution.output, 12) {
-            println!("          | {line}");
+            println!("          | {}", printable(line));
         }
     }
 }
@@ -450,6 +451,28 @@ pub fn print_summary(r: &LabReport) {
     let ok = r.verdicts.iter().filter(|v| v.as_expected).count();
     let word = if ok == total { "as expected" } else { "NOT as expected" };
     println!("  {ok} of {total} probes {word}\n");
+}
+
+/// `text` for the terminal: control characters other than tab and line feed
+/// written as escapes (`\x1b`; a carriage return is `\x0d`). Probe output
+/// and spec text (a title names sandbox paths) are shown, never obeyed: a raw
+/// escape sequence would recolour, clear or retitle the terminal, and a
+/// carriage return overwrite the report's line.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    let hidden = |c: char| c.is_control() && c != '\t' && c != '\n';
+    if !text.chars().any(hidden) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(text.chars().map(|c| if hidden(c) { escaped(c) } else { c.to_string() }).collect())
+}
+
+/// A character as an escape a reader can see: `\x1b`, `\u{fffe}`.
+pub fn escaped(c: char) -> String {
+    if (c as u32) < 0x100 {
+        format!("\\x{:02x}", c as u32)
+    } else {
+        format!("\\u{{{:x}}}", c as u32)
+    }
 }
 
 /// `12ms`, `1.5s`.

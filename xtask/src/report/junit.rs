@@ -10,7 +10,7 @@ use anyhow::Context;
 
 use crate::diagnose;
 use crate::plan::Plan;
-use crate::report::{last_lines, LabReport};
+use crate::report::{escaped, last_lines, LabReport};
 
 /// The JUnit XML document for these labs' reports.
 pub fn render(labs: &[(&Plan, &LabReport)]) -> String {
@@ -86,11 +86,14 @@ fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
 }
 
-/// Character data: markup escaped, characters XML cannot hold dropped.
+/// Character data: markup escaped, characters XML cannot hold (NUL, ESC and
+/// the other controls but tab and line breaks) written as visible escapes
+/// such as `\x1b`, so the report still shows they were there.
 pub fn text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars().filter(|c| is_xml_char(*c)) {
+    for c in s.chars() {
         match c {
+            c if !is_xml_char(c) => out.push_str(&escaped(c)),
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -102,11 +105,13 @@ pub fn text(s: &str) -> String {
 }
 
 /// An attribute value in double quotes; line breaks and tabs kept as
-/// references, which attribute normalisation would otherwise turn into spaces.
+/// references, which attribute normalisation would otherwise turn into spaces;
+/// characters XML cannot hold escaped as in [`text`].
 pub fn attr(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars().filter(|c| is_xml_char(*c)) {
+    for c in s.chars() {
         match c {
+            c if !is_xml_char(c) => out.push_str(&escaped(c)),
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -126,8 +131,9 @@ mod tests {
     use super::{attr, text};
 
     #[test]
-    fn markup_is_escaped_and_forbidden_characters_dropped() {
-        assert_eq!(text("a<b>&c]]>\u{0}\u{1b}[0m\u{FFFE}"), "a&lt;b&gt;&amp;c]]&gt;[0m");
+    fn markup_is_escaped_and_forbidden_characters_shown_as_escapes() {
+        assert_eq!(text("a<b>&c]]>\u{0}\u{1b}[0m\u{FFFE}"), r"a&lt;b&gt;&amp;c]]&gt;\x00\x1b[0m\u{fffe}");
+        assert_eq!(attr("\u{7}bell"), r"\x07bell");
         assert_eq!(attr("say \"hi\"\n'x'\t"), "say &quot;hi&quot;&#10;&apos;x&apos;&#9;");
     }
 }
