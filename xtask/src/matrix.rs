@@ -233,7 +233,7 @@ pub fn markdown(rows: &[Row]) -> String {
 }
 
 /// Text made safe for one Markdown table cell: `|` escaped, line breaks as
-/// `<br>`, HTML brackets as entities.
+/// `<br>`, HTML brackets and `&` as entities (so `&lt;` shows as written).
 pub fn cell(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for line in text.trim().lines().enumerate() {
@@ -243,6 +243,7 @@ pub fn cell(text: &str) -> String {
         for c in line.1.chars() {
             match c {
                 '|' => out.push_str("\\|"),
+                '&' => out.push_str("&amp;"),
                 '<' => out.push_str("&lt;"),
                 '>' => out.push_str("&gt;"),
                 '\r' => {}
