@@ -65,7 +65,7 @@ with subtest("nix-config[1]@aarch64-linux: Nix reports sandbox ∋ true, extra-p
             [
                 "conf=$(nix --extra-experimental-features nix-command show-config) || exit 1",
                 "printf '%s\\n' \"$conf\" | grep -E '^(sandbox|sandbox-paths|extra-platforms) = '",
-                "has() { printf '%s\\n' \"$conf\" | grep -E \"^$1 = \" | tr ' ' '\\n' | grep -qxF -- \"$2\" || { echo \"missing from $1: $2\"; exit 1; }; }",
+                "has() { printf '%s\\n' \"$conf\" | grep -E \"^$1 = \" | tr ' ' '\\n' | grep -qxF -- \"$2\" || { printf 'missing from %s: %s\\n' \"$1\" \"$2\"; exit 1; }; }",
                 "has sandbox true",
                 "has extra-platforms aarch64-linux",
             ]

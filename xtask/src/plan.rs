@@ -346,7 +346,7 @@ impl<'a> Plan<'a> {
             "conf=$(nix --extra-experimental-features nix-command show-config) || exit 1\n\
              printf '%s\\n' \"$conf\" | grep -E '^(sandbox|sandbox-paths|extra-platforms) = '\n\
              has() { printf '%s\\n' \"$conf\" | grep -E \"^$1 = \" | tr ' ' '\\n' | grep -qxF -- \"$2\" \
-             || { echo \"missing from $1: $2\"; exit 1; }; }\n",
+             || { printf 'missing from %s: %s\\n' \"$1\" \"$2\"; exit 1; }; }\n",
         );
         for (key, value) in &wants {
             command.push_str(&format!("has {key} {}\n", quote::sh(value)));

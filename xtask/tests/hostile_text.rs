@@ -417,7 +417,6 @@ fn fake_nix(dir: &Path, conf: &str, command: &str) -> Output {
 }
 
 #[test]
-#[ignore = "plan.rs's nix-config probe names a missing path with `echo`, and dash's echo reads `\\n` in it as a line break"]
 fn the_nix_config_probe_names_a_missing_path_with_backslashes_as_written() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_spec(dir.path(), "backslash", with_head("[nix]\nextra-sandbox-paths = ['/a\\nb\\c']\n[[probe]]\nkind = \"nix-config\"\n"));

@@ -23,9 +23,9 @@
       # it. A renderer that changed is caught by `cargo test`, not here.
       rendered = {
         "checks/nixos-static-emulators.nix" = "f9ca414e40e70d64960f967e213a799149e325cb1f1f8f3f7245205997bfc578";
-        "checks/nixos-static-emulators.py" = "936506729f859273a454e8bb58ec7eb571c89c1743a611c2e88d30bb6ccc0dbf";
+        "checks/nixos-static-emulators.py" = "be4a6d2600c83983adcc877007ba8bd9034fae2223982d4cbd66a1ae2fb14b86";
         "checks/non-nixos-aarch64.nix" = "8f59dc4d2d89bb0dc55894ae8cccdbdf68e5a2c96a4717e3735f8eb224446c03";
-        "checks/non-nixos-aarch64.py" = "0705f514d61cc49d6783c6ebd1678c09dad182f17c3820d91c4e4d221a38ee22";
+        "checks/non-nixos-aarch64.py" = "893f47ca8b71a78fd9aa3bdb7e58af99912bdd76e752903576207105959dff3b";
       };
       fileAt = path: ./. + "/${path}";
       stale = builtins.filter (
