@@ -137,7 +137,7 @@ fn lab_processes() -> Vec<u32> {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
         if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
             let cmdline = String::from_utf8_lossy(&cmdline);
-            if cmdline.contains("crosslab-nix") || cmdline.contains("busybox\0sleep\0600") {
+            if cmdline.contains("crosslab-nix") || cmdline.contains("busybox\0sleep\x00600") {
                 found.push(pid);
             }
         }
@@ -183,7 +183,9 @@ fn a_run_killed_at_any_stage_leaves_nothing_for_the_next() {
     let at_registration = |s: &Sight| s.stderr.contains("paused at registration");
     let building = |s: &Sight| s.processes.contains("busybox sleep 600");
     let at_cleanup = |s: &Sight| s.stderr.contains("paused at cleanup");
-    let cases: [(&PathBuf, &[(&str, &str)], &dyn Fn(&Sight) -> bool); 3] = [
+    // A spec, its environment, and when the run is where it is to be killed.
+    type Case<'a> = (&'a PathBuf, &'a [(&'a str, &'a str)], &'a dyn Fn(&Sight) -> bool);
+    let cases: [Case; 3] = [
         (&two, &[("CROSSLAB_FAULT_PAUSE", "registration")], &at_registration),
         (&slow, &[], &building),
         (&two, &[("CROSSLAB_FAULT_PAUSE", "cleanup")], &at_cleanup),
