@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use crate::flags;
 use crate::plan::Plan;
+use crate::report::printable;
 
 impl flags::List {
     pub fn run(self, root: &Path) -> anyhow::Result<ExitCode> {
@@ -18,7 +19,7 @@ impl flags::List {
                 lab.host.as_str(),
                 systems.join(","),
                 "",
-                first_line(&lab.description),
+                printable(first_line(&lab.description)),
             );
         }
         Ok(ExitCode::SUCCESS)
@@ -29,27 +30,34 @@ impl flags::Show {
     pub fn run(self, root: &Path) -> anyhow::Result<ExitCode> {
         let lab = crate::load_labs(root, std::slice::from_ref(&self.lab))?.remove(0);
         let plan = Plan::new(&lab, std::env::consts::ARCH);
-        println!("lab {} ({}), {}", lab.name, lab.path.display(), lab.host.as_str());
-        println!("  {}", lab.description.trim());
-        println!("\nbinfmt_misc ({} interpreter, flags `{}`):", lab.binfmt.interpreter.as_str(), lab.binfmt.flags);
+        let mut out = String::new();
+        let mut line = |text: String| {
+            out.push_str(&text);
+            out.push('\n');
+        };
+        line(format!("lab {} ({}), {}", lab.name, lab.path.display(), lab.host.as_str()));
+        line(format!("  {}", lab.description.trim()));
+        line(format!("\nbinfmt_misc ({} interpreter, flags `{}`):", lab.binfmt.interpreter.as_str(), lab.binfmt.flags));
         if plan.registrations.is_empty() {
-            println!("  (no entries)");
+            line("  (no entries)".to_owned());
         }
         for reg in &plan.registrations {
-            println!("  {}", reg.line());
+            line(format!("  {}", reg.line()));
         }
-        println!("\nnix.conf:");
-        for line in plan.nix_conf.to_nix_conf(&[]).lines() {
-            println!("  {line}");
+        line("\nnix.conf:".to_owned());
+        for text in plan.nix_conf.to_nix_conf(&[]).lines() {
+            line(format!("  {text}"));
         }
-        println!("\nprobes (on {}):", plan.host_arch);
+        line(format!("\nprobes (on {}):", plan.host_arch));
         for probe in &plan.probes {
-            println!("\n  {}  {}", probe.id(), probe.title);
-            println!("    expects: {}, within {}s", probe.expect.describe(), probe.timeout.as_secs());
-            for line in probe.command.lines() {
-                println!("    $ {line}");
+            line(format!("\n  {}  {}", probe.id(), probe.title));
+            line(format!("    expects: {}, within {}s", probe.expect.describe(), probe.timeout.as_secs()));
+            for text in probe.command.lines() {
+                line(format!("    $ {text}"));
             }
         }
+        // Spec text is shown, never obeyed by the terminal.
+        print!("{}", printable(&out));
         Ok(ExitCode::SUCCESS)
     }
 }

@@ -629,3 +629,20 @@ fn made_up_reports_with_any_text_stay_well_formed() {
     assert!(rows[2][4].contains("<br>second ''line''<br>0123456789abcdef"), "a line break is a <br> in the cell");
     assert!(rows[2][4].contains("<b>&amp; ]]> -->"), "markup and entities show as written");
 }
+
+#[test]
+fn lab_show_and_list_print_spec_text_without_obeying_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("esc.toml");
+    std::fs::write(
+        &spec,
+        "description = \"clears \\u001b[2J the screen\"\nhost = \"non-nixos\"\nsystems = [\"aarch64-linux\"]\n[[probe]]\nkind = \"command\"\nrun = \"echo \\u001b]0;title\\u0007 \\r done\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask")).args(["lab", "show"]).arg(&spec).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
+    assert!(text.contains("clears \\x1b[2J the screen"), "{text}");
+    assert!(text.contains("$ echo \\x1b]0;title\\x07 \\x0d done"), "{text}");
+}
