@@ -88,7 +88,7 @@ fn fetch_suite(sh: &Shell, root: &Path, suite: &str, systems: &[&NixSystem]) -> 
         bail!("`{DEBIAN_KEYRING}` is missing\n  help: apt-get install debian-archive-keyring");
     }
     let apt_dir = root.parent().unwrap_or(root).join("apt").join(suite);
-    for sub in ["lists/partial", "cache/archives/partial", "etc"] {
+    for sub in ["lists/partial", "cache/archives/partial", "etc/empty.d"] {
         fs::create_dir_all(apt_dir.join(sub)).with_context(|| format!("failed to create `{}`", apt_dir.display()))?;
     }
     let sources = apt_dir.join("etc/sources.list");
@@ -99,13 +99,14 @@ fn fetch_suite(sh: &Shell, root: &Path, suite: &str, systems: &[&NixSystem]) -> 
     // cleaning /var/cache/apt, appstream refreshes) must not run for a
     // private index.
     let apt_conf = apt_dir.join("etc/apt.conf");
-    fs::write(&apt_conf, "Dir::Etc::main \"/dev/null\";\nDir::Etc::parts \"/nonexistent\";\n")
+    let empty = apt_dir.join("etc/empty.d");
+    fs::write(&apt_conf, format!("Dir::Etc::main \"/dev/null\";\nDir::Etc::parts \"{}\";\n", empty.display()))
         .with_context(|| format!("failed to write `{}`", apt_conf.display()))?;
     let opts: Vec<String> = [
         format!("Dir::State::Lists={}", apt_dir.join("lists").display()),
         format!("Dir::Cache={}", apt_dir.join("cache").display()),
         format!("Dir::Etc::SourceList={}", sources.display()),
-        "Dir::Etc::SourceParts=/nonexistent".to_owned(),
+        format!("Dir::Etc::SourceParts={}", empty.display()),
         "Dir::State::status=/dev/null".to_owned(),
         format!("APT::Architectures={}", arches.join(",")),
         "APT::Sandbox::User=root".to_owned(),
