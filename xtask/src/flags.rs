@@ -37,8 +37,8 @@ pub enum LabCommand {
     /// Show a lab's plan: registrations, Nix settings, and every probe per
     /// system with the shell command it runs and what it expects.
     Show(Show),
-    /// Validate lab specs (all labs in labs/ by default). Exits 2 on the first
-    /// invalid spec, naming the file, the key and the fix.
+    /// Validate lab specs (all labs in labs/ by default). Each invalid spec is
+    /// told with its file, the key and the fix; exits 2 if any is invalid.
     Check(Check),
     /// Render labs to the flake: flake.nix, checks/<lab>.nix and
     /// checks/<lab>.py. All labs into the repository root by default.

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use crate::flags;
 use crate::plan::Plan;
 use crate::report::printable;
+use crate::spec;
 
 impl flags::List {
     pub fn run(self, root: &Path) -> anyhow::Result<ExitCode> {
@@ -63,12 +64,32 @@ impl flags::Show {
 }
 
 impl flags::Check {
+    /// Checks every spec, not just up to the first bad one: each error is
+    /// printed; the exit status is 2 if any spec is invalid.
     pub fn run(self, root: &Path) -> anyhow::Result<ExitCode> {
-        let labs = crate::load_labs(root, &self.labs)?;
-        for lab in &labs {
-            let probes = Plan::new(lab, std::env::consts::ARCH).probes.len();
-            let plural = |n: usize, word: &str| if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") };
-            println!("ok  {}  ({}, {})", lab.name, plural(lab.systems.len(), "system"), plural(probes, "probe"));
+        let dir = crate::labs_dir(root);
+        let paths = if self.labs.is_empty() {
+            spec::all_lab_files(&dir)?
+        } else {
+            self.labs.iter().map(|a| spec::resolve(&dir, a)).collect()
+        };
+        let plural = |n: usize, word: &str| if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") };
+        let mut invalid = 0;
+        for path in &paths {
+            match spec::load(path) {
+                Ok(lab) => {
+                    let probes = Plan::new(&lab, std::env::consts::ARCH).probes.len();
+                    println!("ok  {}  ({}, {})", lab.name, plural(lab.systems.len(), "system"), plural(probes, "probe"));
+                }
+                Err(e) => {
+                    invalid += 1;
+                    eprintln!("error: {}", printable(&e.to_string()));
+                }
+            }
+        }
+        if invalid > 0 {
+            eprintln!("{} of {} invalid", plural(invalid, "spec"), paths.len());
+            return Ok(ExitCode::from(2));
         }
         Ok(ExitCode::SUCCESS)
     }

@@ -225,3 +225,25 @@ fn every_shipped_lab_validates() {
         spec::load(&path).unwrap_or_else(|e| panic!("{e}"));
     }
 }
+
+#[test]
+fn lab_check_reports_every_invalid_spec_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad_system = dir.path().join("bad-system.toml");
+    std::fs::write(&bad_system, "description = \"x\"\nhost = \"non-nixos\"\nsystems = [\"arm-linux\"]\n").unwrap();
+    let bad_key = dir.path().join("bad-key.toml");
+    std::fs::write(&bad_key, "descripton = \"x\"\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["lab", "check"])
+        .arg(&bad_system)
+        .arg("non-nixos-aarch64")
+        .arg(&bad_key)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(stdout.contains("ok  non-nixos-aarch64"), "{stdout}");
+    assert!(stderr.contains(&format!("`{}`: `systems[0]`: unknown system `arm-linux`", bad_system.display())), "{stderr}");
+    assert!(stderr.contains(&format!("`{}`: `descripton`: unknown key", bad_key.display())), "{stderr}");
+    assert!(stderr.contains("2 specs of 3 invalid"), "{stderr}");
+}
