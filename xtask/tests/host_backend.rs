@@ -257,3 +257,44 @@ fn a_user_with_subordinate_ids_runs_labs_without_root() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("only root"));
 }
+
+/// A Nix installed the official installer's way: `nix` in a /nix/store path
+/// (here a copy of Debian's, registered in a store of its own), on PATH, and
+/// Debian's /usr/bin/nix hidden. The lab's fresh /nix would hide that store;
+/// the lab mounts the host Nix's closure into its own.
+#[test]
+fn a_nix_installed_in_the_store_runs_in_the_labs_fresh_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        dir.path(),
+        "installer-nix",
+        &format!(
+            "{}\n[[probe]]\nkind = \"command\"\nrun = \"command -v nix-build; nix-build --version\"\nexpect-output = \"/nix/store/0123456789abcdfghijklmnpqrsvwxyz-nix-2.8.0/bin/nix-build\"\n",
+            std::fs::read_to_string(lab_path("non-nixos-aarch64")).unwrap()
+        ),
+    );
+    let script = r#"set -e
+mount -t tmpfs crosslab-test-nix /nix
+p=/nix/store/0123456789abcdfghijklmnpqrsvwxyz-nix-2.8.0
+mkdir -p "$p/bin" "$p/libexec/nix"
+cp /usr/bin/nix "$p/bin/nix"
+for t in nix-build nix-store nix-instantiate; do ln -s nix "$p/bin/$t"; done
+ln -s ../../bin/nix "$p/libexec/nix/build-remote"
+printf '%s\n\n0\n' "$p" | "$p/bin/nix-store" --register-validity
+mount --bind /bin/false /usr/bin/nix
+PATH="$p/bin:$PATH" exec "$@"
+"#;
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh", env!("CARGO_BIN_EXE_xtask")])
+        .args(["lab", "run", "--json"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let probes = report["probes"].as_array().unwrap();
+    let build = probes.iter().find(|p| p["kind"] == "build").unwrap();
+    assert!(build["output"].as_str().unwrap().contains("No such file or directory"), "{build}");
+    let command = probes.iter().find(|p| p["kind"] == "command").unwrap();
+    assert!(command["output"].as_str().unwrap().contains("nix-build (Nix) 2.8"), "{command}");
+}

@@ -41,6 +41,69 @@ pub struct Setup {
     /// Register in the host's global binfmt_misc instead of a private one
     /// (`--allow-global`, for kernels without binfmt_misc namespaces).
     pub global_binfmt: bool,
+    /// The host's Nix when it lives in /nix/store (the official installer),
+    /// which the lab's fresh /nix would otherwise hide.
+    pub host_nix: Option<HostNix>,
+}
+
+/// Where the official installer links Nix for every user.
+pub const INSTALLER_PROFILE_BIN: &str = "/nix/var/nix/profiles/default/bin";
+
+/// A Nix installed into /nix/store: its `bin` directory and the store paths
+/// it needs to run (its closure), which the lab mounts read-only into its
+/// own fresh store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostNix {
+    /// The store path of the Nix package, `/nix/store/<hash>-nix-<version>`.
+    pub package: std::path::PathBuf,
+    pub bin: std::path::PathBuf,
+    pub closure: Vec<String>,
+}
+
+impl HostNix {
+    /// The `nix-build` on PATH (or, when PATH has none, as under `sudo`, in
+    /// the installer's default profile), if it resolves into /nix/store; its
+    /// closure from the host's own `nix-store --query --requisites`.
+    pub fn find() -> anyhow::Result<Option<HostNix>> {
+        let Some(nix_build) = std::env::var_os("PATH")
+            .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .chain([std::path::PathBuf::from(INSTALLER_PROFILE_BIN)])
+            .map(|d| d.join("nix-build"))
+            .find(|p| p.is_file())
+        else {
+            return Ok(None);
+        };
+        let real = std::fs::canonicalize(&nix_build).with_context(|| format!("failed to resolve `{}`", nix_build.display()))?;
+        let Ok(in_store) = real.strip_prefix("/nix/store") else {
+            return Ok(None);
+        };
+        let Some(name) = in_store.components().next() else {
+            return Ok(None);
+        };
+        let package = std::path::Path::new("/nix/store").join(name);
+        let bin = real.parent().map(std::path::Path::to_path_buf).unwrap_or_else(|| package.join("bin"));
+        let out = Command::new(bin.join("nix-store"))
+            .args(["--query", "--requisites"])
+            .arg(&package)
+            .output()
+            .with_context(|| format!("could not execute `{}`", bin.join("nix-store").display()))?;
+        if !out.status.success() {
+            bail!(
+                "`nix-store --query --requisites {}` failed: {}\n  help: crosslab mounts the closure of the host's Nix into each lab's fresh store; check that `nix-store --verify` is happy",
+                package.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        let closure = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("/nix/store/"))
+            .filter(|n| !n.is_empty() && !n.contains('/'))
+            .map(str::to_owned)
+            .collect();
+        Ok(Some(HostNix { package, bin, closure }))
+    }
 }
 
 /// The running namespaces of one lab.
@@ -51,12 +114,19 @@ pub struct HostLab {
     /// PID (in the host's PID namespace) of the lab's PID 1.
     ns_pid: u32,
     in_user_ns: bool,
+    /// What probes' environment gets when the host's Nix runs from the store:
+    /// its `bin` first on PATH, and where it finds itself (NIX_BIN_DIR,
+    /// NIX_LIBEXEC_DIR: its build hook lives there).
+    nix_env: Vec<(&'static str, String)>,
 }
+
+/// The PATH probes see, besides the host Nix's `bin` when it is in the store.
+pub const PROBE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// The environment every probe command sees.
 pub fn probe_env() -> Vec<(&'static str, String)> {
     vec![
-        ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()),
+        ("PATH", PROBE_PATH.into()),
         ("HOME", format!("{LAB_DIR}/home")),
         ("TMPDIR", "/tmp".into()),
         ("LANG", "C.UTF-8".into()),
@@ -73,8 +143,23 @@ pub fn probe_env() -> Vec<(&'static str, String)> {
 
 /// The holder's script: mounts, the lab's files, then wait for stdin to close.
 const SETUP_SCRIPT: &str = r#"set -eu
+# The host's store stays reachable through fd 9 once the lab's /nix hides it:
+# a Nix from the official installer runs from there.
+if [ -n "$CROSSLAB_HOST_NIX_CLOSURE" ]; then exec 9< /nix/store; fi
 # The payload cache may live under /run or /tmp: bind it before those are hidden.
 mount -t tmpfs -o mode=0755 crosslab-nix /nix
+if [ -n "$CROSSLAB_HOST_NIX_CLOSURE" ]; then
+  mkdir -p /nix/store
+  set -f
+  for p in $CROSSLAB_HOST_NIX_CLOSURE; do
+    if [ -d "/proc/self/fd/9/$p" ]; then mkdir "/nix/store/$p"; else : > "/nix/store/$p"; fi
+    # --no-canonicalize: resolved to a name, the source would be the new, empty /nix.
+    mount --no-canonicalize --bind "/proc/self/fd/9/$p" "/nix/store/$p"
+    mount -o remount,bind,ro "/nix/store/$p"
+  done
+  set +f
+  exec 9<&-
+fi
 mkdir /nix/.payloads
 mount --bind "$CROSSLAB_PAYLOAD_SRC" /nix/.payloads
 mount -t tmpfs -o mode=0755 crosslab-run /run
@@ -173,6 +258,7 @@ impl HostLab {
             .env("CROSSLAB_NIX_CONF", &setup.nix_conf)
             .env("CROSSLAB_LINKS", links)
             .env("CROSSLAB_GLOBAL_BINFMT", if setup.global_binfmt { "1" } else { "0" })
+            .env("CROSSLAB_HOST_NIX_CLOSURE", setup.host_nix.as_ref().map(|n| n.closure.join(" ")).unwrap_or_default())
             .env("CROSSLAB_GLOBAL_SAVE", GLOBAL_SAVE)
             .env("CROSSLAB_GLOBAL_RESTORE", GLOBAL_RESTORE)
             .current_dir("/")
@@ -190,7 +276,15 @@ impl HostLab {
             }
             stdin.as_mut().expect("piped").write_all(b"go\n").context("the lab's holder died early")?;
         }
-        let mut lab = HostLab { holder, stdin, ns_pid: 0, in_user_ns };
+        let nix_env = match &setup.host_nix {
+            Some(nix) => vec![
+                ("PATH", format!("{}:{PROBE_PATH}", nix.bin.display())),
+                ("NIX_BIN_DIR", nix.bin.display().to_string()),
+                ("NIX_LIBEXEC_DIR", nix.package.join("libexec").display().to_string()),
+            ],
+            None => Vec::new(),
+        };
+        let mut lab = HostLab { holder, stdin, ns_pid: 0, in_user_ns, nix_env };
         let mut stdout = BufReader::new(lab.holder.stdout.take().expect("piped"));
         let mut line = String::new();
         stdout.read_line(&mut line).context("failed to read from the lab's holder")?;
@@ -213,7 +307,9 @@ impl HostLab {
 
 impl crate::run::Executor for HostLab {
     fn exec(&self, command: &str, timeout: Duration) -> anyhow::Result<Execution> {
-        let env = probe_env();
+        let mut env = probe_env();
+        env.retain(|(k, _)| !self.nix_env.iter().any(|(n, _)| n == k));
+        env.extend(self.nix_env.iter().cloned());
         let mut c = Command::new("nsenter");
         c.arg(format!("--target={}", self.ns_pid));
         if self.in_user_ns {

@@ -156,6 +156,7 @@ pub fn run_host(
         nix_conf: plan.nix_conf.to_nix_conf(&extra_sandbox_paths),
         links,
         global_binfmt,
+        host_nix: host::HostNix::find()?,
     };
     let ns = host::HostLab::start(&setup)?;
     let verdicts = run_plan(plan, &ns, &mut on_verdict)?;

@@ -52,6 +52,11 @@ fn is_present(program: &str) -> bool {
     if program.starts_with('/') {
         return Path::new(program).exists();
     }
+    // A Nix from the official installer, off PATH under sudo, is found
+    // (and used) by the host backend all the same.
+    if program.starts_with("nix") && Path::new(crate::run::host::INSTALLER_PROFILE_BIN).join(program).is_file() {
+        return true;
+    }
     std::env::var_os("PATH")
         .map(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
         .unwrap_or(false)
