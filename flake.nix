@@ -22,6 +22,8 @@
       # `cargo xtask lab render` wrote this flake, and every labs/*.toml is in
       # it. A renderer that changed is caught by `cargo test`, not here.
       rendered = {
+        "checks/container-registered-emulator.nix" = "7d621fafa175592d373147cb7ef32a8c4b27ad69895a1b4a41b8b75cb33c8a29";
+        "checks/container-registered-emulator.py" = "0bce867297ede8f971eae941e91f09102586938cff8aabee457536af69d9b443";
         "checks/emulator-exec-foreign.nix" = "b49b323d5071cd514ba1c9b67482a9a3a5b0c200acece90de4f8fb46b0c4d144";
         "checks/emulator-exec-foreign.py" = "a7e5a9a33cadc6d368a6f5beab6d2215792af445c55d837c76a2b3280f6c2953";
         "checks/extra-platforms-unregistered.nix" = "b9dd84bc4f3d13ae526ebce74fafb51664e4ae1081ff5be98886901e00ee333e";
@@ -46,6 +48,7 @@
         "checks/self-exec-under-emulation.py" = "07afdc4cfa1c4dde6df8ea44adc9a56d0d7abe71e496773dd77ef74400121134";
         "checks/wrapped-interpreter-env-shebang.nix" = "cbce2736f7e80199829683c5de823251ff018e13847bcf125ba651dd50560152";
         "checks/wrapped-interpreter-env-shebang.py" = "f6c397cea91dc47c5350fd2ebe55db4446413629c49408267d01a5afb2977c35";
+        "labs/container-registered-emulator.toml" = "f830e9e42f02b27bf570eef872d4d9db82bc1892833f767b1a35c63dc158169d";
         "labs/emulator-exec-foreign.toml" = "c3905ff13e7f45c7b2add130ff611f2c03790b29f64947a66df84f69e54d6671";
         "labs/extra-platforms-unregistered.toml" = "8697e4149f4681ea5fc9dbcbe7844aedc210ce081558081033bfea167975cab4";
         "labs/multiarch-uname.toml" = "d6fb351d3bb435ee8b60e6e1acc7c4ef8a9862021d9d8161ab85c38e8b41ed6e";
@@ -76,6 +79,7 @@
     in
     {
       checks.${system} = {
+        "container-registered-emulator" = import ./checks/container-registered-emulator.nix { pkgs = pkgsFrom "nixpkgs"; };
         "emulator-exec-foreign" = import ./checks/emulator-exec-foreign.nix { pkgs = pkgsFrom "nixpkgs"; };
         "extra-platforms-unregistered" = import ./checks/extra-platforms-unregistered.nix { pkgs = pkgsFrom "nixpkgs"; };
         "multiarch-uname" = import ./checks/multiarch-uname.nix { pkgs = pkgsFrom "nixpkgs"; };

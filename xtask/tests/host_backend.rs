@@ -132,6 +132,12 @@ fn reported_issues_reproduced_with_command_probes() {
     let outcomes: Vec<_> = report.verdicts.iter().map(|v| (v.passed, v.execution.output.contains("double-spawn child: aarch64"))).collect();
     assert_eq!(outcomes, [(true, true), (true, true), (false, false)]);
     assert!(report.verdicts[2].execution.output.contains("Exec format error"), "{}", report.verdicts[2].execution.output);
+    // Docker's binfmt installers: an interpreter only the container had
+    // works with F after the container is gone, and not without.
+    let report = run_lab("container-registered-emulator");
+    assert_all_as_expected(&report);
+    assert_eq!(report.verdicts.iter().map(|v| v.passed).collect::<Vec<_>>(), [true, true, false]);
+    assert!(report.verdicts[0].execution.output.lines().any(|l| l == "aarch64"));
 }
 
 /// The verdict is not a formality: a spec that expects the reported bug to
