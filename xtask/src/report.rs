@@ -427,32 +427,6 @@ fn paint(on: bool, colour: &str, text: &str) -> String {
     }
 }
 
-/// The plain report for backends that do not keep a [`Terminal`]: the header.
-pub fn print_lab_header(plan: &Plan) {
-    println!("lab {} ({}, {} probes)", plan.lab.name, plan.lab.host.as_str(), plan.probes.len());
-}
-
-/// The plain report: one verdict, with its output when it is a surprise.
-pub fn print_verdict(v: &Verdict, _live: bool) {
-    println!("  {} {:7} {:32} {:>7}  {}", v.mark(), v.label(), v.probe.id(), format_duration(v.execution.duration), printable(&v.probe.title));
-    if !v.as_expected {
-        println!("          expected: {}", v.probe.expect.describe());
-        println!("          got: {}, output:", v.status_text());
-        for line in last_lines(&v.execution.output, 12) {
-            println!("          | {}", printable(line));
-        }
-    }
-}
-
-/// The plain report: the lab's table and a summary line.
-pub fn print_summary(r: &LabReport) {
-    print!("{}", table(r, false));
-    let total = r.verdicts.len();
-    let ok = r.verdicts.iter().filter(|v| v.as_expected).count();
-    let word = if ok == total { "as expected" } else { "NOT as expected" };
-    println!("  {ok} of {total} probes {word}\n");
-}
-
 /// `text` for the terminal: control characters other than tab and line feed
 /// written as escapes (`\x1b`; a carriage return is `\x0d`). Probe output
 /// and spec text (a title names sandbox paths) are shown, never obeyed: a raw

@@ -93,7 +93,7 @@ fn reproduction_labs_give_the_host_backends_verdicts() {
                 v.execution.output
             );
         }
-        let json = vm::to_json(&in_vm, &guest).unwrap();
+        let json = vm::to_json(&plan, &in_vm, &guest).unwrap();
         assert_eq!(json["backend"], "vm");
         assert_eq!(json["guest"]["kernel"], guest.kernel_release.as_str());
     }
@@ -169,21 +169,39 @@ fn a_broken_image_is_reported_without_waiting_for_the_timeout() {
 fn lab_run_backend_vm_reports_json_and_exits_2_when_the_vm_cannot_boot() {
     let _ = image_and_payloads();
     let xtask = env!("CARGO_BIN_EXE_xtask");
-    let ok = Command::new(xtask)
+    // Two labs as expected and one surprise: reported as the host backend
+    // reports it, with its diagnosis, in JSON and in JUnit XML.
+    let dir = tempfile::tempdir().unwrap();
+    let surprise = dir.path().join("surprise.toml");
+    std::fs::write(&surprise, "description = \"expects the reported bug to be gone\"\nhost = \"non-nixos\"\nsystems = [\"aarch64-linux\"]\n[[probe]]\nkind = \"build\"\n").unwrap();
+    let junit = dir.path().join("junit.xml");
+    let ran = Command::new(xtask)
         .args(["lab", "run", "--backend", "vm", "--json", "extra-platforms-unregistered", "non-nixos-aarch64-no-sandbox"])
+        .arg(&surprise)
+        .arg("--junit")
+        .arg(&junit)
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&ok.stderr);
-    assert_eq!(ok.status.code(), Some(0), "{stderr}");
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    assert_eq!(ran.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("crosslab: VM up in"), "{stderr}");
     let labs: Vec<serde_json::Value> =
-        String::from_utf8_lossy(&ok.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(labs.len(), 2);
+        String::from_utf8_lossy(&ran.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(labs.len(), 3);
     for lab in &labs {
         assert_eq!(lab["backend"], "vm");
         assert!(lab["guest"]["kernel"].as_str().unwrap().ends_with("-amd64"), "{lab}");
+    }
+    for lab in &labs[..2] {
         assert!(lab["probes"].as_array().unwrap().iter().all(|p| p["as_expected"] == true), "{lab}");
     }
+    let build = &labs[2]["probes"][0];
+    assert_eq!(build["as_expected"], false, "{build}");
+    assert!(build["diagnosis"]["fix"].as_str().unwrap().contains(r#"extra-sandbox-paths = ["/usr/bin/qemu-aarch64-static"]"#), "{build}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let failures = doc.descendants().filter(|n| n.has_tag_name("failure")).count();
+    assert_eq!(failures, 1, "{xml}");
 
     let failed = Command::new(xtask)
         .args(["lab", "run", "--backend", "vm", "non-nixos-aarch64"])

@@ -74,33 +74,39 @@ pub fn run_labs(flags: &flags::Run, root: &Path) -> anyhow::Result<ExitCode> {
         accel.as_str().to_uppercase()
     );
 
-    let live = !flags.json && report::is_interactive();
-    let mut all_as_expected = true;
+    // Reported as the host backend reports: the same terminal report, JSON
+    // (plus `guest`) and JUnit.
+    let mut terminal = report::Terminal::stdout(!flags.json && report::is_interactive());
+    let mut reports = Vec::new();
     for plan in &plans {
         if !flags.json {
-            report::print_lab_header(plan);
+            terminal.lab_started(plan);
         }
         let lab_report = run_vm(plan, &guest, |v| {
             if !flags.json {
-                report::print_verdict(v, live);
+                terminal.verdict(plan, v);
             }
         })
         .with_context(|| format!("lab `{}` could not run in the VM", plan.lab.name))?;
-        all_as_expected &= lab_report.all_as_expected();
         if flags.json {
-            println!("{}", serde_json::to_string(&to_json(&lab_report, &guest)?)?);
+            println!("{}", serde_json::to_string(&to_json(plan, &lab_report, &guest)?)?);
         } else {
-            report::print_summary(&lab_report);
+            terminal.lab_finished(plan, &lab_report);
         }
+        reports.push(lab_report);
     }
+    if let Some(path) = &flags.junit {
+        report::junit::write(path, &plans.iter().zip(&reports).collect::<Vec<_>>())?;
+    }
+    let all_as_expected = reports.iter().all(|r| r.all_as_expected());
     guest.shutdown();
     Ok(if all_as_expected { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 /// The host backend's `--json` object plus `guest`: the kernel the probes
 /// ran on and the accelerator.
-pub fn to_json(report: &LabReport, guest: &Guest) -> anyhow::Result<serde_json::Value> {
-    let mut value = serde_json::to_value(report.to_json())?;
+pub fn to_json(plan: &Plan, report: &LabReport, guest: &Guest) -> anyhow::Result<serde_json::Value> {
+    let mut value = serde_json::to_value(report.to_json_diagnosed(plan))?;
     value["guest"] = serde_json::json!({ "kernel": guest.kernel_release, "accel": guest.accel.as_str() });
     Ok(value)
 }
