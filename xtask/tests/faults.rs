@@ -12,11 +12,8 @@ use xtask::report::LabReport;
 use xtask::run::{payload, run_host};
 use xtask::spec;
 
-fn write_spec(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path
-}
+mod common;
+use common::write_spec;
 
 fn run(path: &Path) -> LabReport {
     let lab = spec::load(path).unwrap_or_else(|e| panic!("{e}"));

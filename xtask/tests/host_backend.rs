@@ -12,6 +12,9 @@ use xtask::report::LabReport;
 use xtask::run::{payload, run_host};
 use xtask::spec;
 
+mod common;
+use common::write_spec;
+
 fn lab_path(name: &str) -> PathBuf {
     xtask::labs_dir(&xtask::project_root()).join(format!("{name}.toml"))
 }
@@ -28,13 +31,6 @@ fn run(path: &Path) -> LabReport {
 
 fn run_lab(name: &str) -> LabReport {
     run(&lab_path(name))
-}
-
-/// Writes `text` as `<tmp>/<name>.toml`.
-fn write_spec(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path
 }
 
 fn verdict<'a>(report: &'a LabReport, kind: &str) -> &'a xtask::report::Verdict {
@@ -274,7 +270,7 @@ fn a_nix_installed_in_the_store_runs_in_the_labs_fresh_store() {
     let spec = write_spec(
         dir.path(),
         "installer-nix",
-        &format!(
+        format!(
             "{}\n[[probe]]\nkind = \"command\"\nrun = \"command -v nix-build; nix-build --version\"\nexpect-output = \"/nix/store/0123456789abcdfghijklmnpqrsvwxyz-nix-2.8.0/bin/nix-build\"\n",
             std::fs::read_to_string(lab_path("non-nixos-aarch64")).unwrap()
         ),

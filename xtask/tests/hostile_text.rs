@@ -22,6 +22,9 @@ use xtask::report::{self, junit, LabReport, Terminal};
 use xtask::run::process::Execution;
 use xtask::spec::{self, Lab, ProbeKind};
 
+mod common;
+use common::{write_spec, assert_success};
+
 /// Debian's python3, as in tests/render.rs.
 const PYTHON: &str = "/usr/bin/python3";
 
@@ -42,23 +45,6 @@ fn long_line() -> String {
 /// leaves raw and TOML does not allow raw) escaped.
 fn toml_str(s: &str) -> String {
     serde_json::to_string(s).unwrap().replace('\u{7f}', "\\u007f")
-}
-
-/// Writes `text` as `<dir>/<name>.toml`.
-fn write_spec(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn assert_success(what: &str, out: &Output) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Control characters a terminal would obey, other than line feed and tab.

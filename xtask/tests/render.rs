@@ -12,6 +12,9 @@ use xtask::plan::Plan;
 use xtask::render::{Render, RenderedFile, VM_HOST_ARCH};
 use xtask::spec::Lab;
 
+mod common;
+use common::assert_success;
+
 /// Debian's python3: the one its pyflakes and mypy are installed for.
 const PYTHON: &str = "/usr/bin/python3";
 
@@ -79,16 +82,6 @@ fn render_into(labs: &[Lab]) -> (tempfile::TempDir, Vec<RenderedFile>) {
 fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().unwrap_or_else(|e| panic!("could not execute {cmd:?}: {e}"));
     out
-}
-
-fn assert_success(what: &str, out: &Output) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn nix_parses(path: &Path) {
