@@ -70,7 +70,10 @@ pub fn diagnose(plan: &Plan, verdict: &Verdict) -> Option<Diagnosis> {
         let payload = probe.payload;
         let (detail, fix) = if payload != system {
             (
-                format!("the {} binary uses an instruction the emulated CPU ({cpu}, a {} CPU) does not have", payload.double, system.double),
+                format!(
+                    "the {} binary uses an instruction the emulated CPU ({cpu}, a {} CPU) does not have",
+                    payload.double, system.double
+                ),
                 format!(
                     "run it on a {} CPU ({}), or build it for {}",
                     payload.double,
@@ -84,7 +87,12 @@ pub fn diagnose(plan: &Plan, verdict: &Verdict) -> Option<Diagnosis> {
                 format!("build the binary for {cpu}'s instruction set (e.g. GOARM, -march), or emulate a newer CPU if {} hardware that old is not a target", system.double),
             )
         };
-        return Some(Diagnosis { cause: Cause::IllegalInstruction, summary: format!("illegal instruction on {cpu}"), detail, fix });
+        return Some(Diagnosis {
+            cause: Cause::IllegalInstruction,
+            summary: format!("illegal instruction on {cpu}"),
+            detail,
+            fix,
+        });
     }
 
     if output.contains(&format!("a '{}' with features", system.double)) && output.contains("is required") {
@@ -96,7 +104,10 @@ pub fn diagnose(plan: &Plan, verdict: &Verdict) -> Option<Diagnosis> {
                 list_or_none(&plan.nix_conf.extra_platforms),
                 system.double
             ),
-            fix: format!("add `extra-platforms = [\"{}\"]` to the lab's [nix] table (nix.conf: `extra-platforms = {}`)", system.double, system.double),
+            fix: format!(
+                "add `extra-platforms = [\"{}\"]` to the lab's [nix] table (nix.conf: `extra-platforms = {}`)",
+                system.double, system.double
+            ),
         });
     }
 
@@ -170,7 +181,10 @@ fn wrong_machine(plan: &Plan, probe: &Probe, wanted: &str, got: &str) -> Diagnos
         return Diagnosis {
             cause: Cause::WrongMachine,
             summary: format!("`uname -m` = {got}, not {wanted}"),
-            detail: format!("the {} binary ran natively on {} and the kernel said {got}{whose}, not {wanted}", probe.payload.double, plan.host_arch),
+            detail: format!(
+                "the {} binary ran natively on {} and the kernel said {got}{whose}, not {wanted}",
+                probe.payload.double, plan.host_arch
+            ),
             fix,
         };
     }
@@ -178,15 +192,26 @@ fn wrong_machine(plan: &Plan, probe: &Probe, wanted: &str, got: &str) -> Diagnos
     let emulated = cpu.map_or("qemu's default CPU".to_owned(), |c| format!("the CPU model {c}"));
     let fix = match system.qemu_cpu {
         Some(right) if cpu != Some(right) => {
-            format!("emulate {right}, the model that prints {}: QEMU_CPU={right} (remove or change the probe's `qemu-cpu`)", system.uname)
+            format!(
+                "emulate {right}, the model that prints {}: QEMU_CPU={right} (remove or change the probe's `qemu-cpu`)",
+                system.uname
+            )
         }
-        None if cpu.is_some() => format!("let qemu use its default CPU, which prints {}: remove the probe's `qemu-cpu`", system.uname),
-        _ => format!("check which qemu-{} binfmt_misc runs: qemu's default CPU should print {}", system.qemu, system.uname),
+        None if cpu.is_some() => {
+            format!("let qemu use its default CPU, which prints {}: remove the probe's `qemu-cpu`", system.uname)
+        }
+        _ => format!(
+            "check which qemu-{} binfmt_misc runs: qemu's default CPU should print {}",
+            system.qemu, system.uname
+        ),
     };
     Diagnosis {
         cause: Cause::WrongMachine,
         summary: format!("`uname -m` = {got} under {}, not {wanted}", cpu.unwrap_or("qemu's default CPU")),
-        detail: format!("qemu-{} emulated {emulated}, which `uname -m` reports as {got}{whose}; {} is {wanted}", system.qemu, system.double),
+        detail: format!(
+            "qemu-{} emulated {emulated}, which `uname -m` reports as {got}{whose}; {} is {wanted}",
+            system.qemu, system.double
+        ),
         fix,
     }
 }
@@ -216,7 +241,9 @@ pub fn sandbox_covers(sandbox_paths: &[String], path: &str) -> bool {
 
 /// The path of Nix's "getting attributes of path '…': No such file or directory".
 fn missing_sandbox_path(output: &str) -> Option<&str> {
-    let line = output.lines().find(|l| l.contains("getting attributes of path '") && l.contains("No such file or directory"))?;
+    let line = output
+        .lines()
+        .find(|l| l.contains("getting attributes of path '") && l.contains("No such file or directory"))?;
     let start = line.find("path '")? + "path '".len();
     let len = line[start..].find('\'')?;
     Some(&line[start..start + len])

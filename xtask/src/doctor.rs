@@ -99,7 +99,10 @@ pub fn examine(kvm_timeout: Duration) -> Checkup {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let release = release.trim();
     if kernel_at_least(release, 6, 7) {
-        c.ok("kernel", format!("Linux {release} has binfmt_misc namespaces (≥ 6.7): `lab run` registers in a private instance"));
+        c.ok(
+            "kernel",
+            format!("Linux {release} has binfmt_misc namespaces (≥ 6.7): `lab run` registers in a private instance"),
+        );
     } else {
         c.problem(
             "kernel",
@@ -126,7 +129,9 @@ pub fn examine(kvm_timeout: Duration) -> Checkup {
 fn check_user(c: &mut Checkup) {
     const S: &str = "user";
     match crate::run::idmap::IdMap::for_current_user() {
-        Ok(crate::run::idmap::IdMap::Identity) => c.ok(S, "root: a lab's user namespace maps every id to itself".to_owned()),
+        Ok(crate::run::idmap::IdMap::Identity) => {
+            c.ok(S, "root: a lab's user namespace maps every id to itself".to_owned())
+        }
         Ok(crate::run::idmap::IdMap::Subordinate { subuids, subgids, .. }) => c.ok(
             S,
             format!(
@@ -176,7 +181,11 @@ fn binfmt_entries(c: &mut Checkup) -> Vec<Entry> {
         let script = format!(
             "mount -t binfmt_misc binfmt_misc {BINFMT_DIR} || exit 3\ncd {BINFMT_DIR} || exit 3\nfor f in *; do [ \"$f\" = register ] && continue; printf '==> %s\\n' \"$f\"; cat \"$f\"; done"
         );
-        match Command::new("unshare").args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c", &script]).stdin(Stdio::null()).output() {
+        match Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c", &script])
+            .stdin(Stdio::null())
+            .output()
+        {
             Ok(out) if out.status.success() => parse_dump(&String::from_utf8_lossy(&out.stdout)),
             Ok(out) => {
                 c.problem(
@@ -194,7 +203,11 @@ fn binfmt_entries(c: &mut Checkup) -> Vec<Entry> {
     };
     let status = dump.get("status").map(|s| s.trim()).unwrap_or("");
     if status == "disabled" {
-        c.problem(S, "binfmt_misc is disabled globally (status = disabled)".to_owned(), format!("echo 1 > {BINFMT_DIR}/status"));
+        c.problem(
+            S,
+            "binfmt_misc is disabled globally (status = disabled)".to_owned(),
+            format!("echo 1 > {BINFMT_DIR}/status"),
+        );
     }
     let mut entries = Vec::new();
     for (name, text) in dump.iter().filter(|(n, _)| n.as_str() != "status") {
@@ -210,7 +223,10 @@ fn binfmt_entries(c: &mut Checkup) -> Vec<Entry> {
         });
     }
     if entries.is_empty() {
-        c.note(S, "no entry is registered: foreign binaries fail with \"Exec format error\" outside `lab run`".to_owned());
+        c.note(
+            S,
+            "no entry is registered: foreign binaries fail with \"Exec format error\" outside `lab run`".to_owned(),
+        );
     }
     entries
 }
@@ -289,7 +305,8 @@ pub fn elf_interp(b: &[u8]) -> Option<String> {
     for i in 0..phnum {
         let ph = (phoff + i * phentsize) as usize;
         if int(ph, 4)? == 3 {
-            let (off, size) = if is64 { (int(ph + 8, 8)?, int(ph + 32, 8)?) } else { (int(ph + 4, 4)?, int(ph + 16, 4)?) };
+            let (off, size) =
+                if is64 { (int(ph + 8, 8)?, int(ph + 32, 8)?) } else { (int(ph + 4, 4)?, int(ph + 16, 4)?) };
             let raw = b.get(off as usize..(off + size) as usize)?;
             return Some(String::from_utf8_lossy(raw).trim_end_matches('\0').to_owned());
         }
@@ -314,10 +331,18 @@ impl NixSettings {
 
 fn nix_config(c: &mut Checkup) -> Option<NixSettings> {
     const S: &str = "nix";
-    let out = match Command::new("nix").args(["--extra-experimental-features", "nix-command", "show-config"]).stdin(Stdio::null()).output() {
+    let out = match Command::new("nix")
+        .args(["--extra-experimental-features", "nix-command", "show-config"])
+        .stdin(Stdio::null())
+        .output()
+    {
         Ok(out) => out,
         Err(_) => {
-            c.problem(S, "Nix is not installed (no `nix` in PATH)".to_owned(), "apt-get install nix-bin (Debian/Ubuntu), or the installer from nixos.org".to_owned());
+            c.problem(
+                S,
+                "Nix is not installed (no `nix` in PATH)".to_owned(),
+                "apt-get install nix-bin (Debian/Ubuntu), or the installer from nixos.org".to_owned(),
+            );
             return None;
         }
     };
@@ -334,7 +359,12 @@ fn nix_config(c: &mut Checkup) -> Option<NixSettings> {
         .filter_map(|l| l.split_once(" = ").map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned())))
         .collect();
     let nix = NixSettings { values };
-    let show = |k: &str| nix.values.get(k).map(|v| if v.is_empty() { "(empty)".to_owned() } else { v.clone() }).unwrap_or_else(|| "(unset)".to_owned());
+    let show = |k: &str| {
+        nix.values
+            .get(k)
+            .map(|v| if v.is_empty() { "(empty)".to_owned() } else { v.clone() })
+            .unwrap_or_else(|| "(unset)".to_owned())
+    };
     c.note(S, format!("system = {}; extra-platforms = {}", show("system"), show("extra-platforms")));
     c.note(S, format!("sandbox = {}; sandbox-paths = {}", show("sandbox"), show("sandbox-paths")));
     c.note(S, format!("system-features = {}", show("system-features")));
@@ -406,7 +436,13 @@ fn check_entries(c: &mut Checkup, entries: &[Entry], nix: Option<&NixSettings>) 
                 format!("add `extra-sandbox-paths = {}` to /etc/nix/nix.conf, or register the entry with the F flag", e.interpreter),
             );
         } else {
-            c.note(S, format!("`{}`: with the sandbox on, builds could not see {} (no F flag, not in sandbox-paths)", e.name, e.interpreter));
+            c.note(
+                S,
+                format!(
+                    "`{}`: with the sandbox on, builds could not see {} (no F flag, not in sandbox-paths)",
+                    e.name, e.interpreter
+                ),
+            );
         }
     }
 }
@@ -421,7 +457,10 @@ fn check_platforms(c: &mut Checkup, entries: &[Entry], nix: &NixSettings) {
         if s.double != own && !platforms.iter().any(|p| p == s.double) {
             c.problem(
                 S,
-                format!("{} is registered but Nix does not list it in extra-platforms: it refuses `--system {}` builds", s.double, s.double),
+                format!(
+                    "{} is registered but Nix does not list it in extra-platforms: it refuses `--system {}` builds",
+                    s.double, s.double
+                ),
                 format!("add `extra-platforms = {}` to /etc/nix/nix.conf", s.double),
             );
         }
@@ -456,10 +495,16 @@ fn qemu_versions(c: &mut Checkup, entries: &[Entry]) {
                 let text = String::from_utf8_lossy(&out.stdout);
                 c.ok(S, format!("{p}: {}", text.lines().next().unwrap_or("(no version)").trim()));
             }
-            Err(_) if p.contains("-static") => {
-                c.note(S, format!("{p} is not installed: labs and emulated builds need it (Debian package qemu-user-static)"))
-            }
-            Err(_) => c.note(S, format!("{p} is not installed: the KVM test and `--backend vm` need it (Debian package qemu-system-x86)")),
+            Err(_) if p.contains("-static") => c.note(
+                S,
+                format!("{p} is not installed: labs and emulated builds need it (Debian package qemu-user-static)"),
+            ),
+            Err(_) => c.note(
+                S,
+                format!(
+                    "{p} is not installed: the KVM test and `--backend vm` need it (Debian package qemu-system-x86)"
+                ),
+            ),
         }
     }
 }
@@ -471,8 +516,15 @@ pub enum KvmVerdict {
     /// /dev/kvm exists but cannot be opened read-write.
     NotOpenable(String),
     NotTested(String),
-    Booted { kvm: Duration },
-    DidNotBoot { timeout: Duration, why: String, tcg: Option<Duration>, kernel: PathBuf },
+    Booted {
+        kvm: Duration,
+    },
+    DidNotBoot {
+        timeout: Duration,
+        why: String,
+        tcg: Option<Duration>,
+        kernel: PathBuf,
+    },
 }
 
 /// The kernel to test-boot: the vm backend's cached guest kernel, else the
@@ -497,7 +549,10 @@ fn test_kernel() -> Option<PathBuf> {
 /// kernel prints its banner on the serial console.
 pub fn kvm_test(timeout: Duration) -> KvmVerdict {
     if std::env::consts::ARCH != "x86_64" {
-        return KvmVerdict::NotTested(format!("the test boots an x86_64 kernel; this machine is {}", std::env::consts::ARCH));
+        return KvmVerdict::NotTested(format!(
+            "the test boots an x86_64 kernel; this machine is {}",
+            std::env::consts::ARCH
+        ));
     }
     if !Path::new("/dev/kvm").exists() {
         return KvmVerdict::NoDevice;
@@ -527,7 +582,21 @@ fn boot_banner(kernel: &Path, accel: &str, timeout: Duration) -> Result<Result<D
     let writer2 = writer.try_clone().map_err(|e| e.to_string())?;
     let started = Instant::now();
     let mut child = Command::new("qemu-system-x86_64")
-        .args(["-accel", accel, "-m", "256", "-nodefaults", "-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot", "-kernel"])
+        .args([
+            "-accel",
+            accel,
+            "-m",
+            "256",
+            "-nodefaults",
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-serial",
+            "stdio",
+            "-no-reboot",
+            "-kernel",
+        ])
         .arg(kernel)
         .args(["-append", "console=ttyS0 panic=-1"])
         .stdin(Stdio::null())
@@ -554,10 +623,14 @@ fn boot_banner(kernel: &Path, accel: &str, timeout: Duration) -> Result<Result<D
     if booted {
         return Ok(Ok(elapsed));
     }
-    let complaint = seen.iter().rev().find(|l| l.contains("qemu-system-x86_64:") && !l.contains("terminating on signal")).cloned();
+    let complaint =
+        seen.iter().rev().find(|l| l.contains("qemu-system-x86_64:") && !l.contains("terminating on signal")).cloned();
     Ok(Err(match complaint {
         Some(c) if elapsed < timeout => format!("qemu stopped at once: {}", c.trim()),
-        Some(c) => format!("no kernel message on the serial console (qemu: {})", c.trim_start_matches("qemu-system-x86_64: ").trim()),
+        Some(c) => format!(
+            "no kernel message on the serial console (qemu: {})",
+            c.trim_start_matches("qemu-system-x86_64: ").trim()
+        ),
         None => "no kernel message on the serial console".to_owned(),
     }))
 }
@@ -566,7 +639,9 @@ fn report_kvm(c: &mut Checkup, kvm: &KvmVerdict, nix: Option<&NixSettings>) {
     const S: &str = "kvm";
     let nix_says_kvm = nix.is_some_and(|n| n.list("system-features").iter().any(|f| f == "kvm"));
     match kvm {
-        KvmVerdict::NoDevice => c.note(S, "no /dev/kvm: VMs (nixosTest, --backend vm) run on TCG, slower but they work".to_owned()),
+        KvmVerdict::NoDevice => {
+            c.note(S, "no /dev/kvm: VMs (nixosTest, --backend vm) run on TCG, slower but they work".to_owned())
+        }
         KvmVerdict::NotOpenable(e) => c.problem(
             S,
             format!("/dev/kvm exists but cannot be opened: {e}"),

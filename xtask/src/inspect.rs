@@ -79,7 +79,12 @@ impl flags::Check {
             match spec::load(path) {
                 Ok(lab) => {
                     let probes = Plan::new(&lab, std::env::consts::ARCH).probes.len();
-                    println!("ok  {}  ({}, {})", lab.name, plural(lab.systems.len(), "system"), plural(probes, "probe"));
+                    println!(
+                        "ok  {}  ({}, {})",
+                        lab.name,
+                        plural(lab.systems.len(), "system"),
+                        plural(probes, "probe")
+                    );
                 }
                 Err(e) => {
                     invalid += 1;

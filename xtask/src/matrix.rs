@@ -81,12 +81,22 @@ impl flags::Matrix {
         let mut jobs = Vec::new();
         for lab in labs {
             if targets.is_empty() {
-                jobs.push(Job { name: lab.name.clone(), host: lab.host.as_str(), systems: lab.systems.clone(), lab: Ok(lab) });
+                jobs.push(Job {
+                    name: lab.name.clone(),
+                    host: lab.host.as_str(),
+                    systems: lab.systems.clone(),
+                    lab: Ok(lab),
+                });
                 continue;
             }
             for &system in &targets {
                 let substituted = for_system(&lab, system).map_err(|e| e.to_string());
-                jobs.push(Job { name: lab.name.clone(), host: lab.host.as_str(), systems: vec![system], lab: substituted });
+                jobs.push(Job {
+                    name: lab.name.clone(),
+                    host: lab.host.as_str(),
+                    systems: vec![system],
+                    lab: substituted,
+                });
             }
         }
 
@@ -186,7 +196,10 @@ fn note(plan: &Plan, verdicts: &[&Verdict]) -> String {
         }
         return match v.label() {
             "XPASS" if v.probe.system.native_on.contains(&plan.host_arch) => {
-                format!("{kind} passes: {} runs natively on {}, nothing is emulated", v.probe.system.double, plan.host_arch)
+                format!(
+                    "{kind} passes: {} runs natively on {}, nothing is emulated",
+                    v.probe.system.double, plan.host_arch
+                )
             }
             "XPASS" => format!("{kind} passes: the reported failure is gone"),
             _ if v.passed == (v.probe.expect.status == spec::Expect::Pass) => {
@@ -261,15 +274,19 @@ pub fn cell(text: &str) -> String {
 /// (`/usr/bin/qemu-<arch>-static`) in `extra-sandbox-paths`; probes limited
 /// to other systems are dropped.
 pub fn for_system(lab: &Lab, system: &'static NixSystem) -> anyhow::Result<Lab> {
-    let text = std::fs::read_to_string(&lab.path)
-        .with_context(|| format!("failed to read `{}`", lab.path.display()))?;
+    let text =
+        std::fs::read_to_string(&lab.path).with_context(|| format!("failed to read `{}`", lab.path.display()))?;
     let mut table: toml::Table = text.parse().with_context(|| format!("failed to parse `{}`", lab.path.display()))?;
     let own: Vec<&str> = lab.systems.iter().map(|s| s.double).collect();
     let own_interpreters: Vec<String> = lab.systems.iter().map(|s| s.fhs_interpreter()).collect();
     table.insert("systems".into(), Value::Array(vec![Value::String(system.double.into())]));
     if let Some(Value::Table(nix)) = table.get_mut("nix") {
         substitute(nix.get_mut("extra-platforms"), |s| own.contains(&s), system.double);
-        substitute(nix.get_mut("extra-sandbox-paths"), |s| own_interpreters.iter().any(|i| i == s), &system.fhs_interpreter());
+        substitute(
+            nix.get_mut("extra-sandbox-paths"),
+            |s| own_interpreters.iter().any(|i| i == s),
+            &system.fhs_interpreter(),
+        );
     }
     if let Some(Value::Array(probes)) = table.get_mut("probe") {
         probes.retain_mut(|probe| {

@@ -43,10 +43,7 @@ pub struct Registration {
 impl Registration {
     /// The line written to `register`, in the kernel's syntax.
     pub fn line(&self) -> String {
-        format!(
-            ":{}:M::{}:{}:{}:{}",
-            self.name, self.system.magic, self.system.mask, self.interpreter, self.flags
-        )
+        format!(":{}:M::{}:{}:{}:{}", self.name, self.system.magic, self.system.mask, self.interpreter, self.flags)
     }
 
     /// The shell command that registers this entry.
@@ -248,7 +245,11 @@ impl<'a> Plan<'a> {
                 } else {
                     format!("a static {} binary runs as {} ({how})", payload.double, system.double)
                 };
-                (format!("{what}; `uname -m` prints {}", system.uname), format!("{prefix}{bin} uname -m"), Some(system.uname))
+                (
+                    format!("{what}; `uname -m` prints {}", system.uname),
+                    format!("{prefix}{bin} uname -m"),
+                    Some(system.uname),
+                )
             }
             ProbeKind::Build => {
                 let name = format!("crosslab-probe{index}-{}", system.double);
@@ -325,8 +326,7 @@ impl<'a> Plan<'a> {
             format!("magic {}", hex(system.magic_bytes())),
             format!("mask {}", hex(system.mask_bytes())),
         ];
-        let checks: Vec<String> =
-            lines.iter().map(|l| format!("grep -qxF -- {} {entry}", quote::sh(l))).collect();
+        let checks: Vec<String> = lines.iter().map(|l| format!("grep -qxF -- {} {entry}", quote::sh(l))).collect();
         (
             format!("binfmt_misc entry `{}` is enabled with {} and flags `{}`", reg.name, reg.interpreter, reg.flags),
             format!("cat {entry} || exit 1\n{}", checks.join(" && ")),
@@ -362,14 +362,20 @@ impl<'a> Plan<'a> {
 fn command_title(run: &str) -> String {
     let mut lines = run.lines().map(str::trim).filter(|l| !l.is_empty());
     let (is_comment, line) = match lines.clone().next() {
-        Some(first) if first.starts_with('#') && !first.starts_with("#!") => (true, first.trim_start_matches('#').trim()),
+        Some(first) if first.starts_with('#') && !first.starts_with("#!") => {
+            (true, first.trim_start_matches('#').trim())
+        }
         _ => (false, lines.rfind(|l| !l.starts_with('#')).unwrap_or("")),
     };
     let mut title: String = line.chars().filter(|c| !c.is_control()).take(100).collect();
     if line.chars().count() > 100 {
         title.push('…');
     }
-    if is_comment { title } else { format!("runs `{title}`") }
+    if is_comment {
+        title
+    } else {
+        format!("runs `{title}`")
+    }
 }
 
 #[cfg(test)]

@@ -104,7 +104,8 @@ impl LabReport {
     pub fn to_json_diagnosed(&self, plan: &Plan) -> JsonLab<'_> {
         let mut json = self.to_json();
         for (probe, v) in json.probes.iter_mut().zip(&self.verdicts) {
-            probe.diagnosis = diagnose::diagnose(plan, v).map(|d| JsonDiagnosis { summary: d.summary, detail: d.detail, fix: d.fix });
+            probe.diagnosis =
+                diagnose::diagnose(plan, v).map(|d| JsonDiagnosis { summary: d.summary, detail: d.detail, fix: d.fix });
         }
         json
     }
@@ -219,7 +220,11 @@ impl Terminal {
         let summary = if ok == total {
             format!("{ok} of {total} {noun} {}{reproduced}", self.paint(GREEN, "as expected"))
         } else {
-            format!("{} of {total} {noun} {}; {ok} as expected{reproduced}", total - ok, self.paint(RED, "NOT as expected"))
+            format!(
+                "{} of {total} {noun} {}; {ok} as expected{reproduced}",
+                total - ok,
+                self.paint(RED, "NOT as expected")
+            )
         };
         text.push_str(&format!("  {summary} ({})\n\n", format_duration(self.lab_started.elapsed())));
         self.write(&text);
@@ -303,10 +308,21 @@ impl Ticker {
                 if live {
                     frame += 1;
                     let time = if elapsed >= Duration::from_secs(1) { format_duration(elapsed) } else { String::new() };
-                    write(&fit(format!("\r\x1b[K  {} {:7} {:32} {:>7}  {}", SPINNER[frame % SPINNER.len()], "", id, time, title)));
+                    write(&fit(format!(
+                        "\r\x1b[K  {} {:7} {:32} {:>7}  {}",
+                        SPINNER[frame % SPINNER.len()],
+                        "",
+                        id,
+                        time,
+                        title
+                    )));
                 } else if elapsed >= next_note {
                     write(&format!("  … running {id} ({})\n", format_duration(elapsed)));
-                    next_note = if next_note < Duration::from_secs(30) { Duration::from_secs(30) } else { next_note + Duration::from_secs(30) };
+                    next_note = if next_note < Duration::from_secs(30) {
+                        Duration::from_secs(30)
+                    } else {
+                        next_note + Duration::from_secs(30)
+                    };
                 }
             }
             if live {
@@ -380,7 +396,12 @@ pub fn table(report: &LabReport, colour: bool) -> String {
 pub fn surprises(plan: &Plan, report: &LabReport, colour: bool) -> String {
     let mut out = String::new();
     for v in report.verdicts.iter().filter(|v| !v.as_expected) {
-        out.push_str(&format!("  {} {}: {}\n", paint(colour, RED, &format!("✗ {}", v.label())), v.probe.id(), printable(&v.probe.title)));
+        out.push_str(&format!(
+            "  {} {}: {}\n",
+            paint(colour, RED, &format!("✗ {}", v.label())),
+            v.probe.id(),
+            printable(&v.probe.title)
+        ));
         let mut command = v.probe.command.lines().map(printable);
         out.push_str(&format!("      command:   {}\n", command.next().unwrap_or_default()));
         for line in command {

@@ -89,13 +89,8 @@ pub enum ProbeKind {
 }
 
 impl ProbeKind {
-    pub const ALL: [ProbeKind; 5] = [
-        ProbeKind::Binfmt,
-        ProbeKind::NixConfig,
-        ProbeKind::Exec,
-        ProbeKind::Build,
-        ProbeKind::Command,
-    ];
+    pub const ALL: [ProbeKind; 5] =
+        [ProbeKind::Binfmt, ProbeKind::NixConfig, ProbeKind::Exec, ProbeKind::Build, ProbeKind::Command];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -186,8 +181,7 @@ impl std::error::Error for SpecError {}
 const TOP_KEYS: &[&str] = &["description", "host", "systems", "binfmt", "nix", "probe"];
 const BINFMT_KEYS: &[&str] = &["interpreter", "flags"];
 const NIX_KEYS: &[&str] = &["sandbox", "extra-sandbox-paths", "extra-platforms"];
-const PROBE_KEYS: &[&str] =
-    &["kind", "expect", "expect-output", "run", "timeout", "systems", "payload", "qemu-cpu"];
+const PROBE_KEYS: &[&str] = &["kind", "expect", "expect-output", "run", "timeout", "systems", "payload", "qemu-cpu"];
 
 /// Resolves a lab argument: a name in `labs/` or a path to any `.toml` file.
 pub fn resolve(labs_dir: &Path, arg: &str) -> PathBuf {
@@ -222,9 +216,8 @@ pub fn load(path: &Path) -> Result<Lab, SpecError> {
         help,
     };
     let bytes = std::fs::read(path).map_err(|e| {
-        let help = (e.kind() == std::io::ErrorKind::NotFound).then(|| {
-            "give a lab name from `cargo xtask lab list`, or a path to a .toml file".to_owned()
-        });
+        let help = (e.kind() == std::io::ErrorKind::NotFound)
+            .then(|| "give a lab name from `cargo xtask lab list`, or a path to a .toml file".to_owned());
         err(None, format!("cannot read the file: {e}"), help)
     })?;
     let text = String::from_utf8(bytes).map_err(|e| {
@@ -256,10 +249,7 @@ pub fn is_lab_name(name: &str) -> bool {
 pub fn parse(name: &str, path: &Path, text: &str) -> Result<Lab, SpecError> {
     let v = Validator { file: path };
     let table: Table = text.parse().map_err(|e: toml::de::Error| {
-        let (line, col) = e
-            .span()
-            .map(|s| line_col(text, s.start))
-            .unwrap_or((1, 1));
+        let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
         v.err(
             None,
             format!("TOML syntax error at line {line}, column {col}: {}", e.message()),
@@ -322,7 +312,9 @@ pub fn parse(name: &str, path: &Path, text: &str) -> Result<Lab, SpecError> {
         return Err(v.err(
             Some("binfmt.interpreter"),
             "`nixos` (boot.binfmt.emulatedSystems) needs `host = \"nixos\"`".into(),
-            Some("set `host = \"nixos\"`, or use `interpreter = \"fhs\"` for a Debian/Ubuntu-style registration".into()),
+            Some(
+                "set `host = \"nixos\"`, or use `interpreter = \"fhs\"` for a Debian/Ubuntu-style registration".into(),
+            ),
         ));
     }
     let flags_given = v.opt_str(&binfmt, "binfmt.flags")?;
@@ -346,7 +338,10 @@ pub fn parse(name: &str, path: &Path, text: &str) -> Result<Lab, SpecError> {
             if !s.nixos_emulated && !s.is_native_here() {
                 return Err(v.err(
                     Some(&format!("systems[{i}]")),
-                    format!("`{}` is not in nixpkgs' binfmt magics, so boot.binfmt.emulatedSystems rejects it", s.double),
+                    format!(
+                        "`{}` is not in nixpkgs' binfmt magics, so boot.binfmt.emulatedSystems rejects it",
+                        s.double
+                    ),
                     Some("use `interpreter = \"fhs\"` with a hand-written registration, or another system".into()),
                 ));
             }
@@ -359,8 +354,7 @@ pub fn parse(name: &str, path: &Path, text: &str) -> Result<Lab, SpecError> {
         Some(Value::Boolean(b)) => *b,
         Some(other) => return Err(v.wrong_type("nix.sandbox", "a boolean (true or false)", other)),
     };
-    let extra_sandbox_paths =
-        v.str_array(&nix, "extra-sandbox-paths", "nix.extra-sandbox-paths")?.unwrap_or_default();
+    let extra_sandbox_paths = v.str_array(&nix, "extra-sandbox-paths", "nix.extra-sandbox-paths")?.unwrap_or_default();
     for (i, p) in extra_sandbox_paths.iter().enumerate() {
         v.sandbox_path(&format!("nix.extra-sandbox-paths[{i}]"), p)?;
     }
@@ -456,7 +450,11 @@ impl Validator<'_> {
     }
 
     fn wrong_type(&self, key: &str, want: &str, got: &Value) -> SpecError {
-        self.err(Some(key), format!("expected {want}, found a {}", got.type_str()), Some(format!("write `{key}` as {want}")))
+        self.err(
+            Some(key),
+            format!("expected {want}, found a {}", got.type_str()),
+            Some(format!("write `{key}` as {want}")),
+        )
     }
 
     fn bad_value(&self, key: &str, got: &str, allowed: &[&str]) -> SpecError {
@@ -559,10 +557,18 @@ impl Validator<'_> {
                 } else {
                     "flags are any of P (preserve argv[0]), O (open binary), C (credentials), F (fix binary: open the interpreter at registration)".to_owned()
                 };
-                return Err(self.err(Some(key), format!("`{}` is not a binfmt_misc flag", c.escape_debug()), Some(help)));
+                return Err(self.err(
+                    Some(key),
+                    format!("`{}` is not a binfmt_misc flag", c.escape_debug()),
+                    Some(help),
+                ));
             }
             if raw.matches(c).count() > 1 {
-                return Err(self.err(Some(key), format!("flag `{c}` is given twice"), Some("give each flag once".into())));
+                return Err(self.err(
+                    Some(key),
+                    format!("flag `{c}` is given twice"),
+                    Some("give each flag once".into()),
+                ));
             }
         }
         Ok("POCF".chars().filter(|c| raw.contains(*c)).collect())
@@ -625,7 +631,11 @@ impl Validator<'_> {
         };
         let expect_output = self.opt_str(t, &key("expect-output"))?;
         if expect_output.as_deref() == Some("") {
-            return Err(self.err(Some(&key("expect-output")), "is empty, so it would match any output".into(), Some("give the text the output must contain, or remove the key".into())));
+            return Err(self.err(
+                Some(&key("expect-output")),
+                "is empty, so it would match any output".into(),
+                Some("give the text the output must contain, or remove the key".into()),
+            ));
         }
         let run = self.opt_str(t, &key("run"))?;
         match (kind, &run) {
@@ -659,7 +669,11 @@ impl Validator<'_> {
             None => DEFAULT_TIMEOUT_SECS,
             Some(Value::Integer(n)) if (1..=86_400).contains(n) => *n as u64,
             Some(Value::Integer(n)) => {
-                return Err(self.err(Some(&key("timeout")), format!("{n} is out of range"), Some("give seconds from 1 to 86400".into())))
+                return Err(self.err(
+                    Some(&key("timeout")),
+                    format!("{n} is out of range"),
+                    Some("give seconds from 1 to 86400".into()),
+                ))
             }
             Some(other) => return Err(self.wrong_type(&key("timeout"), "a whole number of seconds", other)),
         };
@@ -671,12 +685,20 @@ impl Validator<'_> {
                     let k = format!("{}[{i}]", key("systems"));
                     let s = self.system(&k, n)?;
                     if !lab_systems.contains(&s) {
-                        return Err(self.err(Some(&k), format!("`{n}` is not one of the lab's `systems`"), Some("add it to the top-level `systems`, or remove it here".to_owned())));
+                        return Err(self.err(
+                            Some(&k),
+                            format!("`{n}` is not one of the lab's `systems`"),
+                            Some("add it to the top-level `systems`, or remove it here".to_owned()),
+                        ));
                     }
                     out.push(s);
                 }
                 if out.is_empty() {
-                    return Err(self.err(Some(&key("systems")), "is empty, so the probe would never run".into(), Some("remove the key to run on every system".into())));
+                    return Err(self.err(
+                        Some(&key("systems")),
+                        "is empty, so the probe would never run".into(),
+                        Some("remove the key to run on every system".into()),
+                    ));
                 }
                 Some(out)
             }
@@ -685,7 +707,11 @@ impl Validator<'_> {
             None => None,
             Some(p) => {
                 if !matches!(kind, ProbeKind::Exec | ProbeKind::Build) {
-                    return Err(self.err(Some(&key("payload")), format!("a `{}` probe runs no payload", kind.as_str()), Some("use `payload` on exec or build probes".into())));
+                    return Err(self.err(
+                        Some(&key("payload")),
+                        format!("a `{}` probe runs no payload", kind.as_str()),
+                        Some("use `payload` on exec or build probes".into()),
+                    ));
                 }
                 Some(self.system(&key("payload"), &p)?)
             }
@@ -696,10 +722,18 @@ impl Validator<'_> {
                 || cpu.len() > MAX_QEMU_CPU_CHARS
                 || !cpu.chars().all(|c| c.is_ascii_alphanumeric() || "-_.,=+".contains(c))
             {
-                return Err(self.err(Some(&key("qemu-cpu")), format!("`{}` is not a qemu CPU model name", shown(cpu)), Some("use a name from `qemu-arm-static -cpu help`, e.g. `arm926`".into())));
+                return Err(self.err(
+                    Some(&key("qemu-cpu")),
+                    format!("`{}` is not a qemu CPU model name", shown(cpu)),
+                    Some("use a name from `qemu-arm-static -cpu help`, e.g. `arm926`".into()),
+                ));
             }
             if !matches!(kind, ProbeKind::Exec | ProbeKind::Build | ProbeKind::Command) {
-                return Err(self.err(Some(&key("qemu-cpu")), format!("a `{}` probe emulates nothing", kind.as_str()), Some("use `qemu-cpu` on exec, build or command probes".into())));
+                return Err(self.err(
+                    Some(&key("qemu-cpu")),
+                    format!("a `{}` probe emulates nothing", kind.as_str()),
+                    Some("use `qemu-cpu` on exec, build or command probes".into()),
+                ));
             }
         }
         Ok(ProbeSpec { kind, expect, expect_output, run, timeout_secs, systems, payload, qemu_cpu })

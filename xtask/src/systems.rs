@@ -229,8 +229,7 @@ impl NixSystem {
     /// Whether the first bytes of an executable match this system's magic under its mask.
     pub fn matches_header(&self, header: &[u8]) -> bool {
         let (magic, mask) = (self.magic_bytes(), self.mask_bytes());
-        header.len() >= magic.len()
-            && magic.iter().zip(&mask).zip(header).all(|((m, k), h)| m & k == h & k)
+        header.len() >= magic.len() && magic.iter().zip(&mask).zip(header).all(|((m, k), h)| m & k == h & k)
     }
 }
 
@@ -274,11 +273,8 @@ pub fn closest(wanted: &str) -> Vec<&'static str> {
     if !family.is_empty() {
         return family.to_vec();
     }
-    let mut scored: Vec<(usize, &'static str)> = SYSTEMS
-        .iter()
-        .map(|s| (strsim::levenshtein(wanted, s.double), s.double))
-        .filter(|(d, _)| *d <= 4)
-        .collect();
+    let mut scored: Vec<(usize, &'static str)> =
+        SYSTEMS.iter().map(|s| (strsim::levenshtein(wanted, s.double), s.double)).filter(|(d, _)| *d <= 4).collect();
     scored.sort();
     scored.into_iter().take(3).map(|(_, d)| d).collect()
 }

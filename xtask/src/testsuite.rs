@@ -29,11 +29,7 @@ impl flags::Test {
     pub fn run(self, root: &Path) -> anyhow::Result<ExitCode> {
         let sh = Shell::new()?;
         sh.change_dir(root);
-        let missing: Vec<&str> = TEST_PACKAGES
-            .iter()
-            .map(|(p, _)| *p)
-            .filter(|p| !is_installed(&sh, p))
-            .collect();
+        let missing: Vec<&str> = TEST_PACKAGES.iter().map(|(p, _)| *p).filter(|p| !is_installed(&sh, p)).collect();
         if !missing.is_empty() {
             if unsafe { libc::geteuid() } != 0 {
                 bail!(

@@ -61,8 +61,12 @@ fn doctor_changes_nothing_on_the_machine() {
     // It said who may run labs here (the tests run as root).
     assert!(text.contains("ok       root: a lab's user namespace maps every id to itself"), "{text}");
     // It said what Nix really says.
-    let nix = Command::new("nix").args(["--extra-experimental-features", "nix-command", "show-config"]).output().unwrap();
-    let sandbox = String::from_utf8_lossy(&nix.stdout).lines().find_map(|l| l.strip_prefix("sandbox = ").map(str::to_owned)).unwrap();
+    let nix =
+        Command::new("nix").args(["--extra-experimental-features", "nix-command", "show-config"]).output().unwrap();
+    let sandbox = String::from_utf8_lossy(&nix.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("sandbox = ").map(str::to_owned))
+        .unwrap();
     assert!(text.contains(&format!("sandbox = {sandbox};")), "{text}");
     // And had a verdict on KVM that is not just "/dev/kvm exists".
     let kvm = text.lines().skip_while(|l| *l != "kvm").nth(1).unwrap_or_else(|| panic!("{text}"));
@@ -94,7 +98,9 @@ exec "$0" lab doctor --kvm-timeout 1
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(1), "problems found: exit 1\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    let line = |needle: &str| text.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no line with {needle:?}:\n{text}"));
+    let line = |needle: &str| {
+        text.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no line with {needle:?}:\n{text}"))
+    };
     assert!(line("mounted at /proc/sys/fs/binfmt_misc").contains("ok"));
     assert!(line("`qemu-aarch64` (aarch64-linux): enabled").contains("a static executable"));
     let hidden = line("`qemu-aarch64`: sandboxed builds cannot see /usr/bin/qemu-aarch64-static");
@@ -112,7 +118,8 @@ fn elf_headers_tell_static_from_dynamic_for_any_byte_order() {
     assert!(matches!(executable(Path::new("/bin/true")), Executable::Elf(Some(loader)) if loader.contains("ld-linux")));
     assert_eq!(executable(Path::new("/crosslab/no/such/file")), Executable::Missing);
     // Big-endian and 32-bit static payloads.
-    let systems: Vec<_> = ["s390x-linux", "armv7l-linux"].iter().map(|s| xtask::systems::NixSystem::find(s).unwrap()).collect();
+    let systems: Vec<_> =
+        ["s390x-linux", "armv7l-linux"].iter().map(|s| xtask::systems::NixSystem::find(s).unwrap()).collect();
     let payloads = xtask::run::payload::ensure(&xshell::Shell::new().unwrap(), &systems).unwrap();
     for s in ["s390x-linux", "armv7l-linux"] {
         assert_eq!(executable(&payloads.join(s).join("busybox")), Executable::Elf(None), "{s}");

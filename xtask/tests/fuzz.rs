@@ -279,7 +279,10 @@ impl Fuzz {
             Ok(Ok(files)) => files,
             Ok(Err(e)) => {
                 for lab in &labs {
-                    self.fail(format!("render of a batch with {} failed: {e:#}", lab.path.display()), &std::fs::read(&lab.path).unwrap());
+                    self.fail(
+                        format!("render of a batch with {} failed: {e:#}", lab.path.display()),
+                        &std::fs::read(&lab.path).unwrap(),
+                    );
                 }
                 return;
             }
@@ -287,7 +290,10 @@ impl Fuzz {
                 self.stats.panics += 1;
                 let text = panic_text(&*panic);
                 for lab in &labs {
-                    self.fail(format!("render of a batch with {} panicked: {text}", lab.path.display()), &std::fs::read(&lab.path).unwrap());
+                    self.fail(
+                        format!("render of a batch with {} panicked: {text}", lab.path.display()),
+                        &std::fs::read(&lab.path).unwrap(),
+                    );
                 }
                 return;
             }
@@ -495,7 +501,8 @@ fn report_problems(lab: &Lab, rng: &mut Rng) -> Vec<String> {
     let terminal = format!("{}{}", report::table(&report, false), report::surprises(&plan, &report, false));
     let raw = |c: char| c.is_control() && c != '\n' && c != '\t';
     if let Some(line) = terminal.lines().find(|l| l.contains(raw)) {
-        problems.push(format!("the terminal report shows a raw {:?} in {line:?}", line.chars().find(|&c| raw(c)).unwrap()));
+        problems
+            .push(format!("the terminal report shows a raw {:?} in {line:?}", line.chars().find(|&c| raw(c)).unwrap()));
     }
     problems
 }
@@ -569,7 +576,8 @@ in {{
 }}"#,
         names.join(" ")
     );
-    let out_nix = Command::new("nix-instantiate").args(["--eval", "--strict", "--json", "--expr", &expr]).output().unwrap();
+    let out_nix =
+        Command::new("nix-instantiate").args(["--eval", "--strict", "--json", "--expr", &expr]).output().unwrap();
     if !out_nix.status.success() {
         // Find the lab at fault: each file on its own.
         let stderr = String::from_utf8_lossy(&out_nix.stderr);
@@ -577,7 +585,10 @@ in {{
             let file = out.join(format!("checks/{}.nix", lab.name));
             let parse = Command::new("nix-instantiate").arg("--parse").arg(&file).output().unwrap();
             if !parse.status.success() {
-                problems.push((lab, format!("checks/{}.nix does not parse: {}", lab.name, String::from_utf8_lossy(&parse.stderr))));
+                problems.push((
+                    lab,
+                    format!("checks/{}.nix does not parse: {}", lab.name, String::from_utf8_lossy(&parse.stderr)),
+                ));
             }
         }
         if problems.is_empty() {
@@ -637,7 +648,10 @@ in {{
     std::fs::write(&sh_file, &functions).unwrap();
     let syntax = Command::new("/bin/sh").arg("-n").arg(&sh_file).output().unwrap();
     if !syntax.status.success() {
-        problems.push((&labs[0], format!("a planned command is not valid sh: {}", String::from_utf8_lossy(&syntax.stderr))));
+        problems.push((
+            &labs[0],
+            format!("a planned command is not valid sh: {}", String::from_utf8_lossy(&syntax.stderr)),
+        ));
     }
     problems
 }
@@ -668,9 +682,13 @@ fn node_problem(lab: &Lab, node: &Json, out: &Path) -> Option<String> {
         if !platforms.iter().all(|p| lab.nix.extra_platforms.contains(p))
             || !lab.nix.extra_platforms.iter().all(|p| platforms.contains(p) || added(p))
         {
-            return Some(format!("Nix's extra-platforms {platforms:?} + emulated {emulated:?} are not the spec's {:?}", lab.nix.extra_platforms));
+            return Some(format!(
+                "Nix's extra-platforms {platforms:?} + emulated {emulated:?} are not the spec's {:?}",
+                lab.nix.extra_platforms
+            ));
         }
-        let want: Vec<&str> = lab.systems.iter().filter(|s| !s.native_on.contains(&VM_HOST_ARCH)).map(|s| s.double).collect();
+        let want: Vec<&str> =
+            lab.systems.iter().filter(|s| !s.native_on.contains(&VM_HOST_ARCH)).map(|s| s.double).collect();
         if emulated != want {
             return Some(format!("emulatedSystems are {emulated:?}, not {want:?}"));
         }
@@ -708,10 +726,18 @@ fn script_problem(lab: &Lab, got: &Json) -> Option<String> {
     if names.len() != steps.len() {
         return Some("two subtests have the same name".into());
     }
-    let registrations: Vec<String> =
-        if lab.binfmt.interpreter == Interpreter::Fhs { plan.registrations.iter().map(|r| r.command()).collect() } else { Vec::new() };
+    let registrations: Vec<String> = if lab.binfmt.interpreter == Interpreter::Fhs {
+        plan.registrations.iter().map(|r| r.command()).collect()
+    } else {
+        Vec::new()
+    };
     if steps.len() != 1 + registrations.len() + plan.probes.len() {
-        return Some(format!("{} steps for {} registrations and {} probes", steps.len(), registrations.len(), plan.probes.len()));
+        return Some(format!(
+            "{} steps for {} registrations and {} probes",
+            steps.len(),
+            registrations.len(),
+            plan.probes.len()
+        ));
     }
     for (step, command) in steps[1..].iter().zip(&registrations) {
         if step["succeed"] != command.as_str() {
@@ -728,7 +754,10 @@ fn script_problem(lab: &Lab, got: &Json) -> Option<String> {
             "line": probe.expect.line,
         });
         if *step != want {
-            return Some(format!("the testScript's step for {} means\n{step:#}\nbut the plan says\n{want:#}", probe.id()));
+            return Some(format!(
+                "the testScript's step for {} means\n{step:#}\nbut the plan says\n{want:#}",
+                probe.id()
+            ));
         }
     }
     None
@@ -777,7 +806,10 @@ fn nix_config_problem(plan: &Plan, out: &Path) -> Option<String> {
     // escapes: such a path is named mangled (reported; plan.rs is not ours).
     let exact = !first.contains('\\');
     if missing.status.code() != Some(1) || (exact && !missing.stdout.ends_with(want.as_bytes())) {
-        return Some(format!("without sandbox paths the nix-config probe says {:?}", String::from_utf8_lossy(&missing.stdout)));
+        return Some(format!(
+            "without sandbox paths the nix-config probe says {:?}",
+            String::from_utf8_lossy(&missing.stdout)
+        ));
     }
     None
 }
@@ -849,13 +881,97 @@ struct Rng {
 /// Pieces of text that break naive quoting somewhere: Nix (`${`, `''`),
 /// Python (`"""`, `\`), shell (`'`, `$(`), TOML, XML, Markdown, terminals.
 const HOSTILE: &[&str] = &[
-    "${", "}", "${x}", "''", "'''", "''${", "''\\", "$$", "$${x}", "$", "\\", "\\\\", "\\n", "\\u0000", "\"", "\"\"\"",
-    "'", "'\\''", "`id`", "$(id)", "$HOME", "%s", "%n", "{{ x }}", "{%", "#", ";", "&&", "|", "||", "<", ">", "&",
-    "&amp;", "]]>", "<!--", "-->", "<![CDATA[", "\n", "\r\n", "\r", "\t", "\u{1b}[31m", "\u{1b}]0;title\u{7}", "\u{1b}[2J",
-    "\u{7}", "\u{8}", "\u{b}", "\u{c}", "\u{7f}", "\u{85}", "\u{9b}", "\u{a0}", "\u{2028}", "\u{2029}", "\u{200b}",
-    "\u{feff}", "\u{fffd}", "\u{fffe}", "\u{ffff}", "é", "日本", "𝄞", "🦀", "\u{10ffff}", "*", "_", "[", "]", "(", ")",
-    "<br>", "\\|", "=", "?", "/", "..", "~", "-", "--", "-e", "0", "true", "null", "None", "import os", "os.system('id')",
-    "builtins.abort \"x\"", "a", "word", " ",
+    "${",
+    "}",
+    "${x}",
+    "''",
+    "'''",
+    "''${",
+    "''\\",
+    "$$",
+    "$${x}",
+    "$",
+    "\\",
+    "\\\\",
+    "\\n",
+    "\\u0000",
+    "\"",
+    "\"\"\"",
+    "'",
+    "'\\''",
+    "`id`",
+    "$(id)",
+    "$HOME",
+    "%s",
+    "%n",
+    "{{ x }}",
+    "{%",
+    "#",
+    ";",
+    "&&",
+    "|",
+    "||",
+    "<",
+    ">",
+    "&",
+    "&amp;",
+    "]]>",
+    "<!--",
+    "-->",
+    "<![CDATA[",
+    "\n",
+    "\r\n",
+    "\r",
+    "\t",
+    "\u{1b}[31m",
+    "\u{1b}]0;title\u{7}",
+    "\u{1b}[2J",
+    "\u{7}",
+    "\u{8}",
+    "\u{b}",
+    "\u{c}",
+    "\u{7f}",
+    "\u{85}",
+    "\u{9b}",
+    "\u{a0}",
+    "\u{2028}",
+    "\u{2029}",
+    "\u{200b}",
+    "\u{feff}",
+    "\u{fffd}",
+    "\u{fffe}",
+    "\u{ffff}",
+    "é",
+    "日本",
+    "𝄞",
+    "🦀",
+    "\u{10ffff}",
+    "*",
+    "_",
+    "[",
+    "]",
+    "(",
+    ")",
+    "<br>",
+    "\\|",
+    "=",
+    "?",
+    "/",
+    "..",
+    "~",
+    "-",
+    "--",
+    "-e",
+    "0",
+    "true",
+    "null",
+    "None",
+    "import os",
+    "os.system('id')",
+    "builtins.abort \"x\"",
+    "a",
+    "word",
+    " ",
 ];
 
 impl Rng {
@@ -901,9 +1017,34 @@ impl Rng {
 
     fn random_bytes(&mut self) -> Vec<u8> {
         const TOKENS: &[&[u8]] = &[
-            b"[[probe]]\n", b"[binfmt]\n", b"[nix]\n", b"kind = ", b"\"command\"", b"run = ", b"description = ", b"host = ",
-            b"systems = [", b"\"aarch64-linux\"", b"]", b"\n", b"\"", b"'''", b"\"\"\"", b"=", b"{", b"}", b",", b".", b"#",
-            b"\\u0000", b"\\", b"\xff", b"\xc3", b"\x00", b"${", b"''",
+            b"[[probe]]\n",
+            b"[binfmt]\n",
+            b"[nix]\n",
+            b"kind = ",
+            b"\"command\"",
+            b"run = ",
+            b"description = ",
+            b"host = ",
+            b"systems = [",
+            b"\"aarch64-linux\"",
+            b"]",
+            b"\n",
+            b"\"",
+            b"'''",
+            b"\"\"\"",
+            b"=",
+            b"{",
+            b"}",
+            b",",
+            b".",
+            b"#",
+            b"\\u0000",
+            b"\\",
+            b"\xff",
+            b"\xc3",
+            b"\x00",
+            b"${",
+            b"''",
         ];
         let mut out = Vec::new();
         for _ in 0..self.below(64) {
@@ -1181,7 +1322,9 @@ fn add_mistake(rng: &mut Rng, g: &mut Generated, systems: &[&str], nixos: bool, 
             6 => {
                 let mut list: Vec<Val> = systems.iter().map(s).collect();
                 let at = rng.below(list.len() + 1);
-                let bad = rng.pick(&["arm64-linux", "x86_64-darwin", "x86_64-windows", "aarch64", "AARCH64-LINUX"]).to_string();
+                let bad = rng
+                    .pick(&["arm64-linux", "x86_64-darwin", "x86_64-windows", "aarch64", "AARCH64-LINUX"])
+                    .to_string();
                 list.insert(at, Val::Str(bad));
                 set(&mut g.top, "systems", Val::List(list));
                 return format!("systems[{at}]");
@@ -1231,7 +1374,9 @@ fn add_mistake(rng: &mut Rng, g: &mut Generated, systems: &[&str], nixos: bool, 
                     _ => Vec::new(),
                 };
                 let at = rng.below(paths.len() + 1);
-                let bad = rng.pick(&["/usr/bin/qemu aarch64", "/a\nb", "/a\u{a0}b", "usr/bin", "", "/a=b", "/a\0b", "relative?"]).to_string();
+                let bad = rng
+                    .pick(&["/usr/bin/qemu aarch64", "/a\nb", "/a\u{a0}b", "usr/bin", "", "/a=b", "/a\0b", "relative?"])
+                    .to_string();
                 paths.insert(at, Val::Str(bad));
                 set(&mut g.nix, "extra-sandbox-paths", Val::List(paths));
                 return format!("nix.extra-sandbox-paths[{at}]");

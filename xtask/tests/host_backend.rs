@@ -39,7 +39,14 @@ fn verdict<'a>(report: &'a LabReport, kind: &str) -> &'a xtask::report::Verdict 
 
 fn assert_all_as_expected(report: &LabReport) {
     for v in &report.verdicts {
-        assert!(v.as_expected, "{}: {} — expected {}, output:\n{}", report.lab, v.probe.id(), v.probe.expect.describe(), v.execution.output);
+        assert!(
+            v.as_expected,
+            "{}: {} — expected {}, output:\n{}",
+            report.lab,
+            v.probe.id(),
+            v.probe.expect.describe(),
+            v.execution.output
+        );
     }
 }
 
@@ -80,7 +87,11 @@ fn extra_platforms_without_a_registration_gives_exec_format_error() {
 fn multiarch_uname_matches_the_table_and_armv7_on_armv6_dies() {
     let report = run_lab("multiarch-uname");
     assert_all_as_expected(&report);
-    let illegal = report.verdicts.iter().find(|v| v.probe.payload.double == "armv7l-linux" && v.probe.system.double == "armv6l-linux").unwrap();
+    let illegal = report
+        .verdicts
+        .iter()
+        .find(|v| v.probe.payload.double == "armv7l-linux" && v.probe.system.double == "armv6l-linux")
+        .unwrap();
     assert!(illegal.execution.output.contains("Illegal instruction"), "{}", illegal.execution.output);
 }
 
@@ -125,9 +136,17 @@ fn reported_issues_reproduced_with_command_probes() {
     // and out of the sandbox; with qemu called directly the child is foreign.
     let report = run_lab("self-exec-under-emulation");
     assert_all_as_expected(&report);
-    let outcomes: Vec<_> = report.verdicts.iter().map(|v| (v.passed, v.execution.output.contains("double-spawn child: aarch64"))).collect();
+    let outcomes: Vec<_> = report
+        .verdicts
+        .iter()
+        .map(|v| (v.passed, v.execution.output.contains("double-spawn child: aarch64")))
+        .collect();
     assert_eq!(outcomes, [(true, true), (true, true), (false, false)]);
-    assert!(report.verdicts[2].execution.output.contains("Exec format error"), "{}", report.verdicts[2].execution.output);
+    assert!(
+        report.verdicts[2].execution.output.contains("Exec format error"),
+        "{}",
+        report.verdicts[2].execution.output
+    );
     // Docker's binfmt installers: an interpreter only the container had
     // works with F after the container is gone, and not without.
     let report = run_lab("container-registered-emulator");
@@ -149,7 +168,8 @@ fn an_unmet_expectation_is_reported_and_exits_1() {
     assert!(!verdict(&report, "build").as_expected);
     assert!(!report.all_as_expected());
 
-    let status = Command::new(env!("CARGO_BIN_EXE_xtask")).args(["lab", "run"]).arg(&path).env("CI", "1").output().unwrap();
+    let status =
+        Command::new(env!("CARGO_BIN_EXE_xtask")).args(["lab", "run"]).arg(&path).env("CI", "1").output().unwrap();
     assert_eq!(status.status.code(), Some(1), "{}", String::from_utf8_lossy(&status.stdout));
 }
 
@@ -161,16 +181,26 @@ fn exit_status_is_0_when_as_expected_and_2_when_the_lab_cannot_run() {
     assert_eq!(json["lab"], "non-nixos-aarch64");
     assert_eq!(json["backend"], "host");
     let build = json["probes"].as_array().unwrap().iter().find(|p| p["kind"] == "build").unwrap();
-    assert_eq!((build["expect"].as_str(), build["outcome"].as_str(), build["as_expected"].as_bool()), (Some("fail"), Some("fail"), Some(true)));
+    assert_eq!(
+        (build["expect"].as_str(), build["outcome"].as_str(), build["as_expected"].as_bool()),
+        (Some("fail"), Some("fail"), Some(true))
+    );
     assert!(build["output"].as_str().unwrap().contains("No such file or directory"));
     assert!(build["duration_ms"].is_u64() && build["system"] == "aarch64-linux");
 
     let dir = tempfile::tempdir().unwrap();
-    let bad = write_spec(dir.path(), "bad", "description = \"x\"\nhost = \"non-nixos\"\nsystems = [\"arm-linux\"]\n[[probe]]\nkind = \"exec\"\n");
+    let bad = write_spec(
+        dir.path(),
+        "bad",
+        "description = \"x\"\nhost = \"non-nixos\"\nsystems = [\"arm-linux\"]\n[[probe]]\nkind = \"exec\"\n",
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_xtask")).args(["lab", "run"]).arg(&bad).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("bad.toml") && stderr.contains("systems[0]") && stderr.contains("armv7l-linux"), "{stderr}");
+    assert!(
+        stderr.contains("bad.toml") && stderr.contains("systems[0]") && stderr.contains("armv7l-linux"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -247,7 +277,11 @@ fn a_user_with_subordinate_ids_runs_labs_without_root() {
     // With them, the reported bug is reproduced exactly as under root: the
     // sandbox is really on (a map that denied setgroups would let Nix fall
     // back to building unsandboxed, and the build would pass).
-    let out = run_as_nobody(cache.path(), "nobody:200000:65536\nnogroup:200000:65536\n", &["lab", "run", "--json", "non-nixos-aarch64"]);
+    let out = run_as_nobody(
+        cache.path(),
+        "nobody:200000:65536\nnogroup:200000:65536\n",
+        &["lab", "run", "--json", "non-nixos-aarch64"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let build = report["probes"].as_array().unwrap().iter().find(|p| p["kind"] == "build").unwrap();
@@ -292,7 +326,13 @@ PATH="$p/bin:$PATH" exec "$@"
         .arg(&spec)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let probes = report["probes"].as_array().unwrap();
     let build = probes.iter().find(|p| p["kind"] == "build").unwrap();

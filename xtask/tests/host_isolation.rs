@@ -187,7 +187,13 @@ fn labs_leave_the_host_as_they_found_it() {
     eprintln!("--allow-global: cleanup after SIGKILL took {took:?}");
 
     // Without the flag, a kernel without binfmt_misc namespaces is refused.
-    let refused = xtask().args(["lab", "run"]).arg(lab("non-nixos-aarch64")).envs(global).stderr(Stdio::piped()).output().unwrap();
+    let refused = xtask()
+        .args(["lab", "run"])
+        .arg(lab("non-nixos-aarch64"))
+        .envs(global)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--allow-global"));
     assert_eq!(before, host_state());

@@ -23,7 +23,7 @@ use xtask::run::process::Execution;
 use xtask::spec::{self, Lab, ProbeKind};
 
 mod common;
-use common::{write_spec, assert_success};
+use common::{assert_success, write_spec};
 
 /// Debian's python3, as in tests/render.rs.
 const PYTHON: &str = "/usr/bin/python3";
@@ -121,21 +121,38 @@ fn sandbox_paths_nix_conf_cannot_hold_are_rejected() {
         ("usr/bin/qemu-aarch64-static", "is not an absolute path"),
         ("/inside=outside", "is not an absolute path"),
     ] {
-        let e = rejected("path", with_head(&format!("[nix]\nextra-sandbox-paths = [\"{path}\"]\n[[probe]]\nkind = \"build\"\n")), Some("nix.extra-sandbox-paths[0]"));
+        let e = rejected(
+            "path",
+            with_head(&format!("[nix]\nextra-sandbox-paths = [\"{path}\"]\n[[probe]]\nkind = \"build\"\n")),
+            Some("nix.extra-sandbox-paths[0]"),
+        );
         assert!(e.message.contains(why), "{path}: {e}");
     }
     // A 1 MB path is longer than any Linux opens; a 1 MB path with a space is
     // refused for the space, and either error quotes only its start.
     let long = format!("/{}", long_line());
-    let e = rejected("long-path", with_head(&format!("[nix]\nextra-sandbox-paths = [\"{long}\"]\n[[probe]]\nkind = \"build\"\n")), Some("nix.extra-sandbox-paths[0]"));
+    let e = rejected(
+        "long-path",
+        with_head(&format!("[nix]\nextra-sandbox-paths = [\"{long}\"]\n[[probe]]\nkind = \"build\"\n")),
+        Some("nix.extra-sandbox-paths[0]"),
+    );
     assert!(e.message.contains("is longer than any path Linux opens (4095 bytes)"), "{e}");
     assert!(e.message.contains(&format!("… ({} bytes)", long.len())), "{e}");
-    let e = rejected("long-space", with_head(&format!("[nix]\nextra-sandbox-paths = [\"{long} x\"]\n[[probe]]\nkind = \"build\"\n")), Some("nix.extra-sandbox-paths[0]"));
+    let e = rejected(
+        "long-space",
+        with_head(&format!("[nix]\nextra-sandbox-paths = [\"{long} x\"]\n[[probe]]\nkind = \"build\"\n")),
+        Some("nix.extra-sandbox-paths[0]"),
+    );
     assert!(e.message.contains("contains white space"), "{e}");
     // A path just under PATH_MAX is fine.
     let dir = tempfile::tempdir().unwrap();
     let ok = format!("/{}", "p".repeat(4094));
-    let lab = spec::load(&write_spec(dir.path(), "ok", with_head(&format!("[nix]\nextra-sandbox-paths = [\"{ok}\"]\n[[probe]]\nkind = \"build\"\n")))).unwrap();
+    let lab = spec::load(&write_spec(
+        dir.path(),
+        "ok",
+        with_head(&format!("[nix]\nextra-sandbox-paths = [\"{ok}\"]\n[[probe]]\nkind = \"build\"\n")),
+    ))
+    .unwrap();
     assert_eq!(lab.nix.extra_sandbox_paths, [ok]);
 }
 
@@ -144,7 +161,11 @@ fn a_command_too_long_for_one_shell_argument_is_rejected() {
     // Linux passes at most 128 KiB in one argument (MAX_ARG_STRLEN): a longer
     // `run` could never reach `/bin/sh -c` ("Argument list too long").
     let run = format!("true # {}", long_line());
-    let e = rejected("long-run", with_head(&format!("[[probe]]\nkind = \"command\"\nrun = \"{run}\"\n")), Some("probe[0].run"));
+    let e = rejected(
+        "long-run",
+        with_head(&format!("[[probe]]\nkind = \"command\"\nrun = \"{run}\"\n")),
+        Some("probe[0].run"),
+    );
     assert!(e.message.contains(&format!("is {} bytes long", run.len())) && e.message.contains("128 KiB"), "{e}");
     assert!(e.help.as_deref().unwrap().contains(&format!("at most {} bytes", spec::MAX_RUN_BYTES)), "{e}");
 
@@ -152,25 +173,45 @@ fn a_command_too_long_for_one_shell_argument_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let run = format!("printf %s ok #{}", "x".repeat(spec::MAX_RUN_BYTES - 14));
     assert_eq!(run.len(), spec::MAX_RUN_BYTES);
-    let path = write_spec(dir.path(), "at-limit", with_head(&format!("[[probe]]\nkind = \"command\"\nrun = \"{run}\"\nqemu-cpu = \"{}\"\n", "c".repeat(64))));
+    let path = write_spec(
+        dir.path(),
+        "at-limit",
+        with_head(&format!("[[probe]]\nkind = \"command\"\nrun = \"{run}\"\nqemu-cpu = \"{}\"\n", "c".repeat(64))),
+    );
     let lab = spec::load(&path).unwrap();
     let plan = Plan::new(&lab, std::env::consts::ARCH);
     let out = Command::new("/bin/sh").arg("-c").arg(&plan.probes[0].command).output().unwrap();
     assert_success("the longest command", &out);
     assert_eq!(out.stdout, b"ok");
-    let e = rejected("long-cpu", with_head(&format!("[[probe]]\nkind = \"command\"\nrun = \"true\"\nqemu-cpu = \"{}\"\n", "c".repeat(65))), Some("probe[0].qemu-cpu"));
+    let e = rejected(
+        "long-cpu",
+        with_head(&format!("[[probe]]\nkind = \"command\"\nrun = \"true\"\nqemu-cpu = \"{}\"\n", "c".repeat(65))),
+        Some("probe[0].qemu-cpu"),
+    );
     assert!(e.message.contains("is not a qemu CPU model name"), "{e}");
 }
 
 #[test]
 fn errors_quote_hostile_values_escaped_and_short() {
-    let e = rejected("host", format!("description = \"d\"\nhost = {}\n", toml_str(&format!("{HOSTILE}{}", long_line()))), Some("host"));
+    let e = rejected(
+        "host",
+        format!("description = \"d\"\nhost = {}\n", toml_str(&format!("{HOSTILE}{}", long_line()))),
+        Some("host"),
+    );
     assert!(e.message.starts_with(r#"`${builtins.abort \"x\"} \'\'${y}"#), "{e}");
-    let e = rejected("system", with_head(&format!("[[probe]]\nkind = \"exec\"\nsystems = [{}]\n", toml_str("\u{1b}[2Jaarch64-darwin"))), Some("probe[0].systems[0]"));
+    let e = rejected(
+        "system",
+        with_head(&format!("[[probe]]\nkind = \"exec\"\nsystems = [{}]\n", toml_str("\u{1b}[2Jaarch64-darwin"))),
+        Some("probe[0].systems[0]"),
+    );
     assert!(e.message.contains("`\\u{1b}[2Jaarch64-darwin` cannot be emulated"), "{e}");
     // An unknown key is named escaped too: a quoted TOML key can hold anything.
     let key = format!("\u{1b}]0;pwned\u{7}{}", long_line());
-    let e = rejected("key", format!("{} = 1\n", toml_str(&key)), Some(&format!("\\u{{1b}}]0;pwned\\u{{7}}{}… ({} bytes)", &long_line()[..50], key.len())));
+    let e = rejected(
+        "key",
+        format!("{} = 1\n", toml_str(&key)),
+        Some(&format!("\\u{{1b}}]0;pwned\\u{{7}}{}… ({} bytes)", &long_line()[..50], key.len())),
+    );
     assert!(e.help.as_deref().unwrap().contains("valid keys here are"), "{e}");
 }
 
@@ -217,7 +258,10 @@ expect-output = {long}
 "#,
         desc = toml_str(&format!("{HOSTILE}{}", long_line())),
         paths = paths.iter().map(|p| toml_str(p)).collect::<Vec<_>>().join(", "),
-        run = toml_str(&format!("printf '%s' {} \"$CROSSLAB_SYSTEM\" \"$QEMU_CPU\"; exit 3\n# {HOSTILE}", quote::sh(HOSTILE))),
+        run = toml_str(&format!(
+            "printf '%s' {} \"$CROSSLAB_SYSTEM\" \"$QEMU_CPU\"; exit 3\n# {HOSTILE}",
+            quote::sh(HOSTILE)
+        )),
         want = toml_str(HOSTILE),
         long = toml_str(&format!("{HOSTILE}{}", long_line())),
     );
@@ -241,12 +285,19 @@ fn hostile_text_means_itself_in_the_rendered_nix_and_python() {
     let out = dir.path().join("out");
     let labs = [lab];
     let lab = &labs[0];
-    for file in (Render { root: &xtask::project_root(), labs: &labs, with_specs: false, with_modules: true }).files().unwrap() {
+    for file in
+        (Render { root: &xtask::project_root(), labs: &labs, with_specs: false, with_modules: true }).files().unwrap()
+    {
         let path = out.join(&file.path);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, file.text).unwrap();
     }
-    let parse = Command::new("nix-instantiate").arg("--parse").arg(out.join("flake.nix")).arg(out.join("checks/hostile.nix")).output().unwrap();
+    let parse = Command::new("nix-instantiate")
+        .arg("--parse")
+        .arg(out.join("flake.nix"))
+        .arg(out.join("checks/hostile.nix"))
+        .output()
+        .unwrap();
     assert_success("nix-instantiate --parse", &parse);
 
     // Nix: the node's settings and the testScript, read back.
@@ -290,7 +341,12 @@ in {{
         assert_eq!(argv[1..3], [json!("/bin/sh"), json!("-c")]);
         let command = argv[3].as_str().unwrap();
         let same = command.chars().zip(probe.command.chars()).take_while(|(a, b)| a == b).count();
-        assert!(command == probe.command, "{}: the VM runs another command, from {:?}", probe.id(), command.chars().skip(same).take(60).collect::<String>());
+        assert!(
+            command == probe.command,
+            "{}: the VM runs another command, from {:?}",
+            probe.id(),
+            command.chars().skip(same).take(60).collect::<String>()
+        );
         assert_eq!(argv[0], "CROSSLAB_PAYLOADS=/p'\"$x");
     }
     let succeeded = ran["succeeded"].as_array().unwrap();
@@ -339,7 +395,16 @@ json.dump({"prelude": scope["crosslab_node"], "executed": executed, "succeeded":
 #[test]
 fn shell_words_arrive_byte_for_byte() {
     let mut samples: Vec<String> = HOSTILE.split(' ').map(str::to_owned).collect();
-    samples.extend([HOSTILE.to_owned(), String::new(), "-n".into(), "--".into(), "a=b".into(), "'".into(), "''".into(), "\\".into()]);
+    samples.extend([
+        HOSTILE.to_owned(),
+        String::new(),
+        "-n".into(),
+        "--".into(),
+        "a=b".into(),
+        "'".into(),
+        "''".into(),
+        "\\".into(),
+    ]);
     samples.push((1..=0x7f_u8).map(char::from).collect());
     samples.push((0x80..=0x10ffff).step_by(0x1ff).filter_map(char::from_u32).collect());
     // One script (a 1 MB word does not fit in one argument of sh -c).
@@ -353,7 +418,10 @@ fn shell_words_arrive_byte_for_byte() {
     std::fs::write(&file, &script).unwrap();
     assert_success("the quoted words", &Command::new("/bin/sh").arg(&file).output().unwrap());
     for (i, s) in samples.iter().enumerate() {
-        assert!(std::fs::read(dir.path().join(i.to_string())).unwrap() == s.as_bytes(), "sample {i} changed in the shell: {s:?}");
+        assert!(
+            std::fs::read(dir.path().join(i.to_string())).unwrap() == s.as_bytes(),
+            "sample {i} changed in the shell: {s:?}"
+        );
     }
 }
 
@@ -367,7 +435,11 @@ fn the_plans_commands_carry_hostile_text_to_the_shell() {
     let command = plan.probes.iter().find(|p| p.kind == ProbeKind::Command).unwrap();
     let out = Command::new("/bin/sh").arg("-c").arg(&command.command).env_clear().output().unwrap();
     assert_eq!(out.status.code(), Some(3));
-    assert!(out.stdout == format!("{HOSTILE}aarch64-linuxcortex-a57,pmu=off").as_bytes(), "{:?}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.stdout == format!("{HOSTILE}aarch64-linuxcortex-a57,pmu=off").as_bytes(),
+        "{:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     // The nix-config probe finds each hostile sandbox path in what Nix says.
     let nix_config = plan.probes.iter().find(|p| p.kind == ProbeKind::NixConfig).unwrap();
@@ -382,7 +454,11 @@ fn the_plans_commands_carry_hostile_text_to_the_shell() {
     let last = plan.nix_conf.extra_sandbox_paths.last().unwrap();
     let out = fake_nix(dir.path(), &conf.replace(&format!(" {last}\n"), "\n"), &nix_config.command);
     assert_eq!(out.status.code(), Some(1));
-    assert!(out.stdout.ends_with(format!("missing from sandbox-paths: {last}\n").as_bytes()), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.stdout.ends_with(format!("missing from sandbox-paths: {last}\n").as_bytes()),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 /// Runs `command` under /bin/sh with a stand-in `nix` that prints `conf`.
@@ -405,7 +481,11 @@ fn fake_nix(dir: &Path, conf: &str, command: &str) -> Output {
 #[test]
 fn the_nix_config_probe_names_a_missing_path_with_backslashes_as_written() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write_spec(dir.path(), "backslash", with_head("[nix]\nextra-sandbox-paths = ['/a\\nb\\c']\n[[probe]]\nkind = \"nix-config\"\n"));
+    let path = write_spec(
+        dir.path(),
+        "backslash",
+        with_head("[nix]\nextra-sandbox-paths = ['/a\\nb\\c']\n[[probe]]\nkind = \"nix-config\"\n"),
+    );
     let lab = spec::load(&path).unwrap();
     let plan = Plan::new(&lab, VM_HOST_ARCH);
     let out = fake_nix(dir.path(), "sandbox = true\nextra-platforms = aarch64-linux\n", &plan.probes[0].command);
@@ -417,7 +497,8 @@ fn the_nix_config_probe_names_a_missing_path_with_backslashes_as_written() {
 
 /// What a probe prints, as printf octal escapes: terminal escape sequences,
 /// a carriage return, NUL, bytes that are not UTF-8, XML and Markdown markup.
-const PRINTED: &str = r#"clear\033[2J title\033]0;pwned\007 cr\rover nul\000byte bad\377\376utf8 <tag> & "q" ]]> a|b \\| del\177"#;
+const PRINTED: &str =
+    r#"clear\033[2J title\033]0;pwned\007 cr\rover nul\000byte bad\377\376utf8 <tag> & "q" ]]> a|b \\| del\177"#;
 
 /// The lab of the real run: a probe printing [`PRINTED`] that fails
 /// unexpectedly, one printing a 1 MB line, and one failing as expected with
@@ -479,25 +560,41 @@ fn a_real_run_carries_hostile_output_into_json_and_junit() {
     assert_eq!(probes[0]["output"], printed_decoded());
     assert_eq!((probes[0]["as_expected"].clone(), probes[0]["exit_code"].clone()), (json!(false), json!(3)));
     let long = probes[1]["output"].as_str().unwrap();
-    assert!(long.len() <= 4000 && long.ends_with("xxxx\nend\n"), "the JSON keeps the end of a 1 MB line: {}", long.len());
+    assert!(
+        long.len() <= 4000 && long.ends_with("xxxx\nend\n"),
+        "the JSON keeps the end of a 1 MB line: {}",
+        long.len()
+    );
     assert_eq!(probes[2]["as_expected"], true);
 
     // JUnit: well-formed; text XML cannot hold is shown as escapes, the rest as is.
     let xml = std::fs::read_to_string(&junit_path).unwrap();
     let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}"));
     let property = |name: &str| {
-        doc.descendants().find(|n| n.has_tag_name("property") && n.attribute("name") == Some(name)).and_then(|n| n.attribute("value"))
+        doc.descendants()
+            .find(|n| n.has_tag_name("property") && n.attribute("name") == Some(name))
+            .and_then(|n| n.attribute("value"))
     };
     let description = property("description").unwrap();
     assert!(description.starts_with("${builtins.abort \"x\"} ''${y} '' ''\\ \"\"\" '''"), "{description}");
-    assert!(description.contains("\t\r\n\\x1b[31mred\\x1b[0m \\x1b]0;title\\x07 \\x08\\x0b\\x0c\u{7f}\u{85}\u{9b}"), "{description:?}");
+    assert!(
+        description.contains("\t\r\n\\x1b[31mred\\x1b[0m \\x1b]0;title\\x07 \\x08\\x0b\\x0c\u{7f}\u{85}\u{9b}"),
+        "{description:?}"
+    );
     assert!(description.contains("\u{feff}\\u{fffe}\\u{ffff}\u{10ffff}\nsecond ''line''"), "{description:?}");
     let failures: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("failure")).collect();
     assert_eq!(failures.len(), 1);
     let body = failures[0].text().unwrap();
     assert!(body.contains("clear\\x1b[2J title\\x1b]0;pwned\\x07 cr\rover nulbyte bad\u{fffd}\u{fffd}utf8 <tag> & \"q\" ]]> a|b \\| del\u{7f}"), "{body:?}");
-    assert!(body.contains(&format!("$ export CROSSLAB_SYSTEM=aarch64-linux\nprintf '{PRINTED}\\n'; exit 3")), "{body:?}");
-    assert_eq!(raw_control(&xml.replace(['\r', '\u{7f}', '\u{85}', '\u{9b}'], "")), None, "XML 1.0 holds no other controls");
+    assert!(
+        body.contains(&format!("$ export CROSSLAB_SYSTEM=aarch64-linux\nprintf '{PRINTED}\\n'; exit 3")),
+        "{body:?}"
+    );
+    assert_eq!(
+        raw_control(&xml.replace(['\r', '\u{7f}', '\u{85}', '\u{9b}'], "")),
+        None,
+        "XML 1.0 holds no other controls"
+    );
 }
 
 #[test]
@@ -541,7 +638,9 @@ fn markdown_rows(markdown: &str) -> Vec<Vec<String>> {
                 rows.last_mut().unwrap().push(String::new());
             }
             Event::End(TagEnd::TableCell) => in_cell = false,
-            Event::Text(t) | Event::Code(t) | Event::InlineHtml(t) if in_cell => rows.last_mut().unwrap().last_mut().unwrap().push_str(&t),
+            Event::Text(t) | Event::Code(t) | Event::InlineHtml(t) if in_cell => {
+                rows.last_mut().unwrap().last_mut().unwrap().push_str(&t)
+            }
             Event::Start(Tag::Paragraph) => panic!("text outside the table:\n{markdown}"),
             _ => {}
         }
@@ -564,7 +663,13 @@ fn made_up_report(plan: &Plan, output: &str) -> LabReport {
             };
             xtask::run::judge(
                 p,
-                Execution { exit_code: Some(exit_code), signal: None, timed_out: false, duration: Duration::from_millis(7), output },
+                Execution {
+                    exit_code: Some(exit_code),
+                    signal: None,
+                    timed_out: false,
+                    duration: Duration::from_millis(7),
+                    output,
+                },
             )
         })
         .collect();
@@ -602,7 +707,10 @@ fn made_up_reports_with_any_text_stay_well_formed() {
     let shown = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
     assert_eq!(raw_control(&shown), None);
     assert!(shown.contains("        | \\x1b[2Jlast | line\n"), "the last line, its CR LF a line end");
-    assert!(shown.contains("sandbox-paths ∋ /odd/${x}/''/it's\"q\\/`id`/$(id)/%s/日本/𝄞/\\x1b[31m/\\x7f/\u{feff}\u{fffe}"), "the nix-config probe's title");
+    assert!(
+        shown.contains("sandbox-paths ∋ /odd/${x}/''/it's\"q\\/`id`/$(id)/%s/日本/𝄞/\\x1b[31m/\\x7f/\u{feff}\u{fffe}"),
+        "the nix-config probe's title"
+    );
 
     // The matrix: riscv64's row quotes the expected output, line breaks,
     // `|`, `<br>` and all, in its one note cell.

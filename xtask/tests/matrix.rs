@@ -76,7 +76,14 @@ fn systems_are_substituted_into_a_lab_with_its_sandbox_path_and_platforms() {
     // The fix's sandbox path followed the substitution: the riscv64 build passes.
     let fixed = row("non-nixos-aarch64-fix-sandbox-path", "riscv64-linux");
     assert_eq!(fixed["works"], true, "{fixed:#}");
-    assert!(fixed["probes"].as_array().unwrap().iter().any(|p| p["id"] == "build[2]@riscv64-linux" && p["verdict"] == "pass"), "{fixed:#}");
+    assert!(
+        fixed["probes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["id"] == "build[2]@riscv64-linux" && p["verdict"] == "pass"),
+        "{fixed:#}"
+    );
     // The reported failure reproduces for another system too.
     let issue = row("non-nixos-aarch64", "armv5tel-linux");
     assert_eq!((issue["works"].clone(), issue["fails_as_reported"].clone()), (true.into(), true.into()), "{issue:#}");

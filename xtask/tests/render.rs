@@ -108,10 +108,8 @@ fn test_attrs(dir: &Path, lab: &str) -> String {
 /// The testScript exactly as nixosTest receives it: the JSON prelude from
 /// checks/<lab>.nix followed by checks/<lab>.py.
 fn test_script(dir: &Path, lab: &str) -> String {
-    let expr = format!(
-        "{}.testScript {{ nodes.machine.crosslab.payloadsDir = \"{PAYLOADS_DIR}\"; }}",
-        test_attrs(dir, lab)
-    );
+    let expr =
+        format!("{}.testScript {{ nodes.machine.crosslab.payloadsDir = \"{PAYLOADS_DIR}\"; }}", test_attrs(dir, lab));
     nix_eval(&expr).as_str().unwrap().to_owned()
 }
 
@@ -188,8 +186,10 @@ fn golden(files: &[RenderedFile], path: &str) -> String {
 
 #[test]
 fn golden_files() {
-    let labs: Vec<Lab> =
-        all_labs().into_iter().filter(|l| l.name == "non-nixos-aarch64" || l.name == "nixos-static-emulators").collect();
+    let labs: Vec<Lab> = all_labs()
+        .into_iter()
+        .filter(|l| l.name == "non-nixos-aarch64" || l.name == "nixos-static-emulators")
+        .collect();
     let files = Render { root: &root(), labs: &labs, with_specs: false, with_modules: false }.files().unwrap();
     expect_file!["golden/non-nixos-aarch64.nix"].assert_eq(&golden(&files, "checks/non-nixos-aarch64.nix"));
     expect_file!["golden/non-nixos-aarch64.py"].assert_eq(&golden(&files, "checks/non-nixos-aarch64.py"));
@@ -240,7 +240,8 @@ fn check_mode_names_stale_and_missing_files_and_writes_nothing() {
 }
 
 /// Text that breaks naive quoting in Nix, Python and shell.
-const HOSTILE: &str = "${builtins.abort \"x\"} ''${y} '' \"\"\" ''' it's \"double\" \\ \\n \\\\ $out `id`\nsecond ''line''\n";
+const HOSTILE: &str =
+    "${builtins.abort \"x\"} ''${y} '' \"\"\" ''' it's \"double\" \\ \\n \\\\ $out `id`\nsecond ''line''\n";
 
 #[test]
 fn hostile_spec_text_stays_data() {

@@ -61,7 +61,8 @@ fn interpreter_outside_the_sandbox_is_diagnosed_with_both_fixes() {
     assert!(d.fix.contains(r#"extra-sandbox-paths = ["/usr/bin/qemu-aarch64-static"]"#), "{}", d.fix);
     assert!(d.fix.contains("F"), "{}", d.fix);
     // With the path in the sandbox the same build passes: nothing to diagnose.
-    let fixed = FHS_NO_F.replace("sandbox = true", "sandbox = true\nextra-sandbox-paths = [\"/usr/bin/qemu-aarch64-static\"]");
+    let fixed =
+        FHS_NO_F.replace("sandbox = true", "sandbox = true\nextra-sandbox-paths = [\"/usr/bin/qemu-aarch64-static\"]");
     let (d, out) = diagnosis_of("fixed", &fixed, "build");
     assert!(d.is_none(), "{d:?}\n{out}");
 }
@@ -278,7 +279,11 @@ run = "sleep 1.3"
     assert!(surprise.contains("expected:  pass, prints the line \"riscv64\""), "{surprise}");
     assert!(surprise.contains("got:       exit status 1"), "{surprise}");
     assert!(surprise.contains("| ") && surprise.contains("No such file or directory"), "{surprise}");
-    assert!(surprise.contains("diagnosis: ") && surprise.contains(r#"extra-sandbox-paths = ["/usr/bin/qemu-riscv64-static"]"#), "{surprise}");
+    assert!(
+        surprise.contains("diagnosis: ")
+            && surprise.contains(r#"extra-sandbox-paths = ["/usr/bin/qemu-riscv64-static"]"#),
+        "{surprise}"
+    );
     assert!(out.contains("1 of 5 probes NOT as expected; 4 as expected, 1 of them failing as reported"), "{out}");
 }
 
@@ -343,7 +348,11 @@ run = "printf 'a <tag> & \"q\" ]]> \\001\\033[0m \\r\\n'; exit 3"
         n.children().find(|c| c.has_tag_name("failure"))
     }
     let xfail = |n: &roxmltree::Node| {
-        n.descendants().any(|c| c.has_tag_name("property") && c.attribute("name") == Some("expected-failure") && c.attribute("value") == Some("true"))
+        n.descendants().any(|c| {
+            c.has_tag_name("property")
+                && c.attribute("name") == Some("expected-failure")
+                && c.attribute("value") == Some("true")
+        })
     };
     assert_eq!(name(&cases[1]), "build[1]@aarch64-linux");
     assert!(failure(&cases[0]).is_none() && !xfail(&cases[0]));

@@ -63,7 +63,9 @@ expect-output = "No such file or directory"
 kind = "command"       # escape hatch: run = "...", expect / expect-output as above
 run = "true"
 "#,
-        expect![[r#"ok: host=non-nixos systems=["aarch64-linux"] interpreter=fhs flags=P sandbox=true paths=[] platforms=["aarch64-linux"] probes=["binfmt:pass", "nix-config:pass", "exec:pass", "build:fail", "command:pass"]"#]],
+        expect![[
+            r#"ok: host=non-nixos systems=["aarch64-linux"] interpreter=fhs flags=P sandbox=true paths=[] platforms=["aarch64-linux"] probes=["binfmt:pass", "nix-config:pass", "exec:pass", "build:fail", "command:pass"]"#
+        ]],
     );
 }
 
@@ -71,7 +73,9 @@ run = "true"
 fn defaults_fill_what_the_spec_leaves_out() {
     check(
         &with_head("[[probe]]\nkind = \"build\"\n"),
-        expect![[r#"ok: host=non-nixos systems=["aarch64-linux"] interpreter=fhs flags=P sandbox=true paths=[] platforms=["aarch64-linux"] probes=["build:pass"]"#]],
+        expect![[
+            r#"ok: host=non-nixos systems=["aarch64-linux"] interpreter=fhs flags=P sandbox=true paths=[] platforms=["aarch64-linux"] probes=["build:pass"]"#
+        ]],
     );
 }
 
@@ -79,11 +83,15 @@ fn defaults_fill_what_the_spec_leaves_out() {
 fn nixos_interpreter_is_the_default_on_nixos_and_none_takes_no_flags() {
     check(
         "description = \"d\"\nhost = \"nixos\"\nsystems = [\"riscv64-linux\"]\n[[probe]]\nkind = \"binfmt\"\n",
-        expect![[r#"ok: host=nixos systems=["riscv64-linux"] interpreter=nixos flags=P sandbox=true paths=[] platforms=["riscv64-linux"] probes=["binfmt:pass"]"#]],
+        expect![[
+            r#"ok: host=nixos systems=["riscv64-linux"] interpreter=nixos flags=P sandbox=true paths=[] platforms=["riscv64-linux"] probes=["binfmt:pass"]"#
+        ]],
     );
     check(
         &with_head("[binfmt]\ninterpreter = \"none\"\n[[probe]]\nkind = \"exec\"\nexpect = \"fail\"\n"),
-        expect![[r#"ok: host=non-nixos systems=["aarch64-linux"] interpreter=none flags= sandbox=true paths=[] platforms=["aarch64-linux"] probes=["exec:fail"]"#]],
+        expect![[
+            r#"ok: host=non-nixos systems=["aarch64-linux"] interpreter=none flags= sandbox=true paths=[] platforms=["aarch64-linux"] probes=["exec:fail"]"#
+        ]],
     );
 }
 
@@ -243,7 +251,10 @@ fn lab_check_reports_every_invalid_spec_and_exits_2() {
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
     assert!(stdout.contains("ok  non-nixos-aarch64"), "{stdout}");
-    assert!(stderr.contains(&format!("`{}`: `systems[0]`: unknown system `arm-linux`", bad_system.display())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("`{}`: `systems[0]`: unknown system `arm-linux`", bad_system.display())),
+        "{stderr}"
+    );
     assert!(stderr.contains(&format!("`{}`: `descripton`: unknown key", bad_key.display())), "{stderr}");
     assert!(stderr.contains("2 specs of 3 invalid"), "{stderr}");
 }

@@ -54,7 +54,12 @@ fn magics_match_real_binaries() {
             assert!(!system.matches_header(&header), "i686 magic now matches EM_386: update this note and DESIGN.md");
             continue;
         }
-        assert!(system.matches_header(&header), "{}: magic does not match Debian's {} busybox", system.double, system.debian_arch);
+        assert!(
+            system.matches_header(&header),
+            "{}: magic does not match Debian's {} busybox",
+            system.double,
+            system.debian_arch
+        );
         // And no other system's pattern claims it, except the ARM family, which
         // shares one (binfmt_misc cannot tell ARMv5/6/7 apart).
         for other in SYSTEMS.iter().filter(|o| o.magic != system.magic) {
@@ -105,8 +110,16 @@ fn armv5_needs_its_pinned_cpu() {
 #[test]
 fn table_has_every_system_the_issue_names_once() {
     for double in [
-        "x86_64-linux", "i686-linux", "aarch64-linux", "armv5tel-linux", "armv6l-linux",
-        "armv7l-linux", "riscv64-linux", "s390x-linux", "powerpc64le-linux", "mips64el-linux",
+        "x86_64-linux",
+        "i686-linux",
+        "aarch64-linux",
+        "armv5tel-linux",
+        "armv6l-linux",
+        "armv7l-linux",
+        "riscv64-linux",
+        "s390x-linux",
+        "powerpc64le-linux",
+        "mips64el-linux",
     ] {
         assert_eq!(SYSTEMS.iter().filter(|s| s.double == double).count(), 1, "{double}");
     }

@@ -39,7 +39,8 @@ fn image_and_payloads() -> (Image, PathBuf) {
     let image = vm::image::ensure(&sh).unwrap_or_else(|e| panic!("{e:#}"));
     let labs: Vec<spec::Lab> = LABS.iter().map(|l| load(l)).collect();
     let plans: Vec<Plan> = labs.iter().map(|l| Plan::new(l, std::env::consts::ARCH)).collect();
-    let payloads = payload::ensure(&sh, &xtask::run::payload_systems(&plans.iter().collect::<Vec<_>>())).unwrap_or_else(|e| panic!("{e:#}"));
+    let payloads = payload::ensure(&sh, &xtask::run::payload_systems(&plans.iter().collect::<Vec<_>>()))
+        .unwrap_or_else(|e| panic!("{e:#}"));
     (image, payloads)
 }
 
@@ -83,7 +84,13 @@ fn reproduction_labs_give_the_host_backends_verdicts() {
         assert_eq!(on_host.verdicts.len(), in_vm.verdicts.len(), "{name}");
         for (h, v) in on_host.verdicts.iter().zip(&in_vm.verdicts) {
             assert_eq!(h.probe.id(), v.probe.id());
-            assert!(v.as_expected, "{name}: {} — expected {}, VM output:\n{}", v.probe.id(), v.probe.expect.describe(), v.execution.output);
+            assert!(
+                v.as_expected,
+                "{name}: {} — expected {}, VM output:\n{}",
+                v.probe.id(),
+                v.probe.expect.describe(),
+                v.execution.output
+            );
             assert_eq!(
                 (h.as_expected, h.passed),
                 (v.as_expected, v.passed),
@@ -104,7 +111,10 @@ fn reproduction_labs_give_the_host_backends_verdicts() {
     assert!(ran.succeeded(), "the last lab left no build in the store: {}", ran.output);
     guest.reset("sandbox = true\n", &[]).unwrap();
     let fresh = guest
-        .exec("test -z \"$(ls -A /nix/store 2>/dev/null)\" && ! ls /proc/sys/fs/binfmt_misc | grep -q qemu", Duration::from_secs(10))
+        .exec(
+            "test -z \"$(ls -A /nix/store 2>/dev/null)\" && ! ls /proc/sys/fs/binfmt_misc | grep -q qemu",
+            Duration::from_secs(10),
+        )
         .unwrap();
     assert!(fresh.succeeded(), "not a fresh store / binfmt_misc after reset: {}", fresh.output);
 
@@ -114,7 +124,8 @@ fn reproduction_labs_give_the_host_backends_verdicts() {
 
     // Output survives the channel byte for byte where it is text, NULs
     // dropped as on the host; exit status and timeouts come back.
-    let out = guest.exec("printf 'a\\0b\\n\\377'; echo \"$CROSSLAB_PAYLOADS\" >&2; exit 3", Duration::from_secs(10)).unwrap();
+    let out =
+        guest.exec("printf 'a\\0b\\n\\377'; echo \"$CROSSLAB_PAYLOADS\" >&2; exit 3", Duration::from_secs(10)).unwrap();
     assert_eq!(out.exit_code, Some(3));
     assert_eq!(out.output, "ab\n\u{fffd}/run/crosslab/payloads\n");
     let started = Instant::now();
@@ -122,7 +133,11 @@ fn reproduction_labs_give_the_host_backends_verdicts() {
     assert!(slow.timed_out && !slow.succeeded(), "{slow:?}");
     assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
     let after = guest
-        .exec("for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" != sleep ] || exit 1; done", Duration::from_secs(10)).unwrap();
+        .exec(
+            "for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" != sleep ] || exit 1; done",
+            Duration::from_secs(10),
+        )
+        .unwrap();
     assert!(after.succeeded(), "the timed-out command's processes survived: {}", after.output);
 
     let name = guest.name.clone();
@@ -158,7 +173,10 @@ fn a_broken_image_is_reported_without_waiting_for_the_timeout() {
     }
     let broken = Image { dir: broken_dir.path().to_path_buf(), manifest: image.manifest.clone() };
     let started = Instant::now();
-    let err = format!("{:#}", Guest::boot(&broken, &payloads, &BootOptions::new(vm::Accel::Tcg)).err().expect("booted a non-kernel"));
+    let err = format!(
+        "{:#}",
+        Guest::boot(&broken, &payloads, &BootOptions::new(vm::Accel::Tcg)).err().expect("booted a non-kernel")
+    );
     assert!(err.contains("exited") && err.contains("before it came up"), "{err}");
     assert!(err.contains("qemu stderr"), "qemu's own complaint is shown: {err}");
     assert!(started.elapsed() < Duration::from_secs(30));
@@ -176,7 +194,15 @@ fn lab_run_backend_vm_reports_json_and_exits_2_when_the_vm_cannot_boot() {
     std::fs::write(&surprise, "description = \"expects the reported bug to be gone\"\nhost = \"non-nixos\"\nsystems = [\"aarch64-linux\"]\n[[probe]]\nkind = \"build\"\n").unwrap();
     let junit = dir.path().join("junit.xml");
     let ran = Command::new(xtask)
-        .args(["lab", "run", "--backend", "vm", "--json", "extra-platforms-unregistered", "non-nixos-aarch64-no-sandbox"])
+        .args([
+            "lab",
+            "run",
+            "--backend",
+            "vm",
+            "--json",
+            "extra-platforms-unregistered",
+            "non-nixos-aarch64-no-sandbox",
+        ])
         .arg(&surprise)
         .arg("--junit")
         .arg(&junit)
@@ -197,7 +223,13 @@ fn lab_run_backend_vm_reports_json_and_exits_2_when_the_vm_cannot_boot() {
     }
     let build = &labs[2]["probes"][0];
     assert_eq!(build["as_expected"], false, "{build}");
-    assert!(build["diagnosis"]["fix"].as_str().unwrap().contains(r#"extra-sandbox-paths = ["/usr/bin/qemu-aarch64-static"]"#), "{build}");
+    assert!(
+        build["diagnosis"]["fix"]
+            .as_str()
+            .unwrap()
+            .contains(r#"extra-sandbox-paths = ["/usr/bin/qemu-aarch64-static"]"#),
+        "{build}"
+    );
     let xml = std::fs::read_to_string(&junit).unwrap();
     let doc = roxmltree::Document::parse(&xml).unwrap();
     let failures = doc.descendants().filter(|n| n.has_tag_name("failure")).count();
@@ -236,7 +268,10 @@ fn qemu_dies_with_a_killed_lab_run() {
     let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", run.id())).unwrap();
     let qemu: Vec<String> = children
         .split_whitespace()
-        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains("crosslab-vm-")))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("crosslab-vm-"))
+        })
         .map(str::to_owned)
         .collect();
     assert_eq!(qemu.len(), 1, "children of lab run: {children}");

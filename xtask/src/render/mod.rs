@@ -143,18 +143,22 @@ impl Render<'_> {
             let plan = Plan::new(lab, VM_HOST_ARCH);
             files.push(RenderedFile {
                 path: PathBuf::from(format!("checks/{}.nix", lab.name)),
-                text: ends_with_newline(CheckNix::new(&plan, &source).render().context("failed to render checks/<lab>.nix")?),
+                text: ends_with_newline(
+                    CheckNix::new(&plan, &source).render().context("failed to render checks/<lab>.nix")?,
+                ),
             });
             files.push(RenderedFile {
                 path: PathBuf::from(format!("checks/{}.py", lab.name)),
-                text: ends_with_newline(CheckPy::new(&plan, &source).render().context("failed to render checks/<lab>.py")?),
+                text: ends_with_newline(
+                    CheckPy::new(&plan, &source).render().context("failed to render checks/<lab>.py")?,
+                ),
             });
         }
         if self.with_modules {
             let path = PathBuf::from("modules/crosslab-node.nix");
             let full = self.root.join(&path);
-            let text = std::fs::read_to_string(&full)
-                .with_context(|| format!("failed to read `{}`", full.display()))?;
+            let text =
+                std::fs::read_to_string(&full).with_context(|| format!("failed to read `{}`", full.display()))?;
             files.push(RenderedFile { path, text });
         }
         let mut hashes: BTreeMap<String, String> =
@@ -163,8 +167,8 @@ impl Render<'_> {
             for lab in self.labs {
                 let rel = format!("labs/{}.toml", lab.name);
                 if spec_source(lab, self.root) == rel {
-                    let bytes = std::fs::read(&lab.path)
-                        .with_context(|| format!("failed to read `{}`", lab.path.display()))?;
+                    let bytes =
+                        std::fs::read(&lab.path).with_context(|| format!("failed to read `{}`", lab.path.display()))?;
                     hashes.insert(rel, sha256_hex(&bytes));
                 }
             }
@@ -306,8 +310,11 @@ impl CheckNix {
             }
         }
         let nixos_binfmt = lab.binfmt.interpreter == Interpreter::Nixos;
-        let emulated: Vec<&str> =
-            if nixos_binfmt { lab.systems.iter().filter(|s| !native(s)).map(|s| s.double).collect() } else { Vec::new() };
+        let emulated: Vec<&str> = if nixos_binfmt {
+            lab.systems.iter().filter(|s| !native(s)).map(|s| s.double).collect()
+        } else {
+            Vec::new()
+        };
 
         // NixOS's binfmt module adds /run/binfmt, the emulated systems and
         // i686-linux itself (when it emulates any); the lab's own settings

@@ -17,10 +17,13 @@ pub fn render(labs: &[(&Plan, &LabReport)]) -> String {
     let tests: usize = labs.iter().map(|(_, r)| r.verdicts.len()).sum();
     let failures: usize = labs.iter().map(|(_, r)| r.verdicts.iter().filter(|v| !v.as_expected).count()).sum();
     let secs = |d: std::time::Duration| format!("{:.3}", d.as_secs_f64());
-    let total: std::time::Duration =
-        labs.iter().flat_map(|(_, r)| &r.verdicts).map(|v| v.execution.duration).sum();
+    let total: std::time::Duration = labs.iter().flat_map(|(_, r)| &r.verdicts).map(|v| v.execution.duration).sum();
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(xml, "<testsuites name=\"crosslab\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" time=\"{}\">", secs(total));
+    let _ = writeln!(
+        xml,
+        "<testsuites name=\"crosslab\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" time=\"{}\">",
+        secs(total)
+    );
     for (plan, report) in labs {
         let failed = report.verdicts.iter().filter(|v| !v.as_expected).count();
         let time: std::time::Duration = report.verdicts.iter().map(|v| v.execution.duration).sum();

@@ -75,7 +75,8 @@ impl HostNix {
         else {
             return Ok(None);
         };
-        let real = std::fs::canonicalize(&nix_build).with_context(|| format!("failed to resolve `{}`", nix_build.display()))?;
+        let real = std::fs::canonicalize(&nix_build)
+            .with_context(|| format!("failed to resolve `{}`", nix_build.display()))?;
         let Ok(in_store) = real.strip_prefix("/nix/store") else {
             return Ok(None);
         };
@@ -302,7 +303,6 @@ impl HostLab {
         lab.ns_pid = child_of(pid).context("could not find the lab's PID 1")?;
         Ok(lab)
     }
-
 }
 
 impl crate::run::Executor for HostLab {

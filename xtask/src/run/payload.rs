@@ -166,7 +166,11 @@ fn install(root: &Path, work: &Path, system: &NixSystem, busybox: &Path) -> anyh
     // Natively run systems need no binfmt entry; i686's NixOS magic (EM_486)
     // does not even match Debian's i386 binaries (EM_386).
     if !system.is_native_here() && !system.matches_header(&header) {
-        bail!("`{}` does not match the binfmt magic of {}; the systems table or the package is wrong", busybox.display(), system.double);
+        bail!(
+            "`{}` does not match the binfmt magic of {}; the systems table or the package is wrong",
+            busybox.display(),
+            system.double
+        );
     }
     let staged = work.join(system.double);
     fs::create_dir_all(&staged)?;

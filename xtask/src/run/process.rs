@@ -172,10 +172,8 @@ fn error_frame(bytes: &[u8]) -> Option<(Vec<&[u8]>, usize)> {
         return None;
     }
     let end = bytes.windows(2).position(|w| w == b"\0\n").map_or(bytes.len(), |p| p + 2);
-    let texts = bytes[..end]
-        .split(|&b| b < 0x20 && b != b'\t')
-        .filter(|run| run.len() >= 2 && *run != b"Error")
-        .collect();
+    let texts =
+        bytes[..end].split(|&b| b < 0x20 && b != b'\t').filter(|run| run.len() >= 2 && *run != b"Error").collect();
     Some((texts, end))
 }
 
@@ -201,6 +199,9 @@ mod tests {
         assert_eq!(decode_output(b"a\0b\x01\nc\xffd"), "ab\x01\nc\u{fffd}d");
         assert_eq!(decode_output(b"\x01\n\x05"), "\x01\n\x05");
         // A frame cut off by the output bound still gives its text.
-        assert_eq!(decode_output(&NIX_EXEC_FAILURE[..120]), "building '/nix/store/m-x.drv'...\nerror: executing '/nix/store/d-pl/sh': No su\n");
+        assert_eq!(
+            decode_output(&NIX_EXEC_FAILURE[..120]),
+            "building '/nix/store/m-x.drv'...\nerror: executing '/nix/store/d-pl/sh': No su\n"
+        );
     }
 }

@@ -75,7 +75,13 @@ impl BootOptions {
     /// the boot timeout (120 s: a TCG boot takes ~7 s here).
     pub fn new(accel: Accel) -> BootOptions {
         let secs = std::env::var("CROSSLAB_VM_BOOT_TIMEOUT").ok().and_then(|s| s.parse().ok()).unwrap_or(120);
-        BootOptions { accel, boot_timeout: Duration::from_secs(secs), extra_cmdline: String::new(), memory_mb: 1024, cpus: 2 }
+        BootOptions {
+            accel,
+            boot_timeout: Duration::from_secs(secs),
+            extra_cmdline: String::new(),
+            memory_mb: 1024,
+            cpus: 2,
+        }
     }
 }
 
@@ -217,7 +223,10 @@ impl Guest {
     /// `options.boot_timeout` is killed.
     pub fn boot(image: &Image, payloads: &Path, options: &BootOptions) -> anyhow::Result<Guest> {
         remove_stale_run_dirs();
-        let dir = tempfile::Builder::new().prefix("crosslab-vm-").tempdir().context("failed to create a temporary directory")?;
+        let dir = tempfile::Builder::new()
+            .prefix("crosslab-vm-")
+            .tempdir()
+            .context("failed to create a temporary directory")?;
         let in_use = lock_run_dir(dir.path())?;
         let payload_disk = dir.path().join("payloads.img");
         make_payload_disk(payloads, &payload_disk)?;
@@ -372,7 +381,8 @@ impl Guest {
                 Ok(line) => {
                     let line = String::from_utf8_lossy(&line);
                     if let Some(rest) = line.trim_end().strip_prefix(&prefix) {
-                        return parse_answer(rest, secs).with_context(|| format!("garbled answer from the VM: {line:.200}"));
+                        return parse_answer(rest, secs)
+                            .with_context(|| format!("garbled answer from the VM: {line:.200}"));
                     }
                 }
                 Err(e) => {
@@ -579,7 +589,11 @@ pub fn choose_accel(image: &Image, payloads: &Path) -> anyhow::Result<Accel> {
     let cached: PathBuf = image.dir.parent().unwrap_or(&image.dir).join(format!("accel-{}", boot_id.trim()));
     if let Ok(verdict) = fs::read_to_string(&cached) {
         let accel = if verdict.starts_with("kvm") { Accel::Kvm } else { Accel::Tcg };
-        eprintln!("crosslab: the VM runs on {} ({}, tested earlier since this host booted)", accel.as_str().to_uppercase(), verdict.trim());
+        eprintln!(
+            "crosslab: the VM runs on {} ({}, tested earlier since this host booted)",
+            accel.as_str().to_uppercase(),
+            verdict.trim()
+        );
         return Ok(accel);
     }
     let mut options = BootOptions::new(Accel::Kvm);

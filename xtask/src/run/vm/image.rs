@@ -154,7 +154,10 @@ pub fn ensure(sh: &Shell) -> anyhow::Result<Image> {
         .map(|p| p.display().to_string())
         .collect();
     if !others.is_empty() {
-        eprintln!("crosslab: images of earlier recipes are still cached; remove them if unused: rm -r {}", others.join(" "));
+        eprintln!(
+            "crosslab: images of earlier recipes are still cached; remove them if unused: rm -r {}",
+            others.join(" ")
+        );
     }
     Ok(Image { dir, manifest })
 }
@@ -178,7 +181,11 @@ fn load(dir: &Path) -> anyhow::Result<Option<Image>> {
     let path = dir.join("image.json");
     let Ok(text) = fs::read_to_string(&path) else { return Ok(None) };
     let manifest: Manifest = serde_json::from_str(&text).with_context(|| {
-        format!("`{}` is damaged\n  help: remove `{}` and run again to rebuild the image", path.display(), dir.display())
+        format!(
+            "`{}` is damaged\n  help: remove `{}` and run again to rebuild the image",
+            path.display(),
+            dir.display()
+        )
     })?;
     Ok(Some(Image { dir: dir.to_path_buf(), manifest }))
 }
@@ -267,7 +274,8 @@ fn base_initrd(root: &Path, release: &str) -> anyhow::Result<Vec<u8>> {
         cpio.dir(dir);
     }
     let busybox = root.join("bin/busybox");
-    let data = fs::read(&busybox).with_context(|| format!("failed to read `{}` (busybox-static)", busybox.display()))?;
+    let data =
+        fs::read(&busybox).with_context(|| format!("failed to read `{}` (busybox-static)", busybox.display()))?;
     cpio.file("bin/busybox", 0o755, &data);
     let mut names = String::new();
     for rel in &order {
@@ -296,11 +304,7 @@ pub fn load_order(modules_dep: &str, modules_builtin: &str, wanted: &[&str]) -> 
         .collect();
     let is_builtin = |name: &str| modules_builtin.lines().any(|l| name_of(l) == name);
     let mut order: Vec<String> = Vec::new();
-    fn visit(
-        path: &str,
-        table: &[(String, String, Vec<String>)],
-        order: &mut Vec<String>,
-    ) -> anyhow::Result<()> {
+    fn visit(path: &str, table: &[(String, String, Vec<String>)], order: &mut Vec<String>) -> anyhow::Result<()> {
         if order.iter().any(|p| p == path) {
             return Ok(());
         }
@@ -347,7 +351,9 @@ mod tests {
                    kernel/drivers/virtio/virtio_blk.ko: kernel/drivers/virtio/virtio_ring.ko kernel/drivers/virtio/virtio.ko\n\
                    kernel/drivers/virtio/virtio_ring.ko: kernel/drivers/virtio/virtio.ko\n\
                    kernel/drivers/virtio/virtio.ko:\nkernel/arch/x86/crypto/crc32c-intel.ko:\n";
-        let order = load_order(dep, "kernel/fs/binfmt_misc.ko\n", &["virtio_blk", "ext4", "crc32c_intel", "binfmt_misc"]).unwrap();
+        let order =
+            load_order(dep, "kernel/fs/binfmt_misc.ko\n", &["virtio_blk", "ext4", "crc32c_intel", "binfmt_misc"])
+                .unwrap();
         assert_eq!(
             order,
             [
