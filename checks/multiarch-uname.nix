@@ -32,7 +32,7 @@ pkgs.testers.runNixOSTest {
     };
 
   # The script is checks/multiarch-uname.py; a JSON prelude hands it what it needs
-  # to know about the node.
+  # to know about the node, and modules/crosslab_probe.py how to run a probe.
   testScript =
     { nodes, ... }:
     let
@@ -41,5 +41,6 @@ pkgs.testers.runNixOSTest {
       };
     in
     "import json\ncrosslab_node = json.loads(${builtins.toJSON (builtins.toJSON node)})\n"
+    + builtins.readFile ../modules/crosslab_probe.py
     + builtins.readFile ./multiarch-uname.py;
 }

@@ -25,7 +25,7 @@ pkgs.testers.runNixOSTest {
     };
 
   # The script is checks/nixos-static-emulators.py; a JSON prelude hands it what it needs
-  # to know about the node.
+  # to know about the node, and modules/crosslab_probe.py how to run a probe.
   testScript =
     { nodes, ... }:
     let
@@ -34,5 +34,6 @@ pkgs.testers.runNixOSTest {
       };
     in
     "import json\ncrosslab_node = json.loads(${builtins.toJSON (builtins.toJSON node)})\n"
+    + builtins.readFile ../modules/crosslab_probe.py
     + builtins.readFile ./nixos-static-emulators.py;
 }

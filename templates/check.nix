@@ -34,7 +34,7 @@ pkgs.testers.runNixOSTest {
     };
 
   # The script is checks/{{ name }}.py; a JSON prelude hands it what it needs
-  # to know about the node.
+  # to know about the node, and modules/crosslab_probe.py how to run a probe.
   testScript =
     { nodes, ... }:
     let
@@ -43,5 +43,6 @@ pkgs.testers.runNixOSTest {
       };
     in
     "import json\ncrosslab_node = json.loads(${builtins.toJSON (builtins.toJSON node)})\n"
+    + builtins.readFile ../modules/crosslab_probe.py
     + builtins.readFile ./{{ name }}.py;
 }

@@ -24,6 +24,10 @@ use crate::spec::{Expect, HostKind, Interpreter, Lab};
 use crate::systems::NixSystem;
 use generated::{GeneratedFiles, Staleness};
 
+/// The hand-written files the rendered checks use: the NixOS node module
+/// and the probe runner every testScript starts with.
+pub const MODULES: &[&str] = &["modules/crosslab-node.nix", "modules/crosslab_probe.py"];
+
 /// The command that regenerates every rendered file.
 pub const RENDER_COMMAND: &str = "cargo xtask lab render";
 
@@ -155,11 +159,13 @@ impl Render<'_> {
             });
         }
         if self.with_modules {
-            let path = PathBuf::from("modules/crosslab-node.nix");
-            let full = self.root.join(&path);
-            let text =
-                std::fs::read_to_string(&full).with_context(|| format!("failed to read `{}`", full.display()))?;
-            files.push(RenderedFile { path, text });
+            for module in MODULES {
+                let path = PathBuf::from(module);
+                let full = self.root.join(&path);
+                let text =
+                    std::fs::read_to_string(&full).with_context(|| format!("failed to read `{}`", full.display()))?;
+                files.push(RenderedFile { path, text });
+            }
         }
         let mut hashes: BTreeMap<String, String> =
             files.iter().map(|f| (f.path.display().to_string(), sha256_hex(f.text.as_bytes()))).collect();

@@ -22,10 +22,10 @@
       # `cargo xtask lab render` wrote this flake, and every labs/*.toml is in
       # it. A renderer that changed is caught by `cargo test`, not here.
       rendered = {
-        "checks/nixos-static-emulators.nix" = "f9ca414e40e70d64960f967e213a799149e325cb1f1f8f3f7245205997bfc578";
-        "checks/nixos-static-emulators.py" = "be4a6d2600c83983adcc877007ba8bd9034fae2223982d4cbd66a1ae2fb14b86";
-        "checks/non-nixos-aarch64.nix" = "8f59dc4d2d89bb0dc55894ae8cccdbdf68e5a2c96a4717e3735f8eb224446c03";
-        "checks/non-nixos-aarch64.py" = "893f47ca8b71a78fd9aa3bdb7e58af99912bdd76e752903576207105959dff3b";
+        "checks/nixos-static-emulators.nix" = "fdda7f4527929d916a46d7ed2ba41056c7184051e3d97c6b984570bcfc8ff916";
+        "checks/nixos-static-emulators.py" = "a75701be26422e9c8e5dc4ebc10704fb07b6380a0653abe8d4b1a3f4ecbc3928";
+        "checks/non-nixos-aarch64.nix" = "025e49a0393e4bdd37b9fcee3721c0fa8aac10ce662454043ba7696601aeb299";
+        "checks/non-nixos-aarch64.py" = "3582c9c868d43004abc0ee4107a5a73d900a1bc22f3a18e3aba374de6d910f3f";
       };
       fileAt = path: ./. + "/${path}";
       stale = builtins.filter (
