@@ -64,7 +64,13 @@ impl HostNix {
     /// The `nix-build` on PATH (or, when PATH has none, as under `sudo`, in
     /// the installer's default profile), if it resolves into /nix/store; its
     /// closure from the host's own `nix-store --query --requisites`.
+    /// Looked up once per crosslab run: every lab of a `lab matrix` uses it.
     pub fn find() -> anyhow::Result<Option<HostNix>> {
+        static FOUND: std::sync::OnceLock<Result<Option<HostNix>, String>> = std::sync::OnceLock::new();
+        FOUND.get_or_init(|| Self::look_up().map_err(|e| format!("{e:#}"))).clone().map_err(anyhow::Error::msg)
+    }
+
+    fn look_up() -> anyhow::Result<Option<HostNix>> {
         let Some(nix_build) = std::env::var_os("PATH")
             .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
             .unwrap_or_default()
