@@ -340,3 +340,33 @@ PATH="$p/bin:$PATH" exec "$@"
     let command = probes.iter().find(|p| p["kind"] == "command").unwrap();
     assert!(command["output"].as_str().unwrap().contains("nix-build (Nix) 2.8"), "{command}");
 }
+
+/// Ubuntu's apt sources name no Debian archive: payloads then come from
+/// Debian's own (deb.debian.org). The sources are replaced in an overlay on
+/// /etc in a private mount namespace; the payload cache starts empty.
+#[test]
+fn on_a_host_without_debian_sources_payloads_come_from_debians_archive() {
+    let overlay = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let script = r#"set -e
+mkdir "$OVERLAY/upper" "$OVERLAY/work"
+mount -t overlay overlay -o "lowerdir=/etc,upperdir=$OVERLAY/upper,workdir=$OVERLAY/work" /etc
+rm -rf /etc/apt/sources.list.d
+mkdir /etc/apt/sources.list.d
+printf 'Types: deb\nURIs: http://archive.ubuntu.com/ubuntu/\nSuites: noble noble-updates\nComponents: main universe\n' > /etc/apt/sources.list.d/ubuntu.sources
+rm -f /etc/apt/sources.list
+exec "$@"
+"#;
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh", env!("CARGO_BIN_EXE_xtask")])
+        .args(["lab", "run", "non-nixos-aarch64"])
+        .env("OVERLAY", overlay.path())
+        .env("CROSSLAB_CACHE", cache.path())
+        .env("CI", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{}\n{stderr}", String::from_utf8_lossy(&out.stdout));
+    assert!(stderr.contains("from Debian bookworm at http://deb.debian.org/debian"), "{stderr}");
+    assert!(cache.path().join("payloads/aarch64-linux/busybox").is_file());
+}

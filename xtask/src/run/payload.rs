@@ -13,10 +13,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use xshell::{cmd, Shell};
 
+use crate::run::prereq;
 use crate::systems::NixSystem;
 
 /// Where apt's keyring for Debian's archive lives on Debian and Ubuntu.
-const DEBIAN_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+pub const DEBIAN_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
 
 /// crosslab's per-user cache: `$CROSSLAB_CACHE`, else `$XDG_CACHE_HOME/crosslab`,
 /// else `~/.cache/crosslab`.
@@ -78,15 +79,15 @@ fn fetch_suite(sh: &Shell, root: &Path, suite: &str, systems: &[&NixSystem]) -> 
     let mut arches: Vec<&str> = systems.iter().map(|s| s.debian_arch).collect();
     arches.sort();
     arches.dedup();
+    let mirror = debian_mirror()?;
     eprintln!(
-        "crosslab: fetching busybox-static for {} from Debian {suite} (once; cached in {})",
+        "crosslab: fetching busybox-static for {} from Debian {suite} at {mirror} (once; cached in {})",
         arches.join(", "),
         root.display()
     );
-    let mirror = debian_mirror()?;
-    if !Path::new(DEBIAN_KEYRING).is_file() {
-        bail!("`{DEBIAN_KEYRING}` is missing\n  help: apt-get install debian-archive-keyring");
-    }
+    // Ubuntu has no Debian keyring by default; prereq installs it (as root)
+    // or says how.
+    prereq::ensure(sh, &[DEBIAN_KEYRING.to_owned()])?;
     let apt_dir = root.parent().unwrap_or(root).join("apt").join(suite);
     for sub in ["lists/partial", "cache/archives/partial", "etc/empty.d"] {
         fs::create_dir_all(apt_dir.join(sub)).with_context(|| format!("failed to create `{}`", apt_dir.display()))?;
@@ -205,24 +206,27 @@ pub fn debian_mirror() -> anyhow::Result<String> {
         more.sort();
         files.extend(more);
     }
-    for file in files {
-        let name = file.to_string_lossy();
-        if !(name.ends_with(".list") || name.ends_with(".sources")) {
-            continue;
-        }
-        let Ok(text) = fs::read_to_string(&file) else { continue };
-        for uri in uris_in_sources(&text) {
-            if uri.trim_end_matches('/').ends_with("/debian") {
-                return Ok(uri);
-            }
-        }
-    }
-    bail!(
-        "found no Debian archive in /etc/apt/sources.list{{,.d/}}\n  help: set CROSSLAB_DEBIAN_MIRROR to the URL of a Debian archive (the directory holding dists/ and pool/)"
-    )
+    let texts = files
+        .iter()
+        .filter(|f| f.to_string_lossy().ends_with(".list") || f.to_string_lossy().ends_with(".sources"))
+        .filter_map(|f| fs::read_to_string(f).ok());
+    // Ubuntu and other derivatives list no Debian archive: use Debian's own.
+    Ok(debian_archive_in(texts).unwrap_or_else(|| DEFAULT_DEBIAN_MIRROR.to_owned()))
 }
 
-/// URIs in apt sources text, one-line (`deb [opts] URI suite…`) or deb822 (`URIs:`).
+/// Debian's redirector, for hosts whose apt sources name no Debian archive.
+pub const DEFAULT_DEBIAN_MIRROR: &str = "http://deb.debian.org/debian";
+
+/// The first Debian archive (a URI ending in `/debian`) the sources name.
+fn debian_archive_in(texts: impl Iterator<Item = String>) -> Option<String> {
+    for text in texts {
+        if let Some(uri) = uris_in_sources(&text).into_iter().find(|u| u.trim_end_matches('/').ends_with("/debian")) {
+            return Some(uri);
+        }
+    }
+    None
+}
+
 fn uris_in_sources(text: &str) -> Vec<String> {
     let mut uris = Vec::new();
     for line in text.lines().map(str::trim) {
@@ -242,7 +246,7 @@ fn uris_in_sources(text: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::uris_in_sources;
+    use super::{debian_archive_in, uris_in_sources};
 
     #[test]
     fn reads_one_line_and_deb822_sources() {
@@ -250,5 +254,17 @@ mod tests {
                     # deb http://commented/debian x main\n\
                     Types: deb\nURIs: http://n.example/debian\nSuites: trixie\n";
         assert_eq!(uris_in_sources(text), ["http://m.example/debian", "http://n.example/debian"]);
+    }
+
+    #[test]
+    fn the_first_debian_archive_is_used_and_ubuntu_has_none() {
+        let debian = "deb http://security.debian.org/debian-security bookworm-security main\n\
+                      deb http://ftp.de.debian.org/debian/ bookworm main\n";
+        assert_eq!(
+            debian_archive_in([debian.to_owned()].into_iter()).as_deref(),
+            Some("http://ftp.de.debian.org/debian/")
+        );
+        let ubuntu = "Types: deb\nURIs: http://archive.ubuntu.com/ubuntu/\nSuites: noble noble-updates\n";
+        assert_eq!(debian_archive_in([ubuntu.to_owned()].into_iter()), None);
     }
 }

@@ -73,6 +73,7 @@ fn package_of(program: &str) -> Option<&'static str> {
         "qemu-system-x86_64" => "qemu-system-x86",
         "mmdebstrap" => "mmdebstrap",
         "mkfs.ext4" => "e2fsprogs",
+        "debian-archive-keyring.gpg" => "debian-archive-keyring",
         n if n.starts_with("qemu-") && n.ends_with("-static") => "qemu-user-static",
         _ => return None,
     })

@@ -93,7 +93,8 @@ impl Image {
 
 /// The programs building an image takes (checked and, as root, installed).
 pub fn build_programs() -> Vec<String> {
-    ["mmdebstrap", "mkfs.ext4", "unshare"].map(str::to_owned).to_vec()
+    // The keyring: mmdebstrap verifies the Debian archive with it (Ubuntu lacks it).
+    ["mmdebstrap", "mkfs.ext4", "unshare", payload::DEBIAN_KEYRING].map(str::to_owned).to_vec()
 }
 
 /// The cached image for this recipe, building it first if there is none.
