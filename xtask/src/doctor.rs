@@ -124,6 +124,15 @@ pub fn examine(kvm_timeout: Duration) -> Checkup {
     c
 }
 
+/// Ubuntu's switch that takes capabilities away from user namespaces made
+/// without privilege.
+const APPARMOR_USERNS: &str = "/proc/sys/kernel/apparmor_restrict_unprivileged_userns";
+
+/// Whether the sysctl at `path` says unprivileged user namespaces are restricted.
+fn userns_restricted(path: &str) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|v| v.trim() == "1")
+}
+
 /// Whether this user can run labs: root always; anyone else through
 /// newuidmap and subordinate ids.
 fn check_user(c: &mut Checkup) {
@@ -132,6 +141,11 @@ fn check_user(c: &mut Checkup) {
         Ok(crate::run::idmap::IdMap::Identity) => {
             c.ok(S, "root: a lab's user namespace maps every id to itself".to_owned())
         }
+        Ok(crate::run::idmap::IdMap::Subordinate { .. }) if userns_restricted(APPARMOR_USERNS) => c.problem(
+            S,
+            format!("AppArmor restricts unprivileged user namespaces ({APPARMOR_USERNS} = 1, Ubuntu ≥ 23.10): a lab's namespace would get no capabilities"),
+            format!("run as root, or allow them: sudo sysctl {}=0", APPARMOR_USERNS.trim_start_matches("/proc/sys/").replace('/', ".")),
+        ),
         Ok(crate::run::idmap::IdMap::Subordinate { subuids, subgids, .. }) => c.ok(
             S,
             format!(
@@ -671,5 +685,22 @@ fn report_kvm(c: &mut Checkup, kvm: &KvmVerdict, nix: Option<&NixSettings>) {
                 format!("use TCG: `lab run --backend vm` finds out itself (CROSSLAB_VM_ACCEL=tcg skips its test); on a VM, enable nested virtualisation on its host.{nix_part}"),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::userns_restricted;
+
+    #[test]
+    fn the_apparmor_userns_switch_is_read_as_the_kernel_writes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("apparmor_restrict_unprivileged_userns");
+        let path = path.to_str().unwrap();
+        assert!(!userns_restricted(path), "no such sysctl: not restricted");
+        std::fs::write(path, "1\n").unwrap();
+        assert!(userns_restricted(path));
+        std::fs::write(path, "0\n").unwrap();
+        assert!(!userns_restricted(path));
     }
 }
