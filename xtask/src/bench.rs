@@ -90,8 +90,58 @@ impl flags::Bench {
         println!("lab run        median {:>7.1} ms  min {:>7.1} ms  ({} runs)", ms(l), ms(min(&lab_times)), self.runs);
         let ratio = l.as_secs_f64() / b.as_secs_f64();
         println!("ratio          {ratio:.2}× (target: within 2×)");
+        let (probes, per_lab) = report_cost(self.runs)?;
+        println!(
+            "report         {:>7.3} ms per lab of {probes} probes (progress, table, surprises, JUnit)",
+            ms(per_lab)
+        );
         Ok(if ratio <= 2.0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
     }
+}
+
+/// What showing a run costs, without running it: the terminal report (with
+/// a surprise to explain) and JUnit XML of `multiarch-uname`, every probe
+/// given a plausible outcome.
+fn report_cost(rounds: u32) -> anyhow::Result<(usize, Duration)> {
+    use std::sync::{Arc, Mutex};
+
+    use crate::report::{junit, LabReport, Terminal, Verdict};
+    use crate::run::process::Execution;
+
+    let text = include_str!("../../labs/multiarch-uname.toml");
+    let lab = crate::spec::parse("multiarch-uname", Path::new("labs/multiarch-uname.toml"), text)?;
+    let plan = crate::plan::Plan::new(&lab, std::env::consts::ARCH);
+    let verdicts = plan
+        .probes
+        .iter()
+        .enumerate()
+        .map(|(i, probe)| {
+            let passed = probe.expect.status == crate::spec::Expect::Pass;
+            let output = if passed { format!("{}\n", probe.system.uname) } else { "Illegal instruction\n".to_owned() };
+            // The last probe is a surprise, so that a diagnosis is drawn too.
+            let as_expected = i + 1 < plan.probes.len();
+            let execution = Execution {
+                exit_code: Some(if passed { 0 } else { 132 }),
+                signal: None,
+                timed_out: false,
+                duration: Duration::from_millis(20),
+                output,
+            };
+            Verdict { probe: probe.clone(), execution, passed, as_expected }
+        })
+        .collect();
+    let report = LabReport { lab: lab.name.clone(), backend: "host", verdicts };
+    let started = Instant::now();
+    for _ in 0..rounds.max(1) {
+        let mut terminal = Terminal::new(Arc::new(Mutex::new(std::io::sink())), false);
+        terminal.lab_started(&plan);
+        for v in &report.verdicts {
+            terminal.verdict(&plan, v);
+        }
+        terminal.lab_finished(&plan, &report);
+        junit::render(&[(&plan, &report)]);
+    }
+    Ok((report.verdicts.len(), started.elapsed() / rounds.max(1)))
 }
 
 fn time_once(mut c: Command) -> anyhow::Result<Duration> {

@@ -1,12 +1,12 @@
 //! The report for real: each diagnosis comes out of a real host-backend run of
 //! a small lab whose expectation is not met (and not out of a lab that works),
 //! the terminal report shows the table, the command, the output and the fix,
-//! JUnit XML parses and counts right, and the report costs no measurable time.
+//! and JUnit XML parses and counts right. (What the report costs is measured
+//! by `cargo xtask bench`, not by a timed test.)
 //! Needs root, Nix and qemu-user-static (the README's test command installs them).
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use xtask::diagnose::{diagnose, Cause, Diagnosis};
 use xtask::plan::Plan;
@@ -285,29 +285,6 @@ run = "sleep 1.3"
         "{surprise}"
     );
     assert!(out.contains("1 of 5 probes NOT as expected; 4 as expected, 1 of them failing as reported"), "{out}");
-}
-
-#[test]
-fn the_report_costs_no_measurable_time() {
-    let lab = spec::load(&xtask::labs_dir(&xtask::project_root()).join("multiarch-uname.toml")).unwrap();
-    let plan = Plan::new(&lab, std::env::consts::ARCH);
-    let report = run(&plan);
-    let probe_time: Duration = report.verdicts.iter().map(|v| v.execution.duration).sum();
-    let rounds = 20;
-    let started = Instant::now();
-    for _ in 0..rounds {
-        let mut terminal = Terminal::new(Arc::new(Mutex::new(std::io::sink())), false);
-        terminal.lab_started(&plan);
-        for v in &report.verdicts {
-            terminal.verdict(&plan, v);
-        }
-        terminal.lab_finished(&plan, &report);
-        let _ = junit::render(&[(&plan, &report)]);
-    }
-    let per_lab = started.elapsed() / rounds;
-    println!("report of {} probes: {per_lab:?} per lab, probes took {probe_time:?}", report.verdicts.len());
-    // A progress thread per probe, the table and JUnit: well under 1% of the probes' time.
-    assert!(per_lab * 100 < probe_time, "report {per_lab:?} vs probes {probe_time:?}");
 }
 
 #[test]
