@@ -39,14 +39,14 @@ fn parallel_labs_do_not_see_each_other() {
         dir.path(),
         "registered",
         "description = \"a\"\nhost = \"non-nixos\"\nsystems = [\"aarch64-linux\"]\n[binfmt]\nflags = \"PF\"\n\
-         [[probe]]\nkind = \"command\"\nrun = \"mkdir -p /nix/store && touch /nix/store/marker-registered && sleep 1 && test ! -e /nix/store/marker-unregistered\"\n\
+         [[probe]]\nkind = \"command\"\nrun = \"mkdir -p /nix/store && touch /nix/store/marker-registered && sleep 2 && test ! -e /nix/store/marker-unregistered\"\n\
          [[probe]]\nkind = \"exec\"\n[[probe]]\nkind = \"build\"\n",
     );
     let unregistered = write_spec(
         dir.path(),
         "unregistered",
         "description = \"b\"\nhost = \"non-nixos\"\nsystems = [\"aarch64-linux\"]\n[binfmt]\ninterpreter = \"none\"\n\
-         [[probe]]\nkind = \"command\"\nrun = \"mkdir -p /nix/store && touch /nix/store/marker-unregistered && sleep 1 && test ! -e /nix/store/marker-registered\"\n\
+         [[probe]]\nkind = \"command\"\nrun = \"mkdir -p /nix/store && touch /nix/store/marker-unregistered && sleep 2 && test ! -e /nix/store/marker-registered\"\n\
          [[probe]]\nkind = \"exec\"\nexpect = \"fail\"\nexpect-output = \"Exec format error\"\n\
          [[probe]]\nkind = \"binfmt\"\n",
     );
@@ -56,8 +56,9 @@ fn parallel_labs_do_not_see_each_other() {
         let b = s.spawn(|| run(&unregistered));
         (a.join().unwrap(), b.join().unwrap())
     });
-    // Both slept a second with their markers in place: they overlapped.
-    assert!(start.elapsed() < Duration::from_millis(1900), "the labs did not run at once: {:?}", start.elapsed());
+    // Both slept 2 s with their markers in place; one after the other would
+    // take over 4 s: they overlapped (with room for a loaded machine).
+    assert!(start.elapsed() < Duration::from_millis(3500), "the labs did not run at once: {:?}", start.elapsed());
     assert_all_as_expected(&a);
     assert_all_as_expected(&b);
 }
