@@ -121,10 +121,10 @@ pub struct HostLab {
     /// PID (in the host's PID namespace) of the lab's PID 1.
     ns_pid: u32,
     in_user_ns: bool,
-    /// What probes' environment gets when the host's Nix runs from the store:
-    /// its `bin` first on PATH, and where it finds itself (NIX_BIN_DIR,
-    /// NIX_LIBEXEC_DIR: its build hook lives there).
-    nix_env: Vec<(&'static str, String)>,
+    /// The environment probes run with: [`probe_env`], and when the host's
+    /// Nix runs from the store, its `bin` first on PATH and where it finds
+    /// itself (NIX_BIN_DIR, NIX_LIBEXEC_DIR: its build hook lives there).
+    env: Vec<(&'static str, String)>,
 }
 
 /// The PATH probes see, besides the host Nix's `bin` when it is in the store.
@@ -283,15 +283,14 @@ impl HostLab {
             }
             stdin.as_mut().expect("piped").write_all(b"go\n").context("the lab's holder died early")?;
         }
-        let nix_env = match &setup.host_nix {
-            Some(nix) => vec![
-                ("PATH", format!("{}:{PROBE_PATH}", nix.bin.display())),
-                ("NIX_BIN_DIR", nix.bin.display().to_string()),
-                ("NIX_LIBEXEC_DIR", nix.package.join("libexec").display().to_string()),
-            ],
-            None => Vec::new(),
-        };
-        let mut lab = HostLab { holder, stdin, ns_pid: 0, in_user_ns, nix_env };
+        let mut env = probe_env();
+        if let Some(nix) = &setup.host_nix {
+            env.retain(|(k, _)| *k != "PATH");
+            env.push(("PATH", format!("{}:{PROBE_PATH}", nix.bin.display())));
+            env.push(("NIX_BIN_DIR", nix.bin.display().to_string()));
+            env.push(("NIX_LIBEXEC_DIR", nix.package.join("libexec").display().to_string()));
+        }
+        let mut lab = HostLab { holder, stdin, ns_pid: 0, in_user_ns, env };
         let mut stdout = BufReader::new(lab.holder.stdout.take().expect("piped"));
         let mut line = String::new();
         stdout.read_line(&mut line).context("failed to read from the lab's holder")?;
@@ -313,9 +312,6 @@ impl HostLab {
 
 impl crate::run::Executor for HostLab {
     fn exec(&self, command: &str, timeout: Duration) -> anyhow::Result<Execution> {
-        let mut env = probe_env();
-        env.retain(|(k, _)| !self.nix_env.iter().any(|(n, _)| n == k));
-        env.extend(self.nix_env.iter().cloned());
         let mut c = Command::new("nsenter");
         c.arg(format!("--target={}", self.ns_pid));
         if self.in_user_ns {
@@ -323,7 +319,7 @@ impl crate::run::Executor for HostLab {
         }
         c.args(["--mount", "--pid", "--", "/bin/sh", "-c", command])
             .env_clear()
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
             .current_dir("/")
             .stdin(Stdio::null());
         run_bounded(c, timeout, || self.kill_probe_processes())
