@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use crate::flags;
 use crate::plan::Plan;
-use crate::report::printable;
+use crate::report::{count, printable};
 use crate::spec;
 
 impl flags::List {
@@ -73,18 +73,12 @@ impl flags::Check {
         } else {
             self.labs.iter().map(|a| spec::resolve(&dir, a)).collect()
         };
-        let plural = |n: usize, word: &str| if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") };
         let mut invalid = 0;
         for path in &paths {
             match spec::load(path) {
                 Ok(lab) => {
                     let probes = Plan::new(&lab, std::env::consts::ARCH).probes.len();
-                    println!(
-                        "ok  {}  ({}, {})",
-                        lab.name,
-                        plural(lab.systems.len(), "system"),
-                        plural(probes, "probe")
-                    );
+                    println!("ok  {}  ({}, {})", lab.name, count(lab.systems.len(), "system"), count(probes, "probe"));
                 }
                 Err(e) => {
                     invalid += 1;
@@ -93,7 +87,7 @@ impl flags::Check {
             }
         }
         if invalid > 0 {
-            eprintln!("{} of {} invalid", plural(invalid, "spec"), paths.len());
+            eprintln!("{} of {} invalid", count(invalid, "spec"), paths.len());
             return Ok(ExitCode::from(2));
         }
         Ok(ExitCode::SUCCESS)

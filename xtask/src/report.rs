@@ -184,12 +184,11 @@ impl Terminal {
         self.lab_started = Instant::now();
         let systems: Vec<&str> = plan.lab.systems.iter().map(|s| s.double).collect();
         self.write(&format!(
-            "{} ({}, {}; {} probe{})\n",
+            "{} ({}, {}; {})\n",
             self.paint(BOLD, &format!("lab {}", plan.lab.name)),
             plan.lab.host.as_str(),
             systems.join(", "),
-            plan.probes.len(),
-            if plan.probes.len() == 1 { "" } else { "s" }
+            count(plan.probes.len(), "probe")
         ));
         if let Some(first) = plan.probes.first() {
             self.ticker = Some(Ticker::start(self.out.clone(), self.live, first));
@@ -216,15 +215,11 @@ impl Terminal {
         let ok = report.verdicts.iter().filter(|v| v.as_expected).count();
         let xfail = report.verdicts.iter().filter(|v| v.as_expected && !v.passed).count();
         let reproduced = if xfail > 0 { format!(", {xfail} of them failing as reported") } else { String::new() };
-        let noun = if total == 1 { "probe" } else { "probes" };
+        let all = count(total, "probe");
         let summary = if ok == total {
-            format!("{ok} of {total} {noun} {}{reproduced}", self.paint(GREEN, "as expected"))
+            format!("{ok} of {all} {}{reproduced}", self.paint(GREEN, "as expected"))
         } else {
-            format!(
-                "{} of {total} {noun} {}; {ok} as expected{reproduced}",
-                total - ok,
-                self.paint(RED, "NOT as expected")
-            )
+            format!("{} of {all} {}; {ok} as expected{reproduced}", total - ok, self.paint(RED, "NOT as expected"))
         };
         text.push_str(&format!("  {summary} ({})\n\n", format_duration(self.lab_started.elapsed())));
         self.write(&text);
@@ -445,6 +440,15 @@ fn paint(on: bool, colour: &str, text: &str) -> String {
         format!("\x1b[{colour}m{text}\x1b[0m")
     } else {
         text.to_owned()
+    }
+}
+
+/// `n` and `word`, plural unless there is one: `1 probe`, `3 probes`.
+pub fn count(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
     }
 }
 
