@@ -218,15 +218,11 @@ pub fn debian_mirror() -> anyhow::Result<String> {
 pub const DEFAULT_DEBIAN_MIRROR: &str = "http://deb.debian.org/debian";
 
 /// The first Debian archive (a URI ending in `/debian`) the sources name.
-fn debian_archive_in(texts: impl Iterator<Item = String>) -> Option<String> {
-    for text in texts {
-        if let Some(uri) = uris_in_sources(&text).into_iter().find(|u| u.trim_end_matches('/').ends_with("/debian")) {
-            return Some(uri);
-        }
-    }
-    None
+fn debian_archive_in(mut texts: impl Iterator<Item = String>) -> Option<String> {
+    texts.find_map(|text| uris_in_sources(&text).into_iter().find(|u| u.trim_end_matches('/').ends_with("/debian")))
 }
 
+/// URIs in apt sources text, one-line (`deb [opts] URI suite…`) or deb822 (`URIs:`).
 fn uris_in_sources(text: &str) -> Vec<String> {
     let mut uris = Vec::new();
     for line in text.lines().map(str::trim) {
