@@ -38,31 +38,51 @@ impl flags::Run {
 
         let payloads = prepare_host(&sh, &plans.iter().collect::<Vec<_>>())?;
 
-        let mut terminal = report::Terminal::stdout(!self.json && report::is_interactive());
-        let mut reports = Vec::new();
-        for plan in &plans {
-            if !self.json {
-                terminal.lab_started(plan);
-            }
-            let lab_report = run_host(plan, &payloads, global_binfmt, |v| {
-                if !self.json {
-                    terminal.verdict(plan, v);
-                }
-            })
-            .with_context(|| format!("lab `{}` could not run", plan.lab.name))?;
-            if self.json {
-                println!("{}", serde_json::to_string(&lab_report.to_json_diagnosed(plan))?);
-            } else {
-                terminal.lab_finished(plan, &lab_report);
-            }
-            reports.push(lab_report);
-        }
-        if let Some(path) = &self.junit {
-            report::junit::write(path, &plans.iter().zip(&reports).collect::<Vec<_>>())?;
-        }
-        let all_as_expected = reports.iter().all(|r| r.all_as_expected());
-        Ok(if all_as_expected { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        run_and_report(
+            &self,
+            &plans,
+            |plan, on_verdict| {
+                run_host(plan, &payloads, global_binfmt, on_verdict)
+                    .with_context(|| format!("lab `{}` could not run", plan.lab.name))
+            },
+            |plan, report| Ok(serde_json::to_string(&report.to_json_diagnosed(plan))?),
+        )
     }
+}
+
+/// Runs each plan with `run_lab` and reports it as `lab run` does on every
+/// backend: the terminal report while it runs (or one `--json` line per
+/// lab, from `to_json`), then `--junit`; exit status 0 when every probe was
+/// as expected, else 1.
+pub fn run_and_report(
+    flags: &flags::Run,
+    plans: &[Plan],
+    mut run_lab: impl FnMut(&Plan, &mut dyn FnMut(&Verdict)) -> anyhow::Result<LabReport>,
+    to_json: impl Fn(&Plan, &LabReport) -> anyhow::Result<String>,
+) -> anyhow::Result<ExitCode> {
+    let mut terminal = report::Terminal::stdout(!flags.json && report::is_interactive());
+    let mut reports = Vec::new();
+    for plan in plans {
+        if !flags.json {
+            terminal.lab_started(plan);
+        }
+        let lab_report = run_lab(plan, &mut |v| {
+            if !flags.json {
+                terminal.verdict(plan, v);
+            }
+        })?;
+        if flags.json {
+            println!("{}", to_json(plan, &lab_report)?);
+        } else {
+            terminal.lab_finished(plan, &lab_report);
+        }
+        reports.push(lab_report);
+    }
+    if let Some(path) = &flags.junit {
+        report::junit::write(path, &plans.iter().zip(&reports).collect::<Vec<_>>())?;
+    }
+    let all_as_expected = reports.iter().all(|r| r.all_as_expected());
+    Ok(if all_as_expected { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 /// The programs the host backend runs, besides the labs' emulators.

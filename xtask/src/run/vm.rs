@@ -24,7 +24,7 @@ pub use image::Image;
 
 use crate::flags;
 use crate::plan::Plan;
-use crate::report::{self, LabReport, Verdict};
+use crate::report::{LabReport, Verdict};
 use crate::run::{payload, prereq, run_plan};
 use crate::spec::Interpreter;
 
@@ -74,33 +74,17 @@ pub fn run_labs(flags: &flags::Run, root: &Path) -> anyhow::Result<ExitCode> {
         accel.as_str().to_uppercase()
     );
 
-    // Reported as the host backend reports: the same terminal report, JSON
-    // (plus `guest`) and JUnit.
-    let mut terminal = report::Terminal::stdout(!flags.json && report::is_interactive());
-    let mut reports = Vec::new();
-    for plan in &plans {
-        if !flags.json {
-            terminal.lab_started(plan);
-        }
-        let lab_report = run_vm(plan, &guest, |v| {
-            if !flags.json {
-                terminal.verdict(plan, v);
-            }
-        })
-        .with_context(|| format!("lab `{}` could not run in the VM", plan.lab.name))?;
-        if flags.json {
-            println!("{}", serde_json::to_string(&to_json(plan, &lab_report, &guest)?)?);
-        } else {
-            terminal.lab_finished(plan, &lab_report);
-        }
-        reports.push(lab_report);
-    }
-    if let Some(path) = &flags.junit {
-        report::junit::write(path, &plans.iter().zip(&reports).collect::<Vec<_>>())?;
-    }
-    let all_as_expected = reports.iter().all(|r| r.all_as_expected());
+    // Reported as the host backend reports, `guest` added to the JSON.
+    let code = crate::run::run_and_report(
+        flags,
+        &plans,
+        |plan, on_verdict| {
+            run_vm(plan, &guest, on_verdict).with_context(|| format!("lab `{}` could not run in the VM", plan.lab.name))
+        },
+        |plan, report| Ok(serde_json::to_string(&to_json(plan, report, &guest)?)?),
+    )?;
     guest.shutdown();
-    Ok(if all_as_expected { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(code)
 }
 
 /// The host backend's `--json` object plus `guest`: the kernel the probes
