@@ -6,6 +6,7 @@ pub mod idmap;
 pub mod payload;
 pub mod prereq;
 pub mod process;
+pub mod rootfs;
 pub mod vm;
 
 use std::path::{Path, PathBuf};

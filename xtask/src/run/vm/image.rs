@@ -170,12 +170,7 @@ fn recipe_key(mirror: &str) -> String {
         text.push_str(&list.join(" "));
         text.push('\n');
     }
-    format!("{:016x}", fnv1a64(text.as_bytes()))
-}
-
-/// FNV-1a, 64 bit: stable across Rust releases, unlike `DefaultHasher`.
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    format!("{:016x}", crate::run::rootfs::fnv1a64(text.as_bytes()))
 }
 
 fn load(dir: &Path) -> anyhow::Result<Option<Image>> {
@@ -221,7 +216,7 @@ fn build(sh: &Shell, work: &Path, mirror: &str, key: &str, started: Instant) -> 
     // The guest mounts a fresh tmpfs here for every lab.
     fs::create_dir_all(root.join("nix"))?;
 
-    let bytes = tree_bytes(&root);
+    let bytes = crate::run::rootfs::tree_bytes(&root);
     let size = format!("{}M", (bytes + bytes / 8) / (1 << 20) + 256);
     let image = work.join("root.img");
     // `.read()`: mkfs.ext4 says "Creating regular file" on stdout even with -q.
@@ -329,16 +324,6 @@ pub fn load_order(modules_dep: &str, modules_builtin: &str, wanted: &[&str]) -> 
         }
     }
     Ok(order)
-}
-
-/// Apparent size of the files under `root`.
-fn tree_bytes(root: &Path) -> u64 {
-    walkdir::WalkDir::new(root)
-        .into_iter()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.path().symlink_metadata().ok())
-        .map(|m| m.len().max(4096))
-        .sum()
 }
 
 #[cfg(test)]
