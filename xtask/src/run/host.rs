@@ -3,8 +3,12 @@
 //!
 //! - binfmt_misc is per user namespace on kernels ≥ 6.7: the lab mounts a
 //!   private instance and registers there; the host's entries stay as they are.
-//! - `/nix`, `/run` and `/tmp` are fresh tmpfs mounts: every run has an empty
-//!   Nix store and its own `nix.conf`, and every run really builds.
+//! - The lab pivots into a root of its own: a tmpfs with the stack's root
+//!   filesystem (the host's `/`, or a cached Debian root) bound read-only
+//!   into it, so it needs nothing of the host's (no `/nix`, no `/etc/nix`)
+//!   and cannot write to it. `/nix`, `/run` and `/tmp` are fresh tmpfs
+//!   mounts: every run has an empty Nix store and its own `nix.conf`, and
+//!   every run really builds.
 //! - The namespaces live as long as one "holder" process, PID 1 of the lab's
 //!   PID namespace, which waits for its stdin to close. When crosslab exits,
 //!   however it exits (even SIGKILL), the pipe closes, the holder ends, the
@@ -31,6 +35,9 @@ pub const PAYLOADS_DIR: &str = "/run/crosslab/payloads";
 
 /// What the holder sets up before the first probe.
 pub struct Setup {
+    /// The root filesystem the lab's root is an overlay of: `/` for the host
+    /// stack, a cached Debian root for the others.
+    pub lower: std::path::PathBuf,
     /// The payload cache on the host (`<cache>/payloads`).
     pub payloads: std::path::PathBuf,
     /// nix.conf text for the lab.
@@ -148,42 +155,75 @@ pub fn probe_env() -> Vec<(&'static str, String)> {
     ]
 }
 
-/// The holder's script: mounts, the lab's files, then wait for stdin to close.
+/// The holder's script: build the lab's root, pivot into it, then wait for
+/// stdin to close.
+///
+/// The root is a tmpfs holding the stack's root filesystem (`/` for the host
+/// stack) entry by entry, bound read-only, beside the lab's own `/nix`
+/// (which a fresh machine does not have), `/run` and `/tmp`. An overlay of
+/// `/` would be one mount, but the kernel refuses to clone a lower layer
+/// with locked submounts, which `/` always has in a user namespace.
+/// Everything is mounted with the host's tools before `pivot_root`; a
+/// `chroot` would forbid the user namespaces Nix's sandbox makes.
 const SETUP_SCRIPT: &str = r#"set -eu
+# Descriptors first: the staging tmpfs below may hide where they live.
+exec 7< "$CROSSLAB_LOWER"
+exec 8< "$CROSSLAB_PAYLOAD_SRC"
 # The host's store stays reachable through fd 9 once the lab's /nix hides it:
 # a Nix from the official installer runs from there.
 if [ -n "$CROSSLAB_HOST_NIX_CLOSURE" ]; then exec 9< /nix/store; fi
-# The payload cache may live under /run or /tmp: bind it before those are hidden.
-mount -t tmpfs -o mode=0755 crosslab-nix /nix
+r=/tmp
+mount -t tmpfs -o mode=0755 crosslab-root "$r"
+for d in nix run tmp proc sys dev .old; do mkdir "$r/$d"; done
+# Every other top-level entry of the lower root, read-only: a directory is
+# bound with what is mounted below it, a link (/bin -> usr/bin) copied.
+for e in /proc/self/fd/7/* /proc/self/fd/7/.[!.]*; do
+  n=${e##*/}
+  case "$n" in nix|run|tmp|proc|sys|dev|.old|'*'|'.[!.]*') continue;; esac
+  if [ -L "$e" ]; then
+    ln -s "$(readlink "$e")" "$r/$n"
+  elif [ -d "$e" ]; then
+    mkdir "$r/$n"
+    mount --no-canonicalize --rbind "$e" "$r/$n"
+    mount -o remount,bind,ro "$r/$n"
+  fi
+done
+mount -t tmpfs -o mode=0755 crosslab-nix "$r/nix"
 if [ -n "$CROSSLAB_HOST_NIX_CLOSURE" ]; then
-  mkdir -p /nix/store
+  mkdir -p "$r/nix/store"
   set -f
   for p in $CROSSLAB_HOST_NIX_CLOSURE; do
-    if [ -d "/proc/self/fd/9/$p" ]; then mkdir "/nix/store/$p"; else : > "/nix/store/$p"; fi
+    if [ -d "/proc/self/fd/9/$p" ]; then mkdir "$r/nix/store/$p"; else : > "$r/nix/store/$p"; fi
     # --no-canonicalize: resolved to a name, the source would be the new, empty /nix.
-    mount --no-canonicalize --bind "/proc/self/fd/9/$p" "/nix/store/$p"
-    mount -o remount,bind,ro "/nix/store/$p"
+    mount --no-canonicalize --bind "/proc/self/fd/9/$p" "$r/nix/store/$p"
+    mount -o remount,bind,ro "$r/nix/store/$p"
   done
   set +f
   exec 9<&-
 fi
-mkdir /nix/.payloads
-mount --bind "$CROSSLAB_PAYLOAD_SRC" /nix/.payloads
-mount -t tmpfs -o mode=0755 crosslab-run /run
-mkdir -p /run/crosslab/payloads /run/crosslab/etc/nix /run/crosslab/home
-mount --move /nix/.payloads /run/crosslab/payloads
-rmdir /nix/.payloads
-mount -o remount,bind,ro /run/crosslab/payloads
-mount -t tmpfs -o mode=1777 crosslab-tmp /tmp
+mount -t tmpfs -o mode=0755 crosslab-run "$r/run"
+mkdir -p "$r/run/crosslab/payloads" "$r/run/crosslab/etc/nix" "$r/run/crosslab/home"
+mount --no-canonicalize --bind /proc/self/fd/8 "$r/run/crosslab/payloads"
+mount -o remount,bind,ro "$r/run/crosslab/payloads"
+exec 7<&- 8<&-
+mount -t tmpfs -o mode=1777 crosslab-tmp "$r/tmp"
+mount --rbind /dev "$r/dev"
+mount --rbind /sys "$r/sys"
+mount -t proc proc "$r/proc"
 if [ "$CROSSLAB_GLOBAL_BINFMT" = 1 ]; then
-  [ -e /proc/sys/fs/binfmt_misc/register ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
-  eval "$CROSSLAB_GLOBAL_SAVE"
+  mount -t binfmt_misc binfmt_misc "$r/proc/sys/fs/binfmt_misc" 2>/dev/null || [ -e "$r/proc/sys/fs/binfmt_misc/register" ]
 else
-  if ! mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null; then
+  if ! mount -t binfmt_misc binfmt_misc "$r/proc/sys/fs/binfmt_misc" 2>/dev/null; then
     echo "crosslab: cannot mount a private binfmt_misc: this kernel has no binfmt_misc namespaces (they came in Linux 6.7)" >&2
     exit 3
   fi
 fi
+cd "$r"
+pivot_root . .old
+cd /
+umount -l /.old
+rmdir /.old
+if [ "$CROSSLAB_GLOBAL_BINFMT" = 1 ]; then eval "$CROSSLAB_GLOBAL_SAVE"; fi
 printf '%s' "$CROSSLAB_NIX_CONF" > /run/crosslab/etc/nix/nix.conf
 : > /run/crosslab/etc/nix/user.conf
 printf '%s' "$CROSSLAB_LINKS" | while read -r link target; do
@@ -261,6 +301,7 @@ impl HostLab {
         command
             .env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("CROSSLAB_LOWER", &setup.lower)
             .env("CROSSLAB_PAYLOAD_SRC", &setup.payloads)
             .env("CROSSLAB_NIX_CONF", &setup.nix_conf)
             .env("CROSSLAB_LINKS", links)
@@ -336,7 +377,7 @@ impl HostLab {
             c.arg("--user");
         }
         let _ = c
-            .args(["--mount", "--pid", "--", "/bin/kill", "-KILL", "-1"])
+            .args(["--mount", "--pid", "--", "/bin/sh", "-c", "kill -s KILL -- -1"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -173,6 +173,7 @@ pub fn run_host(
         }
     }
     let setup = host::Setup {
+        lower: "/".into(),
         payloads: payloads.to_path_buf(),
         nix_conf: plan.nix_conf.to_nix_conf(&extra_sandbox_paths),
         links,

@@ -159,12 +159,7 @@ pub fn ensure(sh: &Shell, recipe: &Recipe) -> anyhow::Result<Root> {
         .with_context(|| format!("failed to build the Debian root `{}`", recipe.name))?;
     fs::rename(work.path(), &dir).with_context(|| format!("failed to move the root to `{}`", dir.display()))?;
     let _ = work.keep();
-    eprintln!(
-        "crosslab: root `{}` built in {:.0} s, {} MB",
-        recipe.name,
-        manifest.build_secs,
-        manifest.bytes >> 20
-    );
+    eprintln!("crosslab: root `{}` built in {:.0} s, {} MB", recipe.name, manifest.build_secs, manifest.bytes >> 20);
     Ok(Root { dir, manifest })
 }
 
