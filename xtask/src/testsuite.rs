@@ -20,7 +20,6 @@ pub const TEST_PACKAGES: &[(&str, &str)] = &[
     ("python3", "compiling rendered nixosTest scripts"),
     ("python3-pyflakes", "linting rendered nixosTest scripts as nixosTest does"),
     ("mypy", "type-checking rendered nixosTest scripts as nixosTest does"),
-    ("qemu-system-x86", "the vm backend's guest, and lab doctor's KVM test boot"),
     ("mmdebstrap", "building the vm backend's Debian guest image"),
     ("e2fsprogs", "mkfs.ext4 for the guest image"),
 ];
@@ -39,10 +38,7 @@ impl flags::Test {
                 );
             }
             eprintln!("crosslab: installing {}", missing.join(" "));
-            cmd!(sh, "apt-get -qq update").run()?;
-            cmd!(sh, "apt-get install -qq -y --no-install-recommends {missing...}")
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .run()?;
+            crate::run::prereq::apt_install(&sh, &missing)?;
         }
         let args = self.cargo_test_args;
         let ok = cmd!(sh, "cargo test --workspace -- {args...}").run().is_ok();

@@ -1,9 +1,11 @@
-//! Prerequisites of the host backend: the programs a lab needs, and installing
-//! the missing ones from Debian/Ubuntu packages when crosslab runs as root.
+//! Prerequisites: the programs a lab needs, and installing the missing ones
+//! from Debian/Ubuntu packages when crosslab runs as root — never at the cost
+//! of a package the machine has: an install that would remove or downgrade
+//! one is refused before apt changes anything.
 
 use std::path::Path;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use xshell::{cmd, Shell};
 
 /// A program a lab needs and the Debian package that ships it.
@@ -35,17 +37,105 @@ pub fn ensure(sh: &Shell, programs: &[String]) -> anyhow::Result<()> {
         bail!("missing {}\n  help: install them as root: {install}", names.join(", "));
     }
     eprintln!("crosslab: installing {} (missing: {})", packages.join(" "), names.join(", "));
-    cmd!(sh, "apt-get -qq update").quiet().run()?;
-    let to_install = packages.clone();
-    cmd!(sh, "apt-get install -qq -y --no-install-recommends {to_install...}")
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .quiet()
-        .run()?;
+    apt_install(sh, &packages)?;
     let still: Vec<&str> = names.iter().copied().filter(|p| !is_present(p)).collect();
     if !still.is_empty() {
         bail!("still missing after installing {}: {}", packages.join(" "), still.join(", "));
     }
     Ok(())
+}
+
+/// Installs `packages` with apt-get (as root), after `apt-get update`.
+///
+/// apt is first asked what it would do (`--simulate`): when that removes or
+/// downgrades an installed package, nothing is installed and the error names
+/// those packages and the command the user can run to decide for themselves.
+/// The install itself runs with `--no-remove` all the same.
+pub fn apt_install(sh: &Shell, packages: &[&str]) -> anyhow::Result<()> {
+    cmd!(sh, "apt-get -qq update").quiet().run().context("`apt-get update` failed")?;
+    let simulated = cmd!(sh, "apt-get install --simulate -y --no-install-recommends {packages...}")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .env("LC_ALL", "C")
+        .quiet()
+        .ignore_status()
+        .output()
+        .context("could not execute `apt-get`")?;
+    let plan = String::from_utf8_lossy(&simulated.stdout);
+    let harm = AptHarm::of(&plan, |new, old| version_is_lower(sh, new, old));
+    let command = format!("apt-get install --no-install-recommends {}", packages.join(" "));
+    if !harm.is_empty() {
+        bail!(
+            "installing {} would {}; crosslab never removes or downgrades a package\n  help: decide for yourself with: {command}",
+            packages.join(" "),
+            harm.describe()
+        );
+    }
+    if !simulated.status.success() {
+        bail!(
+            "apt-get cannot install {}:\n{}\n  help: see what apt says with: {command}",
+            packages.join(" "),
+            String::from_utf8_lossy(&simulated.stderr).trim()
+        );
+    }
+    cmd!(sh, "apt-get install -qq -y --no-remove --no-install-recommends {packages...}")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .quiet()
+        .run()
+        .with_context(|| format!("`apt-get install {}` failed", packages.join(" ")))?;
+    Ok(())
+}
+
+/// What an apt plan would do to packages already installed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct AptHarm {
+    /// `name version` of each package apt would remove.
+    pub removed: Vec<String>,
+    /// `name old → new` of each package apt would downgrade.
+    pub downgraded: Vec<String>,
+}
+
+impl AptHarm {
+    /// Reads `apt-get --simulate`'s plan (`Remv name [version]`,
+    /// `Inst name [old] (new …)`); `is_lower(new, old)` compares versions
+    /// as dpkg does.
+    pub fn of(plan: &str, is_lower: impl Fn(&str, &str) -> bool) -> AptHarm {
+        let mut harm = AptHarm::default();
+        for line in plan.lines() {
+            let mut words = line.split_whitespace();
+            let (Some(action), Some(name)) = (words.next(), words.next()) else { continue };
+            let old = line.split_once(" [").and_then(|(_, r)| r.split_once(']')).map(|(v, _)| v);
+            let new = line.split_once(" (").and_then(|(_, r)| r.split_whitespace().next());
+            match (action, old, new) {
+                ("Remv", old, _) => harm.removed.push(format!("{name} {}", old.unwrap_or("")).trim_end().to_owned()),
+                ("Inst", Some(old), Some(new)) if is_lower(new, old) => {
+                    harm.downgraded.push(format!("{name} {old} → {new}"))
+                }
+                _ => {}
+            }
+        }
+        harm
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.removed.is_empty() && self.downgraded.is_empty()
+    }
+
+    /// "remove qemu-utils 1:10.0 and downgrade …".
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.removed.is_empty() {
+            parts.push(format!("remove {}", self.removed.join(", ")));
+        }
+        if !self.downgraded.is_empty() {
+            parts.push(format!("downgrade {}", self.downgraded.join(", ")));
+        }
+        parts.join(" and ")
+    }
+}
+
+/// Whether Debian version `a` sorts before `b` (`dpkg --compare-versions`).
+fn version_is_lower(sh: &Shell, a: &str, b: &str) -> bool {
+    cmd!(sh, "dpkg --compare-versions {a} lt {b}").quiet().ignore_stderr().run().is_ok()
 }
 
 fn is_present(program: &str) -> bool {
@@ -81,7 +171,7 @@ fn package_of(program: &str) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::package_of;
+    use super::{package_of, AptHarm};
     use crate::systems::SYSTEMS;
 
     #[test]
@@ -95,5 +185,25 @@ mod tests {
         }
         assert_eq!(package_of("/usr/bin/qemu-riscv64-static"), Some("qemu-user-static"));
         assert_eq!(package_of("crosslab-no-such-tool"), None, "unknown programs are not guessed to be in coreutils");
+    }
+
+    #[test]
+    fn apt_plans_that_remove_or_downgrade_are_harm() {
+        // As apt-get --simulate printed it here for qemu-system-x86 beside backports' qemu-utils.
+        let plan = "NOTE: This is only a simulation!\n\
+            Remv qemu-utils [1:10.0.2+ds-2+deb13u1~bpo12+1]\n\
+            Inst ipxe-qemu (1.0.0+git-20190125.36a4c85-5.1 Debian:12.15/oldstable [all])\n\
+            Inst libc6 [2.36-9+deb12u14] (2.36-9+deb12u13 Debian:12.15/oldstable [amd64])\n\
+            Inst zlib1g [1:1.2.13.dfsg-1] (1:1.2.13.dfsg-2 Debian:12.15/oldstable [amd64])\n\
+            Conf ipxe-qemu (1.0.0+git-20190125.36a4c85-5.1 Debian:12.15/oldstable [all])\n";
+        let lower = |a: &str, b: &str| a.ends_with("u13") && b.ends_with("u14");
+        let harm = AptHarm::of(plan, lower);
+        assert_eq!(harm.removed, ["qemu-utils 1:10.0.2+ds-2+deb13u1~bpo12+1"]);
+        assert_eq!(harm.downgraded, ["libc6 2.36-9+deb12u14 → 2.36-9+deb12u13"]);
+        assert_eq!(
+            harm.describe(),
+            "remove qemu-utils 1:10.0.2+ds-2+deb13u1~bpo12+1 and downgrade libc6 2.36-9+deb12u14 → 2.36-9+deb12u13"
+        );
+        assert!(AptHarm::of("Inst ipxe-qemu (1.0 Debian:12 [all])\n", lower).is_empty(), "a new package is no harm");
     }
 }
