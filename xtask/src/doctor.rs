@@ -500,7 +500,6 @@ fn qemu_versions(c: &mut Checkup, entries: &[Entry]) {
     const S: &str = "qemu";
     let mut programs: Vec<String> = entries.iter().filter_map(|e| e.system).map(|s| s.fhs_interpreter()).collect();
     programs.push("/usr/bin/qemu-aarch64-static".to_owned());
-    programs.push("qemu-system-x86_64".to_owned());
     programs.sort();
     programs.dedup();
     for p in programs {
@@ -513,13 +512,17 @@ fn qemu_versions(c: &mut Checkup, entries: &[Entry]) {
                 S,
                 format!("{p} is not installed: labs and emulated builds need it (Debian package qemu-user-static)"),
             ),
-            Err(_) => c.note(
-                S,
-                format!(
-                    "{p} is not installed: the KVM test and `--backend vm` need it (Debian package qemu-system-x86)"
-                ),
-            ),
+            Err(_) => c.note(S, format!("{p} is not installed")),
         }
+    }
+    // The vm backend's and the KVM test's: the host's, or crosslab's unpacked copy.
+    match crate::run::vm::qemu::command().and_then(|mut q| Ok(q.arg("--version").stdin(Stdio::null()).output()?)) {
+        Ok(out) => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            let version = text.lines().next().unwrap_or("(no version)").trim().to_owned();
+            c.ok(S, format!("{}: {version}", crate::run::vm::qemu::describe()))
+        }
+        Err(e) => c.note(S, format!("{e:#}").replace("\n  help:", ";")),
     }
 }
 
@@ -595,7 +598,8 @@ fn boot_banner(kernel: &Path, accel: &str, timeout: Duration) -> Result<Result<D
     let (reader, writer) = std::io::pipe().map_err(|e| e.to_string())?;
     let writer2 = writer.try_clone().map_err(|e| e.to_string())?;
     let started = Instant::now();
-    let mut child = Command::new("qemu-system-x86_64")
+    let mut qemu = crate::run::vm::qemu::command().map_err(|e| format!("{e:#}"))?;
+    let mut child = qemu
         .args([
             "-accel",
             accel,

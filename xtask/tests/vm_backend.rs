@@ -36,6 +36,7 @@ fn image_and_payloads() -> (Image, PathBuf) {
     programs.extend(vm::image::build_programs());
     programs.extend(["nix", "nix-build", "nsenter", "/usr/bin/qemu-aarch64-static"].map(str::to_owned));
     prereq::ensure(&sh, &programs).unwrap_or_else(|e| panic!("{e:#}"));
+    vm::qemu::ensure(&sh).unwrap_or_else(|e| panic!("{e:#}"));
     let image = vm::image::ensure(&sh).unwrap_or_else(|e| panic!("{e:#}"));
     let labs: Vec<spec::Lab> = LABS.iter().map(|l| load(l)).collect();
     let plans: Vec<Plan> = labs.iter().map(|l| Plan::new(l, std::env::consts::ARCH)).collect();
@@ -76,9 +77,10 @@ fn reproduction_labs_give_the_host_backends_verdicts() {
     for name in LABS {
         let lab = load(name);
         let plan = Plan::new(&lab, std::env::consts::ARCH);
-        let on_host = run_host(&plan, &payloads, false, |_| {}).unwrap_or_else(|e| panic!("{name} on host: {e:#}"));
+        let on_host =
+            run_host(&plan, &payloads, false, &mut |_| {}).unwrap_or_else(|e| panic!("{name} on host: {e:#}"));
         let started = Instant::now();
-        let in_vm = vm::run_vm(&plan, &guest, |_| {}).unwrap_or_else(|e| panic!("{name} in the VM: {e:#}"));
+        let in_vm = vm::run_vm(&plan, &guest, &mut |_| {}).unwrap_or_else(|e| panic!("{name} in the VM: {e:#}"));
         eprintln!("{name}: {:.1} s in the VM", started.elapsed().as_secs_f64());
         assert_eq!(in_vm.backend, "vm");
         assert_eq!(on_host.verdicts.len(), in_vm.verdicts.len(), "{name}");

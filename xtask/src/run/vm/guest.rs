@@ -244,7 +244,7 @@ impl Guest {
             cmdline.push(' ');
             cmdline.push_str(&options.extra_cmdline);
         }
-        let mut qemu = Command::new("qemu-system-x86_64");
+        let mut qemu = super::qemu::command()?;
         qemu.args(["-name", &name, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"]);
         match options.accel {
             Accel::Kvm => qemu.args(["-accel", "kvm", "-cpu", "host"]),
@@ -279,7 +279,7 @@ impl Guest {
             });
         }
         let started = Instant::now();
-        let mut child = qemu.spawn().context("could not execute `qemu-system-x86_64` (Debian: qemu-system-x86)")?;
+        let mut child = qemu.spawn().with_context(|| format!("could not execute {}", super::qemu::describe()))?;
         let to_guest = child.stdin.take().expect("piped");
         let stdout = child.stdout.take().expect("piped");
         let (tx, from_guest) = mpsc::channel();
