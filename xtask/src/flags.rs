@@ -46,7 +46,7 @@ pub enum LabCommand {
     /// Run labs for real on this machine, isolated from it, with a verdict per
     /// probe. Exit status: 0 all as expected, 1 some not, 2 could not run.
     Run(Run),
-    /// Run labs × systems on the host backend and print the "Works?" table
+    /// Run labs × systems (on the backend `lab run` would pick) and print the "Works?" table
     /// people paste into READMEs and bug reports: lab, host kind, target
     /// system, ✅/❌, and a note saying why in a few words. All labs in labs/
     /// by default. Exit status as for `lab run`.
@@ -91,10 +91,12 @@ pub struct Render {
 pub struct Run {
     /// Lab names or paths to .toml specs; `non-nixos-aarch64` when none.
     pub labs: Vec<String>,
-    /// Where the probes run. `host`: this machine, inside a private user,
-    /// mount and PID namespace with its own binfmt_misc and Nix store.
-    #[arg(long, value_enum, default_value_t = Backend::Host)]
-    pub backend: Backend,
+    /// Where the probes run. Without it: `host` where this kernel mounts a
+    /// private binfmt_misc per lab (Linux ≥ 6.7, user namespaces allowed),
+    /// else `vm`; the choice is said in one line. `--backend host` on an
+    /// older kernel needs `--allow-global`.
+    #[arg(long, value_enum)]
+    pub backend: Option<Backend>,
     /// Print one JSON object per lab instead of the terminal report.
     #[arg(long)]
     pub json: bool,
@@ -135,6 +137,10 @@ pub struct Matrix {
     /// host's global binfmt_misc and restore it afterwards. Root only.
     #[arg(long)]
     pub allow_global: bool,
+    /// Where the labs run, as for `lab run`: `host` where this kernel mounts
+    /// a private binfmt_misc per lab, else `vm`, when not given.
+    #[arg(long, value_enum)]
+    pub backend: Option<Backend>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

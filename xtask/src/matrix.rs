@@ -1,4 +1,4 @@
-//! `lab matrix`: labs × systems on the host backend, as the "Works?" table
+//! `lab matrix`: labs × systems on the backend `lab run` would use, as the "Works?" table
 //! people paste into READMEs and bug reports (Markdown), or as JSON rows.
 //!
 //! Without `--systems` every lab runs as written, once, and gives one row per
@@ -12,7 +12,6 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use serde::Serialize;
 use toml::Value;
-use xshell::Shell;
 
 use crate::diagnose;
 use crate::flags::{self, MatrixFormat};
@@ -100,12 +99,11 @@ impl flags::Matrix {
             }
         }
 
-        let global_binfmt = run::preflight(self.allow_global)?;
         let plans: Vec<Option<Plan>> =
             jobs.iter().map(|j| j.lab.as_ref().ok().map(|l| Plan::new(l, std::env::consts::ARCH))).collect();
         let ready: Vec<&Plan> = plans.iter().flatten().collect();
-        let sh = Shell::new()?;
-        let payloads = run::prepare_host(&sh, &ready)?;
+        let backend = run::choose_backend(self.backend, self.allow_global)?;
+        let session = run::Session::start(backend, &ready, self.allow_global)?;
 
         let mut rows = Vec::new();
         let mut ran: Vec<(&Plan, LabReport)> = Vec::new();
@@ -127,8 +125,7 @@ impl flags::Matrix {
                 continue;
             };
             let started = Instant::now();
-            let report = run::run_host(plan, &payloads, global_binfmt, |_| {})
-                .with_context(|| format!("lab `{}` could not run", job.name))?;
+            let report = session.run(plan, &mut |_| {})?;
             let ok = report.verdicts.iter().filter(|v| v.as_expected).count();
             eprintln!(
                 "crosslab: matrix: {} for {}: {ok} of {} probes as expected ({})",
@@ -141,6 +138,7 @@ impl flags::Matrix {
             ran.push((plan, report));
         }
 
+        session.finish();
         if let Some(path) = &self.junit {
             let labs: Vec<(&Plan, &LabReport)> = ran.iter().map(|(p, r)| (*p, r)).collect();
             report::junit::write(path, &labs)?;

@@ -20,7 +20,7 @@ fn run(path: &Path) -> LabReport {
     let plan = Plan::new(&lab, std::env::consts::ARCH);
     let systems: Vec<_> = plan.probes.iter().map(|p| p.payload).collect();
     let payloads = payload::ensure(&xshell::Shell::new().unwrap(), &systems).unwrap();
-    run_host(&plan, &payloads, false, |_| {}).unwrap_or_else(|e| panic!("{e:#}"))
+    run_host(&plan, &payloads, false, &mut |_| {}).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 fn assert_all_as_expected(report: &LabReport) {

@@ -26,7 +26,7 @@ fn run(path: &Path) -> LabReport {
     let mut systems: Vec<_> = plan.probes.iter().map(|p| p.payload).collect();
     systems.dedup();
     let payloads = payload::ensure(&xshell::Shell::new().unwrap(), &systems).unwrap();
-    run_host(&plan, &payloads, false, |_| {}).unwrap_or_else(|e| panic!("{e:#}"))
+    run_host(&plan, &payloads, false, &mut |_| {}).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 fn run_lab(name: &str) -> LabReport {

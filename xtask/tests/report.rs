@@ -27,7 +27,7 @@ fn run(plan: &Plan) -> LabReport {
     systems.sort_by_key(|s| s.double);
     systems.dedup();
     let payloads = payload::ensure(&xshell::Shell::new().unwrap(), &systems).unwrap();
-    run_host(plan, &payloads, false, |_| {}).unwrap_or_else(|e| panic!("{e:#}"))
+    run_host(plan, &payloads, false, &mut |_| {}).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// Runs the lab and returns the diagnosis of its probe of `kind` (with the
@@ -223,7 +223,7 @@ fn terminal_report(plan: &Plan) -> (LabReport, String) {
     systems.dedup();
     let payloads = payload::ensure(&xshell::Shell::new().unwrap(), &systems).unwrap();
     terminal.lab_started(plan);
-    let report = run_host(plan, &payloads, false, |v| terminal.verdict(plan, v)).unwrap();
+    let report = run_host(plan, &payloads, false, &mut |v| terminal.verdict(plan, v)).unwrap();
     terminal.lab_finished(plan, &report);
     drop(terminal);
     (report, buffer.text())

@@ -28,26 +28,131 @@ pub const DEFAULT_LAB: &str = "non-nixos-aarch64";
 
 impl flags::Run {
     pub fn run(self, root: &Path) -> anyhow::Result<ExitCode> {
-        if self.backend == flags::Backend::Vm {
-            return vm::run_labs(&self, root);
-        }
         let args = if self.labs.is_empty() { vec![DEFAULT_LAB.to_owned()] } else { self.labs.clone() };
         let labs = crate::load_labs(root, &args)?;
-        let global_binfmt = preflight(self.allow_global)?;
-        let sh = Shell::new()?;
         let plans: Vec<Plan> = labs.iter().map(|l| Plan::new(l, std::env::consts::ARCH)).collect();
-
-        let payloads = prepare_host(&sh, &plans.iter().collect::<Vec<_>>())?;
-
-        run_and_report(
+        let backend = choose_backend(self.backend, self.allow_global)?;
+        let session = Session::start(backend, &plans.iter().collect::<Vec<_>>(), self.allow_global)?;
+        let code = run_and_report(
             &self,
             &plans,
-            |plan, on_verdict| {
-                run_host(plan, &payloads, global_binfmt, on_verdict)
-                    .with_context(|| format!("lab `{}` could not run", plan.lab.name))
-            },
-            |plan, report| Ok(serde_json::to_string(&report.to_json_diagnosed(plan))?),
-        )
+            |plan, on_verdict| session.run(plan, on_verdict),
+            |plan, report| Ok(serde_json::to_string(&session.to_json(plan, report)?)?),
+        )?;
+        session.finish();
+        Ok(code)
+    }
+}
+
+/// The backend `lab run` and `lab matrix` use: the one asked for, else
+/// `host` where this kernel and user can mount a private binfmt_misc, else
+/// `vm`; the choice is said in one line.
+pub fn choose_backend(asked: Option<flags::Backend>, allow_global: bool) -> anyhow::Result<flags::Backend> {
+    if let Some(backend) = asked {
+        return Ok(backend);
+    }
+    if allow_global {
+        return Ok(flags::Backend::Host);
+    }
+    Ok(match private_binfmt_misc() {
+        Ok(why) => {
+            eprintln!("crosslab: backend host: {why}");
+            flags::Backend::Host
+        }
+        Err(why) => {
+            eprintln!(
+                "crosslab: backend vm: {why}, so labs run in a VM with a kernel of their own (--backend host --allow-global would use the host's binfmt_misc instead)"
+            );
+            flags::Backend::Vm
+        }
+    })
+}
+
+/// Whether a lab can have a binfmt_misc of its own here (Ok: how), tried
+/// for real: a user namespace mounts binfmt_misc, which works on kernels
+/// with binfmt_misc namespaces (Linux ≥ 6.7) where user namespaces are
+/// allowed. `CROSSLAB_ASSUME_NO_BINFMT_NS` makes it say no, for the tests.
+pub fn private_binfmt_misc() -> Result<String, String> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let release = release.trim();
+    if std::env::var_os("CROSSLAB_ASSUME_NO_BINFMT_NS").is_some() {
+        return Err(format!(
+            "Linux {release} is taken to have no binfmt_misc namespaces (CROSSLAB_ASSUME_NO_BINFMT_NS)"
+        ));
+    }
+    let tried = std::process::Command::new("unshare")
+        .args(["--user", "--map-root-user", "--mount", "--", "/bin/sh", "-c"])
+        .arg(format!("mount -t binfmt_misc binfmt_misc {}", crate::plan::BINFMT_DIR))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output();
+    match tried {
+        Ok(out) if out.status.success() => Ok(format!("Linux {release} mounts a private binfmt_misc for each lab")),
+        Ok(out) if String::from_utf8_lossy(&out.stderr).contains("unshare failed") => {
+            Err(format!("this user cannot make user namespaces on Linux {release}"))
+        }
+        Ok(_) if !kernel_at_least(release, 6, 7) => {
+            Err(format!("Linux {release} has no binfmt_misc namespaces (they came in 6.7)"))
+        }
+        Ok(out) => Err(format!(
+            "Linux {release} would not mount a private binfmt_misc: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Err(e) => Err(format!("could not execute `unshare` (util-linux): {e}")),
+    }
+}
+
+/// Labs running on one backend: what the backend prepared once (payloads, a
+/// booted guest) for every lab of a `lab run` or `lab matrix`.
+pub enum Session {
+    Host { payloads: PathBuf, global_binfmt: bool },
+    Vm { guest: vm::Guest },
+}
+
+impl Session {
+    /// Prepares `backend` for `plans`: checks and installs prerequisites,
+    /// fetches payloads, boots the guest.
+    pub fn start(backend: flags::Backend, plans: &[&Plan], allow_global: bool) -> anyhow::Result<Session> {
+        let sh = Shell::new()?;
+        match backend {
+            flags::Backend::Host => {
+                let global_binfmt = preflight(allow_global)?;
+                let payloads = prepare_host(&sh, plans)?;
+                Ok(Session::Host { payloads, global_binfmt })
+            }
+            flags::Backend::Vm => {
+                if allow_global {
+                    bail!("--allow-global is for the host backend; the vm backend registers in its own guest kernel");
+                }
+                Ok(Session::Vm { guest: vm::boot_for(&sh, plans)? })
+            }
+        }
+    }
+
+    /// Runs one lab, calling `on_verdict` as each probe ends.
+    pub fn run(&self, plan: &Plan, on_verdict: &mut dyn FnMut(&Verdict)) -> anyhow::Result<LabReport> {
+        match self {
+            Session::Host { payloads, global_binfmt } => run_host(plan, payloads, *global_binfmt, on_verdict)
+                .with_context(|| format!("lab `{}` could not run", plan.lab.name)),
+            Session::Vm { guest } => vm::run_vm(plan, guest, on_verdict)
+                .with_context(|| format!("lab `{}` could not run in the VM", plan.lab.name)),
+        }
+    }
+
+    /// A lab's `--json` object: diagnosed verdicts, plus the guest for the vm backend.
+    pub fn to_json(&self, plan: &Plan, report: &LabReport) -> anyhow::Result<serde_json::Value> {
+        match self {
+            Session::Host { .. } => Ok(serde_json::to_value(report.to_json_diagnosed(plan))?),
+            Session::Vm { guest } => vm::to_json(plan, report, guest),
+        }
+    }
+
+    /// Ends the session (shuts the guest down).
+    pub fn finish(self) {
+        if let Session::Vm { guest } = self {
+            guest.shutdown();
+        }
     }
 }
 
@@ -127,21 +232,16 @@ pub fn preflight(allow_global: bool) -> anyhow::Result<bool> {
         // Without root the lab's user namespace is mapped by newuidmap.
         idmap::IdMap::for_current_user()?;
     }
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    // CROSSLAB_ASSUME_NO_BINFMT_NS lets the tests exercise --allow-global on a new kernel.
-    let has_binfmt_ns = kernel_at_least(&release, 6, 7) && std::env::var_os("CROSSLAB_ASSUME_NO_BINFMT_NS").is_none();
-    match (has_binfmt_ns, allow_global) {
-        (true, _) => Ok(false),
-        (false, true) => {
+    match (private_binfmt_misc(), allow_global) {
+        (Ok(_), _) => Ok(false),
+        (Err(why), true) => {
             eprintln!(
-                "crosslab: Linux {} has no binfmt_misc namespaces: registering in the host's binfmt_misc (--allow-global); its entries are saved, cleared for the lab, and restored when the lab ends",
-                release.trim()
+                "crosslab: {why}: registering in the host's binfmt_misc (--allow-global); its entries are saved, cleared for the lab, and restored when the lab ends"
             );
             Ok(true)
         }
-        (false, false) => bail!(
-            "Linux {} has no binfmt_misc namespaces (they came in 6.7), so a lab cannot register emulators without touching the host\n  help: run on a newer kernel, or pass --allow-global (root) to register in the host's binfmt_misc and restore its entries afterwards",
-            release.trim()
+        (Err(why), false) => bail!(
+            "{why}, so the host backend cannot register emulators without touching the host\n  help: use --backend vm (a Debian VM with its own kernel; what `lab run` picks without --backend), or --allow-global (root) to register in the host's binfmt_misc and restore its entries afterwards"
         ),
     }
 }
@@ -158,7 +258,7 @@ pub fn run_host(
     plan: &Plan,
     payloads: &Path,
     global_binfmt: bool,
-    mut on_verdict: impl FnMut(&Verdict),
+    on_verdict: &mut dyn FnMut(&Verdict),
 ) -> anyhow::Result<LabReport> {
     let lab: &Lab = plan.lab;
     // A NixOS host is simulated the way nixos/modules/system/boot/binfmt.nix
@@ -181,7 +281,7 @@ pub fn run_host(
         host_nix: host::HostNix::find()?,
     };
     let ns = host::HostLab::start(&setup)?;
-    let verdicts = run_plan(plan, &ns, &mut on_verdict)?;
+    let verdicts = run_plan(plan, &ns, on_verdict)?;
     ns.stop()?;
     Ok(LabReport { lab: lab.name.clone(), backend: "host", verdicts })
 }

@@ -12,9 +12,7 @@ mod base64;
 mod cpio;
 pub mod guest;
 pub mod image;
-
-use std::path::Path;
-use std::process::ExitCode;
+pub mod qemu;
 
 use anyhow::Context;
 use xshell::Shell;
@@ -22,20 +20,20 @@ use xshell::Shell;
 pub use guest::{choose_accel, Accel, BootOptions, Guest};
 pub use image::Image;
 
-use crate::flags;
 use crate::plan::Plan;
 use crate::report::{LabReport, Verdict};
 use crate::run::{payload, prereq, run_plan};
 use crate::spec::Interpreter;
 
-/// Programs the vm backend runs on the host: qemu, mkfs.ext4 (payload disk),
-/// and what fetching payloads takes. Building the image needs [`image::build_programs`] too.
+/// Programs the vm backend runs on the host: mkfs.ext4 (payload disk) and
+/// what fetching payloads takes; qemu itself comes from [`qemu`]. Building
+/// the image needs [`image::build_programs`] too.
 pub fn host_programs() -> Vec<String> {
-    ["qemu-system-x86_64", "mkfs.ext4", "apt-get", "dpkg-deb"].map(str::to_owned).to_vec()
+    ["mkfs.ext4", "apt-get", "dpkg-deb"].map(str::to_owned).to_vec()
 }
 
 /// Runs one lab in `guest`, calling `on_verdict` as each probe ends.
-pub fn run_vm(plan: &Plan, guest: &Guest, mut on_verdict: impl FnMut(&Verdict)) -> anyhow::Result<LabReport> {
+pub fn run_vm(plan: &Plan, guest: &Guest, on_verdict: &mut dyn FnMut(&Verdict)) -> anyhow::Result<LabReport> {
     // The NixOS simulation of the host backend (`run::run_host`): what
     // nixos/modules/system/boot/binfmt.nix sets up.
     let mut links = Vec::new();
@@ -47,23 +45,17 @@ pub fn run_vm(plan: &Plan, guest: &Guest, mut on_verdict: impl FnMut(&Verdict)) 
         }
     }
     guest.reset(&plan.nix_conf.to_nix_conf(&extra_sandbox_paths), &links)?;
-    let verdicts = run_plan(plan, guest, &mut on_verdict)?;
+    let verdicts = run_plan(plan, guest, on_verdict)?;
     Ok(LabReport { lab: plan.lab.name.clone(), backend: "vm", verdicts })
 }
 
-/// `lab run --backend vm`: build or reuse the image, boot one guest, run
-/// every lab in it, report as the host backend does.
-pub fn run_labs(flags: &flags::Run, root: &Path) -> anyhow::Result<ExitCode> {
-    let args = if flags.labs.is_empty() { vec![crate::run::DEFAULT_LAB.to_owned()] } else { flags.labs.clone() };
-    let labs = crate::load_labs(root, &args)?;
-    if flags.allow_global {
-        anyhow::bail!("--allow-global is for the host backend; the vm backend registers in its own guest kernel");
-    }
-    let plans: Vec<Plan> = labs.iter().map(|l| Plan::new(l, std::env::consts::ARCH)).collect();
-    let sh = Shell::new()?;
-    prereq::ensure(&sh, &host_programs())?;
-    let image = image::ensure(&sh)?;
-    let payloads = payload::ensure(&sh, &crate::run::payload_systems(&plans.iter().collect::<Vec<_>>()))?;
+/// Builds or reuses the image, fetches the payloads `plans` run, and boots
+/// the one guest every lab of a run shares.
+pub fn boot_for(sh: &Shell, plans: &[&Plan]) -> anyhow::Result<Guest> {
+    prereq::ensure(sh, &host_programs())?;
+    qemu::ensure(sh)?;
+    let image = image::ensure(sh)?;
+    let payloads = payload::ensure(sh, &crate::run::payload_systems(plans))?;
     let accel = choose_accel(&image, &payloads)?;
     let guest = Guest::boot(&image, &payloads, &BootOptions::new(accel)).context("the VM could not boot")?;
     eprintln!(
@@ -73,18 +65,7 @@ pub fn run_labs(flags: &flags::Run, root: &Path) -> anyhow::Result<ExitCode> {
         guest.kernel_release,
         accel.as_str().to_uppercase()
     );
-
-    // Reported as the host backend reports, `guest` added to the JSON.
-    let code = crate::run::run_and_report(
-        flags,
-        &plans,
-        |plan, on_verdict| {
-            run_vm(plan, &guest, on_verdict).with_context(|| format!("lab `{}` could not run in the VM", plan.lab.name))
-        },
-        |plan, report| Ok(serde_json::to_string(&to_json(plan, report, &guest)?)?),
-    )?;
-    guest.shutdown();
-    Ok(code)
+    Ok(guest)
 }
 
 /// The host backend's `--json` object plus `guest`: the kernel the probes
