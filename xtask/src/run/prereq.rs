@@ -103,8 +103,10 @@ impl AptHarm {
         for line in plan.lines() {
             let mut words = line.split_whitespace();
             let (Some(action), Some(name)) = (words.next(), words.next()) else { continue };
-            let old = line.split_once(" [").and_then(|(_, r)| r.split_once(']')).map(|(v, _)| v);
-            let new = line.split_once(" (").and_then(|(_, r)| r.split_whitespace().next());
+            // `[old]` only right after the name: `(… [amd64])` is the new one's architecture.
+            let rest = line.splitn(3, ' ').nth(2).unwrap_or("");
+            let old = rest.strip_prefix('[').and_then(|r| r.split_once(']')).map(|(v, _)| v);
+            let new = rest.split_once('(').and_then(|(_, r)| r.split_whitespace().next());
             match (action, old, new) {
                 ("Remv", old, _) => harm.removed.push(format!("{name} {}", old.unwrap_or("")).trim_end().to_owned()),
                 ("Inst", Some(old), Some(new)) if is_lower(new, old) => {
@@ -196,7 +198,13 @@ mod tests {
             Inst libc6 [2.36-9+deb12u14] (2.36-9+deb12u13 Debian:12.15/oldstable [amd64])\n\
             Inst zlib1g [1:1.2.13.dfsg-1] (1:1.2.13.dfsg-2 Debian:12.15/oldstable [amd64])\n\
             Conf ipxe-qemu (1.0.0+git-20190125.36a4c85-5.1 Debian:12.15/oldstable [all])\n";
-        let lower = |a: &str, b: &str| a.ends_with("u13") && b.ends_with("u14");
+        let lower = |a: &str, b: &str| {
+            assert!(
+                a.starts_with(|c: char| c.is_ascii_digit()) && b.starts_with(|c: char| c.is_ascii_digit()),
+                "{a} {b}"
+            );
+            a.ends_with("u13") && b.ends_with("u14")
+        };
         let harm = AptHarm::of(plan, lower);
         assert_eq!(harm.removed, ["qemu-utils 1:10.0.2+ds-2+deb13u1~bpo12+1"]);
         assert_eq!(harm.downgraded, ["libc6 2.36-9+deb12u14 → 2.36-9+deb12u13"]);
@@ -205,5 +213,8 @@ mod tests {
             "remove qemu-utils 1:10.0.2+ds-2+deb13u1~bpo12+1 and downgrade libc6 2.36-9+deb12u14 → 2.36-9+deb12u13"
         );
         assert!(AptHarm::of("Inst ipxe-qemu (1.0 Debian:12 [all])\n", lower).is_empty(), "a new package is no harm");
+        let fresh =
+            AptHarm::of("Inst nix-bin (2.8.0-1.1+b1 Debian:12.15/oldstable [amd64])\n", |_, _| panic!("compared"));
+        assert!(fresh.is_empty(), "a new package's architecture is no installed version: {fresh:?}");
     }
 }
