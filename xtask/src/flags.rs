@@ -97,6 +97,12 @@ pub struct Run {
     /// older kernel needs `--allow-global`.
     #[arg(long, value_enum)]
     pub backend: Option<Backend>,
+    /// Which Nix and qemu the lab runs with: `host` (what this machine has
+    /// installed), `bookworm` (Debian 12: Nix 2.8, qemu 7.2) or `trixie`
+    /// (Debian 13: Nix 2.26, qemu 10.0). A Debian stack is a root built once
+    /// with mmdebstrap and cached; the vm backend boots a guest of that suite.
+    #[arg(long, default_value = "host", value_name = "STACK")]
+    pub stack: String,
     /// Print one JSON object per lab instead of the terminal report.
     #[arg(long)]
     pub json: bool,
@@ -141,6 +147,10 @@ pub struct Matrix {
     /// a private binfmt_misc per lab, else `vm`, when not given.
     #[arg(long, value_enum)]
     pub backend: Option<Backend>,
+    /// Run on each of these stacks (comma-separated, as `lab run --stack`):
+    /// the table gets a "Works?" column per stack.
+    #[arg(long, value_delimiter = ',', default_value = "host", value_name = "STACKS")]
+    pub stacks: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -25,6 +25,8 @@ use crate::systems::NixSystem;
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
     pub lab: String,
+    /// The stack it ran on (`host`, `bookworm`, `trixie`).
+    pub stack: &'static str,
     /// `non-nixos` or `nixos`: the kind of machine the lab models.
     pub host: &'static str,
     pub system: &'static str,
@@ -102,43 +104,49 @@ impl flags::Matrix {
         let plans: Vec<Option<Plan>> =
             jobs.iter().map(|j| j.lab.as_ref().ok().map(|l| Plan::new(l, std::env::consts::ARCH))).collect();
         let ready: Vec<&Plan> = plans.iter().flatten().collect();
+        let stacks =
+            self.stacks.iter().map(|s| run::stack::Stack::find(s.trim())).collect::<anyhow::Result<Vec<_>>>()?;
         let backend = run::choose_backend(self.backend, self.allow_global)?;
-        let session = run::Session::start(backend, &ready, self.allow_global)?;
 
         let mut rows = Vec::new();
         let mut ran: Vec<(&Plan, LabReport)> = Vec::new();
-        for (job, plan) in jobs.iter().zip(&plans) {
-            let Some(plan) = plan else {
-                let why = job.lab.as_ref().err().cloned().unwrap_or_default();
-                for system in &job.systems {
-                    eprintln!("crosslab: matrix: {} cannot run for {}: {why}", job.name, system.double);
-                    rows.push(Row {
-                        lab: job.name.clone(),
-                        host: job.host,
-                        system: system.double,
-                        works: false,
-                        fails_as_reported: false,
-                        note: format!("lab does not apply: {}", first_line(&why)),
-                        probes: Vec::new(),
-                    });
-                }
-                continue;
-            };
-            let started = Instant::now();
-            let report = session.run(plan, &mut |_| {})?;
-            let ok = report.verdicts.iter().filter(|v| v.as_expected).count();
-            eprintln!(
-                "crosslab: matrix: {} for {}: {ok} of {} probes as expected ({})",
-                job.name,
-                job.systems.iter().map(|s| s.double).collect::<Vec<_>>().join(", "),
-                report.verdicts.len(),
-                report::format_duration(started.elapsed())
-            );
-            rows.extend(rows_of(plan, &report));
-            ran.push((plan, report));
+        for stack in stacks {
+            let session = run::Session::start(backend, stack, &ready, self.allow_global)?;
+            for (job, plan) in jobs.iter().zip(&plans) {
+                let Some(plan) = plan else {
+                    let why = job.lab.as_ref().err().cloned().unwrap_or_default();
+                    for system in &job.systems {
+                        eprintln!("crosslab: matrix: {} cannot run for {}: {why}", job.name, system.double);
+                        rows.push(Row {
+                            lab: job.name.clone(),
+                            stack: stack.name,
+                            host: job.host,
+                            system: system.double,
+                            works: false,
+                            fails_as_reported: false,
+                            note: format!("lab does not apply: {}", first_line(&why)),
+                            probes: Vec::new(),
+                        });
+                    }
+                    continue;
+                };
+                let started = Instant::now();
+                let report = session.run(plan, &mut |_| {})?;
+                let ok = report.verdicts.iter().filter(|v| v.as_expected).count();
+                eprintln!(
+                    "crosslab: matrix: {} on {} for {}: {ok} of {} probes as expected ({})",
+                    job.name,
+                    stack.name,
+                    job.systems.iter().map(|s| s.double).collect::<Vec<_>>().join(", "),
+                    report.verdicts.len(),
+                    report::format_duration(started.elapsed())
+                );
+                rows.extend(rows_of(plan, &report).into_iter().map(|r| Row { stack: stack.name, ..r }));
+                ran.push((plan, report));
+            }
+            session.finish();
         }
 
-        session.finish();
         if let Some(path) = &self.junit {
             let labs: Vec<(&Plan, &LabReport)> = ran.iter().map(|(p, r)| (*p, r)).collect();
             report::junit::write(path, &labs)?;
@@ -162,6 +170,7 @@ pub fn rows_of(plan: &Plan, report: &LabReport) -> Vec<Row> {
             let fails_as_reported = verdicts.iter().any(|v| v.as_expected && !v.passed);
             Row {
                 lab: report.lab.clone(),
+                stack: "host",
                 host: plan.lab.host.as_str(),
                 system: system.double,
                 works,
@@ -227,18 +236,49 @@ fn note(plan: &Plan, verdicts: &[&Verdict]) -> String {
     parts.join("; ")
 }
 
-/// The rows as a GitHub Markdown table.
+/// The rows as a GitHub Markdown table. Rows of several stacks share a
+/// line per lab and system, with a "Works?" column per stack; the note is
+/// per stack where the stacks disagree.
 pub fn markdown(rows: &[Row]) -> String {
-    let mut out = String::from("| Lab | Host | System | Works? | Note |\n|---|---|---|---|---|\n");
+    let mut stacks: Vec<&str> = Vec::new();
     for r in rows {
-        out.push_str(&format!(
-            "| `{}` | {} | `{}` | {} | {} |\n",
-            cell(&r.lab),
-            cell(r.host),
-            cell(r.system),
-            r.works_cell(),
+        if !stacks.contains(&r.stack) {
+            stacks.push(r.stack);
+        }
+    }
+    if stacks.len() <= 1 {
+        let mut out = String::from("| Lab | Host | System | Works? | Note |\n|---|---|---|---|---|\n");
+        for r in rows {
+            out.push_str(&format!(
+                "| `{}` | {} | `{}` | {} | {} |\n",
+                cell(&r.lab),
+                cell(r.host),
+                cell(r.system),
+                r.works_cell(),
+                cell(&r.note)
+            ));
+        }
+        return out;
+    }
+    let works: String = stacks.iter().map(|s| format!(" Works? ({s}) |")).collect();
+    let mut out = format!("| Lab | Host | System |{works} Note |\n|---|---|---|{}---|\n", "---|".repeat(stacks.len()));
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    for r in rows {
+        if seen.contains(&(r.lab.as_str(), r.system)) {
+            continue;
+        }
+        seen.push((r.lab.as_str(), r.system));
+        let same: Vec<&Row> = rows.iter().filter(|o| o.lab == r.lab && o.system == r.system).collect();
+        let cells: String = stacks
+            .iter()
+            .map(|s| format!(" {} |", same.iter().find(|o| o.stack == *s).map_or("—", |o| o.works_cell())))
+            .collect();
+        let note = if same.iter().all(|o| o.note == r.note) {
             cell(&r.note)
-        ));
+        } else {
+            same.iter().map(|o| format!("{}: {}", o.stack, cell(&o.note))).collect::<Vec<_>>().join("<br>")
+        };
+        out.push_str(&format!("| `{}` | {} | `{}` |{cells} {note} |\n", cell(&r.lab), cell(r.host), cell(r.system)));
     }
     out
 }

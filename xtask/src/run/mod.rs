@@ -7,6 +7,7 @@ pub mod payload;
 pub mod prereq;
 pub mod process;
 pub mod rootfs;
+pub mod stack;
 pub mod vm;
 
 use std::path::{Path, PathBuf};
@@ -32,7 +33,8 @@ impl flags::Run {
         let labs = crate::load_labs(root, &args)?;
         let plans: Vec<Plan> = labs.iter().map(|l| Plan::new(l, std::env::consts::ARCH)).collect();
         let backend = choose_backend(self.backend, self.allow_global)?;
-        let session = Session::start(backend, &plans.iter().collect::<Vec<_>>(), self.allow_global)?;
+        let stack = stack::Stack::find(&self.stack)?;
+        let session = Session::start(backend, stack, &plans.iter().collect::<Vec<_>>(), self.allow_global)?;
         let code = run_and_report(
             &self,
             &plans,
@@ -103,57 +105,85 @@ pub fn private_binfmt_misc() -> Result<String, String> {
     }
 }
 
-/// Labs running on one backend: what the backend prepared once (payloads, a
-/// booted guest) for every lab of a `lab run` or `lab matrix`.
-pub enum Session {
-    Host { payloads: PathBuf, global_binfmt: bool },
-    Vm { guest: vm::Guest },
+/// Labs running on one backend and stack: what was prepared once (payloads,
+/// the stack's root, a booted guest) for every lab of a `lab run` or `lab matrix`.
+pub struct Session {
+    pub versions: stack::Versions,
+    on: SessionBackend,
+}
+
+enum SessionBackend {
+    Host(HostEnv),
+    Vm(vm::Guest),
 }
 
 impl Session {
-    /// Prepares `backend` for `plans`: checks and installs prerequisites,
-    /// fetches payloads, boots the guest.
-    pub fn start(backend: flags::Backend, plans: &[&Plan], allow_global: bool) -> anyhow::Result<Session> {
+    /// Prepares `backend` with `stack` for `plans`: checks and installs
+    /// prerequisites, builds the stack's root, fetches payloads, boots the guest.
+    pub fn start(
+        backend: flags::Backend,
+        stack: &'static stack::Stack,
+        plans: &[&Plan],
+        allow_global: bool,
+    ) -> anyhow::Result<Session> {
         let sh = Shell::new()?;
         match backend {
             flags::Backend::Host => {
                 let global_binfmt = preflight(allow_global)?;
-                let payloads = prepare_host(&sh, plans)?;
-                Ok(Session::Host { payloads, global_binfmt })
+                let payloads = prepare_host(&sh, plans, stack)?;
+                let lower = stack.lower_root(&sh)?;
+                let versions = stack::Versions::of(stack, &lower);
+                Ok(Session { versions, on: SessionBackend::Host(HostEnv { payloads, global_binfmt, lower }) })
             }
             flags::Backend::Vm => {
                 if allow_global {
                     bail!("--allow-global is for the host backend; the vm backend registers in its own guest kernel");
                 }
-                Ok(Session::Vm { guest: vm::boot_for(&sh, plans)? })
+                let guest = vm::boot_for(&sh, plans, stack.suite.unwrap_or(vm::image::SUITE))?;
+                let versions = vm::versions(&guest, stack);
+                Ok(Session { versions, on: SessionBackend::Vm(guest) })
             }
         }
     }
 
     /// Runs one lab, calling `on_verdict` as each probe ends.
     pub fn run(&self, plan: &Plan, on_verdict: &mut dyn FnMut(&Verdict)) -> anyhow::Result<LabReport> {
-        match self {
-            Session::Host { payloads, global_binfmt } => run_host(plan, payloads, *global_binfmt, on_verdict)
-                .with_context(|| format!("lab `{}` could not run", plan.lab.name)),
-            Session::Vm { guest } => vm::run_vm(plan, guest, on_verdict)
+        match &self.on {
+            SessionBackend::Host(env) => {
+                run_on_host(plan, env, on_verdict).with_context(|| format!("lab `{}` could not run", plan.lab.name))
+            }
+            SessionBackend::Vm(guest) => vm::run_vm(plan, guest, on_verdict)
                 .with_context(|| format!("lab `{}` could not run in the VM", plan.lab.name)),
         }
     }
 
-    /// A lab's `--json` object: diagnosed verdicts, plus the guest for the vm backend.
+    /// A lab's `--json` object: diagnosed verdicts, the stack and its
+    /// versions, plus the guest for the vm backend.
     pub fn to_json(&self, plan: &Plan, report: &LabReport) -> anyhow::Result<serde_json::Value> {
-        match self {
-            Session::Host { .. } => Ok(serde_json::to_value(report.to_json_diagnosed(plan))?),
-            Session::Vm { guest } => vm::to_json(plan, report, guest),
-        }
+        let mut value = match &self.on {
+            SessionBackend::Host(_) => serde_json::to_value(report.to_json_diagnosed(plan))?,
+            SessionBackend::Vm(guest) => vm::to_json(plan, report, guest)?,
+        };
+        value["versions"] = serde_json::to_value(&self.versions)?;
+        Ok(value)
     }
 
     /// Ends the session (shuts the guest down).
     pub fn finish(self) {
-        if let Session::Vm { guest } = self {
+        if let SessionBackend::Vm(guest) = self.on {
             guest.shutdown();
         }
     }
+}
+
+/// What the host backend prepared for its labs.
+pub struct HostEnv {
+    /// The payload cache.
+    pub payloads: PathBuf,
+    /// Register in the host's binfmt_misc (`--allow-global`).
+    pub global_binfmt: bool,
+    /// The stack's root filesystem: `/` for the host stack.
+    pub lower: PathBuf,
 }
 
 /// Runs each plan with `run_lab` and reports it as `lab run` does on every
@@ -194,11 +224,19 @@ pub fn run_and_report(
 /// The programs the host backend runs, besides the labs' emulators.
 pub const HOST_TOOLS: &[&str] = &["unshare", "nsenter", "setarch", "nix", "nix-build", "apt-get", "dpkg-deb"];
 
-/// Installs what the host backend needs for `plans` (programs, emulators)
-/// and fetches their payloads; returns the payload directory.
-pub fn prepare_host(sh: &Shell, plans: &[&Plan]) -> anyhow::Result<PathBuf> {
-    let mut programs: Vec<String> = HOST_TOOLS.iter().map(|p| (*p).to_owned()).collect();
-    programs.extend(plans.iter().flat_map(|p| &p.registrations).map(|r| r.system.fhs_interpreter()));
+/// The programs the host backend runs from the host itself whatever the
+/// stack: the lab's set-up and fetching payloads.
+pub const SETUP_TOOLS: &[&str] = &["unshare", "nsenter", "apt-get", "dpkg-deb"];
+
+/// Installs what the host backend needs for `plans` on `stack` (programs,
+/// and for the host stack Nix and the emulators) and fetches their payloads;
+/// returns the payload directory.
+pub fn prepare_host(sh: &Shell, plans: &[&Plan], stack: &stack::Stack) -> anyhow::Result<PathBuf> {
+    let tools = if stack.is_host() { HOST_TOOLS } else { SETUP_TOOLS };
+    let mut programs: Vec<String> = tools.iter().map(|p| (*p).to_owned()).collect();
+    if stack.is_host() {
+        programs.extend(plans.iter().flat_map(|p| &p.registrations).map(|r| r.system.fhs_interpreter()));
+    }
     programs.sort();
     programs.dedup();
     prereq::ensure(sh, &programs)?;
@@ -253,13 +291,21 @@ pub fn kernel_at_least(release: &str, major: u32, minor: u32) -> bool {
     (ma, mi) >= (major, minor)
 }
 
-/// Runs one lab on the host backend, calling `on_verdict` as each probe ends.
+/// Runs one lab on the host backend and the host stack, calling
+/// `on_verdict` as each probe ends.
 pub fn run_host(
     plan: &Plan,
     payloads: &Path,
     global_binfmt: bool,
     on_verdict: &mut dyn FnMut(&Verdict),
 ) -> anyhow::Result<LabReport> {
+    let env = HostEnv { payloads: payloads.to_path_buf(), global_binfmt, lower: PathBuf::from("/") };
+    run_on_host(plan, &env, on_verdict)
+}
+
+/// Runs one lab on the host backend as `env` says, calling `on_verdict` as
+/// each probe ends.
+pub fn run_on_host(plan: &Plan, env: &HostEnv, on_verdict: &mut dyn FnMut(&Verdict)) -> anyhow::Result<LabReport> {
     let lab: &Lab = plan.lab;
     // A NixOS host is simulated the way nixos/modules/system/boot/binfmt.nix
     // sets it up: /run/binfmt/<system> points at the emulator, and the sandbox
@@ -272,13 +318,15 @@ pub fn run_host(
             extra_sandbox_paths.push(reg.system.fhs_interpreter());
         }
     }
+    let on_host_stack = env.lower == Path::new("/");
     let setup = host::Setup {
-        lower: "/".into(),
-        payloads: payloads.to_path_buf(),
+        lower: env.lower.clone(),
+        payloads: env.payloads.clone(),
         nix_conf: plan.nix_conf.to_nix_conf(&extra_sandbox_paths),
         links,
-        global_binfmt,
-        host_nix: host::HostNix::find()?,
+        global_binfmt: env.global_binfmt,
+        // A stack's own Nix is in its root; the host's may be in /nix/store.
+        host_nix: if on_host_stack { host::HostNix::find()? } else { None },
     };
     let ns = host::HostLab::start(&setup)?;
     let verdicts = run_plan(plan, &ns, on_verdict)?;

@@ -55,7 +55,14 @@ pub struct Recipe {
     pub arch: String,
     pub variant: Variant,
     pub packages: Vec<String>,
+    /// dpkg `path-exclude=`/`path-include=` filters beyond the ones every
+    /// root has (no documentation), e.g. to keep only the emulators crosslab runs.
+    pub dpkg_filters: Vec<String>,
 }
+
+/// Filters every root has: nothing reads documentation in a root.
+const DPKG_FILTERS: &[&str] =
+    &["path-exclude=/usr/share/doc/*", "path-exclude=/usr/share/man/*", "path-exclude=/usr/share/locale/*"];
 
 /// `root.json`: what a root holds and what building it cost.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -89,11 +96,12 @@ impl Recipe {
     /// The hash naming a root: everything that decides what goes into it.
     pub fn key(&self, mirror: &str) -> String {
         let text = format!(
-            "recipe {RECIPE_VERSION}\nsuite {}\narch {}\nvariant {}\nmirror {mirror}\npackages {}\n",
+            "recipe {RECIPE_VERSION}\nsuite {}\narch {}\nvariant {}\nmirror {mirror}\npackages {}\nfilters {}\n",
             self.suite,
             self.arch,
             self.variant.as_str(),
-            self.packages.join(" ")
+            self.packages.join(" "),
+            self.dpkg_filters.join(" ")
         );
         format!("{:016x}", fnv1a64(text.as_bytes()))
     }
@@ -176,14 +184,18 @@ fn build(sh: &Shell, recipe: &Recipe, work: &Path, mirror: &str, started: Instan
     let tree = work.join("root");
     let include = recipe.packages.join(",");
     let (suite, arch, variant) = (&recipe.suite, &recipe.arch, recipe.variant.as_str());
+    let filters: Vec<String> = DPKG_FILTERS
+        .iter()
+        .map(|f| (*f).to_owned())
+        .chain(recipe.dpkg_filters.iter().cloned())
+        .map(|f| format!("--dpkgopt={f}"))
+        .collect();
     // `unshare --mount`: mmdebstrap's mounts (/proc, /dev inside the tree)
     // live in a private mount namespace and vanish with it, even if it is
-    // killed. Documentation is left out: nothing reads it.
+    // killed.
     let out = cmd!(
         sh,
-        "unshare --mount -- mmdebstrap --mode=root --variant={variant} --architectures={arch} --include={include}
-            --dpkgopt=path-exclude=/usr/share/doc/* --dpkgopt=path-exclude=/usr/share/man/*
-            --dpkgopt=path-exclude=/usr/share/locale/* {suite} {tree} {mirror}"
+        "unshare --mount -- mmdebstrap --mode=root --variant={variant} --architectures={arch} --include={include} {filters...} {suite} {tree} {mirror}"
     )
     .quiet()
     .ignore_status()
@@ -229,6 +241,7 @@ mod tests {
             arch: "amd64".into(),
             variant: Variant::Essential,
             packages: packages.iter().map(|p| (*p).to_owned()).collect(),
+            dpkg_filters: Vec::new(),
         }
     }
 
@@ -241,6 +254,10 @@ mod tests {
         assert_ne!(key, base.key("http://other/debian"));
         assert_ne!(key, Recipe { suite: "bookworm".into(), ..base.clone() }.key("http://deb.debian.org/debian"));
         assert_ne!(key, Recipe { arch: "arm64".into(), ..base.clone() }.key("http://deb.debian.org/debian"));
-        assert_ne!(key, Recipe { variant: Variant::Extract, ..base }.key("http://deb.debian.org/debian"));
+        assert_ne!(key, Recipe { variant: Variant::Extract, ..base.clone() }.key("http://deb.debian.org/debian"));
+        assert_ne!(
+            key,
+            Recipe { dpkg_filters: vec!["path-exclude=/x".into()], ..base }.key("http://deb.debian.org/debian")
+        );
     }
 }

@@ -51,10 +51,10 @@ pub fn run_vm(plan: &Plan, guest: &Guest, on_verdict: &mut dyn FnMut(&Verdict)) 
 
 /// Builds or reuses the image, fetches the payloads `plans` run, and boots
 /// the one guest every lab of a run shares.
-pub fn boot_for(sh: &Shell, plans: &[&Plan]) -> anyhow::Result<Guest> {
+pub fn boot_for(sh: &Shell, plans: &[&Plan], suite: &str) -> anyhow::Result<Guest> {
     prereq::ensure(sh, &host_programs())?;
     qemu::ensure(sh)?;
-    let image = image::ensure(sh)?;
+    let image = image::ensure_suite(sh, suite)?;
     let payloads = payload::ensure(sh, &crate::run::payload_systems(plans))?;
     let accel = choose_accel(&image, &payloads)?;
     let guest = Guest::boot(&image, &payloads, &BootOptions::new(accel)).context("the VM could not boot")?;
@@ -66,6 +66,22 @@ pub fn boot_for(sh: &Shell, plans: &[&Plan]) -> anyhow::Result<Guest> {
         accel.as_str().to_uppercase()
     );
     Ok(guest)
+}
+
+/// The versions in the guest: its Nix, its qemu-user-static, its kernel.
+pub fn versions(guest: &Guest, stack: &'static crate::run::stack::Stack) -> crate::run::stack::Versions {
+    use crate::run::stack::version_in;
+    let ask = |command: &str| {
+        crate::run::Executor::exec(guest, command, std::time::Duration::from_secs(20))
+            .map(|e| version_in(&e.output))
+            .unwrap_or_else(|_| "unknown".to_owned())
+    };
+    crate::run::stack::Versions {
+        stack: stack.name,
+        nix: ask("nix-build --version"),
+        qemu: ask("qemu-aarch64-static --version"),
+        kernel: guest.kernel_release.clone(),
+    }
 }
 
 /// The host backend's `--json` object plus `guest`: the kernel the probes

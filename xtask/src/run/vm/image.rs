@@ -23,8 +23,9 @@ use xshell::{cmd, Shell};
 use super::cpio::Cpio;
 use crate::run::{payload, prereq};
 
-/// The Debian release the guest runs: the one whose nix-bin (2.8) and
-/// qemu-user-static the host backend's facts were measured with.
+/// The Debian release the guest runs by default (the `host` stack): the one
+/// whose nix-bin (2.8) and qemu-user-static the host backend's facts were
+/// measured with. A Debian stack boots a guest of its own suite.
 pub const SUITE: &str = "bookworm";
 
 /// Bump when the recipe changes what an image holds without changing any
@@ -97,8 +98,13 @@ pub fn build_programs() -> Vec<String> {
     ["mmdebstrap", "mkfs.ext4", "unshare", payload::DEBIAN_KEYRING].map(str::to_owned).to_vec()
 }
 
-/// The cached image for this recipe, building it first if there is none.
+/// The cached image of the default suite, building it first if there is none.
 pub fn ensure(sh: &Shell) -> anyhow::Result<Image> {
+    ensure_suite(sh, SUITE)
+}
+
+/// The cached image of Debian `suite`, building it first if there is none.
+pub fn ensure_suite(sh: &Shell, suite: &str) -> anyhow::Result<Image> {
     if std::env::consts::ARCH != "x86_64" {
         bail!(
             "the vm backend boots an x86_64 Debian guest (linux-image-amd64, qemu-system-x86_64); this machine is {}\n  help: use --backend host",
@@ -106,10 +112,10 @@ pub fn ensure(sh: &Shell) -> anyhow::Result<Image> {
         );
     }
     let mirror = payload::debian_mirror()?;
-    let key = recipe_key(&mirror);
+    let key = recipe_key(suite, &mirror);
     let vm_dir = payload::cache_dir()?.join("vm");
     fs::create_dir_all(&vm_dir).with_context(|| format!("failed to create `{}`", vm_dir.display()))?;
-    let dir = vm_dir.join(format!("{SUITE}-{key}"));
+    let dir = vm_dir.join(format!("{suite}-{key}"));
     if let Some(image) = load(&dir)? {
         return Ok(image);
     }
@@ -125,7 +131,7 @@ pub fn ensure(sh: &Shell) -> anyhow::Result<Image> {
     }
     prereq::ensure(sh, &build_programs())?;
     eprintln!(
-        "crosslab: building the VM image (Debian {SUITE}: {}); once, cached in {}",
+        "crosslab: building the VM image (Debian {suite}: {}); once, cached in {}",
         PACKAGES.join(" "),
         dir.display()
     );
@@ -134,7 +140,7 @@ pub fn ensure(sh: &Shell) -> anyhow::Result<Image> {
         .prefix(".build-")
         .tempdir_in(&vm_dir)
         .with_context(|| format!("failed to create a temporary directory in `{}`", vm_dir.display()))?;
-    let manifest = build(sh, work.path(), &mirror, &key, started)
+    let manifest = build(sh, work.path(), suite, &mirror, &key, started)
         .with_context(|| format!("failed to build the VM image in `{}`", work.path().display()))?;
     fs::rename(work.path(), &dir).with_context(|| format!("failed to move the VM image to `{}`", dir.display()))?;
     let _ = work.keep();
@@ -164,8 +170,8 @@ pub fn ensure(sh: &Shell) -> anyhow::Result<Image> {
 }
 
 /// The hash naming an image: everything that decides what goes into it.
-fn recipe_key(mirror: &str) -> String {
-    let mut text = format!("recipe {RECIPE_VERSION}\nsuite {SUITE}\nmirror {mirror}\n");
+fn recipe_key(suite: &str, mirror: &str) -> String {
+    let mut text = format!("recipe {RECIPE_VERSION}\nsuite {suite}\nmirror {mirror}\n");
     for list in [PACKAGES, DPKG_FILTERS, STAGE1_MODULES] {
         text.push_str(&list.join(" "));
         text.push('\n');
@@ -186,7 +192,7 @@ fn load(dir: &Path) -> anyhow::Result<Option<Image>> {
     Ok(Some(Image { dir: dir.to_path_buf(), manifest }))
 }
 
-fn build(sh: &Shell, work: &Path, mirror: &str, key: &str, started: Instant) -> anyhow::Result<Manifest> {
+fn build(sh: &Shell, work: &Path, suite: &str, mirror: &str, key: &str, started: Instant) -> anyhow::Result<Manifest> {
     let root = work.join("root");
     let include = PACKAGES.join(",");
     let filters: Vec<String> = DPKG_FILTERS.iter().map(|f| format!("--dpkgopt={f}")).collect();
@@ -196,7 +202,7 @@ fn build(sh: &Shell, work: &Path, mirror: &str, key: &str, started: Instant) -> 
     // guest boots our own small initramfs.
     let out = cmd!(
         sh,
-        "unshare --mount -- mmdebstrap --mode=root --variant=essential --include={include} {filters...} {SUITE} {root} {mirror}"
+        "unshare --mount -- mmdebstrap --mode=root --variant=essential --include={include} {filters...} {suite} {root} {mirror}"
     )
     .env("INITRD", "No")
     .quiet()
@@ -230,7 +236,7 @@ fn build(sh: &Shell, work: &Path, mirror: &str, key: &str, started: Instant) -> 
     use std::os::unix::fs::MetadataExt;
     let manifest = Manifest {
         key: key.to_owned(),
-        suite: SUITE.to_owned(),
+        suite: suite.to_owned(),
         mirror: mirror.to_owned(),
         packages: PACKAGES.iter().map(|p| (*p).to_owned()).collect(),
         kernel_release,

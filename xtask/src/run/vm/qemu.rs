@@ -31,6 +31,7 @@ pub fn recipe() -> Recipe {
         arch: "amd64".into(),
         variant: Variant::Extract,
         packages: vec!["qemu-system-x86".into()],
+        dpkg_filters: Vec::new(),
     }
 }
 

@@ -1,0 +1,187 @@
+//! Stacks: which Nix and qemu a lab runs with. `host` is what this machine
+//! has installed (a user's own machine, as it is); the others are Debian
+//! releases whose `nix-bin` and `qemu-user-static` come in a root built once
+//! with mmdebstrap ([`rootfs`]) and cached. A lab on such a stack pivots into
+//! a private view of that root, so it has its own `/nix`, its own tools, and
+//! touches nothing of the host's.
+//!
+//! A stack is a row of [`STACKS`]; a new Debian release is a new row.
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+use xshell::Shell;
+
+use crate::run::rootfs::{self, Recipe, Variant};
+use crate::systems::SYSTEMS;
+
+/// One stack.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Stack {
+    /// What `--stack` takes.
+    pub name: &'static str,
+    /// The Debian suite whose packages make the stack, `None` for the host's own.
+    pub suite: Option<&'static str>,
+    /// What it stands for, for `--help` and reports.
+    pub about: &'static str,
+}
+
+/// Every stack, the default first.
+pub const STACKS: &[Stack] = &[
+    Stack { name: "host", suite: None, about: "the Nix and qemu installed on this machine" },
+    Stack { name: "bookworm", suite: Some("bookworm"), about: "Debian 12: Nix 2.8, qemu 7.2" },
+    Stack { name: "trixie", suite: Some("trixie"), about: "Debian 13: Nix 2.26, qemu 10.0" },
+];
+
+/// What a Debian stack's root holds besides the essential packages: Nix, the
+/// static emulators, and `umount` (the lab's set-up unmounts the host's
+/// root from inside the stack's).
+const PACKAGES: &[&str] = &["nix-bin", "qemu-user-static", "mount"];
+
+impl Stack {
+    /// The stack called `name`, or an error listing the stacks there are.
+    pub fn find(name: &str) -> anyhow::Result<&'static Stack> {
+        match STACKS.iter().find(|s| s.name == name) {
+            Some(s) => Ok(s),
+            None => bail!(
+                "unknown stack `{name}`\n  help: stacks: {}",
+                STACKS.iter().map(|s| format!("{} ({})", s.name, s.about)).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+
+    pub fn is_host(&self) -> bool {
+        self.suite.is_none()
+    }
+
+    /// The root a Debian stack is made of: its Nix and qemu, with only the
+    /// emulators of the systems table (qemu-user alone is ~470 MB in trixie).
+    pub fn recipe(&self) -> Option<Recipe> {
+        let suite = self.suite?;
+        let mut filters = vec!["path-exclude=/usr/bin/qemu-*".to_owned()];
+        let mut names: Vec<&str> = SYSTEMS.iter().map(|s| s.qemu).collect();
+        names.sort();
+        names.dedup();
+        for qemu in names {
+            filters.push(format!("path-include=/usr/bin/qemu-{qemu}"));
+            filters.push(format!("path-include=/usr/bin/qemu-{qemu}-static"));
+        }
+        Some(Recipe {
+            name: format!("stack-{}", self.name),
+            suite: suite.to_owned(),
+            arch: "amd64".to_owned(),
+            variant: Variant::Essential,
+            packages: PACKAGES.iter().map(|p| (*p).to_owned()).collect(),
+            dpkg_filters: filters,
+        })
+    }
+
+    /// The root filesystem a lab on this stack sees below its own `/nix`,
+    /// `/run` and `/tmp`: the host's `/`, or the stack's cached root (built
+    /// once, saying so, when missing).
+    pub fn lower_root(&self, sh: &Shell) -> anyhow::Result<PathBuf> {
+        match self.recipe() {
+            None => Ok(PathBuf::from("/")),
+            Some(recipe) => {
+                if std::env::consts::ARCH != "x86_64" {
+                    bail!(
+                        "the `{}` stack is a Debian amd64 root; this machine is {}\n  help: use --stack host",
+                        self.name,
+                        std::env::consts::ARCH
+                    );
+                }
+                Ok(rootfs::ensure(sh, &recipe)?.tree())
+            }
+        }
+    }
+}
+
+/// The versions a run used, for reports: the stack, its Nix and qemu, and the
+/// kernel the probes ran on.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Versions {
+    pub stack: &'static str,
+    pub nix: String,
+    pub qemu: String,
+    pub kernel: String,
+}
+
+impl Versions {
+    /// Reads the versions of `stack` whose root is `lower` (dpkg's record for
+    /// a Debian root; `nix-build --version` and qemu's for the host).
+    pub fn of(stack: &Stack, lower: &std::path::Path) -> Versions {
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned();
+        let (nix, qemu) = if stack.is_host() {
+            (program_version("nix-build", "--version"), program_version("qemu-aarch64-static", "--version"))
+        } else {
+            let status = std::fs::read_to_string(lower.join("var/lib/dpkg/status")).unwrap_or_default();
+            (dpkg_version(&status, "nix-bin"), dpkg_version(&status, "qemu-user-static"))
+        };
+        Versions { stack: stack.name, nix, qemu, kernel }
+    }
+}
+
+/// The version in the first line a program prints for `flag`, or "unknown".
+fn program_version(program: &str, flag: &str) -> String {
+    let out = std::process::Command::new(program).arg(flag).stdin(std::process::Stdio::null()).output();
+    version_in(&out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default())
+}
+
+/// The first version-like word of `text`'s first line ("nix-build (Nix)
+/// 2.8.0" → "2.8.0", "qemu-aarch64 version 7.2.19 (Debian …)" → "7.2.19"),
+/// or "unknown".
+pub fn version_in(text: &str) -> String {
+    text.lines()
+        .next()
+        .and_then(|l| l.split_whitespace().find(|w| w.starts_with(|c: char| c.is_ascii_digit())))
+        .map(str::to_owned)
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// A package's version in a dpkg status file's text, or "unknown".
+pub fn dpkg_version(status: &str, package: &str) -> String {
+    status
+        .split("\n\n")
+        .find(|stanza| stanza.lines().any(|l| l == format!("Package: {package}")))
+        .and_then(|stanza| stanza.lines().find_map(|l| l.strip_prefix("Version: ")))
+        .map(str::to_owned)
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stacks_are_found_by_name_and_unknown_ones_listed() {
+        assert!(Stack::find("host").unwrap().is_host());
+        assert_eq!(Stack::find("trixie").unwrap().suite, Some("trixie"));
+        let err = format!("{:#}", Stack::find("sid").unwrap_err());
+        assert!(err.contains("unknown stack `sid`") && err.contains("bookworm (Debian 12"), "{err}");
+    }
+
+    #[test]
+    fn a_debian_stack_keeps_only_the_emulators_of_the_systems_table() {
+        let recipe = Stack::find("trixie").unwrap().recipe().unwrap();
+        assert_eq!(recipe.suite, "trixie");
+        assert!(recipe.dpkg_filters.contains(&"path-include=/usr/bin/qemu-aarch64-static".to_owned()));
+        assert!(recipe.dpkg_filters.contains(&"path-include=/usr/bin/qemu-riscv64".to_owned()));
+        assert!(!recipe.dpkg_filters.iter().any(|f| f.contains("sparc")));
+        assert!(Stack::find("host").unwrap().recipe().is_none());
+    }
+
+    #[test]
+    fn versions_are_read_from_what_programs_print() {
+        assert_eq!(version_in("nix-build (Nix) 2.8.0\n"), "2.8.0");
+        assert_eq!(version_in("qemu-aarch64 version 7.2.19 (Debian 1:7.2+dfsg-7+deb12u18)\nCopyright"), "7.2.19");
+        assert_eq!(version_in(""), "unknown");
+    }
+
+    #[test]
+    fn dpkg_versions_come_from_the_right_stanza() {
+        let status = "Package: nix-bin\nStatus: install ok installed\nVersion: 2.26.3+dfsg-1\n\nPackage: qemu-user-static\nVersion: 1:10.0.2+ds-2\n";
+        assert_eq!(dpkg_version(status, "nix-bin"), "2.26.3+dfsg-1");
+        assert_eq!(dpkg_version(status, "qemu-user-static"), "1:10.0.2+ds-2");
+        assert_eq!(dpkg_version(status, "nix"), "unknown");
+    }
+}
