@@ -38,15 +38,15 @@
         "checks/nixos-vm-riscv64.py" = "f2e0cd964468c8d6b9a6a380be8330beea352f418dd01585480214717b98dabf";
         "checks/non-nixos-aarch64-fix-f.nix" = "904f3d90d2590878db9af49a19fae7825dbb464b8803b7192849546a856752bd";
         "checks/non-nixos-aarch64-fix-f.py" = "77a22d406068598f4a4788cdbc605baf8f36c40833adad96177e232bad30da57";
-        "checks/non-nixos-aarch64-fix-sandbox-path.nix" = "d3d0e50ba84b75e72c830b4e051251831c938539112954687e8674b84dfec012";
-        "checks/non-nixos-aarch64-fix-sandbox-path.py" = "21a57e0f086f96a4187b9022348b177a4e14db0068cecf5af37eedf6397e70de";
+        "checks/non-nixos-aarch64-fix-sandbox-path.nix" = "62e9a8a448ea08d58978fe23f09e10d36aeaeada920ad1cc1e9a134a93a02060";
+        "checks/non-nixos-aarch64-fix-sandbox-path.py" = "52c0b925df5f888e724c0aff00a3a824d1919d25a97575a46199355e8001d4ed";
         "checks/non-nixos-aarch64-no-sandbox.nix" = "43bb67605f8e28822de90890fc2d6cf8ee1d70c68fda252057ba8b4e15d156bc";
         "checks/non-nixos-aarch64-no-sandbox.py" = "6b613d0f1ca807cd055e4ae53082325cd29d096ca35d69e5972278db463b141b";
         "checks/non-nixos-aarch64.nix" = "025e49a0393e4bdd37b9fcee3721c0fa8aac10ce662454043ba7696601aeb299";
         "checks/non-nixos-aarch64.py" = "3582c9c868d43004abc0ee4107a5a73d900a1bc22f3a18e3aba374de6d910f3f";
         "checks/self-exec-under-emulation.nix" = "9190b3c13b116cd39f411e805b7a92452f4ebbeb1a9a6b49e7e0a02e04a496ef";
         "checks/self-exec-under-emulation.py" = "b5e0526c49157e5aeef4765314a4fedd1910bfc8a5120ab9ca641e963f88a727";
-        "checks/wrapped-interpreter-env-shebang.nix" = "200bcb5db2f07920be5179d2f3681258335a31fc888cde69ac41ca83ef34ba86";
+        "checks/wrapped-interpreter-env-shebang.nix" = "16c096f800b301596924a8f4d9235aa7a3aec16199e01d165a7c420eb8ce488f";
         "checks/wrapped-interpreter-env-shebang.py" = "56975e13187ed4cc21ce0432db2b185fa642f93e889b67ee54e8b7620c748a35";
         "labs/container-registered-emulator.toml" = "f830e9e42f02b27bf570eef872d4d9db82bc1892833f767b1a35c63dc158169d";
         "labs/emulator-exec-foreign.toml" = "c3905ff13e7f45c7b2add130ff611f2c03790b29f64947a66df84f69e54d6671";
@@ -56,11 +56,11 @@
         "labs/nixos-vm-aarch64.toml" = "1d819a5536771d5018375f34fe1577acf2d4ad1fee60313cb3130442b9061ee3";
         "labs/nixos-vm-riscv64.toml" = "01ecafdb688b6365408cafc82fa368aeb6476237b7decbd086d871adefec9c82";
         "labs/non-nixos-aarch64-fix-f.toml" = "dda8d60eedce256c36044edf16581fe87fe092ae1ca1ae7373ba63066f335c58";
-        "labs/non-nixos-aarch64-fix-sandbox-path.toml" = "319dbf3e8484fadad79e2d3cbd6f4a9a3499e5b9e13c55cbaba5fd219cbc359d";
+        "labs/non-nixos-aarch64-fix-sandbox-path.toml" = "73ebad2e00c9e6194ec7aa89e6a0238358c718d2490540ef61bc0ca660ced09a";
         "labs/non-nixos-aarch64-no-sandbox.toml" = "349876019dfcfb9fa2102b04c4535fde1ab2aecfa6e000951acddb6ed5573597";
         "labs/non-nixos-aarch64.toml" = "99095413a932206695e33f1f8d8f2caefd854dde9083b02405bcff2058b5d844";
         "labs/self-exec-under-emulation.toml" = "8dc35e16a7984f201a6e80f2e702c5453ad39ce88589e9bcddb8d552c5892ba0";
-        "labs/wrapped-interpreter-env-shebang.toml" = "a9dd32014cc3f4746248c88e99c736bca6800fbc2dff423439b57c521f146d00";
+        "labs/wrapped-interpreter-env-shebang.toml" = "614c397f516bcd3c510895a103b3f41c1a77c40025fbdd3956482a868eaf53a3";
       };
       fileAt = path: ./. + "/${path}";
       stale = builtins.filter (

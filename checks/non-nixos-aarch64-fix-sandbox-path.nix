@@ -11,14 +11,14 @@ pkgs.testers.runNixOSTest {
     { pkgs, ... }:
     {
       imports = [ ../modules/crosslab-node.nix ];
-      crosslab.description = "Fix 1 for non-nixos-aarch64: put the FHS interpreter into the sandbox with extra-sandbox-paths, and the sandboxed aarch64 build passes (NixOS Discourse t/10750; nixpkgs#33553)";
+      crosslab.description = "Fix 1 for non-nixos-aarch64: put the FHS interpreter into the sandbox with extra-sandbox-paths, and the sandboxed aarch64 build passes (NixOS Discourse t/10750; nixpkgs#33553). Name the real file too: from Debian 13 on, /usr/bin/qemu-aarch64-static is a symlink to qemu-aarch64, and Nix puts the link alone into the sandbox; the optional `?` path keeps the fix working where that file does not exist (Debian 12)";
       crosslab.payloads = {
         "aarch64-linux" = pkgs.pkgsCross."aarch64-multiplatform".pkgsStatic.busybox;
       };
       crosslab.fhsEmulators = [ "aarch64" ];
       nix.settings = {
         sandbox = true;
-        extra-sandbox-paths = [ "/usr/bin/qemu-aarch64-static" ];
+        extra-sandbox-paths = [ "/usr/bin/qemu-aarch64-static" "/usr/bin/qemu-aarch64?" ];
         extra-platforms = [ "aarch64-linux" ];
       };
     };

@@ -19,7 +19,7 @@ pkgs.testers.runNixOSTest {
       crosslab.fhsEmulators = [ "aarch64" ];
       nix.settings = {
         sandbox = true;
-        extra-sandbox-paths = [ "/run/binfmt" "/usr/bin/qemu-aarch64-static" ];
+        extra-sandbox-paths = [ "/run/binfmt" "/usr/bin/qemu-aarch64-static" "/usr/bin/qemu-aarch64?" ];
         extra-platforms = [ "aarch64-linux" ];
       };
     };
