@@ -2,7 +2,8 @@
 //!
 //! Both sides do the same work for a one-build-probe lab: a user namespace
 //! with an identity map, private mount and PID namespaces, a tmpfs store, a
-//! private binfmt_misc with qemu-aarch64 registered (F flag), and a sandboxed
+//! private binfmt_misc with qemu-aarch64 registered (F flag), a root of its
+//! own made of the stack's (`--stack`) and pivoted into, and a sandboxed
 //! `nix-build` of an aarch64 busybox derivation. "bare" is that sequence as a
 //! shell script; "lab run" is the xtask binary itself (cargo's start-up is not
 //! counted). Target: lab run within 2× of bare.
@@ -30,18 +31,37 @@ flags = "PF"
 kind = "build"
 "#;
 
-/// The bare sequence. `$1`: payload directory for aarch64-linux.
+/// The bare sequence. `$LOWER`: the stack's root (`/` for the host's);
+/// `$PAYLOAD`: the aarch64-linux payload directory. As a lab does, it makes a
+/// root of its own (the lower root's entries bound read-only beside a fresh
+/// /nix, /run and /tmp) and pivots into it: a fresh machine has no /nix.
 const BARE_SCRIPT: &str = r#"set -eu
 fifo=$(mktemp -u /tmp/crosslab-bench.XXXXXX); mkfifo "$fifo"
 inner='set -eu
-mount -t tmpfs tmpfs /nix
-mount -t tmpfs tmpfs /tmp
-mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+exec 7< "$LOWER" 8< "$PAYLOAD"
+r=/tmp
+mount -t tmpfs tmpfs "$r"
+for d in nix run tmp proc sys dev .old; do mkdir "$r/$d"; done
+for e in /proc/self/fd/7/*; do
+  n=${e##*/}
+  case "$n" in nix|run|tmp|proc|sys|dev) continue;; esac
+  if [ -L "$e" ]; then ln -s "$(readlink "$e")" "$r/$n"
+  elif [ -d "$e" ]; then mkdir "$r/$n"; mount --no-canonicalize --rbind "$e" "$r/$n"; mount -o remount,bind,ro "$r/$n"; fi
+done
+mount -t tmpfs tmpfs "$r/nix"
+mount -t tmpfs tmpfs "$r/run"
+mkdir "$r/run/payload"
+mount --no-canonicalize --bind /proc/self/fd/8 "$r/run/payload"
+mount -t tmpfs tmpfs "$r/tmp"
+mount --rbind /dev "$r/dev"
+mount -t proc proc "$r/proc"
+mount -t binfmt_misc binfmt_misc "$r/proc/sys/fs/binfmt_misc"
+cd "$r"; pivot_root . .old; cd /; umount -l /.old
 printf "%s" ":qemu-aarch64:M::$MAGIC:$MASK:/usr/bin/qemu-aarch64-static:PF" > /proc/sys/fs/binfmt_misc/register
 mkdir -p /tmp/etc
 printf "sandbox = true\nsubstituters =\nbuild-users-group =\nextra-platforms = aarch64-linux\n" > /tmp/etc/nix.conf
 out=$(NIX_CONF_DIR=/tmp/etc NIX_REMOTE=local HOME=/tmp nix-build --no-out-link --argstr name bench \
-  --argstr system aarch64-linux --argstr payload "$PAYLOAD" --expr "$EXPR" 2>/dev/null)
+  --argstr system aarch64-linux --argstr payload /run/payload --expr "$EXPR" 2>/dev/null)
 test "$(cat "$out")" = aarch64'
 unshare --user -- sh -c 'read -r _ < "$0"; exec unshare --mount --pid --fork --mount-proc -- sh -c "$1"' "$fifo" "$inner" &
 pid=$!
@@ -63,6 +83,9 @@ impl flags::Bench {
         let sh = xshell::Shell::new()?;
         let payloads = crate::run::payload::ensure(&sh, &[aarch64])?;
         let payload = payloads.join(aarch64.double).canonicalize()?;
+        let stack = crate::run::stack::Stack::find(&self.stack)?;
+        let lower = stack.lower_root(&sh)?;
+        println!("stack `{}` ({})", stack.name, stack.about);
 
         let bare = || {
             let mut c = Command::new("sh");
@@ -71,12 +94,13 @@ impl flags::Bench {
                 .env("MAGIC", aarch64.magic)
                 .env("MASK", aarch64.mask)
                 .env("PAYLOAD", &payload)
+                .env("LOWER", &lower)
                 .env("EXPR", BUILD_EXPR);
             c
         };
         let lab_run = || {
             let mut c = Command::new(&exe);
-            c.args(["lab", "run"]).arg(&spec).env("CI", "1");
+            c.args(["lab", "run", "--backend", "host", "--stack", stack.name]).arg(&spec).env("CI", "1");
             c
         };
         // Warm up both (page cache, payload cache), and check they work.

@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 use crate::diagnose::{sandbox_covers, system_of_entry};
 use crate::flags;
 use crate::plan::BINFMT_DIR;
-use crate::run::kernel_at_least;
 use crate::systems::NixSystem;
 
 /// How much a finding matters.
@@ -96,21 +95,17 @@ impl flags::Doctor {
 pub fn examine(kvm_timeout: Duration) -> Checkup {
     let kvm = std::thread::spawn(move || kvm_test(kvm_timeout));
     let mut c = Checkup::default();
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let release = release.trim();
-    if kernel_at_least(release, 6, 7) {
-        c.ok(
+    match crate::run::private_binfmt_misc() {
+        Ok(how) => c.ok(
             "kernel",
-            format!("Linux {release} has binfmt_misc namespaces (≥ 6.7): `lab run` registers in a private instance"),
-        );
-    } else {
-        c.problem(
+            format!("{how}: `lab run` picks the host backend, which registers in a private instance"),
+        ),
+        Err(why) => c.problem(
             "kernel",
-            format!("Linux {release} has no binfmt_misc namespaces (they came in 6.7): registrations are global"),
-            "run labs with `lab run --allow-global` (root; the host's entries are saved and restored), or `--backend vm`".to_owned(),
-        );
+            format!("{why}: `lab run` picks the vm backend (a Debian VM with a kernel of its own)"),
+            "nothing to do for `lab run`; `--backend host --allow-global` (root) registers in the host's binfmt_misc instead, saving and restoring its entries".to_owned(),
+        ),
     }
-
     check_user(&mut c);
     let entries = binfmt_entries(&mut c);
     let nix = nix_config(&mut c);

@@ -180,6 +180,9 @@ pub struct Bench {
     /// How many times to run each side.
     #[arg(long, default_value_t = 10)]
     pub runs: u32,
+    /// The stack both sides run with, as `lab run --stack`.
+    #[arg(long, default_value = "host", value_name = "STACK")]
+    pub stack: String,
 }
 
 #[derive(Debug, Args)]
