@@ -92,11 +92,11 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn readme_lab_run_works_on_a_fresh_machine() {
     let out = on_a_fresh_machine(
-        "for p in nix-bin qemu-user-static; do ! dpkg-query -W -f='${Status}' $p 2>/dev/null | grep -q 'ok installed'; done
+        r#"for p in nix-bin qemu-user-static; do ! dpkg-query -W -f='${Status}' $p 2>/dev/null | grep -q 'ok installed'; done
          test ! -e /nix && test ! -e /etc/nix && test -z "$(ls -A /root/.cache/crosslab 2>/dev/null)"
          echo FRESH-OK
          cargo xtask lab run
-         test ! -e /nix && test ! -e /etc/nix && echo STILL-NO-NIX-DIRS",
+         test ! -e /nix && test ! -e /etc/nix && echo STILL-NO-NIX-DIRS"#,
     );
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     let all = format!("{stdout}\n{stderr}");
