@@ -6,8 +6,9 @@
 //! installs or downloads lands in the overlay and vanishes with it.
 //!
 //! Needs root (CI runs as root) and Debian's archive, as the quick start does.
-//! Each test builds crosslab in the fresh root (~1 min, as a fresh clone
-//! does) and installs what the quick start installs.
+//! Each test runs `cargo xtask` in the fresh root (the first builds crosslab
+//! in `target/fresh-machine`, ~1 min) and installs what the quick start
+//! installs.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -79,9 +80,10 @@ fn on_a_fresh_machine(script: &str) -> Output {
         .env_remove("XDG_CACHE_HOME")
         .env_remove("CROSSLAB_ASSUME_NO_BINFMT_NS")
         .env("HOME", "/root")
-        // A build of its own, as a fresh clone has: the running `cargo test`
-        // holds the lock on this one. The crates come from cargo's cache.
-        .env("CARGO_TARGET_DIR", "/tmp/crosslab-target");
+        // A build directory of its own (the running `cargo test` holds the
+        // lock on this one), shared by these tests; the crates come from
+        // cargo's cache, as after `git clone` + `cargo fetch`.
+        .env("CARGO_TARGET_DIR", repo().join("target/fresh-machine"));
     c.output().unwrap()
 }
 
