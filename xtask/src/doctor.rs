@@ -617,6 +617,9 @@ fn boot_banner(kernel: &Path, accel: &str, timeout: Duration) -> Result<Result<D
         .stderr(writer2)
         .spawn()
         .map_err(|e| format!("could not execute qemu-system-x86_64: {e}"))?;
+    // The command holds the pipe's write ends: drop it, or the reader below
+    // never sees the end of qemu's output.
+    drop(qemu);
     let (tx, rx) = mpsc::channel();
     let lines = std::thread::spawn(move || {
         let mut seen = Vec::new();

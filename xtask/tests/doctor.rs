@@ -21,6 +21,11 @@ fn host_state() -> String {
     s.push_str(&String::from_utf8_lossy(&binfmt.stdout));
     s.push_str(&std::fs::read_to_string("/proc/self/mountinfo").unwrap());
     for top in ["/nix", "/etc/nix"] {
+        // A fresh machine has neither (Debian's nix-bin creates none): absent is a state too.
+        if !Path::new(top).exists() {
+            s.push_str(&format!("{top} absent\n"));
+            continue;
+        }
         for entry in walkdir::WalkDir::new(top).max_depth(3).sort_by_file_name() {
             let entry = entry.unwrap();
             s.push_str(&format!("{}\n", entry.path().display()));
