@@ -40,6 +40,13 @@ pub struct NixSystem {
     /// Personality (`setarch <name>`) a native run needs for `uname -m` to be
     /// right, as Nix itself sets for i686 builds on x86_64.
     pub personality: Option<&'static str>,
+    /// GNU triple of Debian's gcc for this system (`<triple>-gcc` natively in
+    /// the `compile` probe's toolchain, `gcc-<triple>` as the host's cross compiler).
+    pub gcc_triple: &'static str,
+    /// What the `compile` probe's program says it was compiled for, from the
+    /// compiler's predefined macros (`__aarch64__`, `__ARM_ARCH`, …) with
+    /// Debian's default flags for `debian_arch`.
+    pub cc_arch: &'static str,
 }
 
 // Magics and masks are nixpkgs' nixos/lib/binfmt-magics.nix, byte for byte.
@@ -62,6 +69,8 @@ pub const SYSTEMS: &[NixSystem] = &[
         pkgs_cross: "gnu64",
         native_on: &["x86_64"],
         personality: None,
+        gcc_triple: "x86_64-linux-gnu",
+        cc_arch: "x86_64",
     },
     NixSystem {
         double: "i686-linux",
@@ -77,6 +86,8 @@ pub const SYSTEMS: &[NixSystem] = &[
         pkgs_cross: "gnu32",
         native_on: &["x86_64"],
         personality: Some("i686"),
+        gcc_triple: "i686-linux-gnu",
+        cc_arch: "i686",
     },
     NixSystem {
         double: "aarch64-linux",
@@ -92,6 +103,8 @@ pub const SYSTEMS: &[NixSystem] = &[
         pkgs_cross: "aarch64-multiplatform",
         native_on: &["aarch64"],
         personality: None,
+        gcc_triple: "aarch64-linux-gnu",
+        cc_arch: "aarch64",
     },
     NixSystem {
         double: "armv5tel-linux",
@@ -107,6 +120,8 @@ pub const SYSTEMS: &[NixSystem] = &[
         pkgs_cross: "sheevaplug",
         native_on: &[],
         personality: None,
+        gcc_triple: "arm-linux-gnueabi",
+        cc_arch: "armv5",
     },
     NixSystem {
         double: "armv6l-linux",
@@ -122,6 +137,8 @@ pub const SYSTEMS: &[NixSystem] = &[
         pkgs_cross: "raspberryPi",
         native_on: &[],
         personality: None,
+        gcc_triple: "arm-linux-gnueabi",
+        cc_arch: "armv5",
     },
     NixSystem {
         double: "armv7l-linux",
@@ -137,6 +154,8 @@ pub const SYSTEMS: &[NixSystem] = &[
         pkgs_cross: "armv7l-hf-multiplatform",
         native_on: &[],
         personality: None,
+        gcc_triple: "arm-linux-gnueabihf",
+        cc_arch: "armv7",
     },
     NixSystem {
         double: "riscv64-linux",
@@ -152,6 +171,8 @@ pub const SYSTEMS: &[NixSystem] = &[
         pkgs_cross: "riscv64",
         native_on: &["riscv64"],
         personality: None,
+        gcc_triple: "riscv64-linux-gnu",
+        cc_arch: "riscv64",
     },
     NixSystem {
         double: "s390x-linux",
@@ -167,6 +188,8 @@ pub const SYSTEMS: &[NixSystem] = &[
         pkgs_cross: "s390x",
         native_on: &["s390x"],
         personality: None,
+        gcc_triple: "s390x-linux-gnu",
+        cc_arch: "s390x",
     },
     NixSystem {
         double: "powerpc64le-linux",
@@ -182,6 +205,8 @@ pub const SYSTEMS: &[NixSystem] = &[
         pkgs_cross: "powernv",
         native_on: &["powerpc64"],
         personality: None,
+        gcc_triple: "powerpc64le-linux-gnu",
+        cc_arch: "ppc64le",
     },
     NixSystem {
         double: "mips64el-linux",
@@ -197,6 +222,8 @@ pub const SYSTEMS: &[NixSystem] = &[
         pkgs_cross: "mips64el-linux-gnuabi64",
         native_on: &["mips64"],
         personality: None,
+        gcc_triple: "mips64el-linux-gnuabi64",
+        cc_arch: "mips64el",
     },
 ];
 
