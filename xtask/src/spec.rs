@@ -209,7 +209,8 @@ impl std::error::Error for SpecError {}
 const TOP_KEYS: &[&str] = &["description", "host", "systems", "binfmt", "nix", "probe"];
 const BINFMT_KEYS: &[&str] = &["interpreter", "flags"];
 const NIX_KEYS: &[&str] = &["sandbox", "extra-sandbox-paths", "extra-platforms"];
-const PROBE_KEYS: &[&str] = &["kind", "expect", "expect-output", "run", "timeout", "systems", "payload", "qemu-cpu", "language"];
+const PROBE_KEYS: &[&str] =
+    &["kind", "expect", "expect-output", "run", "timeout", "systems", "payload", "qemu-cpu", "language"];
 
 /// Resolves a lab argument: a name in `labs/` or a path to any `.toml` file.
 pub fn resolve(labs_dir: &Path, arg: &str) -> PathBuf {
@@ -768,8 +769,10 @@ impl Validator<'_> {
             None => Language::C,
             Some(l) => {
                 let names: Vec<&str> = Language::ALL.iter().map(|l| l.as_str()).collect();
-                let language =
-                    Language::ALL.into_iter().find(|x| x.as_str() == l).ok_or_else(|| self.bad_value(&key("language"), &l, &names))?;
+                let language = Language::ALL
+                    .into_iter()
+                    .find(|x| x.as_str() == l)
+                    .ok_or_else(|| self.bad_value(&key("language"), &l, &names))?;
                 if kind != ProbeKind::Compile {
                     return Err(self.err(
                         Some(&key("language")),

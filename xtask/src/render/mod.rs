@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::flags;
 use crate::plan::{Plan, Probe, BINFMT_DIR};
 use crate::quote;
-use crate::spec::{Expect, HostKind, Interpreter, Lab};
+use crate::spec::{Expect, HostKind, Interpreter, Lab, ProbeKind};
 use crate::systems::NixSystem;
 use generated::{GeneratedFiles, Staleness};
 
@@ -263,6 +263,18 @@ pub fn busybox_expr(system: &NixSystem) -> String {
     }
 }
 
+/// The nixpkgs expression of a C compiler that runs on `system` and targets
+/// it, cross-built from an x86_64 NixOS node: `pkgsCross.<x>.gcc` is the gcc
+/// of the package set whose host platform is `system` (wrapped, `bin/cc`);
+/// `pkgsCross.<x>.stdenv.cc` would be the cross compiler, which runs on x86_64.
+pub fn toolchain_expr(system: &NixSystem) -> String {
+    match system.double {
+        "x86_64-linux" => "pkgs.gcc".to_owned(),
+        "i686-linux" => "pkgs.pkgsi686Linux.gcc".to_owned(),
+        _ => format!("pkgs.pkgsCross.{}.gcc", quote::nix(system.pkgs_cross)),
+    }
+}
+
 /// Systems whose payloads the lab's probes may use: every system of the lab
 /// (a `command` probe may use any) and every pinned payload.
 fn payload_systems(plan: &Plan) -> Vec<&'static NixSystem> {
@@ -290,6 +302,8 @@ struct CheckNix {
     timeout: u64,
     description: String,
     payloads: Vec<Payload>,
+    /// The compile probes' compilers (`busybox` holds the expression).
+    toolchains: Vec<Payload>,
     fhs_emulators: Vec<String>,
     emulated_systems: Vec<String>,
     prefer_static_emulators: bool,
@@ -349,6 +363,12 @@ impl CheckNix {
                 .iter()
                 .map(|s| Payload { system: quote::nix(s.double), busybox: busybox_expr(s) })
                 .collect(),
+            toolchains: {
+                let mut systems: Vec<&NixSystem> =
+                    plan.probes.iter().filter(|p| p.kind == ProbeKind::Compile).map(|p| p.system).collect();
+                systems.dedup();
+                systems.iter().map(|s| Payload { system: quote::nix(s.double), busybox: toolchain_expr(s) }).collect()
+            },
             fhs_emulators,
             emulated_systems: emulated.iter().map(|s| quote::nix(s)).collect(),
             prefer_static_emulators: nixos_binfmt && lab.binfmt.flags.contains('F'),

@@ -349,11 +349,14 @@ pub fn run_on_host(plan: &Plan, env: &HostEnv, on_verdict: &mut dyn FnMut(&Verdi
     let toolchains = toolchain::ensure(&Shell::new()?, &compile_systems(&[plan]))?;
     if !toolchains.is_empty() {
         let dir = toolchain::cache_root()?;
-        let binds = toolchains.iter().map(|t| (t.store_name().to_owned(), format!("{}/tree", t.store_name()))).collect();
+        let binds =
+            toolchains.iter().map(|t| (t.store_name().to_owned(), format!("{}/tree", t.store_name()))).collect();
         setup.store_trees = Some((dir, binds));
         for t in &toolchains {
             for s in &t.systems {
-                setup.links.push((format!("{}/{}", toolchain::TOOLCHAINS_DIR, s.double), t.manifest.store_path.clone()));
+                setup
+                    .links
+                    .push((format!("{}/{}", toolchain::TOOLCHAINS_DIR, s.double), t.manifest.store_path.clone()));
             }
         }
     }

@@ -106,7 +106,9 @@ pub fn cache_root() -> anyhow::Result<PathBuf> {
 pub fn ensure(sh: &Shell, systems: &[&'static NixSystem]) -> anyhow::Result<Vec<Toolchain>> {
     let mut out: Vec<Toolchain> = Vec::new();
     for &system in systems {
-        if let Some(t) = out.iter_mut().find(|t| t.manifest.suite == system.debian_suite && t.manifest.arch == system.debian_arch) {
+        if let Some(t) =
+            out.iter_mut().find(|t| t.manifest.suite == system.debian_suite && t.manifest.arch == system.debian_arch)
+        {
             t.systems.push(system);
             continue;
         }
@@ -270,6 +272,13 @@ fn make(
 /// loader and libraries; `bin/cc` compiles for and links against the tree.
 /// Returns the target's program interpreter (as Debian names it).
 fn patch_tree(sh: &Shell, tree: &Path, store_path: &str) -> anyhow::Result<String> {
+    // Merged /usr (trixie on): base-files makes /lib -> usr/lib and its
+    // siblings, and an extracted root has no base-files.
+    for dir in ["bin", "sbin", "lib", "lib32", "lib64", "libx32"] {
+        if !tree.join(dir).exists() && tree.join("usr").join(dir).is_dir() {
+            std::os::unix::fs::symlink(Path::new("usr").join(dir), tree.join(dir))?;
+        }
+    }
     let mut programs = Vec::new();
     let mut interpreter = None;
     for entry in walkdir::WalkDir::new(tree).min_depth(1) {
@@ -304,7 +313,8 @@ fn patch_tree(sh: &Shell, tree: &Path, store_path: &str) -> anyhow::Result<Strin
         .filter_map(|e| e.ok())
         .find(|e| e.file_name() == "libc.so.6" && !e.file_type().is_dir())
         .context("no libc.so.6 in the toolchain")?;
-    let multiarch = libc.path().parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+    let multiarch =
+        libc.path().parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or_default().to_owned();
     let loader = format!("{store_path}{interpreter}");
     let rpath = format!("{store_path}/lib/{multiarch}:{store_path}/usr/lib/{multiarch}");
     if !tree.join(interpreter.trim_start_matches('/')).exists() {
