@@ -159,7 +159,7 @@ pub fn diagnose(plan: &Plan, verdict: &Verdict) -> Option<Diagnosis> {
         });
     }
 
-    if probe.kind == ProbeKind::Compile && host_tool_on_target_code(output) {
+    if host_tool_on_target_code(output) {
         return Some(Diagnosis {
             cause: Cause::HostToolPickedUp,
             summary: "a host assembler or linker got the target's code".to_owned(),

@@ -167,6 +167,7 @@ pub fn ensure_cross_compilers(sh: &Shell, systems: &[&'static NixSystem]) -> any
     cmd!(sh, "apt-get install -qq -y --no-remove --no-install-recommends {missing...}")
         .env("DEBIAN_FRONTEND", "noninteractive")
         .quiet()
+        .ignore_stdout()
         .run()
         .context("installing the host's cross compilers failed")?;
     Ok(())
