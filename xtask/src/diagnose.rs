@@ -222,11 +222,13 @@ fn missing_loader(output: &str) -> Option<&str> {
     })
 }
 
-/// What the host's binutils say when given another architecture's code:
-/// `as` on its assembly, `ld` on its objects.
+/// What the host's binutils say when given another architecture's code or
+/// options: `as` on gcc's target options (measured: aarch64 gcc passes `-EL`,
+/// x86_64's `as` says "unrecognized option '-EL'") or assembly, `ld` on objects.
 fn host_tool_on_target_code(output: &str) -> bool {
-    (output.contains("Assembler messages:")
-        && (output.contains("no such instruction") || output.contains("no such architecture")))
+    output.lines().any(|l| l.starts_with("as: unrecognized option") || l.starts_with("ld: unrecognised emulation"))
+        || (output.contains("Assembler messages:")
+            && (output.contains("no such instruction") || output.contains("no such architecture")))
         || output.contains("Relocations in generic ELF")
         || (output.contains("error adding symbols") && output.contains("file in wrong format"))
 }

@@ -24,7 +24,7 @@ fn run(path: &Path) -> (spec::Lab, LabReport) {
         let mut systems: Vec<_> = plan.probes.iter().map(|p| p.payload).collect();
         systems.dedup();
         let payloads = payload::ensure(&xshell::Shell::new().unwrap(), &systems).unwrap();
-        run_host(&plan, &payloads, false, |_| {}).unwrap_or_else(|e| panic!("{e:#}"))
+        run_host(&plan, &payloads, false, &mut |_| {}).unwrap_or_else(|e| panic!("{e:#}"))
     };
     (lab, report)
 }
@@ -112,6 +112,7 @@ fn a_host_assembler_on_target_code_is_diagnosed() {
         r = root.display()
     );
     let (output, cause) = diagnosis_of_command(&run);
-    assert!(output.contains("Assembler messages:"), "{output}");
+    // gcc hands the target's `as` options the host's does not know.
+    assert!(output.contains("as: unrecognized option"), "{output}");
     assert_eq!(cause, Some(Cause::HostToolPickedUp), "{output}");
 }
