@@ -156,7 +156,7 @@ impl flags::Matrix {
             report::junit::write(path, &labs)?;
         }
         match self.format {
-            MatrixFormat::Markdown => print!("{}", markdown(&rows)),
+            MatrixFormat::Markdown => print!("{}", markdown_with(&rows, self.compile_times)),
             MatrixFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
         }
         Ok(if rows.iter().all(|r| r.works) { ExitCode::SUCCESS } else { ExitCode::from(1) })
@@ -245,6 +245,11 @@ fn note(plan: &Plan, verdicts: &[&Verdict]) -> String {
 /// line per lab and system, with a "Works?" column per stack; the note is
 /// per stack where the stacks disagree.
 pub fn markdown(rows: &[Row]) -> String {
+    markdown_with(rows, false)
+}
+
+/// [`markdown`], with a column of compile times when `compile_times` is set.
+pub fn markdown_with(rows: &[Row], compile_times: bool) -> String {
     let mut stacks: Vec<&str> = Vec::new();
     for r in rows {
         if !stacks.contains(&r.stack) {
@@ -252,8 +257,8 @@ pub fn markdown(rows: &[Row]) -> String {
         }
     }
     if stacks.len() <= 1 {
-        // A column of compile times (emulated, cross, ratio) when some row has them.
-        let times = rows.iter().any(|r| r.compile.is_some());
+        // A column of compile times (emulated, cross, ratio) when asked for.
+        let times = compile_times;
         let mut out = String::from("| Lab | Host | System | Works? | Note |");
         out.push_str(if times {
             " Compile: emulated / cross |\n|---|---|---|---|---|---|\n"

@@ -47,6 +47,11 @@ pub struct NixSystem {
     /// compiler's predefined macros (`__aarch64__`, `__ARM_ARCH`, …) with
     /// Debian's default flags for `debian_arch`.
     pub cc_arch: &'static str,
+    /// The Debian suite whose patchelf makes this system's toolchain a store
+    /// path. Measured: bookworm's 0.14 breaks mips64el programs (`as` dies
+    /// "Internal error (Segmentation fault)"); trixie's 0.18 breaks the others'
+    /// `cc1` ("internal compiler error: Segmentation fault").
+    pub patchelf_suite: &'static str,
 }
 
 // Magics and masks are nixpkgs' nixos/lib/binfmt-magics.nix, byte for byte.
@@ -71,6 +76,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         personality: None,
         gcc_triple: "x86_64-linux-gnu",
         cc_arch: "x86_64",
+        patchelf_suite: "bookworm",
     },
     NixSystem {
         double: "i686-linux",
@@ -88,6 +94,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         personality: Some("i686"),
         gcc_triple: "i686-linux-gnu",
         cc_arch: "i686",
+        patchelf_suite: "bookworm",
     },
     NixSystem {
         double: "aarch64-linux",
@@ -105,6 +112,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         personality: None,
         gcc_triple: "aarch64-linux-gnu",
         cc_arch: "aarch64",
+        patchelf_suite: "bookworm",
     },
     NixSystem {
         double: "armv5tel-linux",
@@ -122,6 +130,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         personality: None,
         gcc_triple: "arm-linux-gnueabi",
         cc_arch: "armv5",
+        patchelf_suite: "bookworm",
     },
     NixSystem {
         double: "armv6l-linux",
@@ -139,6 +148,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         personality: None,
         gcc_triple: "arm-linux-gnueabi",
         cc_arch: "armv5",
+        patchelf_suite: "bookworm",
     },
     NixSystem {
         double: "armv7l-linux",
@@ -156,6 +166,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         personality: None,
         gcc_triple: "arm-linux-gnueabihf",
         cc_arch: "armv7",
+        patchelf_suite: "bookworm",
     },
     NixSystem {
         double: "riscv64-linux",
@@ -173,6 +184,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         personality: None,
         gcc_triple: "riscv64-linux-gnu",
         cc_arch: "riscv64",
+        patchelf_suite: "bookworm",
     },
     NixSystem {
         double: "s390x-linux",
@@ -190,6 +202,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         personality: None,
         gcc_triple: "s390x-linux-gnu",
         cc_arch: "s390x",
+        patchelf_suite: "bookworm",
     },
     NixSystem {
         double: "powerpc64le-linux",
@@ -207,6 +220,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         personality: None,
         gcc_triple: "powerpc64le-linux-gnu",
         cc_arch: "ppc64le",
+        patchelf_suite: "bookworm",
     },
     NixSystem {
         double: "mips64el-linux",
@@ -224,6 +238,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         personality: None,
         gcc_triple: "mips64el-linux-gnuabi64",
         cc_arch: "mips64el",
+        patchelf_suite: "trixie",
     },
 ];
 

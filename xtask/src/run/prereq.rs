@@ -164,7 +164,6 @@ fn package_of(program: &str) -> Option<&'static str> {
         "apt-get" => "apt",
         "qemu-system-x86_64" => "qemu-system-x86",
         "mmdebstrap" => "mmdebstrap",
-        "patchelf" => "patchelf",
         "mkfs.ext4" => "e2fsprogs",
         "debian-archive-keyring.gpg" => "debian-archive-keyring",
         n if n.starts_with("qemu-") && n.ends_with("-static") => "qemu-user-static",

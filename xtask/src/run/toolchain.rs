@@ -33,7 +33,7 @@ use crate::run::{payload, prereq};
 use crate::systems::NixSystem;
 
 /// Bump when the way a toolchain is made from its root changes.
-const TOOLCHAIN_VERSION: u32 = 1;
+const TOOLCHAIN_VERSION: u32 = 3;
 
 /// What a toolchain root holds: gcc (the `gcc` package links `gcc` to the
 /// suite's version), its assembler and linker, the C library's headers, and
@@ -91,9 +91,39 @@ pub fn register_command(toolchains: &[Toolchain]) -> String {
     format!("printf '%s' {} | nix-store --register-validity --hash-given", crate::quote::sh(&text))
 }
 
-/// The programs making a toolchain takes, besides building its root.
+/// The programs making a toolchain takes, besides building its roots.
 pub fn build_programs() -> Vec<String> {
-    ["patchelf", "nix-store"].map(str::to_owned).to_vec()
+    ["nix-store"].map(str::to_owned).to_vec()
+}
+
+/// The command that runs the patchelf of Debian `suite` on this machine
+/// ([`NixSystem::patchelf_suite`]): a cached Debian root of the host's
+/// architecture, its program started through its own loader and libraries,
+/// so the host's libc does not matter.
+fn patchelf_command(sh: &Shell, suite: &str) -> anyhow::Result<Vec<String>> {
+    let host = crate::systems::SYSTEMS
+        .iter()
+        .find(|s| s.qemu == std::env::consts::ARCH)
+        .with_context(|| format!("no Debian architecture known for {}", std::env::consts::ARCH))?;
+    let recipe = Recipe {
+        name: format!("patchelf-{suite}-{}", host.debian_arch),
+        suite: suite.to_owned(),
+        arch: host.debian_arch.to_owned(),
+        variant: Variant::Extract,
+        packages: vec!["patchelf".to_owned()],
+        dpkg_filters: Vec::new(),
+    };
+    let tree = rootfs::ensure(sh, &recipe)?.tree();
+    let patchelf = tree.join("usr/bin/patchelf");
+    let interp =
+        elf_interpreter(&patchelf)?.with_context(|| format!("{suite}'s patchelf has no program interpreter"))?;
+    // Merged /usr: an extracted root has no /lib64 -> usr/lib64 link.
+    let loader = [tree.join(interp.trim_start_matches('/')), tree.join("usr").join(interp.trim_start_matches('/'))]
+        .into_iter()
+        .find(|p| p.exists())
+        .with_context(|| format!("no {interp} in `{}`", tree.display()))?;
+    let libs = format!("{}/usr/lib/{}", tree.display(), host.gcc_triple.replace("i686", "i386"));
+    Ok(vec![loader.display().to_string(), "--library-path".into(), libs, patchelf.display().to_string()])
 }
 
 /// Every cache directory holding toolchains, relative to which [`Toolchain::dir`] is named.
@@ -114,7 +144,12 @@ pub fn ensure(sh: &Shell, systems: &[&'static NixSystem]) -> anyhow::Result<Vec<
         }
         let recipe = recipe_of(system);
         let mirror = payload::debian_mirror()?;
-        let name = format!("{}-crosslab-gcc-{}-{}", store_hash(&recipe, &mirror), recipe.suite, recipe.arch);
+        let name = format!(
+            "{}-crosslab-gcc-{}-{}",
+            store_hash(&recipe, &mirror, system.patchelf_suite),
+            recipe.suite,
+            recipe.arch
+        );
         let root = cache_root()?;
         let dir = root.join(&name);
         let manifest = match load(&dir)? {
@@ -185,9 +220,10 @@ pub fn recipe_of(system: &NixSystem) -> Recipe {
     }
 }
 
-/// The store path's hash part: 160 bits of sha256 over the recipe, in Nix's base32.
-fn store_hash(recipe: &Recipe, mirror: &str) -> String {
-    let text = format!("crosslab toolchain {TOOLCHAIN_VERSION}\n{}\n", recipe.key(mirror));
+/// The store path's hash part: 160 bits of sha256 over the recipe (and the
+/// patchelf that rewrites it), in Nix's base32.
+fn store_hash(recipe: &Recipe, mirror: &str, patchelf_suite: &str) -> String {
+    let text = format!("crosslab toolchain {TOOLCHAIN_VERSION}\n{}\npatchelf {patchelf_suite}\n", recipe.key(mirror));
     let digest = sha2::Sha256::digest(text.as_bytes());
     nix_base32(&digest[..20])
 }
@@ -242,7 +278,7 @@ fn make(
     let tree = work.path().join("tree");
     let from = root.tree();
     cmd!(sh, "cp -a --reflink=auto {from} {tree}").quiet().run()?;
-    let interpreter = patch_tree(sh, &tree, store_path)?;
+    let interpreter = patch_tree(sh, system, &tree, store_path)?;
     canonicalise(&tree)?;
     let (nar_hash, nar_size) = nar_hash(&tree)?;
     let manifest = Manifest {
@@ -272,7 +308,7 @@ fn make(
 /// relative links; every dynamically linked program loads the tree's own
 /// loader and libraries; `bin/cc` compiles for and links against the tree.
 /// Returns the target's program interpreter (as Debian names it).
-fn patch_tree(sh: &Shell, tree: &Path, store_path: &str) -> anyhow::Result<String> {
+fn patch_tree(sh: &Shell, system: &NixSystem, tree: &Path, store_path: &str) -> anyhow::Result<String> {
     // Merged /usr (trixie on): base-files makes /lib -> usr/lib and its
     // siblings, and an extracted root has no base-files.
     for dir in ["bin", "sbin", "lib", "lib32", "lib64", "libx32"] {
@@ -322,8 +358,12 @@ fn patch_tree(sh: &Shell, tree: &Path, store_path: &str) -> anyhow::Result<Strin
         bail!("the toolchain's programs ask for {interpreter}, which it does not hold");
     }
     // RPATH, not RUNPATH: it serves the libraries' own dependencies too.
+    let patchelf = patchelf_command(sh, system.patchelf_suite)?;
     for chunk in programs.chunks(200) {
-        cmd!(sh, "patchelf --set-interpreter {loader} --force-rpath --set-rpath {rpath} {chunk...}").quiet().run()?;
+        let (program, args) = (&patchelf[0], &patchelf[1..]);
+        cmd!(sh, "{program} {args...} --set-interpreter {loader} --force-rpath --set-rpath {rpath} {chunk...}")
+            .quiet()
+            .run()?;
     }
     let cc = tree.join("bin/cc");
     fs::write(
