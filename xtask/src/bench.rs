@@ -50,23 +50,27 @@ flags = "PF"
 kind = "compile"
 "#;
 
-/// The bare emulated compile: a root of its own holding /nix (an overlay of
-/// `/`; the host may have no /nix), the toolchain bound at `$STORE_PATH`,
+/// The bare emulated compile: a root of its own holding /nix (a tmpfs with the
+/// host's top-level directories bound in; the host may have no /nix), the
+/// toolchain bound at `$STORE_PATH`,
 /// qemu-aarch64 registered privately, `cc` run on `$SOURCE`, the program run.
 const BARE_COMPILE_SCRIPT: &str = r#"set -eu
 fifo=$(mktemp -u /tmp/crosslab-bench.XXXXXX); mkfifo "$fifo"
 inner='set -eu
 r=$(mktemp -d /tmp/crosslab-bench-root.XXXXXX)
 mount -t tmpfs tmpfs "$r"
-mkdir "$r/u" "$r/w" "$r/root"
-mount -t overlay -o lowerdir=/,upperdir="$r/u",workdir="$r/w" overlay "$r/root"
-mount --rbind /proc "$r/root/proc"; mount --rbind /dev "$r/root/dev"
-mkdir -p "$r/root/nix/store/x" "$r/root/old"
-mount -t tmpfs tmpfs "$r/root/nix"
-mkdir -p "$r/root$STORE_PATH"
-mount --bind "$TREE" "$r/root$STORE_PATH"
-mount -t tmpfs tmpfs "$r/root/tmp"
-cd "$r/root"; pivot_root . old; cd /; umount -l /old
+for d in nix tmp proc dev old; do mkdir "$r/$d"; done
+for e in /*; do
+  n=${e##*/}
+  case "$n" in nix|tmp|proc|dev|old) continue;; esac
+  if [ -L "$e" ]; then ln -s "$(readlink "$e")" "$r/$n"; elif [ -d "$e" ]; then mkdir "$r/$n"; mount --rbind "$e" "$r/$n"; fi
+done
+mkdir -p "$r$STORE_PATH"
+mount --bind "$TREE" "$r$STORE_PATH"
+mount -t tmpfs tmpfs "$r/tmp"
+mount --rbind /dev "$r/dev"
+mount -t proc proc "$r/proc"
+cd "$r"; pivot_root . old; cd /; umount -l /old
 mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
 printf "%s" ":qemu-aarch64:M::$MAGIC:$MASK:/usr/bin/qemu-aarch64-static:PF" > /proc/sys/fs/binfmt_misc/register
 cd /tmp && printf "%s" "$SOURCE" > hello.c
