@@ -25,7 +25,7 @@
         "checks/container-registered-emulator.nix" = "b6aa39ef034f354ff94bb080c6c85233d5104102d3de1b18e5762789bd5205b4";
         "checks/container-registered-emulator.py" = "af3eee794a8387d29654859dd7047b7412680aeec2b237e2e643c4ab3e47b176";
         "checks/emulated-compile.nix" = "a4a6f55f87a91b5f5f06bba7d64d37116431659962b3f3ce975222ba47e4619e";
-        "checks/emulated-compile.py" = "7c8c74a7af2b4b647f63ac81bfd46cb9826a92ce0098e6089041304cae838163";
+        "checks/emulated-compile.py" = "ef3ba85c784ef529b90c430820a930a4d030c68d8760f76df6e631aec08ad7f8";
         "checks/emulator-exec-foreign.nix" = "ba0e48af3a2a4b8b2ddba816af49d42f079f6b951798e5ec2061b6f895140c4a";
         "checks/emulator-exec-foreign.py" = "6fe0abc8e9205d25ac783ed4dd4881590d5b3782d359fe8b238f2444826fe2cc";
         "checks/extra-platforms-unregistered.nix" = "0d645ecfd4e8c3c9bcd5b7c2b6357bb1b616a7933a19dd5ffd10921b18187263";
@@ -51,7 +51,7 @@
         "checks/wrapped-interpreter-env-shebang.nix" = "16c096f800b301596924a8f4d9235aa7a3aec16199e01d165a7c420eb8ce488f";
         "checks/wrapped-interpreter-env-shebang.py" = "56975e13187ed4cc21ce0432db2b185fa642f93e889b67ee54e8b7620c748a35";
         "labs/container-registered-emulator.toml" = "f830e9e42f02b27bf570eef872d4d9db82bc1892833f767b1a35c63dc158169d";
-        "labs/emulated-compile.toml" = "2e89dd8b9fea8238934ab86bfa6a34af69ffe72414b82344d97360df3e47bc5b";
+        "labs/emulated-compile.toml" = "5027cb1a0477e07cd746a8205b90bc21689f1ac3d6e083dfbbae059be54ae8b3";
         "labs/emulator-exec-foreign.toml" = "c3905ff13e7f45c7b2add130ff611f2c03790b29f64947a66df84f69e54d6671";
         "labs/extra-platforms-unregistered.toml" = "8697e4149f4681ea5fc9dbcbe7844aedc210ce081558081033bfea167975cab4";
         "labs/multiarch-uname.toml" = "d6fb351d3bb435ee8b60e6e1acc7c4ef8a9862021d9d8161ab85c38e8b41ed6e";

@@ -538,7 +538,7 @@ with subtest("compile[0]@powerpc64le-linux: the powerpc64le-linux C toolchain co
         line="compiled for ppc64le, runs as ppc64le",
     )
 
-with subtest("compile[1]@mips64el-linux: the mips64el-linux C toolchain compiles and runs a program in a sandboxed nix-build; it prints \"compiled for mips64el, runs as mips64\""):
+with subtest("compile[0]@mips64el-linux: the mips64el-linux C toolchain compiles and runs a program in a sandboxed nix-build; it prints \"compiled for mips64el, runs as mips64\""):
     status, output = run_probe(
         "\n".join(
             [
@@ -580,7 +580,7 @@ with subtest("compile[1]@mips64el-linux: the mips64el-linux C toolchain compiles
                 "  return 0;",
                 "}",
                 "'",
-                "out=$(nix-build --no-out-link --argstr name crosslab-probe1-compile-mips64el-linux --argstr system mips64el-linux \\",
+                "out=$(nix-build --no-out-link --argstr name crosslab-probe0-compile-mips64el-linux --argstr system mips64el-linux \\",
                 "  --argstr payload \"$payload\" --argstr toolchain \"$toolchain\" --argstr qemuCpu '' \\",
                 "  --argstr source \"$source\" --expr '{ name, system, payload, toolchain, source, qemuCpu ? \"\" }:",
                 "let",
@@ -618,7 +618,7 @@ with subtest("compile[1]@mips64el-linux: the mips64el-linux C toolchain compiles
     check_outcome(
         status,
         output,
-        passes=False,
-        contains=["Segmentation fault"],
-        line=None,
+        passes=True,
+        contains=[],
+        line="compiled for mips64el, runs as mips64",
     )
