@@ -173,7 +173,7 @@ impl flags::Bench {
         // The compile probe against the bare emulated compile it wraps.
         let compile_spec = dir.path().join("bench-compile.toml");
         std::fs::write(&compile_spec, BENCH_COMPILE_LAB)?;
-        let toolchain = crate::run::toolchain::ensure(&sh, &[aarch64])?.remove(0);
+        let toolchain = crate::run::toolchain::ensure(&sh, &[(aarch64, crate::spec::Language::C)])?.remove(0);
         println!(
             "toolchain      {} ({} MB, {} MB as a NAR)",
             toolchain.manifest.store_path,

@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use crate::quote;
-use crate::spec::{Expect, Interpreter, Lab, ProbeKind};
+use crate::spec::{Expect, Interpreter, Lab, Language, ProbeKind};
 use crate::systems::NixSystem;
 
 /// Where the kernel's binfmt_misc interface is mounted.
@@ -135,6 +135,8 @@ pub struct Probe {
     pub command: String,
     pub expect: Expectation,
     pub timeout: Duration,
+    /// What a `compile` probe compiles (C for the other kinds).
+    pub language: Language,
 }
 
 impl Probe {
@@ -198,6 +200,66 @@ int main(void) {
 }
 "#;
 
+/// [`HELLO_C`] in Rust, for `language = "rust"`: the same line, the
+/// architecture from `cfg!` and the machine from libc's `uname`.
+pub const HELLO_RS: &str = r#"#[repr(C)]
+struct Utsname {
+    sysname: [u8; 65],
+    nodename: [u8; 65],
+    release: [u8; 65],
+    version: [u8; 65],
+    machine: [u8; 65],
+    domainname: [u8; 65],
+}
+
+extern "C" {
+    fn uname(buf: *mut Utsname) -> i32;
+}
+
+fn arch() -> &'static str {
+    if cfg!(target_arch = "x86_64") {
+        "x86_64"
+    } else if cfg!(target_arch = "x86") {
+        "i686"
+    } else if cfg!(target_arch = "aarch64") {
+        "aarch64"
+    } else if cfg!(all(target_arch = "arm", target_feature = "v7")) {
+        "armv7"
+    } else if cfg!(target_arch = "arm") {
+        "armv5"
+    } else if cfg!(target_arch = "riscv64") {
+        "riscv64"
+    } else if cfg!(target_arch = "s390x") {
+        "s390x"
+    } else if cfg!(all(target_arch = "powerpc64", target_endian = "little")) {
+        "ppc64le"
+    } else if cfg!(all(target_arch = "mips64", target_endian = "little")) {
+        "mips64el"
+    } else {
+        "unknown"
+    }
+}
+
+fn main() {
+    let mut u: Utsname = unsafe { std::mem::zeroed() };
+    if unsafe { uname(&mut u) } != 0 {
+        eprintln!("uname failed");
+        std::process::exit(1);
+    }
+    let end = u.machine.iter().position(|&b| b == 0).unwrap_or(u.machine.len());
+    println!("compiled for {}, runs as {}", arch(), String::from_utf8_lossy(&u.machine[..end]));
+}
+"#;
+
+/// A language's program, its file name, and the command that compiles it in
+/// the build (the toolchain's `bin` is on PATH).
+pub fn program_of(language: Language) -> (&'static str, &'static str, &'static str) {
+    match language {
+        Language::C => (HELLO_C, "hello.c", "cc -O2 -o hello hello.c"),
+        Language::Rust => (HELLO_RS, "hello.rs", "rustc -C opt-level=2 -o hello hello.rs"),
+    }
+}
+
 /// The line [`HELLO_C`] prints when compiled for and run on `system`.
 pub fn hello_line(system: &NixSystem) -> String {
     format!("compiled for {}, runs as {}", system.cc_arch, system.uname)
@@ -208,20 +270,20 @@ pub fn hello_line(system: &NixSystem) -> String {
 /// on [`HELLO_C`] and then the program. The toolchain is a store path with
 /// its references (`builtins.storePath`), as a Nix user's would be; the
 /// compile time, measured inside the build, follows the program's line.
-pub const COMPILE_EXPR: &str = r#"{ name, system, payload, toolchain, source, qemuCpu ? "" }:
+pub const COMPILE_EXPR: &str = r#"{ name, system, payload, toolchain, source, file, compile, qemuCpu ? "" }:
 let
   dir = if builtins.substring 0 11 payload == "/nix/store/"
     then builtins.storePath payload
     else builtins.path { path = /. + payload; name = "crosslab-payload"; };
   cc = builtins.storePath toolchain;
 in derivation ({
-  inherit name system source;
+  inherit name system source file compile;
   builder = "${dir}/sh";
   PATH = "${cc}/bin";
   args = [ "-c" ''
-    ${dir}/busybox printf '%s' "$source" > hello.c
+    ${dir}/busybox printf '%s' "$source" > "$file"
     read start _ < /proc/uptime
-    cc -O2 -o hello hello.c || exit 1
+    $compile || exit 1
     read end _ < /proc/uptime
     ./hello > $out || exit 1
     # /proc/uptime counts hundredths of a second: busybox's date has no %N.
@@ -376,37 +438,49 @@ impl<'a> Plan<'a> {
                 (format!("{how} nix-build of a {} derivation", system.double), command, Some(system.uname))
             }
             ProbeKind::Compile => {
+                let language = spec.language;
+                let (source, file, compile) = program_of(language);
                 let name = format!("crosslab-probe{index}-compile-{}", system.double);
-                let cross = format!("{}-gcc", system.gcc_triple);
-                let command = format!(
+                let link = language.toolchain_link(system);
+                let mut command = format!(
                     "payload=$(readlink -f \"$CROSSLAB_PAYLOADS\"/{dir})\n\
-                     toolchain=$(readlink -e \"${{CROSSLAB_TOOLCHAINS:-/nonexistent}}\"/{dir}) \\\n  \
-                     || {{ echo 'no {system} toolchain: $CROSSLAB_TOOLCHAINS/{system} is missing'; exit 1; }}\n\
+                     toolchain=$(readlink -e \"${{CROSSLAB_TOOLCHAINS:-/nonexistent}}\"/{link_q}) \\\n  \
+                     || {{ echo 'no {system} toolchain: $CROSSLAB_TOOLCHAINS/{link} is missing'; exit 1; }}\n\
                      source={source}\n\
                      out=$(nix-build --no-out-link --argstr name {name} --argstr system {system} \\\n  \
                      --argstr payload \"$payload\" --argstr toolchain \"$toolchain\" --argstr qemuCpu {cpu} \\\n  \
-                     --argstr source \"$source\" --expr {expr}) || exit 1\n\
-                     cat \"$out\"\n\
-                     # The same program with the host's cross compiler, for the time it takes.\n\
-                     if command -v {cross} >/dev/null 2>&1; then\n  \
-                     d=$(mktemp -d) && printf '%s' \"$source\" > \"$d/hello.c\" && start=$(date +%s%N) \\\n    \
-                     && {cross} -O2 -o \"$d/hello\" \"$d/hello.c\" && end=$(date +%s%N) \\\n    \
-                     && echo \"cross compile: $(( (end - start) / 1000000 )) ms\"\n  \
-                     rm -rf \"$d\"\n\
-                     fi\n\
-                     true",
+                     --argstr source \"$source\" --argstr file {file} --argstr compile {compile} \\\n  \
+                     --expr {expr}) || exit 1\n\
+                     cat \"$out\"",
                     dir = quote::sh(system.double),
+                    link_q = quote::sh(&link),
                     system = system.double,
-                    source = quote::sh(HELLO_C),
+                    source = quote::sh(source),
                     name = quote::sh(&name),
                     cpu = quote::sh(cpu.unwrap_or("")),
+                    file = quote::sh(file),
+                    compile = quote::sh(compile),
                     expr = quote::sh(COMPILE_EXPR),
                 );
+                if language == Language::C {
+                    let cross = format!("{}-gcc", system.gcc_triple);
+                    command.push_str(&format!(
+                        "\n# The same program with the host's cross compiler, for the time it takes.\n\
+                         if command -v {cross} >/dev/null 2>&1; then\n  \
+                         d=$(mktemp -d) && printf '%s' \"$source\" > \"$d/hello.c\" && start=$(date +%s%N) \\\n    \
+                         && {cross} -O2 -o \"$d/hello\" \"$d/hello.c\" && end=$(date +%s%N) \\\n    \
+                         && echo \"cross compile: $(( (end - start) / 1000000 )) ms\"\n  \
+                         rm -rf \"$d\"\n\
+                         fi\n\
+                         true"
+                    ));
+                }
                 let how = if self.nix_conf.sandbox { "sandboxed" } else { "unsandboxed" };
                 (
                     format!(
-                        "the {} C toolchain compiles and runs a program in a {how} nix-build; it prints {:?}",
+                        "the {} {} toolchain compiles and runs a program in a {how} nix-build; it prints {:?}",
                         system.double,
+                        language.name(),
                         hello_line(system)
                     ),
                     command,
@@ -441,6 +515,7 @@ impl<'a> Plan<'a> {
             command,
             expect,
             timeout: Duration::from_secs(spec.timeout_secs),
+            language: spec.language,
         }
     }
 

@@ -150,17 +150,38 @@ pub struct ProbeSpec {
 }
 
 /// What a `compile` probe compiles (`language = "c"`, the default).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Language {
+    /// gcc, as and ld.
     C,
+    /// rustc, linking with the C toolchain's cc.
+    Rust,
 }
 
 impl Language {
-    pub const ALL: [Language; 1] = [Language::C];
+    pub const ALL: [Language; 2] = [Language::C, Language::Rust];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Language::C => "c",
+            Language::Rust => "rust",
+        }
+    }
+
+    /// How the language is written in prose: `C`, `Rust`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Language::C => "C",
+            Language::Rust => "Rust",
+        }
+    }
+
+    /// The entry of `$CROSSLAB_TOOLCHAINS` with this language's toolchain for
+    /// `system`: `<system>` for C, `<system>-rust` for Rust.
+    pub fn toolchain_link(self, system: &NixSystem) -> String {
+        match self {
+            Language::C => system.double.to_owned(),
+            Language::Rust => format!("{}-rust", system.double),
         }
     }
 }

@@ -49,7 +49,7 @@ fn the_targets_own_toolchain_compiles_under_emulation_in_the_sandbox() {
     assert!(times.emulated_ms > 0);
     // The toolchain was bound, not copied: the build names its store path.
     let aarch64 = NixSystem::find("aarch64-linux").unwrap();
-    let made = toolchain::ensure(&xshell::Shell::new().unwrap(), &[aarch64]).unwrap();
+    let made = toolchain::ensure(&xshell::Shell::new().unwrap(), &[(aarch64, spec::Language::C)]).unwrap();
     assert!(made[0].tree().join("bin/cc").is_file());
     assert!(made[0].manifest.store_path.starts_with("/nix/store/"));
 }
@@ -76,7 +76,7 @@ fn the_unfixed_non_nixos_lab_compiles_no_more_than_it_builds() {
 /// Debian's aarch64 toolchain as Debian ships it (not patched for the store).
 fn debian_root() -> std::path::PathBuf {
     let aarch64 = NixSystem::find("aarch64-linux").unwrap();
-    rootfs::ensure(&xshell::Shell::new().unwrap(), &toolchain::recipe_of(aarch64)).unwrap().tree()
+    rootfs::ensure(&xshell::Shell::new().unwrap(), &toolchain::recipe_of(aarch64, spec::Language::C)).unwrap().tree()
 }
 
 fn diagnosis_of_command(run_line: &str) -> (String, Option<Cause>) {
@@ -115,4 +115,16 @@ fn a_host_assembler_on_target_code_is_diagnosed() {
     // gcc hands the target's `as` options the host's does not know.
     assert!(output.contains("as: unrecognized option"), "{output}");
     assert_eq!(cause, Some(Cause::HostToolPickedUp), "{output}");
+}
+
+#[test]
+fn the_targets_own_rustc_compiles_a_crate_offline_under_emulation() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!("{AARCH64_PF}[[probe]]\nkind = \"compile\"\nlanguage = \"rust\"\ntimeout = 300\n");
+    let path = write_spec(dir.path(), "compile-rust", text);
+    let (_, report) = run(&path);
+    let v = &report.verdicts[0];
+    assert!(v.passed && v.as_expected, "{}", v.execution.output);
+    assert!(v.execution.output.lines().any(|l| l == "compiled for aarch64, runs as aarch64"), "{}", v.execution.output);
+    assert!(v.compile_times().is_some_and(|t| t.emulated_ms > 0 && t.cross_ms.is_none()), "{}", v.execution.output);
 }

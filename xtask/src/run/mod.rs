@@ -241,21 +241,27 @@ pub fn prepare_host(sh: &Shell, plans: &[&Plan], stack: &stack::Stack) -> anyhow
     programs.sort();
     programs.dedup();
     prereq::ensure(sh, &programs)?;
-    let compiles = compile_systems(plans);
+    let compiles = compile_toolchains(plans);
     if !compiles.is_empty() {
         toolchain::ensure(sh, &compiles)?;
-        toolchain::ensure_cross_compilers(sh, &compiles)?;
+        let c: Vec<&'static NixSystem> =
+            compiles.iter().filter(|(_, l)| *l == crate::spec::Language::C).map(|(s, _)| *s).collect();
+        toolchain::ensure_cross_compilers(sh, &c)?;
     }
     payload::ensure(sh, &payload_systems(plans))
 }
 
-/// The systems some `compile` probe of `plans` compiles for.
-pub fn compile_systems(plans: &[&Plan]) -> Vec<&'static NixSystem> {
-    let mut systems: Vec<&'static NixSystem> =
-        plans.iter().flat_map(|p| &p.probes).filter(|p| p.kind == ProbeKind::Compile).map(|p| p.system).collect();
-    systems.sort_by_key(|s| s.double);
-    systems.dedup();
-    systems
+/// The systems and languages some `compile` probe of `plans` compiles for.
+pub fn compile_toolchains(plans: &[&Plan]) -> Vec<(&'static NixSystem, crate::spec::Language)> {
+    let mut wanted: Vec<(&'static NixSystem, crate::spec::Language)> = plans
+        .iter()
+        .flat_map(|p| &p.probes)
+        .filter(|p| p.kind == ProbeKind::Compile)
+        .map(|p| (p.system, p.language))
+        .collect();
+    wanted.sort_by_key(|(s, l)| (s.double, l.as_str()));
+    wanted.dedup();
+    wanted
 }
 
 /// The systems whose static payload some probe of `plans` runs.
@@ -346,7 +352,7 @@ pub fn run_on_host(plan: &Plan, env: &HostEnv, on_verdict: &mut dyn FnMut(&Verdi
     };
     // The compile probes' toolchains (made by prepare_host; found in the cache
     // here): bound into the lab's store, registered, linked by system.
-    let toolchains = toolchain::ensure(&Shell::new()?, &compile_systems(&[plan]))?;
+    let toolchains = toolchain::ensure(&Shell::new()?, &compile_toolchains(&[plan]))?;
     if !toolchains.is_empty() {
         let dir = toolchain::cache_root()?;
         let binds =
@@ -354,9 +360,8 @@ pub fn run_on_host(plan: &Plan, env: &HostEnv, on_verdict: &mut dyn FnMut(&Verdi
         setup.store_trees = Some((dir, binds));
         for t in &toolchains {
             for s in &t.systems {
-                setup
-                    .links
-                    .push((format!("{}/{}", toolchain::TOOLCHAINS_DIR, s.double), t.manifest.store_path.clone()));
+                let link = format!("{}/{}", toolchain::TOOLCHAINS_DIR, t.language.toolchain_link(s));
+                setup.links.push((link, t.manifest.store_path.clone()));
             }
         }
     }

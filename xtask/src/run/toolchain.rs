@@ -16,7 +16,10 @@
 //! The store path's name is fixed before its content (the content refers to
 //! it): its hash part hashes the recipe, as an input-addressed path's does.
 //!
-//! Layout: `<cache>/toolchains/<hash>-crosslab-gcc-<suite>-<arch>/{tree/, toolchain.json}`.
+//! A Rust toolchain (`language = "rust"`) is the same plus Debian's rustc,
+//! which links through the C toolchain's `cc`.
+//!
+//! Layout: `<cache>/toolchains/<hash>-crosslab-<gcc|rust>-<suite>-<arch>/{tree/, toolchain.json}`.
 
 use std::fs;
 use std::io::Read;
@@ -30,10 +33,11 @@ use xshell::{cmd, Shell};
 
 use crate::run::rootfs::{self, Recipe, Variant};
 use crate::run::{payload, prereq};
+use crate::spec::Language;
 use crate::systems::NixSystem;
 
 /// Bump when the way a toolchain is made from its root changes.
-const TOOLCHAIN_VERSION: u32 = 3;
+const TOOLCHAIN_VERSION: u32 = 4;
 
 /// What a toolchain root holds: gcc (the `gcc` package links `gcc` to the
 /// suite's version), its assembler and linker, the C library's headers, and
@@ -47,6 +51,7 @@ pub const TOOLCHAINS_DIR: &str = "/run/crosslab/toolchains";
 #[derive(Debug, Clone)]
 pub struct Toolchain {
     pub systems: Vec<&'static NixSystem>,
+    pub language: Language,
     /// This toolchain's directory in the cache (holds `tree/`).
     pub dir: PathBuf,
     pub manifest: Manifest,
@@ -133,19 +138,23 @@ pub fn cache_root() -> anyhow::Result<PathBuf> {
 
 /// The toolchain of every system in `systems`, making the missing ones
 /// (one per Debian suite and architecture: armv5tel and armv6l share armel's).
-pub fn ensure(sh: &Shell, systems: &[&'static NixSystem]) -> anyhow::Result<Vec<Toolchain>> {
+pub fn ensure(sh: &Shell, wanted: &[(&'static NixSystem, Language)]) -> anyhow::Result<Vec<Toolchain>> {
     let mut out: Vec<Toolchain> = Vec::new();
-    for &system in systems {
-        if let Some(t) =
-            out.iter_mut().find(|t| t.manifest.suite == system.debian_suite && t.manifest.arch == system.debian_arch)
-        {
+    for &(system, language) in wanted {
+        if let Some(t) = out.iter_mut().find(|t| {
+            t.language == language && t.manifest.suite == system.debian_suite && t.manifest.arch == system.debian_arch
+        }) {
             t.systems.push(system);
             continue;
         }
-        let recipe = recipe_of(system);
+        let recipe = recipe_of(system, language);
         let mirror = payload::debian_mirror()?;
+        let kind = match language {
+            Language::C => "gcc",
+            Language::Rust => "rust",
+        };
         let name = format!(
-            "{}-crosslab-gcc-{}-{}",
+            "{}-crosslab-{kind}-{}-{}",
             store_hash(&recipe, &mirror, system.patchelf_suite),
             recipe.suite,
             recipe.arch
@@ -164,7 +173,7 @@ pub fn ensure(sh: &Shell, systems: &[&'static NixSystem]) -> anyhow::Result<Vec<
                 }
             }
         };
-        out.push(Toolchain { systems: vec![system], dir, manifest });
+        out.push(Toolchain { systems: vec![system], language, dir, manifest });
     }
     Ok(out)
 }
@@ -209,13 +218,21 @@ pub fn ensure_cross_compilers(sh: &Shell, systems: &[&'static NixSystem]) -> any
 }
 
 /// The Debian root a system's toolchain is made from.
-pub fn recipe_of(system: &NixSystem) -> Recipe {
+pub fn recipe_of(system: &NixSystem, language: Language) -> Recipe {
+    let mut packages: Vec<String> = PACKAGES.iter().map(|p| (*p).to_owned()).collect();
+    let name = match language {
+        Language::C => format!("toolchain-{}-{}", system.debian_suite, system.debian_arch),
+        Language::Rust => {
+            packages.push("rustc".to_owned());
+            format!("toolchain-rust-{}-{}", system.debian_suite, system.debian_arch)
+        }
+    };
     Recipe {
-        name: format!("toolchain-{}-{}", system.debian_suite, system.debian_arch),
+        name,
         suite: system.debian_suite.to_owned(),
         arch: system.debian_arch.to_owned(),
         variant: Variant::Extract,
-        packages: PACKAGES.iter().map(|p| (*p).to_owned()).collect(),
+        packages,
         dpkg_filters: Vec::new(),
     }
 }
@@ -317,6 +334,8 @@ fn patch_tree(sh: &Shell, system: &NixSystem, tree: &Path, store_path: &str) -> 
         }
     }
     let mut programs = Vec::new();
+    // Libraries with their own RUNPATH: given the programs' RPATH instead.
+    let mut libraries = Vec::new();
     let mut interpreter = None;
     for entry in walkdir::WalkDir::new(tree).min_depth(1) {
         let entry = entry?;
@@ -332,11 +351,15 @@ fn patch_tree(sh: &Shell, system: &NixSystem, tree: &Path, store_path: &str) -> 
                 std::os::unix::fs::symlink(&relative, path)?;
             }
         } else if kind.is_file() {
-            if let Some(interp) = elf_interpreter(path)? {
-                if path.strip_prefix(tree)?.starts_with("usr/bin") && interpreter.is_none() {
-                    interpreter = Some(interp);
+            match elf_facts(path)? {
+                Some(ElfFacts { interpreter: Some(interp), .. }) => {
+                    if path.strip_prefix(tree)?.starts_with("usr/bin") && interpreter.is_none() {
+                        interpreter = Some(interp);
+                    }
+                    programs.push(path.to_path_buf());
                 }
-                programs.push(path.to_path_buf());
+                Some(ElfFacts { runpath: true, .. }) => libraries.push(path.to_path_buf()),
+                _ => {}
             }
         } else if !kind.is_dir() {
             // Device nodes, fifos: a store path holds none (extract leaves /dev's).
@@ -365,6 +388,14 @@ fn patch_tree(sh: &Shell, system: &NixSystem, tree: &Path, store_path: &str) -> 
             .quiet()
             .run()?;
     }
+    for chunk in libraries.chunks(200) {
+        let (program, args) = (&patchelf[0], &patchelf[1..]);
+        cmd!(sh, "{program} {args...} --force-rpath --set-rpath {rpath} {chunk...}").quiet().run()?;
+    }
+    // `bin/rustc` beside `bin/cc`, where the build looks (bookworm's /bin is no link to usr/bin).
+    if tree.join("usr/bin/rustc").exists() && !tree.join("bin/rustc").exists() {
+        std::os::unix::fs::symlink("../usr/bin/rustc", tree.join("bin/rustc"))?;
+    }
     let cc = tree.join("bin/cc");
     fs::write(
         &cc,
@@ -384,6 +415,21 @@ fn patch_tree(sh: &Shell, system: &NixSystem, tree: &Path, store_path: &str) -> 
 
 /// The program interpreter (`PT_INTERP`) of an ELF file, if it is one that has one.
 pub fn elf_interpreter(path: &Path) -> anyhow::Result<Option<String>> {
+    Ok(elf_facts(path)?.and_then(|f| f.interpreter))
+}
+
+/// What patching needs to know about an ELF file.
+#[derive(Debug, Default)]
+pub struct ElfFacts {
+    /// `PT_INTERP`: set for dynamically linked programs.
+    pub interpreter: Option<String>,
+    /// Whether it has a `DT_RUNPATH`, which hides the program's RPATH from
+    /// the lookup of its own dependencies (libLLVM's `$ORIGIN/../lib`).
+    pub runpath: bool,
+}
+
+/// [`ElfFacts`] of `path`, or `None` when it is not an ELF file.
+pub fn elf_facts(path: &Path) -> anyhow::Result<Option<ElfFacts>> {
     let mut file = fs::File::open(path).with_context(|| format!("failed to open `{}`", path.display()))?;
     let mut head = [0u8; 64];
     let n = file.read(&mut head)?;
@@ -405,18 +451,24 @@ pub fn elf_interpreter(path: &Path) -> anyhow::Result<Option<String>> {
     } else {
         (read(&head[28..32]), read(&head[42..44]), read(&head[44..46]))
     };
+    let mut facts = ElfFacts::default();
     for i in 0..phnum {
         let at = (phoff + i * phentsize) as usize;
         let Some(ph) = data.get(at..at + phentsize as usize) else { break };
-        if read(&ph[0..4]) != 3 {
-            continue;
-        }
         let (offset, size) =
             if is64 { (read(&ph[8..16]), read(&ph[32..40])) } else { (read(&ph[4..8]), read(&ph[16..20])) };
-        let Some(bytes) = data.get(offset as usize..(offset + size) as usize) else { break };
-        return Ok(Some(String::from_utf8_lossy(bytes).trim_end_matches('\0').to_owned()));
+        let Some(bytes) = data.get(offset as usize..(offset + size) as usize) else { continue };
+        match read(&ph[0..4]) {
+            3 => facts.interpreter = Some(String::from_utf8_lossy(bytes).trim_end_matches('\0').to_owned()),
+            2 => {
+                let entry = if is64 { 16 } else { 8 };
+                facts.runpath =
+                    bytes.chunks_exact(entry).map(|e| read(&e[..entry / 2])).take_while(|t| *t != 0).any(|t| t == 29);
+            }
+            _ => {}
+        }
     }
-    Ok(None)
+    Ok(Some(facts))
 }
 
 /// What Nix does to a path it makes valid (modes 0444 / 0555, mtime 1),
