@@ -25,7 +25,7 @@
         "checks/nixos-static-emulators.nix" = "fdda7f4527929d916a46d7ed2ba41056c7184051e3d97c6b984570bcfc8ff916";
         "checks/nixos-static-emulators.py" = "a75701be26422e9c8e5dc4ebc10704fb07b6380a0653abe8d4b1a3f4ecbc3928";
         "checks/non-nixos-aarch64.nix" = "e527741e8d1ddf06318678a092ba127bf00a0dd7c5591b09f5b0742634dcdc2c";
-        "checks/non-nixos-aarch64.py" = "021b5c8d7c417b7c69d5438ff24f74df8f5911b9476c2209a4567635affa98d8";
+        "checks/non-nixos-aarch64.py" = "50462eb6f5bc1d174ec9f800990a1ad4661d7dd50bfc5bceea1656a677af75b9";
       };
       fileAt = path: ./. + "/${path}";
       stale = builtins.filter (
