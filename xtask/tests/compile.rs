@@ -128,3 +128,24 @@ fn the_targets_own_rustc_compiles_a_crate_offline_under_emulation() {
     assert!(v.execution.output.lines().any(|l| l == "compiled for aarch64, runs as aarch64"), "{}", v.execution.output);
     assert!(v.compile_times().is_some_and(|t| t.emulated_ms > 0 && t.cross_ms.is_none()), "{}", v.execution.output);
 }
+
+#[test]
+fn language_is_checked_and_only_compile_probes_take_it() {
+    let parse = |probe: &str| {
+        spec::parse("x", Path::new("x.toml"), &format!("{AARCH64_PF}[[probe]]\n{probe}")).map_err(|e| e.to_string())
+    };
+    let lab = parse("kind = \"compile\"\n").unwrap();
+    assert_eq!(lab.probes[0].language, spec::Language::C);
+    let lab = parse("kind = \"compile\"\nlanguage = \"rust\"\n").unwrap();
+    assert_eq!(lab.probes[0].language, spec::Language::Rust);
+    let bad = parse("kind = \"compile\"\nlanguage = \"go\"\n").unwrap_err();
+    assert!(bad.contains("probe[0].language") && bad.contains("rust"), "{bad}");
+    let wrong = parse("kind = \"build\"\nlanguage = \"c\"\n").unwrap_err();
+    assert!(wrong.contains("compiles nothing"), "{wrong}");
+    // The plan's command and expectation follow the language.
+    let lab = parse("kind = \"compile\"\nlanguage = \"rust\"\n").unwrap();
+    let plan = Plan::new(&lab, "x86_64");
+    let probe = &plan.probes[0];
+    assert!(probe.command.contains("aarch64-linux-rust") && probe.command.contains("hello.rs"), "{}", probe.command);
+    assert_eq!(probe.expect.line.as_deref(), Some("compiled for aarch64, runs as aarch64"));
+}
