@@ -4,8 +4,8 @@
 { pkgs }:
 pkgs.testers.runNixOSTest {
   name = "nixos-vm-aarch64";
-  meta.timeout = 1080;
-  globalTimeout = 1080;
+  meta.timeout = 1200;
+  globalTimeout = 1200;
 
   nodes.machine =
     { pkgs, ... }:
@@ -14,6 +14,9 @@ pkgs.testers.runNixOSTest {
       crosslab.description = "NixOS with boot.binfmt.emulatedSystems = [\"aarch64-linux\"]: the entry, Nix's extra-platforms and sandbox paths, emulated execution and a sandboxed aarch64 build all work (the setup the seed notes on Nix cross compilation recommend)";
       crosslab.payloads = {
         "aarch64-linux" = pkgs.pkgsCross."aarch64-multiplatform".pkgsStatic.busybox;
+      };
+      crosslab.toolchains = {
+        "aarch64-linux" = pkgs.pkgsCross."aarch64-multiplatform".gcc;
       };
       boot.binfmt.emulatedSystems = [ "aarch64-linux" ];
       nix.settings = {
@@ -30,6 +33,7 @@ pkgs.testers.runNixOSTest {
     let
       node = {
         payloads_dir = nodes.machine.crosslab.payloadsDir;
+        toolchains_dir = nodes.machine.crosslab.toolchainsDir;
       };
     in
     "import json\ncrosslab_node = json.loads(${builtins.toJSON (builtins.toJSON node)})\n"

@@ -4,8 +4,8 @@
 { pkgs }:
 pkgs.testers.runNixOSTest {
   name = "nixos-vm-riscv64";
-  meta.timeout = 1080;
-  globalTimeout = 1080;
+  meta.timeout = 1200;
+  globalTimeout = 1200;
 
   nodes.machine =
     { pkgs, ... }:
@@ -14,6 +14,9 @@ pkgs.testers.runNixOSTest {
       crosslab.description = "NixOS with boot.binfmt.emulatedSystems = [\"riscv64-linux\"]: the entry, Nix's extra-platforms and sandbox paths, emulated execution and a sandboxed riscv64 build all work; cache.nixos.org has no riscv64 binaries, so its VM builds the payload itself";
       crosslab.payloads = {
         "riscv64-linux" = pkgs.pkgsCross."riscv64".pkgsStatic.busybox;
+      };
+      crosslab.toolchains = {
+        "riscv64-linux" = pkgs.pkgsCross."riscv64".gcc;
       };
       boot.binfmt.emulatedSystems = [ "riscv64-linux" ];
       nix.settings = {
@@ -30,6 +33,7 @@ pkgs.testers.runNixOSTest {
     let
       node = {
         payloads_dir = nodes.machine.crosslab.payloadsDir;
+        toolchains_dir = nodes.machine.crosslab.toolchainsDir;
       };
     in
     "import json\ncrosslab_node = json.loads(${builtins.toJSON (builtins.toJSON node)})\n"

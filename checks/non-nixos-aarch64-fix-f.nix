@@ -4,8 +4,8 @@
 { pkgs }:
 pkgs.testers.runNixOSTest {
   name = "non-nixos-aarch64-fix-f";
-  meta.timeout = 840;
-  globalTimeout = 840;
+  meta.timeout = 960;
+  globalTimeout = 960;
 
   nodes.machine =
     { pkgs, ... }:
@@ -14,6 +14,9 @@ pkgs.testers.runNixOSTest {
       crosslab.description = "Fix 2 for non-nixos-aarch64: register with the F flag, so the kernel opens the interpreter at registration and the sandbox needs no path to it (NixOS Discourse t/10750; nixpkgs#33553)";
       crosslab.payloads = {
         "aarch64-linux" = pkgs.pkgsCross."aarch64-multiplatform".pkgsStatic.busybox;
+      };
+      crosslab.toolchains = {
+        "aarch64-linux" = pkgs.pkgsCross."aarch64-multiplatform".gcc;
       };
       crosslab.fhsEmulators = [ "aarch64" ];
       nix.settings = {
@@ -30,6 +33,7 @@ pkgs.testers.runNixOSTest {
     let
       node = {
         payloads_dir = nodes.machine.crosslab.payloadsDir;
+        toolchains_dir = nodes.machine.crosslab.toolchainsDir;
       };
     in
     "import json\ncrosslab_node = json.loads(${builtins.toJSON (builtins.toJSON node)})\n"

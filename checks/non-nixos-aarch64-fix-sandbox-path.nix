@@ -4,8 +4,8 @@
 { pkgs }:
 pkgs.testers.runNixOSTest {
   name = "non-nixos-aarch64-fix-sandbox-path";
-  meta.timeout = 960;
-  globalTimeout = 960;
+  meta.timeout = 1080;
+  globalTimeout = 1080;
 
   nodes.machine =
     { pkgs, ... }:
@@ -14,6 +14,9 @@ pkgs.testers.runNixOSTest {
       crosslab.description = "Fix 1 for non-nixos-aarch64: put the FHS interpreter into the sandbox with extra-sandbox-paths, and the sandboxed aarch64 build passes (NixOS Discourse t/10750; nixpkgs#33553). Name the real file too: from Debian 13 on, /usr/bin/qemu-aarch64-static is a symlink to qemu-aarch64, and Nix puts the link alone into the sandbox; the optional `?` path keeps the fix working where that file does not exist (Debian 12)";
       crosslab.payloads = {
         "aarch64-linux" = pkgs.pkgsCross."aarch64-multiplatform".pkgsStatic.busybox;
+      };
+      crosslab.toolchains = {
+        "aarch64-linux" = pkgs.pkgsCross."aarch64-multiplatform".gcc;
       };
       crosslab.fhsEmulators = [ "aarch64" ];
       nix.settings = {
@@ -30,6 +33,7 @@ pkgs.testers.runNixOSTest {
     let
       node = {
         payloads_dir = nodes.machine.crosslab.payloadsDir;
+        toolchains_dir = nodes.machine.crosslab.toolchainsDir;
       };
     in
     "import json\ncrosslab_node = json.loads(${builtins.toJSON (builtins.toJSON node)})\n"

@@ -27,6 +27,9 @@ let
     '';
 
   payloads = pkgs.linkFarm "crosslab-payloads" (lib.mapAttrs payloadFor cfg.payloads);
+
+  # $CROSSLAB_TOOLCHAINS/<system>: the compile probe builds with `${cc}/bin/cc`.
+  toolchains = pkgs.linkFarm "crosslab-toolchains" cfg.toolchains;
 in
 {
   options.crosslab = {
@@ -40,6 +43,24 @@ in
       default = { };
       example = lib.literalExpression ''{ "aarch64-linux" = pkgs.pkgsCross.aarch64-multiplatform.pkgsStatic.busybox; }'';
       description = "A self-contained busybox per Nix system double, for the probes to run.";
+    };
+
+    toolchains = mkOption {
+      type = types.attrsOf types.package;
+      default = { };
+      example = lib.literalExpression ''{ "aarch64-linux" = pkgs.pkgsCross.aarch64-multiplatform.gcc; }'';
+      description = ''
+        A C compiler per Nix system double that runs on that system and targets
+        it (with `bin/cc`), for the compile probe: cross-built here, run in the
+        VM under emulation inside a sandboxed build for the system.
+      '';
+    };
+
+    toolchainsDir = mkOption {
+      type = types.str;
+      default = "/etc/crosslab/toolchains";
+      readOnly = true;
+      description = "Where the toolchains are in the VM: the value of CROSSLAB_TOOLCHAINS.";
     };
 
     payloadsDir = mkOption {
@@ -66,7 +87,8 @@ in
     environment.etc."crosslab/description".text = cfg.description;
     environment.etc."crosslab/payloads".source = payloads;
     # Registered in the VM's Nix database, so builtins.storePath accepts them.
-    virtualisation.additionalPaths = [ payloads ];
+    virtualisation.additionalPaths = [ payloads ] ++ lib.optional (cfg.toolchains != { }) toolchains;
+    environment.etc."crosslab/toolchains" = lib.mkIf (cfg.toolchains != { }) { source = toolchains; };
 
     systemd.tmpfiles.rules = map (
       arch: "C+ /usr/bin/qemu-${arch}-static - - - - ${pkgs.pkgsStatic.qemu-user}/bin/qemu-${arch}"

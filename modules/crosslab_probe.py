@@ -6,13 +6,17 @@
 import shlex
 
 payloads_dir: str = crosslab_node["payloads_dir"]
+toolchains_dir: str = crosslab_node.get("toolchains_dir", "")
+# Only labs with a compile probe have toolchains.
+toolchains_env = f"CROSSLAB_TOOLCHAINS={shlex.quote(toolchains_dir)} " if toolchains_dir else ""
 
 
 def run_probe(command: str, timeout: int) -> tuple[int, str]:
     """Runs a probe's command as the host backend does: under /bin/sh -c with
     CROSSLAB_PAYLOADS set, stderr merged into the output the probe is judged on."""
     return machine.execute(
-        f"CROSSLAB_PAYLOADS={shlex.quote(payloads_dir)} /bin/sh -c {shlex.quote(command)} 2>&1",
+        f"CROSSLAB_PAYLOADS={shlex.quote(payloads_dir)} {toolchains_env}"
+        f"/bin/sh -c {shlex.quote(command)} 2>&1",
         timeout=timeout,
     )
 

@@ -17,6 +17,13 @@ pkgs.testers.runNixOSTest {
         {{ payload.system }} = {{ payload.busybox }};
 {%- endfor %}
       };
+{%- if !toolchains.is_empty() %}
+      crosslab.toolchains = {
+{%- for toolchain in toolchains %}
+        {{ toolchain.system }} = {{ toolchain.busybox }};
+{%- endfor %}
+      };
+{%- endif %}
 {%- if !fhs_emulators.is_empty() %}
       crosslab.fhsEmulators = [ {% for arch in fhs_emulators %}{{ arch }} {% endfor %}];
 {%- endif %}
@@ -40,6 +47,9 @@ pkgs.testers.runNixOSTest {
     let
       node = {
         payloads_dir = nodes.machine.crosslab.payloadsDir;
+{%- if !toolchains.is_empty() %}
+        toolchains_dir = nodes.machine.crosslab.toolchainsDir;
+{%- endif %}
       };
     in
     "import json\ncrosslab_node = json.loads(${builtins.toJSON (builtins.toJSON node)})\n"

@@ -7,6 +7,12 @@
 //! `nix-build` of an aarch64 busybox derivation. "bare" is that sequence as a
 //! shell script; "lab run" is the xtask binary itself (cargo's start-up is not
 //! counted). Target: lab run within 2× of bare.
+//!
+//! The same for a one-compile-probe lab: "bare" is the emulated compile it
+//! wraps, without Nix (the toolchain bound at its store path, its `cc` run on
+//! the probe's program under qemu-aarch64, the program run), in the same kind
+//! of namespaces; "lab run" adds the lab's setup, the sandboxed `nix-build`
+//! around the compile and the host's cross compile the probe also times.
 
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
@@ -29,6 +35,55 @@ flags = "PF"
 
 [[probe]]
 kind = "build"
+"#;
+
+/// The one-compile-probe lab.
+const BENCH_COMPILE_LAB: &str = r#"description = "bench: one emulated aarch64 compile in a sandboxed build, F flag"
+host = "non-nixos"
+systems = ["aarch64-linux"]
+
+[binfmt]
+interpreter = "fhs"
+flags = "PF"
+
+[[probe]]
+kind = "compile"
+"#;
+
+/// The bare emulated compile: a root of its own holding /nix (a tmpfs with the
+/// host's top-level directories bound in; the host may have no /nix), the
+/// toolchain bound at `$STORE_PATH`,
+/// qemu-aarch64 registered privately, `cc` run on `$SOURCE`, the program run.
+const BARE_COMPILE_SCRIPT: &str = r#"set -eu
+fifo=$(mktemp -u /tmp/crosslab-bench.XXXXXX); mkfifo "$fifo"
+inner='set -eu
+r=$(mktemp -d /tmp/crosslab-bench-root.XXXXXX)
+mount -t tmpfs tmpfs "$r"
+for d in nix tmp proc dev old; do mkdir "$r/$d"; done
+for e in /*; do
+  n=${e##*/}
+  case "$n" in nix|tmp|proc|dev|old) continue;; esac
+  if [ -L "$e" ]; then ln -s "$(readlink "$e")" "$r/$n"; elif [ -d "$e" ]; then mkdir "$r/$n"; mount --rbind "$e" "$r/$n"; fi
+done
+mkdir -p "$r$STORE_PATH"
+mount --bind "$TREE" "$r$STORE_PATH"
+mount -t tmpfs tmpfs "$r/tmp"
+mount --rbind /dev "$r/dev"
+mount -t proc proc "$r/proc"
+cd "$r"; pivot_root . old; cd /; umount -l /old
+mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+printf "%s" ":qemu-aarch64:M::$MAGIC:$MASK:/usr/bin/qemu-aarch64-static:PF" > /proc/sys/fs/binfmt_misc/register
+cd /tmp && printf "%s" "$SOURCE" > hello.c
+"$STORE_PATH/bin/cc" -O2 -o hello hello.c
+./hello | grep -qx "compiled for aarch64, runs as aarch64"'
+unshare --user -- sh -c 'read -r _ < "$0"; exec unshare --mount --pid --fork --mount-proc -- sh -c "$1"' "$fifo" "$inner" &
+pid=$!
+while [ "$(readlink /proc/$pid/ns/user)" = "$(readlink /proc/self/ns/user)" ]; do :; done
+echo '0 0 4294967295' > /proc/$pid/uid_map
+echo '0 0 4294967295' > /proc/$pid/gid_map
+echo go > "$fifo"
+wait $pid
+rm -f "$fifo"
 "#;
 
 /// The bare sequence. `$LOWER`: the stack's root (`/` for the host's);
@@ -114,12 +169,48 @@ impl flags::Bench {
         println!("lab run        median {:>7.1} ms  min {:>7.1} ms  ({} runs)", ms(l), ms(min(&lab_times)), self.runs);
         let ratio = l.as_secs_f64() / b.as_secs_f64();
         println!("ratio          {ratio:.2}× (target: within 2×)");
+
+        // The compile probe against the bare emulated compile it wraps.
+        let compile_spec = dir.path().join("bench-compile.toml");
+        std::fs::write(&compile_spec, BENCH_COMPILE_LAB)?;
+        let toolchain = crate::run::toolchain::ensure(&sh, &[(aarch64, crate::spec::Language::C)])?.remove(0);
+        println!(
+            "toolchain      {} ({} MB, {} MB as a NAR)",
+            toolchain.manifest.store_path,
+            toolchain.manifest.bytes >> 20,
+            toolchain.manifest.nar_size >> 20
+        );
+        let bare_compile = || {
+            let mut c = Command::new("sh");
+            c.arg("-c")
+                .arg(BARE_COMPILE_SCRIPT)
+                .env("MAGIC", aarch64.magic)
+                .env("MASK", aarch64.mask)
+                .env("TREE", toolchain.tree())
+                .env("STORE_PATH", &toolchain.manifest.store_path)
+                .env("SOURCE", crate::plan::HELLO_C);
+            c
+        };
+        let lab_compile = || {
+            let mut c = Command::new(&exe);
+            c.args(["lab", "run"]).arg(&compile_spec).env("CI", "1");
+            c
+        };
+        time_once(bare_compile()).context("the bare emulated compile failed")?;
+        time_once(lab_compile()).context("`lab run` of the compile bench lab failed")?;
+        let bare_c = time_runs(bare_compile, self.runs)?;
+        let lab_c = time_runs(lab_compile, self.runs)?;
+        let (bc, lc) = (median(&bare_c), median(&lab_c));
+        println!("bare compile   median {:>7.1} ms  min {:>7.1} ms  ({} runs)", ms(bc), ms(min(&bare_c)), self.runs);
+        println!("compile probe  median {:>7.1} ms  min {:>7.1} ms  ({} runs)", ms(lc), ms(min(&lab_c)), self.runs);
+        let compile_ratio = lc.as_secs_f64() / bc.as_secs_f64();
+        println!("ratio          {compile_ratio:.2}× (target: within 2×)");
         let (probes, per_lab) = report_cost(self.runs)?;
         println!(
             "report         {:>7.3} ms per lab of {probes} probes (progress, table, surprises, JUnit)",
             ms(per_lab)
         );
-        Ok(if ratio <= 2.0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        Ok(if ratio <= 2.0 && compile_ratio <= 2.0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
     }
 }
 

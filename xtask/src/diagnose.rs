@@ -28,6 +28,14 @@ pub enum Cause {
     TimedOut,
     /// A sandbox path Nix was told to mount does not exist.
     MissingSandboxPath,
+    /// A dynamically linked tool of the target cannot find its program
+    /// interpreter (`/lib/ld-linux-….so`): the sandbox holds only store paths.
+    TargetLoaderMissing,
+    /// The host's own assembler or linker got the target's code: gcc found
+    /// `as`/`ld` on PATH, and PATH led to the host's.
+    HostToolPickedUp,
+    /// The backend gave the `compile` probe no toolchain for the system.
+    NoToolchain,
 }
 
 /// Why a probe's outcome was not the expected one, and what to change.
@@ -139,7 +147,43 @@ pub fn diagnose(plan: &Plan, verdict: &Verdict) -> Option<Diagnosis> {
         });
     }
 
-    if probe.kind == ProbeKind::Build && output.contains("No such file or directory") && plan.nix_conf.sandbox {
+    if let Some(loader) = missing_loader(output) {
+        return Some(Diagnosis {
+            cause: Cause::TargetLoaderMissing,
+            summary: format!("target loader {loader} not in the sandbox"),
+            detail: format!(
+                "a dynamically linked {} program asks for its loader {loader}, which the build cannot see: the sandbox holds only store paths (qemu's QEMU_LD_PREFIX would find the loader, but not the tools gcc runs through PATH)",
+                system.double
+            ),
+            fix: "use a toolchain whose programs load from its store path (patchelf --set-interpreter and --set-rpath, as nixpkgs' autoPatchelfHook does, or a toolchain built by Nix), or bind the target's root into the sandbox with extra-sandbox-paths".to_owned(),
+        });
+    }
+
+    if host_tool_on_target_code(output) {
+        return Some(Diagnosis {
+            cause: Cause::HostToolPickedUp,
+            summary: "a host assembler or linker got the target's code".to_owned(),
+            detail: format!(
+                "gcc runs `as` and `ld` through PATH, and found the host's, which cannot assemble or link {} code (QEMU_LD_PREFIX redirects the loader and gcc's own files, not programs found through PATH)",
+                system.double
+            ),
+            fix: "put the target's binutils first on PATH in the build (or pass gcc `-B <dir of the target's as and ld>`); a Nix toolchain's cc wrapper does this".to_owned(),
+        });
+    }
+
+    if probe.kind == ProbeKind::Compile && output.contains(&format!("no {} toolchain:", system.double)) {
+        return Some(Diagnosis {
+            cause: Cause::NoToolchain,
+            summary: format!("no {} toolchain on this backend", system.double),
+            detail: format!("the backend linked no toolchain at $CROSSLAB_TOOLCHAINS/{}", system.double),
+            fix: "run the lab on the host backend (it makes Debian's toolchain a store path), or as a rendered NixOS check".to_owned(),
+        });
+    }
+
+    if matches!(probe.kind, ProbeKind::Build | ProbeKind::Compile)
+        && output.contains("No such file or directory")
+        && plan.nix_conf.sandbox
+    {
         if let Some(reg) = plan.registration_for(system) {
             if !reg.flags.contains('F') && !sandbox_covers(&plan.nix_conf.extra_sandbox_paths, &reg.interpreter) {
                 return Some(Diagnosis {
@@ -166,6 +210,27 @@ pub fn diagnose(plan: &Plan, verdict: &Verdict) -> Option<Diagnosis> {
         }
     }
     None
+}
+
+/// The loader named by qemu-user's "Could not open '/lib/ld-….so.1': No such
+/// file or directory" (a target program whose interpreter is not there).
+fn missing_loader(output: &str) -> Option<&str> {
+    output.lines().find_map(|l| {
+        let rest = l.split_once("Could not open '")?.1;
+        let (path, after) = rest.split_once('\'')?;
+        (after.contains("No such file or directory") && path.rsplit('/').next()?.starts_with("ld")).then_some(path)
+    })
+}
+
+/// What the host's binutils say when given another architecture's code or
+/// options: `as` on gcc's target options (measured: aarch64 gcc passes `-EL`,
+/// x86_64's `as` says "unrecognized option '-EL'") or assembly, `ld` on objects.
+fn host_tool_on_target_code(output: &str) -> bool {
+    output.lines().any(|l| l.starts_with("as: unrecognized option") || l.starts_with("ld: unrecognised emulation"))
+        || (output.contains("Assembler messages:")
+            && (output.contains("no such instruction") || output.contains("no such architecture")))
+        || output.contains("Relocations in generic ELF")
+        || (output.contains("error adding symbols") && output.contains("file in wrong format"))
 }
 
 /// `uname -m` said `got` where `wanted` was expected.

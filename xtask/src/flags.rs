@@ -151,6 +151,11 @@ pub struct Matrix {
     /// the table gets a "Works?" column per stack.
     #[arg(long, value_delimiter = ',', default_value = "host", value_name = "STACKS")]
     pub stacks: Vec<String>,
+    /// Add a Markdown column with each row's compile probe times: the target's
+    /// compiler under emulation, the host's cross compiler, the ratio. (They
+    /// vary from run to run; JSON rows always have them.)
+    #[arg(long)]
+    pub compile_times: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

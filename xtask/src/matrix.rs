@@ -15,7 +15,7 @@ use toml::Value;
 
 use crate::diagnose;
 use crate::flags::{self, MatrixFormat};
-use crate::plan::Plan;
+use crate::plan::{CompileTimes, Plan};
 use crate::report::{self, LabReport, Verdict};
 use crate::run;
 use crate::spec::{self, Lab};
@@ -36,6 +36,9 @@ pub struct Row {
     pub fails_as_reported: bool,
     /// Why, in a few words.
     pub note: String,
+    /// The first `compile` probe's times on this system, if it compiled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compile: Option<CompileTimes>,
     pub probes: Vec<RowProbe>,
 }
 
@@ -125,6 +128,7 @@ impl flags::Matrix {
                             works: false,
                             fails_as_reported: false,
                             note: format!("lab does not apply: {}", first_line(&why)),
+                            compile: None,
                             probes: Vec::new(),
                         });
                     }
@@ -152,7 +156,7 @@ impl flags::Matrix {
             report::junit::write(path, &labs)?;
         }
         match self.format {
-            MatrixFormat::Markdown => print!("{}", markdown(&rows)),
+            MatrixFormat::Markdown => print!("{}", markdown_with(&rows, self.compile_times)),
             MatrixFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
         }
         Ok(if rows.iter().all(|r| r.works) { ExitCode::SUCCESS } else { ExitCode::from(1) })
@@ -176,6 +180,7 @@ pub fn rows_of(plan: &Plan, report: &LabReport) -> Vec<Row> {
                 works,
                 fails_as_reported,
                 note: note(plan, &verdicts),
+                compile: verdicts.iter().find_map(|v| v.compile_times()),
                 probes: verdicts
                     .iter()
                     .map(|v| RowProbe {
@@ -240,6 +245,11 @@ fn note(plan: &Plan, verdicts: &[&Verdict]) -> String {
 /// line per lab and system, with a "Works?" column per stack; the note is
 /// per stack where the stacks disagree.
 pub fn markdown(rows: &[Row]) -> String {
+    markdown_with(rows, false)
+}
+
+/// [`markdown`], with a column of compile times when `compile_times` is set.
+pub fn markdown_with(rows: &[Row], compile_times: bool) -> String {
     let mut stacks: Vec<&str> = Vec::new();
     for r in rows {
         if !stacks.contains(&r.stack) {
@@ -247,16 +257,27 @@ pub fn markdown(rows: &[Row]) -> String {
         }
     }
     if stacks.len() <= 1 {
-        let mut out = String::from("| Lab | Host | System | Works? | Note |\n|---|---|---|---|---|\n");
+        // A column of compile times (emulated, cross, ratio) when asked for.
+        let times = compile_times;
+        let mut out = String::from("| Lab | Host | System | Works? | Note |");
+        out.push_str(if times {
+            " Compile: emulated / cross |\n|---|---|---|---|---|---|\n"
+        } else {
+            "\n|---|---|---|---|---|\n"
+        });
         for r in rows {
             out.push_str(&format!(
-                "| `{}` | {} | `{}` | {} | {} |\n",
+                "| `{}` | {} | `{}` | {} | {} |",
                 cell(&r.lab),
                 cell(r.host),
                 cell(r.system),
                 r.works_cell(),
                 cell(&r.note)
             ));
+            if times {
+                out.push_str(&format!(" {} |", r.compile.map(|t| cell(&t.describe())).unwrap_or_default()));
+            }
+            out.push('\n');
         }
         return out;
     }

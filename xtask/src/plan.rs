@@ -4,14 +4,17 @@
 //! renderer prints these commands into the nixosTest script and the backends
 //! run the same strings.
 //!
-//! A probe command may use one variable the backend provides:
+//! A probe command may use two variables the backend provides:
 //! `CROSSLAB_PAYLOADS`, a directory holding `<system>/busybox` and
-//! `<system>/sh` (a static or self-contained busybox for that system).
+//! `<system>/sh` (a static or self-contained busybox for that system), and
+//! `CROSSLAB_TOOLCHAINS`, a directory where `<system>` links to a store path
+//! holding `bin/cc`, a C compiler that runs on that system and targets it
+//! (Debian's native gcc on the host backend, nixpkgs' in a NixOS VM).
 
 use std::time::Duration;
 
 use crate::quote;
-use crate::spec::{Expect, Interpreter, Lab, ProbeKind};
+use crate::spec::{Expect, Interpreter, Lab, Language, ProbeKind};
 use crate::systems::NixSystem;
 
 /// Where the kernel's binfmt_misc interface is mounted.
@@ -132,6 +135,8 @@ pub struct Probe {
     pub command: String,
     pub expect: Expectation,
     pub timeout: Duration,
+    /// What a `compile` probe compiles (C for the other kinds).
+    pub language: Language,
 }
 
 impl Probe {
@@ -155,6 +160,170 @@ in derivation ({
   builder = "${dir}/sh";
   args = [ "-c" "${dir}/busybox uname -m > $out" ];
 } // (if qemuCpu == "" then { } else { QEMU_CPU = qemuCpu; }))"#;
+
+/// The program a `compile` probe compiles: it says which architecture the
+/// compiler targeted (from its predefined macros, [`NixSystem::cc_arch`]) and
+/// which machine it runs on (`uname -m`, [`NixSystem::uname`]).
+pub const HELLO_C: &str = r#"#include <stdio.h>
+#include <sys/utsname.h>
+#define STR1(x) #x
+#define STR(x) STR1(x)
+#if defined(__x86_64__)
+#define ARCH "x86_64"
+#elif defined(__i686__)
+#define ARCH "i686"
+#elif defined(__i386__)
+#define ARCH "i386"
+#elif defined(__aarch64__)
+#define ARCH "aarch64"
+#elif defined(__arm__)
+#define ARCH "armv" STR(__ARM_ARCH)
+#elif defined(__riscv) && __riscv_xlen == 64
+#define ARCH "riscv64"
+#elif defined(__s390x__)
+#define ARCH "s390x"
+#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define ARCH "ppc64le"
+#elif defined(__mips64) && defined(__MIPSEL__)
+#define ARCH "mips64el"
+#else
+#define ARCH "unknown"
+#endif
+int main(void) {
+  struct utsname u;
+  if (uname(&u) != 0) {
+    perror("uname");
+    return 1;
+  }
+  printf("compiled for %s, runs as %s\n", ARCH, u.machine);
+  return 0;
+}
+"#;
+
+/// [`HELLO_C`] in Rust, for `language = "rust"`: the same line, the
+/// architecture from `cfg!` and the machine from libc's `uname`.
+pub const HELLO_RS: &str = r#"#[repr(C)]
+struct Utsname {
+    sysname: [u8; 65],
+    nodename: [u8; 65],
+    release: [u8; 65],
+    version: [u8; 65],
+    machine: [u8; 65],
+    domainname: [u8; 65],
+}
+
+extern "C" {
+    fn uname(buf: *mut Utsname) -> i32;
+}
+
+fn arch() -> &'static str {
+    if cfg!(target_arch = "x86_64") {
+        "x86_64"
+    } else if cfg!(target_arch = "x86") {
+        "i686"
+    } else if cfg!(target_arch = "aarch64") {
+        "aarch64"
+    } else if cfg!(all(target_arch = "arm", target_feature = "v7")) {
+        "armv7"
+    } else if cfg!(target_arch = "arm") {
+        "armv5"
+    } else if cfg!(target_arch = "riscv64") {
+        "riscv64"
+    } else if cfg!(target_arch = "s390x") {
+        "s390x"
+    } else if cfg!(all(target_arch = "powerpc64", target_endian = "little")) {
+        "ppc64le"
+    } else if cfg!(all(target_arch = "mips64", target_endian = "little")) {
+        "mips64el"
+    } else {
+        "unknown"
+    }
+}
+
+fn main() {
+    let mut u: Utsname = unsafe { std::mem::zeroed() };
+    if unsafe { uname(&mut u) } != 0 {
+        eprintln!("uname failed");
+        std::process::exit(1);
+    }
+    let end = u.machine.iter().position(|&b| b == 0).unwrap_or(u.machine.len());
+    println!("compiled for {}, runs as {}", arch(), String::from_utf8_lossy(&u.machine[..end]));
+}
+"#;
+
+/// A language's program, its file name, and the command that compiles it in
+/// the build (the toolchain's `bin` is on PATH).
+pub fn program_of(language: Language) -> (&'static str, &'static str, &'static str) {
+    match language {
+        Language::C => (HELLO_C, "hello.c", "cc -O2 -o hello hello.c"),
+        Language::Rust => (HELLO_RS, "hello.rs", "rustc -C opt-level=2 -o hello hello.rs"),
+    }
+}
+
+/// The line [`HELLO_C`] prints when compiled for and run on `system`.
+pub fn hello_line(system: &NixSystem) -> String {
+    format!("compiled for {}, runs as {}", system.cc_arch, system.uname)
+}
+
+/// The Nix expression the `compile` probe builds: a derivation for the target
+/// whose builder (the payload's busybox `sh`) runs the toolchain's `bin/cc`
+/// on [`HELLO_C`] and then the program. The toolchain is a store path with
+/// its references (`builtins.storePath`), as a Nix user's would be; the
+/// compile time, measured inside the build, follows the program's line.
+pub const COMPILE_EXPR: &str = r#"{ name, system, payload, toolchain, source, file, compile, qemuCpu ? "" }:
+let
+  dir = if builtins.substring 0 11 payload == "/nix/store/"
+    then builtins.storePath payload
+    else builtins.path { path = /. + payload; name = "crosslab-payload"; };
+  cc = builtins.storePath toolchain;
+in derivation ({
+  inherit name system source file compile;
+  builder = "${dir}/sh";
+  PATH = "${cc}/bin";
+  args = [ "-c" ''
+    ${dir}/busybox printf '%s' "$source" > "$file"
+    read start _ < /proc/uptime
+    $compile || exit 1
+    read end _ < /proc/uptime
+    ./hello > $out || exit 1
+    # /proc/uptime counts hundredths of a second: busybox's date has no %N.
+    echo "emulated compile: $(( (''${end%.*}''${end#*.} - ''${start%.*}''${start#*.}) * 10 )) ms" >> $out
+  '' ];
+} // (if qemuCpu == "" then { } else { QEMU_CPU = qemuCpu; }))"#;
+
+/// How long a `compile` probe's two compilers took, read from its output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct CompileTimes {
+    /// The target's compiler under emulation, inside the sandboxed build.
+    pub emulated_ms: u64,
+    /// The host's cross compiler for the target, if the host has one.
+    pub cross_ms: Option<u64>,
+}
+
+impl CompileTimes {
+    /// Reads the `emulated compile: N ms` / `cross compile: N ms` lines the
+    /// `compile` probe's command prints.
+    pub fn from_output(output: &str) -> Option<CompileTimes> {
+        let ms = |prefix: &str| {
+            output.lines().find_map(|l| l.trim().strip_prefix(prefix)?.strip_suffix(" ms")?.trim().parse::<u64>().ok())
+        };
+        Some(CompileTimes { emulated_ms: ms("emulated compile:")?, cross_ms: ms("cross compile:") })
+    }
+
+    /// How many times slower the emulated compile was than the cross one.
+    pub fn ratio(&self) -> Option<f64> {
+        self.cross_ms.map(|c| self.emulated_ms as f64 / c.max(1) as f64)
+    }
+
+    /// `1.02 s emulated, 0.09 s cross (11×)`.
+    pub fn describe(&self) -> String {
+        let s = |ms: u64| format!("{:.2} s", ms as f64 / 1000.0);
+        match (self.cross_ms, self.ratio()) {
+            (Some(c), Some(r)) => format!("{} emulated, {} cross ({r:.1}×)", s(self.emulated_ms), s(c)),
+            _ => format!("{} emulated, no cross compiler here", s(self.emulated_ms)),
+        }
+    }
+}
 
 impl<'a> Plan<'a> {
     /// Plans `lab` for a machine of architecture `host_arch`.
@@ -268,6 +437,56 @@ impl<'a> Plan<'a> {
                 let how = if self.nix_conf.sandbox { "sandboxed" } else { "unsandboxed" };
                 (format!("{how} nix-build of a {} derivation", system.double), command, Some(system.uname))
             }
+            ProbeKind::Compile => {
+                let language = spec.language;
+                let (source, file, compile) = program_of(language);
+                let name = format!("crosslab-probe{index}-compile-{}", system.double);
+                let link = language.toolchain_link(system);
+                let mut command = format!(
+                    "payload=$(readlink -f \"$CROSSLAB_PAYLOADS\"/{dir})\n\
+                     toolchain=$(readlink -e \"${{CROSSLAB_TOOLCHAINS:-/nonexistent}}\"/{link_q}) \\\n  \
+                     || {{ echo 'no {system} toolchain: $CROSSLAB_TOOLCHAINS/{link} is missing'; exit 1; }}\n\
+                     source={source}\n\
+                     out=$(nix-build --no-out-link --argstr name {name} --argstr system {system} \\\n  \
+                     --argstr payload \"$payload\" --argstr toolchain \"$toolchain\" --argstr qemuCpu {cpu} \\\n  \
+                     --argstr source \"$source\" --argstr file {file} --argstr compile {compile} \\\n  \
+                     --expr {expr}) || exit 1\n\
+                     cat \"$out\"",
+                    dir = quote::sh(system.double),
+                    link_q = quote::sh(&link),
+                    system = system.double,
+                    source = quote::sh(source),
+                    name = quote::sh(&name),
+                    cpu = quote::sh(cpu.unwrap_or("")),
+                    file = quote::sh(file),
+                    compile = quote::sh(compile),
+                    expr = quote::sh(COMPILE_EXPR),
+                );
+                if language == Language::C {
+                    let cross = format!("{}-gcc", system.gcc_triple);
+                    command.push_str(&format!(
+                        "\n# The same program with the host's cross compiler, for the time it takes.\n\
+                         if command -v {cross} >/dev/null 2>&1; then\n  \
+                         d=$(mktemp -d) && printf '%s' \"$source\" > \"$d/hello.c\" && start=$(date +%s%N) \\\n    \
+                         && {cross} -O2 -o \"$d/hello\" \"$d/hello.c\" && end=$(date +%s%N) \\\n    \
+                         && echo \"cross compile: $(( (end - start) / 1000000 )) ms\"\n  \
+                         rm -rf \"$d\"\n\
+                         fi\n\
+                         true"
+                    ));
+                }
+                let how = if self.nix_conf.sandbox { "sandboxed" } else { "unsandboxed" };
+                (
+                    format!(
+                        "the {} {} toolchain compiles and runs a program in a {how} nix-build; it prints {:?}",
+                        system.double,
+                        language.name(),
+                        hello_line(system)
+                    ),
+                    command,
+                    None,
+                )
+            }
             ProbeKind::Command => {
                 let mut command = format!("export CROSSLAB_SYSTEM={}\n", quote::sh(system.double));
                 if let Some(cpu) = &spec.qemu_cpu {
@@ -283,6 +502,9 @@ impl<'a> Plan<'a> {
         }
         if spec.expect == Expect::Pass {
             expect.line = builtin_line.map(str::to_owned);
+            if spec.kind == ProbeKind::Compile {
+                expect.line = Some(hello_line(system));
+            }
         }
         Probe {
             index,
@@ -293,6 +515,7 @@ impl<'a> Plan<'a> {
             command,
             expect,
             timeout: Duration::from_secs(spec.timeout_secs),
+            language: spec.language,
         }
     }
 

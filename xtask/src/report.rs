@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::diagnose::{self, Diagnosis};
-use crate::plan::{Plan, Probe};
+use crate::plan::{CompileTimes, Plan, Probe};
 use crate::run::process::Execution;
-use crate::spec::Expect;
+use crate::spec::{Expect, ProbeKind};
 
 /// One probe's outcome, judged against its expectation.
 #[derive(Debug)]
@@ -39,6 +39,11 @@ impl Verdict {
             (false, true, _) if self.probe.expect.status == Expect::Fail => "XPASS",
             (false, _, _) => "FAIL",
         }
+    }
+
+    /// A `compile` probe's emulated and cross compile times, when it got that far.
+    pub fn compile_times(&self) -> Option<CompileTimes> {
+        (self.probe.kind == ProbeKind::Compile).then(|| CompileTimes::from_output(&self.execution.output)).flatten()
     }
 
     /// `✓` for an outcome as expected, `✗` for one that is not.
@@ -93,6 +98,11 @@ impl LabReport {
                     exit_code: v.execution.exit_code,
                     duration_ms: v.execution.duration.as_millis() as u64,
                     output: tail(&v.execution.output, 4000),
+                    compile: v.compile_times().map(|t| JsonCompile {
+                        emulated_ms: t.emulated_ms,
+                        cross_ms: t.cross_ms,
+                        ratio: t.ratio().map(|r| (r * 10.0).round() / 10.0),
+                    }),
                     diagnosis: None,
                 })
                 .collect(),
@@ -130,8 +140,20 @@ pub struct JsonProbe {
     pub exit_code: Option<i32>,
     pub duration_ms: u64,
     pub output: String,
+    /// A `compile` probe's times: the target's compiler under emulation in the
+    /// sandboxed build, the host's cross compiler, and how many times slower
+    /// the first was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compile: Option<JsonCompile>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diagnosis: Option<JsonDiagnosis>,
+}
+
+#[derive(Serialize)]
+pub struct JsonCompile {
+    pub emulated_ms: u64,
+    pub cross_ms: Option<u64>,
+    pub ratio: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -210,6 +232,7 @@ impl Terminal {
         self.stop_ticker();
         let mut text = String::new();
         text.push_str(&table(report, self.live));
+        text.push_str(&compile_table(report));
         text.push_str(&surprises(plan, report, self.live));
         let total = report.verdicts.len();
         let ok = report.verdicts.iter().filter(|v| v.as_expected).count();
@@ -228,8 +251,9 @@ impl Terminal {
     fn verdict_line(&self, v: &Verdict) -> String {
         let colour = colour_of(v);
         // An expected failure says what it was recognised by.
-        let how = match v.probe.expect.contains.first() {
-            Some(text) if v.as_expected && !v.passed => format!(" — fails as reported: {text:?}"),
+        let how = match (v.probe.expect.contains.first(), v.compile_times()) {
+            (Some(text), _) if v.as_expected && !v.passed => format!(" — fails as reported: {text:?}"),
+            (_, Some(times)) => format!(" — {}", times.describe()),
             _ => String::new(),
         };
         format!(
@@ -381,6 +405,35 @@ pub fn table(report: &LabReport, colour: bool) -> String {
         }
         out.truncate(out.trim_end_matches(' ').len());
         out.push('\n');
+    }
+    out.push('\n');
+    out
+}
+
+/// The `compile` probes' times, one row per probe and system: the target's
+/// compiler under emulation, the host's cross compiler, the ratio. Empty when
+/// no compile probe got as far as compiling.
+pub fn compile_table(report: &LabReport) -> String {
+    let rows: Vec<(String, CompileTimes)> =
+        report.verdicts.iter().filter_map(|v| Some((v.probe.id(), v.compile_times()?))).collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    let width = rows.iter().map(|(id, _)| id.chars().count()).max().unwrap_or(0);
+    let mut out = format!(
+        "  {:width$}  {:>9}  {:>9}  {:>6}
+",
+        "compile times", "emulated", "cross", "ratio"
+    );
+    for (id, t) in rows {
+        let secs = |ms: u64| format!("{:.2} s", ms as f64 / 1000.0);
+        let cross = t.cross_ms.map(secs).unwrap_or_else(|| "-".into());
+        let ratio = t.ratio().map(|r| format!("{r:.1}×")).unwrap_or_else(|| "-".into());
+        out.push_str(&format!(
+            "  {id:width$}  {:>9}  {cross:>9}  {ratio:>6}
+",
+            secs(t.emulated_ms)
+        ));
     }
     out.push('\n');
     out

@@ -85,12 +85,21 @@ pub enum ProbeKind {
     NixConfig,
     Exec,
     Build,
+    /// The target's own C toolchain compiles and runs a program inside a
+    /// sandboxed build for the target (see `plan::COMPILE_EXPR`).
+    Compile,
     Command,
 }
 
 impl ProbeKind {
-    pub const ALL: [ProbeKind; 5] =
-        [ProbeKind::Binfmt, ProbeKind::NixConfig, ProbeKind::Exec, ProbeKind::Build, ProbeKind::Command];
+    pub const ALL: [ProbeKind; 6] = [
+        ProbeKind::Binfmt,
+        ProbeKind::NixConfig,
+        ProbeKind::Exec,
+        ProbeKind::Build,
+        ProbeKind::Compile,
+        ProbeKind::Command,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -98,6 +107,7 @@ impl ProbeKind {
             ProbeKind::NixConfig => "nix-config",
             ProbeKind::Exec => "exec",
             ProbeKind::Build => "build",
+            ProbeKind::Compile => "compile",
             ProbeKind::Command => "command",
         }
     }
@@ -135,6 +145,45 @@ pub struct ProbeSpec {
     pub payload: Option<&'static NixSystem>,
     /// Pin the emulated CPU instead of the systems table's model.
     pub qemu_cpu: Option<String>,
+    /// The language a `compile` probe compiles.
+    pub language: Language,
+}
+
+/// What a `compile` probe compiles (`language = "c"`, the default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Language {
+    /// gcc, as and ld.
+    C,
+    /// rustc, linking with the C toolchain's cc.
+    Rust,
+}
+
+impl Language {
+    pub const ALL: [Language; 2] = [Language::C, Language::Rust];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::C => "c",
+            Language::Rust => "rust",
+        }
+    }
+
+    /// How the language is written in prose: `C`, `Rust`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Language::C => "C",
+            Language::Rust => "Rust",
+        }
+    }
+
+    /// The entry of `$CROSSLAB_TOOLCHAINS` with this language's toolchain for
+    /// `system`: `<system>` for C, `<system>-rust` for Rust.
+    pub fn toolchain_link(self, system: &NixSystem) -> String {
+        match self {
+            Language::C => system.double.to_owned(),
+            Language::Rust => format!("{}-rust", system.double),
+        }
+    }
 }
 
 /// Default probe timeout: an emulated build of a busybox derivation takes well
@@ -181,7 +230,8 @@ impl std::error::Error for SpecError {}
 const TOP_KEYS: &[&str] = &["description", "host", "systems", "binfmt", "nix", "probe"];
 const BINFMT_KEYS: &[&str] = &["interpreter", "flags"];
 const NIX_KEYS: &[&str] = &["sandbox", "extra-sandbox-paths", "extra-platforms"];
-const PROBE_KEYS: &[&str] = &["kind", "expect", "expect-output", "run", "timeout", "systems", "payload", "qemu-cpu"];
+const PROBE_KEYS: &[&str] =
+    &["kind", "expect", "expect-output", "run", "timeout", "systems", "payload", "qemu-cpu", "language"];
 
 /// Resolves a lab argument: a name in `labs/` or a path to any `.toml` file.
 pub fn resolve(labs_dir: &Path, arg: &str) -> PathBuf {
@@ -615,7 +665,7 @@ impl Validator<'_> {
                 return Err(self.err(
                     Some(&key("kind")),
                     "is missing".into(),
-                    Some("add `kind = \"build\"` (or binfmt, nix-config, exec, command)".into()),
+                    Some("add `kind = \"build\"` (or binfmt, nix-config, exec, compile, command)".into()),
                 ))
             }
         };
@@ -728,14 +778,32 @@ impl Validator<'_> {
                     Some("use a name from `qemu-arm-static -cpu help`, e.g. `arm926`".into()),
                 ));
             }
-            if !matches!(kind, ProbeKind::Exec | ProbeKind::Build | ProbeKind::Command) {
+            if !matches!(kind, ProbeKind::Exec | ProbeKind::Build | ProbeKind::Compile | ProbeKind::Command) {
                 return Err(self.err(
                     Some(&key("qemu-cpu")),
                     format!("a `{}` probe emulates nothing", kind.as_str()),
-                    Some("use `qemu-cpu` on exec, build or command probes".into()),
+                    Some("use `qemu-cpu` on exec, build, compile or command probes".into()),
                 ));
             }
         }
-        Ok(ProbeSpec { kind, expect, expect_output, run, timeout_secs, systems, payload, qemu_cpu })
+        let language = match self.opt_str(t, &key("language"))? {
+            None => Language::C,
+            Some(l) => {
+                let names: Vec<&str> = Language::ALL.iter().map(|l| l.as_str()).collect();
+                let language = Language::ALL
+                    .into_iter()
+                    .find(|x| x.as_str() == l)
+                    .ok_or_else(|| self.bad_value(&key("language"), &l, &names))?;
+                if kind != ProbeKind::Compile {
+                    return Err(self.err(
+                        Some(&key("language")),
+                        format!("a `{}` probe compiles nothing", kind.as_str()),
+                        Some("use `language` on compile probes, or remove it".into()),
+                    ));
+                }
+                language
+            }
+        };
+        Ok(ProbeSpec { kind, expect, expect_output, run, timeout_secs, systems, payload, qemu_cpu, language })
     }
 }

@@ -40,6 +40,18 @@ pub struct NixSystem {
     /// Personality (`setarch <name>`) a native run needs for `uname -m` to be
     /// right, as Nix itself sets for i686 builds on x86_64.
     pub personality: Option<&'static str>,
+    /// GNU triple of Debian's gcc for this system (`<triple>-gcc` natively in
+    /// the `compile` probe's toolchain, `gcc-<triple>` as the host's cross compiler).
+    pub gcc_triple: &'static str,
+    /// What the `compile` probe's program says it was compiled for, from the
+    /// compiler's predefined macros (`__aarch64__`, `__ARM_ARCH`, …) with
+    /// Debian's default flags for `debian_arch`.
+    pub cc_arch: &'static str,
+    /// The Debian suite whose patchelf makes this system's toolchain a store
+    /// path. Measured: bookworm's 0.14 breaks mips64el programs (`as` dies
+    /// "Internal error (Segmentation fault)"); trixie's 0.18 breaks the others'
+    /// `cc1` ("internal compiler error: Segmentation fault").
+    pub patchelf_suite: &'static str,
 }
 
 // Magics and masks are nixpkgs' nixos/lib/binfmt-magics.nix, byte for byte.
@@ -62,6 +74,9 @@ pub const SYSTEMS: &[NixSystem] = &[
         pkgs_cross: "gnu64",
         native_on: &["x86_64"],
         personality: None,
+        gcc_triple: "x86_64-linux-gnu",
+        cc_arch: "x86_64",
+        patchelf_suite: "bookworm",
     },
     NixSystem {
         double: "i686-linux",
@@ -77,6 +92,9 @@ pub const SYSTEMS: &[NixSystem] = &[
         pkgs_cross: "gnu32",
         native_on: &["x86_64"],
         personality: Some("i686"),
+        gcc_triple: "i686-linux-gnu",
+        cc_arch: "i686",
+        patchelf_suite: "bookworm",
     },
     NixSystem {
         double: "aarch64-linux",
@@ -92,6 +110,9 @@ pub const SYSTEMS: &[NixSystem] = &[
         pkgs_cross: "aarch64-multiplatform",
         native_on: &["aarch64"],
         personality: None,
+        gcc_triple: "aarch64-linux-gnu",
+        cc_arch: "aarch64",
+        patchelf_suite: "bookworm",
     },
     NixSystem {
         double: "armv5tel-linux",
@@ -107,6 +128,9 @@ pub const SYSTEMS: &[NixSystem] = &[
         pkgs_cross: "sheevaplug",
         native_on: &[],
         personality: None,
+        gcc_triple: "arm-linux-gnueabi",
+        cc_arch: "armv5",
+        patchelf_suite: "bookworm",
     },
     NixSystem {
         double: "armv6l-linux",
@@ -122,6 +146,9 @@ pub const SYSTEMS: &[NixSystem] = &[
         pkgs_cross: "raspberryPi",
         native_on: &[],
         personality: None,
+        gcc_triple: "arm-linux-gnueabi",
+        cc_arch: "armv5",
+        patchelf_suite: "bookworm",
     },
     NixSystem {
         double: "armv7l-linux",
@@ -137,6 +164,9 @@ pub const SYSTEMS: &[NixSystem] = &[
         pkgs_cross: "armv7l-hf-multiplatform",
         native_on: &[],
         personality: None,
+        gcc_triple: "arm-linux-gnueabihf",
+        cc_arch: "armv7",
+        patchelf_suite: "bookworm",
     },
     NixSystem {
         double: "riscv64-linux",
@@ -152,6 +182,9 @@ pub const SYSTEMS: &[NixSystem] = &[
         pkgs_cross: "riscv64",
         native_on: &["riscv64"],
         personality: None,
+        gcc_triple: "riscv64-linux-gnu",
+        cc_arch: "riscv64",
+        patchelf_suite: "bookworm",
     },
     NixSystem {
         double: "s390x-linux",
@@ -167,6 +200,9 @@ pub const SYSTEMS: &[NixSystem] = &[
         pkgs_cross: "s390x",
         native_on: &["s390x"],
         personality: None,
+        gcc_triple: "s390x-linux-gnu",
+        cc_arch: "s390x",
+        patchelf_suite: "bookworm",
     },
     NixSystem {
         double: "powerpc64le-linux",
@@ -182,6 +218,9 @@ pub const SYSTEMS: &[NixSystem] = &[
         pkgs_cross: "powernv",
         native_on: &["powerpc64"],
         personality: None,
+        gcc_triple: "powerpc64le-linux-gnu",
+        cc_arch: "ppc64le",
+        patchelf_suite: "bookworm",
     },
     NixSystem {
         double: "mips64el-linux",
@@ -197,6 +236,9 @@ pub const SYSTEMS: &[NixSystem] = &[
         pkgs_cross: "mips64el-linux-gnuabi64",
         native_on: &["mips64"],
         personality: None,
+        gcc_triple: "mips64el-linux-gnuabi64",
+        cc_arch: "mips64el",
+        patchelf_suite: "trixie",
     },
 ];
 

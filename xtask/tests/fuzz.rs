@@ -566,7 +566,7 @@ fn check_rendered<'a>(out: &Path, labs: &'a [Lab]) -> Vec<(&'a Lab, String)> {
       inherit (node.nix.settings) sandbox extra-sandbox-paths extra-platforms;
       emulated = node.boot.binfmt.emulatedSystems or [ ];
       payloads = builtins.attrNames node.crosslab.payloads;
-      script = test.testScript {{ nodes.machine.crosslab.payloadsDir = "{PAYLOADS_DIR}"; }};
+      script = test.testScript {{ nodes.machine.crosslab.payloadsDir = "{PAYLOADS_DIR}"; nodes.machine.crosslab.toolchainsDir = "/etc/crosslab/toolchains"; }};
     }};
   flake = import ({dir} + "/flake.nix");
   outputs = flake.outputs {{ }};

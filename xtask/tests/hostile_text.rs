@@ -308,7 +308,7 @@ fn hostile_text_means_itself_in_the_rendered_nix_and_python() {
 in {{
   description = node.crosslab.description;
   paths = node.nix.settings.extra-sandbox-paths;
-  script = test.testScript {{ nodes.machine.crosslab.payloadsDir = "/p'\"$x"; }};
+  script = test.testScript {{ nodes.machine.crosslab.payloadsDir = "/p'\"$x"; nodes.machine.crosslab.toolchainsDir = "/t"; }};
 }}"#,
         out.join("checks/hostile.nix").display()
     ));

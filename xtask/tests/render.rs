@@ -109,7 +109,7 @@ fn test_attrs(dir: &Path, lab: &str) -> String {
 /// checks/<lab>.nix followed by checks/<lab>.py.
 fn test_script(dir: &Path, lab: &str) -> String {
     let expr =
-        format!("{}.testScript {{ nodes.machine.crosslab.payloadsDir = \"{PAYLOADS_DIR}\"; }}", test_attrs(dir, lab));
+        format!("{}.testScript {{ nodes.machine.crosslab.payloadsDir = \"{PAYLOADS_DIR}\"; nodes.machine.crosslab.toolchainsDir = \"/etc/crosslab/toolchains\"; }}", test_attrs(dir, lab));
     nix_eval(&expr).as_str().unwrap().to_owned()
 }
 

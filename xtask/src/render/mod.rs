@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::flags;
 use crate::plan::{Plan, Probe, BINFMT_DIR};
 use crate::quote;
-use crate::spec::{Expect, HostKind, Interpreter, Lab};
+use crate::spec::{Expect, HostKind, Interpreter, Lab, Language, ProbeKind};
 use crate::systems::NixSystem;
 use generated::{GeneratedFiles, Staleness};
 
@@ -263,6 +263,26 @@ pub fn busybox_expr(system: &NixSystem) -> String {
     }
 }
 
+/// The nixpkgs expression of a C compiler that runs on `system` and targets
+/// it, cross-built from an x86_64 NixOS node: `pkgsCross.<x>.gcc` is the gcc
+/// of the package set whose host platform is `system` (wrapped, `bin/cc`);
+/// `pkgsCross.<x>.stdenv.cc` would be the cross compiler, which runs on x86_64.
+/// For Rust, that set's rustc joined with its gcc (rustc links through `cc`).
+pub fn toolchain_expr(system: &NixSystem, language: Language) -> String {
+    let set = match system.double {
+        "x86_64-linux" => "pkgs".to_owned(),
+        "i686-linux" => "pkgs.pkgsi686Linux".to_owned(),
+        _ => format!("pkgs.pkgsCross.{}", quote::nix(system.pkgs_cross)),
+    };
+    match language {
+        Language::C => format!("{set}.gcc"),
+        Language::Rust => format!(
+            "pkgs.symlinkJoin {{ name = {}; paths = [ {set}.rustc {set}.gcc ]; }}",
+            quote::nix(&format!("crosslab-rust-{}", system.double))
+        ),
+    }
+}
+
 /// Systems whose payloads the lab's probes may use: every system of the lab
 /// (a `command` probe may use any) and every pinned payload.
 fn payload_systems(plan: &Plan) -> Vec<&'static NixSystem> {
@@ -290,6 +310,8 @@ struct CheckNix {
     timeout: u64,
     description: String,
     payloads: Vec<Payload>,
+    /// The compile probes' compilers (`busybox` holds the expression).
+    toolchains: Vec<Payload>,
     fhs_emulators: Vec<String>,
     emulated_systems: Vec<String>,
     prefer_static_emulators: bool,
@@ -349,6 +371,19 @@ impl CheckNix {
                 .iter()
                 .map(|s| Payload { system: quote::nix(s.double), busybox: busybox_expr(s) })
                 .collect(),
+            toolchains: {
+                let mut wanted: Vec<(&NixSystem, Language)> = plan
+                    .probes
+                    .iter()
+                    .filter(|p| p.kind == ProbeKind::Compile)
+                    .map(|p| (p.system, p.language))
+                    .collect();
+                wanted.dedup();
+                wanted
+                    .iter()
+                    .map(|(s, l)| Payload { system: quote::nix(&l.toolchain_link(s)), busybox: toolchain_expr(s, *l) })
+                    .collect()
+            },
             fhs_emulators,
             emulated_systems: emulated.iter().map(|s| quote::nix(s)).collect(),
             prefer_static_emulators: nixos_binfmt && lab.binfmt.flags.contains('F'),

@@ -51,6 +51,10 @@ pub struct Setup {
     /// The host's Nix when it lives in /nix/store (the official installer),
     /// which the lab's fresh /nix would otherwise hide.
     pub host_nix: Option<HostNix>,
+    /// Trees to bind read-only into the lab's fresh store: a directory on the
+    /// host and, relative to it, `(store path name, tree)` pairs (the
+    /// `compile` probe's toolchains). Registering them is the caller's.
+    pub store_trees: Option<(std::path::PathBuf, Vec<(String, String)>)>,
 }
 
 /// Where the official installer links Nix for every user.
@@ -152,6 +156,7 @@ pub fn probe_env() -> Vec<(&'static str, String)> {
         ("NIX_REMOTE", "local".into()),
         ("NIX_PATH", String::new()),
         ("CROSSLAB_PAYLOADS", PAYLOADS_DIR.into()),
+        ("CROSSLAB_TOOLCHAINS", crate::run::toolchain::TOOLCHAINS_DIR.into()),
     ]
 }
 
@@ -172,6 +177,7 @@ exec 8< "$CROSSLAB_PAYLOAD_SRC"
 # The host's store stays reachable through fd 9 once the lab's /nix hides it:
 # a Nix from the official installer runs from there.
 if [ -n "$CROSSLAB_HOST_NIX_CLOSURE" ]; then exec 9< /nix/store; fi
+if [ -n "$CROSSLAB_STORE_BINDS" ]; then exec 6< "$CROSSLAB_STORE_TREES"; fi
 r=/tmp
 mount -t tmpfs -o mode=0755 crosslab-root "$r"
 for d in nix run tmp proc sys dev .old; do mkdir "$r/$d"; done
@@ -200,6 +206,15 @@ if [ -n "$CROSSLAB_HOST_NIX_CLOSURE" ]; then
   done
   set +f
   exec 9<&-
+fi
+if [ -n "$CROSSLAB_STORE_BINDS" ]; then
+  mkdir -p "$r/nix/store"
+  printf '%s' "$CROSSLAB_STORE_BINDS" | while read -r name tree; do
+    mkdir "$r/nix/store/$name"
+    mount --no-canonicalize --bind "/proc/self/fd/6/$tree" "$r/nix/store/$name"
+    mount -o remount,bind,ro "$r/nix/store/$name"
+  done
+  exec 6<&-
 fi
 mount -t tmpfs -o mode=0755 crosslab-run "$r/run"
 mkdir -p "$r/run/crosslab/payloads" "$r/run/crosslab/etc/nix" "$r/run/crosslab/home"
@@ -307,6 +322,11 @@ impl HostLab {
             .env("CROSSLAB_LINKS", links)
             .env("CROSSLAB_GLOBAL_BINFMT", if setup.global_binfmt { "1" } else { "0" })
             .env("CROSSLAB_HOST_NIX_CLOSURE", setup.host_nix.as_ref().map(|n| n.closure.join(" ")).unwrap_or_default())
+            .env("CROSSLAB_STORE_TREES", setup.store_trees.as_ref().map(|(dir, _)| dir.as_os_str()).unwrap_or_default())
+            .env(
+                "CROSSLAB_STORE_BINDS",
+                setup.store_trees.iter().flat_map(|(_, b)| b).map(|(n, t)| format!("{n} {t}\n")).collect::<String>(),
+            )
             .env("CROSSLAB_GLOBAL_SAVE", GLOBAL_SAVE)
             .env("CROSSLAB_GLOBAL_RESTORE", GLOBAL_RESTORE)
             .current_dir("/")

@@ -8,6 +8,7 @@ pub mod prereq;
 pub mod process;
 pub mod rootfs;
 pub mod stack;
+pub mod toolchain;
 pub mod vm;
 
 use std::path::{Path, PathBuf};
@@ -240,7 +241,27 @@ pub fn prepare_host(sh: &Shell, plans: &[&Plan], stack: &stack::Stack) -> anyhow
     programs.sort();
     programs.dedup();
     prereq::ensure(sh, &programs)?;
+    let compiles = compile_toolchains(plans);
+    if !compiles.is_empty() {
+        toolchain::ensure(sh, &compiles)?;
+        let c: Vec<&'static NixSystem> =
+            compiles.iter().filter(|(_, l)| *l == crate::spec::Language::C).map(|(s, _)| *s).collect();
+        toolchain::ensure_cross_compilers(sh, &c)?;
+    }
     payload::ensure(sh, &payload_systems(plans))
+}
+
+/// The systems and languages some `compile` probe of `plans` compiles for.
+pub fn compile_toolchains(plans: &[&Plan]) -> Vec<(&'static NixSystem, crate::spec::Language)> {
+    let mut wanted: Vec<(&'static NixSystem, crate::spec::Language)> = plans
+        .iter()
+        .flat_map(|p| &p.probes)
+        .filter(|p| p.kind == ProbeKind::Compile)
+        .map(|p| (p.system, p.language))
+        .collect();
+    wanted.sort_by_key(|(s, l)| (s.double, l.as_str()));
+    wanted.dedup();
+    wanted
 }
 
 /// The systems whose static payload some probe of `plans` runs.
@@ -248,7 +269,7 @@ pub fn payload_systems(plans: &[&Plan]) -> Vec<&'static NixSystem> {
     let mut systems: Vec<&'static NixSystem> = plans
         .iter()
         .flat_map(|p| &p.probes)
-        .filter(|p| matches!(p.kind, ProbeKind::Exec | ProbeKind::Build | ProbeKind::Command))
+        .filter(|p| matches!(p.kind, ProbeKind::Exec | ProbeKind::Build | ProbeKind::Compile | ProbeKind::Command))
         .map(|p| p.payload)
         .collect();
     systems.sort_by_key(|s| s.double);
@@ -319,7 +340,7 @@ pub fn run_on_host(plan: &Plan, env: &HostEnv, on_verdict: &mut dyn FnMut(&Verdi
         }
     }
     let on_host_stack = env.lower == Path::new("/");
-    let setup = host::Setup {
+    let mut setup = host::Setup {
         lower: env.lower.clone(),
         payloads: env.payloads.clone(),
         nix_conf: plan.nix_conf.to_nix_conf(&extra_sandbox_paths),
@@ -327,8 +348,30 @@ pub fn run_on_host(plan: &Plan, env: &HostEnv, on_verdict: &mut dyn FnMut(&Verdi
         global_binfmt: env.global_binfmt,
         // A stack's own Nix is in its root; the host's may be in /nix/store.
         host_nix: if on_host_stack { host::HostNix::find()? } else { None },
+        store_trees: None,
     };
+    // The compile probes' toolchains (made by prepare_host; found in the cache
+    // here): bound into the lab's store, registered, linked by system.
+    let toolchains = toolchain::ensure(&Shell::new()?, &compile_toolchains(&[plan]))?;
+    if !toolchains.is_empty() {
+        let dir = toolchain::cache_root()?;
+        let binds =
+            toolchains.iter().map(|t| (t.store_name().to_owned(), format!("{}/tree", t.store_name()))).collect();
+        setup.store_trees = Some((dir, binds));
+        for t in &toolchains {
+            for s in &t.systems {
+                let link = format!("{}/{}", toolchain::TOOLCHAINS_DIR, t.language.toolchain_link(s));
+                setup.links.push((link, t.manifest.store_path.clone()));
+            }
+        }
+    }
     let ns = host::HostLab::start(&setup)?;
+    if !toolchains.is_empty() {
+        let done = ns.exec(&toolchain::register_command(&toolchains), Duration::from_secs(60))?;
+        if !done.succeeded() {
+            bail!("registering the toolchains in the lab's store failed: {}", done.output.trim());
+        }
+    }
     let verdicts = run_plan(plan, &ns, on_verdict)?;
     ns.stop()?;
     Ok(LabReport { lab: lab.name.clone(), backend: "host", verdicts })

@@ -24,8 +24,8 @@
       rendered = {
         "checks/nixos-static-emulators.nix" = "fdda7f4527929d916a46d7ed2ba41056c7184051e3d97c6b984570bcfc8ff916";
         "checks/nixos-static-emulators.py" = "a75701be26422e9c8e5dc4ebc10704fb07b6380a0653abe8d4b1a3f4ecbc3928";
-        "checks/non-nixos-aarch64.nix" = "025e49a0393e4bdd37b9fcee3721c0fa8aac10ce662454043ba7696601aeb299";
-        "checks/non-nixos-aarch64.py" = "3582c9c868d43004abc0ee4107a5a73d900a1bc22f3a18e3aba374de6d910f3f";
+        "checks/non-nixos-aarch64.nix" = "e527741e8d1ddf06318678a092ba127bf00a0dd7c5591b09f5b0742634dcdc2c";
+        "checks/non-nixos-aarch64.py" = "50462eb6f5bc1d174ec9f800990a1ad4661d7dd50bfc5bceea1656a677af75b9";
       };
       fileAt = path: ./. + "/${path}";
       stale = builtins.filter (

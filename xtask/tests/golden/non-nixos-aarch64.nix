@@ -4,8 +4,8 @@
 { pkgs }:
 pkgs.testers.runNixOSTest {
   name = "non-nixos-aarch64";
-  meta.timeout = 1080;
-  globalTimeout = 1080;
+  meta.timeout = 1200;
+  globalTimeout = 1200;
 
   nodes.machine =
     { pkgs, ... }:
@@ -14,6 +14,9 @@ pkgs.testers.runNixOSTest {
       crosslab.description = "Debian/Ubuntu host, qemu-user-static registered without the F flag, Nix sandbox on: the sandboxed aarch64 build cannot see /usr/bin/qemu-aarch64-static (NixOS Discourse t/10750 \"Issue building with qemu binfmt on non-NixOS\"; nixpkgs#33553)";
       crosslab.payloads = {
         "aarch64-linux" = pkgs.pkgsCross."aarch64-multiplatform".pkgsStatic.busybox;
+      };
+      crosslab.toolchains = {
+        "aarch64-linux" = pkgs.pkgsCross."aarch64-multiplatform".gcc;
       };
       crosslab.fhsEmulators = [ "aarch64" ];
       nix.settings = {
@@ -30,6 +33,7 @@ pkgs.testers.runNixOSTest {
     let
       node = {
         payloads_dir = nodes.machine.crosslab.payloadsDir;
+        toolchains_dir = nodes.machine.crosslab.toolchainsDir;
       };
     in
     "import json\ncrosslab_node = json.loads(${builtins.toJSON (builtins.toJSON node)})\n"

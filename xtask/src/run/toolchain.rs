@@ -1,0 +1,538 @@
+//! Target toolchains for the `compile` probe: Debian's native gcc, binutils
+//! and libc for a target architecture, made into a Nix store path the way
+//! nixpkgs makes a foreign binary one (autoPatchelf), built once and cached.
+//!
+//! From the cached Debian root ([`rootfs`], `--variant=extract`) a copy is
+//! made whose ELF programs load their libraries from the store path (their
+//! interpreter and RPATH rewritten by patchelf), with a `bin/cc` wrapper that
+//! points gcc at its sysroot and links programs the same way, as nixpkgs'
+//! cc-wrapper does. The tree is canonical as a store path is (modes 0444 /
+//! 0555, mtime 1), and its NAR hash is computed once. A lab then binds the
+//! tree read-only at its store path in its fresh store and registers it
+//! (`nix-store --register-validity --hash-given`): nothing is copied per run,
+//! and the build sees the toolchain because it is an input of the derivation
+//! (`builtins.storePath`), not because of a sandbox path.
+//!
+//! The store path's name is fixed before its content (the content refers to
+//! it): its hash part hashes the recipe, as an input-addressed path's does.
+//!
+//! A Rust toolchain (`language = "rust"`) is the same plus Debian's rustc,
+//! which links through the C toolchain's `cc`.
+//!
+//! Layout: `<cache>/toolchains/<hash>-crosslab-<gcc|rust>-<suite>-<arch>/{tree/, toolchain.json}`.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+use xshell::{cmd, Shell};
+
+use crate::run::rootfs::{self, Recipe, Variant};
+use crate::run::{payload, prereq};
+use crate::spec::Language;
+use crate::systems::NixSystem;
+
+/// Bump when the way a toolchain is made from its root changes.
+const TOOLCHAIN_VERSION: u32 = 4;
+
+/// What a toolchain root holds: gcc (the `gcc` package links `gcc` to the
+/// suite's version), its assembler and linker, the C library's headers, and
+/// dash for the `cc` wrapper.
+pub const PACKAGES: &[&str] = &["gcc", "libc6-dev", "binutils", "dash"];
+
+/// Where each system's toolchain is linked inside a lab (`CROSSLAB_TOOLCHAINS`).
+pub const TOOLCHAINS_DIR: &str = "/run/crosslab/toolchains";
+
+/// A toolchain ready to be bound into a lab's store.
+#[derive(Debug, Clone)]
+pub struct Toolchain {
+    pub systems: Vec<&'static NixSystem>,
+    pub language: Language,
+    /// This toolchain's directory in the cache (holds `tree/`).
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+/// `toolchain.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    /// `/nix/store/<hash>-crosslab-gcc-<suite>-<arch>`.
+    pub store_path: String,
+    /// sha256 of the tree's NAR serialisation, hex.
+    pub nar_hash: String,
+    pub nar_size: u64,
+    pub suite: String,
+    pub arch: String,
+    /// The target's program interpreter, e.g. `/lib/ld-linux-aarch64.so.1`.
+    pub interpreter: String,
+    pub bytes: u64,
+    pub build_secs: f64,
+}
+
+impl Toolchain {
+    /// The tree bound at [`Manifest::store_path`].
+    pub fn tree(&self) -> PathBuf {
+        self.dir.join("tree")
+    }
+
+    /// The store path's name, `<hash>-crosslab-gcc-<suite>-<arch>`.
+    pub fn store_name(&self) -> &str {
+        self.manifest.store_path.trim_start_matches("/nix/store/")
+    }
+
+    /// This toolchain's lines for `nix-store --register-validity --hash-given`.
+    pub fn registration(&self) -> String {
+        format!("{}\nsha256:{}\n{}\n\n0\n", self.manifest.store_path, self.manifest.nar_hash, self.manifest.nar_size)
+    }
+}
+
+/// The shell command that registers `toolchains` in a lab's store.
+pub fn register_command(toolchains: &[Toolchain]) -> String {
+    let text: String = toolchains.iter().map(Toolchain::registration).collect();
+    format!("printf '%s' {} | nix-store --register-validity --hash-given", crate::quote::sh(&text))
+}
+
+/// The programs making a toolchain takes, besides building its roots.
+pub fn build_programs() -> Vec<String> {
+    ["nix-store"].map(str::to_owned).to_vec()
+}
+
+/// The command that runs the patchelf of Debian `suite` on this machine
+/// ([`NixSystem::patchelf_suite`]): a cached Debian root of the host's
+/// architecture, its program started through its own loader and libraries,
+/// so the host's libc does not matter.
+fn patchelf_command(sh: &Shell, suite: &str) -> anyhow::Result<Vec<String>> {
+    let host = crate::systems::SYSTEMS
+        .iter()
+        .find(|s| s.qemu == std::env::consts::ARCH)
+        .with_context(|| format!("no Debian architecture known for {}", std::env::consts::ARCH))?;
+    let recipe = Recipe {
+        name: format!("patchelf-{suite}-{}", host.debian_arch),
+        suite: suite.to_owned(),
+        arch: host.debian_arch.to_owned(),
+        variant: Variant::Extract,
+        packages: vec!["patchelf".to_owned()],
+        dpkg_filters: Vec::new(),
+    };
+    let tree = rootfs::ensure(sh, &recipe)?.tree();
+    let patchelf = tree.join("usr/bin/patchelf");
+    let interp =
+        elf_interpreter(&patchelf)?.with_context(|| format!("{suite}'s patchelf has no program interpreter"))?;
+    // Merged /usr: an extracted root has no /lib64 -> usr/lib64 link.
+    let loader = [tree.join(interp.trim_start_matches('/')), tree.join("usr").join(interp.trim_start_matches('/'))]
+        .into_iter()
+        .find(|p| p.exists())
+        .with_context(|| format!("no {interp} in `{}`", tree.display()))?;
+    let libs = format!("{}/usr/lib/{}", tree.display(), host.gcc_triple.replace("i686", "i386"));
+    Ok(vec![loader.display().to_string(), "--library-path".into(), libs, patchelf.display().to_string()])
+}
+
+/// Every cache directory holding toolchains, relative to which [`Toolchain::dir`] is named.
+pub fn cache_root() -> anyhow::Result<PathBuf> {
+    Ok(payload::cache_dir()?.join("toolchains"))
+}
+
+/// The toolchain of every system in `systems`, making the missing ones
+/// (one per Debian suite and architecture: armv5tel and armv6l share armel's).
+pub fn ensure(sh: &Shell, wanted: &[(&'static NixSystem, Language)]) -> anyhow::Result<Vec<Toolchain>> {
+    let mut out: Vec<Toolchain> = Vec::new();
+    for &(system, language) in wanted {
+        if let Some(t) = out.iter_mut().find(|t| {
+            t.language == language && t.manifest.suite == system.debian_suite && t.manifest.arch == system.debian_arch
+        }) {
+            t.systems.push(system);
+            continue;
+        }
+        let recipe = recipe_of(system, language);
+        let mirror = payload::debian_mirror()?;
+        let kind = match language {
+            Language::C => "gcc",
+            Language::Rust => "rust",
+        };
+        let name = format!(
+            "{}-crosslab-{kind}-{}-{}",
+            store_hash(&recipe, &mirror, system.patchelf_suite),
+            recipe.suite,
+            recipe.arch
+        );
+        let root = cache_root()?;
+        let dir = root.join(&name);
+        let manifest = match load(&dir)? {
+            Some(m) => m,
+            None => {
+                fs::create_dir_all(&root).with_context(|| format!("failed to create `{}`", root.display()))?;
+                let _lock = payload::lock(&root.join(".build.lock"))?;
+                match load(&dir)? {
+                    Some(m) => m,
+                    None => make(sh, system, &recipe, &root, &dir, &format!("/nix/store/{name}"))
+                        .with_context(|| format!("failed to make the {} toolchain", system.double))?,
+                }
+            }
+        };
+        out.push(Toolchain { systems: vec![system], language, dir, manifest });
+    }
+    Ok(out)
+}
+
+/// Debian's cross compiler for each of `systems` that this machine does not
+/// run natively, so the `compile` probe can time the same program compiled
+/// both ways: `gcc-<triple>` and `libc6-dev-<arch>-cross`, installed (as
+/// root, never removing anything) when missing. Without root the probe says
+/// there is no cross compiler; nothing else depends on it.
+pub fn ensure_cross_compilers(sh: &Shell, systems: &[&'static NixSystem]) -> anyhow::Result<()> {
+    if std::env::consts::ARCH != "x86_64" {
+        return Ok(()); // Debian's `*-cross` packages are named for an amd64 host here.
+    }
+    let mut missing: Vec<String> = Vec::new();
+    for s in systems.iter().filter(|s| s.double != "x86_64-linux") {
+        for package in [format!("gcc-{}", s.gcc_triple), format!("libc6-dev-{}-cross", s.debian_arch)] {
+            let format = "-f=${Status}";
+            let status = cmd!(sh, "dpkg-query -W {format} {package}").quiet().ignore_status().ignore_stderr().read()?;
+            if status != "install ok installed" && !missing.contains(&package) {
+                missing.push(package);
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!(
+            "crosslab: no cross compilers to time the compile probes against (missing {}); install them as root to see the cross-vs-emulated ratio",
+            missing.join(" ")
+        );
+        return Ok(());
+    }
+    eprintln!("crosslab: installing cross compilers to time the compile probes against: {}", missing.join(" "));
+    cmd!(sh, "apt-get install -qq -y --no-remove --no-install-recommends {missing...}")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .quiet()
+        .ignore_stdout()
+        .run()
+        .context("installing the host's cross compilers failed")?;
+    Ok(())
+}
+
+/// The Debian root a system's toolchain is made from.
+pub fn recipe_of(system: &NixSystem, language: Language) -> Recipe {
+    let mut packages: Vec<String> = PACKAGES.iter().map(|p| (*p).to_owned()).collect();
+    let name = match language {
+        Language::C => format!("toolchain-{}-{}", system.debian_suite, system.debian_arch),
+        Language::Rust => {
+            packages.push("rustc".to_owned());
+            format!("toolchain-rust-{}-{}", system.debian_suite, system.debian_arch)
+        }
+    };
+    Recipe {
+        name,
+        suite: system.debian_suite.to_owned(),
+        arch: system.debian_arch.to_owned(),
+        variant: Variant::Extract,
+        packages,
+        dpkg_filters: Vec::new(),
+    }
+}
+
+/// The store path's hash part: 160 bits of sha256 over the recipe (and the
+/// patchelf that rewrites it), in Nix's base32.
+fn store_hash(recipe: &Recipe, mirror: &str, patchelf_suite: &str) -> String {
+    let text = format!("crosslab toolchain {TOOLCHAIN_VERSION}\n{}\npatchelf {patchelf_suite}\n", recipe.key(mirror));
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    nix_base32(&digest[..20])
+}
+
+/// Nix's base32 (its alphabet and its least-significant-first order).
+pub fn nix_base32(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"0123456789abcdfghijklmnpqrsvwxyz";
+    let len = (bytes.len() * 8).div_ceil(5);
+    (0..len)
+        .rev()
+        .map(|n| {
+            let (i, j) = (n * 5 / 8, n * 5 % 8);
+            let low = u16::from(bytes[i]) >> j;
+            let high = bytes.get(i + 1).map_or(0, |b| u16::from(*b) << (8 - j));
+            ALPHABET[usize::from((low | high) & 0x1f)] as char
+        })
+        .collect()
+}
+
+fn load(dir: &Path) -> anyhow::Result<Option<Manifest>> {
+    let path = dir.join("toolchain.json");
+    let Ok(text) = fs::read_to_string(&path) else { return Ok(None) };
+    let manifest = serde_json::from_str(&text).with_context(|| {
+        format!("`{}` is damaged\n  help: remove `{}` and run again to remake it", path.display(), dir.display())
+    })?;
+    Ok(Some(manifest))
+}
+
+fn make(
+    sh: &Shell,
+    system: &NixSystem,
+    recipe: &Recipe,
+    cache: &Path,
+    dir: &Path,
+    store_path: &str,
+) -> anyhow::Result<Manifest> {
+    if unsafe { libc::geteuid() } != 0 {
+        bail!(
+            "the {} toolchain is not made yet, and making it (mmdebstrap, then a tree owned by root like a store path) needs root\n  help: run the same command once as root (sudo -E …); it is cached in {} after that",
+            system.double,
+            cache.display()
+        );
+    }
+    prereq::ensure(sh, &build_programs())?;
+    let root = rootfs::ensure(sh, recipe)?;
+    eprintln!("crosslab: making the {} toolchain {store_path} from `{}` (once)", system.double, root.tree().display());
+    let started = Instant::now();
+    let work = tempfile::Builder::new()
+        .prefix(".make-")
+        .tempdir_in(cache)
+        .with_context(|| format!("failed to create a temporary directory in `{}`", cache.display()))?;
+    let tree = work.path().join("tree");
+    let from = root.tree();
+    cmd!(sh, "cp -a --reflink=auto {from} {tree}").quiet().run()?;
+    let interpreter = patch_tree(sh, system, &tree, store_path)?;
+    canonicalise(&tree)?;
+    let (nar_hash, nar_size) = nar_hash(&tree)?;
+    let manifest = Manifest {
+        store_path: store_path.to_owned(),
+        nar_hash,
+        nar_size,
+        suite: recipe.suite.clone(),
+        arch: recipe.arch.clone(),
+        interpreter,
+        bytes: rootfs::tree_bytes(&tree),
+        build_secs: started.elapsed().as_secs_f64(),
+    };
+    fs::write(work.path().join("toolchain.json"), serde_json::to_string_pretty(&manifest)?)?;
+    fs::rename(work.path(), dir).with_context(|| format!("failed to move the toolchain to `{}`", dir.display()))?;
+    let _ = work.keep();
+    eprintln!(
+        "crosslab: {} toolchain made in {:.0} s: {} MB ({} MB as a NAR)",
+        system.double,
+        manifest.build_secs,
+        manifest.bytes >> 20,
+        manifest.nar_size >> 20
+    );
+    Ok(manifest)
+}
+
+/// Makes `tree` work at `store_path`: only regular files, directories and
+/// relative links; every dynamically linked program loads the tree's own
+/// loader and libraries; `bin/cc` compiles for and links against the tree.
+/// Returns the target's program interpreter (as Debian names it).
+fn patch_tree(sh: &Shell, system: &NixSystem, tree: &Path, store_path: &str) -> anyhow::Result<String> {
+    // Merged /usr (trixie on): base-files makes /lib -> usr/lib and its
+    // siblings, and an extracted root has no base-files.
+    for dir in ["bin", "sbin", "lib", "lib32", "lib64", "libx32"] {
+        if !tree.join(dir).exists() && tree.join("usr").join(dir).is_dir() {
+            std::os::unix::fs::symlink(Path::new("usr").join(dir), tree.join(dir))?;
+        }
+    }
+    let mut programs = Vec::new();
+    // Libraries with their own RUNPATH: given the programs' RPATH instead.
+    let mut libraries = Vec::new();
+    let mut interpreter = None;
+    for entry in walkdir::WalkDir::new(tree).min_depth(1) {
+        let entry = entry?;
+        let path = entry.path();
+        let kind = entry.file_type();
+        if kind.is_symlink() {
+            let target = fs::read_link(path)?;
+            if let Ok(absolute) = target.strip_prefix("/") {
+                // Inside the tree, not the machine's root: made relative.
+                let depth = path.strip_prefix(tree)?.components().count() - 1;
+                let relative: PathBuf = std::iter::repeat_n(Path::new(".."), depth).collect::<PathBuf>().join(absolute);
+                fs::remove_file(path)?;
+                std::os::unix::fs::symlink(&relative, path)?;
+            }
+        } else if kind.is_file() {
+            match elf_facts(path)? {
+                Some(ElfFacts { interpreter: Some(interp), .. }) => {
+                    if path.strip_prefix(tree)?.starts_with("usr/bin") && interpreter.is_none() {
+                        interpreter = Some(interp);
+                    }
+                    programs.push(path.to_path_buf());
+                }
+                Some(ElfFacts { runpath: true, .. }) => libraries.push(path.to_path_buf()),
+                _ => {}
+            }
+        } else if !kind.is_dir() {
+            // Device nodes, fifos: a store path holds none (extract leaves /dev's).
+            fs::remove_file(path).with_context(|| format!("failed to remove `{}`", path.display()))?;
+        }
+    }
+    let interpreter = interpreter.context("no dynamically linked program in the toolchain's usr/bin")?;
+    let libc = walkdir::WalkDir::new(tree.join("usr/lib"))
+        .into_iter()
+        .chain(walkdir::WalkDir::new(tree.join("lib")))
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name() == "libc.so.6" && !e.file_type().is_dir())
+        .context("no libc.so.6 in the toolchain")?;
+    let multiarch =
+        libc.path().parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+    let loader = format!("{store_path}{interpreter}");
+    let rpath = format!("{store_path}/lib/{multiarch}:{store_path}/usr/lib/{multiarch}");
+    if !tree.join(interpreter.trim_start_matches('/')).exists() {
+        bail!("the toolchain's programs ask for {interpreter}, which it does not hold");
+    }
+    // RPATH, not RUNPATH: it serves the libraries' own dependencies too.
+    let patchelf = patchelf_command(sh, system.patchelf_suite)?;
+    for chunk in programs.chunks(200) {
+        let (program, args) = (&patchelf[0], &patchelf[1..]);
+        cmd!(sh, "{program} {args...} --set-interpreter {loader} --force-rpath --set-rpath {rpath} {chunk...}")
+            .quiet()
+            .run()?;
+    }
+    for chunk in libraries.chunks(200) {
+        let (program, args) = (&patchelf[0], &patchelf[1..]);
+        cmd!(sh, "{program} {args...} --force-rpath --set-rpath {rpath} {chunk...}").quiet().run()?;
+    }
+    // `bin/rustc` beside `bin/cc`, where the build looks (bookworm's /bin is no link to usr/bin).
+    if tree.join("usr/bin/rustc").exists() && !tree.join("bin/rustc").exists() {
+        std::os::unix::fs::symlink("../usr/bin/rustc", tree.join("bin/rustc"))?;
+    }
+    let cc = tree.join("bin/cc");
+    fs::write(
+        &cc,
+        format!(
+            "#!{store_path}/bin/dash\n\
+             # crosslab: gcc for its own sysroot, linking programs that load this store path's libc.\n\
+             PATH={store_path}/usr/bin:$PATH\n\
+             export PATH\n\
+             exec {store_path}/usr/bin/gcc --sysroot={store_path} -Wl,--dynamic-linker={loader} -Wl,-rpath,{rpath} \"$@\"\n"
+        ),
+    )
+    .with_context(|| format!("failed to write `{}`", cc.display()))?;
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&cc, fs::Permissions::from_mode(0o555))?;
+    Ok(interpreter)
+}
+
+/// The program interpreter (`PT_INTERP`) of an ELF file, if it is one that has one.
+pub fn elf_interpreter(path: &Path) -> anyhow::Result<Option<String>> {
+    Ok(elf_facts(path)?.and_then(|f| f.interpreter))
+}
+
+/// What patching needs to know about an ELF file.
+#[derive(Debug, Default)]
+pub struct ElfFacts {
+    /// `PT_INTERP`: set for dynamically linked programs.
+    pub interpreter: Option<String>,
+    /// Whether it has a `DT_RUNPATH`, which hides the program's RPATH from
+    /// the lookup of its own dependencies (libLLVM's `$ORIGIN/../lib`).
+    pub runpath: bool,
+}
+
+/// [`ElfFacts`] of `path`, or `None` when it is not an ELF file.
+pub fn elf_facts(path: &Path) -> anyhow::Result<Option<ElfFacts>> {
+    let mut file = fs::File::open(path).with_context(|| format!("failed to open `{}`", path.display()))?;
+    let mut head = [0u8; 64];
+    let n = file.read(&mut head)?;
+    if n < 52 || &head[..4] != b"\x7fELF" {
+        return Ok(None);
+    }
+    let (is64, big) = (head[4] == 2, head[5] == 2);
+    let read = |bytes: &[u8]| -> u64 {
+        let mut v = 0u64;
+        for (i, b) in bytes.iter().enumerate() {
+            let shift = if big { (bytes.len() - 1 - i) * 8 } else { i * 8 };
+            v |= u64::from(*b) << shift;
+        }
+        v
+    };
+    let data = fs::read(path)?;
+    let (phoff, phentsize, phnum) = if is64 {
+        (read(&head[32..40]), read(&head[54..56]), read(&head[56..58]))
+    } else {
+        (read(&head[28..32]), read(&head[42..44]), read(&head[44..46]))
+    };
+    let mut facts = ElfFacts::default();
+    for i in 0..phnum {
+        let at = (phoff + i * phentsize) as usize;
+        let Some(ph) = data.get(at..at + phentsize as usize) else { break };
+        let (offset, size) =
+            if is64 { (read(&ph[8..16]), read(&ph[32..40])) } else { (read(&ph[4..8]), read(&ph[16..20])) };
+        let Some(bytes) = data.get(offset as usize..(offset + size) as usize) else { continue };
+        match read(&ph[0..4]) {
+            3 => facts.interpreter = Some(String::from_utf8_lossy(bytes).trim_end_matches('\0').to_owned()),
+            2 => {
+                let entry = if is64 { 16 } else { 8 };
+                facts.runpath =
+                    bytes.chunks_exact(entry).map(|e| read(&e[..entry / 2])).take_while(|t| *t != 0).any(|t| t == 29);
+            }
+            _ => {}
+        }
+    }
+    Ok(Some(facts))
+}
+
+/// What Nix does to a path it makes valid (modes 0444 / 0555, mtime 1),
+/// done once here, so registering the read-only bind has nothing to change.
+fn canonicalise(tree: &Path) -> anyhow::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::PermissionsExt;
+    for entry in walkdir::WalkDir::new(tree).contents_first(true) {
+        let entry = entry?;
+        let path = entry.path();
+        if !entry.file_type().is_symlink() {
+            let mode = entry.metadata()?.permissions().mode();
+            let canonical = if entry.file_type().is_dir() || mode & 0o111 != 0 { 0o555 } else { 0o444 };
+            fs::set_permissions(path, fs::Permissions::from_mode(canonical))
+                .with_context(|| format!("failed to change the mode of `{}`", path.display()))?;
+        }
+        let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())?;
+        let times = [libc::timespec { tv_sec: 1, tv_nsec: 0 }, libc::timespec { tv_sec: 1, tv_nsec: 0 }];
+        // SAFETY: a valid C string and two timespecs.
+        if unsafe { libc::utimensat(libc::AT_FDCWD, c_path.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) } != 0 {
+            bail!("failed to set the time of `{}`: {}", path.display(), std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// sha256 (hex) and size of the tree's NAR serialisation, from `nix-store --dump`.
+fn nar_hash(tree: &Path) -> anyhow::Result<(String, u64)> {
+    let mut child = std::process::Command::new("nix-store")
+        .arg("--dump")
+        .arg(tree)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("could not execute `nix-store`")?;
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut hasher = sha2::Sha256::new();
+    let mut size = 0u64;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = stdout.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    if !child.wait()?.success() {
+        bail!("`nix-store --dump {}` failed", tree.display());
+    }
+    let hex: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok((hex, size))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nix_base32;
+
+    #[test]
+    fn nix_base32_is_nixs() {
+        // `nix-hash --type sha1 --to-base32 <hex>` for sha1("") = da39a3ee….
+        let sha1_empty = [
+            0xda, 0x39, 0xa3, 0xee, 0x5e, 0x6b, 0x4b, 0x0d, 0x32, 0x55, 0xbf, 0xef, 0x95, 0x60, 0x18, 0x90, 0xaf, 0xd8,
+            0x07, 0x09,
+        ];
+        assert_eq!(nix_base32(&sha1_empty), "143xibwh31h9bvxzalr0sjvbbvpa6ffs");
+    }
+}
