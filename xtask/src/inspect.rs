@@ -38,15 +38,33 @@ impl flags::Show {
         };
         line(format!("lab {} ({}), {}", lab.name, lab.path.display(), lab.host.as_str()));
         line(format!("  {}", lab.description.trim()));
-        line(format!("\nbinfmt_misc ({} interpreter, flags `{}`):", lab.binfmt.interpreter.as_str(), lab.binfmt.flags));
+        line(format!(
+            "\nbinfmt_misc ({} interpreter, {} emulator, flags `{}`):",
+            lab.binfmt.interpreter.as_str(),
+            lab.binfmt.emulator.as_str(),
+            lab.binfmt.flags
+        ));
         if plan.registrations.is_empty() {
             line("  (no entries)".to_owned());
         }
         for reg in &plan.registrations {
             line(format!("  {}", reg.line()));
         }
+        // Every sandbox path and platform the lab's Nix gets: the spec's, and
+        // what the NixOS simulation adds (the emulator with its loader and
+        // libraries, as this machine links it).
+        let nixos = match plan.nixos_simulation(&mut crate::plan::local_shared_objects) {
+            Ok(sim) => sim,
+            Err(e) => {
+                line(format!("\n(the NixOS simulation cannot be listed here: {e:#})"));
+                crate::plan::NixosSimulation::default()
+            }
+        };
+        for (link, target) in &nixos.links {
+            line(format!("\nNixOS simulation: {link} -> {target}"));
+        }
         line("\nnix.conf:".to_owned());
-        for text in plan.nix_conf.to_nix_conf(&[]).lines() {
+        for text in plan.nix_conf.to_nix_conf(&nixos.extra_sandbox_paths).lines() {
             line(format!("  {text}"));
         }
         line(format!("\nprobes (on {}):", plan.host_arch));

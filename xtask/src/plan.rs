@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use crate::quote;
-use crate::spec::{Expect, Interpreter, Lab, Language, ProbeKind};
+use crate::spec::{Emulator, Expect, Interpreter, Lab, Language, ProbeKind};
 use crate::systems::NixSystem;
 
 /// Where the kernel's binfmt_misc interface is mounted.
@@ -62,6 +62,109 @@ impl Registration {
         }
         f
     }
+}
+
+/// What a Debian machine is given to behave like the NixOS host a lab with
+/// `interpreter = "nixos"` models (nixos/modules/system/boot/binfmt.nix of
+/// 25.05): `/run/binfmt/<system>` links to the emulator, and Nix's sandbox
+/// sees what NixOS puts in `extra-sandbox-paths` — `/run/binfmt` and the
+/// interpreter's store path, whose closure Nix adds. On Debian that closure is
+/// the emulator itself and, for a dynamically linked one, its ELF loader and
+/// libraries, each bound at the path the loader looks for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NixosSimulation {
+    /// `(link, target)`: `/run/binfmt/<system>` and the Debian emulator behind it.
+    pub links: Vec<(String, String)>,
+    /// Sandbox paths on top of the lab's `nix_conf` (`path` or `path=source`).
+    pub extra_sandbox_paths: Vec<String>,
+    /// The emulators behind the links (for prerequisites).
+    pub emulators: Vec<String>,
+}
+
+/// A shell command that prints, for the dynamically linked program `$1`, one
+/// `path=real-path` line per file its loader opens: the ELF interpreter and
+/// every shared library, as `ldd` resolves them on that machine.
+pub const SHARED_OBJECTS_COMMAND: &str = r#"ldd "$1" | sed -n 's|^[^/]*\(/[^ ]*\) (0x[0-9a-f]*)$|\1|p' | while read -r f; do printf '%s=%s\n' "$f" "$(readlink -f "$f")"; done"#;
+
+/// Parses the output of [`SHARED_OBJECTS_COMMAND`]: sandbox paths binding each
+/// real file at the path the loader opens (`/lib64/ld-linux-x86-64.so.2=/usr/lib/…`).
+pub fn parse_shared_objects(output: &str) -> Vec<String> {
+    let mut paths = Vec::new();
+    for line in output.lines() {
+        let Some((path, real)) = line.trim().split_once('=') else { continue };
+        if !path.starts_with('/') || !real.starts_with('/') || path.contains(char::is_whitespace) {
+            continue;
+        }
+        let entry = if path == real { path.to_owned() } else { format!("{path}={real}") };
+        if !paths.contains(&entry) {
+            paths.push(entry);
+        }
+    }
+    paths
+}
+
+impl Plan<'_> {
+    /// The NixOS host simulation for this plan (nothing unless the lab's
+    /// interpreter is `nixos`). `shared_objects` runs [`SHARED_OBJECTS_COMMAND`]
+    /// for a program on the machine the lab runs on and returns its output;
+    /// it is asked only about dynamically linked emulators. Both the host and
+    /// the vm backend set their lab up from this.
+    pub fn nixos_simulation(
+        &self,
+        shared_objects: &mut dyn FnMut(&str) -> anyhow::Result<String>,
+    ) -> anyhow::Result<NixosSimulation> {
+        let mut sim = NixosSimulation::default();
+        if self.lab.binfmt.interpreter != Interpreter::Nixos || self.registrations.is_empty() {
+            return Ok(sim);
+        }
+        for reg in &self.registrations {
+            let emulator = reg.system.fhs_emulator(self.lab.binfmt.emulator);
+            sim.links.push((reg.interpreter.clone(), emulator.clone()));
+            if !sim.extra_sandbox_paths.contains(&emulator) {
+                sim.extra_sandbox_paths.push(emulator.clone());
+            }
+            if self.lab.binfmt.emulator == Emulator::Dynamic {
+                let output = shared_objects(&emulator)?;
+                let objects = parse_shared_objects(&output);
+                if objects.is_empty() {
+                    anyhow::bail!(
+                        "found no loader or libraries of the dynamically linked emulator {emulator} (ldd said: {})\n  help: install Debian's qemu-user (`apt-get install qemu-user`), which provides it",
+                        output.trim()
+                    );
+                }
+                for object in objects {
+                    if !sim.extra_sandbox_paths.contains(&object) {
+                        sim.extra_sandbox_paths.push(object);
+                    }
+                }
+            }
+            if !sim.emulators.contains(&emulator) {
+                sim.emulators.push(emulator);
+            }
+        }
+        Ok(sim)
+    }
+}
+
+/// Runs [`SHARED_OBJECTS_COMMAND`] on this machine.
+pub fn local_shared_objects(program: &str) -> anyhow::Result<String> {
+    shared_objects_in(std::path::Path::new("/"), program)
+}
+
+/// Runs [`SHARED_OBJECTS_COMMAND`] in the root filesystem `root` (`/`, or a
+/// stack's root, entered with chroot), as the lab will see its emulator.
+pub fn shared_objects_in(root: &std::path::Path, program: &str) -> anyhow::Result<String> {
+    let mut command = if root == std::path::Path::new("/") {
+        std::process::Command::new("/bin/sh")
+    } else {
+        let mut c = std::process::Command::new("chroot");
+        c.arg(root).arg("/bin/sh");
+        c
+    };
+    let out = command.args(["-c", SHARED_OBJECTS_COMMAND, "sh", program]).output().map_err(|e| {
+        anyhow::anyhow!("could not run a shell in `{}` to list the libraries of {program}: {e}", root.display())
+    })?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// The Nix settings a lab configures, in nix.conf terms.
@@ -336,7 +439,7 @@ impl<'a> Plan<'a> {
                 Interpreter::Fhs => Registration {
                     name: format!("qemu-{}", s.qemu),
                     system: s,
-                    interpreter: s.fhs_interpreter(),
+                    interpreter: s.fhs_emulator(lab.binfmt.emulator),
                     flags: lab.binfmt.flags.clone(),
                 },
                 Interpreter::Nixos => Registration {

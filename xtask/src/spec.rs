@@ -65,11 +65,34 @@ impl Interpreter {
     }
 }
 
+/// Which qemu is registered: how the emulator is linked decides what a
+/// chroot or sandbox must contain for it to start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Emulator {
+    /// A statically linked qemu (Debian's qemu-user-static; NixOS with
+    /// `boot.binfmt.preferStaticEmulators`).
+    Static,
+    /// A dynamically linked qemu, which needs its loader and libraries where
+    /// it runs (Debian's qemu-user; NixOS's default `qemu-<arch>-binfmt-P` wrapper).
+    Dynamic,
+}
+
+impl Emulator {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Emulator::Static => "static",
+            Emulator::Dynamic => "dynamic",
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct BinfmtSpec {
     pub interpreter: Interpreter,
     /// Kernel flags in canonical `POCF` order, as the spec gave them.
     pub flags: String,
+    /// Default: static for `fhs`, dynamic for `nixos` (NixOS without preferStaticEmulators).
+    pub emulator: Emulator,
 }
 
 #[derive(Debug)]
@@ -228,7 +251,7 @@ impl fmt::Display for SpecError {
 impl std::error::Error for SpecError {}
 
 const TOP_KEYS: &[&str] = &["description", "host", "systems", "binfmt", "nix", "probe"];
-const BINFMT_KEYS: &[&str] = &["interpreter", "flags"];
+const BINFMT_KEYS: &[&str] = &["interpreter", "flags", "emulator"];
 const NIX_KEYS: &[&str] = &["sandbox", "extra-sandbox-paths", "extra-platforms"];
 const PROBE_KEYS: &[&str] =
     &["kind", "expect", "expect-output", "run", "timeout", "systems", "payload", "qemu-cpu", "language"];
@@ -375,13 +398,45 @@ pub fn parse(name: &str, path: &Path, text: &str) -> Result<Lab, SpecError> {
             Some("remove `flags`, or choose `interpreter = \"fhs\"`".into()),
         ));
     }
-    let flags = v.flags(flags_given.as_deref().unwrap_or(if interpreter == Interpreter::None { "" } else { "P" }))?;
+    let emulator = match v.opt_str(&binfmt, "binfmt.emulator")? {
+        None if interpreter == Interpreter::Nixos => Emulator::Dynamic,
+        None => Emulator::Static,
+        Some(s) => match s.as_str() {
+            "static" => Emulator::Static,
+            "dynamic" => Emulator::Dynamic,
+            other => return Err(v.bad_value("binfmt.emulator", other, &["static", "dynamic"])),
+        },
+    };
+    if interpreter == Interpreter::None && binfmt.contains_key("emulator") {
+        return Err(v.err(
+            Some("binfmt.emulator"),
+            "an emulator means nothing when `interpreter = \"none\"` registers no entry".into(),
+            Some("remove `emulator`, or choose `interpreter = \"fhs\"`".into()),
+        ));
+    }
+    // NixOS derives the flags from the emulator (binfmt.nix: preserveArgvZero
+    // for qemu, fixBinary only for a static one), so a NixOS lab's flags follow.
+    let nixos_flags = if emulator == Emulator::Static { "PF" } else { "P" };
+    let default_flags = match interpreter {
+        Interpreter::None => "",
+        Interpreter::Nixos => nixos_flags,
+        Interpreter::Fhs => "P",
+    };
+    let flags = v.flags(flags_given.as_deref().unwrap_or(default_flags))?;
     if interpreter == Interpreter::Nixos {
-        if flags != "P" && flags != "PF" {
+        if flags != nixos_flags {
+            let (other, other_flags) = if emulator == Emulator::Static { ("dynamic", "P") } else { ("static", "PF") };
+            let why = if emulator == Emulator::Static {
+                "preferStaticEmulators registers the static qemu with `PF`"
+            } else {
+                "without preferStaticEmulators NixOS registers its dynamically linked qemu wrapper with `P` alone"
+            };
             return Err(v.err(
                 Some("binfmt.flags"),
-                format!("`{flags}`: boot.binfmt.emulatedSystems registers qemu with `P`, or `PF` with preferStaticEmulators"),
-                Some("use `flags = \"P\"` or `flags = \"PF\"`, or `interpreter = \"fhs\"` for other flags".into()),
+                format!("`{flags}` contradicts `emulator = \"{}\"`: {why}", emulator.as_str()),
+                Some(format!(
+                    "remove `flags` (it follows from `emulator`), use `flags = \"{nixos_flags}\"`, or `emulator = \"{other}\"` for `{other_flags}`; `interpreter = \"fhs\"` registers other flags"
+                )),
             ));
         }
         for (i, s) in systems.iter().enumerate() {
@@ -442,7 +497,7 @@ pub fn parse(name: &str, path: &Path, text: &str) -> Result<Lab, SpecError> {
         description,
         host,
         systems,
-        binfmt: BinfmtSpec { interpreter, flags },
+        binfmt: BinfmtSpec { interpreter, flags, emulator },
         nix: NixSpec { sandbox, extra_sandbox_paths, extra_platforms },
         probes,
     })

@@ -20,8 +20,13 @@ pub struct NixSystem {
     pub magic: &'static str,
     /// binfmt_misc mask, same form.
     pub mask: &'static str,
-    /// Whether nixpkgs' `nixos/lib/binfmt-magics.nix` knows this system, i.e.
-    /// whether `boot.binfmt.emulatedSystems` accepts it.
+    /// Whether nixpkgs' binfmt magics know this system, i.e. whether
+    /// `boot.binfmt.emulatedSystems` accepts it. In nixos-25.05 the magics are
+    /// inline in `nixos/modules/system/boot/binfmt.nix` (later releases moved
+    /// them to `nixos/lib/binfmt-magics.nix`, same bytes). On x86_64 the module
+    /// asserts that the host's own `x86_64-linux` is not emulated, and gives
+    /// `i686-linux` an `exec "$@"` shell wrapper with no flags (the host runs
+    /// it natively); crosslab treats both as native and registers nothing.
     pub nixos_emulated: bool,
     /// What `uname -m` prints for a binary of this system under the emulation above.
     pub uname: &'static str,
@@ -54,7 +59,7 @@ pub struct NixSystem {
     pub patchelf_suite: &'static str,
 }
 
-// Magics and masks are nixpkgs' nixos/lib/binfmt-magics.nix, byte for byte.
+// Magics and masks are nixpkgs' (inline in binfmt.nix in 25.05, binfmt-magics.nix later), byte for byte.
 const ARM_MAGIC: &str = r"\x7fELF\x01\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x28\x00";
 const ARM_MASK: &str = r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\x00\xff\xfe\xff\xff\xff";
 
@@ -251,6 +256,15 @@ impl NixSystem {
     /// `/usr/bin/qemu-<arch>-static`, where Debian, Ubuntu and tonistiigi/binfmt put it.
     pub fn fhs_interpreter(&self) -> String {
         format!("/usr/bin/qemu-{}-static", self.qemu)
+    }
+
+    /// Where Debian puts the emulator of this kind: the static one
+    /// (qemu-user-static) or the dynamically linked one (qemu-user).
+    pub fn fhs_emulator(&self, emulator: crate::spec::Emulator) -> String {
+        match emulator {
+            crate::spec::Emulator::Static => self.fhs_interpreter(),
+            crate::spec::Emulator::Dynamic => format!("/usr/bin/qemu-{}", self.qemu),
+        }
     }
 
     /// Whether the machine we run on executes this system's binaries natively.

@@ -22,7 +22,7 @@ use crate::flags;
 use crate::plan::{Plan, Probe};
 use crate::report::{self, LabReport, Verdict};
 use crate::run::process::Execution;
-use crate::spec::{Interpreter, Lab, ProbeKind};
+use crate::spec::{Lab, ProbeKind};
 use crate::systems::NixSystem;
 
 /// The lab `lab run` runs when given none: the reported non-NixOS sandbox issue.
@@ -236,7 +236,9 @@ pub fn prepare_host(sh: &Shell, plans: &[&Plan], stack: &stack::Stack) -> anyhow
     let tools = if stack.is_host() { HOST_TOOLS } else { SETUP_TOOLS };
     let mut programs: Vec<String> = tools.iter().map(|p| (*p).to_owned()).collect();
     if stack.is_host() {
-        programs.extend(plans.iter().flat_map(|p| &p.registrations).map(|r| r.system.fhs_interpreter()));
+        programs.extend(
+            plans.iter().flat_map(|p| p.registrations.iter().map(|r| r.system.fhs_emulator(p.lab.binfmt.emulator))),
+        );
     }
     programs.sort();
     programs.dedup();
@@ -328,23 +330,13 @@ pub fn run_host(
 /// each probe ends.
 pub fn run_on_host(plan: &Plan, env: &HostEnv, on_verdict: &mut dyn FnMut(&Verdict)) -> anyhow::Result<LabReport> {
     let lab: &Lab = plan.lab;
-    // A NixOS host is simulated the way nixos/modules/system/boot/binfmt.nix
-    // sets it up: /run/binfmt/<system> points at the emulator, and the sandbox
-    // sees /run/binfmt plus the emulator's real path.
-    let mut links = Vec::new();
-    let mut extra_sandbox_paths = Vec::new();
-    if lab.binfmt.interpreter == Interpreter::Nixos {
-        for reg in &plan.registrations {
-            links.push((reg.interpreter.clone(), reg.system.fhs_interpreter()));
-            extra_sandbox_paths.push(reg.system.fhs_interpreter());
-        }
-    }
+    let nixos = plan.nixos_simulation(&mut |program| crate::plan::shared_objects_in(&env.lower, program))?;
     let on_host_stack = env.lower == Path::new("/");
     let mut setup = host::Setup {
         lower: env.lower.clone(),
         payloads: env.payloads.clone(),
-        nix_conf: plan.nix_conf.to_nix_conf(&extra_sandbox_paths),
-        links,
+        nix_conf: plan.nix_conf.to_nix_conf(&nixos.extra_sandbox_paths),
+        links: nixos.links,
         global_binfmt: env.global_binfmt,
         // A stack's own Nix is in its root; the host's may be in /nix/store.
         host_nix: if on_host_stack { host::HostNix::find()? } else { None },

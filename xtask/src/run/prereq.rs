@@ -167,6 +167,8 @@ fn package_of(program: &str) -> Option<&'static str> {
         "mkfs.ext4" => "e2fsprogs",
         "debian-archive-keyring.gpg" => "debian-archive-keyring",
         n if n.starts_with("qemu-") && n.ends_with("-static") => "qemu-user-static",
+        // The dynamically linked emulators (`emulator = "dynamic"`).
+        n if n.starts_with("qemu-") && !n.starts_with("qemu-system") => "qemu-user",
         _ => return None,
     })
 }

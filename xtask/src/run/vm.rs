@@ -22,8 +22,7 @@ pub use image::Image;
 
 use crate::plan::Plan;
 use crate::report::{LabReport, Verdict};
-use crate::run::{payload, prereq, run_plan};
-use crate::spec::Interpreter;
+use crate::run::{self, payload, prereq, run_plan};
 
 /// Programs the vm backend runs on the host: mkfs.ext4 (payload disk) and
 /// what fetching payloads takes; qemu itself comes from [`qemu`]. Building
@@ -34,17 +33,11 @@ pub fn host_programs() -> Vec<String> {
 
 /// Runs one lab in `guest`, calling `on_verdict` as each probe ends.
 pub fn run_vm(plan: &Plan, guest: &Guest, on_verdict: &mut dyn FnMut(&Verdict)) -> anyhow::Result<LabReport> {
-    // The NixOS simulation of the host backend (`run::run_host`): what
-    // nixos/modules/system/boot/binfmt.nix sets up.
-    let mut links = Vec::new();
-    let mut extra_sandbox_paths = Vec::new();
-    if plan.lab.binfmt.interpreter == Interpreter::Nixos {
-        for reg in &plan.registrations {
-            links.push((reg.interpreter.clone(), reg.system.fhs_interpreter()));
-            extra_sandbox_paths.push(reg.system.fhs_interpreter());
-        }
-    }
-    guest.reset(&plan.nix_conf.to_nix_conf(&extra_sandbox_paths), &links)?;
+    let nixos = plan.nixos_simulation(&mut |program| {
+        let command = format!("set -- {}\n{}", crate::quote::sh(program), crate::plan::SHARED_OBJECTS_COMMAND);
+        Ok(run::Executor::exec(guest, &command, std::time::Duration::from_secs(10))?.output)
+    })?;
+    guest.reset(&plan.nix_conf.to_nix_conf(&nixos.extra_sandbox_paths), &nixos.links)?;
     let verdicts = run_plan(plan, guest, on_verdict)?;
     Ok(LabReport { lab: plan.lab.name.clone(), backend: "vm", verdicts })
 }
