@@ -11,7 +11,7 @@ pkgs.testers.runNixOSTest {
     { pkgs, ... }:
     {
       imports = [ ../modules/crosslab-node.nix ];
-      crosslab.description = "The interpreter registered with binfmt_misc is a shell wrapper starting with #!/usr/bin/env sh, and the sandbox has no /usr/bin/env: sandboxed builds fail although /run/binfmt is in extra-sandbox-paths; a wrapper whose shell is inside the sandbox works (nixpkgs#110540; nixpkgs now wraps with \${pkgs.bash}/bin/sh and adds bash to the sandbox)";
+      crosslab.description = "The interpreter registered with binfmt_misc is a shell wrapper starting with #!/usr/bin/env sh, and the sandbox has no /usr/bin/env: sandboxed builds fail although /run/binfmt is in extra-sandbox-paths; a wrapper whose shell is inside the sandbox works (nixpkgs#110540; since then NixOS wraps an interpreter in a shell only when the entry neither preserves argv[0] nor has F, with #!\${pkgs.bash}/bin/sh, and adds bash to the sandbox; in 25.05 no qemu system is shell-wrapped: qemu gets P and the compiled qemu-<arch>-binfmt-P wrapper)";
       crosslab.payloads = {
         "aarch64-linux" = pkgs.pkgsCross."aarch64-multiplatform".pkgsStatic.busybox;
         "x86_64-linux" = pkgs.pkgsStatic.busybox;

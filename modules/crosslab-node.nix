@@ -81,6 +81,17 @@ in
         build must not see it unless a lab puts it there.
       '';
     };
+
+    fhsDynamicEmulators = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      example = [ "aarch64" ];
+      description = ''
+        qemu architecture names whose dynamically linked user-mode emulator
+        is linked at /usr/bin/qemu-<arch>, where Debian's qemu-user puts it
+        (a lab with `emulator = "dynamic"` and `interpreter = "fhs"`).
+      '';
+    };
   };
 
   config = {
@@ -90,9 +101,11 @@ in
     virtualisation.additionalPaths = [ payloads ] ++ lib.optional (cfg.toolchains != { }) toolchains;
     environment.etc."crosslab/toolchains" = lib.mkIf (cfg.toolchains != { }) { source = toolchains; };
 
-    systemd.tmpfiles.rules = map (
-      arch: "C+ /usr/bin/qemu-${arch}-static - - - - ${pkgs.pkgsStatic.qemu-user}/bin/qemu-${arch}"
-    ) cfg.fhsEmulators;
+    systemd.tmpfiles.rules =
+      map (
+        arch: "C+ /usr/bin/qemu-${arch}-static - - - - ${pkgs.pkgsStatic.qemu-user}/bin/qemu-${arch}"
+      ) cfg.fhsEmulators
+      ++ map (arch: "L+ /usr/bin/qemu-${arch} - - - - ${pkgs.qemu-user}/bin/qemu-${arch}") cfg.fhsDynamicEmulators;
 
     # No network in a test VM: never wait for a binary cache.
     nix.settings.substituters = lib.mkForce [ ];

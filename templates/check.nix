@@ -27,6 +27,9 @@ pkgs.testers.runNixOSTest {
 {%- if !fhs_emulators.is_empty() %}
       crosslab.fhsEmulators = [ {% for arch in fhs_emulators %}{{ arch }} {% endfor %}];
 {%- endif %}
+{%- if !fhs_dynamic_emulators.is_empty() %}
+      crosslab.fhsDynamicEmulators = [ {% for arch in fhs_dynamic_emulators %}{{ arch }} {% endfor %}];
+{%- endif %}
 {%- if !emulated_systems.is_empty() %}
       boot.binfmt.emulatedSystems = [ {% for system in emulated_systems %}{{ system }} {% endfor %}];
 {%- endif %}

@@ -18,43 +18,113 @@ use common::assert_success;
 /// Debian's python3: the one its pyflakes and mypy are installed for.
 const PYTHON: &str = "/usr/bin/python3";
 
-/// What nixosTest declares for pyflakes: the driver's `test_symbols()`
-/// (nixpkgs nixos/lib/test-driver/src/test_driver/driver.py) and the node,
-/// `machine` (nixos/lib/testing/driver.nix passes both as PYFLAKES_BUILTINS).
-const DRIVER_SYMBOLS: &str = "start_all,test_script,machines_qemu,machines_nspawn,vlans,driver,log,os,\
-create_machine,subtest,run_tests,join_all,retry,serial_stdout_off,serial_stdout_on,polling_condition,\
-BaseMachine,t,debug,machine";
+// The checks as nixos-25.05 (the revision flake.lock pins) builds a test's
+// driver, nixos/lib/testing/driver.nix:
+//
+// - lint: `PYFLAKES_BUILTINS="<node names>,$(cat driver-symbols)" pyflakes
+//   test-script`, where `driver-symbols` is what `generate-driver-symbols`
+//   writes: the keys of `Driver.test_symbols()` of a driver without machines
+//   (nixos/lib/test-driver/src/test_driver/driver.py), comma-separated;
+// - type check: `mypy --no-implicit-optional --pretty --no-color-output` on
+//   nixos/lib/test-script-prepend.py, then one line `<node>: Machine;` per
+//   node (all on one line), then a line of `vlan<n>: VLan;` (empty here), then
+//   the script. A single node is also `machine`.
 
-/// Type hints for mypy, as nixosTest prepends nixos/lib/test-script-prepend.py
-/// and `machine: QemuMachine;`: the part of the driver API the scripts use,
-/// with the driver's signatures (test_driver/machine/__init__.py).
-const DRIVER_TYPE_HINTS: &str = r#"from typing import Callable, ContextManager
+/// `Driver.test_symbols()` of nixos-25.05 without machines, in its order.
+const DRIVER_SYMBOLS_25_05: &str = "start_all,test_script,machines,vlans,driver,log,os,create_machine,subtest,\
+run_tests,join_all,retry,serial_stdout_off,serial_stdout_on,polling_condition,Machine,t";
+
+/// What test-script-prepend.py of nixos-25.05 declares (our restatement of its
+/// names and types; the driver's modules come from [`DRIVER_STUBS`]).
+const TEST_SCRIPT_PRELUDE_25_05: &str = r#"from test_driver.driver import Driver
+from test_driver.vlan import VLan
+from test_driver.machine import Machine
+from test_driver.logger import AbstractLogger
+from typing import Callable, ContextManager, Optional, List, Union
+from typing_extensions import Protocol
+from unittest import TestCase
 
 
-class QemuMachine:
+class RetryProtocol(Protocol):
+    def __call__(self, fn: Callable, timeout: int = 900) -> None:
+        raise Exception("type information only")
+
+
+class PollingConditionProtocol(Protocol):
+    def __call__(
+        self,
+        fun_: Optional[Callable] = None,
+        *,
+        seconds_interval: float = 2.0,
+        description: Optional[str] = None,
+    ) -> Union[Callable[[Callable], ContextManager], ContextManager]:
+        raise Exception("type information only")
+
+
+class CreateMachineProtocol(Protocol):
+    def __call__(
+        self,
+        start_command: str | dict,
+        *,
+        name: Optional[str] = None,
+        keep_vm_state: bool = False,
+    ) -> Machine:
+        raise Exception("type information only")
+
+
+start_all: Callable[[], None]
+subtest: Callable[[str], ContextManager[None]]
+retry: RetryProtocol
+test_script: Callable[[], None]
+machines: List[Machine]
+vlans: List[VLan]
+driver: Driver
+log: AbstractLogger
+create_machine: CreateMachineProtocol
+run_tests: Callable[[], None]
+join_all: Callable[[], None]
+serial_stdout_off: Callable[[], None]
+serial_stdout_on: Callable[[], None]
+polling_condition: PollingConditionProtocol
+t: TestCase
+"#;
+
+/// Type-only stand-ins for the `test_driver` package mypy imports, with the
+/// signatures of nixos-25.05's test_driver/machine.py for what scripts use.
+const DRIVER_STUBS: &[(&str, &str)] = &[
+    ("test_driver/__init__.pyi", ""),
+    ("test_driver/driver.pyi", "class Driver:\n    pass\n"),
+    ("test_driver/vlan.pyi", "class VLan:\n    nr: int\n"),
+    (
+        "test_driver/logger.pyi",
+        "class AbstractLogger:\n    def log(self, message: str, attributes: dict[str, str] = {}) -> None: ...\n    def info(self, *args, **kwargs) -> None: ...  # type: ignore\n",
+    ),
+    (
+        "test_driver/machine.pyi",
+        r#"class Machine:
+    name: str
+
+    def log(self, msg: str) -> None: ...
+
     def execute(
         self,
         command: str,
         check_return: bool = True,
         check_output: bool = True,
         timeout: int | None = 900,
-    ) -> tuple[int, str]:
-        raise Exception("type information only")
+    ) -> tuple[int, str]: ...
 
-    def succeed(self, *commands: str, timeout: int | None = None) -> str:
-        raise Exception("type information only")
+    def succeed(self, *commands: str, timeout: int | None = None) -> str: ...
 
-    def fail(self, *commands: str, timeout: int | None = None) -> str:
-        raise Exception("type information only")
+    def fail(self, *commands: str, timeout: int | None = None) -> str: ...
 
-    def wait_for_unit(self, unit: str, user: str | None = None, timeout: int = 900) -> None:
-        raise Exception("type information only")
+    def wait_for_unit(self, unit: str, user: str | None = None, timeout: int = 900) -> None: ...
+"#,
+    ),
+];
 
-
-start_all: Callable[[], None]
-subtest: Callable[[str], ContextManager[None]]
-machine: QemuMachine
-"#;
+/// The node names a rendered check declares (one node, `machine`).
+const NODE_NAMES: &[&str] = &["machine"];
 
 /// The payload directory the node module declares (crosslab.payloadsDir).
 const PAYLOADS_DIR: &str = "/etc/crosslab/payloads";
@@ -113,23 +183,71 @@ fn test_script(dir: &Path, lab: &str) -> String {
     nix_eval(&expr).as_str().unwrap().to_owned()
 }
 
-/// Lints and type-checks a test script the way nixosTest does (never skipped).
+/// Lints and type-checks a test script the way nixos-25.05's driver.nix does (never skipped).
 fn lint_test_script(name: &str, script: &str) {
+    if let Err(failure) = driver_checks(name, script) {
+        panic!("{failure}");
+    }
+}
+
+/// The driver's checks of a test script: py_compile, then pyflakes with the
+/// driver's builtins, then mypy on the typed script; the first that fails.
+fn driver_checks(name: &str, script: &str) -> Result<(), String> {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join(format!("{name}.py"));
     std::fs::write(&file, script).unwrap();
+    let failed = |what: &str, out: &Output| {
+        format!(
+            "{what} on {name}'s testScript failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
     let out = run(Command::new(PYTHON).args(["-m", "py_compile"]).arg(&file));
-    assert_success(&format!("py_compile of {name}'s testScript"), &out);
-    let out = run(Command::new(PYTHON).args(["-m", "pyflakes"]).arg(&file).env("PYFLAKES_BUILTINS", DRIVER_SYMBOLS));
-    assert_success(&format!("pyflakes on {name}'s testScript"), &out);
+    if !out.status.success() {
+        return Err(failed("py_compile", &out));
+    }
+    let builtins = format!("{},{DRIVER_SYMBOLS_25_05}", NODE_NAMES.join(","));
+    let out = run(Command::new(PYTHON).args(["-m", "pyflakes"]).arg(&file).env("PYFLAKES_BUILTINS", builtins));
+    if !out.status.success() {
+        return Err(failed("pyflakes", &out));
+    }
 
-    let typed = dir.path().join(format!("{name}_with_types.py"));
-    std::fs::write(&typed, format!("{DRIVER_TYPE_HINTS}{script}")).unwrap();
+    let stubs = dir.path().join("stubs");
+    for (path, text) in DRIVER_STUBS {
+        let path = stubs.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    // `echo "${toString machineNames}"`, `echo "${toString vlanNames}"`, `echo -n "$testScript"`.
+    let node_hints: Vec<String> = NODE_NAMES.iter().map(|n| format!("{n}: Machine;")).collect();
+    let typed = dir.path().join("testScriptWithTypes");
+    std::fs::write(&typed, format!("{TEST_SCRIPT_PRELUDE_25_05}{}\n\n{script}", node_hints.join(" "))).unwrap();
     let out = run(Command::new(PYTHON)
         .args(["-m", "mypy", "--no-implicit-optional", "--pretty", "--no-color-output", "--cache-dir"])
         .arg(dir.path().join("mypy-cache"))
-        .arg(&typed));
-    assert_success(&format!("mypy on {name}'s testScript"), &out);
+        .arg(&typed)
+        .env("MYPYPATH", &stubs));
+    if !out.status.success() {
+        return Err(failed("mypy", &out));
+    }
+    Ok(())
+}
+
+#[test]
+fn the_gate_declares_what_nixos_25_05_declares() {
+    // 25.05's symbols and types pass: `t` (unittest assertions), `Machine`, the node.
+    let ok = "start_all()\nmachine.wait_for_unit(\"multi-user.target\")\nstatus, out = machine.execute(\"true\", timeout=10)\nt.assertEqual(status, 0)\nms: list[Machine] = machines\n";
+    assert_eq!(driver_checks("ok", ok), Ok(()));
+    // Newer drivers' names (QemuMachine, machines_qemu) are not 25.05's: pyflakes rejects them.
+    let newer = "start_all()\nfor m in machines_qemu:\n    m.succeed(\"true\")\n";
+    let failure = driver_checks("newer", newer).unwrap_err();
+    assert!(failure.contains("undefined name 'machines_qemu'"), "{failure}");
+    // The types are the driver's: execute returns (status, output), not a string.
+    let mistyped = "output: str = machine.execute(\"true\")\n";
+    let failure = driver_checks("mistyped", mistyped).unwrap_err();
+    assert!(failure.starts_with("mypy"), "{failure}");
 }
 
 #[test]

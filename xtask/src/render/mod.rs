@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::flags;
 use crate::plan::{Plan, Probe, BINFMT_DIR};
 use crate::quote;
-use crate::spec::{Expect, HostKind, Interpreter, Lab, Language, ProbeKind};
+use crate::spec::{Emulator, Expect, HostKind, Interpreter, Lab, Language, ProbeKind};
 use crate::systems::NixSystem;
 use generated::{GeneratedFiles, Staleness};
 
@@ -313,6 +313,7 @@ struct CheckNix {
     /// The compile probes' compilers (`busybox` holds the expression).
     toolchains: Vec<Payload>,
     fhs_emulators: Vec<String>,
+    fhs_dynamic_emulators: Vec<String>,
     emulated_systems: Vec<String>,
     prefer_static_emulators: bool,
     sandbox: bool,
@@ -329,11 +330,20 @@ impl CheckNix {
         // A non-NixOS host is modelled as Debian with qemu-user-static
         // installed, whether or not anything registers it.
         let mut fhs_emulators: Vec<String> = Vec::new();
+        let mut fhs_dynamic_emulators: Vec<String> = Vec::new();
         if lab.host == HostKind::NonNixos || lab.binfmt.interpreter == Interpreter::Fhs {
             for s in payload_systems.iter().filter(|s| !native(s)) {
                 let arch = quote::nix(s.qemu);
                 if !fhs_emulators.contains(&arch) {
-                    fhs_emulators.push(arch);
+                    fhs_emulators.push(arch.clone());
+                }
+                // Debian's qemu-user beside qemu-user-static, for an FHS lab
+                // that registers the dynamically linked one.
+                if lab.binfmt.emulator == Emulator::Dynamic
+                    && lab.binfmt.interpreter == Interpreter::Fhs
+                    && !fhs_dynamic_emulators.contains(&arch)
+                {
+                    fhs_dynamic_emulators.push(arch);
                 }
             }
         }
@@ -385,8 +395,9 @@ impl CheckNix {
                     .collect()
             },
             fhs_emulators,
+            fhs_dynamic_emulators,
             emulated_systems: emulated.iter().map(|s| quote::nix(s)).collect(),
-            prefer_static_emulators: nixos_binfmt && lab.binfmt.flags.contains('F'),
+            prefer_static_emulators: nixos_binfmt && lab.binfmt.emulator == Emulator::Static,
             sandbox: plan.nix_conf.sandbox,
             extra_sandbox_paths: sandbox_paths.iter().map(|p| quote::nix(p)).collect(),
             extra_platforms: platforms.iter().map(|p| quote::nix(p)).collect(),

@@ -22,7 +22,7 @@
       # `cargo xtask lab render` wrote this flake, and every labs/*.toml is in
       # it. A renderer that changed is caught by `cargo test`, not here.
       rendered = {
-        "checks/nixos-static-emulators.nix" = "fdda7f4527929d916a46d7ed2ba41056c7184051e3d97c6b984570bcfc8ff916";
+        "checks/nixos-static-emulators.nix" = "a76470341c584201de2191c75667e01fecdb9abe770ed2744bccba021c34596a";
         "checks/nixos-static-emulators.py" = "a75701be26422e9c8e5dc4ebc10704fb07b6380a0653abe8d4b1a3f4ecbc3928";
         "checks/non-nixos-aarch64.nix" = "e527741e8d1ddf06318678a092ba127bf00a0dd7c5591b09f5b0742634dcdc2c";
         "checks/non-nixos-aarch64.py" = "50462eb6f5bc1d174ec9f800990a1ad4661d7dd50bfc5bceea1656a677af75b9";

@@ -11,7 +11,7 @@ pkgs.testers.runNixOSTest {
     { pkgs, ... }:
     {
       imports = [ ../modules/crosslab-node.nix ];
-      crosslab.description = "NixOS with boot.binfmt.preferStaticEmulators = true: aarch64 is registered with the F flag, so the kernel holds the emulator open and sandboxed builds would pass even without the sandbox path";
+      crosslab.description = "NixOS with boot.binfmt.preferStaticEmulators = true: /run/binfmt/aarch64-linux is the static qemu (pkgsStatic.qemu-user) itself, no wrapper, registered with flags PF; the kernel opens it at registration, so neither a chroot nor the sandbox needs to contain it (NixOS still puts /run/binfmt and the emulator in extra-sandbox-paths)";
       crosslab.payloads = {
         "aarch64-linux" = pkgs.pkgsCross."aarch64-multiplatform".pkgsStatic.busybox;
       };

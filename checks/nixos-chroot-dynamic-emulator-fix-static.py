@@ -1,0 +1,51 @@
+# generated from labs/nixos-chroot-dynamic-emulator-fix-static.toml by `cargo xtask lab render`; do not edit
+# The testScript of checks/nixos-chroot-dynamic-emulator-fix-static.nix: the probes of `cargo xtask lab show nixos-chroot-dynamic-emulator-fix-static`,
+# run in the VM as the host backend runs them. checks/nixos-chroot-dynamic-emulator-fix-static.nix puts a
+# JSON prelude and modules/crosslab_probe.py (run_probe, check_outcome)
+# before this file.
+
+start_all()
+machine.wait_for_unit("multi-user.target")
+
+with subtest("binfmt_misc is mounted"):
+    machine.succeed("mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc")
+
+with subtest("binfmt[0]@aarch64-linux: binfmt_misc entry `aarch64-linux` is enabled with /run/binfmt/aarch64-linux and flags `PF`"):
+    status, output = run_probe(
+        "\n".join(
+            [
+                "cat /proc/sys/fs/binfmt_misc/aarch64-linux || exit 1",
+                "grep -qxF -- enabled /proc/sys/fs/binfmt_misc/aarch64-linux && grep -qxF -- 'interpreter /run/binfmt/aarch64-linux' /proc/sys/fs/binfmt_misc/aarch64-linux && grep -qxF -- 'flags: PF' /proc/sys/fs/binfmt_misc/aarch64-linux && grep -qxF -- 'magic 7f454c460201010000000000000000000200b700' /proc/sys/fs/binfmt_misc/aarch64-linux && grep -qxF -- 'mask ffffffffffffff00ffffffffffff00fffeffffff' /proc/sys/fs/binfmt_misc/aarch64-linux",
+            ]
+        ),
+        timeout=120,
+    )
+    check_outcome(
+        status,
+        output,
+        passes=True,
+        contains=[],
+        line=None,
+    )
+
+with subtest("command[1]@aarch64-linux: in a chroot holding only a static binary: the kernel runs the emulator it opened at registration"):
+    status, output = run_probe(
+        "\n".join(
+            [
+                "export CROSSLAB_SYSTEM=aarch64-linux",
+                "# in a chroot holding only a static binary: the kernel runs the emulator it opened at registration",
+                "root=$(mktemp -d)",
+                "cp \"$CROSSLAB_PAYLOADS/$CROSSLAB_SYSTEM/busybox\" \"$root/busybox\"",
+                "chroot \"$root\" /busybox uname -m",
+                "",
+            ]
+        ),
+        timeout=120,
+    )
+    check_outcome(
+        status,
+        output,
+        passes=True,
+        contains=["aarch64"],
+        line=None,
+    )

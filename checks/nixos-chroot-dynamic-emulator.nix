@@ -1,0 +1,38 @@
+# generated from labs/nixos-chroot-dynamic-emulator.toml by `cargo xtask lab render`; do not edit
+# The lab `nixos-chroot-dynamic-emulator` as a NixOS test: one VM modelling a nixos host,
+# every probe of `cargo xtask lab show nixos-chroot-dynamic-emulator` run in it (checks/nixos-chroot-dynamic-emulator.py).
+{ pkgs }:
+pkgs.testers.runNixOSTest {
+  name = "nixos-chroot-dynamic-emulator";
+  meta.timeout = 960;
+  globalTimeout = 960;
+
+  nodes.machine =
+    { pkgs, ... }:
+    {
+      imports = [ ../modules/crosslab-node.nix ];
+      crosslab.description = "NixOS with boot.binfmt.emulatedSystems (no preferStaticEmulators): a static aarch64 binary run in a chroot holding only itself fails with \"No such file or directory\": the entry has no F flag, so the kernel looks for /run/binfmt/aarch64-linux inside the chroot; registered with F the kernel holds the emulator open, but it is dynamically linked and its loader is not in the chroot either (nixpkgs#160300; fixed by preferStaticEmulators, PR #334859: the fix variant is nixos-chroot-dynamic-emulator-fix-static)";
+      crosslab.payloads = {
+        "aarch64-linux" = pkgs.pkgsCross."aarch64-multiplatform".pkgsStatic.busybox;
+      };
+      boot.binfmt.emulatedSystems = [ "aarch64-linux" ];
+      nix.settings = {
+        sandbox = true;
+        extra-sandbox-paths = [ ];
+        extra-platforms = [ ];
+      };
+    };
+
+  # The script is checks/nixos-chroot-dynamic-emulator.py; a JSON prelude hands it what it needs
+  # to know about the node, and modules/crosslab_probe.py how to run a probe.
+  testScript =
+    { nodes, ... }:
+    let
+      node = {
+        payloads_dir = nodes.machine.crosslab.payloadsDir;
+      };
+    in
+    "import json\ncrosslab_node = json.loads(${builtins.toJSON (builtins.toJSON node)})\n"
+    + builtins.readFile ../modules/crosslab_probe.py
+    + builtins.readFile ./nixos-chroot-dynamic-emulator.py;
+}
