@@ -154,14 +154,18 @@ fn run(cmd: &mut Command) -> Output {
     out
 }
 
+/// Parsing and evaluating need no store: without this, Nix as root creates
+/// /nix/var and a store database on a machine that has no /nix.
+const NO_STORE: [&str; 3] = ["--option", "store", "dummy://"];
+
 fn nix_parses(path: &Path) {
-    let out = run(Command::new("nix-instantiate").arg("--parse").arg(path));
+    let out = run(Command::new("nix-instantiate").args(NO_STORE).arg("--parse").arg(path));
     assert_success(&format!("nix-instantiate --parse {}", path.display()), &out);
 }
 
 /// Evaluates `expr` with nix-instantiate, as JSON.
 fn nix_eval(expr: &str) -> serde_json::Value {
-    let out = run(Command::new("nix-instantiate").args(["--eval", "--strict", "--json", "--expr", expr]));
+    let out = run(Command::new("nix-instantiate").args(NO_STORE).args(["--eval", "--strict", "--json", "--expr", expr]));
     assert_success(&format!("nix-instantiate --eval {expr}"), &out);
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -460,3 +464,35 @@ def subtest(name):
 exec(open(script).read(), {"machine": FakeMachine(), "start_all": lambda: None, "subtest": subtest})
 print(json.dumps(commands))
 "#;
+
+#[test]
+fn flake_lock_pins_one_nixos_25_05_revision_and_render_keeps_it() {
+    let lock: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("flake.lock")).unwrap()).unwrap();
+    let input = &lock["nodes"][lock["nodes"]["root"]["inputs"]["nixpkgs"].as_str().unwrap()];
+    // The lock's `original` is the flake's url, so Nix uses the lock as it is.
+    let original = &input["original"];
+    let url = format!(
+        "{}:{}/{}/{}",
+        original["type"].as_str().unwrap(),
+        original["owner"].as_str().unwrap(),
+        original["repo"].as_str().unwrap(),
+        original["ref"].as_str().unwrap()
+    );
+    assert_eq!(url, xtask::render::NIXPKGS.url);
+    let locked = &input["locked"];
+    let rev = locked["rev"].as_str().unwrap();
+    assert!(rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit()), "a full revision: {rev}");
+    assert!(locked["narHash"].as_str().unwrap().starts_with("sha256-"), "{locked}");
+
+    // A flake rendered elsewhere carries the lock; the repository's is never written.
+    let before = std::fs::metadata(root().join("flake.lock")).unwrap().modified().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    assert_success("render --out", &run(xtask().args(["lab", "render", "non-nixos-aarch64", "--out"]).arg(dir.path())));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("flake.lock")).unwrap(),
+        std::fs::read_to_string(root().join("flake.lock")).unwrap()
+    );
+    assert_success("render --check", &run(xtask().args(["lab", "render", "--check"])));
+    assert_eq!(std::fs::metadata(root().join("flake.lock")).unwrap().modified().unwrap(), before);
+}

@@ -28,6 +28,11 @@ use generated::{GeneratedFiles, Staleness};
 /// and the probe runner every testScript starts with.
 pub const MODULES: &[&str] = &["modules/crosslab-node.nix", "modules/crosslab_probe.py"];
 
+/// The lock file pinning every nixpkgs input (hand-maintained, never
+/// rendered): `lab render` leaves it alone in the repository and copies it
+/// beside a flake rendered elsewhere, so that flake tests the same revision.
+pub const FLAKE_LOCK: &str = "flake.lock";
+
 /// The command that regenerates every rendered file.
 pub const RENDER_COMMAND: &str = "cargo xtask lab render";
 
@@ -165,6 +170,14 @@ impl Render<'_> {
                 let text =
                     std::fs::read_to_string(&full).with_context(|| format!("failed to read `{}`", full.display()))?;
                 files.push(RenderedFile { path, text });
+            }
+        }
+        if self.with_modules {
+            let full = self.root.join(FLAKE_LOCK);
+            if full.exists() {
+                let text =
+                    std::fs::read_to_string(&full).with_context(|| format!("failed to read `{}`", full.display()))?;
+                files.push(RenderedFile { path: PathBuf::from(FLAKE_LOCK), text });
             }
         }
         let mut hashes: BTreeMap<String, String> =
