@@ -11,7 +11,7 @@ with subtest("binfmt_misc is mounted"):
     machine.succeed("mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc")
 
 with subtest("command[0]@aarch64-linux: registered with F from a container's /usr/bin, then the container is gone"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "export CROSSLAB_SYSTEM=aarch64-linux",
@@ -27,15 +27,17 @@ with subtest("command[0]@aarch64-linux: registered with F from a container's /us
         timeout=120,
     )
     check_outcome(
+        "command[0]@aarch64-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=["aarch64"],
         line=None,
     )
 
 with subtest("build[1]@aarch64-linux: sandboxed nix-build of a aarch64-linux derivation"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "payload=$(readlink -f \"$CROSSLAB_PAYLOADS\"/aarch64-linux)",
@@ -57,15 +59,17 @@ with subtest("build[1]@aarch64-linux: sandboxed nix-build of a aarch64-linux der
         timeout=120,
     )
     check_outcome(
+        "build[1]@aarch64-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line="aarch64",
     )
 
 with subtest("command[2]@aarch64-linux: registered without F from a container's /usr/bin, then the container is gone"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "export CROSSLAB_SYSTEM=aarch64-linux",
@@ -83,9 +87,13 @@ with subtest("command[2]@aarch64-linux: registered without F from a container's 
         timeout=120,
     )
     check_outcome(
+        "command[2]@aarch64-linux",
         status,
         output,
+        seconds,
         passes=False,
         contains=["No such file or directory"],
         line=None,
     )
+
+finish()

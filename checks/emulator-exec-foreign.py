@@ -11,7 +11,7 @@ with subtest("binfmt_misc is mounted"):
     machine.succeed("mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc")
 
 with subtest("command[0]@aarch64-linux: qemu called directly, no binfmt entry: the foreign program starts a foreign child"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "export CROSSLAB_SYSTEM=aarch64-linux",
@@ -24,15 +24,17 @@ with subtest("command[0]@aarch64-linux: qemu called directly, no binfmt entry: t
         timeout=120,
     )
     check_outcome(
+        "command[0]@aarch64-linux",
         status,
         output,
+        seconds,
         passes=False,
         contains=["Exec format error"],
         line=None,
     )
 
 with subtest("command[1]@aarch64-linux: registered with F, qemu called directly: the foreign program starts a foreign child"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "export CROSSLAB_SYSTEM=aarch64-linux",
@@ -46,9 +48,13 @@ with subtest("command[1]@aarch64-linux: registered with F, qemu called directly:
         timeout=120,
     )
     check_outcome(
+        "command[1]@aarch64-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=["aarch64"],
         line=None,
     )
+
+finish()

@@ -11,7 +11,7 @@ with subtest("binfmt_misc is mounted"):
     machine.succeed("mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc")
 
 with subtest("binfmt[0]@aarch64-linux: no binfmt_misc entry for aarch64-linux (interpreter = \"none\")"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "ls /proc/sys/fs/binfmt_misc",
@@ -21,15 +21,17 @@ with subtest("binfmt[0]@aarch64-linux: no binfmt_misc entry for aarch64-linux (i
         timeout=120,
     )
     check_outcome(
+        "binfmt[0]@aarch64-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line=None,
     )
 
 with subtest("nix-config[1]@aarch64-linux: Nix reports sandbox ∋ true, extra-platforms ∋ aarch64-linux"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "conf=$(nix --extra-experimental-features nix-command show-config) || exit 1",
@@ -42,28 +44,32 @@ with subtest("nix-config[1]@aarch64-linux: Nix reports sandbox ∋ true, extra-p
         timeout=120,
     )
     check_outcome(
+        "nix-config[1]@aarch64-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line=None,
     )
 
 with subtest("exec[2]@aarch64-linux: a static aarch64-linux binary runs (qemu's default CPU); `uname -m` prints aarch64"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\"$CROSSLAB_PAYLOADS\"/aarch64-linux/busybox uname -m",
         timeout=120,
     )
     check_outcome(
+        "exec[2]@aarch64-linux",
         status,
         output,
+        seconds,
         passes=False,
         contains=["Exec format error"],
         line=None,
     )
 
 with subtest("build[3]@aarch64-linux: sandboxed nix-build of a aarch64-linux derivation"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "payload=$(readlink -f \"$CROSSLAB_PAYLOADS\"/aarch64-linux)",
@@ -85,9 +91,13 @@ with subtest("build[3]@aarch64-linux: sandboxed nix-build of a aarch64-linux der
         timeout=120,
     )
     check_outcome(
+        "build[3]@aarch64-linux",
         status,
         output,
+        seconds,
         passes=False,
         contains=["Exec format error"],
         line=None,
     )
+
+finish()

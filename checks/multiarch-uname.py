@@ -29,7 +29,7 @@ with subtest("register `qemu-mips64el` for mips64el-linux (interpreter /usr/bin/
     machine.succeed("printf '%s' ':qemu-mips64el:M::\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x08\\x00:\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff:/usr/bin/qemu-mips64el-static:POF' > /proc/sys/fs/binfmt_misc/register")
 
 with subtest("binfmt[0]@i686-linux: i686-linux runs natively on x86_64: no entry may take it over"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "ls /proc/sys/fs/binfmt_misc",
@@ -39,15 +39,17 @@ with subtest("binfmt[0]@i686-linux: i686-linux runs natively on x86_64: no entry
         timeout=120,
     )
     check_outcome(
+        "binfmt[0]@i686-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line=None,
     )
 
 with subtest("binfmt[0]@armv5tel-linux: binfmt_misc entry `qemu-arm` is enabled with /usr/bin/qemu-arm-static and flags `POF`"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "cat /proc/sys/fs/binfmt_misc/qemu-arm || exit 1",
@@ -57,15 +59,17 @@ with subtest("binfmt[0]@armv5tel-linux: binfmt_misc entry `qemu-arm` is enabled 
         timeout=120,
     )
     check_outcome(
+        "binfmt[0]@armv5tel-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line=None,
     )
 
 with subtest("binfmt[0]@armv6l-linux: binfmt_misc entry `qemu-arm` is enabled with /usr/bin/qemu-arm-static and flags `POF`"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "cat /proc/sys/fs/binfmt_misc/qemu-arm || exit 1",
@@ -75,15 +79,17 @@ with subtest("binfmt[0]@armv6l-linux: binfmt_misc entry `qemu-arm` is enabled wi
         timeout=120,
     )
     check_outcome(
+        "binfmt[0]@armv6l-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line=None,
     )
 
 with subtest("binfmt[0]@armv7l-linux: binfmt_misc entry `qemu-arm` is enabled with /usr/bin/qemu-arm-static and flags `POF`"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "cat /proc/sys/fs/binfmt_misc/qemu-arm || exit 1",
@@ -93,15 +99,17 @@ with subtest("binfmt[0]@armv7l-linux: binfmt_misc entry `qemu-arm` is enabled wi
         timeout=120,
     )
     check_outcome(
+        "binfmt[0]@armv7l-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line=None,
     )
 
 with subtest("binfmt[0]@aarch64-linux: binfmt_misc entry `qemu-aarch64` is enabled with /usr/bin/qemu-aarch64-static and flags `POF`"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "cat /proc/sys/fs/binfmt_misc/qemu-aarch64 || exit 1",
@@ -111,15 +119,17 @@ with subtest("binfmt[0]@aarch64-linux: binfmt_misc entry `qemu-aarch64` is enabl
         timeout=120,
     )
     check_outcome(
+        "binfmt[0]@aarch64-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line=None,
     )
 
 with subtest("binfmt[0]@riscv64-linux: binfmt_misc entry `qemu-riscv64` is enabled with /usr/bin/qemu-riscv64-static and flags `POF`"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "cat /proc/sys/fs/binfmt_misc/qemu-riscv64 || exit 1",
@@ -129,15 +139,17 @@ with subtest("binfmt[0]@riscv64-linux: binfmt_misc entry `qemu-riscv64` is enabl
         timeout=120,
     )
     check_outcome(
+        "binfmt[0]@riscv64-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line=None,
     )
 
 with subtest("binfmt[0]@s390x-linux: binfmt_misc entry `qemu-s390x` is enabled with /usr/bin/qemu-s390x-static and flags `POF`"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "cat /proc/sys/fs/binfmt_misc/qemu-s390x || exit 1",
@@ -147,15 +159,17 @@ with subtest("binfmt[0]@s390x-linux: binfmt_misc entry `qemu-s390x` is enabled w
         timeout=120,
     )
     check_outcome(
+        "binfmt[0]@s390x-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line=None,
     )
 
 with subtest("binfmt[0]@powerpc64le-linux: binfmt_misc entry `qemu-ppc64le` is enabled with /usr/bin/qemu-ppc64le-static and flags `POF`"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "cat /proc/sys/fs/binfmt_misc/qemu-ppc64le || exit 1",
@@ -165,15 +179,17 @@ with subtest("binfmt[0]@powerpc64le-linux: binfmt_misc entry `qemu-ppc64le` is e
         timeout=120,
     )
     check_outcome(
+        "binfmt[0]@powerpc64le-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line=None,
     )
 
 with subtest("binfmt[0]@mips64el-linux: binfmt_misc entry `qemu-mips64el` is enabled with /usr/bin/qemu-mips64el-static and flags `POF`"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "cat /proc/sys/fs/binfmt_misc/qemu-mips64el || exit 1",
@@ -183,139 +199,163 @@ with subtest("binfmt[0]@mips64el-linux: binfmt_misc entry `qemu-mips64el` is ena
         timeout=120,
     )
     check_outcome(
+        "binfmt[0]@mips64el-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line=None,
     )
 
 with subtest("exec[1]@i686-linux: a static i686-linux binary runs (natively, personality i686); `uname -m` prints i686"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "setarch i686 \"$CROSSLAB_PAYLOADS\"/i686-linux/busybox uname -m",
         timeout=120,
     )
     check_outcome(
+        "exec[1]@i686-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line="i686",
     )
 
 with subtest("exec[1]@armv5tel-linux: a static armv5tel-linux binary runs (qemu CPU arm926); `uname -m` prints armv5tel"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "QEMU_CPU=arm926 \"$CROSSLAB_PAYLOADS\"/armv5tel-linux/busybox uname -m",
         timeout=120,
     )
     check_outcome(
+        "exec[1]@armv5tel-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line="armv5tel",
     )
 
 with subtest("exec[1]@armv6l-linux: a static armv6l-linux binary runs (qemu CPU arm1176); `uname -m` prints armv6l"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "QEMU_CPU=arm1176 \"$CROSSLAB_PAYLOADS\"/armv6l-linux/busybox uname -m",
         timeout=120,
     )
     check_outcome(
+        "exec[1]@armv6l-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line="armv6l",
     )
 
 with subtest("exec[1]@armv7l-linux: a static armv7l-linux binary runs (qemu CPU cortex-a15); `uname -m` prints armv7l"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "QEMU_CPU=cortex-a15 \"$CROSSLAB_PAYLOADS\"/armv7l-linux/busybox uname -m",
         timeout=120,
     )
     check_outcome(
+        "exec[1]@armv7l-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line="armv7l",
     )
 
 with subtest("exec[1]@aarch64-linux: a static aarch64-linux binary runs (qemu's default CPU); `uname -m` prints aarch64"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\"$CROSSLAB_PAYLOADS\"/aarch64-linux/busybox uname -m",
         timeout=120,
     )
     check_outcome(
+        "exec[1]@aarch64-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line="aarch64",
     )
 
 with subtest("exec[1]@riscv64-linux: a static riscv64-linux binary runs (qemu's default CPU); `uname -m` prints riscv64"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\"$CROSSLAB_PAYLOADS\"/riscv64-linux/busybox uname -m",
         timeout=120,
     )
     check_outcome(
+        "exec[1]@riscv64-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line="riscv64",
     )
 
 with subtest("exec[1]@s390x-linux: a static s390x-linux binary runs (qemu's default CPU); `uname -m` prints s390x"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\"$CROSSLAB_PAYLOADS\"/s390x-linux/busybox uname -m",
         timeout=120,
     )
     check_outcome(
+        "exec[1]@s390x-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line="s390x",
     )
 
 with subtest("exec[1]@powerpc64le-linux: a static powerpc64le-linux binary runs (qemu's default CPU); `uname -m` prints ppc64le"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\"$CROSSLAB_PAYLOADS\"/powerpc64le-linux/busybox uname -m",
         timeout=120,
     )
     check_outcome(
+        "exec[1]@powerpc64le-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line="ppc64le",
     )
 
 with subtest("exec[1]@mips64el-linux: a static mips64el-linux binary runs (qemu's default CPU); `uname -m` prints mips64"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\"$CROSSLAB_PAYLOADS\"/mips64el-linux/busybox uname -m",
         timeout=120,
     )
     check_outcome(
+        "exec[1]@mips64el-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line="mips64",
     )
 
 with subtest("exec[2]@armv6l-linux: a static armv7l-linux binary runs as armv6l-linux (qemu CPU arm1176); `uname -m` prints armv6l"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "QEMU_CPU=arm1176 \"$CROSSLAB_PAYLOADS\"/armv7l-linux/busybox uname -m",
         timeout=120,
     )
     check_outcome(
+        "exec[2]@armv6l-linux",
         status,
         output,
+        seconds,
         passes=False,
         contains=["Illegal instruction"],
         line=None,
     )
+
+finish()

@@ -11,7 +11,7 @@ with subtest("binfmt_misc is mounted"):
     machine.succeed("mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc")
 
 with subtest("binfmt[0]@aarch64-linux: binfmt_misc entry `aarch64-linux` is enabled with /run/binfmt/aarch64-linux and flags `P`"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "cat /proc/sys/fs/binfmt_misc/aarch64-linux || exit 1",
@@ -21,15 +21,17 @@ with subtest("binfmt[0]@aarch64-linux: binfmt_misc entry `aarch64-linux` is enab
         timeout=120,
     )
     check_outcome(
+        "binfmt[0]@aarch64-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line=None,
     )
 
 with subtest("command[1]@aarch64-linux: in a chroot holding only a static binary: the kernel looks for /run/binfmt/<system> inside it"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "export CROSSLAB_SYSTEM=aarch64-linux",
@@ -43,15 +45,17 @@ with subtest("command[1]@aarch64-linux: in a chroot holding only a static binary
         timeout=120,
     )
     check_outcome(
+        "command[1]@aarch64-linux",
         status,
         output,
+        seconds,
         passes=False,
         contains=["No such file or directory"],
         line=None,
     )
 
 with subtest("command[2]@aarch64-linux: registered with F, the dynamically linked emulator opened at registration: its loader is not in the …"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "export CROSSLAB_SYSTEM=aarch64-linux",
@@ -69,9 +73,13 @@ with subtest("command[2]@aarch64-linux: registered with F, the dynamically linke
         timeout=120,
     )
     check_outcome(
+        "command[2]@aarch64-linux",
         status,
         output,
+        seconds,
         passes=False,
         contains=["No such file or directory"],
         line=None,
     )
+
+finish()

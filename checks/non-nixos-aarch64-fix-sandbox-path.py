@@ -14,7 +14,7 @@ with subtest("register `qemu-aarch64` for aarch64-linux (interpreter /usr/bin/qe
     machine.succeed("printf '%s' ':qemu-aarch64:M::\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xb7\\x00:\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xfe\\xff\\xff\\xff:/usr/bin/qemu-aarch64-static:P' > /proc/sys/fs/binfmt_misc/register")
 
 with subtest("binfmt[0]@aarch64-linux: binfmt_misc entry `qemu-aarch64` is enabled with /usr/bin/qemu-aarch64-static and flags `P`"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "cat /proc/sys/fs/binfmt_misc/qemu-aarch64 || exit 1",
@@ -24,15 +24,17 @@ with subtest("binfmt[0]@aarch64-linux: binfmt_misc entry `qemu-aarch64` is enabl
         timeout=120,
     )
     check_outcome(
+        "binfmt[0]@aarch64-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line=None,
     )
 
-with subtest("nix-config[1]@aarch64-linux: Nix reports sandbox ∋ true, extra-platforms ∋ aarch64-linux, sandbox-paths ∋ /usr/bin/qemu-aarch64-static, sandbox-paths ∋ /usr/bin/qemu-aarch64?"):
-    status, output = run_probe(
+with subtest("nix-config[1]@aarch64-linux: Nix reports sandbox ∋ true, extra-platforms ∋ aarch64-linux, sandbox-paths ∋ /usr/bin/qemu-aarch64-static"):
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "conf=$(nix --extra-experimental-features nix-command show-config) || exit 1",
@@ -41,21 +43,22 @@ with subtest("nix-config[1]@aarch64-linux: Nix reports sandbox ∋ true, extra-p
                 "has sandbox true",
                 "has extra-platforms aarch64-linux",
                 "has sandbox-paths /usr/bin/qemu-aarch64-static",
-                "has sandbox-paths '/usr/bin/qemu-aarch64?'",
             ]
         ),
         timeout=120,
     )
     check_outcome(
+        "nix-config[1]@aarch64-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line=None,
     )
 
 with subtest("build[2]@aarch64-linux: sandboxed nix-build of a aarch64-linux derivation"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "payload=$(readlink -f \"$CROSSLAB_PAYLOADS\"/aarch64-linux)",
@@ -77,95 +80,13 @@ with subtest("build[2]@aarch64-linux: sandboxed nix-build of a aarch64-linux der
         timeout=120,
     )
     check_outcome(
+        "build[2]@aarch64-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line="aarch64",
     )
 
-with subtest("compile[3]@aarch64-linux: the aarch64-linux C toolchain compiles and runs a program in a sandboxed nix-build; it prints \"compiled for aarch64, runs as aarch64\""):
-    status, output = run_probe(
-        "\n".join(
-            [
-                "payload=$(readlink -f \"$CROSSLAB_PAYLOADS\"/aarch64-linux)",
-                "toolchain=$(readlink -e \"${CROSSLAB_TOOLCHAINS:-/nonexistent}\"/aarch64-linux) \\",
-                "  || { echo 'no aarch64-linux toolchain: $CROSSLAB_TOOLCHAINS/aarch64-linux is missing'; exit 1; }",
-                "source='#include <stdio.h>",
-                "#include <sys/utsname.h>",
-                "#define STR1(x) #x",
-                "#define STR(x) STR1(x)",
-                "#if defined(__x86_64__)",
-                "#define ARCH \"x86_64\"",
-                "#elif defined(__i686__)",
-                "#define ARCH \"i686\"",
-                "#elif defined(__i386__)",
-                "#define ARCH \"i386\"",
-                "#elif defined(__aarch64__)",
-                "#define ARCH \"aarch64\"",
-                "#elif defined(__arm__)",
-                "#define ARCH \"armv\" STR(__ARM_ARCH)",
-                "#elif defined(__riscv) && __riscv_xlen == 64",
-                "#define ARCH \"riscv64\"",
-                "#elif defined(__s390x__)",
-                "#define ARCH \"s390x\"",
-                "#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__",
-                "#define ARCH \"ppc64le\"",
-                "#elif defined(__mips64) && defined(__MIPSEL__)",
-                "#define ARCH \"mips64el\"",
-                "#else",
-                "#define ARCH \"unknown\"",
-                "#endif",
-                "int main(void) {",
-                "  struct utsname u;",
-                "  if (uname(&u) != 0) {",
-                "    perror(\"uname\");",
-                "    return 1;",
-                "  }",
-                "  printf(\"compiled for %s, runs as %s\\n\", ARCH, u.machine);",
-                "  return 0;",
-                "}",
-                "'",
-                "out=$(nix-build --no-out-link --argstr name crosslab-probe3-compile-aarch64-linux --argstr system aarch64-linux \\",
-                "  --argstr payload \"$payload\" --argstr toolchain \"$toolchain\" --argstr qemuCpu '' \\",
-                "  --argstr source \"$source\" --argstr file hello.c --argstr compile 'cc -O2 -o hello hello.c' \\",
-                "  --expr '{ name, system, payload, toolchain, source, file, compile, qemuCpu ? \"\" }:",
-                "let",
-                "  dir = if builtins.substring 0 11 payload == \"/nix/store/\"",
-                "    then builtins.storePath payload",
-                "    else builtins.path { path = /. + payload; name = \"crosslab-payload\"; };",
-                "  cc = builtins.storePath toolchain;",
-                "in derivation ({",
-                "  inherit name system source file compile;",
-                "  builder = \"${dir}/sh\";",
-                "  PATH = \"${cc}/bin\";",
-                "  args = [ \"-c\" '\\'''\\''",
-                "    ${dir}/busybox printf '\\''%s'\\'' \"$source\" > \"$file\"",
-                "    read start _ < /proc/uptime",
-                "    $compile || exit 1",
-                "    read end _ < /proc/uptime",
-                "    ./hello > $out || exit 1",
-                "    # /proc/uptime counts hundredths of a second: busybox'\\''s date has no %N.",
-                "    echo \"emulated compile: $(( ('\\'''\\''${end%.*}'\\'''\\''${end#*.} - '\\'''\\''${start%.*}'\\'''\\''${start#*.}) * 10 )) ms\" >> $out",
-                "  '\\'''\\'' ];",
-                "} // (if qemuCpu == \"\" then { } else { QEMU_CPU = qemuCpu; }))') || exit 1",
-                "cat \"$out\"",
-                "# The same program with the host's cross compiler, for the time it takes.",
-                "if command -v aarch64-linux-gnu-gcc >/dev/null 2>&1; then",
-                "  d=$(mktemp -d) && printf '%s' \"$source\" > \"$d/hello.c\" && start=$(date +%s%N) \\",
-                "    && aarch64-linux-gnu-gcc -O2 -o \"$d/hello\" \"$d/hello.c\" && end=$(date +%s%N) \\",
-                "    && echo \"cross compile: $(( (end - start) / 1000000 )) ms\"",
-                "  rm -rf \"$d\"",
-                "fi",
-                "true",
-            ]
-        ),
-        timeout=120,
-    )
-    check_outcome(
-        status,
-        output,
-        passes=True,
-        contains=[],
-        line="compiled for aarch64, runs as aarch64",
-    )
+finish()

@@ -14,7 +14,7 @@ with subtest("register `qemu-aarch64` for aarch64-linux (interpreter /usr/bin/qe
     machine.succeed("printf '%s' ':qemu-aarch64:M::\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xb7\\x00:\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xfe\\xff\\xff\\xff:/usr/bin/qemu-aarch64-static:PF' > /proc/sys/fs/binfmt_misc/register")
 
 with subtest("command[0]@aarch64-linux: under the binfmt entry: the program re-executes /proc/self/exe"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "export CROSSLAB_SYSTEM=aarch64-linux",
@@ -26,15 +26,17 @@ with subtest("command[0]@aarch64-linux: under the binfmt entry: the program re-e
         timeout=120,
     )
     check_outcome(
+        "command[0]@aarch64-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=["double-spawn child: aarch64"],
         line=None,
     )
 
 with subtest("command[1]@aarch64-linux: in a sandboxed emulated nix-build: the builder re-executes /proc/self/exe"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "export CROSSLAB_SYSTEM=aarch64-linux",
@@ -59,15 +61,17 @@ with subtest("command[1]@aarch64-linux: in a sandboxed emulated nix-build: the b
         timeout=120,
     )
     check_outcome(
+        "command[1]@aarch64-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=["double-spawn child: aarch64"],
         line=None,
     )
 
 with subtest("command[2]@aarch64-linux: qemu called directly, entry disabled: the program re-executes /proc/self/exe"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "export CROSSLAB_SYSTEM=aarch64-linux",
@@ -82,9 +86,13 @@ with subtest("command[2]@aarch64-linux: qemu called directly, entry disabled: th
         timeout=120,
     )
     check_outcome(
+        "command[2]@aarch64-linux",
         status,
         output,
+        seconds,
         passes=False,
         contains=["Exec format error"],
         line=None,
     )
+
+finish()

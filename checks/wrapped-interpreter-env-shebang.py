@@ -11,7 +11,7 @@ with subtest("binfmt_misc is mounted"):
     machine.succeed("mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc")
 
 with subtest("command[0]@aarch64-linux: register /run/binfmt/aarch64-linux, a #!/usr/bin/env sh wrapper around qemu"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "export CROSSLAB_SYSTEM=aarch64-linux",
@@ -27,41 +27,47 @@ with subtest("command[0]@aarch64-linux: register /run/binfmt/aarch64-linux, a #!
         timeout=120,
     )
     check_outcome(
+        "command[0]@aarch64-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line=None,
     )
 
 with subtest("exec[1]@aarch64-linux: a static aarch64-linux binary runs (qemu's default CPU); `uname -m` prints aarch64"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\"$CROSSLAB_PAYLOADS\"/aarch64-linux/busybox uname -m",
         timeout=120,
     )
     check_outcome(
+        "exec[1]@aarch64-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line="aarch64",
     )
 
 with subtest("exec[1]@x86_64-linux: a static x86_64-linux binary runs (natively); `uname -m` prints x86_64"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\"$CROSSLAB_PAYLOADS\"/x86_64-linux/busybox uname -m",
         timeout=120,
     )
     check_outcome(
+        "exec[1]@x86_64-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line="x86_64",
     )
 
 with subtest("build[2]@aarch64-linux: sandboxed nix-build of a aarch64-linux derivation"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "payload=$(readlink -f \"$CROSSLAB_PAYLOADS\"/aarch64-linux)",
@@ -83,15 +89,17 @@ with subtest("build[2]@aarch64-linux: sandboxed nix-build of a aarch64-linux der
         timeout=120,
     )
     check_outcome(
+        "build[2]@aarch64-linux",
         status,
         output,
+        seconds,
         passes=False,
         contains=["No such file or directory"],
         line=None,
     )
 
 with subtest("command[3]@aarch64-linux: make the wrapper's shell one the sandbox can see: #!/run/binfmt/sh"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "export CROSSLAB_SYSTEM=aarch64-linux",
@@ -104,15 +112,17 @@ with subtest("command[3]@aarch64-linux: make the wrapper's shell one the sandbox
         timeout=120,
     )
     check_outcome(
+        "command[3]@aarch64-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line=None,
     )
 
 with subtest("build[4]@aarch64-linux: sandboxed nix-build of a aarch64-linux derivation"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "payload=$(readlink -f \"$CROSSLAB_PAYLOADS\"/aarch64-linux)",
@@ -134,9 +144,13 @@ with subtest("build[4]@aarch64-linux: sandboxed nix-build of a aarch64-linux der
         timeout=120,
     )
     check_outcome(
+        "build[4]@aarch64-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line="aarch64",
     )
+
+finish()

@@ -15,15 +15,18 @@ with subtest({{ registration.subtest }}):
 {% endfor %}
 {%- for probe in probes %}
 with subtest({{ probe.subtest }}):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         {{ probe.command }},
         timeout={{ probe.timeout }},
     )
     check_outcome(
+        {{ probe.id }},
         status,
         output,
+        seconds,
         passes={{ probe.passes }},
         contains=[{% for text in probe.contains %}{{ text }}{% if !loop.last %}, {% endif %}{% endfor %}],
         line={{ probe.line }},
     )
-{% endfor -%}
+{% endfor %}
+finish()

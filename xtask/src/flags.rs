@@ -116,6 +116,14 @@ pub struct Run {
     /// `expected-failure`.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// With `--backend nixos`: build the lab's `driverInteractive` and start
+    /// the test driver's prompt (`start_all()`, `run_tests()`). One lab.
+    #[arg(long)]
+    pub interactive: bool,
+    /// With `--backend nixos`: passed to Nix as `--override-input INPUT REF`,
+    /// e.g. `--override-input nixpkgs path:/src/nixpkgs` for a local nixpkgs.
+    #[arg(long, num_args = 2, value_names = ["INPUT", "REF"])]
+    pub override_input: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -178,6 +186,10 @@ pub enum Backend {
     /// A Debian VM under qemu (KVM if a test boot proves it works, else TCG),
     /// booted from an image built once with mmdebstrap and cached.
     Vm,
+    /// The lab's rendered NixOS test, built and run by Nix (`nix build -L`
+    /// of checks.x86_64-linux.<lab>), verdicts read from the driver's log.
+    /// Needs a Nix that can fetch the locked nixpkgs (or --override-input).
+    Nixos,
 }
 
 #[derive(Debug, Args)]

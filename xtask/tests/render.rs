@@ -165,7 +165,8 @@ fn nix_parses(path: &Path) {
 
 /// Evaluates `expr` with nix-instantiate, as JSON.
 fn nix_eval(expr: &str) -> serde_json::Value {
-    let out = run(Command::new("nix-instantiate").args(NO_STORE).args(["--eval", "--strict", "--json", "--expr", expr]));
+    let out =
+        run(Command::new("nix-instantiate").args(NO_STORE).args(["--eval", "--strict", "--json", "--expr", expr]));
     assert_success(&format!("nix-instantiate --eval {expr}"), &out);
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -446,6 +447,9 @@ script, status, output = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 commands = []
 
 class FakeMachine:
+    def log(self, msg):
+        print(f"machine: {msg}", file=sys.stderr)
+
     def execute(self, command, check_return=True, check_output=True, timeout=900):
         commands.append(shlex.split(command))
         return status, output

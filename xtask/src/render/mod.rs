@@ -425,6 +425,8 @@ struct RegistrationStep {
 
 struct ProbeStep {
     subtest: String,
+    /// The probe's id as a Python literal: what its result line names.
+    id: String,
     command: String,
     timeout: u64,
     passes: &'static str,
@@ -475,6 +477,7 @@ impl ProbeStep {
     fn new(probe: &Probe) -> ProbeStep {
         ProbeStep {
             subtest: quote::python(&format!("{}: {}", probe.id(), probe.title)),
+            id: quote::python(&probe.id()),
             command: python_text(&probe.command, "        "),
             timeout: probe.timeout.as_secs(),
             passes: if probe.expect.status == Expect::Pass { "True" } else { "False" },

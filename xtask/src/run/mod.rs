@@ -3,6 +3,7 @@
 
 pub mod host;
 pub mod idmap;
+pub mod nixos;
 pub mod payload;
 pub mod prereq;
 pub mod process;
@@ -30,6 +31,9 @@ pub const DEFAULT_LAB: &str = "non-nixos-aarch64";
 
 impl flags::Run {
     pub fn run(self, root: &Path) -> anyhow::Result<ExitCode> {
+        if self.backend == Some(flags::Backend::Nixos) {
+            return nixos::run_labs(&self, root);
+        }
         let args = if self.labs.is_empty() { vec![DEFAULT_LAB.to_owned()] } else { self.labs.clone() };
         let labs = crate::load_labs(root, &args)?;
         let plans: Vec<Plan> = labs.iter().map(|l| Plan::new(l, std::env::consts::ARCH)).collect();
@@ -143,6 +147,9 @@ impl Session {
                 let guest = vm::boot_for(&sh, plans, stack.suite.unwrap_or(vm::image::SUITE))?;
                 let versions = vm::versions(&guest, stack);
                 Ok(Session { versions, on: SessionBackend::Vm(guest) })
+            }
+            flags::Backend::Nixos => {
+                bail!("the nixos backend runs labs with `lab run --backend nixos` (one nix build per lab), not here")
             }
         }
     }

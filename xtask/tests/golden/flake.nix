@@ -23,9 +23,9 @@
       # it. A renderer that changed is caught by `cargo test`, not here.
       rendered = {
         "checks/nixos-static-emulators.nix" = "a76470341c584201de2191c75667e01fecdb9abe770ed2744bccba021c34596a";
-        "checks/nixos-static-emulators.py" = "a75701be26422e9c8e5dc4ebc10704fb07b6380a0653abe8d4b1a3f4ecbc3928";
-        "checks/non-nixos-aarch64.nix" = "e527741e8d1ddf06318678a092ba127bf00a0dd7c5591b09f5b0742634dcdc2c";
-        "checks/non-nixos-aarch64.py" = "50462eb6f5bc1d174ec9f800990a1ad4661d7dd50bfc5bceea1656a677af75b9";
+        "checks/nixos-static-emulators.py" = "b9acba9e5f518f151378f270b43afa5772122e4a61b4e88061d63ac514a7f22b";
+        "checks/non-nixos-aarch64.nix" = "025e49a0393e4bdd37b9fcee3721c0fa8aac10ce662454043ba7696601aeb299";
+        "checks/non-nixos-aarch64.py" = "8db88dda6c8a2df3127375fd7e25d956b6e9a09299b02415dc50700dd5f966ff";
       };
       fileAt = path: ./. + "/${path}";
       stale = builtins.filter (

@@ -11,7 +11,7 @@ with subtest("binfmt_misc is mounted"):
     machine.succeed("mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc")
 
 with subtest("binfmt[0]@aarch64-linux: binfmt_misc entry `aarch64-linux` is enabled with /run/binfmt/aarch64-linux and flags `PF`"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "cat /proc/sys/fs/binfmt_misc/aarch64-linux || exit 1",
@@ -21,15 +21,17 @@ with subtest("binfmt[0]@aarch64-linux: binfmt_misc entry `aarch64-linux` is enab
         timeout=120,
     )
     check_outcome(
+        "binfmt[0]@aarch64-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line=None,
     )
 
 with subtest("nix-config[1]@aarch64-linux: Nix reports sandbox ∋ true, extra-platforms ∋ aarch64-linux, sandbox-paths ∋ /run/binfmt"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "conf=$(nix --extra-experimental-features nix-command show-config) || exit 1",
@@ -43,15 +45,17 @@ with subtest("nix-config[1]@aarch64-linux: Nix reports sandbox ∋ true, extra-p
         timeout=120,
     )
     check_outcome(
+        "nix-config[1]@aarch64-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line=None,
     )
 
 with subtest("build[2]@aarch64-linux: sandboxed nix-build of a aarch64-linux derivation"):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "payload=$(readlink -f \"$CROSSLAB_PAYLOADS\"/aarch64-linux)",
@@ -73,9 +77,13 @@ with subtest("build[2]@aarch64-linux: sandboxed nix-build of a aarch64-linux der
         timeout=120,
     )
     check_outcome(
+        "build[2]@aarch64-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line="aarch64",
     )
+
+finish()
