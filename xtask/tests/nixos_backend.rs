@@ -1,0 +1,238 @@
+//! `lab run --backend nixos`: the driver-log parser on logs in the format
+//! nixos-25.05's test driver prints, the no-network path with the real Nix
+//! (it must end within seconds, exit 2, and say what to do), and a whole run
+//! through `nix build -L` with a stand-in nixpkgs whose `runNixOSTest` runs
+//! the rendered testScript under a driver printing 25.05's log format.
+//!
+//! Every Nix call here uses a store in a temporary directory (`NIX_CONFIG`),
+//! so the host's /nix is never written. Needs Debian's nix-bin and python3.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use xtask::plan::Plan;
+use xtask::render::{Render, VM_HOST_ARCH};
+use xtask::run::nixos::{parse_driver_log, verdicts_from_log};
+
+/// A stand-in for nixos-25.05's test driver running a testScript: the
+/// script's machine answers `execute` from a list (one answer per call), and
+/// everything is logged as 25.05's TerminalLogger prints it
+/// (nixos/lib/test-driver/src/test_driver/logger.py): `nested` heads in bright
+/// green, `(finished: …, in N seconds)`, `Machine.log` as `machine: msg`, a
+/// failed subtest as `!!! Test "…" failed with error: "…"` in red.
+const DRIVER_25_05: &str = r#"
+import contextlib, json, sys, time
+
+script, answers = open(sys.argv[1]).read(), json.loads(sys.argv[2])
+calls = []
+
+
+def eprint(text):
+    print(text, file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def nested(message):
+    eprint("\x1b[1m\x1b[32m" + message + "\x1b[0m")
+    tic = time.time()
+    yield
+    eprint(f"(finished: {message}, in {time.time() - tic:.2f} seconds)")
+
+
+@contextlib.contextmanager
+def subtest(name):
+    with nested("subtest: " + name):
+        try:
+            yield
+        except Exception as e:
+            eprint("\x1b[31m!!! \x1b[0m" + f'Test "{name}" failed with error: "{e}"')
+            raise
+
+
+class Machine:
+    name = "machine"
+
+    def log(self, msg):
+        eprint(f"{self.name}: {msg}")
+
+    def execute(self, command, check_return=True, check_output=True, timeout=900):
+        status, output = answers[len(calls) % len(answers)]
+        calls.append(command)
+        return status, output
+
+    def succeed(self, *commands, timeout=None):
+        return ""
+
+    def wait_for_unit(self, unit, user=None, timeout=900):
+        pass
+
+
+eprint("additionally exposed symbols:\n    machine,\n    ,\n    start_all, test_script, machines")
+with nested("run the VM test script"):
+    exec(script, {"machine": Machine(), "start_all": lambda: None, "subtest": subtest})
+"#;
+
+/// What the default lab's probes answer: binfmt, nix-config and exec pass,
+/// the sandboxed build fails as reported.
+fn answers_as_reported() -> serde_json::Value {
+    serde_json::json!([
+        [0, "enabled\n"],
+        [0, "sandbox = true\n"],
+        [0, "aarch64\n"],
+        [1, "error: executing '/nix/store/x-crosslab-payload/sh': No such file or directory\n"],
+    ])
+}
+
+fn xtask() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.current_dir(xtask::project_root());
+    cmd
+}
+
+/// The environment that gives Nix a store and caches of its own in `dir`.
+fn private_nix(cmd: &mut Command, dir: &Path, extra: &str) {
+    let store = dir.join("store");
+    cmd.env("NIX_CONFIG", format!("store = {}\nbuild-users-group =\nsubstituters =\n{extra}", store.display()))
+        .env("XDG_CACHE_HOME", dir.join("cache"));
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// The rendered testScript of `lab` as its check builds it, with the node's
+/// payload directory.
+fn test_script(lab: &xtask::spec::Lab, dir: &Path) -> String {
+    let root = xtask::project_root();
+    let files =
+        Render { root: &root, labs: std::slice::from_ref(lab), with_specs: false, with_modules: true }.files().unwrap();
+    let get = |p: &str| files.iter().find(|f| f.path == Path::new(p)).unwrap().text.clone();
+    let prelude = "import json\ncrosslab_node = json.loads('{\"payloads_dir\": \"/etc/crosslab/payloads\"}')\n";
+    let script = format!("{prelude}{}{}", get("modules/crosslab_probe.py"), get(&format!("checks/{}.py", lab.name)));
+    std::fs::write(dir.join("script.py"), &script).unwrap();
+    script
+}
+
+#[test]
+fn the_driver_log_of_a_rendered_check_gives_every_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = xtask::load_labs(&xtask::project_root(), &["non-nixos-aarch64".to_owned()]).unwrap().remove(0);
+    test_script(&lab, dir.path());
+    let out = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(DRIVER_25_05)
+        .arg(dir.path().join("script.py"))
+        .arg(answers_as_reported().to_string())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "the script ran to its end: {}", text(&out));
+    // As `nix build -L` shows it: every line prefixed with the derivation's name.
+    let log: String =
+        String::from_utf8_lossy(&out.stderr).lines().map(|l| format!("vm-test-run-{}> {l}\n", lab.name)).collect();
+    let results = parse_driver_log(&log);
+    assert_eq!(results.len(), 4, "{log}");
+    let plan = Plan::new(&lab, VM_HOST_ARCH);
+    let verdicts = verdicts_from_log(&plan, &results, "");
+    let labels: Vec<(String, &str)> = verdicts.iter().map(|v| (v.probe.id(), v.label())).collect();
+    assert_eq!(
+        labels,
+        [
+            ("binfmt[0]@aarch64-linux".to_owned(), "pass"),
+            ("nix-config[1]@aarch64-linux".to_owned(), "pass"),
+            ("exec[2]@aarch64-linux".to_owned(), "pass"),
+            ("build[3]@aarch64-linux".to_owned(), "xfail"),
+        ]
+    );
+    assert!(verdicts[3].execution.output.contains("No such file or directory"));
+
+    // A cut log: the probes after the cut did not run, and say why.
+    let cut: String = log.lines().take_while(|l| !l.contains("exec[2]")).map(|l| format!("{l}\n")).collect();
+    let verdicts = verdicts_from_log(&plan, &parse_driver_log(&cut), "the VM did not boot");
+    assert!(verdicts[0].as_expected && verdicts[1].as_expected);
+    assert!(!verdicts[2].as_expected && verdicts[2].execution.output.contains("the VM did not boot"));
+
+    // Timeouts in the VM (`timeout` exits 124) and garbage after the mark.
+    let odd = "vm-test-run-x> machine: crosslab-probe {\"id\": \"build[3]@aarch64-linux\", \"status\": 124, \"duration_ms\": 120000, \"output\": \"\"}\nmachine: crosslab-probe {\"id\": \"binf\n";
+    let results = parse_driver_log(odd);
+    assert_eq!(results.len(), 1);
+    let verdicts = verdicts_from_log(&plan, &results, "");
+    assert_eq!(verdicts[3].label(), "TIMEOUT");
+}
+
+#[test]
+fn without_network_it_ends_within_seconds_saying_how_to_use_a_local_nixpkgs() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    let mut cmd = xtask();
+    cmd.args(["lab", "run", "nixos-vm-aarch64", "--backend", "nixos"]);
+    private_nix(&mut cmd, dir.path(), "");
+    let out = cmd.output().unwrap();
+    let took = start.elapsed();
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    assert!(said.contains("nixpkgs could not be fetched"), "{said}");
+    assert!(said.contains("--override-input nixpkgs path:"), "{said}");
+    assert!(!Path::new("/nix/store").join("crosslab").exists());
+}
+
+#[test]
+fn a_whole_run_through_nix_build_gives_the_report_json_and_junit() {
+    let dir = tempfile::tempdir().unwrap();
+    // A stand-in nixpkgs: runNixOSTest builds a derivation whose builder runs
+    // the testScript under the 25.05-format driver, so `nix build -L` prints
+    // the driver's log as it would for a real NixOS test.
+    let fake = dir.path().join("nixpkgs");
+    std::fs::create_dir_all(&fake).unwrap();
+    std::fs::write(fake.join("driver.py"), DRIVER_25_05).unwrap();
+    std::fs::write(
+        fake.join("flake.nix"),
+        format!(
+            r#"{{
+  outputs = {{ self }}: {{
+    legacyPackages.x86_64-linux.testers.runNixOSTest = test: derivation {{
+      name = "vm-test-run-${{test.name}}";
+      system = "x86_64-linux";
+      builder = "/usr/bin/python3";
+      args = [ ./driver.py (builtins.toFile "script.py" (test.testScript {{ nodes.machine.crosslab.payloadsDir = "/etc/crosslab/payloads"; }})) {answers} ];
+    }};
+  }};
+}}
+"#,
+            answers = xtask::quote::nix(&answers_as_reported().to_string())
+        ),
+    )
+    .unwrap();
+    let junit = dir.path().join("junit.xml");
+    let mut cmd = xtask();
+    cmd.args(["lab", "run", "non-nixos-aarch64", "--backend", "nixos", "--json", "--junit"])
+        .arg(&junit)
+        .arg("--override-input")
+        .arg("nixpkgs")
+        .arg(format!("path:{}", fake.display()));
+    // The builder is the host's python3: the build's sandbox must see it.
+    private_nix(&mut cmd, dir.path(), "extra-sandbox-paths = /usr /lib /lib64 /bin");
+    let out = cmd.output().unwrap();
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "every probe as expected: {said}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {said}"));
+    assert_eq!(json["backend"], "nixos");
+    let outcomes: Vec<(&str, &str, bool)> = json["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["id"].as_str().unwrap(), p["outcome"].as_str().unwrap(), p["as_expected"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("binfmt[0]@aarch64-linux", "pass", true),
+            ("nix-config[1]@aarch64-linux", "pass", true),
+            ("exec[2]@aarch64-linux", "pass", true),
+            ("build[3]@aarch64-linux", "fail", true),
+        ]
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("build[3]@aarch64-linux") && xml.contains("expected-failure"), "{xml}");
+}
