@@ -706,7 +706,23 @@ fn command_title(run: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::command_title;
+    use super::{command_title, parse_shared_objects};
+
+    #[test]
+    fn shared_objects_are_bound_where_the_loader_looks_for_them() {
+        let output = "/lib64/ld-linux-x86-64.so.2=/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2\n\
+                      /lib/x86_64-linux-gnu/libc.so.6=/usr/lib/x86_64-linux-gnu/libc.so.6\n\
+                      /usr/lib/libz.so=/usr/lib/libz.so\n\
+                      not a path\n/odd path=/x\n/lib64/ld-linux-x86-64.so.2=/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2\n";
+        assert_eq!(
+            parse_shared_objects(output),
+            [
+                "/lib64/ld-linux-x86-64.so.2=/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+                "/lib/x86_64-linux-gnu/libc.so.6=/usr/lib/x86_64-linux-gnu/libc.so.6",
+                "/usr/lib/libz.so",
+            ]
+        );
+    }
 
     #[test]
     fn a_command_probe_is_titled_by_its_comment_or_its_last_line() {

@@ -97,7 +97,15 @@ fn multiarch_uname_matches_the_table_and_armv7_on_armv6_dies() {
 
 #[test]
 fn simulated_nixos_hosts_pass() {
-    for lab in ["nixos-vm-aarch64", "nixos-vm-riscv64", "nixos-static-emulators"] {
+    // nixos-vm-*: the dynamically linked emulator with P builds in the sandbox,
+    // as on NixOS; the chroot labs: nixpkgs#160300 and its fix.
+    for lab in [
+        "nixos-vm-aarch64",
+        "nixos-vm-riscv64",
+        "nixos-static-emulators",
+        "nixos-chroot-dynamic-emulator",
+        "nixos-chroot-dynamic-emulator-fix-static",
+    ] {
         assert_all_as_expected(&run_lab(lab));
     }
 }

@@ -258,3 +258,34 @@ fn lab_check_reports_every_invalid_spec_and_exits_2() {
     assert!(stderr.contains(&format!("`{}`: `descripton`: unknown key", bad_key.display())), "{stderr}");
     assert!(stderr.contains("2 specs of 3 invalid"), "{stderr}");
 }
+
+/// The emulator a spec registers, and the flags NixOS derives from it.
+fn emulator_of(text: &str) -> String {
+    match spec::parse("t", Path::new("labs/t.toml"), text) {
+        Ok(lab) => format!("{} {}", lab.binfmt.emulator.as_str(), lab.binfmt.flags),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn the_emulator_defaults_as_each_host_registers_it_and_nixos_flags_follow_it() {
+    let nixos = "description = \"d\"\nhost = \"nixos\"\nsystems = [\"aarch64-linux\"]\n[[probe]]\nkind = \"binfmt\"\n";
+    let fhs = with_head("[[probe]]\nkind = \"binfmt\"\n");
+    assert_eq!(emulator_of(&fhs), "static P");
+    assert_eq!(emulator_of(nixos), "dynamic P");
+    let static_nixos = nixos.replace("[[probe]]", "[binfmt]\nemulator = \"static\"\n[[probe]]");
+    assert_eq!(emulator_of(&static_nixos), "static PF");
+    let dynamic_fhs = with_head("[binfmt]\nemulator = \"dynamic\"\nflags = \"PF\"\n[[probe]]\nkind = \"binfmt\"\n");
+    assert_eq!(emulator_of(&dynamic_fhs), "dynamic PF", "an FHS registration takes any flags");
+
+    let contradiction = nixos.replace("[[probe]]", "[binfmt]\nflags = \"PF\"\n[[probe]]");
+    expect![[r#"
+        invalid lab spec `labs/t.toml`: `binfmt.flags`: `PF` contradicts `emulator = "dynamic"`: without preferStaticEmulators NixOS registers its dynamically linked qemu wrapper with `P` alone
+          help: remove `flags` (it follows from `emulator`), use `flags = "P"`, or `emulator = "static"` for `PF`; `interpreter = "fhs"` registers other flags"#]]
+    .assert_eq(&emulator_of(&contradiction));
+    let unknown = with_head("[binfmt]\nemulator = \"shared\"\n[[probe]]\nkind = \"binfmt\"\n");
+    assert!(emulator_of(&unknown).contains("`binfmt.emulator`"), "{}", emulator_of(&unknown));
+    let pointless =
+        with_head("[binfmt]\ninterpreter = \"none\"\nemulator = \"static\"\n[[probe]]\nkind = \"binfmt\"\n");
+    assert!(emulator_of(&pointless).contains("registers no entry"), "{}", emulator_of(&pointless));
+}
