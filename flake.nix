@@ -49,7 +49,7 @@
         "checks/non-nixos-aarch64.nix" = "025e49a0393e4bdd37b9fcee3721c0fa8aac10ce662454043ba7696601aeb299";
         "checks/non-nixos-aarch64.py" = "8db88dda6c8a2df3127375fd7e25d956b6e9a09299b02415dc50700dd5f966ff";
         "checks/self-exec-under-emulation.nix" = "9190b3c13b116cd39f411e805b7a92452f4ebbeb1a9a6b49e7e0a02e04a496ef";
-        "checks/self-exec-under-emulation.py" = "683ccd80128abad099e6997d65e4cbf09d6f4dc4b00b95d90b27ef718385bfc2";
+        "checks/self-exec-under-emulation.py" = "1e3a6e268f6f640871dd2ceff47ab0ce5fa5975b11b69fad50756a927765e90f";
         "checks/wrapped-interpreter-env-shebang.nix" = "d4a0dfa41b105db58c553a9c4eea4b92ee93221df5d610286a7c715351d2dc65";
         "checks/wrapped-interpreter-env-shebang.py" = "f5c1c3eaa1142ccc98b322e92811df7eb32d7b2b8484ed17c31fee48da9d3e7a";
         "labs/container-registered-emulator.toml" = "f830e9e42f02b27bf570eef872d4d9db82bc1892833f767b1a35c63dc158169d";
@@ -65,7 +65,7 @@
         "labs/non-nixos-aarch64-fix-sandbox-path.toml" = "319dbf3e8484fadad79e2d3cbd6f4a9a3499e5b9e13c55cbaba5fd219cbc359d";
         "labs/non-nixos-aarch64-no-sandbox.toml" = "349876019dfcfb9fa2102b04c4535fde1ab2aecfa6e000951acddb6ed5573597";
         "labs/non-nixos-aarch64.toml" = "99095413a932206695e33f1f8d8f2caefd854dde9083b02405bcff2058b5d844";
-        "labs/self-exec-under-emulation.toml" = "c59924e7387fbf4af175767c28af9ce22a066a28d267d461bb140036323f6249";
+        "labs/self-exec-under-emulation.toml" = "5a2cd8ec91b2f54782e059562f8814673d9d32733beda1045c1b93845b2de51e";
         "labs/wrapped-interpreter-env-shebang.toml" = "2a9fcc19cf110b327c4684fd35feaa3e0cd9c94f7ae8aa9e1f36cf3ad7bc7763";
       };
       fileAt = path: ./. + "/${path}";

@@ -44,7 +44,7 @@ with subtest("command[1]@aarch64-linux: in a sandboxed emulated nix-build: the b
                 "payload=$(readlink -f \"$CROSSLAB_PAYLOADS/$CROSSLAB_SYSTEM\")",
                 "out=$(nix-build --no-out-link --argstr payload \"$payload\" --argstr system \"$CROSSLAB_SYSTEM\" --expr '",
                 "{ payload, system }:",
-                "# A store path (the VM's payload) keeps its references only through",
+                "# A store path (a payload in the VM) keeps its references only through",
                 "# builtins.storePath: since Nix 2.19 builtins.path copies it without them.",
                 "let dir = if builtins.substring 0 11 payload == \"/nix/store/\"",
                 "  then builtins.storePath payload",

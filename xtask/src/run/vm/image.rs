@@ -32,10 +32,11 @@ pub const SUITE: &str = "bookworm";
 /// input below; it changes the cache key.
 const RECIPE_VERSION: u32 = 1;
 
-/// What the guest needs: a kernel with its modules, Nix, the FHS emulators,
+/// What the guest needs: a kernel with its modules, Nix, the FHS emulators
+/// (static, and qemu-user's dynamically linked ones for `emulator = "dynamic"`),
 /// mount/unshare/setarch, modprobe, and a static busybox for the initramfs.
 pub const PACKAGES: &[&str] =
-    &["linux-image-amd64", "nix-bin", "qemu-user-static", "util-linux", "mount", "kmod", "busybox-static"];
+    &["linux-image-amd64", "nix-bin", "qemu-user-static", "qemu-user", "util-linux", "mount", "kmod", "busybox-static"];
 
 /// dpkg filters: documentation, and drivers for hardware a VM does not have
 /// (most of the kernel's modules), stay out of the image.
