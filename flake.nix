@@ -42,15 +42,15 @@
         "checks/nixos-vm-riscv64.py" = "0bb45e7afe0157c5dafb47563f179ac1752c01ceddc6184a8ac7e52d9a323f2d";
         "checks/non-nixos-aarch64-fix-f.nix" = "904f3d90d2590878db9af49a19fae7825dbb464b8803b7192849546a856752bd";
         "checks/non-nixos-aarch64-fix-f.py" = "6b939feed80bfdc803a2fd828f6cd1e60ed6cb58a0f35e5bd49c1e8bf7491b28";
-        "checks/non-nixos-aarch64-fix-sandbox-path.nix" = "d3d0e50ba84b75e72c830b4e051251831c938539112954687e8674b84dfec012";
-        "checks/non-nixos-aarch64-fix-sandbox-path.py" = "b7c155f55db410b6c45e2eacc46cbe435d442faccf300e5225648baa4a9c971a";
+        "checks/non-nixos-aarch64-fix-sandbox-path.nix" = "62e9a8a448ea08d58978fe23f09e10d36aeaeada920ad1cc1e9a134a93a02060";
+        "checks/non-nixos-aarch64-fix-sandbox-path.py" = "90e314448acd27c405e696793442f61623bebc8b78629875f518ca4ebfd32682";
         "checks/non-nixos-aarch64-no-sandbox.nix" = "43bb67605f8e28822de90890fc2d6cf8ee1d70c68fda252057ba8b4e15d156bc";
         "checks/non-nixos-aarch64-no-sandbox.py" = "b43fba4f656932e733a85aa36f8e31c03c8abfb97feff0ec4f3c57391b8dc64f";
         "checks/non-nixos-aarch64.nix" = "025e49a0393e4bdd37b9fcee3721c0fa8aac10ce662454043ba7696601aeb299";
         "checks/non-nixos-aarch64.py" = "8db88dda6c8a2df3127375fd7e25d956b6e9a09299b02415dc50700dd5f966ff";
         "checks/self-exec-under-emulation.nix" = "9190b3c13b116cd39f411e805b7a92452f4ebbeb1a9a6b49e7e0a02e04a496ef";
         "checks/self-exec-under-emulation.py" = "1e3a6e268f6f640871dd2ceff47ab0ce5fa5975b11b69fad50756a927765e90f";
-        "checks/wrapped-interpreter-env-shebang.nix" = "d4a0dfa41b105db58c553a9c4eea4b92ee93221df5d610286a7c715351d2dc65";
+        "checks/wrapped-interpreter-env-shebang.nix" = "ce90a52a0882498f5a939da60264d9d25d4d4793a30e5384cdd4c6af4c9089de";
         "checks/wrapped-interpreter-env-shebang.py" = "f5c1c3eaa1142ccc98b322e92811df7eb32d7b2b8484ed17c31fee48da9d3e7a";
         "labs/container-registered-emulator.toml" = "f830e9e42f02b27bf570eef872d4d9db82bc1892833f767b1a35c63dc158169d";
         "labs/emulator-exec-foreign.toml" = "c3905ff13e7f45c7b2add130ff611f2c03790b29f64947a66df84f69e54d6671";
@@ -62,11 +62,11 @@
         "labs/nixos-vm-aarch64.toml" = "1d819a5536771d5018375f34fe1577acf2d4ad1fee60313cb3130442b9061ee3";
         "labs/nixos-vm-riscv64.toml" = "d199146e4e794bfd50cd8978bf4e5cc1aed946cd0d763c797fd9a33210ce7cd0";
         "labs/non-nixos-aarch64-fix-f.toml" = "dda8d60eedce256c36044edf16581fe87fe092ae1ca1ae7373ba63066f335c58";
-        "labs/non-nixos-aarch64-fix-sandbox-path.toml" = "319dbf3e8484fadad79e2d3cbd6f4a9a3499e5b9e13c55cbaba5fd219cbc359d";
+        "labs/non-nixos-aarch64-fix-sandbox-path.toml" = "73ebad2e00c9e6194ec7aa89e6a0238358c718d2490540ef61bc0ca660ced09a";
         "labs/non-nixos-aarch64-no-sandbox.toml" = "349876019dfcfb9fa2102b04c4535fde1ab2aecfa6e000951acddb6ed5573597";
         "labs/non-nixos-aarch64.toml" = "99095413a932206695e33f1f8d8f2caefd854dde9083b02405bcff2058b5d844";
         "labs/self-exec-under-emulation.toml" = "5a2cd8ec91b2f54782e059562f8814673d9d32733beda1045c1b93845b2de51e";
-        "labs/wrapped-interpreter-env-shebang.toml" = "2a9fcc19cf110b327c4684fd35feaa3e0cd9c94f7ae8aa9e1f36cf3ad7bc7763";
+        "labs/wrapped-interpreter-env-shebang.toml" = "ffef63edaf3db105ec32ccdca853f379e2d99d1cbd075deab5ce14181602dfe8";
       };
       fileAt = path: ./. + "/${path}";
       stale = builtins.filter (

@@ -33,7 +33,7 @@ with subtest("binfmt[0]@aarch64-linux: binfmt_misc entry `qemu-aarch64` is enabl
         line=None,
     )
 
-with subtest("nix-config[1]@aarch64-linux: Nix reports sandbox ∋ true, extra-platforms ∋ aarch64-linux, sandbox-paths ∋ /usr/bin/qemu-aarch64-static"):
+with subtest("nix-config[1]@aarch64-linux: Nix reports sandbox ∋ true, extra-platforms ∋ aarch64-linux, sandbox-paths ∋ /usr/bin/qemu-aarch64-static, sandbox-paths ∋ /usr/bin/qemu-aarch64?"):
     status, output, seconds = run_probe(
         "\n".join(
             [
@@ -43,6 +43,7 @@ with subtest("nix-config[1]@aarch64-linux: Nix reports sandbox ∋ true, extra-p
                 "has sandbox true",
                 "has extra-platforms aarch64-linux",
                 "has sandbox-paths /usr/bin/qemu-aarch64-static",
+                "has sandbox-paths '/usr/bin/qemu-aarch64?'",
             ]
         ),
         timeout=120,
