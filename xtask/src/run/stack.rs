@@ -34,9 +34,10 @@ pub const STACKS: &[Stack] = &[
 ];
 
 /// What a Debian stack's root holds besides the essential packages: Nix, the
-/// static emulators, and `umount` (the lab's set-up unmounts the host's
-/// root from inside the stack's).
-const PACKAGES: &[&str] = &["nix-bin", "qemu-user-static", "mount"];
+/// static emulators, qemu-user's `/usr/bin/qemu-<arch>` (dynamically linked
+/// in bookworm: what `emulator = "dynamic"` registers), and `umount` (the
+/// lab's set-up unmounts the host's root from inside the stack's).
+const PACKAGES: &[&str] = &["nix-bin", "qemu-user-static", "qemu-user", "mount"];
 
 impl Stack {
     /// The stack called `name`, or an error listing the stacks there are.
