@@ -32,7 +32,7 @@
         "checks/multiarch-uname.py" = "d27cb3f2ed6bd3d400576524fe845eac12e7906fafe8e60c5cca62369a15c486";
         "checks/nixos-chroot-dynamic-emulator-fix-static.nix" = "8ff8a85dd494eb5a3759e9099ce7ad824e2241abaddfb594c46ffd0d062ae119";
         "checks/nixos-chroot-dynamic-emulator-fix-static.py" = "3a3805484a735cd617f66867a1930974e5ed9f3a33dba1bce5709174b4c59711";
-        "checks/nixos-chroot-dynamic-emulator.nix" = "100c50cac06696008ca582f8d6fe5cac48ac2e8de7d438176e7117862c0546b9";
+        "checks/nixos-chroot-dynamic-emulator.nix" = "5cffd3ad524dc86031f5b571cee74441abaed4258199d2bf1a02ecb2611d1a01";
         "checks/nixos-chroot-dynamic-emulator.py" = "33410182a40bba4804ce22c7b94895bb22f8d524b1c2a42cf9a9c2ff7d5aabce";
         "checks/nixos-static-emulators.nix" = "a76470341c584201de2191c75667e01fecdb9abe770ed2744bccba021c34596a";
         "checks/nixos-static-emulators.py" = "b9acba9e5f518f151378f270b43afa5772122e4a61b4e88061d63ac514a7f22b";
@@ -57,7 +57,7 @@
         "labs/extra-platforms-unregistered.toml" = "8697e4149f4681ea5fc9dbcbe7844aedc210ce081558081033bfea167975cab4";
         "labs/multiarch-uname.toml" = "d6fb351d3bb435ee8b60e6e1acc7c4ef8a9862021d9d8161ab85c38e8b41ed6e";
         "labs/nixos-chroot-dynamic-emulator-fix-static.toml" = "bdcf9a2efe4f9aa9bbf962ce3e29e8f3f36ce3399ec4f6952c6e93726b526870";
-        "labs/nixos-chroot-dynamic-emulator.toml" = "1b456ecd559c883432fd275b5deac217595e12c223bcb69590154aa61825739b";
+        "labs/nixos-chroot-dynamic-emulator.toml" = "be1e1f2a4fc71a193f3527f6184595474014e15178aac2b9f88514a6dd01c820";
         "labs/nixos-static-emulators.toml" = "4c2a5e48a32eba441a5ca2e5a153dc57439b8426f45471d1ff9c106505dc5e95";
         "labs/nixos-vm-aarch64.toml" = "1d819a5536771d5018375f34fe1577acf2d4ad1fee60313cb3130442b9061ee3";
         "labs/nixos-vm-riscv64.toml" = "d199146e4e794bfd50cd8978bf4e5cc1aed946cd0d763c797fd9a33210ce7cd0";

@@ -11,7 +11,7 @@ pkgs.testers.runNixOSTest {
     { pkgs, ... }:
     {
       imports = [ ../modules/crosslab-node.nix ];
-      crosslab.description = "NixOS with boot.binfmt.emulatedSystems (no preferStaticEmulators): a static aarch64 binary run in a chroot holding only itself fails with \"No such file or directory\": the entry has no F flag, so the kernel looks for /run/binfmt/aarch64-linux inside the chroot; registered with F the kernel holds the emulator open, but it is dynamically linked and its loader is not in the chroot either (nixpkgs#160300; fixed by preferStaticEmulators, PR #334859: the fix variant is nixos-chroot-dynamic-emulator-fix-static)";
+      crosslab.description = "NixOS with boot.binfmt.emulatedSystems (no preferStaticEmulators): a static aarch64 binary run in a chroot holding only itself fails with \"No such file or directory\": the entry has no F flag, so the kernel looks for /run/binfmt/aarch64-linux inside the chroot; registered with F the kernel holds the emulator open, but it is dynamically linked and its loader is not in the chroot either (nixpkgs#160300; fixed by preferStaticEmulators, PR #334859: the fix variant is nixos-chroot-dynamic-emulator-fix-static). Simulated on Debian with qemu-user: on the trixie stack its /usr/bin/qemu-aarch64 is itself static (Debian 13 has no dynamically linked qemu-user), so the F probe runs there and is not as expected: a finding about the stack, not about NixOS";
       crosslab.payloads = {
         "aarch64-linux" = pkgs.pkgsCross."aarch64-multiplatform".pkgsStatic.busybox;
       };

@@ -79,6 +79,8 @@ pub struct NixosSimulation {
     pub extra_sandbox_paths: Vec<String>,
     /// The emulators behind the links (for prerequisites).
     pub emulators: Vec<String>,
+    /// Where the simulation cannot be what NixOS is (said once per run).
+    pub notes: Vec<String>,
 }
 
 /// A shell command that prints, for the dynamically linked program `$1`, one
@@ -131,6 +133,11 @@ impl Plan<'_> {
                 // has no dynamically linked emulator to give: the lab runs
                 // with the one it has, and its verdicts show the difference.
                 let is_static = output.contains("not a dynamic executable") || output.contains("statically linked");
+                if is_static {
+                    sim.notes.push(format!(
+                        "{emulator} is statically linked here (Debian 13 ships no dynamically linked qemu-user), so `emulator = \"dynamic\"` runs with a static emulator: what only a dynamic one fails at passes"
+                    ));
+                }
                 if objects.is_empty() && !is_static {
                     anyhow::bail!(
                         "found no loader or libraries of the dynamically linked emulator {emulator} (ldd said: {})\n  help: install Debian's qemu-user (`apt-get install qemu-user`), which provides it",

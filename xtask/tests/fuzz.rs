@@ -1173,7 +1173,15 @@ fn generate(rng: &mut Rng, i: usize) -> Generated {
     match effective {
         "none" => {}
         "nixos" => {
-            if let Some(f) = *rng.pick(&[None, Some("P"), Some("PF"), Some("FP")]) {
+            // NixOS's flags follow from the emulator: P for the dynamic one
+            // (the default), PF for the static one.
+            let emulator = *rng.pick(&[None, Some("dynamic"), Some("static")]);
+            if let Some(e) = emulator {
+                binfmt.push(("emulator".into(), s(e)));
+            }
+            let flags: &[Option<&str>] =
+                if emulator == Some("static") { &[None, Some("PF"), Some("FP")] } else { &[None, Some("P")] };
+            if let Some(f) = *rng.pick(flags) {
                 binfmt.push(("flags".into(), s(f)));
             }
         }
