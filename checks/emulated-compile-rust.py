@@ -17,7 +17,7 @@ with subtest("register `qemu-riscv64` for riscv64-linux (interpreter /usr/bin/qe
     machine.succeed("printf '%s' ':qemu-riscv64:M::\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xf3\\x00:\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff:/usr/bin/qemu-riscv64-static:PF' > /proc/sys/fs/binfmt_misc/register")
 
 with subtest("compile[0]@aarch64-linux: the aarch64-linux Rust toolchain compiles and runs a program in a sandboxed nix-build; it prints \"compiled for aarch64, runs as aarch64\""):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "payload=$(readlink -f \"$CROSSLAB_PAYLOADS\"/aarch64-linux)",
@@ -100,15 +100,17 @@ with subtest("compile[0]@aarch64-linux: the aarch64-linux Rust toolchain compile
         timeout=300,
     )
     check_outcome(
+        "compile[0]@aarch64-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line="compiled for aarch64, runs as aarch64",
     )
 
 with subtest("compile[0]@riscv64-linux: the riscv64-linux Rust toolchain compiles and runs a program in a sandboxed nix-build; it prints \"compiled for riscv64, runs as riscv64\""):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "payload=$(readlink -f \"$CROSSLAB_PAYLOADS\"/riscv64-linux)",
@@ -191,9 +193,13 @@ with subtest("compile[0]@riscv64-linux: the riscv64-linux Rust toolchain compile
         timeout=300,
     )
     check_outcome(
+        "compile[0]@riscv64-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line="compiled for riscv64, runs as riscv64",
     )
+
+finish()

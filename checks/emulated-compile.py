@@ -29,7 +29,7 @@ with subtest("register `qemu-mips64el` for mips64el-linux (interpreter /usr/bin/
     machine.succeed("printf '%s' ':qemu-mips64el:M::\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x08\\x00:\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff:/usr/bin/qemu-mips64el-static:PF' > /proc/sys/fs/binfmt_misc/register")
 
 with subtest("compile[0]@i686-linux: the i686-linux C toolchain compiles and runs a program in a sandboxed nix-build; it prints \"compiled for i686, runs as i686\""):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "payload=$(readlink -f \"$CROSSLAB_PAYLOADS\"/i686-linux)",
@@ -107,15 +107,17 @@ with subtest("compile[0]@i686-linux: the i686-linux C toolchain compiles and run
         timeout=120,
     )
     check_outcome(
+        "compile[0]@i686-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line="compiled for i686, runs as i686",
     )
 
 with subtest("compile[0]@aarch64-linux: the aarch64-linux C toolchain compiles and runs a program in a sandboxed nix-build; it prints \"compiled for aarch64, runs as aarch64\""):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "payload=$(readlink -f \"$CROSSLAB_PAYLOADS\"/aarch64-linux)",
@@ -193,15 +195,17 @@ with subtest("compile[0]@aarch64-linux: the aarch64-linux C toolchain compiles a
         timeout=120,
     )
     check_outcome(
+        "compile[0]@aarch64-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line="compiled for aarch64, runs as aarch64",
     )
 
 with subtest("compile[0]@armv7l-linux: the armv7l-linux C toolchain compiles and runs a program in a sandboxed nix-build; it prints \"compiled for armv7, runs as armv7l\""):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "payload=$(readlink -f \"$CROSSLAB_PAYLOADS\"/armv7l-linux)",
@@ -279,15 +283,17 @@ with subtest("compile[0]@armv7l-linux: the armv7l-linux C toolchain compiles and
         timeout=120,
     )
     check_outcome(
+        "compile[0]@armv7l-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line="compiled for armv7, runs as armv7l",
     )
 
 with subtest("compile[0]@riscv64-linux: the riscv64-linux C toolchain compiles and runs a program in a sandboxed nix-build; it prints \"compiled for riscv64, runs as riscv64\""):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "payload=$(readlink -f \"$CROSSLAB_PAYLOADS\"/riscv64-linux)",
@@ -365,15 +371,17 @@ with subtest("compile[0]@riscv64-linux: the riscv64-linux C toolchain compiles a
         timeout=120,
     )
     check_outcome(
+        "compile[0]@riscv64-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line="compiled for riscv64, runs as riscv64",
     )
 
 with subtest("compile[0]@s390x-linux: the s390x-linux C toolchain compiles and runs a program in a sandboxed nix-build; it prints \"compiled for s390x, runs as s390x\""):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "payload=$(readlink -f \"$CROSSLAB_PAYLOADS\"/s390x-linux)",
@@ -451,15 +459,17 @@ with subtest("compile[0]@s390x-linux: the s390x-linux C toolchain compiles and r
         timeout=120,
     )
     check_outcome(
+        "compile[0]@s390x-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line="compiled for s390x, runs as s390x",
     )
 
 with subtest("compile[0]@powerpc64le-linux: the powerpc64le-linux C toolchain compiles and runs a program in a sandboxed nix-build; it prints \"compiled for ppc64le, runs as ppc64le\""):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "payload=$(readlink -f \"$CROSSLAB_PAYLOADS\"/powerpc64le-linux)",
@@ -537,15 +547,17 @@ with subtest("compile[0]@powerpc64le-linux: the powerpc64le-linux C toolchain co
         timeout=120,
     )
     check_outcome(
+        "compile[0]@powerpc64le-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line="compiled for ppc64le, runs as ppc64le",
     )
 
 with subtest("compile[0]@mips64el-linux: the mips64el-linux C toolchain compiles and runs a program in a sandboxed nix-build; it prints \"compiled for mips64el, runs as mips64\""):
-    status, output = run_probe(
+    status, output, seconds = run_probe(
         "\n".join(
             [
                 "payload=$(readlink -f \"$CROSSLAB_PAYLOADS\"/mips64el-linux)",
@@ -623,9 +635,13 @@ with subtest("compile[0]@mips64el-linux: the mips64el-linux C toolchain compiles
         timeout=120,
     )
     check_outcome(
+        "compile[0]@mips64el-linux",
         status,
         output,
+        seconds,
         passes=True,
         contains=[],
         line="compiled for mips64el, runs as mips64",
     )
+
+finish()
