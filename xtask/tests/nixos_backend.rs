@@ -74,13 +74,15 @@ with nested("run the VM test script"):
 "#;
 
 /// What the default lab's probes answer: binfmt, nix-config and exec pass,
-/// the sandboxed build fails as reported.
+/// the sandboxed build and compile fail as reported.
 fn answers_as_reported() -> serde_json::Value {
+    let no_such_file = "error: executing '/nix/store/x-crosslab-payload/sh': No such file or directory\n";
     serde_json::json!([
         [0, "enabled\n"],
         [0, "sandbox = true\n"],
         [0, "aarch64\n"],
-        [1, "error: executing '/nix/store/x-crosslab-payload/sh': No such file or directory\n"],
+        [1, no_such_file],
+        [1, no_such_file]
     ])
 }
 
@@ -108,7 +110,7 @@ fn test_script(lab: &xtask::spec::Lab, dir: &Path) -> String {
     let files =
         Render { root: &root, labs: std::slice::from_ref(lab), with_specs: false, with_modules: true }.files().unwrap();
     let get = |p: &str| files.iter().find(|f| f.path == Path::new(p)).unwrap().text.clone();
-    let prelude = "import json\ncrosslab_node = json.loads('{\"payloads_dir\": \"/etc/crosslab/payloads\"}')\n";
+    let prelude = "import json\ncrosslab_node = json.loads('{\"payloads_dir\": \"/etc/crosslab/payloads\", \"toolchains_dir\": \"/etc/crosslab/toolchains\"}')\n";
     let script = format!("{prelude}{}{}", get("modules/crosslab_probe.py"), get(&format!("checks/{}.py", lab.name)));
     std::fs::write(dir.join("script.py"), &script).unwrap();
     script
@@ -131,7 +133,7 @@ fn the_driver_log_of_a_rendered_check_gives_every_verdict() {
     let log: String =
         String::from_utf8_lossy(&out.stderr).lines().map(|l| format!("vm-test-run-{}> {l}\n", lab.name)).collect();
     let results = parse_driver_log(&log);
-    assert_eq!(results.len(), 4, "{log}");
+    assert_eq!(results.len(), 5, "{log}");
     let plan = Plan::new(&lab, VM_HOST_ARCH);
     let verdicts = verdicts_from_log(&plan, &results, "");
     let labels: Vec<(String, &str)> = verdicts.iter().map(|v| (v.probe.id(), v.label())).collect();
@@ -142,6 +144,7 @@ fn the_driver_log_of_a_rendered_check_gives_every_verdict() {
             ("nix-config[1]@aarch64-linux".to_owned(), "pass"),
             ("exec[2]@aarch64-linux".to_owned(), "pass"),
             ("build[3]@aarch64-linux".to_owned(), "xfail"),
+            ("compile[4]@aarch64-linux".to_owned(), "xfail"),
         ]
     );
     assert!(verdicts[3].execution.output.contains("No such file or directory"));
@@ -195,7 +198,7 @@ fn a_whole_run_through_nix_build_gives_the_report_json_and_junit() {
       name = "vm-test-run-${{test.name}}";
       system = "x86_64-linux";
       builder = "/usr/bin/python3";
-      args = [ ./driver.py (builtins.toFile "script.py" (test.testScript {{ nodes.machine.crosslab.payloadsDir = "/etc/crosslab/payloads"; }})) {answers} ];
+      args = [ ./driver.py (builtins.toFile "script.py" (test.testScript {{ nodes.machine.crosslab.payloadsDir = "/etc/crosslab/payloads"; nodes.machine.crosslab.toolchainsDir = "/etc/crosslab/toolchains"; }})) {answers} ];
     }};
   }};
 }}
@@ -231,6 +234,7 @@ fn a_whole_run_through_nix_build_gives_the_report_json_and_junit() {
             ("nix-config[1]@aarch64-linux", "pass", true),
             ("exec[2]@aarch64-linux", "pass", true),
             ("build[3]@aarch64-linux", "fail", true),
+            ("compile[4]@aarch64-linux", "fail", true),
         ]
     );
     let xml = std::fs::read_to_string(&junit).unwrap();
