@@ -263,6 +263,23 @@ exec setpriv --reuid=65534 --regid=65534 --clear-groups --reset-env -- env CI=1 
         .unwrap()
 }
 
+/// The default lab without its compile probe, as a spec in `dir`: the
+/// tests below are about namespaces and payloads, and a target toolchain is
+/// a cached Debian root that only root builds.
+fn default_lab_without_compile(dir: &std::path::Path) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(xtask::labs_dir(&xtask::project_root()).join("non-nixos-aarch64.toml")).unwrap();
+    let mut blocks = text.split("[[probe]]");
+    let mut kept = blocks.next().unwrap().to_owned();
+    for block in blocks.filter(|b| !b.contains("kind = \"compile\"")) {
+        kept.push_str("[[probe]]");
+        kept.push_str(block);
+    }
+    assert!(text.contains("kind = \"compile\"") && !kept.contains("compile"), "{kept}");
+    let path = dir.join("non-nixos-aarch64.toml");
+    std::fs::write(&path, kept).unwrap();
+    path
+}
+
 #[test]
 fn a_user_with_subordinate_ids_runs_labs_without_root() {
     // The user's own cache, with the aarch64 payload already in it.
@@ -273,11 +290,13 @@ fn a_user_with_subordinate_ids_runs_labs_without_root() {
     std::fs::create_dir_all(&ours).unwrap();
     std::fs::copy(payloads.join("aarch64-linux/busybox"), ours.join("busybox")).unwrap();
     std::os::unix::fs::symlink("busybox", ours.join("sh")).unwrap();
+    let lab = default_lab_without_compile(cache.path());
+    let lab = lab.to_str().unwrap();
     let chown = Command::new("chown").args(["-R", "65534:65534"]).arg(cache.path()).status().unwrap();
     assert!(chown.success());
 
     // No subordinate ids: refused before anything starts, with the fix.
-    let out = run_as_nobody(cache.path(), "", &["lab", "run", "non-nixos-aarch64"]);
+    let out = run_as_nobody(cache.path(), "", &["lab", "run", lab]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("usermod --add-subuids 100000-165535 --add-subgids 100000-165535 nobody"), "{err}");
@@ -288,7 +307,7 @@ fn a_user_with_subordinate_ids_runs_labs_without_root() {
     let out = run_as_nobody(
         cache.path(),
         "nobody:200000:65536\nnogroup:200000:65536\n",
-        &["lab", "run", "--json", "non-nixos-aarch64"],
+        &["lab", "run", "--json", lab],
     );
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -356,6 +375,7 @@ PATH="$p/bin:$PATH" exec "$@"
 fn on_a_host_without_debian_sources_payloads_come_from_debians_archive() {
     let overlay = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();
+    let lab = default_lab_without_compile(overlay.path());
     let script = r#"set -e
 mkdir "$OVERLAY/upper" "$OVERLAY/work"
 mount -t overlay overlay -o "lowerdir=/etc,upperdir=$OVERLAY/upper,workdir=$OVERLAY/work" /etc
@@ -367,7 +387,8 @@ exec "$@"
 "#;
     let out = Command::new("unshare")
         .args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh", env!("CARGO_BIN_EXE_xtask")])
-        .args(["lab", "run", "non-nixos-aarch64"])
+        .args(["lab", "run"])
+        .arg(&lab)
         .env("OVERLAY", overlay.path())
         .env("CROSSLAB_CACHE", cache.path())
         .env("CI", "1")
