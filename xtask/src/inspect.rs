@@ -60,9 +60,6 @@ impl flags::Show {
                 crate::plan::NixosSimulation::default()
             }
         };
-        for note in &nixos.notes {
-            line(format!("\nnote: {note}"));
-        }
         for (link, target) in &nixos.links {
             line(format!("\nNixOS simulation: {link} -> {target}"));
         }

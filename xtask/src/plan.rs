@@ -79,9 +79,22 @@ pub struct NixosSimulation {
     pub extra_sandbox_paths: Vec<String>,
     /// The emulators behind the links (for prerequisites).
     pub emulators: Vec<String>,
-    /// Where the simulation cannot be what NixOS is (said once per run).
-    pub notes: Vec<String>,
 }
+
+/// A lab that cannot be modelled where it would run — say, a dynamically
+/// linked emulator on a stack whose distribution ships only static ones.
+/// Not a verdict: `lab run` cannot run it there (exit 2), and `lab matrix`
+/// shows the lab as not applying on that stack.
+#[derive(Debug)]
+pub struct DoesNotApply(pub String);
+
+impl std::fmt::Display for DoesNotApply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DoesNotApply {}
 
 /// A shell command that prints, for the dynamically linked program `$1`, one
 /// `path=real-path` line per file its loader opens: the ELF interpreter and
@@ -130,15 +143,16 @@ impl Plan<'_> {
                 let output = shared_objects(&emulator)?;
                 let objects = parse_shared_objects(&output);
                 // A distribution whose qemu-user is itself static (Debian 13)
-                // has no dynamically linked emulator to give: the lab runs
-                // with the one it has, and its verdicts show the difference.
+                // has no dynamically linked emulator to give: what only a
+                // dynamic one fails at would pass, so the lab does not apply.
                 let is_static = output.contains("not a dynamic executable") || output.contains("statically linked");
                 if is_static {
-                    sim.notes.push(format!(
-                        "{emulator} is statically linked here (Debian 13 ships no dynamically linked qemu-user), so `emulator = \"dynamic\"` runs with a static emulator: what only a dynamic one fails at passes"
-                    ));
+                    return Err(DoesNotApply(format!(
+                        "{emulator} is statically linked here (Debian 13 ships no dynamically linked qemu-user), so `emulator = \"dynamic\"` cannot be modelled\n  help: run this lab on a stack with a dynamic qemu-user (--stack bookworm)"
+                    ))
+                    .into());
                 }
-                if objects.is_empty() && !is_static {
+                if objects.is_empty() {
                     anyhow::bail!(
                         "found no loader or libraries of the dynamically linked emulator {emulator} (ldd said: {})\n  help: install Debian's qemu-user (`apt-get install qemu-user`), which provides it",
                         output.trim()

@@ -338,7 +338,6 @@ pub fn run_host(
 pub fn run_on_host(plan: &Plan, env: &HostEnv, on_verdict: &mut dyn FnMut(&Verdict)) -> anyhow::Result<LabReport> {
     let lab: &Lab = plan.lab;
     let nixos = plan.nixos_simulation(&mut |program| crate::plan::shared_objects_in(&env.lower, program))?;
-    nixos.notes.iter().for_each(|note| eprintln!("crosslab: {note}"));
     let on_host_stack = env.lower == Path::new("/");
     let mut setup = host::Setup {
         lower: env.lower.clone(),

@@ -37,7 +37,6 @@ pub fn run_vm(plan: &Plan, guest: &Guest, on_verdict: &mut dyn FnMut(&Verdict)) 
         let command = format!("set -- {}\n{}", crate::quote::sh(program), crate::plan::SHARED_OBJECTS_COMMAND);
         Ok(run::Executor::exec(guest, &command, std::time::Duration::from_secs(10))?.output)
     })?;
-    nixos.notes.iter().for_each(|note| eprintln!("crosslab: {note}"));
     guest.reset(&plan.nix_conf.to_nix_conf(&nixos.extra_sandbox_paths), &nixos.links)?;
     let verdicts = run_plan(plan, guest, on_verdict)?;
     Ok(LabReport { lab: plan.lab.name.clone(), backend: "vm", verdicts })
