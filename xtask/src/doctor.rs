@@ -168,7 +168,7 @@ pub struct Entry {
 
 /// Reads binfmt_misc: the mounted instance, or the global one through a
 /// private mount namespace when the host has none mounted.
-fn binfmt_entries(c: &mut Checkup) -> Vec<Entry> {
+pub fn binfmt_entries(c: &mut Checkup) -> Vec<Entry> {
     const S: &str = "binfmt_misc";
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let mounted_as = |fstype: &str| {
@@ -330,15 +330,17 @@ pub struct NixSettings {
 }
 
 impl NixSettings {
-    fn list(&self, key: &str) -> Vec<String> {
+    pub fn list(&self, key: &str) -> Vec<String> {
         self.values.get(key).map(|v| v.split_whitespace().map(str::to_owned).collect()).unwrap_or_default()
     }
-    fn sandbox_on(&self) -> bool {
+    pub fn sandbox_on(&self) -> bool {
         matches!(self.values.get("sandbox").map(String::as_str), Some("true") | Some("relaxed"))
     }
 }
 
-fn nix_config(c: &mut Checkup) -> Option<NixSettings> {
+/// Reads Nix's effective settings (`nix show-config`, which honours
+/// NIX_CONF_DIR and the user's files), noting them in `c`.
+pub fn nix_config(c: &mut Checkup) -> Option<NixSettings> {
     const S: &str = "nix";
     let out = match Command::new("nix")
         .args(["--extra-experimental-features", "nix-command", "show-config"])

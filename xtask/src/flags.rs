@@ -19,7 +19,7 @@ pub struct Xtask {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Work with labs: list, show, check, render, run, matrix, doctor.
+    /// Work with labs: list, show, check, render, run, matrix, doctor, fix, capture, shell.
     #[command(subcommand)]
     Lab(LabCommand),
     /// Install what the test suite needs (Debian packages, as root) and run
@@ -57,6 +57,58 @@ pub enum LabCommand {
     /// whether KVM really boots a guest, qemu versions. Each problem comes with
     /// its fix. Exit status: 0 no problem found, 1 some.
     Doctor(Doctor),
+    /// Find the smallest change of a lab's spec that makes every probe pass,
+    /// and prove it: the changed lab runs (isolated, as `lab run`), one layer
+    /// at a time, until every probe passes or no diagnosis proposes another
+    /// change. Probes expecting failure are turned into probes expecting to
+    /// pass (the aim is a working machine). Writes the fixed spec and prints
+    /// what to change on a real machine of the lab's kind. Exit status: 0 a
+    /// verified fix, 1 none found, 2 could not run.
+    Fix(Fix),
+    /// Read this machine without changing it (binfmt_misc entries, Nix's
+    /// configuration, whether it is NixOS) and write a lab spec that models
+    /// it, with probes for every foreign system registered or in
+    /// extra-platforms. `lab run` on it reproduces, isolated, what this
+    /// machine does; `lab fix` on it finds what to change.
+    Capture(Capture),
+    /// An interactive shell inside a lab's namespaces, after its
+    /// registrations and Nix set-up, with the probes' environment
+    /// (CROSSLAB_SYSTEM, CROSSLAB_PAYLOADS, NIX_CONF_DIR…). Leaving it tears
+    /// the lab down as `lab run` does.
+    Shell(LabShell),
+}
+
+#[derive(Debug, Args)]
+pub struct Fix {
+    /// A lab name from labs/, or a path to a .toml spec.
+    pub lab: String,
+    /// Write the fixed spec to FILE (default: `<lab>-fixed.toml` here).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Which Nix and qemu the lab runs with, as for `lab run`: `host`,
+    /// `bookworm` or `trixie`.
+    #[arg(long, default_value = "host", value_name = "STACK")]
+    pub stack: String,
+}
+
+#[derive(Debug, Args)]
+pub struct Capture {
+    /// Write the spec to FILE instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LabShell {
+    /// A lab name from labs/, or a path to a .toml spec.
+    pub lab: String,
+    /// The system CROSSLAB_SYSTEM names (default: the lab's first).
+    #[arg(long, value_name = "SYSTEM")]
+    pub system: Option<String>,
+    /// Which Nix and qemu the lab runs with, as for `lab run`: `host`,
+    /// `bookworm` or `trixie`.
+    #[arg(long, default_value = "host", value_name = "STACK")]
+    pub stack: String,
 }
 
 #[derive(Debug, Args)]

@@ -7,8 +7,10 @@
 //! → `render` (flake, NixOS tests) or `run` (backends → verdicts) → `report`.
 
 pub mod bench;
+pub mod capture;
 pub mod diagnose;
 pub mod doctor;
+pub mod fix;
 pub mod flags;
 pub mod inspect;
 pub mod matrix;
@@ -17,6 +19,7 @@ pub mod quote;
 pub mod render;
 pub mod report;
 pub mod run;
+pub mod shell;
 pub mod spec;
 pub mod systems;
 pub mod testsuite;
@@ -57,6 +60,9 @@ fn dispatch(flags: flags::Xtask) -> anyhow::Result<ExitCode> {
             flags::LabCommand::Run(f) => f.run(&root),
             flags::LabCommand::Matrix(f) => f.run(&root),
             flags::LabCommand::Doctor(f) => f.run(),
+            flags::LabCommand::Fix(f) => f.run(&root),
+            flags::LabCommand::Capture(f) => f.run(),
+            flags::LabCommand::Shell(f) => f.run(&root),
         },
         flags::Command::Bench(f) => f.run(&root),
         flags::Command::Test(f) => f.run(&root),

@@ -195,15 +195,16 @@ pub fn rows_of(plan: &Plan, report: &LabReport) -> Vec<Row> {
         .collect()
 }
 
-/// The note of one row: the first surprise's diagnosis (or what was expected
-/// and what happened), else what passed and what failed as reported.
+/// The note of one row: the most informative surprise's diagnosis (see
+/// [`diagnose::most_informative`]; else what was expected and what
+/// happened), else what passed and what failed as reported.
 fn note(plan: &Plan, verdicts: &[&Verdict]) -> String {
     if verdicts.is_empty() {
         return "no probe runs for this system".to_owned();
     }
-    if let Some(v) = verdicts.iter().find(|v| !v.as_expected) {
+    if let Some((v, diagnosis)) = diagnose::most_informative(plan, verdicts) {
         let kind = v.probe.kind.as_str();
-        if let Some(d) = diagnose::diagnose(plan, v) {
+        if let Some(d) = diagnosis {
             return format!("{kind}: {}", d.summary);
         }
         return match v.label() {

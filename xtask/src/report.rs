@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::diagnose::{self, Diagnosis};
+use crate::diagnose;
 use crate::plan::{CompileTimes, Plan, Probe};
 use crate::run::process::Execution;
 use crate::spec::{Expect, ProbeKind};
@@ -114,8 +114,13 @@ impl LabReport {
     pub fn to_json_diagnosed(&self, plan: &Plan) -> JsonLab<'_> {
         let mut json = self.to_json();
         for (probe, v) in json.probes.iter_mut().zip(&self.verdicts) {
-            probe.diagnosis =
-                diagnose::diagnose(plan, v).map(|d| JsonDiagnosis { summary: d.summary, detail: d.detail, fix: d.fix });
+            probe.diagnosis = diagnose::diagnose(plan, v).map(|d| JsonDiagnosis {
+                machine_steps: d.machine_steps(plan),
+                summary: d.summary,
+                detail: d.detail,
+                fix: d.fix,
+                changes: d.changes,
+            });
         }
         json
     }
@@ -161,6 +166,11 @@ pub struct JsonDiagnosis {
     pub summary: String,
     pub detail: String,
     pub fix: String,
+    /// The fix as edits to the lab spec, preferred first (what `lab fix`
+    /// applies), e.g. `{"add-sandbox-path": "/usr/bin/qemu-aarch64-static"}`.
+    pub changes: Vec<diagnose::SpecChange>,
+    /// The preferred change on a real machine of the lab's host kind.
+    pub machine_steps: Vec<String>,
 }
 
 /// Whether to draw for a person (a terminal, not CI).
@@ -466,9 +476,24 @@ pub fn surprises(plan: &Plan, report: &LabReport, colour: bool) -> String {
                 out.push_str(&format!("        | {}\n", printable(line)));
             }
         }
-        if let Some(Diagnosis { detail, fix, .. }) = diagnose::diagnose(plan, v) {
-            out.push_str(&format!("      {} {}\n", paint(colour, BOLD, "diagnosis:"), printable(&detail)));
-            out.push_str(&format!("      {}       {}\n", paint(colour, BOLD, "fix:"), printable(&fix)));
+        if let Some(d) = diagnose::diagnose(plan, v) {
+            out.push_str(&format!("      {} {}\n", paint(colour, BOLD, "diagnosis:"), printable(&d.detail)));
+            out.push_str(&format!("      {}       {}\n", paint(colour, BOLD, "fix:"), printable(&d.fix)));
+            let steps = d.machine_steps(plan);
+            if !steps.is_empty() {
+                let header = format!("on a {} machine:", plan.lab.host.as_str());
+                out.push_str(&format!("      {}\n", paint(colour, BOLD, &header)));
+                for step in steps {
+                    out.push_str(&format!("        {}\n", printable(&step)));
+                }
+            }
+            // Not run here: the fix search reruns the lab once per change.
+            if !d.changes.is_empty() {
+                out.push_str(&format!(
+                    "      not verified: `cargo xtask lab fix {}` finds the change that makes every probe pass and proves it\n",
+                    printable(&plan.lab.path.display().to_string())
+                ));
+            }
         }
         out.push('\n');
     }

@@ -304,11 +304,8 @@ fn a_user_with_subordinate_ids_runs_labs_without_root() {
     // With them, the reported bug is reproduced exactly as under root: the
     // sandbox is really on (a map that denied setgroups would let Nix fall
     // back to building unsandboxed, and the build would pass).
-    let out = run_as_nobody(
-        cache.path(),
-        "nobody:200000:65536\nnogroup:200000:65536\n",
-        &["lab", "run", "--json", lab],
-    );
+    let out =
+        run_as_nobody(cache.path(), "nobody:200000:65536\nnogroup:200000:65536\n", &["lab", "run", "--json", lab]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let build = report["probes"].as_array().unwrap().iter().find(|p| p["kind"] == "build").unwrap();

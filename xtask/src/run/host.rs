@@ -388,6 +388,23 @@ impl crate::run::Executor for HostLab {
 }
 
 impl HostLab {
+    /// `program` with `args` inside the lab's namespaces, with the probes'
+    /// environment and the terminal's stdin, for `lab shell`: the caller
+    /// adds to its environment and waits for it.
+    pub fn interactive(&self, program: &str, args: &[&str]) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--target={}", self.ns_pid));
+        if self.in_user_ns {
+            c.arg("--user");
+        }
+        c.args(["--mount", "--pid", "--", program])
+            .args(args)
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .current_dir("/");
+        c
+    }
+
     /// Kills every process of the lab but its PID 1: what a probe left behind
     /// (a hung builder, a daemon) must not leak into the next probe.
     fn kill_probe_processes(&self) {

@@ -23,7 +23,7 @@ use crate::flags;
 use crate::plan::{Plan, Probe};
 use crate::report::{self, LabReport, Verdict};
 use crate::run::process::Execution;
-use crate::spec::{Lab, ProbeKind};
+use crate::spec::ProbeKind;
 use crate::systems::NixSystem;
 
 /// The lab `lab run` runs when given none: the reported non-NixOS sandbox issue.
@@ -336,7 +336,16 @@ pub fn run_host(
 /// Runs one lab on the host backend as `env` says, calling `on_verdict` as
 /// each probe ends.
 pub fn run_on_host(plan: &Plan, env: &HostEnv, on_verdict: &mut dyn FnMut(&Verdict)) -> anyhow::Result<LabReport> {
-    let lab: &Lab = plan.lab;
+    let ns = start_host(plan, env)?;
+    let verdicts = run_plan(plan, &ns, on_verdict)?;
+    ns.stop()?;
+    Ok(LabReport { lab: plan.lab.name.clone(), backend: "host", verdicts })
+}
+
+/// Starts a lab's namespaces on the host backend with its Nix set-up (and a
+/// simulated NixOS's links), before anything is registered: `lab run` and
+/// `lab shell` start a lab the same way.
+pub fn start_host(plan: &Plan, env: &HostEnv) -> anyhow::Result<host::HostLab> {
     let nixos = plan.nixos_simulation(&mut |program| crate::plan::shared_objects_in(&env.lower, program))?;
     let on_host_stack = env.lower == Path::new("/");
     let mut setup = host::Setup {
@@ -371,9 +380,7 @@ pub fn run_on_host(plan: &Plan, env: &HostEnv, on_verdict: &mut dyn FnMut(&Verdi
             bail!("registering the toolchains in the lab's store failed: {}", done.output.trim());
         }
     }
-    let verdicts = run_plan(plan, &ns, on_verdict)?;
-    ns.stop()?;
-    Ok(LabReport { lab: lab.name.clone(), backend: "host", verdicts })
+    Ok(ns)
 }
 
 /// Somewhere a lab's shell commands run: the host's namespaces, a VM.
@@ -390,13 +397,7 @@ pub fn run_plan(
     executor: &dyn Executor,
     on_verdict: &mut dyn FnMut(&Verdict),
 ) -> anyhow::Result<Vec<Verdict>> {
-    for reg in &plan.registrations {
-        let done = executor.exec(&reg.command(), Duration::from_secs(10))?;
-        if !done.succeeded() {
-            bail!("registering `{}` failed: {}", reg.line(), done.output.trim());
-        }
-        fault_point("registration");
-    }
+    register(plan, executor)?;
     let mut verdicts = Vec::new();
     for probe in &plan.probes {
         let execution = executor.exec(&probe.command, probe.timeout)?;
@@ -405,6 +406,18 @@ pub fn run_plan(
         verdicts.push(verdict);
     }
     Ok(verdicts)
+}
+
+/// Registers the plan's binfmt entries (fhs and simulated NixOS alike).
+pub fn register(plan: &Plan, executor: &dyn Executor) -> anyhow::Result<()> {
+    for reg in &plan.registrations {
+        let done = executor.exec(&reg.command(), Duration::from_secs(10))?;
+        if !done.succeeded() {
+            bail!("registering `{}` failed: {}", reg.line(), done.output.trim());
+        }
+        fault_point("registration");
+    }
+    Ok(())
 }
 
 /// Judges one probe's execution against its expectation. A timeout is never
