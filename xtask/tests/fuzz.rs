@@ -52,6 +52,7 @@ const PYTHON: &str = "/usr/bin/python3";
 
 /// The payload directory the testScript's JSON prelude is evaluated with.
 const PAYLOADS_DIR: &str = "/etc/crosslab/payloads";
+const TOOLCHAINS_DIR: &str = "/etc/crosslab/toolchains";
 
 /// Labs rendered into one flake and checked by one nix-instantiate and one
 /// python3 process.
@@ -566,7 +567,7 @@ fn check_rendered<'a>(out: &Path, labs: &'a [Lab]) -> Vec<(&'a Lab, String)> {
       inherit (node.nix.settings) sandbox extra-sandbox-paths extra-platforms;
       emulated = node.boot.binfmt.emulatedSystems or [ ];
       payloads = builtins.attrNames node.crosslab.payloads;
-      script = test.testScript {{ nodes.machine.crosslab.payloadsDir = "{PAYLOADS_DIR}"; nodes.machine.crosslab.toolchainsDir = "/etc/crosslab/toolchains"; }};
+      script = test.testScript {{ nodes.machine.crosslab.payloadsDir = "{PAYLOADS_DIR}"; nodes.machine.crosslab.toolchainsDir = "{TOOLCHAINS_DIR}"; }};
     }};
   flake = import ({dir} + "/flake.nix");
   outputs = flake.outputs {{ }};
@@ -717,7 +718,14 @@ fn script_problem(lab: &Lab, got: &Json) -> Option<String> {
     if let Some(e) = got.get("error") {
         return Some(format!("the testScript does not compile or is not data: {e}"));
     }
-    if got["prelude"] != json!({ "payloads_dir": PAYLOADS_DIR }) {
+    // Labs that compile also learn where the VM keeps the target toolchains.
+    let compiles = lab.probes.iter().any(|p| p.kind == xtask::spec::ProbeKind::Compile);
+    let prelude = if compiles {
+        json!({ "payloads_dir": PAYLOADS_DIR, "toolchains_dir": TOOLCHAINS_DIR })
+    } else {
+        json!({ "payloads_dir": PAYLOADS_DIR })
+    };
+    if got["prelude"] != prelude {
         return Some(format!("the JSON prelude says {}", got["prelude"]));
     }
     let plan = Plan::new(lab, VM_HOST_ARCH);
