@@ -39,6 +39,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+mod common;
+use common::NO_STORE;
+
 use serde_json::{json, Value as Json};
 use xtask::plan::{Plan, Probe};
 use xtask::render::{Render, VM_HOST_ARCH};
@@ -578,13 +581,13 @@ in {{
         names.join(" ")
     );
     let out_nix =
-        Command::new("nix-instantiate").args(["--eval", "--strict", "--json", "--expr", &expr]).output().unwrap();
+        Command::new("nix-instantiate").args(NO_STORE).args(["--eval", "--strict", "--json", "--expr", &expr]).output().unwrap();
     if !out_nix.status.success() {
         // Find the lab at fault: each file on its own.
         let stderr = String::from_utf8_lossy(&out_nix.stderr);
         for lab in labs {
             let file = out.join(format!("checks/{}.nix", lab.name));
-            let parse = Command::new("nix-instantiate").arg("--parse").arg(&file).output().unwrap();
+            let parse = Command::new("nix-instantiate").args(NO_STORE).arg("--parse").arg(&file).output().unwrap();
             if !parse.status.success() {
                 problems.push((
                     lab,

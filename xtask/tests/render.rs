@@ -13,7 +13,7 @@ use xtask::render::{Render, RenderedFile, VM_HOST_ARCH};
 use xtask::spec::Lab;
 
 mod common;
-use common::assert_success;
+use common::{assert_success, NO_STORE};
 
 /// Debian's python3: the one its pyflakes and mypy are installed for.
 const PYTHON: &str = "/usr/bin/python3";
@@ -156,7 +156,6 @@ fn run(cmd: &mut Command) -> Output {
 
 /// Parsing and evaluating need no store: without this, Nix as root creates
 /// /nix/var and a store database on a machine that has no /nix.
-const NO_STORE: [&str; 3] = ["--option", "store", "dummy://"];
 
 fn nix_parses(path: &Path) {
     let out = run(Command::new("nix-instantiate").args(NO_STORE).arg("--parse").arg(path));

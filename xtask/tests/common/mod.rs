@@ -22,3 +22,7 @@ pub fn assert_success(what: &str, out: &Output) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Options that keep `nix-instantiate` off the machine's Nix store: run as
+/// root, it would otherwise create /nix/var/nix/db on a machine without one.
+pub const NO_STORE: [&str; 3] = ["--option", "store", "dummy://"];
