@@ -186,16 +186,19 @@ fn labs_leave_the_host_as_they_found_it() {
     wait_until("the host's entries are back", Duration::from_secs(10), || before == host_state());
     eprintln!("--allow-global: cleanup after SIGKILL took {took:?}");
 
-    // Without the flag, a kernel without binfmt_misc namespaces is refused.
+    // Without the flag, the host backend on a kernel without binfmt_misc
+    // namespaces is refused, naming both ways out (without --backend,
+    // lab run would pick the vm backend: tests/vm_backend.rs).
     let refused = xtask()
-        .args(["lab", "run"])
+        .args(["lab", "run", "--backend", "host"])
         .arg(lab("non-nixos-aarch64"))
         .envs(global)
         .stderr(Stdio::piped())
         .output()
         .unwrap();
     assert_eq!(refused.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("--allow-global"));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("--allow-global") && said.contains("--backend vm"), "{said}");
     assert_eq!(before, host_state());
 
     // And the next run trips on nothing.
