@@ -32,6 +32,9 @@ pub struct Row {
     pub system: &'static str,
     /// Every probe for this system ended as the lab expects.
     pub works: bool,
+    /// The lab can be modelled on this stack at all (else the note says
+    /// why, and the row counts neither way).
+    pub applies: bool,
     /// Some of them reproduced an expected failure.
     pub fails_as_reported: bool,
     /// Why, in a few words.
@@ -53,6 +56,9 @@ pub struct RowProbe {
 impl Row {
     /// The "Works?" cell: `✅`, `✅ (fails as reported)` or `❌`.
     pub fn works_cell(&self) -> &'static str {
+        if !self.applies {
+            return "— (does not apply)";
+        }
         match (self.works, self.fails_as_reported) {
             (true, false) => "✅",
             (true, true) => "✅ (fails as reported)",
@@ -126,6 +132,7 @@ impl flags::Matrix {
                             host: job.host,
                             system: system.double,
                             works: false,
+                            applies: true,
                             fails_as_reported: false,
                             note: format!("lab does not apply: {}", first_line(&why)),
                             compile: None,
@@ -135,7 +142,30 @@ impl flags::Matrix {
                     continue;
                 };
                 let started = Instant::now();
-                let report = session.run(plan, &mut |_| {})?;
+                let report = match session.run(plan, &mut |_| {}) {
+                    Ok(report) => report,
+                    Err(e) => {
+                        let Some(why) = e.chain().find_map(|c| c.downcast_ref::<crate::plan::DoesNotApply>()) else {
+                            return Err(e);
+                        };
+                        eprintln!("crosslab: matrix: {} does not apply on {}: {why}", job.name, stack.name);
+                        for system in &job.systems {
+                            rows.push(Row {
+                                lab: job.name.clone(),
+                                stack: stack.name,
+                                host: job.host,
+                                system: system.double,
+                                works: false,
+                                applies: false,
+                                fails_as_reported: false,
+                                note: first_line(&why.0).to_owned(),
+                                probes: Vec::new(),
+                                compile: None,
+                            });
+                        }
+                        continue;
+                    }
+                };
                 let ok = report.verdicts.iter().filter(|v| v.as_expected).count();
                 eprintln!(
                     "crosslab: matrix: {} on {} for {}: {ok} of {} probes as expected ({})",
@@ -159,7 +189,7 @@ impl flags::Matrix {
             MatrixFormat::Markdown => print!("{}", markdown_with(&rows, self.compile_times)),
             MatrixFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
         }
-        Ok(if rows.iter().all(|r| r.works) { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        Ok(if rows.iter().all(|r| r.works || !r.applies) { ExitCode::SUCCESS } else { ExitCode::from(1) })
     }
 }
 
@@ -178,6 +208,7 @@ pub fn rows_of(plan: &Plan, report: &LabReport) -> Vec<Row> {
                 host: plan.lab.host.as_str(),
                 system: system.double,
                 works,
+                applies: true,
                 fails_as_reported,
                 note: note(plan, &verdicts),
                 compile: verdicts.iter().find_map(|v| v.compile_times()),
