@@ -77,11 +77,23 @@ pub fn apt_install(sh: &Shell, packages: &[&str]) -> anyhow::Result<()> {
             String::from_utf8_lossy(&simulated.stderr).trim()
         );
     }
-    cmd!(sh, "apt-get install -qq -y --no-remove --no-install-recommends {packages...}")
+    // dpkg's progress goes to the log of a failure only: the terminal gets
+    // crosslab's one line saying what it installs.
+    let installed = cmd!(sh, "apt-get install -qq -y --no-remove --no-install-recommends {packages...}")
         .env("DEBIAN_FRONTEND", "noninteractive")
         .quiet()
-        .run()
-        .with_context(|| format!("`apt-get install {}` failed", packages.join(" ")))?;
+        .ignore_status()
+        .output()
+        .context("could not execute `apt-get`")?;
+    if !installed.status.success() {
+        let log = format!("{}{}", String::from_utf8_lossy(&installed.stdout), String::from_utf8_lossy(&installed.stderr));
+        bail!(
+            "`apt-get install {}` exited with {}:\n{}",
+            packages.join(" "),
+            installed.status,
+            crate::report::last_lines(&log, 20).join("\n")
+        );
+    }
     Ok(())
 }
 
