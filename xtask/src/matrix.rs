@@ -76,6 +76,32 @@ struct Job {
     lab: Result<Lab, String>,
 }
 
+impl Job {
+    /// The rows of a job that did not run on `stack`: it cannot run at all
+    /// (`applies`: its spec does not fit the system) or does not apply there.
+    fn rows_not_run(&self, stack: &'static str, applies: bool, note: String) -> Vec<Row> {
+        self.systems
+            .iter()
+            .map(|system| Row {
+                lab: self.name.clone(),
+                stack,
+                host: self.host,
+                system: system.double,
+                works: false,
+                applies,
+                fails_as_reported: false,
+                note: note.clone(),
+                compile: None,
+                probes: Vec::new(),
+            })
+            .collect()
+    }
+
+    fn systems_text(&self) -> String {
+        self.systems.iter().map(|s| s.double).collect::<Vec<_>>().join(", ")
+    }
+}
+
 impl flags::Matrix {
     pub fn run(self, root: &Path) -> anyhow::Result<ExitCode> {
         let labs = crate::load_labs(root, &self.labs)?;
@@ -124,21 +150,8 @@ impl flags::Matrix {
             for (job, plan) in jobs.iter().zip(&plans) {
                 let Some(plan) = plan else {
                     let why = job.lab.as_ref().err().cloned().unwrap_or_default();
-                    for system in &job.systems {
-                        eprintln!("crosslab: matrix: {} cannot run for {}: {why}", job.name, system.double);
-                        rows.push(Row {
-                            lab: job.name.clone(),
-                            stack: stack.name,
-                            host: job.host,
-                            system: system.double,
-                            works: false,
-                            applies: true,
-                            fails_as_reported: false,
-                            note: format!("lab does not apply: {}", first_line(&why)),
-                            compile: None,
-                            probes: Vec::new(),
-                        });
-                    }
+                    eprintln!("crosslab: matrix: {} cannot run for {}: {why}", job.name, job.systems_text());
+                    rows.extend(job.rows_not_run(stack.name, true, format!("lab does not apply: {}", first_line(&why))));
                     continue;
                 };
                 let started = Instant::now();
@@ -149,20 +162,7 @@ impl flags::Matrix {
                             return Err(e);
                         };
                         eprintln!("crosslab: matrix: {} does not apply on {}: {why}", job.name, stack.name);
-                        for system in &job.systems {
-                            rows.push(Row {
-                                lab: job.name.clone(),
-                                stack: stack.name,
-                                host: job.host,
-                                system: system.double,
-                                works: false,
-                                applies: false,
-                                fails_as_reported: false,
-                                note: first_line(&why.0).to_owned(),
-                                probes: Vec::new(),
-                                compile: None,
-                            });
-                        }
+                        rows.extend(job.rows_not_run(stack.name, false, first_line(&why.0).to_owned()));
                         continue;
                     }
                 };
@@ -171,7 +171,7 @@ impl flags::Matrix {
                     "crosslab: matrix: {} on {} for {}: {ok} of {} probes as expected ({})",
                     job.name,
                     stack.name,
-                    job.systems.iter().map(|s| s.double).collect::<Vec<_>>().join(", "),
+                    job.systems_text(),
                     report.verdicts.len(),
                     report::format_duration(started.elapsed())
                 );
