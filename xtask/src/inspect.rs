@@ -96,11 +96,25 @@ impl flags::Check {
             match spec::load(path) {
                 Ok(lab) => {
                     let probes = Plan::new(&lab, std::env::consts::ARCH).probes.len();
-                    println!("ok  {}  ({}, {})", lab.name, count(lab.systems.len(), "system"), count(probes, "probe"));
+                    let mut line = format!(
+                        "ok  {}  ({}, {}",
+                        lab.name,
+                        count(lab.systems.len(), "system"),
+                        count(probes, "probe")
+                    );
+                    if path.file_stem().is_some_and(|stem| *stem != *lab.name) {
+                        line += &format!("; lab name derived from `{}`", path.display());
+                    }
+                    println!("{})", printable(&line));
                 }
-                Err(e) => {
+                Err(errors) => {
                     invalid += 1;
-                    eprintln!("error: {}", printable(&e.to_string()));
+                    for e in errors.iter() {
+                        eprintln!("error: {}", printable(&e.to_string()));
+                    }
+                    if errors.len() > 1 {
+                        eprintln!("{} in `{}`", count(errors.len(), "error"), printable(&path.display().to_string()));
+                    }
                 }
             }
         }

@@ -390,7 +390,8 @@ pub fn for_system(lab: &Lab, system: &'static NixSystem) -> anyhow::Result<Lab> 
         }
     }
     let text = toml::to_string(&table)?;
-    spec::parse(&lab.name, &lab.path, &text).map_err(|e| anyhow::anyhow!("{}", e.message))
+    spec::parse(&lab.name, &lab.path, &text)
+        .map_err(|e| anyhow::anyhow!("{}", e.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; ")))
 }
 
 /// Replaces the strings of `list` that `is_own` picks by `new` (once).

@@ -1,20 +1,33 @@
 //! Lab specs: reading a `labs/*.toml` file (or any path) into a validated [`Lab`].
 //!
 //! The contract is `shared/DESIGN.md`'s "Lab spec" section. Every error names
-//! the file and the dotted key, and says how to fix it; callers exit with
-//! status 2 on a [`SpecError`].
+//! the file, the dotted key and its line and column, and says how to fix it;
+//! callers exit with status 2 on [`SpecErrors`].
+//!
+//! Validation reports every error of a spec at once: each check of
+//! [`Validator`] records its own errors with [`Validator::fail`] and returns
+//! `None`, and [`parse`] runs every check before it gives up. A check that
+//! depends on another key's value (flags on the interpreter, probe systems on
+//! the lab's) takes it as an `Option` and skips what it cannot judge, so one
+//! mistake is told once. A new key is one more check called from
+//! [`Validator::lab`] (or `binfmt`, `nix`, `probe`) and one more name in its
+//! `*_KEYS` list; its errors get their position from the dotted key.
 
+use std::cell::RefCell;
 use std::fmt;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use toml::{Table, Value};
+use toml::de::{DeTable, DeValue};
+use toml::{Spanned, Table, Value};
 
 use crate::systems::{self, NixSystem};
 
 /// A lab spec that has been read and validated.
 #[derive(Debug)]
 pub struct Lab {
-    /// File stem, `[a-z0-9][a-z0-9-]*`.
+    /// `[a-z0-9][a-z0-9-]*`: the file stem in a `labs/` directory (where names
+    /// become flake attributes), else derived from it by [`derived_name`].
     pub name: String,
     /// Where the spec was read from.
     pub path: PathBuf,
@@ -224,19 +237,33 @@ const MAX_PATH_BYTES: usize = 4095;
 /// The longest qemu CPU model name crosslab accepts; qemu's are under 40.
 const MAX_QEMU_CPU_CHARS: usize = 64;
 
-/// A spec that cannot be used, with where and how to fix it.
+/// Where in a spec an error is: 1-based line and column (in characters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Position {
+    pub line: usize,
+    pub column: usize,
+}
+
+/// One thing wrong with a spec, with where and how to fix it.
 #[derive(Debug)]
 pub struct SpecError {
     pub file: PathBuf,
     /// Dotted key, e.g. `probe[2].expect`; `None` for whole-file problems.
     pub key: Option<String>,
+    /// Where the key (or the syntax error) is; `None` when the file could not be read.
+    pub position: Option<Position>,
     pub message: String,
     pub help: Option<String>,
 }
 
 impl fmt::Display for SpecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid lab spec `{}`", self.file.display())?;
+        // `file:line:column`, the form editors and terminals jump to.
+        write!(f, "invalid lab spec `{}", self.file.display())?;
+        if let Some(Position { line, column }) = self.position {
+            write!(f, ":{line}:{column}")?;
+        }
+        write!(f, "`")?;
         if let Some(key) = &self.key {
             write!(f, ": `{key}`")?;
         }
@@ -249,6 +276,46 @@ impl fmt::Display for SpecError {
 }
 
 impl std::error::Error for SpecError {}
+
+/// Every error of one spec, in file order; never empty.
+#[derive(Debug)]
+pub struct SpecErrors {
+    pub errors: Vec<SpecError>,
+}
+
+impl SpecErrors {
+    fn new(mut errors: Vec<SpecError>) -> SpecErrors {
+        assert!(!errors.is_empty(), "SpecErrors holds at least one error");
+        // Stable: errors at one place keep the order the checks found them in.
+        errors.sort_by_key(|e| e.position);
+        SpecErrors { errors }
+    }
+
+    fn one(error: SpecError) -> SpecErrors {
+        SpecErrors { errors: vec![error] }
+    }
+}
+
+impl std::ops::Deref for SpecErrors {
+    type Target = [SpecError];
+    fn deref(&self) -> &[SpecError] {
+        &self.errors
+    }
+}
+
+impl fmt::Display for SpecErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SpecErrors {}
 
 const TOP_KEYS: &[&str] = &["description", "host", "systems", "binfmt", "nix", "probe"];
 const BINFMT_KEYS: &[&str] = &["interpreter", "flags", "emulator"];
@@ -281,33 +348,42 @@ pub fn all_lab_files(labs_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 /// Reads and validates the spec at `path`.
-pub fn load(path: &Path) -> Result<Lab, SpecError> {
-    let err = |key: Option<&str>, message: String, help: Option<String>| SpecError {
-        file: path.to_path_buf(),
-        key: key.map(str::to_owned),
-        message,
-        help,
+///
+/// In a directory named `labs` the file stem is the lab's name and must be
+/// one ([`is_lab_name`]): `lab render` makes it a flake attribute. Anywhere
+/// else the file may have any name and the lab's is [`derived_name`].
+pub fn load(path: &Path) -> Result<Lab, SpecErrors> {
+    let whole_file = |message: String, help: Option<String>| {
+        SpecErrors::one(SpecError { file: path.to_path_buf(), key: None, position: None, message, help })
     };
     let bytes = std::fs::read(path).map_err(|e| {
         let help = (e.kind() == std::io::ErrorKind::NotFound)
             .then(|| "give a lab name from `cargo xtask lab list`, or a path to a .toml file".to_owned());
-        err(None, format!("cannot read the file: {e}"), help)
+        whole_file(format!("cannot read the file: {e}"), help)
     })?;
     let text = String::from_utf8(bytes).map_err(|e| {
-        err(
-            None,
+        whole_file(
             format!("the file is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
             Some("a lab spec is a TOML text file; save it as UTF-8".to_owned()),
         )
     })?;
-    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
-    if !is_lab_name(&name) {
-        return Err(err(
-            None,
-            format!("`{name}` is not a valid lab name: the file stem must match [a-z0-9][a-z0-9-]*"),
-            Some("rename the file, e.g. `my-repro.toml`".to_owned()),
-        ));
-    }
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let in_labs_dir = path.parent().and_then(Path::file_name).is_some_and(|d| d == "labs");
+    let name = if in_labs_dir {
+        if !is_lab_name(&stem) {
+            return Err(whole_file(
+                format!(
+                    "`{}` is not a valid lab name: in labs/ the file stem is the lab's name and its flake attribute, \
+                     and must match [a-z0-9][a-z0-9-]*",
+                    shown(&stem)
+                ),
+                Some(format!("rename the file to `{}.toml`", derived_name(&stem))),
+            ));
+        }
+        stem
+    } else {
+        derived_name(&stem)
+    };
     parse(&name, path, &text)
 }
 
@@ -318,189 +394,55 @@ pub fn is_lab_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
+/// A lab name made from any file stem: lower case, every run of other
+/// characters one `-`, none at the ends; `lab` when nothing is left.
+/// `my-box-fixF` → `my-box-fixf`, `Ubuntu 24.04 (arm)` → `ubuntu-24-04-arm`.
+pub fn derived_name(stem: &str) -> String {
+    let mut name = String::new();
+    for c in stem.chars().map(|c| c.to_ascii_lowercase()) {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            name.push(c);
+        } else if !name.is_empty() && !name.ends_with('-') {
+            name.push('-');
+        }
+    }
+    while name.ends_with('-') {
+        name.pop();
+    }
+    if name.is_empty() {
+        "lab".to_owned()
+    } else {
+        name
+    }
+}
+
 /// Validates spec text; `path` is only used in error messages and [`Lab::path`].
-pub fn parse(name: &str, path: &Path, text: &str) -> Result<Lab, SpecError> {
-    let v = Validator { file: path };
-    let table: Table = text.parse().map_err(|e: toml::de::Error| {
-        let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
-        v.err(
-            None,
-            format!("TOML syntax error at line {line}, column {col}: {}", e.message()),
-            Some("fix the TOML syntax; see the spec format in README.md".to_owned()),
-        )
-    })?;
-    v.known_keys(&table, "", TOP_KEYS)?;
-
-    let description = v.required_str(&table, "description")?;
-    if description.trim().is_empty() {
-        return Err(v.err(
-            Some("description"),
-            "is empty".into(),
-            Some("say in one line what the lab models and which report it reproduces".into()),
-        ));
-    }
-    let host = match v.required_str(&table, "host")?.as_str() {
-        "non-nixos" => HostKind::NonNixos,
-        "nixos" => HostKind::Nixos,
-        other => {
-            return Err(v.bad_value("host", other, &["non-nixos", "nixos"]));
-        }
+pub fn parse(name: &str, path: &Path, text: &str) -> Result<Lab, SpecErrors> {
+    let (spans, syntax_errors) = DeTable::parse_recoverable(text);
+    let syntax_error = |span: Option<Range<usize>>, message: &str| SpecError {
+        file: path.to_path_buf(),
+        key: None,
+        position: Some(position(text, span.map_or(0, |s| s.start))),
+        message: format!("TOML syntax error: {message}"),
+        help: Some("fix the TOML syntax; see the spec format in README.md".to_owned()),
     };
-
-    let system_names = v.str_array(&table, "systems", "systems")?.unwrap_or_default();
-    if system_names.is_empty() {
-        return Err(v.err(
-            Some("systems"),
-            "no systems: a lab emulates at least one system".into(),
-            Some("add e.g. `systems = [\"aarch64-linux\"]`".into()),
-        ));
+    if !syntax_errors.is_empty() {
+        let mut errors: Vec<SpecError> = syntax_errors.iter().map(|e| syntax_error(e.span(), e.message())).collect();
+        // Recovery can report one place twice.
+        errors.sort_by_key(|e| e.position);
+        errors.dedup_by(|a, b| a.position == b.position && a.message == b.message);
+        return Err(SpecErrors::new(errors));
     }
-    let systems = system_names
-        .iter()
-        .enumerate()
-        .map(|(i, s)| v.system(&format!("systems[{i}]"), s))
-        .collect::<Result<Vec<_>, _>>()?;
-    for (i, s) in systems.iter().enumerate() {
-        if systems[..i].contains(s) {
-            return Err(v.err(
-                Some(&format!("systems[{i}]")),
-                format!("`{}` is listed twice", s.double),
-                Some("list each system once".into()),
-            ));
-        }
+    let table: Table =
+        text.parse().map_err(|e: toml::de::Error| SpecErrors::one(syntax_error(e.span(), e.message())))?;
+    let root = Spanned::new(spans.span(), DeValue::Table(spans.into_inner()));
+    let v = Validator { file: path, text, root, errors: RefCell::default() };
+    let lab = v.lab(name, &table);
+    let errors = v.errors.into_inner();
+    match lab {
+        Some(lab) if errors.is_empty() => Ok(lab),
+        _ => Err(SpecErrors::new(errors)),
     }
-
-    let binfmt = v.sub_table(&table, "binfmt", BINFMT_KEYS)?;
-    let interpreter = match v.opt_str(&binfmt, "binfmt.interpreter")? {
-        None if host == HostKind::Nixos => Interpreter::Nixos,
-        None => Interpreter::Fhs,
-        Some(s) => match s.as_str() {
-            "fhs" => Interpreter::Fhs,
-            "nixos" => Interpreter::Nixos,
-            "none" => Interpreter::None,
-            other => return Err(v.bad_value("binfmt.interpreter", other, &["fhs", "nixos", "none"])),
-        },
-    };
-    if interpreter == Interpreter::Nixos && host == HostKind::NonNixos {
-        return Err(v.err(
-            Some("binfmt.interpreter"),
-            "`nixos` (boot.binfmt.emulatedSystems) needs `host = \"nixos\"`".into(),
-            Some(
-                "set `host = \"nixos\"`, or use `interpreter = \"fhs\"` for a Debian/Ubuntu-style registration".into(),
-            ),
-        ));
-    }
-    let flags_given = v.opt_str(&binfmt, "binfmt.flags")?;
-    if interpreter == Interpreter::None && flags_given.is_some() {
-        return Err(v.err(
-            Some("binfmt.flags"),
-            "flags mean nothing when `interpreter = \"none\"` registers no entry".into(),
-            Some("remove `flags`, or choose `interpreter = \"fhs\"`".into()),
-        ));
-    }
-    let emulator = match v.opt_str(&binfmt, "binfmt.emulator")? {
-        None if interpreter == Interpreter::Nixos => Emulator::Dynamic,
-        None => Emulator::Static,
-        Some(s) => match s.as_str() {
-            "static" => Emulator::Static,
-            "dynamic" => Emulator::Dynamic,
-            other => return Err(v.bad_value("binfmt.emulator", other, &["static", "dynamic"])),
-        },
-    };
-    if interpreter == Interpreter::None && binfmt.contains_key("emulator") {
-        return Err(v.err(
-            Some("binfmt.emulator"),
-            "an emulator means nothing when `interpreter = \"none\"` registers no entry".into(),
-            Some("remove `emulator`, or choose `interpreter = \"fhs\"`".into()),
-        ));
-    }
-    // NixOS derives the flags from the emulator (binfmt.nix: preserveArgvZero
-    // for qemu, fixBinary only for a static one), so a NixOS lab's flags follow.
-    let nixos_flags = if emulator == Emulator::Static { "PF" } else { "P" };
-    let default_flags = match interpreter {
-        Interpreter::None => "",
-        Interpreter::Nixos => nixos_flags,
-        Interpreter::Fhs => "P",
-    };
-    let flags = v.flags(flags_given.as_deref().unwrap_or(default_flags))?;
-    if interpreter == Interpreter::Nixos {
-        if flags != nixos_flags {
-            let (other, other_flags) = if emulator == Emulator::Static { ("dynamic", "P") } else { ("static", "PF") };
-            let why = if emulator == Emulator::Static {
-                "preferStaticEmulators registers the static qemu with `PF`"
-            } else {
-                "without preferStaticEmulators NixOS registers its dynamically linked qemu wrapper with `P` alone"
-            };
-            return Err(v.err(
-                Some("binfmt.flags"),
-                format!("`{flags}` contradicts `emulator = \"{}\"`: {why}", emulator.as_str()),
-                Some(format!(
-                    "remove `flags` (it follows from `emulator`), use `flags = \"{nixos_flags}\"`, or `emulator = \"{other}\"` for `{other_flags}`; `interpreter = \"fhs\"` registers other flags"
-                )),
-            ));
-        }
-        for (i, s) in systems.iter().enumerate() {
-            if !s.nixos_emulated && !s.is_native_here() {
-                return Err(v.err(
-                    Some(&format!("systems[{i}]")),
-                    format!(
-                        "`{}` is not in nixpkgs' binfmt magics, so boot.binfmt.emulatedSystems rejects it",
-                        s.double
-                    ),
-                    Some("use `interpreter = \"fhs\"` with a hand-written registration, or another system".into()),
-                ));
-            }
-        }
-    }
-
-    let nix = v.sub_table(&table, "nix", NIX_KEYS)?;
-    let sandbox = match nix.get("sandbox") {
-        None => true,
-        Some(Value::Boolean(b)) => *b,
-        Some(other) => return Err(v.wrong_type("nix.sandbox", "a boolean (true or false)", other)),
-    };
-    let extra_sandbox_paths = v.str_array(&nix, "extra-sandbox-paths", "nix.extra-sandbox-paths")?.unwrap_or_default();
-    for (i, p) in extra_sandbox_paths.iter().enumerate() {
-        v.sandbox_path(&format!("nix.extra-sandbox-paths[{i}]"), p)?;
-    }
-    let extra_platforms = match v.str_array(&nix, "extra-platforms", "nix.extra-platforms")? {
-        Some(list) => {
-            for (i, p) in list.iter().enumerate() {
-                let key = format!("nix.extra-platforms[{i}]");
-                v.system(&key, p)?;
-            }
-            list
-        }
-        None => systems.iter().map(|s| s.double.to_owned()).collect(),
-    };
-
-    let probe_values = match table.get("probe") {
-        None => Vec::new(),
-        Some(Value::Array(a)) => a.clone(),
-        Some(other) => return Err(v.wrong_type("probe", "an array of tables (`[[probe]]`)", other)),
-    };
-    if probe_values.is_empty() {
-        return Err(v.err(
-            Some("probe"),
-            "no probes: a lab checks at least one thing".into(),
-            Some("add a `[[probe]]` table with `kind = \"build\"` (or binfmt, nix-config, exec, command)".into()),
-        ));
-    }
-    let mut probes = Vec::new();
-    for (i, pv) in probe_values.iter().enumerate() {
-        probes.push(v.probe(i, pv, &systems)?);
-    }
-
-    Ok(Lab {
-        name: name.to_owned(),
-        path: path.to_path_buf(),
-        description,
-        host,
-        systems,
-        binfmt: BinfmtSpec { interpreter, flags, emulator },
-        nix: NixSpec { sandbox, extra_sandbox_paths, extra_platforms },
-        probes,
-    })
 }
 
 /// Spec text as an error message quotes it: escaped, and cut short, so that a
@@ -515,121 +457,449 @@ fn shown(text: &str) -> String {
     }
 }
 
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text.as_bytes()[..offset.min(text.len())];
-    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let col = before.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
-    (line, col)
+fn position(text: &str, offset: usize) -> Position {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    Position { line: before.matches('\n').count() + 1, column: before[line_start..].chars().count() + 1 }
 }
 
+/// One dotted key's steps: `probe[2].systems[0]` → `probe`, 2, `systems`, 0.
+enum Step<'k> {
+    Key(&'k str),
+    Index(usize),
+}
+
+fn steps(dotted: &str) -> Vec<Step<'_>> {
+    let mut out = Vec::new();
+    for part in dotted.split('.') {
+        let (key, mut rest) = part.split_once('[').map_or((part, ""), |(k, r)| (k, r));
+        out.push(Step::Key(key));
+        while let Some((index, after)) = rest.split_once(']') {
+            if let Ok(i) = index.parse() {
+                out.push(Step::Index(i));
+            }
+            rest = after.trim_start_matches('[');
+        }
+    }
+    out
+}
+
+/// Checks a spec's values and collects every error; see the module doc.
 struct Validator<'a> {
     file: &'a Path,
+    text: &'a str,
+    /// The same document with positions, to place errors.
+    root: Spanned<DeValue<'a>>,
+    errors: RefCell<Vec<SpecError>>,
 }
 
 impl Validator<'_> {
-    fn err(&self, key: Option<&str>, message: String, help: Option<String>) -> SpecError {
-        SpecError { file: self.file.to_path_buf(), key: key.map(str::to_owned), message, help }
+    /// Records an error at `key` (at the file's start when `None`) and returns `None`.
+    fn fail<T>(&self, key: Option<&str>, message: String, help: Option<String>) -> Option<T> {
+        let span = key.map_or(0..0, |k| self.span_of(k));
+        self.fail_at(key, span, message, help)
     }
 
-    fn known_keys(&self, table: &Table, prefix: &str, known: &[&str]) -> Result<(), SpecError> {
-        for key in table.keys() {
-            if !known.contains(&key.as_str()) {
-                // A quoted TOML key can hold anything: show it escaped and short.
-                let dotted = format!("{prefix}{}", shown(key));
-                let nearest = known
-                    .iter()
-                    .map(|k| (strsim::levenshtein(key, k), *k))
-                    .min()
-                    .filter(|(d, k)| *d <= 3.max(k.len() / 3));
-                let help = match nearest {
-                    Some((_, k)) => format!("did you mean `{prefix}{k}`?"),
-                    None => format!(
-                        "valid keys here are: {}",
-                        known.iter().map(|k| format!("`{prefix}{k}`")).collect::<Vec<_>>().join(", ")
-                    ),
-                };
-                return Err(self.err(Some(&dotted), "unknown key".into(), Some(help)));
+    fn fail_at<T>(&self, key: Option<&str>, span: Range<usize>, message: String, help: Option<String>) -> Option<T> {
+        self.errors.borrow_mut().push(SpecError {
+            file: self.file.to_path_buf(),
+            key: key.map(str::to_owned),
+            position: Some(position(self.text, span.start)),
+            message,
+            help,
+        });
+        None
+    }
+
+    /// Where `dotted`'s value is, or, when the key is absent, the table that
+    /// lacks it.
+    fn span_of(&self, dotted: &str) -> Range<usize> {
+        let mut at = &self.root;
+        for step in steps(dotted) {
+            let next = match (step, at.get_ref()) {
+                (Step::Key(k), DeValue::Table(t)) => t.get(k),
+                (Step::Index(i), DeValue::Array(a)) => a.get(i),
+                _ => None,
+            };
+            match next {
+                Some(n) => at = n,
+                None => break,
             }
         }
-        Ok(())
+        at.span()
     }
 
-    fn wrong_type(&self, key: &str, want: &str, got: &Value) -> SpecError {
-        self.err(
+    /// Where `key` itself (not its value) is, in the table at `table_key`.
+    fn key_span(&self, table_key: &str, key: &str) -> Range<usize> {
+        let table_span = if table_key.is_empty() { self.root.span() } else { self.span_of(table_key) };
+        let mut at = &self.root;
+        for step in steps(table_key).into_iter().filter(|_| !table_key.is_empty()) {
+            let next = match (step, at.get_ref()) {
+                (Step::Key(k), DeValue::Table(t)) => t.get(k),
+                (Step::Index(i), DeValue::Array(a)) => a.get(i),
+                _ => None,
+            };
+            match next {
+                Some(n) => at = n,
+                None => return table_span,
+            }
+        }
+        match at.get_ref() {
+            DeValue::Table(t) => t.get_key_value(key).map_or(table_span, |(k, _)| k.span()),
+            _ => table_span,
+        }
+    }
+
+    /// The whole lab: every check runs before any missing part gives up.
+    fn lab(&self, name: &str, table: &Table) -> Option<Lab> {
+        self.known_keys(table, "", TOP_KEYS);
+        let description = self.description(table);
+        let host = self.host(table);
+        let systems = self.systems(table);
+        let binfmt = self.binfmt(table, host, systems.as_deref());
+        let nix = self.nix(table, systems.as_deref());
+        let probes = self.probes(table, systems.as_deref());
+        Some(Lab {
+            name: name.to_owned(),
+            path: self.file.to_path_buf(),
+            description: description?,
+            host: host?,
+            systems: systems?,
+            binfmt: binfmt?,
+            nix: nix?,
+            probes: probes?,
+        })
+    }
+
+    fn description(&self, table: &Table) -> Option<String> {
+        let description = self.required_str(table, "description")?;
+        if description.trim().is_empty() {
+            return self.fail(
+                Some("description"),
+                "is empty".into(),
+                Some("say in one line what the lab models and which report it reproduces".into()),
+            );
+        }
+        Some(description)
+    }
+
+    fn host(&self, table: &Table) -> Option<HostKind> {
+        match self.required_str(table, "host")?.as_str() {
+            "non-nixos" => Some(HostKind::NonNixos),
+            "nixos" => Some(HostKind::Nixos),
+            other => self.bad_value("host", other, &["non-nixos", "nixos"]),
+        }
+    }
+
+    /// The lab's systems, `None` if any entry is wrong (each one is told).
+    fn systems(&self, table: &Table) -> Option<Vec<&'static NixSystem>> {
+        let names = match self.str_array(table, "systems", "systems")? {
+            Some(names) if !names.is_empty() => names,
+            _ => {
+                return self.fail(
+                    Some("systems"),
+                    "no systems: a lab emulates at least one system".into(),
+                    Some("add e.g. `systems = [\"aarch64-linux\"]`".into()),
+                )
+            }
+        };
+        let mut systems = Vec::new();
+        let mut all_valid = true;
+        for (i, name) in names.iter().enumerate() {
+            let key = format!("systems[{i}]");
+            match self.system(&key, name) {
+                Some(s) if systems.contains(&s) => {
+                    all_valid = false;
+                    self.fail::<()>(
+                        Some(&key),
+                        format!("`{}` is listed twice", s.double),
+                        Some("list each system once".into()),
+                    );
+                }
+                Some(s) => systems.push(s),
+                None => all_valid = false,
+            }
+        }
+        all_valid.then_some(systems)
+    }
+
+    fn binfmt(
+        &self,
+        table: &Table,
+        host: Option<HostKind>,
+        systems: Option<&[&'static NixSystem]>,
+    ) -> Option<BinfmtSpec> {
+        let t = self.sub_table(table, "binfmt", BINFMT_KEYS)?;
+        let interpreter = self.interpreter(&t, host);
+        let emulator = self.emulator(&t, interpreter);
+        let flags = self.binfmt_flags(&t, interpreter, emulator);
+        if let (Some(Interpreter::Nixos), Some(systems)) = (interpreter, systems) {
+            for (i, s) in systems.iter().enumerate() {
+                if !s.nixos_emulated && !s.is_native_here() {
+                    self.fail::<()>(
+                        Some(&format!("systems[{i}]")),
+                        format!(
+                            "`{}` is not in nixpkgs' binfmt magics, so boot.binfmt.emulatedSystems rejects it",
+                            s.double
+                        ),
+                        Some("use `interpreter = \"fhs\"` with a hand-written registration, or another system".into()),
+                    );
+                }
+            }
+        }
+        Some(BinfmtSpec { interpreter: interpreter?, flags: flags?, emulator: emulator? })
+    }
+
+    /// `binfmt.interpreter`; its default follows `host` (`fhs` when the host is unknown).
+    fn interpreter(&self, binfmt: &Table, host: Option<HostKind>) -> Option<Interpreter> {
+        let interpreter = match self.opt_str(binfmt, "binfmt.interpreter")?.as_deref() {
+            None if host == Some(HostKind::Nixos) => Interpreter::Nixos,
+            None => Interpreter::Fhs,
+            Some("fhs") => Interpreter::Fhs,
+            Some("nixos") => Interpreter::Nixos,
+            Some("none") => Interpreter::None,
+            Some(other) => return self.bad_value("binfmt.interpreter", other, &["fhs", "nixos", "none"]),
+        };
+        if interpreter == Interpreter::Nixos && host == Some(HostKind::NonNixos) {
+            return self.fail(
+                Some("binfmt.interpreter"),
+                "`nixos` (boot.binfmt.emulatedSystems) needs `host = \"nixos\"`".into(),
+                Some(
+                    "set `host = \"nixos\"`, or use `interpreter = \"fhs\"` for a Debian/Ubuntu-style registration"
+                        .into(),
+                ),
+            );
+        }
+        Some(interpreter)
+    }
+
+    /// `binfmt.emulator`; its default follows the interpreter (`dynamic` for
+    /// NixOS without preferStaticEmulators, else `static`).
+    fn emulator(&self, binfmt: &Table, interpreter: Option<Interpreter>) -> Option<Emulator> {
+        let emulator = match self.opt_str(binfmt, "binfmt.emulator")?.as_deref() {
+            None if interpreter == Some(Interpreter::Nixos) => Emulator::Dynamic,
+            None => Emulator::Static,
+            Some("static") => Emulator::Static,
+            Some("dynamic") => Emulator::Dynamic,
+            Some(other) => return self.bad_value("binfmt.emulator", other, &["static", "dynamic"]),
+        };
+        if interpreter == Some(Interpreter::None) && binfmt.contains_key("emulator") {
+            return self.fail(
+                Some("binfmt.emulator"),
+                "an emulator means nothing when `interpreter = \"none\"` registers no entry".into(),
+                Some("remove `emulator`, or choose `interpreter = \"fhs\"`".into()),
+            );
+        }
+        Some(emulator)
+    }
+
+    /// `binfmt.flags` in canonical `POCF` order; checked against the
+    /// interpreter and emulator when those are known.
+    fn binfmt_flags(
+        &self,
+        binfmt: &Table,
+        interpreter: Option<Interpreter>,
+        emulator: Option<Emulator>,
+    ) -> Option<String> {
+        let given = self.opt_str(binfmt, "binfmt.flags")?;
+        if interpreter == Some(Interpreter::None) && given.is_some() {
+            return self.fail(
+                Some("binfmt.flags"),
+                "flags mean nothing when `interpreter = \"none\"` registers no entry".into(),
+                Some("remove `flags`, or choose `interpreter = \"fhs\"`".into()),
+            );
+        }
+        // NixOS derives the flags from the emulator (binfmt.nix: preserveArgvZero
+        // for qemu, fixBinary only for a static one), so a NixOS lab's flags follow.
+        let nixos_flags = if emulator == Some(Emulator::Static) { "PF" } else { "P" };
+        let default = match interpreter {
+            Some(Interpreter::None) => "",
+            Some(Interpreter::Nixos) => nixos_flags,
+            _ => "P",
+        };
+        let flags = self.flags(given.as_deref().unwrap_or(default))?;
+        if let (Some(Interpreter::Nixos), Some(emulator)) = (interpreter, emulator) {
+            if flags != nixos_flags {
+                let (other, other_flags) =
+                    if emulator == Emulator::Static { ("dynamic", "P") } else { ("static", "PF") };
+                let why = if emulator == Emulator::Static {
+                    "preferStaticEmulators registers the static qemu with `PF`"
+                } else {
+                    "without preferStaticEmulators NixOS registers its dynamically linked qemu wrapper with `P` alone"
+                };
+                return self.fail(
+                    Some("binfmt.flags"),
+                    format!("`{flags}` contradicts `emulator = \"{}\"`: {why}", emulator.as_str()),
+                    Some(format!(
+                        "remove `flags` (it follows from `emulator`), use `flags = \"{nixos_flags}\"`, or `emulator = \"{other}\"` for `{other_flags}`; `interpreter = \"fhs\"` registers other flags"
+                    )),
+                );
+            }
+        }
+        Some(flags)
+    }
+
+    fn nix(&self, table: &Table, systems: Option<&[&'static NixSystem]>) -> Option<NixSpec> {
+        let nix = self.sub_table(table, "nix", NIX_KEYS)?;
+        let sandbox = match nix.get("sandbox") {
+            None => Some(true),
+            Some(Value::Boolean(b)) => Some(*b),
+            Some(other) => self.wrong_type("nix.sandbox", "a boolean (true or false)", other),
+        };
+        let extra_sandbox_paths =
+            self.str_array(&nix, "extra-sandbox-paths", "nix.extra-sandbox-paths").and_then(|paths| {
+                let paths = paths.unwrap_or_default();
+                let checked = paths
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| self.sandbox_path(&format!("nix.extra-sandbox-paths[{i}]"), p));
+                // Collected fully first, so every bad path is told.
+                checked.collect::<Vec<_>>().into_iter().all(|ok| ok.is_some()).then_some(paths)
+            });
+        let extra_platforms = match self.str_array(&nix, "extra-platforms", "nix.extra-platforms")? {
+            Some(list) => {
+                let checked: Vec<_> = list
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| self.system(&format!("nix.extra-platforms[{i}]"), p))
+                    .collect();
+                checked.iter().all(Option::is_some).then_some(list)
+            }
+            None => systems.map(|systems| systems.iter().map(|s| s.double.to_owned()).collect()),
+        };
+        Some(NixSpec {
+            sandbox: sandbox?,
+            extra_sandbox_paths: extra_sandbox_paths?,
+            extra_platforms: extra_platforms?,
+        })
+    }
+
+    fn probes(&self, table: &Table, lab_systems: Option<&[&'static NixSystem]>) -> Option<Vec<ProbeSpec>> {
+        let values = match table.get("probe") {
+            None => Vec::new(),
+            Some(Value::Array(a)) => a.clone(),
+            Some(other) => return self.wrong_type("probe", "an array of tables (`[[probe]]`)", other),
+        };
+        if values.is_empty() {
+            return self.fail(
+                Some("probe"),
+                "no probes: a lab checks at least one thing".into(),
+                Some("add a `[[probe]]` table with `kind = \"build\"` (or binfmt, nix-config, exec, command)".into()),
+            );
+        }
+        let probes: Vec<Option<ProbeSpec>> =
+            values.iter().enumerate().map(|(i, v)| self.probe(i, v, lab_systems)).collect();
+        probes.into_iter().collect()
+    }
+
+    /// Records every key of `table` not in `known`, with the nearest known one.
+    fn known_keys(&self, table: &Table, prefix: &str, known: &[&str]) {
+        for key in table.keys() {
+            if known.contains(&key.as_str()) {
+                continue;
+            }
+            // A quoted TOML key can hold anything: show it escaped and short.
+            let dotted = format!("{prefix}{}", shown(key));
+            let nearest =
+                known.iter().map(|k| (strsim::levenshtein(key, k), *k)).min().filter(|(d, k)| *d <= 3.max(k.len() / 3));
+            let help = match nearest {
+                Some((_, k)) => format!("did you mean `{prefix}{k}`?"),
+                None => format!(
+                    "valid keys here are: {}",
+                    known.iter().map(|k| format!("`{prefix}{k}`")).collect::<Vec<_>>().join(", ")
+                ),
+            };
+            let span = self.key_span(prefix.trim_end_matches('.'), key);
+            self.fail_at::<()>(Some(&dotted), span, "unknown key".into(), Some(help));
+        }
+    }
+
+    fn wrong_type<T>(&self, key: &str, want: &str, got: &Value) -> Option<T> {
+        self.fail(
             Some(key),
             format!("expected {want}, found a {}", got.type_str()),
             Some(format!("write `{key}` as {want}")),
         )
     }
 
-    fn bad_value(&self, key: &str, got: &str, allowed: &[&str]) -> SpecError {
+    fn bad_value<T>(&self, key: &str, got: &str, allowed: &[&str]) -> Option<T> {
         let list = allowed.iter().map(|a| format!("\"{a}\"")).collect::<Vec<_>>().join(", ");
         let nearest = allowed.iter().map(|a| (strsim::levenshtein(got, a), *a)).min();
         let help = match nearest {
             Some((d, a)) if d <= 3 => format!("did you mean \"{a}\"? allowed: {list}"),
             _ => format!("allowed: {list}"),
         };
-        self.err(Some(key), format!("`{}` is not allowed", shown(got)), Some(help))
+        self.fail(Some(key), format!("`{}` is not allowed", shown(got)), Some(help))
     }
 
-    fn text(&self, key: &str, s: &str) -> Result<String, SpecError> {
+    fn text(&self, key: &str, s: &str) -> Option<String> {
         if s.contains('\0') {
-            return Err(self.err(
+            return self.fail(
                 Some(key),
                 "contains a NUL byte, which no shell command, Nix string or file name can carry".into(),
                 Some("remove the \\u0000 escape".into()),
-            ));
+            );
         }
-        Ok(s.to_owned())
+        Some(s.to_owned())
     }
 
-    fn required_str(&self, table: &Table, key: &str) -> Result<String, SpecError> {
+    fn required_str(&self, table: &Table, key: &str) -> Option<String> {
         match table.get(key) {
             Some(Value::String(s)) => self.text(key, s),
-            Some(other) => Err(self.wrong_type(key, "a string", other)),
-            None => Err(self.err(Some(key), "is missing".into(), Some(format!("add `{key} = \"…\"`; see README.md")))),
+            Some(other) => self.wrong_type(key, "a string", other),
+            None => self.fail(Some(key), "is missing".into(), Some(format!("add `{key} = \"…\"`; see README.md"))),
         }
     }
 
-    fn opt_str(&self, table: &Table, dotted: &str) -> Result<Option<String>, SpecError> {
+    /// An optional string: `Some(None)` when absent, `None` when wrong (told).
+    fn opt_str(&self, table: &Table, dotted: &str) -> Option<Option<String>> {
         let key = dotted.rsplit('.').next().unwrap_or(dotted);
         match table.get(key) {
-            None => Ok(None),
+            None => Some(None),
             Some(Value::String(s)) => self.text(dotted, s).map(Some),
-            Some(other) => Err(self.wrong_type(dotted, "a string", other)),
+            Some(other) => self.wrong_type(dotted, "a string", other),
         }
     }
 
-    fn str_array(&self, table: &Table, key: &str, dotted: &str) -> Result<Option<Vec<String>>, SpecError> {
+    /// An optional array of strings: `Some(None)` when absent, `None` when
+    /// it or any item is wrong (each told).
+    fn str_array(&self, table: &Table, key: &str, dotted: &str) -> Option<Option<Vec<String>>> {
         match table.get(key) {
-            None => Ok(None),
-            Some(Value::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| match item {
-                    Value::String(s) => self.text(&format!("{dotted}[{i}]"), s),
-                    other => Err(self.wrong_type(&format!("{dotted}[{i}]"), "a string", other)),
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some),
-            Some(other) => Err(self.wrong_type(dotted, "an array of strings", other)),
-        }
-    }
-
-    fn sub_table(&self, table: &Table, key: &str, known: &[&str]) -> Result<Table, SpecError> {
-        match table.get(key) {
-            None => Ok(Table::new()),
-            Some(Value::Table(t)) => {
-                self.known_keys(t, &format!("{key}."), known)?;
-                Ok(t.clone())
+            None => Some(None),
+            Some(Value::Array(items)) => {
+                let checked: Vec<Option<String>> = items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| match item {
+                        Value::String(s) => self.text(&format!("{dotted}[{i}]"), s),
+                        other => self.wrong_type(&format!("{dotted}[{i}]"), "a string", other),
+                    })
+                    .collect();
+                checked.into_iter().collect::<Option<Vec<_>>>().map(Some)
             }
-            Some(other) => Err(self.wrong_type(key, &format!("a table (`[{key}]`)"), other)),
+            Some(other) => self.wrong_type(dotted, "an array of strings", other),
         }
     }
 
-    fn system(&self, key: &str, double: &str) -> Result<&'static NixSystem, SpecError> {
+    /// The table at `key` (empty when absent), its unknown keys told.
+    fn sub_table(&self, table: &Table, key: &str, known: &[&str]) -> Option<Table> {
+        match table.get(key) {
+            None => Some(Table::new()),
+            Some(Value::Table(t)) => {
+                self.known_keys(t, &format!("{key}."), known);
+                Some(t.clone())
+            }
+            Some(other) => self.wrong_type(key, &format!("a table (`[{key}]`)"), other),
+        }
+    }
+
+    fn system(&self, key: &str, double: &str) -> Option<&'static NixSystem> {
         if let Some(s) = NixSystem::find(double) {
-            return Ok(s);
+            return Some(s);
         }
         let (message, help) = if double.ends_with("-darwin") || double.contains("darwin") {
             (
@@ -650,11 +920,11 @@ impl Validator<'_> {
             };
             (format!("unknown system `{}`", shown(double)), help)
         };
-        Err(self.err(Some(key), message, Some(help)))
+        self.fail(Some(key), message, Some(help))
     }
 
-    fn flags(&self, raw: &str) -> Result<String, SpecError> {
-        let key = "binfmt.flags";
+    fn flags(&self, raw: &str) -> Option<String> {
+        let key = Some("binfmt.flags");
         for c in raw.chars() {
             if !"POCF".contains(c) {
                 let help = if "pocf".contains(c) {
@@ -662,203 +932,222 @@ impl Validator<'_> {
                 } else {
                     "flags are any of P (preserve argv[0]), O (open binary), C (credentials), F (fix binary: open the interpreter at registration)".to_owned()
                 };
-                return Err(self.err(
-                    Some(key),
-                    format!("`{}` is not a binfmt_misc flag", c.escape_debug()),
-                    Some(help),
-                ));
+                return self.fail(key, format!("`{}` is not a binfmt_misc flag", c.escape_debug()), Some(help));
             }
             if raw.matches(c).count() > 1 {
-                return Err(self.err(
-                    Some(key),
-                    format!("flag `{c}` is given twice"),
-                    Some("give each flag once".into()),
-                ));
+                return self.fail(key, format!("flag `{c}` is given twice"), Some("give each flag once".into()));
             }
         }
-        Ok("POCF".chars().filter(|c| raw.contains(*c)).collect())
+        Some("POCF".chars().filter(|c| raw.contains(*c)).collect())
     }
 
-    fn sandbox_path(&self, key: &str, p: &str) -> Result<(), SpecError> {
+    fn sandbox_path(&self, key: &str, p: &str) -> Option<()> {
         if p.chars().any(char::is_whitespace) {
-            return Err(self.err(
+            return self.fail(
                 Some(key),
                 format!("`{}` contains white space, and nix.conf splits values on white space", shown(p)),
                 Some("use a path without spaces (a symlink to it works)".into()),
-            ));
+            );
         }
         // Nix accepts `path`, `target=source` and an optional `path?`.
         let source = p.rsplit('=').next().unwrap_or(p).trim_end_matches('?');
         if !source.starts_with('/') || p.split('=').any(|part| !part.trim_end_matches('?').starts_with('/')) {
-            return Err(self.err(
+            return self.fail(
                 Some(key),
                 format!("`{}` is not an absolute path", shown(p)),
                 Some("sandbox paths are absolute: `/usr/bin/qemu-aarch64-static`, or `/inside=/outside`".into()),
-            ));
+            );
         }
         if let Some(long) = p.split('=').find(|part| part.len() > MAX_PATH_BYTES) {
-            return Err(self.err(
+            return self.fail(
                 Some(key),
                 format!("`{}` is longer than any path Linux opens ({MAX_PATH_BYTES} bytes)", shown(long)),
                 Some("use a shorter path (a symlink to it works)".into()),
-            ));
+            );
         }
-        Ok(())
+        Some(())
     }
 
-    fn probe(&self, index: usize, value: &Value, lab_systems: &[&'static NixSystem]) -> Result<ProbeSpec, SpecError> {
+    /// One `[[probe]]`: every key checked, the kind's rules only when the kind is known.
+    fn probe(&self, index: usize, value: &Value, lab_systems: Option<&[&'static NixSystem]>) -> Option<ProbeSpec> {
         let prefix = format!("probe[{index}]");
         let Value::Table(t) = value else {
-            return Err(self.wrong_type(&prefix, "a table", value));
+            return self.wrong_type(&prefix, "a table", value);
         };
-        self.known_keys(t, &format!("{prefix}."), PROBE_KEYS)?;
+        self.known_keys(t, &format!("{prefix}."), PROBE_KEYS);
         let key = |k: &str| format!("{prefix}.{k}");
-        let kind_str = match t.get("kind") {
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => return Err(self.wrong_type(&key("kind"), "a string", other)),
+        let kind = self.probe_kind(t, &key("kind"));
+        let expect = match self.opt_str(t, &key("expect")).as_ref().map(Option::as_deref) {
+            None => None,
+            Some(None | Some("pass")) => Some(Expect::Pass),
+            Some(Some("fail")) => Some(Expect::Fail),
+            Some(Some(other)) => self.bad_value(&key("expect"), other, &["pass", "fail"]),
+        };
+        let expect_output = self.opt_str(t, &key("expect-output")).and_then(|out| {
+            if out.as_deref() == Some("") {
+                return self.fail(
+                    Some(&key("expect-output")),
+                    "is empty, so it would match any output".into(),
+                    Some("give the text the output must contain, or remove the key".into()),
+                );
+            }
+            Some(out)
+        });
+        let run = self.probe_run(t, &key("run"), kind);
+        let timeout_secs = match t.get("timeout") {
+            None => Some(DEFAULT_TIMEOUT_SECS),
+            Some(Value::Integer(n)) if (1..=86_400).contains(n) => Some(*n as u64),
+            Some(Value::Integer(n)) => self.fail(
+                Some(&key("timeout")),
+                format!("{n} is out of range"),
+                Some("give seconds from 1 to 86400".into()),
+            ),
+            Some(other) => self.wrong_type(&key("timeout"), "a whole number of seconds", other),
+        };
+        let systems = self.probe_systems(t, &key("systems"), lab_systems);
+        let payload = self.probe_payload(t, &key("payload"), kind);
+        let qemu_cpu = self.probe_qemu_cpu(t, &key("qemu-cpu"), kind);
+        let language = self.probe_language(t, &key("language"), kind);
+        Some(ProbeSpec {
+            kind: kind?,
+            expect: expect?,
+            expect_output: expect_output?,
+            run: run?,
+            timeout_secs: timeout_secs?,
+            systems: systems?,
+            payload: payload?,
+            qemu_cpu: qemu_cpu?,
+            language: language?,
+        })
+    }
+
+    /// `language` of a `compile` probe (default C); no other kind takes it.
+    fn probe_language(&self, t: &Table, key: &str, kind: Option<ProbeKind>) -> Option<Language> {
+        let Some(l) = self.opt_str(t, key)? else { return Some(Language::C) };
+        let names: Vec<&str> = Language::ALL.iter().map(|l| l.as_str()).collect();
+        let Some(language) = Language::ALL.into_iter().find(|x| x.as_str() == l) else {
+            return self.bad_value(key, &l, &names);
+        };
+        if kind? != ProbeKind::Compile {
+            return self.fail(
+                Some(key),
+                format!("a `{}` probe compiles nothing", kind?.as_str()),
+                Some("use `language` on compile probes, or remove it".into()),
+            );
+        }
+        Some(language)
+    }
+
+    fn probe_kind(&self, t: &Table, key: &str) -> Option<ProbeKind> {
+        let kind = match t.get("kind") {
+            Some(Value::String(s)) => s,
+            Some(other) => return self.wrong_type(key, "a string", other),
             None => {
-                return Err(self.err(
-                    Some(&key("kind")),
+                return self.fail(
+                    Some(key),
                     "is missing".into(),
                     Some("add `kind = \"build\"` (or binfmt, nix-config, exec, compile, command)".into()),
-                ))
+                )
             }
         };
         let kinds: Vec<&str> = ProbeKind::ALL.iter().map(|k| k.as_str()).collect();
-        let kind = ProbeKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == kind_str)
-            .ok_or_else(|| self.bad_value(&key("kind"), &kind_str, &kinds))?;
-        let expect = match self.opt_str(t, &key("expect"))?.as_deref() {
-            None | Some("pass") => Expect::Pass,
-            Some("fail") => Expect::Fail,
-            Some(other) => return Err(self.bad_value(&key("expect"), other, &["pass", "fail"])),
-        };
-        let expect_output = self.opt_str(t, &key("expect-output"))?;
-        if expect_output.as_deref() == Some("") {
-            return Err(self.err(
-                Some(&key("expect-output")),
-                "is empty, so it would match any output".into(),
-                Some("give the text the output must contain, or remove the key".into()),
-            ));
+        match ProbeKind::ALL.into_iter().find(|k| k.as_str() == kind) {
+            Some(k) => Some(k),
+            None => self.bad_value(key, kind, &kinds),
         }
-        let run = self.opt_str(t, &key("run"))?;
-        match (kind, &run) {
-            (ProbeKind::Command, None) => {
-                return Err(self.err(
-                    Some(&key("run")),
-                    "a `command` probe needs the shell command to run".into(),
-                    Some("add `run = \"…\"`; it sees the target system in $CROSSLAB_SYSTEM".into()),
-                ))
-            }
+    }
+
+    /// `run`: required by `command` probes, refused by the others.
+    fn probe_run(&self, t: &Table, key: &str, kind: Option<ProbeKind>) -> Option<Option<String>> {
+        let run = self.opt_str(t, key)?;
+        match (kind?, &run) {
+            (ProbeKind::Command, None) => self.fail(
+                Some(key),
+                "a `command` probe needs the shell command to run".into(),
+                Some("add `run = \"…\"`; it sees the target system in $CROSSLAB_SYSTEM".into()),
+            ),
             (ProbeKind::Command, Some(r)) if r.trim().is_empty() => {
-                return Err(self.err(Some(&key("run")), "is empty".into(), Some("give the shell command to run".into())))
+                self.fail(Some(key), "is empty".into(), Some("give the shell command to run".into()))
             }
-            (ProbeKind::Command, Some(r)) if r.len() > MAX_RUN_BYTES => {
-                return Err(self.err(
-                    Some(&key("run")),
-                    format!("is {} bytes long, and a probe's command reaches /bin/sh as one argument, which Linux limits to 128 KiB", r.len()),
-                    Some(format!("shorten it to at most {MAX_RUN_BYTES} bytes, e.g. by moving the long part into a script the command runs")),
-                ))
-            }
-            (k, Some(_)) if k != ProbeKind::Command => {
-                return Err(self.err(
-                    Some(&key("run")),
-                    format!("only `command` probes take `run`; a `{}` probe runs its own command", k.as_str()),
-                    Some("remove `run`, or set `kind = \"command\"`".into()),
-                ))
-            }
-            _ => {}
+            (ProbeKind::Command, Some(r)) if r.len() > MAX_RUN_BYTES => self.fail(
+                Some(key),
+                format!("is {} bytes long, and a probe's command reaches /bin/sh as one argument, which Linux limits to 128 KiB", r.len()),
+                Some(format!("shorten it to at most {MAX_RUN_BYTES} bytes, e.g. by moving the long part into a script the command runs")),
+            ),
+            (k, Some(_)) if k != ProbeKind::Command => self.fail(
+                Some(key),
+                format!("only `command` probes take `run`; a `{}` probe runs its own command", k.as_str()),
+                Some("remove `run`, or set `kind = \"command\"`".into()),
+            ),
+            _ => Some(run),
         }
-        let timeout_secs = match t.get("timeout") {
-            None => DEFAULT_TIMEOUT_SECS,
-            Some(Value::Integer(n)) if (1..=86_400).contains(n) => *n as u64,
-            Some(Value::Integer(n)) => {
-                return Err(self.err(
-                    Some(&key("timeout")),
-                    format!("{n} is out of range"),
-                    Some("give seconds from 1 to 86400".into()),
-                ))
-            }
-            Some(other) => return Err(self.wrong_type(&key("timeout"), "a whole number of seconds", other)),
-        };
-        let systems = match self.str_array(t, "systems", &key("systems"))? {
-            None => None,
-            Some(names) => {
-                let mut out = Vec::new();
-                for (i, n) in names.iter().enumerate() {
-                    let k = format!("{}[{i}]", key("systems"));
-                    let s = self.system(&k, n)?;
-                    if !lab_systems.contains(&s) {
-                        return Err(self.err(
-                            Some(&k),
-                            format!("`{n}` is not one of the lab's `systems`"),
-                            Some("add it to the top-level `systems`, or remove it here".to_owned()),
-                        ));
-                    }
-                    out.push(s);
-                }
-                if out.is_empty() {
-                    return Err(self.err(
-                        Some(&key("systems")),
-                        "is empty, so the probe would never run".into(),
-                        Some("remove the key to run on every system".into()),
-                    ));
-                }
-                Some(out)
-            }
-        };
-        let payload = match self.opt_str(t, &key("payload"))? {
-            None => None,
-            Some(p) => {
-                if !matches!(kind, ProbeKind::Exec | ProbeKind::Build) {
-                    return Err(self.err(
-                        Some(&key("payload")),
-                        format!("a `{}` probe runs no payload", kind.as_str()),
-                        Some("use `payload` on exec or build probes".into()),
-                    ));
-                }
-                Some(self.system(&key("payload"), &p)?)
-            }
-        };
-        let qemu_cpu = self.opt_str(t, &key("qemu-cpu"))?;
-        if let Some(cpu) = &qemu_cpu {
-            if cpu.is_empty()
-                || cpu.len() > MAX_QEMU_CPU_CHARS
-                || !cpu.chars().all(|c| c.is_ascii_alphanumeric() || "-_.,=+".contains(c))
-            {
-                return Err(self.err(
-                    Some(&key("qemu-cpu")),
-                    format!("`{}` is not a qemu CPU model name", shown(cpu)),
-                    Some("use a name from `qemu-arm-static -cpu help`, e.g. `arm926`".into()),
-                ));
-            }
-            if !matches!(kind, ProbeKind::Exec | ProbeKind::Build | ProbeKind::Compile | ProbeKind::Command) {
-                return Err(self.err(
-                    Some(&key("qemu-cpu")),
-                    format!("a `{}` probe emulates nothing", kind.as_str()),
-                    Some("use `qemu-cpu` on exec, build, compile or command probes".into()),
-                ));
-            }
+    }
+
+    /// `systems` of a probe: a non-empty subset of the lab's (checked when those are valid).
+    fn probe_systems(
+        &self,
+        t: &Table,
+        key: &str,
+        lab_systems: Option<&[&'static NixSystem]>,
+    ) -> Option<Option<Vec<&'static NixSystem>>> {
+        let Some(names) = self.str_array(t, "systems", key)? else { return Some(None) };
+        if names.is_empty() {
+            return self.fail(
+                Some(key),
+                "is empty, so the probe would never run".into(),
+                Some("remove the key to run on every system".into()),
+            );
         }
-        let language = match self.opt_str(t, &key("language"))? {
-            None => Language::C,
-            Some(l) => {
-                let names: Vec<&str> = Language::ALL.iter().map(|l| l.as_str()).collect();
-                let language = Language::ALL
-                    .into_iter()
-                    .find(|x| x.as_str() == l)
-                    .ok_or_else(|| self.bad_value(&key("language"), &l, &names))?;
-                if kind != ProbeKind::Compile {
-                    return Err(self.err(
-                        Some(&key("language")),
-                        format!("a `{}` probe compiles nothing", kind.as_str()),
-                        Some("use `language` on compile probes, or remove it".into()),
-                    ));
+        let checked: Vec<Option<&'static NixSystem>> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let k = format!("{key}[{i}]");
+                let s = self.system(&k, n)?;
+                if lab_systems.is_some_and(|lab| !lab.contains(&s)) {
+                    return self.fail(
+                        Some(&k),
+                        format!("`{n}` is not one of the lab's `systems`"),
+                        Some("add it to the top-level `systems`, or remove it here".to_owned()),
+                    );
                 }
-                language
-            }
-        };
-        Ok(ProbeSpec { kind, expect, expect_output, run, timeout_secs, systems, payload, qemu_cpu, language })
+                Some(s)
+            })
+            .collect();
+        checked.into_iter().collect::<Option<Vec<_>>>().map(Some)
+    }
+
+    fn probe_payload(&self, t: &Table, key: &str, kind: Option<ProbeKind>) -> Option<Option<&'static NixSystem>> {
+        let Some(p) = self.opt_str(t, key)? else { return Some(None) };
+        if !matches!(kind?, ProbeKind::Exec | ProbeKind::Build) {
+            return self.fail(
+                Some(key),
+                format!("a `{}` probe runs no payload", kind?.as_str()),
+                Some("use `payload` on exec or build probes".into()),
+            );
+        }
+        self.system(key, &p).map(Some)
+    }
+
+    fn probe_qemu_cpu(&self, t: &Table, key: &str, kind: Option<ProbeKind>) -> Option<Option<String>> {
+        let Some(cpu) = self.opt_str(t, key)? else { return Some(None) };
+        if cpu.is_empty()
+            || cpu.len() > MAX_QEMU_CPU_CHARS
+            || !cpu.chars().all(|c| c.is_ascii_alphanumeric() || "-_.,=+".contains(c))
+        {
+            return self.fail(
+                Some(key),
+                format!("`{}` is not a qemu CPU model name", shown(&cpu)),
+                Some("use a name from `qemu-arm-static -cpu help`, e.g. `arm926`".into()),
+            );
+        }
+        if !matches!(kind?, ProbeKind::Exec | ProbeKind::Build | ProbeKind::Compile | ProbeKind::Command) {
+            return self.fail(
+                Some(key),
+                format!("a `{}` probe emulates nothing", kind?.as_str()),
+                Some("use `qemu-cpu` on exec, build, compile or command probes".into()),
+            );
+        }
+        Some(Some(cpu))
     }
 }

@@ -221,9 +221,11 @@ impl Fuzz {
         }
         let lab = match result {
             Ok(lab) => lab,
-            Err(e) => {
-                if let Some(problem) = error_problem(path, &e) {
-                    self.fail(format!("the error for {} {problem}:\n{e}", path.display()), bytes);
+            Err(errors) => {
+                for e in errors.iter() {
+                    if let Some(problem) = error_problem(path, e) {
+                        self.fail(format!("the error for {} {problem}:\n{e}", path.display()), bytes);
+                    }
                 }
                 return false;
             }
@@ -580,8 +582,11 @@ in {{
 }}"#,
         names.join(" ")
     );
-    let out_nix =
-        Command::new("nix-instantiate").args(NO_STORE).args(["--eval", "--strict", "--json", "--expr", &expr]).output().unwrap();
+    let out_nix = Command::new("nix-instantiate")
+        .args(NO_STORE)
+        .args(["--eval", "--strict", "--json", "--expr", &expr])
+        .output()
+        .unwrap();
     if !out_nix.status.success() {
         // Find the lab at fault: each file on its own.
         let stderr = String::from_utf8_lossy(&out_nix.stderr);
@@ -1497,12 +1502,13 @@ fn add_mistake(rng: &mut Rng, g: &mut Generated, systems: &[&str], nixos: bool, 
 
 impl Generated {
     /// What is wrong with how the spec was judged, if anything.
-    fn judge(&self, result: &Result<Lab, spec::SpecError>) -> Option<String> {
+    fn judge(&self, result: &Result<Lab, spec::SpecErrors>) -> Option<String> {
         match (result, &self.mistake) {
             (Ok(_), Some(key)) => Some(format!("validates despite its mistake at `{key}`")),
             (Err(e), None) => Some(format!("a valid spec is rejected: {e}")),
-            (Err(e), Some(key)) if e.key.as_deref() != Some(key.as_str()) => {
-                Some(format!("its mistake is at `{key}`, but the error says: {e}"))
+            // One mistake is told once, at its key, not again by keys that depend on it.
+            (Err(e), Some(key)) if e.iter().any(|e| e.key.as_deref() != Some(key.as_str())) => {
+                Some(format!("its mistake is at `{key}`, but the errors say: {e}"))
             }
             (Err(_), Some(_)) => None,
             (Ok(lab), None) => self.text_problem(lab),

@@ -100,19 +100,19 @@ fn unknown_key_suggests_the_nearest_valid_one() {
     check(
         &with_head("[binfmt]\nflag = \"P\"\n[[probe]]\nkind = \"build\"\n"),
         expect![[r#"
-            invalid lab spec `labs/t.toml`: `binfmt.flag`: unknown key
+            invalid lab spec `labs/t.toml:5:1`: `binfmt.flag`: unknown key
               help: did you mean `binfmt.flags`?"#]],
     );
     check(
         &with_head("[[probe]]\nkind = \"build\"\nexpect_output = \"x\"\n"),
         expect![[r#"
-            invalid lab spec `labs/t.toml`: `probe[0].expect_output`: unknown key
+            invalid lab spec `labs/t.toml:6:1`: `probe[0].expect_output`: unknown key
               help: did you mean `probe[0].expect-output`?"#]],
     );
     check(
         &format!("{HEAD}descripton = \"x\"\n[[probe]]\nkind = \"build\"\n"),
         expect![[r#"
-            invalid lab spec `labs/t.toml`: `descripton`: unknown key
+            invalid lab spec `labs/t.toml:4:1`: `descripton`: unknown key
               help: did you mean `description`?"#]],
     );
 }
@@ -122,13 +122,13 @@ fn unknown_system_suggests_the_closest_known_ones() {
     check(
         "description = \"d\"\nhost = \"non-nixos\"\nsystems = [\"arm-linux\"]\n[[probe]]\nkind = \"exec\"\n",
         expect![[r#"
-            invalid lab spec `labs/t.toml`: `systems[0]`: unknown system `arm-linux`
+            invalid lab spec `labs/t.toml:3:12`: `systems[0]`: unknown system `arm-linux`
               help: did you mean `armv7l-linux`, `armv6l-linux`, `armv5tel-linux`?"#]],
     );
     check(
         "description = \"d\"\nhost = \"non-nixos\"\nsystems = [\"aarch64-linxu\"]\n[[probe]]\nkind = \"exec\"\n",
         expect![[r#"
-            invalid lab spec `labs/t.toml`: `systems[0]`: unknown system `aarch64-linxu`
+            invalid lab spec `labs/t.toml:3:12`: `systems[0]`: unknown system `aarch64-linxu`
               help: did you mean `aarch64-linux`?"#]],
     );
 }
@@ -138,7 +138,7 @@ fn darwin_targets_are_explained() {
     check(
         "description = \"d\"\nhost = \"non-nixos\"\nsystems = [\"aarch64-darwin\"]\n[[probe]]\nkind = \"exec\"\n",
         expect![[r#"
-            invalid lab spec `labs/t.toml`: `systems[0]`: `aarch64-darwin` cannot be emulated: binfmt_misc hands Linux executables to an emulator, and no emulator runs macOS (Mach-O) binaries on Linux
+            invalid lab spec `labs/t.toml:3:12`: `systems[0]`: `aarch64-darwin` cannot be emulated: binfmt_misc hands Linux executables to an emulator, and no emulator runs macOS (Mach-O) binaries on Linux
               help: build darwin targets on a Mac (or a remote darwin builder); crosslab emulates Linux systems only"#]],
     );
 }
@@ -148,13 +148,13 @@ fn flags_outside_pocf_are_rejected() {
     check(
         &with_head("[binfmt]\nflags = \"PX\"\n[[probe]]\nkind = \"build\"\n"),
         expect![[r#"
-            invalid lab spec `labs/t.toml`: `binfmt.flags`: `X` is not a binfmt_misc flag
+            invalid lab spec `labs/t.toml:5:9`: `binfmt.flags`: `X` is not a binfmt_misc flag
               help: flags are any of P (preserve argv[0]), O (open binary), C (credentials), F (fix binary: open the interpreter at registration)"#]],
     );
     check(
         &with_head("[binfmt]\nflags = \"pf\"\n[[probe]]\nkind = \"build\"\n"),
         expect![[r#"
-            invalid lab spec `labs/t.toml`: `binfmt.flags`: `p` is not a binfmt_misc flag
+            invalid lab spec `labs/t.toml:5:9`: `binfmt.flags`: `p` is not a binfmt_misc flag
               help: flags are upper case: `flags = "PF"`"#]],
     );
 }
@@ -164,7 +164,7 @@ fn nixos_interpreter_needs_a_nixos_host() {
     check(
         &with_head("[binfmt]\ninterpreter = \"nixos\"\n[[probe]]\nkind = \"build\"\n"),
         expect![[r#"
-            invalid lab spec `labs/t.toml`: `binfmt.interpreter`: `nixos` (boot.binfmt.emulatedSystems) needs `host = "nixos"`
+            invalid lab spec `labs/t.toml:5:15`: `binfmt.interpreter`: `nixos` (boot.binfmt.emulatedSystems) needs `host = "nixos"`
               help: set `host = "nixos"`, or use `interpreter = "fhs"` for a Debian/Ubuntu-style registration"#]],
     );
 }
@@ -174,13 +174,13 @@ fn empty_systems_and_command_without_run_are_rejected() {
     check(
         "description = \"d\"\nhost = \"non-nixos\"\nsystems = []\n[[probe]]\nkind = \"exec\"\n",
         expect![[r#"
-            invalid lab spec `labs/t.toml`: `systems`: no systems: a lab emulates at least one system
+            invalid lab spec `labs/t.toml:3:11`: `systems`: no systems: a lab emulates at least one system
               help: add e.g. `systems = ["aarch64-linux"]`"#]],
     );
     check(
         &with_head("[[probe]]\nkind = \"command\"\n"),
         expect![[r#"
-            invalid lab spec `labs/t.toml`: `probe[0].run`: a `command` probe needs the shell command to run
+            invalid lab spec `labs/t.toml:4:1`: `probe[0].run`: a `command` probe needs the shell command to run
               help: add `run = "…"`; it sees the target system in $CROSSLAB_SYSTEM"#]],
     );
 }
@@ -190,7 +190,7 @@ fn expect_is_pass_or_fail() {
     check(
         &with_head("[[probe]]\nkind = \"build\"\nexpect = \"failure\"\n"),
         expect![[r#"
-            invalid lab spec `labs/t.toml`: `probe[0].expect`: `failure` is not allowed
+            invalid lab spec `labs/t.toml:6:10`: `probe[0].expect`: `failure` is not allowed
               help: did you mean "fail"? allowed: "pass", "fail""#]],
     );
 }
@@ -200,7 +200,7 @@ fn toml_syntax_errors_give_line_and_column() {
     check(
         &with_head("[[probe]]\nkind = \"build\nexpect = \"fail\"\n"),
         expect![[r#"
-            invalid lab spec `labs/t.toml`: TOML syntax error at line 5, column 14: invalid basic string, expected `"`
+            invalid lab spec `labs/t.toml:5:14`: TOML syntax error: invalid basic string, expected `"`
               help: fix the TOML syntax; see the spec format in README.md"#]],
     );
 }
@@ -210,7 +210,7 @@ fn sandbox_paths_with_spaces_cannot_be_expressed_in_nix_conf() {
     check(
         &with_head("[nix]\nextra-sandbox-paths = [\"/opt/my qemu\"]\n[[probe]]\nkind = \"build\"\n"),
         expect![[r#"
-            invalid lab spec `labs/t.toml`: `nix.extra-sandbox-paths[0]`: `/opt/my qemu` contains white space, and nix.conf splits values on white space
+            invalid lab spec `labs/t.toml:5:24`: `nix.extra-sandbox-paths[0]`: `/opt/my qemu` contains white space, and nix.conf splits values on white space
               help: use a path without spaces (a symlink to it works)"#]],
     );
 }
@@ -252,10 +252,10 @@ fn lab_check_reports_every_invalid_spec_and_exits_2() {
     assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
     assert!(stdout.contains("ok  non-nixos-aarch64"), "{stdout}");
     assert!(
-        stderr.contains(&format!("`{}`: `systems[0]`: unknown system `arm-linux`", bad_system.display())),
+        stderr.contains(&format!("`{}:3:12`: `systems[0]`: unknown system `arm-linux`", bad_system.display())),
         "{stderr}"
     );
-    assert!(stderr.contains(&format!("`{}`: `descripton`: unknown key", bad_key.display())), "{stderr}");
+    assert!(stderr.contains(&format!("`{}:1:1`: `descripton`: unknown key", bad_key.display())), "{stderr}");
     assert!(stderr.contains("2 specs of 3 invalid"), "{stderr}");
 }
 
@@ -280,7 +280,7 @@ fn the_emulator_defaults_as_each_host_registers_it_and_nixos_flags_follow_it() {
 
     let contradiction = nixos.replace("[[probe]]", "[binfmt]\nflags = \"PF\"\n[[probe]]");
     expect![[r#"
-        invalid lab spec `labs/t.toml`: `binfmt.flags`: `PF` contradicts `emulator = "dynamic"`: without preferStaticEmulators NixOS registers its dynamically linked qemu wrapper with `P` alone
+        invalid lab spec `labs/t.toml:5:9`: `binfmt.flags`: `PF` contradicts `emulator = "dynamic"`: without preferStaticEmulators NixOS registers its dynamically linked qemu wrapper with `P` alone
           help: remove `flags` (it follows from `emulator`), use `flags = "P"`, or `emulator = "static"` for `PF`; `interpreter = "fhs"` registers other flags"#]]
     .assert_eq(&emulator_of(&contradiction));
     let unknown = with_head("[binfmt]\nemulator = \"shared\"\n[[probe]]\nkind = \"binfmt\"\n");
@@ -288,4 +288,99 @@ fn the_emulator_defaults_as_each_host_registers_it_and_nixos_flags_follow_it() {
     let pointless =
         with_head("[binfmt]\ninterpreter = \"none\"\nemulator = \"static\"\n[[probe]]\nkind = \"binfmt\"\n");
     assert!(emulator_of(&pointless).contains("registers no entry"), "{}", emulator_of(&pointless));
+}
+
+#[test]
+fn every_mistake_of_a_spec_is_told_at_once_in_file_order() {
+    check(
+        r#"description = "five mistakes"
+host = "non-nixos"
+systems = ["aarch64-linux", "armv7-linux"]
+
+[binfmt]
+flags = "PX"
+
+[nix]
+sandbox = "yes"
+
+[[probe]]
+kind = "biuld"
+
+[[probe]]
+kind = "command"
+expect = "failure"
+"#,
+        expect![[r#"
+            invalid lab spec `labs/t.toml:3:29`: `systems[1]`: unknown system `armv7-linux`
+              help: did you mean `armv7l-linux`, `armv6l-linux`, `armv5tel-linux`?
+            invalid lab spec `labs/t.toml:6:9`: `binfmt.flags`: `X` is not a binfmt_misc flag
+              help: flags are any of P (preserve argv[0]), O (open binary), C (credentials), F (fix binary: open the interpreter at registration)
+            invalid lab spec `labs/t.toml:9:11`: `nix.sandbox`: expected a boolean (true or false), found a string
+              help: write `nix.sandbox` as a boolean (true or false)
+            invalid lab spec `labs/t.toml:12:8`: `probe[0].kind`: `biuld` is not allowed
+              help: did you mean "build"? allowed: "binfmt", "nix-config", "exec", "build", "compile", "command"
+            invalid lab spec `labs/t.toml:14:1`: `probe[1].run`: a `command` probe needs the shell command to run
+              help: add `run = "…"`; it sees the target system in $CROSSLAB_SYSTEM
+            invalid lab spec `labs/t.toml:16:10`: `probe[1].expect`: `failure` is not allowed
+              help: did you mean "fail"? allowed: "pass", "fail""#]],
+    );
+}
+
+#[test]
+fn a_mistake_is_told_once_not_again_by_the_keys_that_depend_on_it() {
+    // The bad system is told once, not again as "not one of the lab's systems" for the probe.
+    check(
+        &format!(
+            "description = \"d\"\nhost = \"non-nixos\"\nsystems = [\"aarch64-linxu\"]\n\
+             [[probe]]\nkind = \"exec\"\nsystems = [\"aarch64-linux\"]\n"
+        ),
+        expect![[r#"
+            invalid lab spec `labs/t.toml:3:12`: `systems[0]`: unknown system `aarch64-linxu`
+              help: did you mean `aarch64-linux`?"#]],
+    );
+}
+
+#[test]
+fn toml_syntax_errors_on_several_lines_are_all_told() {
+    check(
+        &with_head("[[probe]]\nkind = build\n[[probe]]\nkind = \"exec\" \"x\"\n"),
+        expect![[r#"
+            invalid lab spec `labs/t.toml:5:8`: TOML syntax error: string values must be quoted, expected literal string
+              help: fix the TOML syntax; see the spec format in README.md
+            invalid lab spec `labs/t.toml:7:15`: TOML syntax error: unexpected key or value, expected newline, `#`
+              help: fix the TOML syntax; see the spec format in README.md"#]],
+    );
+}
+
+#[test]
+fn a_spec_outside_labs_may_have_any_file_name_and_gets_a_derived_lab_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = with_head("[[probe]]\nkind = \"exec\"\n");
+    for (file, name) in
+        [("my-box-fixF.toml", "my-box-fixf"), ("Ubuntu 24.04 (arm).toml", "ubuntu-24-04-arm"), ("_.toml", "lab")]
+    {
+        let path = dir.path().join(file);
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(spec::load(&path).unwrap_or_else(|e| panic!("{e}")).name, name);
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["lab", "check"])
+        .arg(dir.path().join("my-box-fixF.toml"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.starts_with("ok  my-box-fixf  (1 system, 1 probe; lab name derived from `"), "{stdout}");
+}
+
+#[test]
+fn in_a_labs_directory_the_file_name_is_the_lab_name_and_must_be_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let labs = dir.path().join("labs");
+    std::fs::create_dir(&labs).unwrap();
+    let path = labs.join("my-box-fixF.toml");
+    std::fs::write(&path, with_head("[[probe]]\nkind = \"exec\"\n")).unwrap();
+    let err = spec::load(&path).unwrap_err().to_string();
+    assert!(err.contains("`my-box-fixF` is not a valid lab name"), "{err}");
+    assert!(err.contains("rename the file to `my-box-fixf.toml`"), "{err}");
 }
