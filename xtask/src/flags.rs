@@ -19,7 +19,7 @@ pub struct Xtask {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Work with labs: list, show, check, render, run, matrix, doctor, fix, capture, shell.
+    /// Work with labs: list, show, check, render, run, matrix, doctor, fix, capture, shell, schema.
     #[command(subcommand)]
     Lab(LabCommand),
     /// Install what the test suite needs (Debian packages, as root) and run
@@ -76,6 +76,10 @@ pub enum LabCommand {
     /// (CROSSLAB_SYSTEM, CROSSLAB_PAYLOADS, NIX_CONF_DIR…). Leaving it tears
     /// the lab down as `lab run` does.
     Shell(LabShell),
+    /// Print the JSON Schema of the lab spec contract. Editors (taplo, Even
+    /// Better TOML) read it from a `#:schema ../schema/lab.schema.json` first
+    /// line, as the shipped labs have; `--write` updates that file.
+    Schema(Schema),
 }
 
 #[derive(Debug, Args)]
@@ -222,6 +226,16 @@ pub struct Matrix {
 pub enum MatrixFormat {
     Markdown,
     Json,
+}
+
+#[derive(Debug, Args)]
+pub struct Schema {
+    /// Write schema/lab.schema.json instead of printing.
+    #[arg(long)]
+    pub write: bool,
+    /// Write nothing; exit 1 if schema/lab.schema.json is not what `--write` writes.
+    #[arg(long, conflicts_with = "write")]
+    pub check: bool,
 }
 
 #[derive(Debug, Args)]

@@ -19,6 +19,7 @@ pub mod quote;
 pub mod render;
 pub mod report;
 pub mod run;
+pub mod schema;
 pub mod shell;
 pub mod spec;
 pub mod systems;
@@ -63,6 +64,7 @@ fn dispatch(flags: flags::Xtask) -> anyhow::Result<ExitCode> {
             flags::LabCommand::Fix(f) => f.run(&root),
             flags::LabCommand::Capture(f) => f.run(),
             flags::LabCommand::Shell(f) => f.run(&root),
+            flags::LabCommand::Schema(f) => f.run(&root),
         },
         flags::Command::Bench(f) => f.run(&root),
         flags::Command::Test(f) => f.run(&root),

@@ -226,6 +226,9 @@ impl Language {
 /// under a second; real compilation under emulation can take minutes.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 120;
 
+/// The longest probe timeout: a day.
+pub const MAX_TIMEOUT_SECS: u64 = 86_400;
+
 /// The longest `run` a `command` probe may have. The backends hand a probe's
 /// command to `/bin/sh -c` as one argument, which Linux limits to 128 KiB
 /// (MAX_ARG_STRLEN); crosslab's own lines before it need the rest.
@@ -235,7 +238,7 @@ pub const MAX_RUN_BYTES: usize = 127 * 1024;
 const MAX_PATH_BYTES: usize = 4095;
 
 /// The longest qemu CPU model name crosslab accepts; qemu's are under 40.
-const MAX_QEMU_CPU_CHARS: usize = 64;
+pub const MAX_QEMU_CPU_CHARS: usize = 64;
 
 /// Where in a spec an error is: 1-based line and column (in characters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -317,10 +320,11 @@ impl fmt::Display for SpecErrors {
 
 impl std::error::Error for SpecErrors {}
 
-const TOP_KEYS: &[&str] = &["description", "host", "systems", "binfmt", "nix", "probe"];
-const BINFMT_KEYS: &[&str] = &["interpreter", "flags", "emulator"];
-const NIX_KEYS: &[&str] = &["sandbox", "extra-sandbox-paths", "extra-platforms"];
-const PROBE_KEYS: &[&str] =
+// The keys each table takes; `schema.rs` describes each one, and a test keeps them in step.
+pub const TOP_KEYS: &[&str] = &["description", "host", "systems", "binfmt", "nix", "probe"];
+pub const BINFMT_KEYS: &[&str] = &["interpreter", "flags", "emulator"];
+pub const NIX_KEYS: &[&str] = &["sandbox", "extra-sandbox-paths", "extra-platforms"];
+pub const PROBE_KEYS: &[&str] =
     &["kind", "expect", "expect-output", "run", "timeout", "systems", "payload", "qemu-cpu", "language"];
 
 /// Resolves a lab argument: a name in `labs/` or a path to any `.toml` file.
@@ -996,11 +1000,11 @@ impl Validator<'_> {
         let run = self.probe_run(t, &key("run"), kind);
         let timeout_secs = match t.get("timeout") {
             None => Some(DEFAULT_TIMEOUT_SECS),
-            Some(Value::Integer(n)) if (1..=86_400).contains(n) => Some(*n as u64),
+            Some(Value::Integer(n)) if (1..=MAX_TIMEOUT_SECS as i64).contains(n) => Some(*n as u64),
             Some(Value::Integer(n)) => self.fail(
                 Some(&key("timeout")),
                 format!("{n} is out of range"),
-                Some("give seconds from 1 to 86400".into()),
+                Some(format!("give seconds from 1 to {MAX_TIMEOUT_SECS}")),
             ),
             Some(other) => self.wrong_type(&key("timeout"), "a whole number of seconds", other),
         };
@@ -1104,6 +1108,9 @@ impl Validator<'_> {
             .map(|(i, n)| {
                 let k = format!("{key}[{i}]");
                 let s = self.system(&k, n)?;
+                if names[..i].contains(n) {
+                    return self.fail(Some(&k), format!("`{n}` is listed twice"), Some("list each system once".into()));
+                }
                 if lab_systems.is_some_and(|lab| !lab.contains(&s)) {
                     return self.fail(
                         Some(&k),

@@ -1,0 +1,219 @@
+//! `lab schema`: the lab spec contract as a JSON Schema, for editors.
+//!
+//! taplo and Even Better TOML validate and complete a TOML file against the
+//! schema named on its first line (`#:schema ../schema/lab.schema.json`); the
+//! shipped labs carry that line. The schema is built from `spec.rs`'s own
+//! tables (keys, probe kinds, systems, limits), and may be looser than
+//! `lab check` (it cannot say "a system the table knows but nixpkgs' binfmt
+//! magics lack"), never stricter: `tests/schema.rs` checks both directions
+//! that matter. The committed copy is `schema/lab.schema.json`, kept fresh
+//! like rendered files.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use serde_json::{json, Map, Value as Json};
+
+use crate::flags;
+use crate::render::generated::GeneratedFiles;
+use crate::spec::{self, ProbeKind, MAX_QEMU_CPU_CHARS, MAX_TIMEOUT_SECS};
+use crate::systems::SYSTEMS;
+
+/// Where the schema is committed, relative to the repository root.
+pub const SCHEMA_PATH: &str = "schema/lab.schema.json";
+
+/// The command that regenerates [`SCHEMA_PATH`].
+pub const SCHEMA_COMMAND: &str = "cargo xtask lab schema --write";
+
+impl flags::Schema {
+    pub fn run(self, root: &Path) -> anyhow::Result<ExitCode> {
+        let text = schema_text();
+        if !self.write && !self.check {
+            print!("{text}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        let mut output = GeneratedFiles::new(root, self.check);
+        output.update(Path::new(SCHEMA_PATH), &text)?;
+        match (output.stale.first(), self.check) {
+            (None, _) => println!("{SCHEMA_PATH} is fresh"),
+            (Some(stale), true) => {
+                eprintln!("stale: {stale}\nrun `{SCHEMA_COMMAND}` to regenerate");
+                return Ok(ExitCode::from(1));
+            }
+            (Some(_), false) => println!("wrote {}", root.join(SCHEMA_PATH).display()),
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// The schema as committed: pretty JSON with a trailing newline.
+pub fn schema_text() -> String {
+    let mut text = serde_json::to_string_pretty(&lab_schema()).expect("a JSON value serialises");
+    text.push('\n');
+    text
+}
+
+/// The JSON Schema (draft-07, which taplo and Even Better TOML read) of a lab spec.
+pub fn lab_schema() -> Json {
+    let systems: Vec<&str> = SYSTEMS.iter().map(|s| s.double).collect();
+    let system = json!({ "type": "string", "enum": systems });
+    let system_list = |description: &str| json!({ "description": description, "type": "array", "items": system, "minItems": 1, "uniqueItems": true });
+    let kinds: Vec<&str> = ProbeKind::ALL.iter().map(|k| k.as_str()).collect();
+    // A check that needs the probe's kind to be one of `kinds`.
+    let kind_in = |kinds: &[&str]| json!({ "properties": { "kind": { "enum": kinds } }, "required": ["kind"] });
+    let forbids = |key: &str| json!({ "not": { "required": [key] } });
+
+    let top = properties(
+        spec::TOP_KEYS,
+        &[
+            (
+                "description",
+                json!({
+                    "description": "One line saying what the lab models and which report it reproduces.",
+                    "type": "string",
+                    "pattern": "\\S",
+                }),
+            ),
+            (
+                "host",
+                json!({
+                    "description": "The kind of machine modelled: `non-nixos` (Debian, Ubuntu, … with Nix beside the distribution) or `nixos`.",
+                    "enum": ["non-nixos", "nixos"],
+                }),
+            ),
+            ("systems", system_list("Nix system doubles to emulate; every probe runs once for each.")),
+            (
+                "binfmt",
+                json!({
+                    "description": "Who registers the emulator with binfmt_misc, and with which flags.",
+                    "type": "object",
+                    "additionalProperties": false,
+                    "properties": properties(spec::BINFMT_KEYS, &[
+                        ("interpreter", json!({
+                            "description": "`fhs`: /usr/bin/qemu-<arch>-static (Debian/Ubuntu, tonistiigi/binfmt); `nixos`: boot.binfmt.emulatedSystems (host = \"nixos\" only); `none`: nothing registered. Default: `nixos` on a NixOS host, else `fhs`.",
+                            "enum": ["fhs", "nixos", "none"],
+                        })),
+                        ("emulator", json!({
+                            "description": "Which qemu is registered: `static` (qemu-user-static; NixOS with preferStaticEmulators) or `dynamic` (needs its libraries where it runs). Default: `dynamic` for interpreter = \"nixos\", else `static`.",
+                            "enum": ["static", "dynamic"],
+                        })),
+                        ("flags", json!({
+                            "description": "binfmt_misc flags, any of P (preserve argv[0]), O (open binary), C (credentials), F (fix binary), each once. Default \"P\".",
+                            "type": "string",
+                            "pattern": "^[POCF]{0,4}$",
+                        })),
+                    ]),
+                }),
+            ),
+            (
+                "nix",
+                json!({
+                    "description": "How Nix is configured (nix.conf, or nix.settings on NixOS).",
+                    "type": "object",
+                    "additionalProperties": false,
+                    "properties": properties(spec::NIX_KEYS, &[
+                        ("sandbox", json!({ "description": "Whether builds run in Nix's sandbox. Default true.", "type": "boolean" })),
+                        ("extra-sandbox-paths", json!({
+                            "description": "Paths the sandbox sees: `/path`, `/inside=/outside`, or `/path?` (optional). No white space: nix.conf splits on it.",
+                            "type": "array",
+                            "items": { "type": "string", "pattern": "^/\\S*$", "maxLength": 2 * 4095 + 2 },
+                        })),
+                        ("extra-platforms", json!({
+                            "description": "Systems Nix builds for besides its own. Default: the lab's systems.",
+                            "type": "array",
+                            "items": system,
+                        })),
+                    ]),
+                }),
+            ),
+            (
+                "probe",
+                json!({
+                    "description": "What must work (or fail, as reported): one [[probe]] table each.",
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": false,
+                        "required": ["kind"],
+                        "properties": properties(spec::PROBE_KEYS, &[
+                            ("kind", json!({
+                                "description": "binfmt: the entry exists as configured; nix-config: Nix reports the configured settings; exec: a static foreign binary runs; build: a sandboxed nix build for the target; compile: the target's own toolchain compiles and runs a program in a sandboxed build; command: `run`, a shell command.",
+                                "enum": kinds,
+                            })),
+                            ("expect", json!({ "description": "Whether the probe must pass or fail. Default \"pass\".", "enum": ["pass", "fail"] })),
+                            ("expect-output", json!({ "description": "Text the probe's output must contain.", "type": "string", "minLength": 1 })),
+                            ("run", json!({
+                                "description": "The shell command of a `command` probe; it sees the target system in $CROSSLAB_SYSTEM.",
+                                "type": "string",
+                                "pattern": "\\S",
+                                "maxLength": spec::MAX_RUN_BYTES,
+                            })),
+                            ("timeout", json!({
+                                "description": format!("Seconds before the probe is stopped. Default {}.", spec::DEFAULT_TIMEOUT_SECS),
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": MAX_TIMEOUT_SECS,
+                            })),
+                            ("systems", system_list("Only these of the lab's systems. Default: all.")),
+                            ("payload", json!({ "description": "Run this system's payload instead of the probe's own (exec, build).", "type": "string", "enum": systems })),
+                            ("language", json!({
+                                "description": "What a `compile` probe compiles. Default \"c\".",
+                                "enum": spec::Language::ALL.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
+                            })),
+                            ("qemu-cpu", json!({
+                                "description": "Pin the emulated CPU model (exec, build, compile, command), e.g. `arm926`.",
+                                "type": "string",
+                                "pattern": format!("^[A-Za-z0-9._,=+-]{{1,{MAX_QEMU_CPU_CHARS}}}$"),
+                            })),
+                        ]),
+                        "allOf": [
+                            { "if": kind_in(&["command"]), "then": { "required": ["run"] }, "else": forbids("run") },
+                            { "if": kind_in(&["binfmt", "nix-config", "compile", "command"]), "then": forbids("payload") },
+                            { "if": kind_in(&["binfmt", "nix-config"]), "then": forbids("qemu-cpu") },
+                            { "if": kind_in(&["binfmt", "nix-config", "exec", "build", "command"]), "then": forbids("language") },
+                        ],
+                    },
+                }),
+            ),
+        ],
+    );
+    json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "$comment": format!("generated by `{SCHEMA_COMMAND}` from xtask/src/schema.rs; do not edit"),
+        "title": "crosslab lab spec",
+        "description": "A lab: who registers the emulator with binfmt_misc, how Nix is configured, and what must work. See README.md.",
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["description", "host", "systems", "probe"],
+        "properties": top,
+        "allOf": [
+            {
+                "if": { "properties": { "host": { "const": "non-nixos" } }, "required": ["host"] },
+                "then": { "properties": { "binfmt": { "properties": { "interpreter": { "not": { "const": "nixos" } } } } } },
+            },
+            {
+                "if": { "properties": { "binfmt": { "properties": { "interpreter": { "const": "none" } }, "required": ["interpreter"] } }, "required": ["binfmt"] },
+                "then": { "properties": { "binfmt": { "allOf": [forbids("flags"), forbids("emulator")] } } },
+            },
+            {
+                "if": { "properties": { "binfmt": { "properties": { "interpreter": { "const": "nixos" } }, "required": ["interpreter"] } }, "required": ["binfmt"] },
+                "then": { "properties": { "binfmt": { "properties": { "flags": { "enum": ["P", "PF", "FP"] } } } } },
+            },
+        ],
+    })
+}
+
+/// The `properties` object for `keys`, in their order; every key must be described.
+fn properties(keys: &[&str], described: &[(&str, Json)]) -> Json {
+    let mut out = Map::new();
+    for key in keys {
+        let (_, schema) = described
+            .iter()
+            .find(|(k, _)| k == key)
+            .unwrap_or_else(|| panic!("schema.rs describes no `{key}`: add it beside the check in spec.rs"));
+        out.insert((*key).to_owned(), schema.clone());
+    }
+    assert_eq!(out.len(), described.len(), "schema.rs describes a key spec.rs does not take");
+    Json::Object(out)
+}
