@@ -1,5 +1,8 @@
 //! `lab matrix`: labs × systems on the backend `lab run` would use, as the "Works?" table
-//! people paste into READMEs and bug reports (Markdown), or as JSON rows.
+//! people paste into READMEs and bug reports (Markdown), or as JSON.
+//!
+//! `--format json` prints, per lab run, the object `lab run --json` prints
+//! (same verdict words, same probe objects, summary and versions) with its rows.
 //!
 //! Without `--systems` every lab runs as written, once, and gives one row per
 //! system it lists. With `--systems`, each lab runs once per given system with
@@ -16,7 +19,7 @@ use toml::Value;
 use crate::diagnose;
 use crate::flags::{self, MatrixFormat};
 use crate::plan::{CompileTimes, Plan};
-use crate::report::{self, LabReport, Verdict};
+use crate::report::{self, JsonLab, LabReport, Verdict};
 use crate::run;
 use crate::spec::{self, Lab};
 use crate::systems::NixSystem;
@@ -24,10 +27,13 @@ use crate::systems::NixSystem;
 /// One row of the matrix: a lab on one target system.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
+    #[serde(skip)]
     pub lab: String,
     /// The stack it ran on (`host`, `bookworm`, `trixie`).
+    #[serde(skip)]
     pub stack: &'static str,
     /// `non-nixos` or `nixos`: the kind of machine the lab models.
+    #[serde(skip)]
     pub host: &'static str,
     pub system: &'static str,
     /// Every probe for this system ended as the lab expects.
@@ -42,15 +48,8 @@ pub struct Row {
     /// The first `compile` probe's times on this system, if it compiled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compile: Option<CompileTimes>,
-    pub probes: Vec<RowProbe>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RowProbe {
-    pub id: String,
-    pub verdict: &'static str,
-    pub as_expected: bool,
-    pub duration_ms: u64,
+    /// The ids of the row's probes, as in the lab's `probes`.
+    pub probes: Vec<String>,
 }
 
 impl Row {
@@ -70,6 +69,7 @@ impl Row {
 /// A lab to run for the matrix: as written, or substituted for one system.
 struct Job {
     name: String,
+    spec: std::path::PathBuf,
     host: &'static str,
     /// The rows' systems; the lab's own when not substituted.
     systems: Vec<&'static NixSystem>,
@@ -119,6 +119,7 @@ impl flags::Matrix {
             if targets.is_empty() {
                 jobs.push(Job {
                     name: lab.name.clone(),
+                    spec: lab.path.clone(),
                     host: lab.host.as_str(),
                     systems: lab.systems.clone(),
                     lab: Ok(lab),
@@ -129,6 +130,7 @@ impl flags::Matrix {
                 let substituted = for_system(&lab, system).map_err(|e| e.to_string());
                 jobs.push(Job {
                     name: lab.name.clone(),
+                    spec: lab.path.clone(),
                     host: lab.host.as_str(),
                     systems: vec![system],
                     lab: substituted,
@@ -145,13 +147,25 @@ impl flags::Matrix {
 
         let mut rows = Vec::new();
         let mut ran: Vec<(&Plan, LabReport)> = Vec::new();
+        // One `lab run --json` object per lab and stack, with its rows.
+        let mut json_labs: Vec<serde_json::Value> = Vec::new();
+        let with_rows = |mut lab: serde_json::Value, rows: &[Row], error: Option<String>| {
+            lab["rows"] = serde_json::to_value(rows).expect("rows serialise");
+            if let Some(error) = error {
+                lab["error"] = error.into();
+            }
+            lab
+        };
         for stack in stacks {
             let session = run::Session::start(backend, stack, &ready, self.allow_global)?;
             for (job, plan) in jobs.iter().zip(&plans) {
                 let Some(plan) = plan else {
                     let why = job.lab.as_ref().err().cloned().unwrap_or_default();
                     eprintln!("crosslab: matrix: {} cannot run for {}: {why}", job.name, job.systems_text());
-                    rows.extend(job.rows_not_run(stack.name, true, format!("lab does not apply: {}", first_line(&why))));
+                    let job_rows =
+                        job.rows_not_run(stack.name, true, format!("lab does not apply: {}", first_line(&why)));
+                    json_labs.push(with_rows(not_run(job, &session)?, &job_rows, Some(why.clone())));
+                    rows.extend(job_rows);
                     continue;
                 };
                 let started = Instant::now();
@@ -162,7 +176,9 @@ impl flags::Matrix {
                             return Err(e);
                         };
                         eprintln!("crosslab: matrix: {} does not apply on {}: {why}", job.name, stack.name);
-                        rows.extend(job.rows_not_run(stack.name, false, first_line(&why.0).to_owned()));
+                        let job_rows = job.rows_not_run(stack.name, false, first_line(&why.0).to_owned());
+                        json_labs.push(with_rows(not_run(job, &session)?, &job_rows, Some(why.0.clone())));
+                        rows.extend(job_rows);
                         continue;
                     }
                 };
@@ -175,7 +191,10 @@ impl flags::Matrix {
                     report.verdicts.len(),
                     report::format_duration(started.elapsed())
                 );
-                rows.extend(rows_of(plan, &report).into_iter().map(|r| Row { stack: stack.name, ..r }));
+                let job_rows: Vec<Row> =
+                    rows_of(plan, &report).into_iter().map(|r| Row { stack: stack.name, ..r }).collect();
+                json_labs.push(with_rows(session.to_json(plan, &report)?, &job_rows, None));
+                rows.extend(job_rows);
                 ran.push((plan, report));
             }
             session.finish();
@@ -187,10 +206,25 @@ impl flags::Matrix {
         }
         match self.format {
             MatrixFormat::Markdown => print!("{}", markdown_with(&rows, self.compile_times)),
-            MatrixFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+            MatrixFormat::Json => println!("{}", serde_json::to_string_pretty(&json_labs)?),
         }
         Ok(if rows.iter().all(|r| r.works || !r.applies) { ExitCode::SUCCESS } else { ExitCode::from(1) })
     }
+}
+
+/// The `lab run --json` object of a lab that did not run: no probes, and
+/// the session's backend and versions.
+fn not_run(job: &Job, session: &run::Session) -> anyhow::Result<serde_json::Value> {
+    let mut lab = serde_json::to_value(JsonLab {
+        lab: &job.name,
+        spec: job.spec.display().to_string(),
+        host: job.host,
+        backend: session.backend_name(),
+        summary: report::JsonSummary::default(),
+        probes: Vec::new(),
+    })?;
+    lab["versions"] = serde_json::to_value(&session.versions)?;
+    Ok(lab)
 }
 
 /// The rows of one lab's run: one per system, in the lab's order.
@@ -212,15 +246,7 @@ pub fn rows_of(plan: &Plan, report: &LabReport) -> Vec<Row> {
                 fails_as_reported,
                 note: note(plan, &verdicts),
                 compile: verdicts.iter().find_map(|v| v.compile_times()),
-                probes: verdicts
-                    .iter()
-                    .map(|v| RowProbe {
-                        id: v.probe.id(),
-                        verdict: v.label(),
-                        as_expected: v.as_expected,
-                        duration_ms: v.execution.duration.as_millis() as u64,
-                    })
-                    .collect(),
+                probes: verdicts.iter().map(|v| v.probe.id()).collect(),
             }
         })
         .collect()

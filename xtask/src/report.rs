@@ -28,16 +28,59 @@ pub struct Verdict {
     pub as_expected: bool,
 }
 
+/// A verdict in one word, the same in every output: `--json`, `lab matrix`,
+/// JUnit's failure type, and the terminal (which writes surprises in upper case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerdictWord {
+    /// Passed, as expected.
+    Pass,
+    /// Failed, as expected: the reported failure reproduced.
+    Xfail,
+    /// Failed, but should have passed.
+    Fail,
+    /// Passed, but should have failed: the reported failure is gone.
+    Xpass,
+    /// Stopped at its timeout; never as expected.
+    Timeout,
+}
+
+impl VerdictWord {
+    pub const ALL: [VerdictWord; 5] =
+        [VerdictWord::Pass, VerdictWord::Xfail, VerdictWord::Fail, VerdictWord::Xpass, VerdictWord::Timeout];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerdictWord::Pass => "pass",
+            VerdictWord::Xfail => "xfail",
+            VerdictWord::Fail => "fail",
+            VerdictWord::Xpass => "xpass",
+            VerdictWord::Timeout => "timeout",
+        }
+    }
+}
+
 impl Verdict {
-    /// Short word for the verdict: `pass`, `xfail` (failed as expected),
-    /// `FAIL`, `XPASS` (passed but should have failed), `TIMEOUT`.
-    pub fn label(&self) -> &'static str {
+    /// The verdict's word.
+    pub fn word(&self) -> VerdictWord {
         match (self.as_expected, self.passed, self.execution.timed_out) {
-            (_, _, true) => "TIMEOUT",
-            (true, true, _) => "pass",
-            (true, false, _) => "xfail",
-            (false, true, _) if self.probe.expect.status == Expect::Fail => "XPASS",
-            (false, _, _) => "FAIL",
+            (_, _, true) => VerdictWord::Timeout,
+            (true, true, _) => VerdictWord::Pass,
+            (true, false, _) => VerdictWord::Xfail,
+            (false, true, _) if self.probe.expect.status == Expect::Fail => VerdictWord::Xpass,
+            (false, _, _) => VerdictWord::Fail,
+        }
+    }
+
+    /// [`Verdict::word`] as the terminal shows it: `pass`, `xfail`, and the
+    /// surprises in upper case: `FAIL`, `XPASS`, `TIMEOUT`.
+    pub fn label(&self) -> &'static str {
+        match self.word() {
+            VerdictWord::Pass => "pass",
+            VerdictWord::Xfail => "xfail",
+            VerdictWord::Fail => "FAIL",
+            VerdictWord::Xpass => "XPASS",
+            VerdictWord::Timeout => "TIMEOUT",
         }
     }
 
@@ -79,58 +122,98 @@ impl LabReport {
         self.verdicts.iter().all(|v| v.as_expected)
     }
 
-    /// The stable `--json` shape.
-    pub fn to_json(&self) -> JsonLab<'_> {
+    /// The stable JSON shape of `lab run --json` (one per line) and of
+    /// `lab matrix --format json` (with its rows): the lab, where its spec
+    /// is, a summary, and every probe with its verdict, command, output and
+    /// (for a surprise, where there is one) diagnosis. `run::Session::to_json`
+    /// adds what it ran with (`versions`: the stack, Nix, qemu, kernel).
+    pub fn to_json_diagnosed(&self, plan: &Plan) -> JsonLab<'_> {
+        let probes: Vec<JsonProbe> = self
+            .verdicts
+            .iter()
+            .map(|v| JsonProbe {
+                id: v.probe.id(),
+                kind: v.probe.kind.as_str(),
+                system: v.probe.system.double,
+                title: v.probe.title.clone(),
+                command: v.probe.command.clone(),
+                expect: v.probe.expect.status,
+                outcome: if v.passed { Expect::Pass } else { Expect::Fail },
+                verdict: v.word(),
+                as_expected: v.as_expected,
+                timed_out: v.execution.timed_out,
+                exit_code: v.execution.exit_code,
+                duration_ms: v.execution.duration.as_millis() as u64,
+                output: tail(&v.execution.output, 4000),
+                compile: v.compile_times().map(|t| JsonCompile {
+                    emulated_ms: t.emulated_ms,
+                    cross_ms: t.cross_ms,
+                    ratio: t.ratio().map(|r| (r * 10.0).round() / 10.0),
+                }),
+                diagnosis: diagnose::diagnose(plan, v).map(|d| JsonDiagnosis {
+                    machine_steps: d.machine_steps(plan),
+                    summary: d.summary,
+                    detail: d.detail,
+                    fix: d.fix,
+                    changes: d.changes,
+                }),
+            })
+            .collect();
         JsonLab {
             lab: &self.lab,
+            spec: plan.lab.path.display().to_string(),
+            host: plan.lab.host.as_str(),
             backend: self.backend,
-            probes: self
-                .verdicts
-                .iter()
-                .map(|v| JsonProbe {
-                    id: v.probe.id(),
-                    kind: v.probe.kind.as_str(),
-                    system: v.probe.system.double,
-                    expect: v.probe.expect.status,
-                    outcome: if v.passed { Expect::Pass } else { Expect::Fail },
-                    as_expected: v.as_expected,
-                    timed_out: v.execution.timed_out,
-                    exit_code: v.execution.exit_code,
-                    duration_ms: v.execution.duration.as_millis() as u64,
-                    output: tail(&v.execution.output, 4000),
-                    compile: v.compile_times().map(|t| JsonCompile {
-                        emulated_ms: t.emulated_ms,
-                        cross_ms: t.cross_ms,
-                        ratio: t.ratio().map(|r| (r * 10.0).round() / 10.0),
-                    }),
-                    diagnosis: None,
-                })
-                .collect(),
+            summary: JsonSummary::of(&self.verdicts),
+            probes,
         }
-    }
-
-    /// [`LabReport::to_json`] with each surprise's diagnosis (`diagnosis`
-    /// stays absent where there is none).
-    pub fn to_json_diagnosed(&self, plan: &Plan) -> JsonLab<'_> {
-        let mut json = self.to_json();
-        for (probe, v) in json.probes.iter_mut().zip(&self.verdicts) {
-            probe.diagnosis = diagnose::diagnose(plan, v).map(|d| JsonDiagnosis {
-                machine_steps: d.machine_steps(plan),
-                summary: d.summary,
-                detail: d.detail,
-                fix: d.fix,
-                changes: d.changes,
-            });
-        }
-        json
     }
 }
 
+/// One lab's run as JSON; see [`LabReport::to_json_diagnosed`].
 #[derive(Serialize)]
 pub struct JsonLab<'a> {
     pub lab: &'a str,
+    /// The spec's path, as given.
+    pub spec: String,
+    /// The kind of machine the lab models: `non-nixos` or `nixos`.
+    pub host: &'static str,
     pub backend: &'a str,
+    pub summary: JsonSummary,
     pub probes: Vec<JsonProbe>,
+}
+
+/// A lab's verdicts counted: in all, as expected or not, and per [`VerdictWord`].
+#[derive(Debug, Default, Serialize)]
+pub struct JsonSummary {
+    pub probes: usize,
+    pub as_expected: usize,
+    pub not_as_expected: usize,
+    pub pass: usize,
+    pub xfail: usize,
+    pub fail: usize,
+    pub xpass: usize,
+    pub timeout: usize,
+    /// The probes' time, added up.
+    pub duration_ms: u64,
+}
+
+impl JsonSummary {
+    pub fn of(verdicts: &[Verdict]) -> JsonSummary {
+        let mut s = JsonSummary { probes: verdicts.len(), ..JsonSummary::default() };
+        for v in verdicts {
+            *if v.as_expected { &mut s.as_expected } else { &mut s.not_as_expected } += 1;
+            *match v.word() {
+                VerdictWord::Pass => &mut s.pass,
+                VerdictWord::Xfail => &mut s.xfail,
+                VerdictWord::Fail => &mut s.fail,
+                VerdictWord::Xpass => &mut s.xpass,
+                VerdictWord::Timeout => &mut s.timeout,
+            } += 1;
+            s.duration_ms += v.execution.duration.as_millis() as u64;
+        }
+        s
+    }
 }
 
 #[derive(Serialize)]
@@ -138,12 +221,18 @@ pub struct JsonProbe {
     pub id: String,
     pub kind: &'static str,
     pub system: &'static str,
+    pub title: String,
+    /// The shell command the probe ran.
+    pub command: String,
     pub expect: Expect,
+    /// `pass` (exit status 0 within the timeout) or `fail`.
     pub outcome: Expect,
+    pub verdict: VerdictWord,
     pub as_expected: bool,
     pub timed_out: bool,
     pub exit_code: Option<i32>,
     pub duration_ms: u64,
+    /// The decoded end of the probe's output.
     pub output: String,
     /// A `compile` probe's times: the target's compiler under emulation in the
     /// sandboxed build, the host's cross compiler, and how many times slower

@@ -608,11 +608,17 @@ fn a_real_run_carries_hostile_output_into_json_and_junit() {
     assert!(description.contains("\u{feff}\\u{fffe}\\u{ffff}\u{10ffff}\nsecond ''line''"), "{description:?}");
     let failures: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("failure")).collect();
     assert_eq!(failures.len(), 1);
-    let body = failures[0].text().unwrap();
+    let case = failures[0].parent().unwrap();
+    let body = case.children().find(|n| n.has_tag_name("system-out")).and_then(|n| n.text()).unwrap();
     assert!(body.contains("clear\\x1b[2J title\\x1b]0;pwned\\x07 cr\rover nulbyte bad\u{fffd}\u{fffd}utf8 <tag> & \"q\" ]]> a|b \\| del\u{7f}"), "{body:?}");
+    let command = case
+        .descendants()
+        .find(|n| n.has_tag_name("property") && n.attribute("name") == Some("command"))
+        .and_then(|n| n.attribute("value"))
+        .unwrap();
     assert!(
-        body.contains(&format!("$ export CROSSLAB_SYSTEM=aarch64-linux\nprintf '{PRINTED}\\n'; exit 3")),
-        "{body:?}"
+        command.contains(&format!("export CROSSLAB_SYSTEM=aarch64-linux\nprintf '{PRINTED}\\n'; exit 3")),
+        "{command:?}"
     );
     assert_eq!(
         raw_control(&xml.replace(['\r', '\u{7f}', '\u{85}', '\u{9b}'], "")),
@@ -716,7 +722,8 @@ fn made_up_reports_with_any_text_stay_well_formed() {
 
     let xml = junit::render(&[(&plan, &report)]);
     let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}"));
-    let body = doc.descendants().find(|n| n.has_tag_name("failure")).unwrap().text().unwrap();
+    let failed = doc.descendants().find(|n| n.has_tag_name("failure")).unwrap().parent().unwrap();
+    let body = failed.children().find(|n| n.has_tag_name("system-out")).unwrap().text().unwrap();
     assert!(body.contains("\\x00nul \\u{fffe}\n"), "NUL and U+FFFE are shown as escapes");
     assert!(body.ends_with("\\x1b[2Jlast | line"), "{:?}", &body[body.len() - 40..]);
 

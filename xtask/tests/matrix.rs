@@ -1,7 +1,7 @@
 //! `lab matrix` for real: the README's matrix is what the command prints now
 //! (`UPDATE_EXPECT=1 cargo test --test matrix` rewrites that block only),
 //! `--systems` substitutes a system into a lab, Markdown cells stay one cell
-//! whatever the text, and the JSON rows say the same as the table.
+//! whatever the text, and the JSON is `lab run --json`'s lab objects with rows.
 //! Needs root, Nix and qemu-user-static (the README's test command installs them).
 
 use std::process::{Command, Output};
@@ -67,32 +67,42 @@ fn systems_are_substituted_into_a_lab_with_its_sandbox_path_and_platforms() {
         "--format",
         "json",
     ]);
-    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let rows = rows.as_array().unwrap();
+    // One object per lab run, as `lab run --json` prints it, with its rows.
+    let labs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let labs = labs.as_array().unwrap();
+    assert_eq!(labs.len(), 6, "three labs, each for two systems");
+    let mut rows = Vec::new();
+    for lab in labs {
+        for row in lab["rows"].as_array().unwrap() {
+            rows.push((lab, row));
+        }
+    }
     let row = |lab: &str, system: &str| {
         rows.iter()
-            .find(|r| r["lab"] == lab && r["system"] == system)
-            .unwrap_or_else(|| panic!("no row {lab} {system}: {rows:#?}"))
+            .find(|(l, r)| l["lab"] == lab && r["system"] == system)
+            .map(|(l, r)| (*l, *r))
+            .unwrap_or_else(|| panic!("no row {lab} {system}: {labs:#?}"))
     };
     assert_eq!(rows.len(), 6);
     // The fix's sandbox path followed the substitution: the riscv64 build passes.
-    let fixed = row("non-nixos-aarch64-fix-sandbox-path", "riscv64-linux");
+    let (fixed_lab, fixed) = row("non-nixos-aarch64-fix-sandbox-path", "riscv64-linux");
     assert_eq!(fixed["works"], true, "{fixed:#}");
-    assert!(
-        fixed["probes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|p| p["id"] == "build[2]@riscv64-linux" && p["verdict"] == "pass"),
-        "{fixed:#}"
-    );
+    assert!(fixed["probes"].as_array().unwrap().contains(&"build[2]@riscv64-linux".into()), "{fixed:#}");
+    let build = fixed_lab["probes"].as_array().unwrap().iter().find(|p| p["id"] == "build[2]@riscv64-linux").unwrap();
+    assert_eq!((build["verdict"].as_str(), build["outcome"].as_str()), (Some("pass"), Some("pass")), "{build:#}");
+    assert_eq!(fixed_lab["summary"]["not_as_expected"], 0, "{fixed_lab:#}");
+    assert_eq!(fixed_lab["versions"]["stack"], "host");
+    assert!(fixed_lab["spec"].as_str().unwrap().ends_with("labs/non-nixos-aarch64-fix-sandbox-path.toml"));
     // The reported failure reproduces for another system too.
-    let issue = row("non-nixos-aarch64", "armv5tel-linux");
+    let (issue_lab, issue) = row("non-nixos-aarch64", "armv5tel-linux");
     assert_eq!((issue["works"].clone(), issue["fails_as_reported"].clone()), (true.into(), true.into()), "{issue:#}");
+    assert!(issue_lab["probes"].as_array().unwrap().iter().any(|p| p["verdict"] == "xfail"), "{issue_lab:#}");
     // NixOS cannot emulate armv5tel: the row says so instead of running.
-    let nixos = row("nixos-vm-aarch64", "armv5tel-linux");
+    let (nixos_lab, nixos) = row("nixos-vm-aarch64", "armv5tel-linux");
     assert_eq!(nixos["works"], false);
     assert!(nixos["note"].as_str().unwrap().contains("boot.binfmt.emulatedSystems"), "{nixos:#}");
+    assert!(nixos_lab["error"].as_str().unwrap().contains("boot.binfmt.emulatedSystems"), "{nixos_lab:#}");
+    assert_eq!(nixos_lab["probes"], serde_json::json!([]));
     assert!(!out.status.success(), "a ❌ row makes the exit status 1");
 }
 
@@ -124,4 +134,39 @@ expect-output = "a|b\nc"
     assert_eq!(unescaped, 6, "five cells: {row}");
     assert!(row.contains(r#"| ✅ (fails as reported) | command fails as reported: "a\|b<br>c" |"#), "{row}");
     assert!(out.status.success());
+}
+
+#[test]
+fn lab_run_json_and_lab_matrix_json_say_the_same_in_the_same_words() {
+    let run = xtask(&["lab", "run", "--json", "non-nixos-aarch64"]);
+    let run: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let matrix = xtask(&["lab", "matrix", "--format", "json", "non-nixos-aarch64"]);
+    let matrix: serde_json::Value = serde_json::from_slice(&matrix.stdout).unwrap();
+    let matrix = &matrix[0];
+    // The same lab object: every field of `lab run --json` is there, `rows` added.
+    let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    let mut matrix_keys = keys(matrix);
+    matrix_keys.retain(|k| k != "rows");
+    assert_eq!(keys(&run), matrix_keys);
+    for field in ["lab", "spec", "host", "backend", "versions"] {
+        assert_eq!(run[field], matrix[field], "{field}");
+    }
+    // What it ran with: this machine's, as the tools themselves say it.
+    let versions = &run["versions"];
+    let nix = String::from_utf8(Command::new("nix-build").arg("--version").output().unwrap().stdout).unwrap();
+    assert!(nix.contains(versions["nix"].as_str().unwrap()), "{nix} vs {versions}");
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    assert_eq!(versions["kernel"], kernel.trim());
+    // Probe by probe: the same object, the same verdict (times and output aside).
+    let (run_probes, matrix_probes) = (run["probes"].as_array().unwrap(), matrix["probes"].as_array().unwrap());
+    assert_eq!(run_probes.len(), matrix_probes.len());
+    for (a, b) in run_probes.iter().zip(matrix_probes) {
+        assert_eq!(keys(a), keys(b));
+        for field in ["id", "kind", "system", "command", "expect", "outcome", "verdict", "as_expected"] {
+            assert_eq!(a[field], b[field], "{field} of {}", a["id"]);
+        }
+    }
+    for field in ["probes", "as_expected", "pass", "xfail", "fail", "xpass", "timeout"] {
+        assert_eq!(run["summary"][field], matrix["summary"][field], "summary.{field}");
+    }
 }

@@ -335,9 +335,82 @@ run = "printf 'a <tag> & \"q\" ]]> \\001\\033[0m \\r\\n'; exit 3"
     assert!(failure(&cases[0]).is_none() && !xfail(&cases[0]));
     assert!(failure(&cases[1]).is_none() && xfail(&cases[1]), "the expected failure is a pass marked as such");
     let f = failure(&cases[2]).expect("the command's failure");
-    assert_eq!(f.attribute("type"), Some("FAIL"));
+    assert_eq!(f.attribute("type"), Some("fail"));
     assert!(f.attribute("message").unwrap().contains("exit status 3"), "{:?}", f.attribute("message"));
-    let body = f.text().unwrap_or_default();
-    assert!(body.contains("a <tag> & \"q\" ]]>"), "{body}");
+    // The command is a property, its output is system-out: apart, never one text.
+    let property = |n: &roxmltree::Node, name: &str| {
+        n.descendants()
+            .find(|c| c.has_tag_name("property") && c.attribute("name") == Some(name))
+            .and_then(|c| c.attribute("value"))
+            .map(str::to_owned)
+    };
+    let system_out = |n: &roxmltree::Node| {
+        n.children().find(|c| c.has_tag_name("system-out")).and_then(|c| c.text()).unwrap_or_default().to_owned()
+    };
+    let command = property(&cases[2], "command").unwrap();
+    assert!(command.ends_with("printf 'a <tag> & \"q\" ]]> \\001\\033[0m \\r\\n'; exit 3"), "{command}");
+    let out = system_out(&cases[2]);
+    assert!(out.contains("a <tag> & \"q\" ]]>") && !out.contains("printf"), "{out}");
+    assert!(!f.text().unwrap_or_default().contains("a <tag>"), "the failure holds the diagnosis, not the output");
+    assert_eq!(
+        cases.iter().map(|c| property(c, "verdict").unwrap()).collect::<Vec<_>>(),
+        ["pass", "xfail", "fail"],
+        "the verdict words of --json"
+    );
+    // A passing probe's output is there too.
+    assert!(system_out(&cases[0]).contains("aarch64"), "{}", system_out(&cases[0]));
     assert!(!xml.contains('\u{1}') && !xml.contains('\u{1b}'), "control characters must be stripped");
+}
+
+#[test]
+fn json_says_each_verdict_in_one_word_with_a_summary() {
+    let text = r#"
+description = "JSON: a pass, an expected failure, a failure and a pass that should have failed"
+host = "non-nixos"
+systems = ["aarch64-linux"]
+[[probe]]
+kind = "exec"
+[[probe]]
+kind = "command"
+run = "echo reported; exit 1"
+expect = "fail"
+expect-output = "reported"
+[[probe]]
+kind = "command"
+run = "echo broken; exit 3"
+[[probe]]
+kind = "command"
+run = "echo fixed"
+expect = "fail"
+"#;
+    let lab = lab("json-words", text);
+    let plan = Plan::new(&lab, std::env::consts::ARCH);
+    let report = run(&plan);
+    let json = serde_json::to_value(report.to_json_diagnosed(&plan)).unwrap();
+    let words: Vec<&str> = json["probes"].as_array().unwrap().iter().map(|p| p["verdict"].as_str().unwrap()).collect();
+    assert_eq!(words, ["pass", "xfail", "fail", "xpass"], "{json:#}");
+    let summary = &json["summary"];
+    assert_eq!(
+        [
+            &summary["probes"],
+            &summary["as_expected"],
+            &summary["not_as_expected"],
+            &summary["pass"],
+            &summary["xfail"],
+            &summary["fail"],
+            &summary["xpass"],
+            &summary["timeout"]
+        ],
+        [4, 2, 2, 1, 1, 1, 1, 0].map(serde_json::Value::from).each_ref(),
+        "{summary:#}"
+    );
+    let total: u64 = json["probes"].as_array().unwrap().iter().map(|p| p["duration_ms"].as_u64().unwrap()).sum();
+    assert_eq!(summary["duration_ms"], total);
+    assert_eq!(json["spec"], lab.path.display().to_string());
+    assert_eq!(json["host"], "non-nixos");
+    // Command and output are apart here too.
+    let broken = &json["probes"][2];
+    assert!(broken["command"].as_str().unwrap().ends_with("echo broken; exit 3"), "{broken}");
+    assert_eq!(broken["output"], "broken\n");
+    assert_eq!(broken["title"], "runs `echo broken; exit 3`");
 }

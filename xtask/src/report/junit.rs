@@ -1,7 +1,8 @@
 //! JUnit XML for CI: one `<testsuite>` per lab, one `<testcase>` per probe
 //! and system. A failure reproduced as the lab expects is a passing testcase
 //! with the property `expected-failure`; a surprise is a `<failure>` holding
-//! the diagnosis and the end of the output.
+//! the diagnosis and its fix. The probe's command is the property `command`,
+//! apart from the end of its output, in `<system-out>`.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -44,11 +45,13 @@ pub fn render(labs: &[(&Plan, &LabReport)]) -> String {
         for v in &report.verdicts {
             let _ = write!(
                 xml,
-                "    <testcase classname=\"crosslab.{}\" name=\"{}\" time=\"{}\">\n      <properties>\n        <property name=\"expect\" value=\"{}\"/>\n",
+                "    <testcase classname=\"crosslab.{}\" name=\"{}\" time=\"{}\">\n      <properties>\n        <property name=\"expect\" value=\"{}\"/>\n        <property name=\"verdict\" value=\"{}\"/>\n        <property name=\"command\" value=\"{}\"/>\n",
                 attr(&report.lab),
                 attr(&v.probe.id()),
                 secs(v.execution.duration),
-                attr(&v.probe.expect.describe())
+                attr(&v.probe.expect.describe()),
+                v.word().as_str(),
+                attr(&v.probe.command)
             );
             if v.as_expected && !v.passed {
                 xml.push_str("        <property name=\"expected-failure\" value=\"true\"/>\n");
@@ -59,17 +62,19 @@ pub fn render(labs: &[(&Plan, &LabReport)]) -> String {
                 let mut body = String::new();
                 if let Some(d) = diagnose::diagnose(plan, v) {
                     message.push_str(&format!(": {}", d.summary));
-                    body.push_str(&format!("diagnosis: {}\nfix: {}\n\n", d.detail, d.fix));
+                    body.push_str(&format!("diagnosis: {}\nfix: {}\n", d.detail, d.fix));
                 }
-                body.push_str(&format!("$ {}\n", v.probe.command));
-                body.push_str(&last_lines(&v.execution.output, 200).join("\n"));
                 let _ = writeln!(
                     xml,
                     "      <failure type=\"{}\" message=\"{}\">{}</failure>",
-                    v.label(),
+                    v.word().as_str(),
                     attr(&message),
                     text(&body)
                 );
+            }
+            let output = last_lines(&v.execution.output, 200).join("\n");
+            if !output.is_empty() {
+                let _ = writeln!(xml, "      <system-out>{}</system-out>", text(&output));
             }
             xml.push_str("    </testcase>\n");
         }

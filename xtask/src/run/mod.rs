@@ -176,6 +176,14 @@ impl Session {
         Ok(value)
     }
 
+    /// The backend's name, as its reports say it.
+    pub fn backend_name(&self) -> &'static str {
+        match &self.on {
+            SessionBackend::Host(_) => "host",
+            SessionBackend::Vm(_) => "vm",
+        }
+    }
+
     /// Ends the session (shuts the guest down).
     pub fn finish(self) {
         if let SessionBackend::Vm(guest) = self.on {

@@ -86,7 +86,8 @@ pub fn apt_install(sh: &Shell, packages: &[&str]) -> anyhow::Result<()> {
         .output()
         .context("could not execute `apt-get`")?;
     if !installed.status.success() {
-        let log = format!("{}{}", String::from_utf8_lossy(&installed.stdout), String::from_utf8_lossy(&installed.stderr));
+        let log =
+            format!("{}{}", String::from_utf8_lossy(&installed.stdout), String::from_utf8_lossy(&installed.stderr));
         bail!(
             "`apt-get install {}` exited with {}:\n{}",
             packages.join(" "),
