@@ -85,15 +85,16 @@ impl Checkup {
 
 impl flags::Doctor {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        let checkup = examine(Duration::from_secs(self.kvm_timeout));
+        let checkup = examine(Duration::from_secs(self.kvm_timeout), !self.retest_kvm);
         print!("{}", checkup.render());
         Ok(if checkup.problems() == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
     }
 }
 
-/// Examines the machine. The KVM test boot runs while the rest is read.
-pub fn examine(kvm_timeout: Duration) -> Checkup {
-    let kvm = std::thread::spawn(move || kvm_test(kvm_timeout));
+/// Examines the machine. The KVM test boot runs while the rest is read;
+/// with `reuse_kvm_test`, a verdict from earlier in this boot is reused.
+pub fn examine(kvm_timeout: Duration, reuse_kvm_test: bool) -> Checkup {
+    let kvm = std::thread::spawn(move || kvm_test_cached(kvm_timeout, reuse_kvm_test));
     let mut c = Checkup::default();
     match crate::run::private_binfmt_misc() {
         Ok(how) => c.ok(
@@ -113,9 +114,12 @@ pub fn examine(kvm_timeout: Duration) -> Checkup {
     if let Some(nix) = &nix {
         check_platforms(&mut c, &entries, nix);
     }
-    qemu_versions(&mut c, &entries);
-    let kvm = kvm.join().unwrap_or(KvmVerdict::NotTested("the test thread panicked".to_owned()));
+    qemu_programs(&mut c, &entries);
+    let (kvm, tested_at) = kvm.join().unwrap_or((KvmVerdict::NotTested("the test thread panicked".to_owned()), None));
     report_kvm(&mut c, &kvm, nix.as_ref());
+    if let Some(when) = tested_at {
+        c.note("kvm", format!("KVM was tested {when} in this boot; `lab doctor --retest-kvm` tests again"));
+    }
     c
 }
 
@@ -280,21 +284,44 @@ pub enum Executable {
 }
 
 /// Reads the start of `path` to tell a static ELF, a dynamic one, a script.
+/// Only the headers are read (a static qemu is megabytes; the doctor looks at
+/// dozens).
 pub fn executable(path: &Path) -> Executable {
-    let Ok(bytes) = std::fs::read(path) else { return Executable::Missing };
+    use std::io::{Read, Seek};
+    const HEAD: u64 = 64 * 1024;
+    let Ok(mut file) = std::fs::File::open(path) else { return Executable::Missing };
+    let mut bytes = Vec::new();
+    if file.by_ref().take(HEAD).read_to_end(&mut bytes).is_err() {
+        return Executable::Missing;
+    }
     if let Some(rest) = bytes.strip_prefix(b"#!") {
         let line = rest.split(|b| *b == b'\n').next().unwrap_or_default();
         let program = String::from_utf8_lossy(line).split_whitespace().next().unwrap_or("").to_owned();
         return Executable::Script(program);
     }
-    if bytes.starts_with(b"\x7fELF") {
-        return Executable::Elf(elf_interp(&bytes));
+    if !bytes.starts_with(b"\x7fELF") {
+        return Executable::Other;
     }
-    Executable::Other
+    let Some((offset, size)) = elf_interp_range(&bytes) else { return Executable::Elf(None) };
+    let mut interp = vec![0; size.min(4096) as usize];
+    let read = file.seek(std::io::SeekFrom::Start(offset)).and_then(|_| file.read_exact(&mut interp));
+    let loader = match read {
+        Ok(()) => String::from_utf8_lossy(&interp).trim_end_matches('\0').to_owned(),
+        Err(_) => "(unreadable)".to_owned(),
+    };
+    Executable::Elf(Some(loader))
 }
 
 /// The PT_INTERP path of an ELF file, `None` for a static executable.
 pub fn elf_interp(b: &[u8]) -> Option<String> {
+    let (off, size) = elf_interp_range(b)?;
+    let raw = b.get(off as usize..(off + size) as usize)?;
+    Some(String::from_utf8_lossy(raw).trim_end_matches('\0').to_owned())
+}
+
+/// Where an ELF file's PT_INTERP path is (offset, size), from its program
+/// headers in `b`; `None` when it has none.
+fn elf_interp_range(b: &[u8]) -> Option<(u64, u64)> {
     let is64 = *b.get(4)? == 2;
     let le = *b.get(5)? == 1;
     let int = |at: usize, len: usize| -> Option<u64> {
@@ -312,12 +339,13 @@ pub fn elf_interp(b: &[u8]) -> Option<String> {
         (int(0x1c, 4)?, int(0x2a, 2)?, int(0x2c, 2)?)
     };
     for i in 0..phnum {
-        let ph = (phoff + i * phentsize) as usize;
+        let ph = phoff.checked_add(i.checked_mul(phentsize)?)? as usize;
         if int(ph, 4)? == 3 {
-            let (off, size) =
-                if is64 { (int(ph + 8, 8)?, int(ph + 32, 8)?) } else { (int(ph + 4, 4)?, int(ph + 16, 4)?) };
-            let raw = b.get(off as usize..(off + size) as usize)?;
-            return Some(String::from_utf8_lossy(raw).trim_end_matches('\0').to_owned());
+            return if is64 {
+                Some((int(ph + 8, 8)?, int(ph + 32, 8)?))
+            } else {
+                Some((int(ph + 4, 4)?, int(ph + 16, 4)?))
+            };
         }
     }
     None
@@ -492,25 +520,154 @@ fn check_platforms(c: &mut Checkup, entries: &[Entry], nix: &NixSettings) {
     }
 }
 
-/// `--version` of the qemu binaries that matter here.
-fn qemu_versions(c: &mut Checkup, entries: &[Entry]) {
-    const S: &str = "qemu";
-    let mut programs: Vec<String> = entries.iter().filter_map(|e| e.system).map(|s| s.fhs_interpreter()).collect();
-    programs.push("/usr/bin/qemu-aarch64-static".to_owned());
-    programs.sort();
-    programs.dedup();
-    for p in programs {
-        match Command::new(&p).arg("--version").stdin(Stdio::null()).output() {
-            Ok(out) => {
-                let text = String::from_utf8_lossy(&out.stdout);
-                c.ok(S, format!("{p}: {}", text.lines().next().unwrap_or("(no version)").trim()));
-            }
-            Err(_) if p.contains("-static") => c.note(
-                S,
-                format!("{p} is not installed: labs and emulated builds need it (Debian package qemu-user-static)"),
-            ),
-            Err(_) => c.note(S, format!("{p} is not installed")),
+/// Where qemu programs are installed, besides `$PATH`: Debian's binfmt
+/// interpreters, NixOS's, and Nix profiles.
+const QEMU_DIRS: &[&str] = &[
+    "/usr/bin",
+    "/usr/libexec/qemu-binfmt",
+    "/run/binfmt",
+    "/run/current-system/sw/bin",
+    "/nix/var/nix/profiles/default/bin",
+];
+
+/// What a qemu program found on this machine is, by its name and file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum QemuKind {
+    UserStatic,
+    UserDynamic,
+    System,
+    Tool,
+    /// A binfmt_misc interpreter link (`/usr/libexec/qemu-binfmt`, `/run/binfmt`).
+    BinfmtLink,
+}
+
+impl QemuKind {
+    fn describe(self) -> &'static str {
+        match self {
+            QemuKind::UserStatic => "qemu-user, static",
+            QemuKind::UserDynamic => "qemu-user, dynamically linked (a sandbox lacks its libraries)",
+            QemuKind::System => "qemu-system",
+            QemuKind::Tool => "qemu tools",
+            QemuKind::BinfmtLink => "binfmt_misc interpreters",
         }
+    }
+}
+
+/// The directories `lab doctor` looks for qemu in: [`QEMU_DIRS`], every
+/// `$PATH` entry and the user's Nix profile, each once (by its real path).
+fn qemu_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = QEMU_DIRS.iter().map(PathBuf::from).collect();
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(Path::new(&home).join(".nix-profile/bin"));
+    }
+    if let Ok(user) = std::env::var("USER") {
+        dirs.push(PathBuf::from(format!("/etc/profiles/per-user/{user}/bin")));
+    }
+    dirs.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    let mut seen = Vec::new();
+    dirs.retain(|d| match d.canonicalize() {
+        Ok(real) if !seen.contains(&real) => {
+            seen.push(real);
+            true
+        }
+        _ => false,
+    });
+    dirs
+}
+
+/// Every qemu program in `dir`, by kind, sorted by name.
+fn qemu_programs_in(dir: &Path) -> BTreeMap<QemuKind, Vec<String>> {
+    let binfmt_dir = dir.ends_with("qemu-binfmt") || dir == Path::new("/run/binfmt");
+    let mut found: BTreeMap<QemuKind, Vec<String>> = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let kind = if binfmt_dir {
+            QemuKind::BinfmtLink
+        } else if !name.starts_with("qemu-") {
+            continue;
+        } else if name.starts_with("qemu-system-") {
+            QemuKind::System
+        } else if ["img", "io", "nbd", "storage-daemon", "pr-helper", "edid", "keymap", "bridge-helper", "ga"]
+            .contains(&name.trim_start_matches("qemu-"))
+        {
+            QemuKind::Tool
+        } else {
+            match executable(&entry.path()) {
+                Executable::Elf(None) => QemuKind::UserStatic,
+                Executable::Elf(Some(_)) => QemuKind::UserDynamic,
+                // Scripts such as qemu-debootstrap.
+                _ => QemuKind::Tool,
+            }
+        };
+        found.entry(kind).or_default().push(name);
+    }
+    for names in found.values_mut() {
+        names.sort();
+    }
+    found
+}
+
+/// The first line of `program --version`, the program's name left out.
+fn qemu_version(program: &Path) -> Option<String> {
+    let out = Command::new(program).arg("--version").stdin(Stdio::null()).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().next()?.trim();
+    Some(line.split_once(" version ").map_or(line, |(_, v)| v).to_owned())
+}
+
+/// Every registered emulator's version, then every qemu program installed
+/// here, by directory and kind (one `--version` per group: a package installs
+/// one version), then whether the KVM test and the vm backend have qemu-system.
+fn qemu_programs(c: &mut Checkup, entries: &[Entry]) {
+    const S: &str = "qemu";
+    for e in entries.iter().filter(|e| e.enabled) {
+        match qemu_version(Path::new(&e.interpreter)) {
+            Some(v) => c.ok(S, format!("registered `{}`: {}: version {v}", e.name, e.interpreter)),
+            None => c.note(
+                S,
+                format!("registered `{}`: {}: no version (not a qemu, or not runnable)", e.name, e.interpreter),
+            ),
+        }
+    }
+    let mut any_user = false;
+    for dir in qemu_dirs() {
+        for (kind, names) in qemu_programs_in(&dir) {
+            any_user |= matches!(kind, QemuKind::UserStatic | QemuKind::UserDynamic);
+            let listed = match kind {
+                // Each named by its architecture: the part that differs.
+                QemuKind::UserStatic => names
+                    .iter()
+                    .map(|n| n.trim_start_matches("qemu-").trim_end_matches("-static"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                QemuKind::UserDynamic | QemuKind::System => names
+                    .iter()
+                    .map(|n| n.trim_start_matches("qemu-system-").trim_start_matches("qemu-"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                QemuKind::Tool => names.join(" "),
+                QemuKind::BinfmtLink => {
+                    let example = names.first().and_then(|n| {
+                        std::fs::read_link(dir.join(n)).ok().map(|t| format!(" ({n} → {}, …)", t.display()))
+                    });
+                    let arches = names.iter().map(|n| n.trim_end_matches("-binfmt-P")).collect::<Vec<_>>();
+                    format!("{}{}", arches.join(" "), example.unwrap_or_default())
+                }
+            };
+            let version = match kind {
+                QemuKind::BinfmtLink => None,
+                _ => names.first().and_then(|n| qemu_version(&dir.join(n))),
+            };
+            let version = version.map(|v| format!(", version {v}")).unwrap_or_default();
+            c.ok(S, format!("{}: {} ({}){version}: {listed}", dir.display(), kind.describe(), names.len()));
+        }
+    }
+    if !any_user {
+        c.note(
+            S,
+            "no qemu-user emulator is installed: labs and emulated builds need one (Debian package qemu-user-static)"
+                .to_owned(),
+        );
     }
     // The vm backend's and the KVM test's: the host's, or crosslab's unpacked copy.
     match crate::run::vm::qemu::command().and_then(|mut q| Ok(q.arg("--version").stdin(Stdio::null()).output()?)) {
@@ -524,7 +681,7 @@ fn qemu_versions(c: &mut Checkup, entries: &[Entry]) {
 }
 
 /// How the KVM test boot went.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum KvmVerdict {
     NoDevice,
     /// /dev/kvm exists but cannot be opened read-write.
@@ -539,6 +696,45 @@ pub enum KvmVerdict {
         tcg: Option<Duration>,
         kernel: PathBuf,
     },
+}
+
+/// A KVM test verdict kept in crosslab's cache for the rest of the boot: a
+/// test boot takes seconds, and what it shows changes only with a reboot.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedKvmTest {
+    /// `/proc/sys/kernel/random/boot_id` when it was tested.
+    boot_id: String,
+    /// Seconds since the epoch.
+    tested_at: u64,
+    verdict: KvmVerdict,
+}
+
+/// [`kvm_test`], or (with `reuse`) its verdict from earlier in this boot,
+/// with how long ago it was tested. Only verdicts of a real test boot are
+/// kept: one that could not test (no qemu, no kernel) is retried next time.
+pub fn kvm_test_cached(timeout: Duration, reuse: bool) -> (KvmVerdict, Option<String>) {
+    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default().trim().to_owned();
+    let file = crate::run::payload::cache_dir().ok().map(|d| d.join("doctor/kvm-test.json"));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    if let (true, false, Some(file)) = (reuse, boot_id.is_empty(), &file) {
+        let cached = std::fs::read(file).ok().and_then(|b| serde_json::from_slice::<CachedKvmTest>(&b).ok());
+        if let Some(cached) = cached.filter(|c| c.boot_id == boot_id) {
+            let ago = now.saturating_sub(cached.tested_at);
+            let when = if ago < 120 { format!("{ago} s ago") } else { format!("{} min ago", ago / 60) };
+            return (cached.verdict, Some(when));
+        }
+    }
+    let verdict = kvm_test(timeout);
+    if let (false, Some(file), KvmVerdict::Booted { .. } | KvmVerdict::DidNotBoot { .. }) =
+        (boot_id.is_empty(), &file, &verdict)
+    {
+        let cached = CachedKvmTest { boot_id, tested_at: now, verdict: verdict.clone() };
+        // A cache that cannot be written only costs the next doctor a test boot.
+        if let (Some(dir), Ok(text)) = (file.parent(), serde_json::to_vec(&cached)) {
+            let _ = std::fs::create_dir_all(dir).and_then(|_| std::fs::write(file, text));
+        }
+    }
+    (verdict, None)
 }
 
 /// The kernel to test-boot: the vm backend's cached guest kernel, else the
@@ -578,7 +774,9 @@ pub fn kvm_test(timeout: Duration) -> KvmVerdict {
         return KvmVerdict::NotTested("no Linux kernel to boot (none in /boot, no vm backend image cached)".to_owned());
     };
     let tcg_kernel = kernel.clone();
-    let tcg = std::thread::spawn(move || boot_banner(&tcg_kernel, "tcg", timeout + Duration::from_secs(20)));
+    // The control boot under TCG gets the same time: the doctor stays within
+    // its bound, and a TCG banner later than that tells nothing about KVM.
+    let tcg = std::thread::spawn(move || boot_banner(&tcg_kernel, "tcg", timeout));
     let kvm = boot_banner(&kernel, "kvm", timeout);
     // Always waited for: no qemu outlives the doctor.
     let tcg = tcg.join().ok().and_then(|r| r.ok()).and_then(|r| r.ok());
@@ -672,7 +870,7 @@ fn report_kvm(c: &mut Checkup, kvm: &KvmVerdict, nix: Option<&NixSettings>) {
         KvmVerdict::DidNotBoot { timeout, why, tcg, kernel } => {
             let control = match tcg {
                 Some(t) => format!("; under TCG the same kernel did in {:.1} s", t.as_secs_f64()),
-                None => "; it did not under TCG either, so the kernel may be at fault".to_owned(),
+                None => format!("; it did not under TCG in {} s either", timeout.as_secs()),
             };
             let nix_part = if nix_says_kvm {
                 " Nix lists `kvm` in system-features, so it will run KVM builds (nixosTest VMs) here, and they will hang: set `system-features` in /etc/nix/nix.conf without kvm (e.g. `system-features = nixos-test benchmark big-parallel`)."

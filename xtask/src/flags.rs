@@ -240,9 +240,14 @@ pub struct Schema {
 
 #[derive(Debug, Args)]
 pub struct Doctor {
-    /// Seconds a KVM test boot may take before KVM is declared not working.
-    #[arg(long, default_value_t = 10)]
+    /// Seconds a KVM test boot may take before KVM is declared not working
+    /// (a working KVM prints the kernel's banner in well under a second).
+    #[arg(long, default_value_t = 4)]
     pub kvm_timeout: u64,
+    /// Test-boot KVM again instead of reusing the verdict of an earlier
+    /// doctor in this boot (kept in crosslab's cache, keyed by the boot id).
+    #[arg(long)]
+    pub retest_kvm: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
