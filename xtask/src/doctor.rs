@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use crate::diagnose::{sandbox_covers, system_of_entry};
 use crate::flags;
 use crate::plan::BINFMT_DIR;
+use crate::report::count;
 use crate::systems::NixSystem;
 
 /// How much a finding matters.
@@ -78,7 +79,11 @@ impl Checkup {
             }
         }
         let n = self.problems();
-        out.push_str(&if n == 0 { "\nno problem found\n".to_owned() } else { format!("\n{n} problem(s) found\n") });
+        out.push_str(&if n == 0 {
+            "\nno problem found\n".to_owned()
+        } else {
+            format!("\n{} found\n", count(n, "problem"))
+        });
         out
     }
 }
@@ -706,11 +711,13 @@ struct CachedKvmTest {
     boot_id: String,
     /// Seconds since the epoch.
     tested_at: u64,
+    /// The test's bound: another bound is another test.
+    timeout_secs: u64,
     verdict: KvmVerdict,
 }
 
-/// [`kvm_test`], or (with `reuse`) its verdict from earlier in this boot,
-/// with how long ago it was tested. Only verdicts of a real test boot are
+/// [`kvm_test`], or (with `reuse`) its verdict from earlier in this boot
+/// with the same timeout, with how long ago it was tested. Only verdicts of a real test boot are
 /// kept: one that could not test (no qemu, no kernel) is retried next time.
 pub fn kvm_test_cached(timeout: Duration, reuse: bool) -> (KvmVerdict, Option<String>) {
     let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default().trim().to_owned();
@@ -718,7 +725,7 @@ pub fn kvm_test_cached(timeout: Duration, reuse: bool) -> (KvmVerdict, Option<St
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     if let (true, false, Some(file)) = (reuse, boot_id.is_empty(), &file) {
         let cached = std::fs::read(file).ok().and_then(|b| serde_json::from_slice::<CachedKvmTest>(&b).ok());
-        if let Some(cached) = cached.filter(|c| c.boot_id == boot_id) {
+        if let Some(cached) = cached.filter(|c| c.boot_id == boot_id && c.timeout_secs == timeout.as_secs()) {
             let ago = now.saturating_sub(cached.tested_at);
             let when = if ago < 120 { format!("{ago} s ago") } else { format!("{} min ago", ago / 60) };
             return (cached.verdict, Some(when));
@@ -728,7 +735,8 @@ pub fn kvm_test_cached(timeout: Duration, reuse: bool) -> (KvmVerdict, Option<St
     if let (false, Some(file), KvmVerdict::Booted { .. } | KvmVerdict::DidNotBoot { .. }) =
         (boot_id.is_empty(), &file, &verdict)
     {
-        let cached = CachedKvmTest { boot_id, tested_at: now, verdict: verdict.clone() };
+        let cached =
+            CachedKvmTest { boot_id, tested_at: now, timeout_secs: timeout.as_secs(), verdict: verdict.clone() };
         // A cache that cannot be written only costs the next doctor a test boot.
         if let (Some(dir), Ok(text)) = (file.parent(), serde_json::to_vec(&cached)) {
             let _ = std::fs::create_dir_all(dir).and_then(|_| std::fs::write(file, text));

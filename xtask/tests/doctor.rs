@@ -58,7 +58,10 @@ fn doctor_changes_nothing_on_the_machine() {
     let _turn = ONE_DOCTOR_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     assert!(qemu_processes().is_empty(), "a test guest from elsewhere is running: {:?}", qemu_processes());
     let before = host_state();
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask")).args(["lab", "doctor", "--kvm-timeout", "3"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["lab", "doctor", "--kvm-timeout", "3", "--retest-kvm"])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.code().is_some_and(|c| c < 2), "{}\n{}", text, String::from_utf8_lossy(&out.stderr));
     assert_eq!(before, host_state(), "lab doctor changed the machine:\n{text}");
@@ -133,4 +136,162 @@ fn elf_headers_tell_static_from_dynamic_for_any_byte_order() {
     let script = dir.path().join("wrapper");
     std::fs::write(&script, "#!/usr/bin/env sh\nexec qemu \"$@\"\n").unwrap();
     assert_eq!(executable(&script), Executable::Script("/usr/bin/env".to_owned()));
+}
+
+/// Runs `lab doctor ARGS` in a private user and mount namespace whose
+/// binfmt_misc instance holds an aarch64 entry without F and a riscv64 one
+/// with F, with Nix configured by `NIX_CONFIG`: the setup the README's sample
+/// shows, the same on every machine but for versions and times.
+fn doctor_in_sample_setup(cache: &Path, args: &str) -> (String, std::time::Duration) {
+    let script = format!(
+        r#"set -e
+mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+printf '%s' ':qemu-aarch64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00:\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\x00\xff\xfe\xff\xff\xff:/usr/bin/qemu-aarch64-static:P' > /proc/sys/fs/binfmt_misc/register
+printf '%s' ':qemu-riscv64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xf3\x00:\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:/usr/bin/qemu-riscv64-static:PF' > /proc/sys/fs/binfmt_misc/register
+exec "$0" lab doctor {args}
+"#
+    );
+    let started = std::time::Instant::now();
+    let out = Command::new("unshare")
+        .args(["--user", "--map-root-user", "--mount", "--", "/bin/sh", "-c", &script, env!("CARGO_BIN_EXE_xtask")])
+        .env("NIX_CONFIG", "sandbox = true\nextra-platforms = aarch64-linux riscv64-linux\nsystem-features = nixos-test benchmark big-parallel kvm")
+        .env("CROSSLAB_CACHE", cache)
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.code().is_some_and(|c| c < 2), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    (text, elapsed)
+}
+
+/// The text with what differs between runs and machines (versions, times,
+/// the kernel's release) made one: every run of digits becomes `N`.
+fn without_numbers(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            if !out.ends_with('N') {
+                out.push('N');
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn the_readme_sample_is_what_lab_doctor_prints_and_it_takes_at_most_5_s() {
+    let _turn = ONE_DOCTOR_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = tempfile::tempdir().unwrap();
+    let (text, first) = doctor_in_sample_setup(cache.path(), "");
+    assert!(first.as_secs_f64() <= 5.0, "lab doctor took {first:?}:\n{text}");
+    // A second doctor in this boot reuses the KVM verdict, if there was a test boot.
+    let (again, second) = doctor_in_sample_setup(cache.path(), "");
+    assert!(second.as_secs_f64() <= 5.0, "lab doctor took {second:?} the second time:\n{again}");
+
+    const BEGIN: &str = "<!-- doctor:begin -->\n";
+    const END: &str = "<!-- doctor:end -->";
+    let readme_path = xtask::project_root().join("README.md");
+    let readme = std::fs::read_to_string(&readme_path).unwrap();
+    let start = readme.find(BEGIN).expect("README.md has a <!-- doctor:begin --> marker") + BEGIN.len();
+    let end = start + readme[start..].find(END).expect("README.md has a <!-- doctor:end --> marker");
+    let fresh = format!("```text\n$ cargo xtask lab doctor\n{text}```\n");
+    if without_numbers(&readme[start..end]) != without_numbers(&fresh) {
+        if std::env::var_os("UPDATE_EXPECT").is_some() {
+            std::fs::write(&readme_path, format!("{}{fresh}{}", &readme[..start], &readme[end..])).unwrap();
+            return;
+        }
+        panic!(
+            "README.md's doctor sample is not what it prints (numbers aside)\n  help: UPDATE_EXPECT=1 cargo test --test doctor\n--- README.md\n{}\n--- lab doctor\n{fresh}",
+            &readme[start..end]
+        );
+    }
+}
+
+#[test]
+fn every_registered_emulator_and_every_installed_qemu_is_listed() {
+    let _turn = ONE_DOCTOR_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = tempfile::tempdir().unwrap();
+    let (text, _) = doctor_in_sample_setup(cache.path(), "");
+    let version =
+        String::from_utf8(Command::new("/usr/bin/qemu-aarch64-static").arg("--version").output().unwrap().stdout)
+            .unwrap();
+    let version = version.lines().next().unwrap().split_once(" version ").unwrap().1.to_owned();
+    for name in ["qemu-aarch64", "qemu-riscv64"] {
+        let interpreter = format!("/usr/bin/{name}-static");
+        assert!(text.contains(&format!("registered `{name}`: {interpreter}: version {version}")), "{text}");
+    }
+    // Every qemu-user-static in /usr/bin, by its architecture, on the line of its kind.
+    let statics = text
+        .lines()
+        .find(|l| l.contains("/usr/bin: qemu-user, static ("))
+        .unwrap_or_else(|| panic!("no line for /usr/bin's static qemu:\n{text}"));
+    let mut count = 0;
+    for entry in std::fs::read_dir("/usr/bin").unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(arch) = name.strip_prefix("qemu-").and_then(|n| n.strip_suffix("-static")) {
+            count += 1;
+            assert!(statics.split(' ').any(|w| w == arch), "{arch} missing: {statics}");
+        }
+    }
+    assert!(statics.contains(&format!("static ({count}), version {version}:")), "{statics}");
+    // Debian's binfmt interpreters, where Debian's qemu-user-static puts them.
+    if Path::new("/usr/libexec/qemu-binfmt").is_dir() {
+        assert!(
+            text.contains("/usr/libexec/qemu-binfmt: binfmt_misc interpreters (")
+                && text.contains("aarch64-binfmt-P → ../../bin/qemu-aarch64-static"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn a_kvm_verdict_is_reused_within_a_boot_and_not_after_a_reboot() {
+    let _turn = ONE_DOCTOR_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = tempfile::tempdir().unwrap();
+    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap().trim().to_owned();
+    let write = |boot_id: &str| {
+        let verdict = serde_json::json!({
+            "boot_id": boot_id,
+            "tested_at": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 300,
+            "timeout_secs": 4,
+            "verdict": { "DidNotBoot": {
+                "timeout": { "secs": 4, "nanos": 0 },
+                "why": "no kernel message on the serial console",
+                "tcg": { "secs": 2, "nanos": 500_000_000 },
+                "kernel": "/boot/vmlinuz-test",
+            } },
+        });
+        std::fs::create_dir_all(cache.path().join("doctor")).unwrap();
+        std::fs::write(cache.path().join("doctor/kvm-test.json"), verdict.to_string()).unwrap();
+    };
+    let doctor = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["lab", "doctor"])
+            .args(extra)
+            .env("CROSSLAB_CACHE", cache.path())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    write(&boot_id);
+    let text = doctor(&[]);
+    {
+        assert!(
+            text.contains("KVM present (/dev/kvm opens) but a guest did not boot in 4 s: no kernel message on the serial console (kernel /boot/vmlinuz-test); under TCG the same kernel did in 2.5 s"),
+            "{text}"
+        );
+        assert!(
+            text.contains("KVM was tested 5 min ago in this boot; `lab doctor --retest-kvm` tests again"),
+            "{text}"
+        );
+        // --retest-kvm does not read it.
+        assert!(!doctor(&["--retest-kvm"]).contains("/boot/vmlinuz-test"));
+    }
+    // A test with another bound is another test.
+    assert!(!doctor(&["--kvm-timeout", "3"]).contains("/boot/vmlinuz-test"));
+    // Another boot's verdict is not this boot's.
+    write("00000000-0000-0000-0000-000000000000");
+    assert!(!doctor(&[]).contains("/boot/vmlinuz-test"), "{text}");
 }
