@@ -180,6 +180,24 @@ pub struct Run {
     /// e.g. `--override-input nixpkgs path:/src/nixpkgs` for a local nixpkgs.
     #[arg(long, num_args = 2, value_names = ["INPUT", "REF"])]
     pub override_input: Vec<String>,
+    /// Show every probe's output, not only the surprises'.
+    #[arg(long, short)]
+    pub verbose: bool,
+    /// Run only the probes for these of the lab's systems (comma-separated
+    /// Nix doubles, or the option repeated). The lab is set up as written.
+    #[arg(long, value_delimiter = ',', value_name = "SYSTEM")]
+    pub system: Vec<String>,
+    /// Run only these probes: a kind (`build`), the index of a `[[probe]]`
+    /// (`3`), or both (`build[3]`); comma-separated, or the option repeated.
+    #[arg(long, value_delimiter = ',', value_name = "KIND-OR-INDEX")]
+    pub probe: Vec<String>,
+}
+
+impl Run {
+    /// The probes `--system` and `--probe` choose.
+    pub fn selection(&self) -> crate::selection::Selection {
+        crate::selection::Selection { systems: self.system.clone(), probes: self.probe.clone() }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -203,6 +221,10 @@ pub struct Matrix {
     /// Also write a JUnit XML report of every probe to FILE.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Run only these probes of each lab: a kind (`build`), the index of a
+    /// `[[probe]]` (`3`), or both (`build[3]`); comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "KIND-OR-INDEX")]
+    pub probe: Vec<String>,
     /// On kernels without binfmt_misc namespaces (before 6.7), register in the
     /// host's global binfmt_misc and restore it afterwards. Root only.
     #[arg(long)]

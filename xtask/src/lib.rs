@@ -20,6 +20,7 @@ pub mod render;
 pub mod report;
 pub mod run;
 pub mod schema;
+pub mod selection;
 pub mod shell;
 pub mod spec;
 pub mod systems;

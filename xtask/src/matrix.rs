@@ -138,8 +138,12 @@ impl flags::Matrix {
             }
         }
 
-        let plans: Vec<Option<Plan>> =
+        let selection = crate::selection::Selection { systems: Vec::new(), probes: self.probe.clone() };
+        let mut plans: Vec<Option<Plan>> =
             jobs.iter().map(|j| j.lab.as_ref().ok().map(|l| Plan::new(l, std::env::consts::ARCH))).collect();
+        for plan in plans.iter_mut().flatten() {
+            selection.apply(plan)?;
+        }
         let ready: Vec<&Plan> = plans.iter().flatten().collect();
         let stacks =
             self.stacks.iter().map(|s| run::stack::Stack::find(s.trim())).collect::<anyhow::Result<Vec<_>>>()?;

@@ -282,6 +282,8 @@ pub struct Terminal {
     out: Sink,
     live: bool,
     ticker: Option<Ticker>,
+    /// Show the output of probes that were as expected too.
+    verbose: bool,
     /// Verdicts seen in the current lab: the index of the next probe.
     done: usize,
     lab_started: Instant,
@@ -295,7 +297,14 @@ impl Terminal {
 
     /// A report into any writer (the tests use a buffer).
     pub fn new(out: Sink, live: bool) -> Terminal {
-        Terminal { out, live, ticker: None, done: 0, lab_started: Instant::now() }
+        Terminal { out, live, ticker: None, verbose: false, done: 0, lab_started: Instant::now() }
+    }
+
+    /// With `verbose`, each probe's line is followed by its output (a
+    /// surprise's comes with its explanation after the table anyway).
+    pub fn verbose(mut self, verbose: bool) -> Terminal {
+        self.verbose = verbose;
+        self
     }
 
     /// The lab header; the first probe starts (after registration).
@@ -321,6 +330,9 @@ impl Terminal {
         self.stop_ticker();
         self.done += 1;
         self.write(&self.verdict_line(v));
+        if self.verbose && v.as_expected {
+            self.write(&output_block(&v.execution.output, VERBOSE_LINES));
+        }
         if let Some(next) = plan.probes.get(self.done) {
             self.ticker = Some(Ticker::start(self.out.clone(), self.live, next));
         }
@@ -556,15 +568,7 @@ pub fn surprises(plan: &Plan, report: &LabReport, colour: bool) -> String {
         }
         out.push_str(&format!("      expected:  {}\n", v.probe.expect.describe()));
         out.push_str(&format!("      got:       {}, in {}\n", v.status_text(), format_duration(v.execution.duration)));
-        let lines = last_lines(&v.execution.output, 12);
-        if lines.is_empty() {
-            out.push_str("      output:    (none)\n");
-        } else {
-            out.push_str("      output (last lines):\n");
-            for line in lines {
-                out.push_str(&format!("        | {}\n", printable(line)));
-            }
-        }
+        out.push_str(&output_block(&v.execution.output, 12));
         if let Some(d) = diagnose::diagnose(plan, v) {
             out.push_str(&format!("      {} {}\n", paint(colour, BOLD, "diagnosis:"), printable(&d.detail)));
             out.push_str(&format!("      {}       {}\n", paint(colour, BOLD, "fix:"), printable(&d.fix)));
@@ -585,6 +589,22 @@ pub fn surprises(plan: &Plan, report: &LabReport, colour: bool) -> String {
             }
         }
         out.push('\n');
+    }
+    out
+}
+
+/// How much of a passing probe's output `--verbose` shows.
+const VERBOSE_LINES: usize = 40;
+
+/// The last `max` lines of a probe's output, each shown as `| line`.
+fn output_block(output: &str, max: usize) -> String {
+    let lines = last_lines(output, max);
+    if lines.is_empty() {
+        return "      output:    (none)\n".to_owned();
+    }
+    let mut out = String::from("      output (last lines):\n");
+    for line in lines {
+        out.push_str(&format!("        | {}\n", printable(line)));
     }
     out
 }

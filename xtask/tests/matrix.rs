@@ -170,3 +170,23 @@ fn lab_run_json_and_lab_matrix_json_say_the_same_in_the_same_words() {
         assert_eq!(run["summary"][field], matrix["summary"][field], "summary.{field}");
     }
 }
+
+#[test]
+fn probe_chooses_the_probes_a_matrix_runs() {
+    let out = xtask(&[
+        "lab",
+        "matrix",
+        "--probe",
+        "build",
+        "--format",
+        "json",
+        "non-nixos-aarch64",
+        "non-nixos-aarch64-fix-f",
+    ]);
+    let labs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for lab in labs.as_array().unwrap() {
+        let kinds: Vec<&str> = lab["probes"].as_array().unwrap().iter().map(|p| p["kind"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["build"], "{lab:#}");
+        assert_eq!(lab["rows"][0]["works"], true, "{lab:#}");
+    }
+}

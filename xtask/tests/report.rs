@@ -414,3 +414,73 @@ expect = "fail"
     assert_eq!(broken["output"], "broken\n");
     assert_eq!(broken["title"], "runs `echo broken; exit 3`");
 }
+
+#[test]
+fn verbose_shows_passing_output_and_system_and_probe_choose_what_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("choose.toml");
+    std::fs::write(
+        &path,
+        r#"
+description = "two systems, three probes"
+host = "non-nixos"
+systems = ["aarch64-linux", "riscv64-linux"]
+[[probe]]
+kind = "binfmt"
+[[probe]]
+kind = "exec"
+[[probe]]
+kind = "command"
+run = "echo hello from $CROSSLAB_SYSTEM"
+"#,
+    )
+    .unwrap();
+    let xtask = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["lab", "run"])
+            .args(args)
+            .arg(&path)
+            .env("CI", "1")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // Without --verbose a passing probe's output is not shown; with it, it is.
+    let (code, quiet, _) = xtask(&[]);
+    assert_eq!(code, Some(0), "{quiet}");
+    assert!(!quiet.contains("| hello from"), "{quiet}");
+    let (_, verbose, _) = xtask(&["--verbose"]);
+    assert!(verbose.contains("        | hello from aarch64-linux\n"), "{verbose}");
+    assert!(verbose.contains("        | hello from riscv64-linux\n"), "{verbose}");
+    // The exec probe's output is the payload's `uname -m`.
+    assert!(verbose.contains("        | riscv64\n"), "{verbose}");
+
+    let ids = |args: &[&str]| {
+        let (code, out, err) = xtask(&[&["--json"], args].concat());
+        assert_eq!(code, Some(0), "{out}{err}");
+        let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+        json["probes"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(&["--system", "riscv64-linux"]),
+        ["binfmt[0]@riscv64-linux", "exec[1]@riscv64-linux", "command[2]@riscv64-linux"]
+    );
+    assert_eq!(ids(&["--probe", "exec"]), ["exec[1]@aarch64-linux", "exec[1]@riscv64-linux"]);
+    assert_eq!(ids(&["--probe", "2", "--system", "aarch64-linux"]), ["command[2]@aarch64-linux"]);
+    assert_eq!(ids(&["--probe", "binfmt[0],command"]).len(), 4);
+
+    // A word that names nothing is an error (exit 2) naming what there is.
+    let (code, _, err) = xtask(&["--system", "s390x-linux"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("does not emulate `s390x-linux`") && err.contains("aarch64-linux, riscv64-linux"), "{err}");
+    let (code, _, err) = xtask(&["--probe", "biuld"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("`biuld` names no probe kind"), "{err}");
+    let (code, _, err) = xtask(&["--probe", "build"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("its probes are binfmt[0], exec[1], command[2]"), "{err}");
+}

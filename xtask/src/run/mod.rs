@@ -36,7 +36,10 @@ impl flags::Run {
         }
         let args = if self.labs.is_empty() { vec![DEFAULT_LAB.to_owned()] } else { self.labs.clone() };
         let labs = crate::load_labs(root, &args)?;
-        let plans: Vec<Plan> = labs.iter().map(|l| Plan::new(l, std::env::consts::ARCH)).collect();
+        let mut plans: Vec<Plan> = labs.iter().map(|l| Plan::new(l, std::env::consts::ARCH)).collect();
+        for plan in &mut plans {
+            self.selection().apply(plan)?;
+        }
         let backend = choose_backend(self.backend, self.allow_global)?;
         let stack = stack::Stack::find(&self.stack)?;
         let session = Session::start(backend, stack, &plans.iter().collect::<Vec<_>>(), self.allow_global)?;
@@ -212,7 +215,7 @@ pub fn run_and_report(
     mut run_lab: impl FnMut(&Plan, &mut dyn FnMut(&Verdict)) -> anyhow::Result<LabReport>,
     to_json: impl Fn(&Plan, &LabReport) -> anyhow::Result<String>,
 ) -> anyhow::Result<ExitCode> {
-    let mut terminal = report::Terminal::stdout(!flags.json && report::is_interactive());
+    let mut terminal = report::Terminal::stdout(!flags.json && report::is_interactive()).verbose(flags.verbose);
     let mut reports = Vec::new();
     for plan in plans {
         if !flags.json {
