@@ -389,12 +389,19 @@ pub fn cell(text: &str) -> String {
 }
 
 /// `lab` with `system` in place of its own systems: the lab's spec text is
-/// rewritten and validated again, so a substitution the spec format rejects
-/// is reported as such. Its `extra-platforms` entries naming one of its
-/// systems become `system`, and so do FHS interpreter paths
-/// (`/usr/bin/qemu-<arch>-static`) in `extra-sandbox-paths`; probes limited
-/// to other systems are dropped.
+/// rewritten ([`spec_for_system`]) and validated again, so a substitution the
+/// spec format rejects is reported as such.
 pub fn for_system(lab: &Lab, system: &'static NixSystem) -> anyhow::Result<Lab> {
+    let text = spec_for_system(lab, system)?;
+    spec::parse(&lab.name, &lab.path, &text)
+        .map_err(|e| anyhow::anyhow!("{}", e.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; ")))
+}
+
+/// The spec text of `lab` with `system` in place of its own systems. Its
+/// `extra-platforms` entries naming one of its systems become `system`, and
+/// so do FHS interpreter paths (`/usr/bin/qemu-<arch>-static`) in
+/// `extra-sandbox-paths`; probes limited to other systems are dropped.
+pub fn spec_for_system(lab: &Lab, system: &'static NixSystem) -> anyhow::Result<String> {
     let text =
         std::fs::read_to_string(&lab.path).with_context(|| format!("failed to read `{}`", lab.path.display()))?;
     let mut table: toml::Table = text.parse().with_context(|| format!("failed to parse `{}`", lab.path.display()))?;
@@ -419,9 +426,7 @@ pub fn for_system(lab: &Lab, system: &'static NixSystem) -> anyhow::Result<Lab> 
             bail!("none of its probes runs for {}", system.double);
         }
     }
-    let text = toml::to_string(&table)?;
-    spec::parse(&lab.name, &lab.path, &text)
-        .map_err(|e| anyhow::anyhow!("{}", e.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; ")))
+    Ok(toml::to_string(&table)?)
 }
 
 /// Replaces the strings of `list` that `is_own` picks by `new` (once).

@@ -63,6 +63,40 @@ fn every_shipped_lab_names_the_schema_and_validates_against_it() {
     }
 }
 
+/// The specs crosslab writes itself, and the fuzz corpus's valid ones (BOM,
+/// CRLF, inline tables, hostile strings): whatever `lab check` accepts, the
+/// schema accepts.
+#[test]
+fn written_and_corpus_specs_lab_check_accepts_validate_against_the_schema() {
+    let validator = validator();
+    let mut checked = 0;
+    // `lab matrix --systems` rewrites each lab for another system.
+    for (path, _) in shipped_labs() {
+        let lab = spec::load(&path).unwrap();
+        for system in xtask::systems::SYSTEMS {
+            let Ok(text) = xtask::matrix::spec_for_system(&lab, system) else { continue };
+            if check_accepts(&text).is_ok() {
+                let errors = schema_errors(&validator, &text.parse().unwrap());
+                assert!(errors.is_empty(), "{} for {}: {errors:#?}\n{text}", path.display(), system.double);
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 50, "only {checked} rewritten specs");
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-corpus");
+    for entry in std::fs::read_dir(corpus).unwrap().flatten() {
+        let path = entry.path();
+        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        let text = text.trim_start_matches('\u{feff}');
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("valid-") {
+            check_accepts(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let errors = schema_errors(&validator, &text.parse().unwrap());
+            assert!(errors.is_empty(), "{name}: {errors:#?}");
+        }
+    }
+}
+
 #[test]
 fn the_readme_example_validates_against_the_schema_and_lab_check() {
     let readme = std::fs::read_to_string(xtask::project_root().join("README.md")).unwrap();
