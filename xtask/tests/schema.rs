@@ -63,7 +63,7 @@ fn every_shipped_lab_names_the_schema_and_validates_against_it() {
     }
 }
 
-/// The specs crosslab writes itself, and the fuzz corpus's valid ones (BOM,
+/// The specs crosslab writes itself (`lab matrix --systems`, `lab capture`), and the fuzz corpus's valid ones (BOM,
 /// CRLF, inline tables, hostile strings): whatever `lab check` accepts, the
 /// schema accepts.
 #[test]
@@ -83,6 +83,13 @@ fn written_and_corpus_specs_lab_check_accepts_validate_against_the_schema() {
         }
     }
     assert!(checked > 50, "only {checked} rewritten specs");
+    // `lab capture` writes this machine as a spec.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask")).args(["lab", "capture"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let captured = String::from_utf8(out.stdout).unwrap();
+    check_accepts(&captured).unwrap_or_else(|e| panic!("{e}\n{captured}"));
+    let errors = schema_errors(&validator, &captured.parse().unwrap());
+    assert!(errors.is_empty(), "lab capture's spec: {errors:#?}\n{captured}");
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-corpus");
     for entry in std::fs::read_dir(corpus).unwrap().flatten() {
         let path = entry.path();
