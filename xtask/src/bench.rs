@@ -245,7 +245,7 @@ fn report_cost(rounds: u32) -> anyhow::Result<(usize, Duration)> {
             Verdict { probe: probe.clone(), execution, passed, as_expected }
         })
         .collect();
-    let report = LabReport { lab: lab.name.clone(), backend: "host", verdicts };
+    let report = LabReport { lab: lab.name.clone(), backend: "host", verdicts, versions: None };
     let started = Instant::now();
     for _ in 0..rounds.max(1) {
         let mut terminal = Terminal::new(Arc::new(Mutex::new(std::io::sink())), false);

@@ -115,6 +115,9 @@ pub struct LabReport {
     pub lab: String,
     pub backend: &'static str,
     pub verdicts: Vec<Verdict>,
+    /// The stack the lab ran on and its Nix, qemu and kernel, when a
+    /// session ran it (JUnit records them).
+    pub versions: Option<crate::run::stack::Versions>,
 }
 
 impl LabReport {

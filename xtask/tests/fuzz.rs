@@ -457,6 +457,7 @@ fn report_problems(lab: &Lab, rng: &mut Rng) -> Vec<String> {
             let meets = if rng.chance(50) { 100 } else { 30 };
             plan.probes.iter().map(|p| verdict(p, rng, meets)).collect()
         },
+        versions: None,
     };
     let json = serde_json::to_string(&report.to_json_diagnosed(&plan)).unwrap();
     let back: Json = serde_json::from_str(&json).unwrap();

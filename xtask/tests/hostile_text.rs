@@ -703,7 +703,7 @@ fn made_up_report(plan: &Plan, output: &str) -> LabReport {
             )
         })
         .collect();
-    LabReport { lab: plan.lab.name.clone(), backend: "host", verdicts }
+    LabReport { lab: plan.lab.name.clone(), backend: "host", verdicts, versions: None }
 }
 
 #[test]

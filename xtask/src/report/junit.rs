@@ -35,9 +35,18 @@ pub fn render(labs: &[(&Plan, &LabReport)]) -> String {
             report.verdicts.len(),
             secs(time)
         );
+        // The stack and what it ran with, when a session ran the lab.
+        let versions: String = report
+            .versions
+            .iter()
+            .flat_map(|v| {
+                [("stack", v.stack), ("nix", v.nix.as_str()), ("qemu", v.qemu.as_str()), ("kernel", v.kernel.as_str())]
+            })
+            .map(|(name, value)| format!("      <property name=\"{name}\" value=\"{}\"/>\n", attr(value)))
+            .collect();
         let _ = writeln!(
             xml,
-            "    <properties>\n      <property name=\"backend\" value=\"{}\"/>\n      <property name=\"host\" value=\"{}\"/>\n      <property name=\"description\" value=\"{}\"/>\n    </properties>",
+            "    <properties>\n      <property name=\"backend\" value=\"{}\"/>\n      <property name=\"host\" value=\"{}\"/>\n      <property name=\"description\" value=\"{}\"/>\n{versions}    </properties>",
             attr(report.backend),
             attr(plan.lab.host.as_str()),
             attr(&plan.lab.description)
@@ -143,5 +152,30 @@ mod tests {
         assert_eq!(text("a<b>&c]]>\u{0}\u{1b}[0m\u{FFFE}"), r"a&lt;b&gt;&amp;c]]&gt;\x00\x1b[0m\u{fffe}");
         assert_eq!(attr("\u{7}bell"), r"\x07bell");
         assert_eq!(attr("say \"hi\"\n'x'\t"), "say &quot;hi&quot;&#10;&apos;x&apos;&#9;");
+    }
+
+    #[test]
+    fn a_suite_records_the_stack_and_versions_it_ran_with() {
+        let text = include_str!("../../../labs/non-nixos-aarch64-fix-f.toml");
+        let lab = crate::spec::parse("fix-f", std::path::Path::new("fix-f.toml"), text).unwrap();
+        let plan = crate::plan::Plan::new(&lab, "x86_64");
+        let mut report =
+            super::LabReport { lab: lab.name.clone(), backend: "host", verdicts: Vec::new(), versions: None };
+        assert!(!super::render(&[(&plan, &report)]).contains("name=\"stack\""), "no session, no stack");
+        report.versions = Some(crate::run::stack::Versions {
+            stack: "trixie",
+            nix: "2.26.3+dfsg-1".into(),
+            qemu: "1:10.0.13+ds-0+deb13u1".into(),
+            kernel: "6.18.44".into(),
+        });
+        let xml = super::render(&[(&plan, &report)]);
+        for property in [
+            r#"<property name="stack" value="trixie"/>"#,
+            r#"<property name="nix" value="2.26.3+dfsg-1"/>"#,
+            r#"<property name="qemu" value="1:10.0.13+ds-0+deb13u1"/>"#,
+            r#"<property name="kernel" value="6.18.44"/>"#,
+        ] {
+            assert!(xml.contains(property), "{property} in\n{xml}");
+        }
     }
 }

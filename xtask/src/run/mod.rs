@@ -159,6 +159,12 @@ impl Session {
 
     /// Runs one lab, calling `on_verdict` as each probe ends.
     pub fn run(&self, plan: &Plan, on_verdict: &mut dyn FnMut(&Verdict)) -> anyhow::Result<LabReport> {
+        let mut report = self.run_on_backend(plan, on_verdict)?;
+        report.versions = Some(self.versions.clone());
+        Ok(report)
+    }
+
+    fn run_on_backend(&self, plan: &Plan, on_verdict: &mut dyn FnMut(&Verdict)) -> anyhow::Result<LabReport> {
         match &self.on {
             SessionBackend::Host(env) => {
                 run_on_host(plan, env, on_verdict).with_context(|| format!("lab `{}` could not run", plan.lab.name))
@@ -350,7 +356,7 @@ pub fn run_on_host(plan: &Plan, env: &HostEnv, on_verdict: &mut dyn FnMut(&Verdi
     let ns = start_host(plan, env)?;
     let verdicts = run_plan(plan, &ns, on_verdict)?;
     ns.stop()?;
-    Ok(LabReport { lab: plan.lab.name.clone(), backend: "host", verdicts })
+    Ok(LabReport { lab: plan.lab.name.clone(), backend: "host", verdicts, versions: None })
 }
 
 /// Starts a lab's namespaces on the host backend with its Nix set-up (and a

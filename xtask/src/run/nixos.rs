@@ -225,7 +225,7 @@ fn run_check(
     }
     // In plan order, as the other backends report them.
     verdicts.sort_by_key(|v| plan.probes.iter().position(|p| p.id() == v.probe.id()));
-    Ok(LabReport { lab: plan.lab.name.clone(), backend: "nixos", verdicts })
+    Ok(LabReport { lab: plan.lab.name.clone(), backend: "nixos", verdicts, versions: None })
 }
 
 /// `--interactive`: builds the check's `driverInteractive` and starts it on

@@ -39,7 +39,7 @@ pub fn run_vm(plan: &Plan, guest: &Guest, on_verdict: &mut dyn FnMut(&Verdict)) 
     })?;
     guest.reset(&plan.nix_conf.to_nix_conf(&nixos.extra_sandbox_paths), &nixos.links)?;
     let verdicts = run_plan(plan, guest, on_verdict)?;
-    Ok(LabReport { lab: plan.lab.name.clone(), backend: "vm", verdicts })
+    Ok(LabReport { lab: plan.lab.name.clone(), backend: "vm", verdicts, versions: None })
 }
 
 /// Builds or reuses the image, fetches the payloads `plans` run, and boots
