@@ -10,8 +10,9 @@
 //! in `target/fresh-machine`, ~1 min) and installs what the quick start
 //! installs.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
 
 /// Packages crosslab or its tests install: a fresh machine has none of them.
 const PURGED: &[&str] = &[
@@ -27,64 +28,10 @@ const PURGED: &[&str] = &[
     "mmdebstrap",
 ];
 
-/// Builds the fresh root, then runs `script` (bash) in the repository there.
-const FRESH_ROOT: &str = r#"set -eu
-t=$1 repo=$2 script=$3 purge=$4
-mount -t tmpfs -o size=8g,mode=0755 crosslab-fresh "$t"
-mkdir -p "$t/up" "$t/work" "$t/root"
-mount -t overlay -o "lowerdir=/,upperdir=$t/up,workdir=$t/work" crosslab-fresh-root "$t/root"
-r=$t/root
-for m in proc sys dev run tmp old; do mkdir -p "$r/$m"; done
-mount -t proc proc "$r/proc"
-mount --rbind /sys "$r/sys"
-mount --rbind /dev "$r/dev"
-mount -t tmpfs -o mode=0755 tmpfs "$r/run"
-mount -t tmpfs -o mode=1777 tmpfs "$r/tmp"
-rm -f "$r/etc/resolv.conf"
-cp /etc/resolv.conf "$r/etc/resolv.conf" 2>/dev/null || true
-# The repository (and its build) at the same path, so cargo rebuilds nothing.
-mkdir -p "$r$repo"
-mount --bind "$repo" "$r$repo"
-rm -rf "$r/nix" "$r/etc/nix" "$r/var/cache/crosslab"
-# The cache may be written to while this runs (the overlay's lower layer is
-# live): an empty tmpfs hides whatever rm could not remove.
-rm -rf "$r/root/.cache/crosslab" 2>/dev/null || mount -t tmpfs crosslab-no-cache "$r/root/.cache/crosslab"
-cd "$r"
-pivot_root . old
-umount -l /old
-rmdir /old
-export DEBIAN_FRONTEND=noninteractive
-dpkg --purge $purge >/dev/null 2>&1 || true
-rm -rf /nix /etc/nix
-cd "$repo"
-exec bash -euc "$script"
-"#;
-
-fn repo() -> PathBuf {
-    xtask::project_root()
-}
-
-/// Runs `script` in a fresh root; its output, and what the fresh machine
-/// kept is gone with it.
+/// Runs `script` on a fresh machine: an overlay root without crosslab's
+/// packages, `/nix`, `/etc/nix` or cache.
 fn on_a_fresh_machine(script: &str) -> Output {
-    assert_eq!(unsafe { libc::geteuid() }, 0, "the fresh-machine tests need root (they mount an overlay of /)");
-    let stage = tempfile::tempdir().unwrap();
-    let mut c = Command::new("unshare");
-    c.args(["--mount", "--propagation", "private", "--", "bash", "-c", FRESH_ROOT, "fresh-root"])
-        .arg(stage.path())
-        .arg(repo())
-        .arg(script)
-        .arg(PURGED.join(" "))
-        // As on a new machine: crosslab's cache in ~/.cache, no test switches.
-        .env_remove("CROSSLAB_CACHE")
-        .env_remove("XDG_CACHE_HOME")
-        .env_remove("CROSSLAB_ASSUME_NO_BINFMT_NS")
-        .env("HOME", "/root")
-        // A build directory of its own (the running `cargo test` holds the
-        // lock on this one), shared by these tests; the crates come from
-        // cargo's cache, as after `git clone` + `cargo fetch`.
-        .env("CARGO_TARGET_DIR", repo().join("target/fresh-machine"));
-    c.output().unwrap()
+    common::in_an_overlay_root(script, PURGED, true)
 }
 
 fn text(bytes: &[u8]) -> String {

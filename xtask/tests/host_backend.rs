@@ -324,7 +324,8 @@ fn a_user_with_subordinate_ids_runs_labs_without_root() {
 /// the lab mounts the host Nix's closure into its own.
 #[test]
 fn a_nix_installed_in_the_store_runs_in_the_labs_fresh_store() {
-    let dir = tempfile::tempdir().unwrap();
+    // Under the repository, which the overlay root binds at its own path.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let spec = write_spec(
         dir.path(),
         "installer-nix",
@@ -333,7 +334,8 @@ fn a_nix_installed_in_the_store_runs_in_the_labs_fresh_store() {
             std::fs::read_to_string(lab_path("non-nixos-aarch64")).unwrap()
         ),
     );
-    let script = r#"set -e
+    // In an overlay root: a machine without /nix gets one there, not here.
+    let script = r#"mkdir -p /nix
 mount -t tmpfs crosslab-test-nix /nix
 p=/nix/store/0123456789abcdfghijklmnpqrsvwxyz-nix-2.8.0
 mkdir -p "$p/bin" "$p/libexec/nix"
@@ -342,14 +344,13 @@ for t in nix-build nix-store nix-instantiate; do ln -s nix "$p/bin/$t"; done
 ln -s ../../bin/nix "$p/libexec/nix/build-remote"
 printf '%s\n\n0\n' "$p" | "$p/bin/nix-store" --register-validity
 mount --bind /bin/false /usr/bin/nix
-PATH="$p/bin:$PATH" exec "$@"
-"#;
-    let out = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh", env!("CARGO_BIN_EXE_xtask")])
-        .args(["lab", "run", "--json"])
-        .arg(&spec)
-        .output()
-        .unwrap();
+PATH="$p/bin:$PATH" exec "$XTASK" lab run --json "$SPEC""#;
+    let spec = spec.to_str().unwrap();
+    let out = common::in_an_overlay_root(
+        &format!("XTASK={} SPEC={}\n{script}", env!("CARGO_BIN_EXE_xtask"), xtask::quote::sh(spec)),
+        &[],
+        false,
+    );
     assert_eq!(
         out.status.code(),
         Some(0),

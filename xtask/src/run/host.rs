@@ -174,10 +174,10 @@ const SETUP_SCRIPT: &str = r#"set -eu
 # Descriptors first: the staging tmpfs below may hide where they live.
 exec 7< "$CROSSLAB_LOWER"
 exec 8< "$CROSSLAB_PAYLOAD_SRC"
-# The host's store stays reachable through fd 9 once the lab's /nix hides it:
-# a Nix from the official installer runs from there.
-if [ -n "$CROSSLAB_HOST_NIX_CLOSURE" ]; then exec 9< /nix/store; fi
-if [ -n "$CROSSLAB_STORE_BINDS" ]; then exec 6< "$CROSSLAB_STORE_TREES"; fi
+# The host's store (a Nix from the official installer runs from there) and
+# the cache of store trees stay reachable through fds 9 and 6 once hidden.
+if [ -n "$CROSSLAB_HOST_STORE" ]; then exec 9< /nix/store; fi
+if [ -n "$CROSSLAB_STORE_TREES" ]; then exec 6< "$CROSSLAB_STORE_TREES"; fi
 r=/tmp
 mount -t tmpfs -o mode=0755 crosslab-root "$r"
 for d in nix run tmp proc sys dev .old; do mkdir "$r/$d"; done
@@ -195,27 +195,17 @@ for e in /proc/self/fd/7/* /proc/self/fd/7/.[!.]*; do
   fi
 done
 mount -t tmpfs -o mode=0755 crosslab-nix "$r/nix"
-if [ -n "$CROSSLAB_HOST_NIX_CLOSURE" ]; then
-  mkdir -p "$r/nix/store"
-  set -f
-  for p in $CROSSLAB_HOST_NIX_CLOSURE; do
-    if [ -d "/proc/self/fd/9/$p" ]; then mkdir "$r/nix/store/$p"; else : > "$r/nix/store/$p"; fi
-    # --no-canonicalize: resolved to a name, the source would be the new, empty /nix.
-    mount --no-canonicalize --bind "/proc/self/fd/9/$p" "$r/nix/store/$p"
-    mount -o remount,bind,ro "$r/nix/store/$p"
-  done
-  set +f
-  exec 9<&-
-fi
+# Store paths the lab's store starts with, read-only: `name source` lines.
 if [ -n "$CROSSLAB_STORE_BINDS" ]; then
   mkdir -p "$r/nix/store"
-  printf '%s' "$CROSSLAB_STORE_BINDS" | while read -r name tree; do
-    mkdir "$r/nix/store/$name"
-    mount --no-canonicalize --bind "/proc/self/fd/6/$tree" "$r/nix/store/$name"
+  printf '%s' "$CROSSLAB_STORE_BINDS" | while read -r name source; do
+    if [ -d "$source" ]; then mkdir "$r/nix/store/$name"; else : > "$r/nix/store/$name"; fi
+    # --no-canonicalize: resolved to a name, the source would be the new, empty /nix.
+    mount --no-canonicalize --bind "$source" "$r/nix/store/$name"
     mount -o remount,bind,ro "$r/nix/store/$name"
   done
-  exec 6<&-
 fi
+exec 6<&- 9<&-
 mount -t tmpfs -o mode=0755 crosslab-run "$r/run"
 mkdir -p "$r/run/crosslab/payloads" "$r/run/crosslab/etc/nix" "$r/run/crosslab/home"
 mount --no-canonicalize --bind /proc/self/fd/8 "$r/run/crosslab/payloads"
@@ -251,6 +241,16 @@ if [ "$CROSSLAB_GLOBAL_BINFMT" = 1 ]; then
   eval "$CROSSLAB_GLOBAL_RESTORE"
 fi
 "#;
+
+/// The store paths a lab's fresh store starts with, as the set-up script's
+/// `name source` lines: the host Nix's closure (through fd 9, the host's
+/// store) and the cached store trees (through fd 6, their directory).
+fn store_binds(setup: &Setup) -> String {
+    let closure = setup.host_nix.iter().flat_map(|n| &n.closure).map(|name| format!("{name} /proc/self/fd/9/{name}\n"));
+    let trees =
+        setup.store_trees.iter().flat_map(|(_, b)| b).map(|(name, tree)| format!("{name} /proc/self/fd/6/{tree}\n"));
+    closure.chain(trees).collect()
+}
 
 /// `--allow-global`: saves every entry of the host's binfmt_misc, then clears
 /// them all so the lab sees only its own registrations.
@@ -321,12 +321,9 @@ impl HostLab {
             .env("CROSSLAB_NIX_CONF", &setup.nix_conf)
             .env("CROSSLAB_LINKS", links)
             .env("CROSSLAB_GLOBAL_BINFMT", if setup.global_binfmt { "1" } else { "0" })
-            .env("CROSSLAB_HOST_NIX_CLOSURE", setup.host_nix.as_ref().map(|n| n.closure.join(" ")).unwrap_or_default())
+            .env("CROSSLAB_HOST_STORE", if setup.host_nix.is_some() { "1" } else { "" })
             .env("CROSSLAB_STORE_TREES", setup.store_trees.as_ref().map(|(dir, _)| dir.as_os_str()).unwrap_or_default())
-            .env(
-                "CROSSLAB_STORE_BINDS",
-                setup.store_trees.iter().flat_map(|(_, b)| b).map(|(n, t)| format!("{n} {t}\n")).collect::<String>(),
-            )
+            .env("CROSSLAB_STORE_BINDS", store_binds(setup))
             .env("CROSSLAB_GLOBAL_SAVE", GLOBAL_SAVE)
             .env("CROSSLAB_GLOBAL_RESTORE", GLOBAL_RESTORE)
             .current_dir("/")

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 
 /// Writes `text` as `<dir>/<name>.toml` and returns its path.
 pub fn write_spec(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
@@ -26,3 +26,69 @@ pub fn assert_success(what: &str, out: &Output) {
 /// Options that keep `nix-instantiate` off the machine's Nix store: run as
 /// root, it would otherwise create /nix/var/nix/db on a machine without one.
 pub const NO_STORE: [&str; 3] = ["--option", "store", "dummy://"];
+
+/// Builds an overlay root of `/` on a tmpfs, enters it with `pivot_root`
+/// (a `chroot` would forbid the user namespaces labs make), then runs
+/// `$script` (bash) in the repository, which is bound at its own path. With
+/// `$fresh` = 1 it is a fresh machine: the packages in `$purge` purged, no
+/// `/nix`, `/etc/nix` or crosslab cache. Whatever happens there stays in the
+/// overlay, and vanishes with it.
+const OVERLAY_ROOT: &str = r#"set -eu
+t=$1 repo=$2 script=$3 purge=$4 fresh=$5
+mount -t tmpfs -o size=8g,mode=0755 crosslab-overlay "$t"
+mkdir -p "$t/up" "$t/work" "$t/root"
+mount -t overlay -o "lowerdir=/,upperdir=$t/up,workdir=$t/work" crosslab-overlay-root "$t/root"
+r=$t/root
+for m in proc sys dev run tmp old; do mkdir -p "$r/$m"; done
+mount -t proc proc "$r/proc"
+mount --rbind /sys "$r/sys"
+mount --rbind /dev "$r/dev"
+mount -t tmpfs -o mode=0755 tmpfs "$r/run"
+mount -t tmpfs -o mode=1777 tmpfs "$r/tmp"
+rm -f "$r/etc/resolv.conf"
+cp /etc/resolv.conf "$r/etc/resolv.conf" 2>/dev/null || true
+mkdir -p "$r$repo"
+mount --bind "$repo" "$r$repo"
+if [ "$fresh" = 1 ]; then
+  rm -rf "$r/nix" "$r/etc/nix" "$r/var/cache/crosslab"
+  # The cache may be written to while this runs (the overlay's lower layer
+  # is live): an empty tmpfs hides whatever rm could not remove.
+  rm -rf "$r/root/.cache/crosslab" 2>/dev/null || mount -t tmpfs crosslab-no-cache "$r/root/.cache/crosslab"
+fi
+cd "$r"
+pivot_root . old
+umount -l /old
+rmdir /old
+export DEBIAN_FRONTEND=noninteractive
+if [ "$fresh" = 1 ]; then
+  dpkg --purge $purge >/dev/null 2>&1 || true
+  rm -rf /nix /etc/nix
+fi
+cd "$repo"
+exec bash -euc "$script"
+"#;
+
+/// Runs `script` in an overlay root of this machine (see [`OVERLAY_ROOT`]):
+/// a fresh machine without the packages in `purge` when `fresh`. Needs root.
+pub fn in_an_overlay_root(script: &str, purge: &[&str], fresh: bool) -> Output {
+    assert_eq!(unsafe { libc::geteuid() }, 0, "an overlay root of / needs root");
+    let stage = tempfile::tempdir().unwrap();
+    let repo = xtask::project_root();
+    let mut c = Command::new("unshare");
+    c.args(["--mount", "--propagation", "private", "--", "bash", "-c", OVERLAY_ROOT, "overlay-root"])
+        .arg(stage.path())
+        .arg(&repo)
+        .arg(script)
+        .arg(purge.join(" "))
+        .arg(if fresh { "1" } else { "0" })
+        // A build directory of its own (the running `cargo test` holds the
+        // lock on this one), shared by these tests; the crates come from
+        // cargo's cache, as after `git clone` + `cargo fetch`.
+        .env("CARGO_TARGET_DIR", repo.join("target/fresh-machine"));
+    if fresh {
+        // As on a new machine: crosslab's cache in ~/.cache, no test switches.
+        c.env_remove("CROSSLAB_CACHE").env_remove("XDG_CACHE_HOME").env_remove("CROSSLAB_ASSUME_NO_BINFMT_NS");
+        c.env("HOME", "/root");
+    }
+    c.output().unwrap()
+}
