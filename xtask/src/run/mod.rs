@@ -83,6 +83,12 @@ pub fn choose_backend(asked: Option<flags::Backend>, allow_global: bool) -> anyh
 /// with binfmt_misc namespaces (Linux ≥ 6.7) where user namespaces are
 /// allowed. `CROSSLAB_ASSUME_NO_BINFMT_NS` makes it say no, for the tests.
 pub fn private_binfmt_misc() -> Result<String, String> {
+    // Asked by the backend choice and by the host backend's preflight: tried once.
+    static TRIED: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    TRIED.get_or_init(try_private_binfmt_misc).clone()
+}
+
+fn try_private_binfmt_misc() -> Result<String, String> {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let release = release.trim();
     if std::env::var_os("CROSSLAB_ASSUME_NO_BINFMT_NS").is_some() {
