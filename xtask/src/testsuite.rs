@@ -41,7 +41,7 @@ impl flags::Test {
             crate::run::prereq::apt_install(&sh, &missing)?;
         }
         let args = self.cargo_test_args;
-        let ok = cmd!(sh, "cargo test --workspace -- {args...}").run().is_ok();
+        let ok = cmd!(sh, "cargo test --workspace --no-fail-fast -- {args...}").run().is_ok();
         Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
     }
 }
