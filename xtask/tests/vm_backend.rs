@@ -76,7 +76,10 @@ fn reproduction_labs_give_the_host_backends_verdicts() {
 
     for name in LABS {
         let lab = load(name);
-        let plan = Plan::new(&lab, std::env::consts::ARCH);
+        let mut plan = Plan::new(&lab, std::env::consts::ARCH);
+        // The guest has no target toolchains yet: its compile probes say so
+        // and are not compared (README, "The vm backend").
+        plan.probes.retain(|p| p.kind != xtask::spec::ProbeKind::Compile);
         let on_host =
             run_host(&plan, &payloads, false, &mut |_| {}).unwrap_or_else(|e| panic!("{name} on host: {e:#}"));
         let started = Instant::now();
@@ -196,15 +199,7 @@ fn lab_run_backend_vm_reports_json_and_exits_2_when_the_vm_cannot_boot() {
     std::fs::write(&surprise, "description = \"expects the reported bug to be gone\"\nhost = \"non-nixos\"\nsystems = [\"aarch64-linux\"]\n[[probe]]\nkind = \"build\"\n").unwrap();
     let junit = dir.path().join("junit.xml");
     let ran = Command::new(xtask)
-        .args([
-            "lab",
-            "run",
-            "--backend",
-            "vm",
-            "--json",
-            "extra-platforms-unregistered",
-            "non-nixos-aarch64-no-sandbox",
-        ])
+        .args(["lab", "run", "--backend", "vm", "--json", "extra-platforms-unregistered", "emulator-exec-foreign"])
         .arg(&surprise)
         .arg("--junit")
         .arg(&junit)
