@@ -55,9 +55,10 @@ kind = "compile"
 /// toolchain bound at `$STORE_PATH`,
 /// qemu-aarch64 registered privately, `cc` run on `$SOURCE`, the program run.
 const BARE_COMPILE_SCRIPT: &str = r#"set -eu
-fifo=$(mktemp -u /tmp/crosslab-bench.XXXXXX); mkfifo "$fifo"
-inner='set -eu
-r=$(mktemp -d /tmp/crosslab-bench-root.XXXXXX)
+# The root is a tmpfs on this namespace's /tmp, as a lab's: nothing is left on
+# the host (the toolchain, which may live under /tmp, is held by fd 7).
+exec 7< "$TREE"
+r=/tmp
 mount -t tmpfs tmpfs "$r"
 for d in nix tmp proc dev old; do mkdir "$r/$d"; done
 for e in /*; do
@@ -66,7 +67,7 @@ for e in /*; do
   if [ -L "$e" ]; then ln -s "$(readlink "$e")" "$r/$n"; elif [ -d "$e" ]; then mkdir "$r/$n"; mount --rbind "$e" "$r/$n"; fi
 done
 mkdir -p "$r$STORE_PATH"
-mount --bind "$TREE" "$r$STORE_PATH"
+mount --no-canonicalize --bind /proc/self/fd/7 "$r$STORE_PATH"
 mount -t tmpfs tmpfs "$r/tmp"
 mount --rbind /dev "$r/dev"
 mount -t proc proc "$r/proc"
@@ -75,8 +76,14 @@ mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
 printf "%s" ":qemu-aarch64:M::$MAGIC:$MASK:/usr/bin/qemu-aarch64-static:PF" > /proc/sys/fs/binfmt_misc/register
 cd /tmp && printf "%s" "$SOURCE" > hello.c
 "$STORE_PATH/bin/cc" -O2 -o hello hello.c
-./hello | grep -qx "compiled for aarch64, runs as aarch64"'
-unshare --user -- sh -c 'read -r _ < "$0"; exec unshare --mount --pid --fork --mount-proc -- sh -c "$1"' "$fifo" "$inner" &
+./hello | grep -qx "compiled for aarch64, runs as aarch64"
+"#;
+
+/// Runs its argument, a bare sequence, as a lab runs: in new user (every id
+/// mapped to itself, from outside), mount and PID namespaces.
+const IN_NAMESPACES: &str = r#"set -eu
+fifo=$(mktemp -u /tmp/crosslab-bench.XXXXXX); mkfifo "$fifo"
+unshare --user -- sh -c 'read -r _ < "$0"; exec unshare --mount --pid --fork --mount-proc -- sh -c "$1"' "$fifo" "$1" &
 pid=$!
 while [ "$(readlink /proc/$pid/ns/user)" = "$(readlink /proc/self/ns/user)" ]; do :; done
 echo '0 0 4294967295' > /proc/$pid/uid_map
@@ -86,13 +93,18 @@ wait $pid
 rm -f "$fifo"
 "#;
 
+/// A command running the bare sequence `script` in [`IN_NAMESPACES`].
+fn bare_command(script: &str) -> Command {
+    let mut c = Command::new("sh");
+    c.args(["-c", IN_NAMESPACES, "sh", script]);
+    c
+}
+
 /// The bare sequence. `$LOWER`: the stack's root (`/` for the host's);
 /// `$PAYLOAD`: the aarch64-linux payload directory. As a lab does, it makes a
 /// root of its own (the lower root's entries bound read-only beside a fresh
 /// /nix, /run and /tmp) and pivots into it: a fresh machine has no /nix.
 const BARE_SCRIPT: &str = r#"set -eu
-fifo=$(mktemp -u /tmp/crosslab-bench.XXXXXX); mkfifo "$fifo"
-inner='set -eu
 exec 7< "$LOWER" 8< "$PAYLOAD"
 r=/tmp
 mount -t tmpfs tmpfs "$r"
@@ -117,15 +129,7 @@ mkdir -p /tmp/etc
 printf "sandbox = true\nsubstituters =\nbuild-users-group =\nextra-platforms = aarch64-linux\n" > /tmp/etc/nix.conf
 out=$(NIX_CONF_DIR=/tmp/etc NIX_REMOTE=local HOME=/tmp nix-build --no-out-link --argstr name bench \
   --argstr system aarch64-linux --argstr payload /run/payload --expr "$EXPR" 2>/dev/null)
-test "$(cat "$out")" = aarch64'
-unshare --user -- sh -c 'read -r _ < "$0"; exec unshare --mount --pid --fork --mount-proc -- sh -c "$1"' "$fifo" "$inner" &
-pid=$!
-while [ "$(readlink /proc/$pid/ns/user)" = "$(readlink /proc/self/ns/user)" ]; do :; done
-echo '0 0 4294967295' > /proc/$pid/uid_map
-echo '0 0 4294967295' > /proc/$pid/gid_map
-echo go > "$fifo"
-wait $pid
-rm -f "$fifo"
+test "$(cat "$out")" = aarch64
 "#;
 
 impl flags::Bench {
@@ -143,10 +147,8 @@ impl flags::Bench {
         println!("stack `{}` ({})", stack.name, stack.about);
 
         let bare = || {
-            let mut c = Command::new("sh");
-            c.arg("-c")
-                .arg(BARE_SCRIPT)
-                .env("MAGIC", aarch64.magic)
+            let mut c = bare_command(BARE_SCRIPT);
+            c.env("MAGIC", aarch64.magic)
                 .env("MASK", aarch64.mask)
                 .env("PAYLOAD", &payload)
                 .env("LOWER", &lower)
@@ -181,10 +183,8 @@ impl flags::Bench {
             toolchain.manifest.nar_size >> 20
         );
         let bare_compile = || {
-            let mut c = Command::new("sh");
-            c.arg("-c")
-                .arg(BARE_COMPILE_SCRIPT)
-                .env("MAGIC", aarch64.magic)
+            let mut c = bare_command(BARE_COMPILE_SCRIPT);
+            c.env("MAGIC", aarch64.magic)
                 .env("MASK", aarch64.mask)
                 .env("TREE", toolchain.tree())
                 .env("STORE_PATH", &toolchain.manifest.store_path)
