@@ -519,9 +519,9 @@ impl Validator<'_> {
         None
     }
 
-    /// Where `dotted`'s value is, or, when the key is absent, the table that
-    /// lacks it.
-    fn span_of(&self, dotted: &str) -> Range<usize> {
+    /// The value at `dotted`, as far as the document has it: the deepest
+    /// node reached, and whether every step of the key was found.
+    fn walk(&self, dotted: &str) -> (&Spanned<DeValue<'_>>, bool) {
         let mut at = &self.root;
         for step in steps(dotted) {
             let next = match (step, at.get_ref()) {
@@ -531,30 +531,24 @@ impl Validator<'_> {
             };
             match next {
                 Some(n) => at = n,
-                None => break,
+                None => return (at, false),
             }
         }
-        at.span()
+        (at, true)
+    }
+
+    /// Where `dotted`'s value is, or, when the key is absent, the table that
+    /// lacks it.
+    fn span_of(&self, dotted: &str) -> Range<usize> {
+        self.walk(dotted).0.span()
     }
 
     /// Where `key` itself (not its value) is, in the table at `table_key`.
     fn key_span(&self, table_key: &str, key: &str) -> Range<usize> {
-        let table_span = if table_key.is_empty() { self.root.span() } else { self.span_of(table_key) };
-        let mut at = &self.root;
-        for step in steps(table_key).into_iter().filter(|_| !table_key.is_empty()) {
-            let next = match (step, at.get_ref()) {
-                (Step::Key(k), DeValue::Table(t)) => t.get(k),
-                (Step::Index(i), DeValue::Array(a)) => a.get(i),
-                _ => None,
-            };
-            match next {
-                Some(n) => at = n,
-                None => return table_span,
-            }
-        }
-        match at.get_ref() {
-            DeValue::Table(t) => t.get_key_value(key).map_or(table_span, |(k, _)| k.span()),
-            _ => table_span,
+        let (table, found) = if table_key.is_empty() { (&self.root, true) } else { self.walk(table_key) };
+        match (found, table.get_ref()) {
+            (true, DeValue::Table(t)) => t.get_key_value(key).map_or(table.span(), |(k, _)| k.span()),
+            _ => table.span(),
         }
     }
 
