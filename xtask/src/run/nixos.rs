@@ -282,20 +282,11 @@ const KEEP_LINES: usize = 200;
 /// line as it comes, killing its process group after `bound`. Keeps the last
 /// [`KEEP_LINES`] lines as the execution's output.
 fn run_streaming(mut command: Command, bound: Duration, on_line: &mut dyn FnMut(&str)) -> anyhow::Result<Execution> {
-    use std::os::unix::process::CommandExt;
     let shown = format!("{:?}", command);
     let (reader, writer) = std::io::pipe().context("failed to create a pipe")?;
     command.stdin(Stdio::null()).stdout(writer.try_clone()?).stderr(writer);
-    // SAFETY: setpgid is async-signal-safe; the group lets the bound kill
-    // everything nix started.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::setpgid(0, 0) == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    // The group lets the bound kill everything nix started.
+    crate::run::process::in_own_process_group(&mut command);
     let start = Instant::now();
     let mut child = command.spawn().with_context(|| format!("could not execute {shown}"))?;
     drop(command);

@@ -3,7 +3,6 @@
 //! output decoded for matching.
 
 use std::io::Read;
-use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -38,16 +37,7 @@ pub fn run_bounded(mut command: Command, timeout: Duration, cleanup: impl Fn()) 
     let program = format!("{:?}", command.get_program());
     let (reader, writer) = std::io::pipe().context("failed to create a pipe")?;
     command.stdout(writer.try_clone()?).stderr(writer);
-    // SAFETY: setpgid is async-signal-safe; the child becomes its own group so
-    // a timeout can kill everything it started.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::setpgid(0, 0) == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    in_own_process_group(&mut command);
     let start = Instant::now();
     let mut child = command.spawn().with_context(|| format!("could not execute {program}"))?;
     drop(command); // closes our copies of the pipe's write end
@@ -175,6 +165,21 @@ fn error_frame(bytes: &[u8]) -> Option<(Vec<&[u8]>, usize)> {
     let texts =
         bytes[..end].split(|&b| b < 0x20 && b != b'\t').filter(|run| run.len() >= 2 && *run != b"Error").collect();
     Some((texts, end))
+}
+
+/// Makes the child of `command` the leader of a process group of its own, so
+/// that a bound can kill everything it started with one signal.
+pub fn in_own_process_group(command: &mut Command) {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: setpgid is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setpgid(0, 0) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 #[cfg(test)]
