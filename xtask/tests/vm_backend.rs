@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use xtask::plan::Plan;
 use xtask::run::vm::{self, BootOptions, Guest, Image};
-use xtask::run::{payload, prereq, run_host, Executor};
+use xtask::run::{payload, prereq, run_host, toolchain, Executor};
 use xtask::spec;
 
 /// The labs of the host backend's reproduction tests.
@@ -29,7 +29,7 @@ fn load(name: &str) -> spec::Lab {
 }
 
 /// The image (built on first use; parallel tests wait for one build), the
-/// payloads of every lab here, the host programs both backends need.
+/// payloads and toolchains of every lab here, the host programs both backends need.
 fn image_and_payloads() -> (Image, PathBuf) {
     let sh = xshell::Shell::new().unwrap();
     let mut programs = vm::host_programs();
@@ -40,14 +40,18 @@ fn image_and_payloads() -> (Image, PathBuf) {
     let image = vm::image::ensure(&sh).unwrap_or_else(|e| panic!("{e:#}"));
     let labs: Vec<spec::Lab> = LABS.iter().map(|l| load(l)).collect();
     let plans: Vec<Plan> = labs.iter().map(|l| Plan::new(l, std::env::consts::ARCH)).collect();
-    let payloads = payload::ensure(&sh, &xtask::run::payload_systems(&plans.iter().collect::<Vec<_>>()))
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    let plans: Vec<&Plan> = plans.iter().collect();
+    let payloads = payload::ensure(&sh, &xtask::run::payload_systems(&plans)).unwrap_or_else(|e| panic!("{e:#}"));
+    toolchain::ensure(&sh, &xtask::run::compile_toolchains(&plans)).unwrap_or_else(|e| panic!("{e:#}"));
     (image, payloads)
 }
 
+/// Boots a guest sharing the toolchain cache, as `lab run --backend vm`
+/// does when a lab compiles.
 fn boot(image: &Image, payloads: &Path) -> Guest {
-    let accel = vm::choose_accel(image, payloads).unwrap();
-    Guest::boot(image, payloads, &BootOptions::new(accel)).unwrap_or_else(|e| panic!("{e:#}"))
+    let mut options = BootOptions::new(vm::choose_accel(image, payloads).unwrap());
+    options.store_trees = Some(toolchain::cache_root().unwrap());
+    Guest::boot(image, payloads, &options).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// Whether any process still runs with `needle` in its command line.
@@ -76,10 +80,7 @@ fn reproduction_labs_give_the_host_backends_verdicts() {
 
     for name in LABS {
         let lab = load(name);
-        let mut plan = Plan::new(&lab, std::env::consts::ARCH);
-        // The guest has no target toolchains yet: its compile probes say so
-        // and are not compared (README, "The vm backend").
-        plan.probes.retain(|p| p.kind != xtask::spec::ProbeKind::Compile);
+        let plan = Plan::new(&lab, std::env::consts::ARCH);
         let on_host =
             run_host(&plan, &payloads, false, &mut |_| {}).unwrap_or_else(|e| panic!("{name} on host: {e:#}"));
         let started = Instant::now();
@@ -114,7 +115,7 @@ fn reproduction_labs_give_the_host_backends_verdicts() {
     // and from no binfmt entries.
     let ran = guest.exec("ls /nix/store | grep -c crosslab-probe", Duration::from_secs(10)).unwrap();
     assert!(ran.succeeded(), "the last lab left no build in the store: {}", ran.output);
-    guest.reset("sandbox = true\n", &[]).unwrap();
+    guest.reset("sandbox = true\n", &[], &[]).unwrap();
     let fresh = guest
         .exec(
             "test -z \"$(ls -A /nix/store 2>/dev/null)\" && ! ls /proc/sys/fs/binfmt_misc | grep -q qemu",
@@ -199,7 +200,7 @@ fn lab_run_backend_vm_reports_json_and_exits_2_when_the_vm_cannot_boot() {
     std::fs::write(&surprise, "description = \"expects the reported bug to be gone\"\nhost = \"non-nixos\"\nsystems = [\"aarch64-linux\"]\n[[probe]]\nkind = \"build\"\n").unwrap();
     let junit = dir.path().join("junit.xml");
     let ran = Command::new(xtask)
-        .args(["lab", "run", "--backend", "vm", "--json", "extra-platforms-unregistered", "emulator-exec-foreign"])
+        .args(["lab", "run", "--backend", "vm", "--json", "extra-platforms-unregistered", "non-nixos-aarch64-fix-f"])
         .arg(&surprise)
         .arg("--junit")
         .arg(&junit)
@@ -218,6 +219,11 @@ fn lab_run_backend_vm_reports_json_and_exits_2_when_the_vm_cannot_boot() {
     for lab in &labs[..2] {
         assert!(lab["probes"].as_array().unwrap().iter().all(|p| p["as_expected"] == true), "{lab}");
     }
+    // The guest compiled with the aarch64 toolchain the host's cache shares.
+    let compile =
+        labs[1]["probes"].as_array().unwrap().iter().find(|p| p["kind"] == "compile").expect("a compile probe");
+    assert_eq!(compile["outcome"], "pass", "{compile}");
+    assert!(compile["compile"]["emulated_ms"].as_u64().unwrap() > 0, "{compile}");
     let build = &labs[2]["probes"][0];
     assert_eq!(build["as_expected"], false, "{build}");
     assert!(

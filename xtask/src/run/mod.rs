@@ -381,28 +381,14 @@ pub fn start_host(plan: &Plan, env: &HostEnv) -> anyhow::Result<host::HostLab> {
         host_nix: if on_host_stack { host::HostNix::find()? } else { None },
         store_trees: None,
     };
-    // The compile probes' toolchains (made by prepare_host; found in the cache
-    // here): bound into the lab's store, registered, linked by system.
-    let toolchains = toolchain::ensure(&Shell::new()?, &compile_toolchains(&[plan]))?;
+    // The compile probes' toolchains (made by prepare_host; found in the cache here).
+    let toolchains = toolchain::LabToolchains::of(plan)?;
     if !toolchains.is_empty() {
-        let dir = toolchain::cache_root()?;
-        let binds =
-            toolchains.iter().map(|t| (t.store_name().to_owned(), format!("{}/tree", t.store_name()))).collect();
-        setup.store_trees = Some((dir, binds));
-        for t in &toolchains {
-            for s in &t.systems {
-                let link = format!("{}/{}", toolchain::TOOLCHAINS_DIR, t.language.toolchain_link(s));
-                setup.links.push((link, t.manifest.store_path.clone()));
-            }
-        }
+        setup.store_trees = Some((toolchain::cache_root()?, toolchains.store_binds()));
+        setup.links.extend(toolchains.links());
     }
     let ns = host::HostLab::start(&setup)?;
-    if !toolchains.is_empty() {
-        let done = ns.exec(&toolchain::register_command(&toolchains), Duration::from_secs(60))?;
-        if !done.succeeded() {
-            bail!("registering the toolchains in the lab's store failed: {}", done.output.trim());
-        }
-    }
+    toolchains.register(&ns)?;
     Ok(ns)
 }
 

@@ -22,7 +22,7 @@ pub use image::Image;
 
 use crate::plan::Plan;
 use crate::report::{LabReport, Verdict};
-use crate::run::{self, payload, prereq, run_plan};
+use crate::run::{self, payload, prereq, run_plan, toolchain};
 
 /// Programs the vm backend runs on the host: mkfs.ext4 (payload disk) and
 /// what fetching payloads takes; qemu itself comes from [`qemu`]. Building
@@ -37,20 +37,30 @@ pub fn run_vm(plan: &Plan, guest: &Guest, on_verdict: &mut dyn FnMut(&Verdict)) 
         let command = format!("set -- {}\n{}", crate::quote::sh(program), crate::plan::SHARED_OBJECTS_COMMAND);
         Ok(run::Executor::exec(guest, &command, std::time::Duration::from_secs(10))?.output)
     })?;
-    guest.reset(&plan.nix_conf.to_nix_conf(&nixos.extra_sandbox_paths), &nixos.links)?;
+    let toolchains = toolchain::LabToolchains::of(plan)?;
+    let mut links = nixos.links;
+    links.extend(toolchains.links());
+    guest.reset(&plan.nix_conf.to_nix_conf(&nixos.extra_sandbox_paths), &links, &toolchains.store_binds())?;
+    toolchains.register(guest)?;
     let verdicts = run_plan(plan, guest, on_verdict)?;
     Ok(LabReport { lab: plan.lab.name.clone(), backend: "vm", verdicts, versions: None })
 }
 
-/// Builds or reuses the image, fetches the payloads `plans` run, and boots
-/// the one guest every lab of a run shares.
+/// Builds or reuses the image, fetches the payloads `plans` run, makes the
+/// toolchains their compile probes use, and boots the one guest every lab of
+/// a run shares.
 pub fn boot_for(sh: &Shell, plans: &[&Plan], suite: &str) -> anyhow::Result<Guest> {
     prereq::ensure(sh, &host_programs())?;
     qemu::ensure(sh)?;
     let image = image::ensure_suite(sh, suite)?;
     let payloads = payload::ensure(sh, &crate::run::payload_systems(plans))?;
     let accel = choose_accel(&image, &payloads)?;
-    let guest = Guest::boot(&image, &payloads, &BootOptions::new(accel)).context("the VM could not boot")?;
+    let mut options = BootOptions::new(accel);
+    // The compile probes' toolchains, shared with the guest from the cache.
+    if !toolchain::ensure(sh, &crate::run::compile_toolchains(plans))?.is_empty() {
+        options.store_trees = Some(toolchain::cache_root()?);
+    }
+    let guest = Guest::boot(&image, &payloads, &options).context("the VM could not boot")?;
     eprintln!(
         "crosslab: VM up in {:.1} s: Debian {} kernel {}, {}",
         guest.boot_time.as_secs_f64(),

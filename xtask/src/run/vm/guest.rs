@@ -18,7 +18,10 @@
 //!
 //! The root disk is attached with `snapshot=on` (writes go to a temporary
 //! overlay that qemu deletes); the payloads come on a second, read-only disk
-//! made per boot. qemu dies with crosslab: it gets SIGKILL when its parent
+//! made per boot. Store trees (the compile probes' toolchains, hundreds of
+//! MB each) are not copied onto a disk: the host's cache directory is shared
+//! read-only over virtio-9p, and each lab binds the trees it uses into its
+//! fresh store, as the host backend binds them. qemu dies with crosslab: it gets SIGKILL when its parent
 //! thread exits (PR_SET_PDEATHSIG), and `Drop` kills it.
 
 use std::fs;
@@ -68,6 +71,9 @@ pub struct BootOptions {
     pub extra_cmdline: String,
     pub memory_mb: u32,
     pub cpus: u32,
+    /// A host directory shared read-only with the guest (virtio-9p), whose
+    /// trees [`Guest::reset`] binds into the lab's store.
+    pub store_trees: Option<PathBuf>,
 }
 
 impl BootOptions {
@@ -81,12 +87,18 @@ impl BootOptions {
             extra_cmdline: String::new(),
             memory_mb: 1024,
             cpus: 2,
+            store_trees: None,
         }
     }
 }
 
 /// The virtio serial port the channel runs on, as the guest sees its name.
 const PORT_NAME: &str = "org.crosslab.cmd";
+
+/// The 9p mount tag of [`BootOptions::store_trees`], and where the agent
+/// mounts it (the kernel command line says `crosslab.store_trees` then).
+const STORE_TREES_TAG: &str = "crosslab-store-trees";
+const STORE_TREES_DIR: &str = "/run/crosslab-agent/store-trees";
 
 /// How much longer than a command's own timeout the host waits for its answer
 /// before it declares the guest hung (the guest kills after timeout + 5 s).
@@ -147,6 +159,13 @@ modprobe binfmt_misc || die "cannot load binfmt_misc"
 mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || die "cannot mount binfmt_misc"
 mkdir -p "@PAYLOADS@"
 mount -t ext4 -o ro /dev/vdb "@PAYLOADS@" || die "cannot mount the payload disk /dev/vdb"
+if grep -qw crosslab.store_trees /proc/cmdline; then
+  # Read-only and never changed while the guest runs: the page cache may keep it.
+  modprobe -a 9pnet_virtio 9p || die "cannot load the 9p drivers"
+  mkdir -p "@STORE_TREES@"
+  mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 "@TAG@" "@STORE_TREES@" \
+    || die "cannot mount the store trees shared as @TAG@"
+fi
 hostname crosslab-vm
 work=/run/crosslab-agent
 exec 3<>"$(cat $work/port)" || die "cannot open the command port"
@@ -173,21 +192,34 @@ done
 die "the command port closed"
 "#;
 
-/// Resets the guest for a new lab: no binfmt entries, an empty Nix store, a
-/// fresh /tmp and home, the lab's nix.conf and links.
+/// Resets the guest for a new lab: no binfmt entries, an empty Nix store
+/// holding only the lab's store trees (bound read-only), a fresh /tmp and
+/// home, the lab's nix.conf and links.
 const RESET: &str = r#"set -eu
 echo -1 > /proc/sys/fs/binfmt_misc/status 2> /dev/null || true
 umount -l /nix
 mount -t tmpfs -o mode=0755 crosslab-nix /nix
 umount -l /tmp
 mount -t tmpfs -o mode=1777 crosslab-tmp /tmp
+# The last lab's links (its toolchains, a simulated NixOS's /run/binfmt) go.
+[ ! -f /run/crosslab-agent/links ] || xargs -r rm -f < /run/crosslab-agent/links
+: > /run/crosslab-agent/links
 rm -rf /run/binfmt "$LAB_DIR/etc" "$LAB_DIR/home"
 mkdir -p "$LAB_DIR/etc/nix" "$LAB_DIR/home"
 printf '%s' "$NIX_CONF" > "$LAB_DIR/etc/nix/nix.conf"
 : > "$LAB_DIR/etc/nix/user.conf"
+if [ -n "$BINDS" ]; then
+  mkdir -p /nix/store
+  printf '%s' "$BINDS" | while read -r name tree; do
+    mkdir "/nix/store/$name"
+    mount --bind "$STORE_TREES/$tree" "/nix/store/$name"
+    mount -o remount,bind,ro "/nix/store/$name"
+  done
+fi
 printf '%s' "$LINKS" | while read -r link target; do
   mkdir -p "$(dirname "$link")"
   ln -s "$target" "$link"
+  echo "$link" >> /run/crosslab-agent/links
 done
 "#;
 
@@ -202,6 +234,8 @@ pub struct Guest {
     pub accel: Accel,
     /// From starting qemu to `CROSSLAB-READY`.
     pub boot_time: Duration,
+    /// The directory shared as [`BootOptions::store_trees`], if any.
+    store_trees: Option<PathBuf>,
     dir: tempfile::TempDir,
     /// Held while the guest runs; see [`remove_stale_run_dirs`].
     _in_use: fs::File,
@@ -240,6 +274,9 @@ impl Guest {
         let console = dir.path().join("console.log");
         let stderr = dir.path().join("qemu.stderr");
         let mut cmdline = "console=ttyS0 panic=-1 quiet loglevel=4".to_owned();
+        if options.store_trees.is_some() {
+            cmdline.push_str(" crosslab.store_trees");
+        }
         if !options.extra_cmdline.is_empty() {
             cmdline.push(' ');
             cmdline.push_str(&options.extra_cmdline);
@@ -263,11 +300,14 @@ impl Guest {
             .arg("-drive")
             .arg(format!("file={},format=raw,if=virtio,readonly=on", drive_path(&payload_disk)?))
             .args(["-device", "virtio-serial-pci", "-chardev", "stdio,id=cmd,signal=off"])
-            .args(["-device", &format!("virtserialport,chardev=cmd,name={PORT_NAME}")])
-            .env("TMPDIR", dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(fs::File::create(&stderr)?);
+            .args(["-device", &format!("virtserialport,chardev=cmd,name={PORT_NAME}")]);
+        if let Some(trees) = &options.store_trees {
+            qemu.arg("-virtfs").arg(format!(
+                "local,path={},mount_tag={STORE_TREES_TAG},security_model=none,readonly=on",
+                drive_path(trees)?
+            ));
+        }
+        qemu.env("TMPDIR", dir.path()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(fs::File::create(&stderr)?);
         // SAFETY: prctl is async-signal-safe. qemu must not outlive crosslab,
         // however crosslab ends.
         unsafe {
@@ -304,6 +344,7 @@ impl Guest {
             kernel_release: String::new(),
             accel: options.accel,
             boot_time: Duration::ZERO,
+            store_trees: options.store_trees.clone(),
             dir,
             _in_use: in_use,
         };
@@ -340,14 +381,35 @@ impl Guest {
 
     /// Prepares the guest for a new lab (see [`RESET`]). `links` are
     /// `(link, target)` pairs such as `/run/binfmt/aarch64-linux` →
-    /// `/usr/bin/qemu-aarch64-static`.
-    pub fn reset(&self, nix_conf: &str, links: &[(String, String)]) -> anyhow::Result<()> {
-        let links: String = links.iter().map(|(l, t)| format!("{l} {t}\n")).collect();
+    /// `/usr/bin/qemu-aarch64-static`; `store_binds` are `(store name, tree)`
+    /// pairs, the tree relative to [`BootOptions::store_trees`].
+    pub fn reset(
+        &self,
+        nix_conf: &str,
+        links: &[(String, String)],
+        store_binds: &[(String, String)],
+    ) -> anyhow::Result<()> {
+        for (name, tree) in store_binds {
+            let Some(dir) = &self.store_trees else {
+                bail!(
+                    "the VM `{}` was booted without store trees, so it cannot give the lab /nix/store/{name}",
+                    self.name
+                )
+            };
+            if !dir.join(tree).is_dir() {
+                bail!("`{tree}` is not in the store trees `{}` the VM `{}` shares", dir.display(), self.name);
+            }
+        }
+        let line = |(a, b): &(String, String)| format!("{a} {b}\n");
+        let links: String = links.iter().map(line).collect();
+        let binds: String = store_binds.iter().map(line).collect();
         let script = format!(
-            "LAB_DIR={}\nNIX_CONF={}\nLINKS={}\n{RESET}",
+            "LAB_DIR={}\nNIX_CONF={}\nLINKS={}\nBINDS={}\nSTORE_TREES={}\n{RESET}",
             quote::sh(LAB_DIR),
             quote::sh(nix_conf),
-            quote::sh(&links)
+            quote::sh(&links),
+            quote::sh(&binds),
+            quote::sh(STORE_TREES_DIR)
         );
         let done = self.call(&script, Duration::from_secs(60))?;
         if !done.succeeded() {
@@ -494,6 +556,8 @@ fn stage_initrd() -> Vec<u8> {
     let stage1 = STAGE1.replace("@MODULES@", INITRD_MODULES_DIR).replace("@PORT@", PORT_NAME);
     let agent = AGENT
         .replace("@PAYLOADS@", PAYLOADS_DIR)
+        .replace("@STORE_TREES@", STORE_TREES_DIR)
+        .replace("@TAG@", STORE_TREES_TAG)
         .replace("@HEAD@", &KEEP_HEAD.to_string())
         .replace("@TAIL@", &KEEP_TAIL.to_string());
     let mut cpio = Cpio::new();
@@ -562,7 +626,7 @@ fn remove_stale_run_dirs() {
     }
 }
 
-/// A path as qemu's `-drive file=` takes it: commas would end the option.
+/// A path as qemu's options (`-drive file=`, `-virtfs path=`) take it: commas would end the option.
 fn drive_path(path: &Path) -> anyhow::Result<String> {
     let text = path.to_str().with_context(|| format!("`{}` is not UTF-8", path.display()))?;
     Ok(text.replace(',', ",,"))
