@@ -50,7 +50,7 @@ fn image_and_payloads() -> (Image, PathBuf) {
 /// does when a lab compiles.
 fn boot(image: &Image, payloads: &Path) -> Guest {
     let mut options = BootOptions::new(vm::choose_accel(image, payloads).unwrap());
-    options.store_trees = Some(toolchain::cache_root().unwrap());
+    options.shared_cache = Some(payload::cache_dir().unwrap());
     Guest::boot(image, payloads, &options).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
@@ -224,6 +224,8 @@ fn lab_run_backend_vm_reports_json_and_exits_2_when_the_vm_cannot_boot() {
         labs[1]["probes"].as_array().unwrap().iter().find(|p| p["kind"] == "compile").expect("a compile probe");
     assert_eq!(compile["outcome"], "pass", "{compile}");
     assert!(compile["compile"]["emulated_ms"].as_u64().unwrap() > 0, "{compile}");
+    // …and timed it against Debian's cross compiler, run from the shared cache.
+    assert!(compile["compile"]["cross_ms"].as_u64().is_some(), "{compile}");
     let build = &labs[2]["probes"][0];
     assert_eq!(build["as_expected"], false, "{build}");
     assert!(

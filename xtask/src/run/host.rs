@@ -52,8 +52,8 @@ pub struct Setup {
     /// which the lab's fresh /nix would otherwise hide.
     pub host_nix: Option<HostNix>,
     /// Trees to bind read-only into the lab's fresh store: a directory on the
-    /// host and, relative to it, `(store path name, tree)` pairs (the
-    /// `compile` probe's toolchains). Registering them is the caller's.
+    /// host (crosslab's cache) and, relative to it, `(store path name, tree)`
+    /// pairs (the `compile` probe's toolchains). Registering them is the caller's.
     pub store_trees: Option<(std::path::PathBuf, Vec<(String, String)>)>,
 }
 

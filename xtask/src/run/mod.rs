@@ -1,6 +1,7 @@
 //! `lab run`: executing a plan's probes on a backend and judging each outcome
 //! against the spec's expectation.
 
+pub mod cross;
 pub mod host;
 pub mod idmap;
 pub mod nixos;
@@ -384,7 +385,7 @@ pub fn start_host(plan: &Plan, env: &HostEnv) -> anyhow::Result<host::HostLab> {
     // The compile probes' toolchains (made by prepare_host; found in the cache here).
     let toolchains = toolchain::LabToolchains::of(plan)?;
     if !toolchains.is_empty() {
-        setup.store_trees = Some((toolchain::cache_root()?, toolchains.store_binds()));
+        setup.store_trees = Some((payload::cache_dir()?, toolchains.store_binds()));
         setup.links.extend(toolchains.links());
     }
     let ns = host::HostLab::start(&setup)?;

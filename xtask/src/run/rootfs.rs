@@ -124,6 +124,11 @@ pub fn dir_of(recipe: &Recipe) -> anyhow::Result<PathBuf> {
     Ok(payload::cache_dir()?.join("roots").join(format!("{}-{}", recipe.name, recipe.key(&mirror))))
 }
 
+/// The cached root for `recipe`, if it is built.
+pub fn cached(recipe: &Recipe) -> anyhow::Result<Option<Root>> {
+    load(&dir_of(recipe)?)
+}
+
 /// The cached root for `recipe`, building it first (once, saying so) if
 /// there is none.
 pub fn ensure(sh: &Shell, recipe: &Recipe) -> anyhow::Result<Root> {

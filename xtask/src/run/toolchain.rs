@@ -117,9 +117,13 @@ impl LabToolchains {
         self.toolchains.is_empty()
     }
 
-    /// `(store name, tree)` pairs, the tree relative to [`cache_root`].
+    /// `(store name, tree)` pairs, the tree relative to crosslab's cache
+    /// ([`payload::cache_dir`]).
     pub fn store_binds(&self) -> Vec<(String, String)> {
-        self.toolchains.iter().map(|t| (t.store_name().to_owned(), format!("{}/tree", t.store_name()))).collect()
+        self.toolchains
+            .iter()
+            .map(|t| (t.store_name().to_owned(), format!("toolchains/{}/tree", t.store_name())))
+            .collect()
     }
 
     /// `(link, store path)` pairs: `$CROSSLAB_TOOLCHAINS/<system>[-rust]`.

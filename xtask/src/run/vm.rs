@@ -22,7 +22,7 @@ pub use image::Image;
 
 use crate::plan::Plan;
 use crate::report::{LabReport, Verdict};
-use crate::run::{self, payload, prereq, run_plan, toolchain};
+use crate::run::{self, cross, payload, prereq, run_plan, toolchain};
 
 /// Programs the vm backend runs on the host: mkfs.ext4 (payload disk) and
 /// what fetching payloads takes; qemu itself comes from [`qemu`]. Building
@@ -56,11 +56,19 @@ pub fn boot_for(sh: &Shell, plans: &[&Plan], suite: &str) -> anyhow::Result<Gues
     let payloads = payload::ensure(sh, &crate::run::payload_systems(plans))?;
     let accel = choose_accel(&image, &payloads)?;
     let mut options = BootOptions::new(accel);
-    // The compile probes' toolchains, shared with the guest from the cache.
-    if !toolchain::ensure(sh, &crate::run::compile_toolchains(plans))?.is_empty() {
-        options.store_trees = Some(toolchain::cache_root()?);
-    }
+    // The compile probes' toolchains, and cross compilers to time them
+    // against, shared with the guest from the cache.
+    let compiles = crate::run::compile_toolchains(plans);
+    let cross_compilers = if compiles.is_empty() {
+        Vec::new()
+    } else {
+        toolchain::ensure(sh, &compiles)?;
+        options.shared_cache = Some(payload::cache_dir()?);
+        let c: Vec<_> = compiles.iter().filter(|(_, l)| *l == crate::spec::Language::C).map(|(s, _)| *s).collect();
+        cross::ensure(sh, suite, &c)?
+    };
     let guest = Guest::boot(&image, &payloads, &options).context("the VM could not boot")?;
+    guest.install_cross_compilers(&cross_compilers)?;
     eprintln!(
         "crosslab: VM up in {:.1} s: Debian {} kernel {}, {}",
         guest.boot_time.as_secs_f64(),

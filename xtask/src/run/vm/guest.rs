@@ -18,10 +18,10 @@
 //!
 //! The root disk is attached with `snapshot=on` (writes go to a temporary
 //! overlay that qemu deletes); the payloads come on a second, read-only disk
-//! made per boot. Store trees (the compile probes' toolchains, hundreds of
-//! MB each) are not copied onto a disk: the host's cache directory is shared
-//! read-only over virtio-9p, and each lab binds the trees it uses into its
-//! fresh store, as the host backend binds them. qemu dies with crosslab: it gets SIGKILL when its parent
+//! made per boot. The compile probes' toolchains (hundreds of MB each) are
+//! not copied onto a disk: crosslab's cache directory is shared read-only
+//! over virtio-9p, and each lab binds the trees it uses into its fresh
+//! store, as the host backend binds them. qemu dies with crosslab: it gets SIGKILL when its parent
 //! thread exits (PR_SET_PDEATHSIG), and `Drop` kills it.
 
 use std::fs;
@@ -71,9 +71,10 @@ pub struct BootOptions {
     pub extra_cmdline: String,
     pub memory_mb: u32,
     pub cpus: u32,
-    /// A host directory shared read-only with the guest (virtio-9p), whose
-    /// trees [`Guest::reset`] binds into the lab's store.
-    pub store_trees: Option<PathBuf>,
+    /// crosslab's cache, shared read-only with the guest (virtio-9p): the
+    /// toolchains [`Guest::reset`] binds into a lab's store, the roots of the
+    /// cross compilers [`Guest::install_cross_compilers`] wraps.
+    pub shared_cache: Option<PathBuf>,
 }
 
 impl BootOptions {
@@ -87,7 +88,7 @@ impl BootOptions {
             extra_cmdline: String::new(),
             memory_mb: 1024,
             cpus: 2,
-            store_trees: None,
+            shared_cache: None,
         }
     }
 }
@@ -95,10 +96,10 @@ impl BootOptions {
 /// The virtio serial port the channel runs on, as the guest sees its name.
 const PORT_NAME: &str = "org.crosslab.cmd";
 
-/// The 9p mount tag of [`BootOptions::store_trees`], and where the agent
-/// mounts it (the kernel command line says `crosslab.store_trees` then).
-const STORE_TREES_TAG: &str = "crosslab-store-trees";
-const STORE_TREES_DIR: &str = "/run/crosslab-agent/store-trees";
+/// The 9p mount tag of [`BootOptions::shared_cache`], and where the agent
+/// mounts it (the kernel command line says `crosslab.shared_cache` then).
+const SHARED_CACHE_TAG: &str = "crosslab-cache";
+pub const SHARED_CACHE_DIR: &str = "/run/crosslab-agent/cache";
 
 /// How much longer than a command's own timeout the host waits for its answer
 /// before it declares the guest hung (the guest kills after timeout + 5 s).
@@ -159,12 +160,12 @@ modprobe binfmt_misc || die "cannot load binfmt_misc"
 mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || die "cannot mount binfmt_misc"
 mkdir -p "@PAYLOADS@"
 mount -t ext4 -o ro /dev/vdb "@PAYLOADS@" || die "cannot mount the payload disk /dev/vdb"
-if grep -qw crosslab.store_trees /proc/cmdline; then
+if grep -qw crosslab.shared_cache /proc/cmdline; then
   # Read-only and never changed while the guest runs: the page cache may keep it.
   modprobe -a 9pnet_virtio 9p || die "cannot load the 9p drivers"
-  mkdir -p "@STORE_TREES@"
-  mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 "@TAG@" "@STORE_TREES@" \
-    || die "cannot mount the store trees shared as @TAG@"
+  mkdir -p "@SHARED_CACHE@"
+  mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 "@TAG@" "@SHARED_CACHE@" \
+    || die "cannot mount the cache shared as @TAG@"
 fi
 hostname crosslab-vm
 work=/run/crosslab-agent
@@ -212,7 +213,7 @@ if [ -n "$BINDS" ]; then
   mkdir -p /nix/store
   printf '%s' "$BINDS" | while read -r name tree; do
     mkdir "/nix/store/$name"
-    mount --bind "$STORE_TREES/$tree" "/nix/store/$name"
+    mount --bind "$SHARED_CACHE/$tree" "/nix/store/$name"
     mount -o remount,bind,ro "/nix/store/$name"
   done
 fi
@@ -234,8 +235,8 @@ pub struct Guest {
     pub accel: Accel,
     /// From starting qemu to `CROSSLAB-READY`.
     pub boot_time: Duration,
-    /// The directory shared as [`BootOptions::store_trees`], if any.
-    store_trees: Option<PathBuf>,
+    /// The directory shared as [`BootOptions::shared_cache`], if any.
+    shared_cache: Option<PathBuf>,
     dir: tempfile::TempDir,
     /// Held while the guest runs; see [`remove_stale_run_dirs`].
     _in_use: fs::File,
@@ -274,8 +275,8 @@ impl Guest {
         let console = dir.path().join("console.log");
         let stderr = dir.path().join("qemu.stderr");
         let mut cmdline = "console=ttyS0 panic=-1 quiet loglevel=4".to_owned();
-        if options.store_trees.is_some() {
-            cmdline.push_str(" crosslab.store_trees");
+        if options.shared_cache.is_some() {
+            cmdline.push_str(" crosslab.shared_cache");
         }
         if !options.extra_cmdline.is_empty() {
             cmdline.push(' ');
@@ -301,10 +302,10 @@ impl Guest {
             .arg(format!("file={},format=raw,if=virtio,readonly=on", drive_path(&payload_disk)?))
             .args(["-device", "virtio-serial-pci", "-chardev", "stdio,id=cmd,signal=off"])
             .args(["-device", &format!("virtserialport,chardev=cmd,name={PORT_NAME}")]);
-        if let Some(trees) = &options.store_trees {
+        if let Some(cache) = &options.shared_cache {
             qemu.arg("-virtfs").arg(format!(
-                "local,path={},mount_tag={STORE_TREES_TAG},security_model=none,readonly=on",
-                drive_path(trees)?
+                "local,path={},mount_tag={SHARED_CACHE_TAG},security_model=none,readonly=on",
+                drive_path(cache)?
             ));
         }
         qemu.env("TMPDIR", dir.path()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(fs::File::create(&stderr)?);
@@ -344,7 +345,7 @@ impl Guest {
             kernel_release: String::new(),
             accel: options.accel,
             boot_time: Duration::ZERO,
-            store_trees: options.store_trees.clone(),
+            shared_cache: options.shared_cache.clone(),
             dir,
             _in_use: in_use,
         };
@@ -382,7 +383,7 @@ impl Guest {
     /// Prepares the guest for a new lab (see [`RESET`]). `links` are
     /// `(link, target)` pairs such as `/run/binfmt/aarch64-linux` →
     /// `/usr/bin/qemu-aarch64-static`; `store_binds` are `(store name, tree)`
-    /// pairs, the tree relative to [`BootOptions::store_trees`].
+    /// pairs, the tree relative to [`BootOptions::shared_cache`].
     pub fn reset(
         &self,
         nix_conf: &str,
@@ -390,30 +391,55 @@ impl Guest {
         store_binds: &[(String, String)],
     ) -> anyhow::Result<()> {
         for (name, tree) in store_binds {
-            let Some(dir) = &self.store_trees else {
+            let Some(dir) = &self.shared_cache else {
                 bail!(
-                    "the VM `{}` was booted without store trees, so it cannot give the lab /nix/store/{name}",
+                    "the VM `{}` was booted without crosslab's cache, so it cannot give the lab /nix/store/{name}",
                     self.name
                 )
             };
             if !dir.join(tree).is_dir() {
-                bail!("`{tree}` is not in the store trees `{}` the VM `{}` shares", dir.display(), self.name);
+                bail!("`{tree}` is not in the cache `{}` the VM `{}` shares", dir.display(), self.name);
             }
         }
         let line = |(a, b): &(String, String)| format!("{a} {b}\n");
         let links: String = links.iter().map(line).collect();
         let binds: String = store_binds.iter().map(line).collect();
         let script = format!(
-            "LAB_DIR={}\nNIX_CONF={}\nLINKS={}\nBINDS={}\nSTORE_TREES={}\n{RESET}",
+            "LAB_DIR={}\nNIX_CONF={}\nLINKS={}\nBINDS={}\nSHARED_CACHE={}\n{RESET}",
             quote::sh(LAB_DIR),
             quote::sh(nix_conf),
             quote::sh(&links),
             quote::sh(&binds),
-            quote::sh(STORE_TREES_DIR)
+            quote::sh(SHARED_CACHE_DIR)
         );
         let done = self.call(&script, Duration::from_secs(60))?;
         if !done.succeeded() {
             bail!("resetting the VM for the next lab failed: {}", done.output.trim());
+        }
+        Ok(())
+    }
+
+    /// Puts a wrapper for each cross compiler on the guest's PATH, running it
+    /// from the shared cache (see [`crate::run::cross`]).
+    pub fn install_cross_compilers(&self, compilers: &[crate::run::cross::CrossCompiler]) -> anyhow::Result<()> {
+        if compilers.is_empty() {
+            return Ok(());
+        }
+        if self.shared_cache.is_none() {
+            bail!("the VM `{}` was booted without crosslab's cache, so it has no cross compilers", self.name);
+        }
+        let mut script = String::from("set -eu\n");
+        for c in compilers {
+            let path = format!("{}/{}", crate::run::cross::WRAPPER_DIR, c.program());
+            script.push_str(&format!(
+                "printf '%s' {} > {path}\nchmod 755 {path}\n",
+                quote::sh(&c.wrapper(SHARED_CACHE_DIR)),
+                path = quote::sh(&path)
+            ));
+        }
+        let done = self.call(&script, Duration::from_secs(30))?;
+        if !done.succeeded() {
+            bail!("installing the cross compilers in the VM failed: {}", done.output.trim());
         }
         Ok(())
     }
@@ -556,8 +582,8 @@ fn stage_initrd() -> Vec<u8> {
     let stage1 = STAGE1.replace("@MODULES@", INITRD_MODULES_DIR).replace("@PORT@", PORT_NAME);
     let agent = AGENT
         .replace("@PAYLOADS@", PAYLOADS_DIR)
-        .replace("@STORE_TREES@", STORE_TREES_DIR)
-        .replace("@TAG@", STORE_TREES_TAG)
+        .replace("@SHARED_CACHE@", SHARED_CACHE_DIR)
+        .replace("@TAG@", SHARED_CACHE_TAG)
         .replace("@HEAD@", &KEEP_HEAD.to_string())
         .replace("@TAIL@", &KEEP_TAIL.to_string());
     let mut cpio = Cpio::new();

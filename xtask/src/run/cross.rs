@@ -1,0 +1,117 @@
+//! Cross compilers for machines crosslab cannot install into: the `compile`
+//! probe times the same program with Debian's `gcc-<triple>` beside the
+//! emulated compile, and a vm guest has no network to install one.
+//!
+//! Each is a cached Debian root of the guest's suite and architecture
+//! (`--variant=extract`: `gcc-<triple>` and `libc6-dev-<arch>-cross` with
+//! their dependencies, unpacked), shared with the guest read-only like the
+//! toolchains, and run in place: Debian's cross gcc finds `cc1`, `as` and
+//! `ld` relative to itself, its libraries come from the root
+//! (`LD_LIBRARY_PATH`, the guest's libc being the same suite's) and its
+//! C library from `--sysroot` (the `libc.so` linker script names absolute
+//! paths, which ld reads under the sysroot). A wrapper on the guest's PATH
+//! under the usual name (`aarch64-linux-gnu-gcc`) is what the probe finds.
+//!
+//! The host backend uses the host's own cross compilers (installed by
+//! [`crate::run::toolchain::ensure_cross_compilers`]).
+
+use std::path::Path;
+
+use xshell::Shell;
+
+use crate::run::rootfs::{self, Recipe, Variant};
+use crate::systems::NixSystem;
+
+/// Where the guest's wrappers go (on its PATH; the guest's root disk is a
+/// snapshot, so they vanish with it).
+pub const WRAPPER_DIR: &str = "/usr/local/bin";
+
+/// A cross compiler ready to be shared: the system it targets and its root,
+/// relative to the shared cache directory.
+#[derive(Debug, Clone)]
+pub struct CrossCompiler {
+    pub system: &'static NixSystem,
+    /// `roots/<name>-<key>/root`, relative to [`crate::run::payload::cache_dir`].
+    pub root: String,
+}
+
+impl CrossCompiler {
+    /// The command `gcc_triple-gcc` runs under (`aarch64-linux-gnu-gcc`).
+    pub fn program(&self) -> String {
+        format!("{}-gcc", self.system.gcc_triple)
+    }
+
+    /// The wrapper script, for a root mounted at `shared/<root>`.
+    pub fn wrapper(&self, shared: &str) -> String {
+        let root = format!("{shared}/{}", self.root);
+        format!(
+            "#!/bin/sh\n\
+             # crosslab: Debian's {program} from its cached root, shared read-only by the host.\n\
+             r={root}\n\
+             LD_LIBRARY_PATH=$r/usr/lib/x86_64-linux-gnu exec \"$r/usr/bin/{program}\" --sysroot=\"$r\" \"$@\"\n",
+            program = self.program(),
+            root = crate::quote::sh(&root),
+        )
+    }
+}
+
+/// The root `system`'s cross compiler comes from, for a machine running
+/// Debian `suite` on amd64.
+pub fn recipe(suite: &str, system: &NixSystem) -> Recipe {
+    Recipe {
+        name: format!("cross-{suite}-{}", system.debian_arch),
+        suite: suite.to_owned(),
+        arch: "amd64".to_owned(),
+        variant: Variant::Extract,
+        packages: vec![format!("gcc-{}", system.gcc_triple), format!("libc6-dev-{}-cross", system.debian_arch)],
+        dpkg_filters: Vec::new(),
+    }
+}
+
+/// The cross compilers of `systems` for a Debian `suite` machine, building
+/// their roots once (that needs root; without it there are none, and the
+/// probe reports its emulated time alone, as on a host without them).
+pub fn ensure(sh: &Shell, suite: &str, systems: &[&'static NixSystem]) -> anyhow::Result<Vec<CrossCompiler>> {
+    let cache = crate::run::payload::cache_dir()?;
+    let mut out = Vec::new();
+    for &system in systems.iter().filter(|s| s.double != "x86_64-linux") {
+        let recipe = recipe(suite, system);
+        let tree = match rootfs::cached(&recipe)? {
+            Some(root) => root.tree(),
+            None if unsafe { libc::geteuid() } != 0 => {
+                eprintln!(
+                    "crosslab: no cached {} cross compiler for the VM to time the compile probe against; run once as root to make it",
+                    system.double
+                );
+                continue;
+            }
+            None => rootfs::ensure(sh, &recipe)?.tree(),
+        };
+        out.push(CrossCompiler { system, root: relative(&tree, &cache)? });
+    }
+    Ok(out)
+}
+
+fn relative(tree: &Path, cache: &Path) -> anyhow::Result<String> {
+    let rel = tree
+        .strip_prefix(cache)
+        .map_err(|_| anyhow::anyhow!("`{}` is not in the cache `{}` the VM shares", tree.display(), cache.display()))?;
+    Ok(rel.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wrapper_runs_the_roots_gcc_with_its_sysroot_and_libraries() {
+        let aarch64 = crate::systems::NixSystem::find("aarch64-linux").unwrap();
+        let recipe = recipe("trixie", aarch64);
+        assert_eq!(recipe.packages, ["gcc-aarch64-linux-gnu", "libc6-dev-arm64-cross"]);
+        assert_eq!((recipe.suite.as_str(), recipe.arch.as_str()), ("trixie", "amd64"));
+        let cross = CrossCompiler { system: aarch64, root: "roots/cross-trixie-arm64-0/root".into() };
+        let wrapper = cross.wrapper("/run/shared");
+        assert!(wrapper.contains("r=/run/shared/roots/cross-trixie-arm64-0/root\n"), "{wrapper}");
+        assert!(wrapper.contains("exec \"$r/usr/bin/aarch64-linux-gnu-gcc\" --sysroot=\"$r\" \"$@\""), "{wrapper}");
+    }
+}
