@@ -486,7 +486,7 @@ pub fn diagnose(plan: &Plan, verdict: &Verdict) -> Option<Diagnosis> {
             cause: Cause::NoToolchain,
             summary: format!("no {} toolchain on this backend", system.double),
             detail: format!("the backend linked no toolchain at $CROSSLAB_TOOLCHAINS/{}", system.double),
-            fix: "run the lab on the host backend (it makes Debian's toolchain a store path), or as a rendered NixOS check".to_owned(),
+            fix: "run the lab with `cargo xtask lab run` (host or vm backend: it makes Debian's toolchain a store path once, as root, and links it there), or as a rendered NixOS check (nixpkgs' toolchain)".to_owned(),
             on_machine: Vec::new(),
             changes: Vec::new(),
         });

@@ -37,7 +37,7 @@ impl flags::LabShell {
         let sh = Shell::new()?;
         let global_binfmt = run::preflight(false)?;
         let payloads = run::prepare_host(&sh, &[&plan], stack)?;
-        let env = run::HostEnv { payloads, global_binfmt, lower: stack.lower_root(&sh)? };
+        let env = run::HostEnv { payloads, global_binfmt, lower: stack.lower_root(&sh)?, suite: stack.suite };
         let ns = run::start_host(&plan, &env)?;
         run::register(&plan, &ns)?;
 

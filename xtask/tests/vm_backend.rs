@@ -115,7 +115,13 @@ fn reproduction_labs_give_the_host_backends_verdicts() {
     // and from no binfmt entries.
     let ran = guest.exec("ls /nix/store | grep -c crosslab-probe", Duration::from_secs(10)).unwrap();
     assert!(ran.succeeded(), "the last lab left no build in the store: {}", ran.output);
-    guest.reset("sandbox = true\n", &[], &[]).unwrap();
+    guest
+        .reset(
+            "sandbox = true\n",
+            &[],
+            &xtask::run::compilers::LabCompilers { toolchains: Vec::new(), cross: Vec::new() },
+        )
+        .unwrap();
     let fresh = guest
         .exec(
             "test -z \"$(ls -A /nix/store 2>/dev/null)\" && ! ls /proc/sys/fs/binfmt_misc | grep -q qemu",

@@ -9,11 +9,15 @@
 //! `ld` relative to itself, its libraries come from the root
 //! (`LD_LIBRARY_PATH`, the guest's libc being the same suite's) and its
 //! C library from `--sysroot` (the `libc.so` linker script names absolute
-//! paths, which ld reads under the sysroot). A wrapper on the guest's PATH
-//! under the usual name (`aarch64-linux-gnu-gcc`) is what the probe finds.
+//! paths, which ld reads under the sysroot). A wrapper under the usual name
+//! (`aarch64-linux-gnu-gcc`) first on the lab's PATH is what the probe finds
+//! ([`crate::run::compilers`]).
 //!
-//! The host backend uses the host's own cross compilers (installed by
-//! [`crate::run::toolchain::ensure_cross_compilers`]).
+//! Debian stacks (`--stack bookworm|trixie`, whose root has no cross gcc)
+//! and vm guests use these, of their own suite, whose libc the programs
+//! need. The host stack uses the host's own cross compilers (installed by
+//! [`crate::run::toolchain::ensure_cross_compilers`]): a root of some Debian
+//! suite need not run on the host's libc.
 
 use std::path::Path;
 
@@ -21,10 +25,6 @@ use xshell::Shell;
 
 use crate::run::rootfs::{self, Recipe, Variant};
 use crate::systems::NixSystem;
-
-/// Where the guest's wrappers go (on its PATH; the guest's root disk is a
-/// snapshot, so they vanish with it).
-pub const WRAPPER_DIR: &str = "/usr/local/bin";
 
 /// A cross compiler ready to be shared: the system it targets and its root,
 /// relative to the shared cache directory.
@@ -41,7 +41,7 @@ impl CrossCompiler {
         format!("{}-gcc", self.system.gcc_triple)
     }
 
-    /// The wrapper script, for a root mounted at `shared/<root>`.
+    /// The wrapper script, for crosslab's cache seen at `shared`.
     pub fn wrapper(&self, shared: &str) -> String {
         let root = format!("{shared}/{}", self.root);
         format!(
@@ -71,6 +71,7 @@ pub fn recipe(suite: &str, system: &NixSystem) -> Recipe {
 /// The cross compilers of `systems` for a Debian `suite` machine, building
 /// their roots once (that needs root; without it there are none, and the
 /// probe reports its emulated time alone, as on a host without them).
+/// Several systems can share one root: armv5tel and armv6l share armel's.
 pub fn ensure(sh: &Shell, suite: &str, systems: &[&'static NixSystem]) -> anyhow::Result<Vec<CrossCompiler>> {
     let cache = crate::run::payload::cache_dir()?;
     let mut out = Vec::new();
@@ -95,7 +96,7 @@ pub fn ensure(sh: &Shell, suite: &str, systems: &[&'static NixSystem]) -> anyhow
 fn relative(tree: &Path, cache: &Path) -> anyhow::Result<String> {
     let rel = tree
         .strip_prefix(cache)
-        .map_err(|_| anyhow::anyhow!("`{}` is not in the cache `{}` the VM shares", tree.display(), cache.display()))?;
+        .map_err(|_| anyhow::anyhow!("`{}` is not in crosslab's cache `{}`", tree.display(), cache.display()))?;
     Ok(rel.display().to_string())
 }
 

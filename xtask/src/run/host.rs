@@ -51,10 +51,15 @@ pub struct Setup {
     /// The host's Nix when it lives in /nix/store (the official installer),
     /// which the lab's fresh /nix would otherwise hide.
     pub host_nix: Option<HostNix>,
-    /// Trees to bind read-only into the lab's fresh store: a directory on the
-    /// host (crosslab's cache) and, relative to it, `(store path name, tree)`
-    /// pairs (the `compile` probe's toolchains). Registering them is the caller's.
-    pub store_trees: Option<(std::path::PathBuf, Vec<(String, String)>)>,
+    /// crosslab's cache, bound read-only at [`crate::run::compilers::LAB_CACHE_DIR`] for the
+    /// compile probes' toolchains and cross compilers.
+    pub cache: Option<std::path::PathBuf>,
+    /// Trees of [`Setup::cache`] to bind read-only into the lab's fresh
+    /// store: `(store path name, tree relative to the cache)` pairs (the
+    /// compile probes' toolchains). Registering them is the caller's.
+    pub store_trees: Vec<(String, String)>,
+    /// Executables to write, `(path, content)`, under [`LAB_DIR`].
+    pub files: Vec<(String, String)>,
 }
 
 /// Where the official installer links Nix for every user.
@@ -138,8 +143,9 @@ pub struct HostLab {
     env: Vec<(&'static str, String)>,
 }
 
-/// The PATH probes see, besides the host Nix's `bin` when it is in the store.
-pub const PROBE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// The PATH probes see, besides the host Nix's `bin` when it is in the store:
+/// first what the backend gives the lab ([`crate::run::compilers::LAB_BIN_DIR`]).
+pub const PROBE_PATH: &str = "/run/crosslab/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// The environment every probe command sees.
 pub fn probe_env() -> Vec<(&'static str, String)> {
@@ -175,9 +181,9 @@ const SETUP_SCRIPT: &str = r#"set -eu
 exec 7< "$CROSSLAB_LOWER"
 exec 8< "$CROSSLAB_PAYLOAD_SRC"
 # The host's store (a Nix from the official installer runs from there) and
-# the cache of store trees stay reachable through fds 9 and 6 once hidden.
+# crosslab's cache stay reachable through fds 9 and 6 once hidden.
 if [ -n "$CROSSLAB_HOST_STORE" ]; then exec 9< /nix/store; fi
-if [ -n "$CROSSLAB_STORE_TREES" ]; then exec 6< "$CROSSLAB_STORE_TREES"; fi
+if [ -n "$CROSSLAB_CACHE" ]; then exec 6< "$CROSSLAB_CACHE"; fi
 r=/tmp
 mount -t tmpfs -o mode=0755 crosslab-root "$r"
 for d in nix run tmp proc sys dev .old; do mkdir "$r/$d"; done
@@ -205,12 +211,16 @@ if [ -n "$CROSSLAB_STORE_BINDS" ]; then
     mount -o remount,bind,ro "$r/nix/store/$name"
   done
 fi
-exec 6<&- 9<&-
 mount -t tmpfs -o mode=0755 crosslab-run "$r/run"
 mkdir -p "$r/run/crosslab/payloads" "$r/run/crosslab/etc/nix" "$r/run/crosslab/home"
 mount --no-canonicalize --bind /proc/self/fd/8 "$r/run/crosslab/payloads"
 mount -o remount,bind,ro "$r/run/crosslab/payloads"
-exec 7<&- 8<&-
+if [ -n "$CROSSLAB_CACHE" ]; then
+  mkdir "$r/run/crosslab/cache"
+  mount --no-canonicalize --bind /proc/self/fd/6 "$r/run/crosslab/cache"
+  mount -o remount,bind,ro "$r/run/crosslab/cache"
+fi
+exec 6<&- 7<&- 8<&- 9<&-
 mount -t tmpfs -o mode=1777 crosslab-tmp "$r/tmp"
 mount --rbind /dev "$r/dev"
 mount --rbind /sys "$r/sys"
@@ -235,6 +245,8 @@ printf '%s' "$CROSSLAB_LINKS" | while read -r link target; do
   mkdir -p "$(dirname "$link")"
   ln -s "$target" "$link"
 done
+r=
+eval "$CROSSLAB_WRITE_FILES"
 echo ready
 read -r _ || true
 if [ "$CROSSLAB_GLOBAL_BINFMT" = 1 ]; then
@@ -244,11 +256,10 @@ fi
 
 /// The store paths a lab's fresh store starts with, as the set-up script's
 /// `name source` lines: the host Nix's closure (through fd 9, the host's
-/// store) and the cached store trees (through fd 6, their directory).
+/// store) and the cached store trees (through fd 6, crosslab's cache).
 fn store_binds(setup: &Setup) -> String {
     let closure = setup.host_nix.iter().flat_map(|n| &n.closure).map(|name| format!("{name} /proc/self/fd/9/{name}\n"));
-    let trees =
-        setup.store_trees.iter().flat_map(|(_, b)| b).map(|(name, tree)| format!("{name} /proc/self/fd/6/{tree}\n"));
+    let trees = setup.store_trees.iter().map(|(name, tree)| format!("{name} /proc/self/fd/6/{tree}\n"));
     closure.chain(trees).collect()
 }
 
@@ -322,7 +333,8 @@ impl HostLab {
             .env("CROSSLAB_LINKS", links)
             .env("CROSSLAB_GLOBAL_BINFMT", if setup.global_binfmt { "1" } else { "0" })
             .env("CROSSLAB_HOST_STORE", if setup.host_nix.is_some() { "1" } else { "" })
-            .env("CROSSLAB_STORE_TREES", setup.store_trees.as_ref().map(|(dir, _)| dir.as_os_str()).unwrap_or_default())
+            .env("CROSSLAB_CACHE", setup.cache.as_deref().map(|d| d.as_os_str()).unwrap_or_default())
+            .env("CROSSLAB_WRITE_FILES", crate::run::compilers::write_files_script(&setup.files))
             .env("CROSSLAB_STORE_BINDS", store_binds(setup))
             .env("CROSSLAB_GLOBAL_SAVE", GLOBAL_SAVE)
             .env("CROSSLAB_GLOBAL_RESTORE", GLOBAL_RESTORE)

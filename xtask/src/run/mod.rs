@@ -1,6 +1,7 @@
 //! `lab run`: executing a plan's probes on a backend and judging each outcome
 //! against the spec's expectation.
 
+pub mod compilers;
 pub mod cross;
 pub mod host;
 pub mod idmap;
@@ -148,7 +149,8 @@ impl Session {
                 let payloads = prepare_host(&sh, plans, stack)?;
                 let lower = stack.lower_root(&sh)?;
                 let versions = stack::Versions::of(stack, &lower);
-                Ok(Session { versions, on: SessionBackend::Host(HostEnv { payloads, global_binfmt, lower }) })
+                let env = HostEnv { payloads, global_binfmt, lower, suite: stack.suite };
+                Ok(Session { versions, on: SessionBackend::Host(env) })
             }
             flags::Backend::Vm => {
                 if allow_global {
@@ -216,6 +218,9 @@ pub struct HostEnv {
     pub global_binfmt: bool,
     /// The stack's root filesystem: `/` for the host stack.
     pub lower: PathBuf,
+    /// The stack's Debian suite (none for the host stack), whose cross
+    /// compilers the compile probes are timed against.
+    pub suite: Option<&'static str>,
 }
 
 /// Runs each plan with `run_lab` and reports it as `lab run` does on every
@@ -277,9 +282,11 @@ pub fn prepare_host(sh: &Shell, plans: &[&Plan], stack: &stack::Stack) -> anyhow
     let compiles = compile_toolchains(plans);
     if !compiles.is_empty() {
         toolchain::ensure(sh, &compiles)?;
-        let c: Vec<&'static NixSystem> =
-            compiles.iter().filter(|(_, l)| *l == crate::spec::Language::C).map(|(s, _)| *s).collect();
-        toolchain::ensure_cross_compilers(sh, &c)?;
+        let c = compilers::c_systems(&compiles);
+        match stack.suite {
+            None => toolchain::ensure_cross_compilers(sh, &c)?,
+            Some(suite) => drop(cross::ensure(sh, suite, &c)?),
+        }
     }
     payload::ensure(sh, &payload_systems(plans))
 }
@@ -353,7 +360,7 @@ pub fn run_host(
     global_binfmt: bool,
     on_verdict: &mut dyn FnMut(&Verdict),
 ) -> anyhow::Result<LabReport> {
-    let env = HostEnv { payloads: payloads.to_path_buf(), global_binfmt, lower: PathBuf::from("/") };
+    let env = HostEnv { payloads: payloads.to_path_buf(), global_binfmt, lower: PathBuf::from("/"), suite: None };
     run_on_host(plan, &env, on_verdict)
 }
 
@@ -380,16 +387,20 @@ pub fn start_host(plan: &Plan, env: &HostEnv) -> anyhow::Result<host::HostLab> {
         global_binfmt: env.global_binfmt,
         // A stack's own Nix is in its root; the host's may be in /nix/store.
         host_nix: if on_host_stack { host::HostNix::find()? } else { None },
-        store_trees: None,
+        cache: None,
+        store_trees: Vec::new(),
+        files: Vec::new(),
     };
-    // The compile probes' toolchains (made by prepare_host; found in the cache here).
-    let toolchains = toolchain::LabToolchains::of(plan)?;
-    if !toolchains.is_empty() {
-        setup.store_trees = Some((payload::cache_dir()?, toolchains.store_binds()));
-        setup.links.extend(toolchains.links());
+    // The compile probes' compilers (made by prepare_host; found in the cache here).
+    let compilers = compilers::LabCompilers::of(plan, env.suite)?;
+    if compilers.needs_cache() {
+        setup.cache = Some(payload::cache_dir()?);
+        setup.store_trees = compilers.store_binds();
+        setup.links.extend(compilers.links());
+        setup.files = compilers.files();
     }
     let ns = host::HostLab::start(&setup)?;
-    toolchains.register(&ns)?;
+    compilers.register(&ns)?;
     Ok(ns)
 }
 

@@ -96,61 +96,6 @@ pub fn register_command(toolchains: &[Toolchain]) -> String {
     format!("printf '%s' {} | nix-store --register-validity --hash-given", crate::quote::sh(&text))
 }
 
-/// The toolchains one lab's `compile` probes use, and how every backend
-/// gives them to the lab: each tree bound read-only at its store path in
-/// the lab's fresh store ([`LabToolchains::store_binds`]), linked by system
-/// under [`TOOLCHAINS_DIR`] ([`LabToolchains::links`]), then registered
-/// valid ([`LabToolchains::register`]).
-pub struct LabToolchains {
-    pub toolchains: Vec<Toolchain>,
-}
-
-impl LabToolchains {
-    /// The toolchains of `plan`'s compile probes, from the cache (made there
-    /// first if missing, which needs root).
-    pub fn of(plan: &crate::plan::Plan) -> anyhow::Result<LabToolchains> {
-        let toolchains = ensure(&Shell::new()?, &crate::run::compile_toolchains(&[plan]))?;
-        Ok(LabToolchains { toolchains })
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.toolchains.is_empty()
-    }
-
-    /// `(store name, tree)` pairs, the tree relative to crosslab's cache
-    /// ([`payload::cache_dir`]).
-    pub fn store_binds(&self) -> Vec<(String, String)> {
-        self.toolchains
-            .iter()
-            .map(|t| (t.store_name().to_owned(), format!("toolchains/{}/tree", t.store_name())))
-            .collect()
-    }
-
-    /// `(link, store path)` pairs: `$CROSSLAB_TOOLCHAINS/<system>[-rust]`.
-    pub fn links(&self) -> Vec<(String, String)> {
-        self.toolchains
-            .iter()
-            .flat_map(|t| {
-                t.systems.iter().map(|s| {
-                    (format!("{TOOLCHAINS_DIR}/{}", t.language.toolchain_link(s)), t.manifest.store_path.clone())
-                })
-            })
-            .collect()
-    }
-
-    /// Makes the bound trees valid paths of the lab's store.
-    pub fn register(&self, executor: &dyn crate::run::Executor) -> anyhow::Result<()> {
-        if self.is_empty() {
-            return Ok(());
-        }
-        let done = executor.exec(&register_command(&self.toolchains), std::time::Duration::from_secs(60))?;
-        if !done.succeeded() {
-            bail!("registering the toolchains in the lab's store failed: {}", done.output.trim());
-        }
-        Ok(())
-    }
-}
-
 /// The programs making a toolchain takes, besides building its roots.
 pub fn build_programs() -> Vec<String> {
     ["nix-store"].map(str::to_owned).to_vec()

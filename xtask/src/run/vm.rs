@@ -22,6 +22,7 @@ pub use image::Image;
 
 use crate::plan::Plan;
 use crate::report::{LabReport, Verdict};
+use crate::run::compilers::{self, LabCompilers};
 use crate::run::{self, cross, payload, prereq, run_plan, toolchain};
 
 /// Programs the vm backend runs on the host: mkfs.ext4 (payload disk) and
@@ -37,11 +38,9 @@ pub fn run_vm(plan: &Plan, guest: &Guest, on_verdict: &mut dyn FnMut(&Verdict)) 
         let command = format!("set -- {}\n{}", crate::quote::sh(program), crate::plan::SHARED_OBJECTS_COMMAND);
         Ok(run::Executor::exec(guest, &command, std::time::Duration::from_secs(10))?.output)
     })?;
-    let toolchains = toolchain::LabToolchains::of(plan)?;
-    let mut links = nixos.links;
-    links.extend(toolchains.links());
-    guest.reset(&plan.nix_conf.to_nix_conf(&nixos.extra_sandbox_paths), &links, &toolchains.store_binds())?;
-    toolchains.register(guest)?;
+    let compilers = LabCompilers::of(plan, Some(&guest.suite))?;
+    guest.reset(&plan.nix_conf.to_nix_conf(&nixos.extra_sandbox_paths), &nixos.links, &compilers)?;
+    compilers.register(guest)?;
     let verdicts = run_plan(plan, guest, on_verdict)?;
     Ok(LabReport { lab: plan.lab.name.clone(), backend: "vm", verdicts, versions: None })
 }
@@ -56,19 +55,15 @@ pub fn boot_for(sh: &Shell, plans: &[&Plan], suite: &str) -> anyhow::Result<Gues
     let payloads = payload::ensure(sh, &crate::run::payload_systems(plans))?;
     let accel = choose_accel(&image, &payloads)?;
     let mut options = BootOptions::new(accel);
-    // The compile probes' toolchains, and cross compilers to time them
-    // against, shared with the guest from the cache.
+    // The compile probes' toolchains, and the guest suite's cross compilers
+    // to time them against, made once and shared with the guest from the cache.
     let compiles = crate::run::compile_toolchains(plans);
-    let cross_compilers = if compiles.is_empty() {
-        Vec::new()
-    } else {
+    if !compiles.is_empty() {
         toolchain::ensure(sh, &compiles)?;
+        cross::ensure(sh, suite, &compilers::c_systems(&compiles))?;
         options.shared_cache = Some(payload::cache_dir()?);
-        let c: Vec<_> = compiles.iter().filter(|(_, l)| *l == crate::spec::Language::C).map(|(s, _)| *s).collect();
-        cross::ensure(sh, suite, &c)?
-    };
+    }
     let guest = Guest::boot(&image, &payloads, &options).context("the VM could not boot")?;
-    guest.install_cross_compilers(&cross_compilers)?;
     eprintln!(
         "crosslab: VM up in {:.1} s: Debian {} kernel {}, {}",
         guest.boot_time.as_secs_f64(),

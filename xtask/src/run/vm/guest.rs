@@ -40,6 +40,7 @@ use super::base64;
 use super::cpio::Cpio;
 use super::image::{Image, INITRD_MODULES_DIR};
 use crate::quote;
+use crate::run::compilers::{write_files_script, LabCompilers, LAB_CACHE_DIR};
 use crate::run::host::{probe_env, LAB_DIR, PAYLOADS_DIR};
 use crate::run::process::Execution;
 
@@ -71,9 +72,8 @@ pub struct BootOptions {
     pub extra_cmdline: String,
     pub memory_mb: u32,
     pub cpus: u32,
-    /// crosslab's cache, shared read-only with the guest (virtio-9p): the
-    /// toolchains [`Guest::reset`] binds into a lab's store, the roots of the
-    /// cross compilers [`Guest::install_cross_compilers`] wraps.
+    /// crosslab's cache, shared read-only with the guest (virtio-9p), which
+    /// [`Guest::reset`] gives a compiling lab (see [`crate::run::compilers`]).
     pub shared_cache: Option<PathBuf>,
 }
 
@@ -195,7 +195,8 @@ die "the command port closed"
 
 /// Resets the guest for a new lab: no binfmt entries, an empty Nix store
 /// holding only the lab's store trees (bound read-only), a fresh /tmp and
-/// home, the lab's nix.conf and links.
+/// home, the lab's nix.conf, links and files, and crosslab's cache at
+/// `$LAB_CACHE` if the lab compiles.
 const RESET: &str = r#"set -eu
 echo -1 > /proc/sys/fs/binfmt_misc/status 2> /dev/null || true
 umount -l /nix
@@ -205,10 +206,17 @@ mount -t tmpfs -o mode=1777 crosslab-tmp /tmp
 # The last lab's links (its toolchains, a simulated NixOS's /run/binfmt) go.
 [ ! -f /run/crosslab-agent/links ] || xargs -r rm -f < /run/crosslab-agent/links
 : > /run/crosslab-agent/links
-rm -rf /run/binfmt "$LAB_DIR/etc" "$LAB_DIR/home"
+if mountpoint -q "$LAB_CACHE"; then umount "$LAB_CACHE"; fi
+rm -rf /run/binfmt "$LAB_DIR/etc" "$LAB_DIR/home" "$LAB_DIR/bin"
+[ ! -d "$LAB_CACHE" ] || rmdir "$LAB_CACHE"
 mkdir -p "$LAB_DIR/etc/nix" "$LAB_DIR/home"
 printf '%s' "$NIX_CONF" > "$LAB_DIR/etc/nix/nix.conf"
 : > "$LAB_DIR/etc/nix/user.conf"
+if [ "$CACHE" = 1 ]; then
+  mkdir "$LAB_CACHE"
+  mount --bind "$SHARED_CACHE" "$LAB_CACHE"
+  mount -o remount,bind,ro "$LAB_CACHE"
+fi
 if [ -n "$BINDS" ]; then
   mkdir -p /nix/store
   printf '%s' "$BINDS" | while read -r name tree; do
@@ -222,6 +230,7 @@ printf '%s' "$LINKS" | while read -r link target; do
   ln -s "$target" "$link"
   echo "$link" >> /run/crosslab-agent/links
 done
+r=
 "#;
 
 /// A running guest. Commands go through [`crate::run::Executor`].
@@ -232,6 +241,8 @@ pub struct Guest {
     pub name: String,
     /// `uname -r` in the guest.
     pub kernel_release: String,
+    /// The Debian suite the guest runs.
+    pub suite: String,
     pub accel: Accel,
     /// From starting qemu to `CROSSLAB-READY`.
     pub boot_time: Duration,
@@ -343,6 +354,7 @@ impl Guest {
             channel: Mutex::new(Channel { to_guest, from_guest, next_nonce: 1, broken: None }),
             name,
             kernel_release: String::new(),
+            suite: image.manifest.suite.clone(),
             accel: options.accel,
             boot_time: Duration::ZERO,
             shared_cache: options.shared_cache.clone(),
@@ -382,64 +394,37 @@ impl Guest {
 
     /// Prepares the guest for a new lab (see [`RESET`]). `links` are
     /// `(link, target)` pairs such as `/run/binfmt/aarch64-linux` →
-    /// `/usr/bin/qemu-aarch64-static`; `store_binds` are `(store name, tree)`
-    /// pairs, the tree relative to [`BootOptions::shared_cache`].
-    pub fn reset(
-        &self,
-        nix_conf: &str,
-        links: &[(String, String)],
-        store_binds: &[(String, String)],
-    ) -> anyhow::Result<()> {
-        for (name, tree) in store_binds {
-            let Some(dir) = &self.shared_cache else {
-                bail!(
-                    "the VM `{}` was booted without crosslab's cache, so it cannot give the lab /nix/store/{name}",
-                    self.name
-                )
-            };
-            if !dir.join(tree).is_dir() {
-                bail!("`{tree}` is not in the cache `{}` the VM `{}` shares", dir.display(), self.name);
+    /// `/usr/bin/qemu-aarch64-static`; `compilers` are the lab's compile
+    /// probes', from [`BootOptions::shared_cache`].
+    pub fn reset(&self, nix_conf: &str, links: &[(String, String)], compilers: &LabCompilers) -> anyhow::Result<()> {
+        let store_binds = compilers.store_binds();
+        if compilers.needs_cache() && self.shared_cache.is_none() {
+            bail!("the VM `{}` was booted without crosslab's cache, which the lab's compile probes need", self.name);
+        }
+        if let Some(dir) = &self.shared_cache {
+            for (_, tree) in &store_binds {
+                if !dir.join(tree).is_dir() {
+                    bail!("`{tree}` is not in the cache `{}` the VM `{}` shares", dir.display(), self.name);
+                }
             }
         }
         let line = |(a, b): &(String, String)| format!("{a} {b}\n");
-        let links: String = links.iter().map(line).collect();
+        let links: String = links.iter().chain(&compilers.links()).map(line).collect();
         let binds: String = store_binds.iter().map(line).collect();
         let script = format!(
-            "LAB_DIR={}\nNIX_CONF={}\nLINKS={}\nBINDS={}\nSHARED_CACHE={}\n{RESET}",
+            "LAB_DIR={}\nNIX_CONF={}\nLINKS={}\nBINDS={}\nSHARED_CACHE={}\nLAB_CACHE={}\nCACHE={}\n{RESET}{}",
             quote::sh(LAB_DIR),
             quote::sh(nix_conf),
             quote::sh(&links),
             quote::sh(&binds),
-            quote::sh(SHARED_CACHE_DIR)
+            quote::sh(SHARED_CACHE_DIR),
+            quote::sh(LAB_CACHE_DIR),
+            u8::from(compilers.needs_cache()),
+            write_files_script(&compilers.files()),
         );
         let done = self.call(&script, Duration::from_secs(60))?;
         if !done.succeeded() {
             bail!("resetting the VM for the next lab failed: {}", done.output.trim());
-        }
-        Ok(())
-    }
-
-    /// Puts a wrapper for each cross compiler on the guest's PATH, running it
-    /// from the shared cache (see [`crate::run::cross`]).
-    pub fn install_cross_compilers(&self, compilers: &[crate::run::cross::CrossCompiler]) -> anyhow::Result<()> {
-        if compilers.is_empty() {
-            return Ok(());
-        }
-        if self.shared_cache.is_none() {
-            bail!("the VM `{}` was booted without crosslab's cache, so it has no cross compilers", self.name);
-        }
-        let mut script = String::from("set -eu\n");
-        for c in compilers {
-            let path = format!("{}/{}", crate::run::cross::WRAPPER_DIR, c.program());
-            script.push_str(&format!(
-                "printf '%s' {} > {path}\nchmod 755 {path}\n",
-                quote::sh(&c.wrapper(SHARED_CACHE_DIR)),
-                path = quote::sh(&path)
-            ));
-        }
-        let done = self.call(&script, Duration::from_secs(30))?;
-        if !done.succeeded() {
-            bail!("installing the cross compilers in the VM failed: {}", done.output.trim());
         }
         Ok(())
     }
