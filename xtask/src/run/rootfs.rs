@@ -208,6 +208,10 @@ fn build(sh: &Shell, recipe: &Recipe, work: &Path, mirror: &str, started: Instan
     .context("could not execute `mmdebstrap`")?;
     if !out.status.success() {
         let log = String::from_utf8_lossy(&out.stderr);
+        // Its own error, so that callers with another suite to try can.
+        if let Some(bad) = payload::inconsistent_index(suite, &log) {
+            return Err(bad.into());
+        }
         bail!("`mmdebstrap` exited with {}:\n{}", out.status, crate::report::last_lines(&log, 20).join("\n"));
     }
     let manifest = Manifest {
