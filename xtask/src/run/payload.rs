@@ -162,6 +162,7 @@ fn fetch_suite(sh: &Shell, root: &Path, suite: &str, systems: &[&NixSystem]) -> 
         "Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled=false".to_owned(),
     ]
     .into_iter()
+    .chain(host_release_checks_off().into_iter().map(|key| format!("{key}=false")))
     .flat_map(|o| ["-o".to_owned(), o])
     .collect();
     let update_opts = opts.clone();
@@ -266,6 +267,23 @@ pub fn debian_mirror() -> anyhow::Result<String> {
         .filter_map(|f| fs::read_to_string(f).ok());
     // Ubuntu and other derivatives list no Debian archive: use Debian's own.
     Ok(debian_archive_in(texts).unwrap_or_else(|| DEFAULT_DEBIAN_MIRROR.to_owned()))
+}
+
+/// The `Release` file checks the host's apt configuration turns off for its
+/// mirror (`Acquire::Check-Valid-Until`, `Acquire::Check-Date` set to false,
+/// as for a frozen snapshot mirror whose testing suites' `Valid-Until` has
+/// passed). crosslab fetches from the host's mirror with none of the host's
+/// apt configuration, except these, so the host's trust in that mirror
+/// holds for crosslab too and no more.
+pub fn host_release_checks_off() -> Vec<&'static str> {
+    ["Acquire::Check-Valid-Until", "Acquire::Check-Date"]
+        .into_iter()
+        .filter(|key| {
+            let out = std::process::Command::new("apt-config").args(["shell", "V", key]).output();
+            // `V='false'`, nothing when unset.
+            out.is_ok_and(|o| matches!(String::from_utf8_lossy(&o.stdout).trim(), "V='false'" | "V='0'" | "V='no'"))
+        })
+        .collect()
 }
 
 /// What apt prints when a mirror's files contradict its signed `Release`

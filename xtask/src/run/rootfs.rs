@@ -189,11 +189,13 @@ fn build(sh: &Shell, recipe: &Recipe, work: &Path, mirror: &str, started: Instan
     let tree = work.join("root");
     let include = recipe.packages.join(",");
     let (suite, arch, variant) = (&recipe.suite, &recipe.arch, recipe.variant.as_str());
+    // dpkg filters, and the host's word on its mirror's Release files.
     let filters: Vec<String> = DPKG_FILTERS
         .iter()
         .map(|f| (*f).to_owned())
         .chain(recipe.dpkg_filters.iter().cloned())
         .map(|f| format!("--dpkgopt={f}"))
+        .chain(payload::host_release_checks_off().into_iter().map(|key| format!("--aptopt={key} \"false\"")))
         .collect();
     // `unshare --mount`: mmdebstrap's mounts (/proc, /dev inside the tree)
     // live in a private mount namespace and vanish with it, even if it is

@@ -569,14 +569,21 @@ pub fn elf_facts(path: &Path) -> anyhow::Result<Option<ElfFacts>> {
     Ok(Some(facts))
 }
 
-/// What Nix does to a path it makes valid (modes 0444 / 0555, mtime 1),
-/// done once here, so registering the read-only bind has nothing to change.
+/// What Nix does to a path it makes valid (owner root, modes 0444 / 0555,
+/// mtime 1), done once here, so registering the read-only bind has nothing
+/// to change (it fails on a read-only file system if it has).
 fn canonicalise(tree: &Path) -> anyhow::Result<()> {
     use std::os::unix::ffi::OsStrExt;
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     for entry in walkdir::WalkDir::new(tree).contents_first(true) {
         let entry = entry?;
         let path = entry.path();
+        // forky's apt leaves var/cache/apt/archives/partial to `_apt`.
+        let meta = entry.metadata()?;
+        if meta.uid() != 0 || meta.gid() != 0 {
+            std::os::unix::fs::lchown(path, Some(0), Some(0))
+                .with_context(|| format!("failed to change the owner of `{}`", path.display()))?;
+        }
         if !entry.file_type().is_symlink() {
             let mode = entry.metadata()?.permissions().mode();
             let canonical = if entry.file_type().is_dir() || mode & 0o111 != 0 { 0o555 } else { 0o444 };
