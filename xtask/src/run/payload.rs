@@ -61,6 +61,8 @@ pub fn ensure(sh: &Shell, systems: &[&'static NixSystem]) -> anyhow::Result<Path
         let Some(bad) = e.downcast_ref::<InconsistentIndex>() else {
             return Err(e).with_context(|| format!("failed to fetch busybox-static from Debian {suite}"));
         };
+        // Its half-fetched lists are no use to the next suite (~13 MB).
+        let _ = fs::remove_dir_all(apt_dir(&root, suite));
         // Systems whose architecture's index is fine are fetched again from
         // the same suite, without the broken one.
         let hit = |s: &NixSystem| bad.arches.is_empty() || bad.arches.iter().any(|a| a == s.debian_arch);
@@ -133,7 +135,7 @@ fn fetch_suite(sh: &Shell, root: &Path, suite: &str, systems: &[&NixSystem]) -> 
     // Ubuntu has no Debian keyring by default; prereq installs it (as root)
     // or says how.
     prereq::ensure(sh, &[DEBIAN_KEYRING.to_owned()])?;
-    let apt_dir = root.parent().unwrap_or(root).join("apt").join(suite);
+    let apt_dir = apt_dir(root, suite);
     for sub in ["lists/partial", "cache/archives/partial", "etc/empty.d"] {
         fs::create_dir_all(apt_dir.join(sub)).with_context(|| format!("failed to create `{}`", apt_dir.display()))?;
     }
@@ -198,6 +200,11 @@ fn fetch_suite(sh: &Shell, root: &Path, suite: &str, systems: &[&NixSystem]) -> 
     // keep ~60 MB of package lists around for that.
     let _ = fs::remove_dir_all(&apt_dir);
     Ok(())
+}
+
+/// The private apt state fetching from `suite` uses, beside the payloads.
+fn apt_dir(payloads: &Path, suite: &str) -> PathBuf {
+    payloads.parent().unwrap_or(payloads).join("apt").join(suite)
 }
 
 /// Runs an apt command, its output kept for the error: an
