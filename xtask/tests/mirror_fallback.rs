@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use xtask::run::payload::{self, inconsistent_index};
 use xtask::run::rootfs::{self, Recipe, Variant};
+use xtask::run::toolchain;
+use xtask::spec::Language;
 use xtask::systems::NixSystem;
 
 /// `apt-get -qq update` of trixie for riscv64 and arm64, as crosslab runs it,
@@ -221,4 +223,60 @@ fn an_inconsistent_index_fails_a_root_with_its_own_error() {
     println!("{output}");
     assert!(ok, "{output}");
     assert!(output.contains("recognised: suite bookworm arches [\"arm64\"] complaint Hash Sum mismatch"), "{output}");
+}
+
+#[test]
+fn in_child_pick_the_riscv64_toolchain() {
+    let Ok(suite) = std::env::var("CROSSLAB_MIRROR_FALLBACK_CHILD") else { return };
+    let riscv64 = NixSystem::find("riscv64-linux").unwrap();
+    let made = toolchain::ensure(&xshell::Shell::new().unwrap(), &[(riscv64, Language::C)])
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .remove(0);
+    assert_eq!(made.manifest.suite, suite);
+    assert!(made.store_name().ends_with(&format!("-crosslab-gcc-{suite}-riscv64")), "{}", made.store_name());
+}
+
+/// A toolchain in the cache is used without asking the mirror (here one
+/// nothing listens on): the primary suite's when there is one, else a
+/// fallback suite's, so a machine that fell back once does not try the
+/// inconsistent index again at every run.
+#[test]
+fn a_cached_toolchain_of_the_primary_suite_then_of_a_fallback_is_used_without_the_mirror() {
+    let riscv64 = NixSystem::find("riscv64-linux").unwrap();
+    assert_eq!(riscv64.debian_suites().collect::<Vec<_>>(), ["trixie", "forky"], "the row this test relies on");
+    let mirror = "http://127.0.0.1:9/debian";
+    let cache = tempfile::tempdir().unwrap();
+    let put = |suite: &str| {
+        let recipe = toolchain::recipe_of(riscv64, Language::C, suite);
+        assert_eq!(recipe.name, format!("toolchain-{suite}-riscv64"));
+        let name = toolchain::store_name(riscv64, Language::C, &recipe, mirror);
+        let dir = cache.path().join("toolchains").join(&name);
+        std::fs::create_dir_all(dir.join("tree")).unwrap();
+        let manifest = toolchain::Manifest {
+            store_path: format!("/nix/store/{name}"),
+            nar_hash: "0".repeat(64),
+            nar_size: 0,
+            suite: suite.to_owned(),
+            arch: "riscv64".to_owned(),
+            interpreter: "/lib/ld-linux-riscv64-lp64d.so.1".to_owned(),
+            bytes: 0,
+            build_secs: 0.0,
+        };
+        std::fs::write(dir.join("toolchain.json"), serde_json::to_string(&manifest).unwrap()).unwrap();
+    };
+    let pick = |suite: &str| {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args(["in_child_pick_the_riscv64_toolchain", "--exact", "--nocapture"])
+            .env("CROSSLAB_MIRROR_FALLBACK_CHILD", suite)
+            .env("CROSSLAB_CACHE", cache.path())
+            .env("CROSSLAB_DEBIAN_MIRROR", mirror)
+            .output()
+            .unwrap();
+        let output = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success() && !output.contains("crosslab:"), "expected {suite}'s toolchain:\n{output}");
+    };
+    put("forky");
+    pick("forky");
+    put("trixie");
+    pick("trixie");
 }

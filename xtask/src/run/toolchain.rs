@@ -224,16 +224,11 @@ struct Candidate {
 fn ensure_one(sh: &Shell, system: &'static NixSystem, language: Language) -> anyhow::Result<Toolchain> {
     let mirror = payload::debian_mirror()?;
     let root = cache_root()?;
-    let kind = match language {
-        Language::C => "gcc",
-        Language::Rust => "rust",
-    };
     let candidates: Vec<Candidate> = system
         .debian_suites()
         .map(|suite| {
             let recipe = recipe_of(system, language, suite);
-            let hash = store_hash(&recipe, &mirror, system.patchelf_suite);
-            let name = format!("{hash}-crosslab-{kind}-{}-{}", recipe.suite, recipe.arch);
+            let name = store_name(system, language, &recipe, &mirror);
             let dir = root.join(&name);
             Candidate { recipe, name, dir }
         })
@@ -333,6 +328,18 @@ pub fn recipe_of(system: &NixSystem, language: Language, suite: &str) -> Recipe 
         packages,
         dpkg_filters: Vec::new(),
     }
+}
+
+/// The store path's name of the toolchain made from `recipe`
+/// (`recipe_of(system, language, suite)`) fetched from `mirror`:
+/// `<hash>-crosslab-<gcc|rust>-<suite>-<arch>`.
+pub fn store_name(system: &NixSystem, language: Language, recipe: &Recipe, mirror: &str) -> String {
+    let kind = match language {
+        Language::C => "gcc",
+        Language::Rust => "rust",
+    };
+    let hash = store_hash(recipe, mirror, system.patchelf_suite);
+    format!("{hash}-crosslab-{kind}-{}-{}", recipe.suite, recipe.arch)
 }
 
 /// The store path's hash part: 160 bits of sha256 over the recipe (and the
