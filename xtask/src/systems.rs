@@ -32,9 +32,14 @@ pub struct NixSystem {
     pub uname: &'static str,
     /// Debian architecture of the static payload (`busybox-static:<arch>`).
     pub debian_arch: &'static str,
-    /// Debian suite the payload comes from (riscv64 is a port only from trixie on,
-    /// mips64el only up to bookworm).
+    /// Debian suite the payload and the `compile` probe's toolchain come from
+    /// (riscv64 is a port only from trixie on, mips64el only up to bookworm).
     pub debian_suite: &'static str,
+    /// Suites tried in order when the mirror's index of the one before is
+    /// inconsistent (a mirror mid-sync: "File has unexpected size … Mirror
+    /// sync in progress?", "Hash Sum mismatch"): the next releases that still
+    /// carry the architecture. Empty: no fallback, the error stands.
+    pub debian_fallback_suites: &'static [&'static str],
     /// Docker/OCI platform string.
     pub oci_platform: &'static str,
     /// `pkgsCross.<attr>` in nixpkgs that targets this system.
@@ -75,6 +80,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         uname: "x86_64",
         debian_arch: "amd64",
         debian_suite: "bookworm",
+        debian_fallback_suites: &["trixie"],
         oci_platform: "linux/amd64",
         pkgs_cross: "gnu64",
         native_on: &["x86_64"],
@@ -93,6 +99,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         uname: "i686",
         debian_arch: "i386",
         debian_suite: "bookworm",
+        debian_fallback_suites: &["trixie"],
         oci_platform: "linux/386",
         pkgs_cross: "gnu32",
         native_on: &["x86_64"],
@@ -111,6 +118,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         uname: "aarch64",
         debian_arch: "arm64",
         debian_suite: "bookworm",
+        debian_fallback_suites: &["trixie"],
         oci_platform: "linux/arm64",
         pkgs_cross: "aarch64-multiplatform",
         native_on: &["aarch64"],
@@ -129,6 +137,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         uname: "armv5tel",
         debian_arch: "armel",
         debian_suite: "bookworm",
+        debian_fallback_suites: &["trixie"],
         oci_platform: "linux/arm/v5",
         pkgs_cross: "sheevaplug",
         native_on: &[],
@@ -147,6 +156,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         uname: "armv6l",
         debian_arch: "armel",
         debian_suite: "bookworm",
+        debian_fallback_suites: &["trixie"],
         oci_platform: "linux/arm/v6",
         pkgs_cross: "raspberryPi",
         native_on: &[],
@@ -165,6 +175,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         uname: "armv7l",
         debian_arch: "armhf",
         debian_suite: "bookworm",
+        debian_fallback_suites: &["trixie"],
         oci_platform: "linux/arm/v7",
         pkgs_cross: "armv7l-hf-multiplatform",
         native_on: &[],
@@ -183,6 +194,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         uname: "riscv64",
         debian_arch: "riscv64",
         debian_suite: "trixie",
+        debian_fallback_suites: &["forky"],
         oci_platform: "linux/riscv64",
         pkgs_cross: "riscv64",
         native_on: &["riscv64"],
@@ -201,6 +213,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         uname: "s390x",
         debian_arch: "s390x",
         debian_suite: "bookworm",
+        debian_fallback_suites: &["trixie"],
         oci_platform: "linux/s390x",
         pkgs_cross: "s390x",
         native_on: &["s390x"],
@@ -219,6 +232,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         uname: "ppc64le",
         debian_arch: "ppc64el",
         debian_suite: "bookworm",
+        debian_fallback_suites: &["trixie"],
         oci_platform: "linux/ppc64le",
         pkgs_cross: "powernv",
         native_on: &["powerpc64"],
@@ -237,6 +251,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         uname: "mips64",
         debian_arch: "mips64el",
         debian_suite: "bookworm",
+        debian_fallback_suites: &[],
         oci_platform: "linux/mips64le",
         pkgs_cross: "mips64el-linux-gnuabi64",
         native_on: &["mips64"],
@@ -248,6 +263,12 @@ pub const SYSTEMS: &[NixSystem] = &[
 ];
 
 impl NixSystem {
+    /// The Debian suites this system's packages come from, in the order they
+    /// are tried: [`NixSystem::debian_suite`], then its fallbacks.
+    pub fn debian_suites(&self) -> impl Iterator<Item = &'static str> {
+        std::iter::once(self.debian_suite).chain(self.debian_fallback_suites.iter().copied())
+    }
+
     /// Looks a system up by its Nix double.
     pub fn find(double: &str) -> Option<&'static NixSystem> {
         SYSTEMS.iter().find(|s| s.double == double)

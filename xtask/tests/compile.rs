@@ -76,7 +76,12 @@ fn the_unfixed_non_nixos_lab_compiles_no_more_than_it_builds() {
 /// Debian's aarch64 toolchain as Debian ships it (not patched for the store).
 fn debian_root() -> std::path::PathBuf {
     let aarch64 = NixSystem::find("aarch64-linux").unwrap();
-    rootfs::ensure(&xshell::Shell::new().unwrap(), &toolchain::recipe_of(aarch64, spec::Language::C)).unwrap().tree()
+    rootfs::ensure(
+        &xshell::Shell::new().unwrap(),
+        &toolchain::recipe_of(aarch64, spec::Language::C, aarch64.debian_suite),
+    )
+    .unwrap()
+    .tree()
 }
 
 fn diagnosis_of_command(run_line: &str) -> (String, Option<Cause>) {

@@ -124,3 +124,36 @@ fn table_has_every_system_the_issue_names_once() {
         assert_eq!(SYSTEMS.iter().filter(|s| s.double == double).count(), 1, "{double}");
     }
 }
+
+/// Every suite a row falls back to (and its own) carries the row's
+/// architecture: checked against the `Architectures:` of each suite's
+/// `Release` file on the mirror crosslab fetches from.
+#[test]
+fn every_suite_of_a_row_carries_its_architecture() {
+    let mirror = xtask::run::payload::debian_mirror().unwrap();
+    let mut architectures: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    for system in SYSTEMS {
+        assert!(
+            !system.debian_fallback_suites.contains(&system.debian_suite),
+            "{}: falls back to itself",
+            system.double
+        );
+        for suite in system.debian_suites() {
+            let listed = architectures.entry(suite).or_insert_with(|| {
+                let url = format!("{}/dists/{suite}/Release", mirror.trim_end_matches('/'));
+                let out = Command::new("curl").args(["-sSfL", &url]).output().unwrap();
+                assert!(out.status.success(), "{url}: {}", String::from_utf8_lossy(&out.stderr));
+                let text = String::from_utf8_lossy(&out.stdout).into_owned();
+                let line = text.lines().find_map(|l| l.strip_prefix("Architectures:")).unwrap_or_default();
+                line.split_whitespace().map(str::to_owned).collect()
+            });
+            assert!(
+                listed.iter().any(|a| a == system.debian_arch),
+                "{}: Debian {suite} has no {} (it has {})",
+                system.double,
+                system.debian_arch,
+                listed.join(" ")
+            );
+        }
+    }
+}

@@ -48,15 +48,62 @@ pub fn ensure(sh: &Shell, systems: &[&'static NixSystem]) -> anyhow::Result<Path
     if missing.is_empty() {
         return Ok(root);
     }
-    let mut suites: Vec<&str> = missing.iter().map(|s| s.debian_suite).collect();
-    suites.sort();
-    suites.dedup();
-    for suite in suites {
-        let wanted: Vec<&NixSystem> = missing.iter().copied().filter(|s| s.debian_suite == suite).collect();
-        fetch_suite(sh, &root, suite, &wanted)
-            .with_context(|| format!("failed to fetch busybox-static from Debian {suite}"))?;
+    // Each system starts at its row's suite and moves on to the row's next
+    // one when the mirror's index of that suite is inconsistent for it.
+    let mirror = debian_mirror()?;
+    let mut pending: Vec<(&NixSystem, usize)> = missing.into_iter().map(|s| (s, 0)).collect();
+    while let Some(&(first, at)) = pending.first() {
+        let suite = suite_at(first, at);
+        let (batch, rest): (Vec<_>, Vec<_>) = pending.into_iter().partition(|&(s, i)| suite_at(s, i) == suite);
+        pending = rest;
+        let wanted: Vec<&NixSystem> = batch.iter().map(|&(s, _)| s).collect();
+        let Err(e) = fetch_suite(sh, &root, suite, &wanted) else { continue };
+        let Some(bad) = e.downcast_ref::<InconsistentIndex>() else {
+            return Err(e).with_context(|| format!("failed to fetch busybox-static from Debian {suite}"));
+        };
+        // Its half-fetched lists are no use to the next suite (~13 MB).
+        let _ = fs::remove_dir_all(apt_dir(&root, suite));
+        // Systems whose architecture's index is fine are fetched again from
+        // the same suite, without the broken one.
+        let hit = |s: &NixSystem| bad.arches.is_empty() || bad.arches.iter().any(|a| a == s.debian_arch);
+        let any_hit = batch.iter().any(|&(s, _)| hit(s));
+        let broken = |s: &NixSystem| !any_hit || hit(s);
+        let mut moved: Vec<(&str, Vec<&str>)> = Vec::new();
+        for (system, i) in batch {
+            if !broken(system) {
+                pending.push((system, i));
+                continue;
+            }
+            let Some(next) = system.debian_suites().nth(i + 1) else {
+                let tried: Vec<&str> = system.debian_suites().take(i + 1).collect();
+                return Err(e).with_context(|| {
+                    format!(
+                        "failed to fetch busybox-static for {} from Debian {} (no other suite in its row of the systems table)",
+                        system.double,
+                        tried.join(", then ")
+                    )
+                });
+            };
+            match moved.iter_mut().find(|(n, _)| *n == next) {
+                Some((_, doubles)) => doubles.push(system.double),
+                None => moved.push((next, vec![system.double])),
+            }
+            pending.push((system, i + 1));
+        }
+        for (next, doubles) in moved {
+            eprintln!(
+                "crosslab: {}; fetching busybox-static for {} from {next} instead",
+                bad.at(&mirror),
+                doubles.join(", ")
+            );
+        }
     }
     Ok(root)
+}
+
+/// The `i`th suite of `system`'s row ([`NixSystem::debian_suites`]).
+fn suite_at(system: &NixSystem, i: usize) -> &'static str {
+    system.debian_suites().nth(i).unwrap_or(system.debian_suite)
 }
 
 /// An exclusive `flock` on `path`, released when the file is dropped.
@@ -88,7 +135,7 @@ fn fetch_suite(sh: &Shell, root: &Path, suite: &str, systems: &[&NixSystem]) -> 
     // Ubuntu has no Debian keyring by default; prereq installs it (as root)
     // or says how.
     prereq::ensure(sh, &[DEBIAN_KEYRING.to_owned()])?;
-    let apt_dir = root.parent().unwrap_or(root).join("apt").join(suite);
+    let apt_dir = apt_dir(root, suite);
     for sub in ["lists/partial", "cache/archives/partial", "etc/empty.d"] {
         fs::create_dir_all(apt_dir.join(sub)).with_context(|| format!("failed to create `{}`", apt_dir.display()))?;
     }
@@ -117,14 +164,12 @@ fn fetch_suite(sh: &Shell, root: &Path, suite: &str, systems: &[&NixSystem]) -> 
         "Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled=false".to_owned(),
     ]
     .into_iter()
+    .chain(host_release_checks_off().into_iter().map(|key| format!("{key}=false")))
     .flat_map(|o| ["-o".to_owned(), o])
     .collect();
     let update_opts = opts.clone();
-    cmd!(sh, "apt-get -qq {update_opts...} update")
-        .env("APT_CONFIG", &apt_conf)
-        .quiet()
-        .run()
-        .context("`apt-get update` for the payload index failed")?;
+    let update = cmd!(sh, "apt-get -qq {update_opts...} update").env("APT_CONFIG", &apt_conf);
+    run_apt(update, suite).context("`apt-get update` for the payload index failed")?;
 
     let work = tempfile::Builder::new()
         .prefix(".fetch-")
@@ -135,11 +180,8 @@ fn fetch_suite(sh: &Shell, root: &Path, suite: &str, systems: &[&NixSystem]) -> 
     let packages: Vec<String> = arches.iter().map(|a| format!("busybox-static:{a}")).collect();
     {
         let _dir = sh.push_dir(&debs);
-        cmd!(sh, "apt-get -qq {opts...} download {packages...}")
-            .env("APT_CONFIG", &apt_conf)
-            .quiet()
-            .run()
-            .context("`apt-get download` of busybox-static failed")?;
+        let download = cmd!(sh, "apt-get -qq {opts...} download {packages...}").env("APT_CONFIG", &apt_conf);
+        run_apt(download, suite).context("`apt-get download` of busybox-static failed")?;
     }
     for arch in &arches {
         let deb = find_deb(&debs, arch)?;
@@ -158,6 +200,26 @@ fn fetch_suite(sh: &Shell, root: &Path, suite: &str, systems: &[&NixSystem]) -> 
     // keep ~60 MB of package lists around for that.
     let _ = fs::remove_dir_all(&apt_dir);
     Ok(())
+}
+
+/// The private apt state fetching from `suite` uses, beside the payloads.
+fn apt_dir(payloads: &Path, suite: &str) -> PathBuf {
+    payloads.parent().unwrap_or(payloads).join("apt").join(suite)
+}
+
+/// Runs an apt command, its output kept for the error: an
+/// [`InconsistentIndex`] when apt says the mirror contradicts itself.
+fn run_apt(command: xshell::Cmd<'_>, suite: &str) -> anyhow::Result<()> {
+    let shown = command.to_string();
+    let out = command.quiet().ignore_status().output().with_context(|| format!("could not execute `{shown}`"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if let Some(bad) = inconsistent_index(suite, &log) {
+        return Err(bad.into());
+    }
+    bail!("`{shown}` exited with {}:\n{}", out.status, crate::report::last_lines(&log, 20).join("\n"))
 }
 
 /// Puts one system's payload in place atomically: a half-fetched payload is
@@ -212,6 +274,90 @@ pub fn debian_mirror() -> anyhow::Result<String> {
         .filter_map(|f| fs::read_to_string(f).ok());
     // Ubuntu and other derivatives list no Debian archive: use Debian's own.
     Ok(debian_archive_in(texts).unwrap_or_else(|| DEFAULT_DEBIAN_MIRROR.to_owned()))
+}
+
+/// The `Release` file checks the host's apt configuration turns off for its
+/// mirror (`Acquire::Check-Valid-Until`, `Acquire::Check-Date` set to false,
+/// as for a frozen snapshot mirror whose testing suites' `Valid-Until` has
+/// passed). crosslab fetches from the host's mirror with none of the host's
+/// apt configuration, except these, so the host's trust in that mirror
+/// holds for crosslab too and no more.
+pub fn host_release_checks_off() -> Vec<&'static str> {
+    ["Acquire::Check-Valid-Until", "Acquire::Check-Date"]
+        .into_iter()
+        .filter(|key| {
+            let out = std::process::Command::new("apt-config").args(["shell", "V", key]).output();
+            // `V='false'`, nothing when unset.
+            out.is_ok_and(|o| matches!(String::from_utf8_lossy(&o.stdout).trim(), "V='false'" | "V='0'" | "V='no'"))
+        })
+        .collect()
+}
+
+/// What apt prints when a mirror's files contradict its signed `Release`
+/// (sizes and hashes): the mirror is mid-sync or broken, and another suite
+/// (or later, or another mirror) is the way out, not a different command.
+pub const INCONSISTENT_INDEX_SIGNS: &[&str] = &["Mirror sync in progress", "unexpected size", "Hash Sum mismatch"];
+
+/// A Debian suite whose index (or package) on the mirror does not match its
+/// signed `Release` file, recognised from apt's or mmdebstrap's output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InconsistentIndex {
+    pub suite: String,
+    /// apt's complaint, one line: `File has unexpected size (9385284 != 9387120). Mirror sync in progress?`.
+    pub complaint: String,
+    /// Debian architectures whose files failed (`binary-<arch>/`, `_<arch>.deb`
+    /// in the failed URLs); empty when apt's output names none.
+    pub arches: Vec<String>,
+}
+
+impl InconsistentIndex {
+    /// The one line saying so, naming the mirror.
+    pub fn at(&self, mirror: &str) -> String {
+        let arches = if self.arches.is_empty() { String::new() } else { format!(" for {}", self.arches.join(", ")) };
+        format!("Debian {}{arches} at {mirror} is inconsistent ({})", self.suite, self.complaint)
+    }
+}
+
+impl std::fmt::Display for InconsistentIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the mirror's Debian {} index is inconsistent: {}\n  help: the mirror is probably mid-sync; run again later, or set CROSSLAB_DEBIAN_MIRROR to another Debian mirror",
+            self.suite, self.complaint
+        )
+    }
+}
+
+impl std::error::Error for InconsistentIndex {}
+
+/// The [`InconsistentIndex`] apt's (or mmdebstrap's) `output` reports for
+/// `suite`, if it reports one.
+pub fn inconsistent_index(suite: &str, output: &str) -> Option<InconsistentIndex> {
+    let is_sign = |line: &str| INCONSISTENT_INDEX_SIGNS.iter().any(|sign| line.contains(sign));
+    let lines: Vec<&str> = output.lines().map(str::trim).collect();
+    // `E: Failed to fetch URL  complaint [IP: …]` says it best; an `Err:`
+    // item's indented complaint line does too.
+    let line = lines
+        .iter()
+        .find(|l| l.starts_with("E: Failed to fetch") && is_sign(l))
+        .or_else(|| lines.iter().find(|l| is_sign(l)))?;
+    let complaint = match line.strip_prefix("E: Failed to fetch ") {
+        Some(rest) => rest.split_once("  ").map_or(rest, |(_, c)| c),
+        None => line.trim_start_matches("E: "),
+    };
+    let complaint = complaint.split(" [IP: ").next().unwrap_or(complaint).trim().to_owned();
+    let mut arches: Vec<String> = Vec::new();
+    for failed in lines.iter().filter(|l| l.starts_with("E: Failed to fetch") || l.starts_with("Err:")) {
+        let url = failed.split_whitespace().find(|w| w.contains("://")).unwrap_or_default();
+        let arch = match url.split_once("/binary-") {
+            Some((_, rest)) => rest.split('/').next(),
+            None => url.strip_suffix(".deb").and_then(|u| u.rsplit_once('_')).map(|(_, a)| a),
+        };
+        if let Some(arch) = arch.filter(|a| !a.is_empty() && !arches.iter().any(|x| x == a)) {
+            arches.push(arch.to_owned());
+        }
+    }
+    Some(InconsistentIndex { suite: suite.to_owned(), complaint, arches })
 }
 
 /// Debian's redirector, for hosts whose apt sources name no Debian archive.

@@ -189,11 +189,13 @@ fn build(sh: &Shell, recipe: &Recipe, work: &Path, mirror: &str, started: Instan
     let tree = work.join("root");
     let include = recipe.packages.join(",");
     let (suite, arch, variant) = (&recipe.suite, &recipe.arch, recipe.variant.as_str());
+    // dpkg filters, and the host's word on its mirror's Release files.
     let filters: Vec<String> = DPKG_FILTERS
         .iter()
         .map(|f| (*f).to_owned())
         .chain(recipe.dpkg_filters.iter().cloned())
         .map(|f| format!("--dpkgopt={f}"))
+        .chain(payload::host_release_checks_off().into_iter().map(|key| format!("--aptopt={key} \"false\"")))
         .collect();
     // `unshare --mount`: mmdebstrap's mounts (/proc, /dev inside the tree)
     // live in a private mount namespace and vanish with it, even if it is
@@ -208,6 +210,10 @@ fn build(sh: &Shell, recipe: &Recipe, work: &Path, mirror: &str, started: Instan
     .context("could not execute `mmdebstrap`")?;
     if !out.status.success() {
         let log = String::from_utf8_lossy(&out.stderr);
+        // Its own error, so that callers with another suite to try can.
+        if let Some(bad) = payload::inconsistent_index(suite, &log) {
+            return Err(bad.into());
+        }
         bail!("`mmdebstrap` exited with {}:\n{}", out.status, crate::report::last_lines(&log, 20).join("\n"));
     }
     let manifest = Manifest {

@@ -142,40 +142,77 @@ pub fn ensure(sh: &Shell, wanted: &[(&'static NixSystem, Language)]) -> anyhow::
     let mut out: Vec<Toolchain> = Vec::new();
     for &(system, language) in wanted {
         if let Some(t) = out.iter_mut().find(|t| {
-            t.language == language && t.manifest.suite == system.debian_suite && t.manifest.arch == system.debian_arch
+            t.language == language
+                && t.manifest.arch == system.debian_arch
+                && system.debian_suites().any(|suite| suite == t.manifest.suite)
         }) {
             t.systems.push(system);
             continue;
         }
-        let recipe = recipe_of(system, language);
-        let mirror = payload::debian_mirror()?;
-        let kind = match language {
-            Language::C => "gcc",
-            Language::Rust => "rust",
-        };
-        let name = format!(
-            "{}-crosslab-{kind}-{}-{}",
-            store_hash(&recipe, &mirror, system.patchelf_suite),
-            recipe.suite,
-            recipe.arch
-        );
-        let root = cache_root()?;
-        let dir = root.join(&name);
-        let manifest = match load(&dir)? {
-            Some(m) => m,
-            None => {
-                fs::create_dir_all(&root).with_context(|| format!("failed to create `{}`", root.display()))?;
-                let _lock = payload::lock(&root.join(".build.lock"))?;
-                match load(&dir)? {
-                    Some(m) => m,
-                    None => make(sh, system, &recipe, &root, &dir, &format!("/nix/store/{name}"))
-                        .with_context(|| format!("failed to make the {} toolchain", system.double))?,
-                }
-            }
-        };
-        out.push(Toolchain { systems: vec![system], language, dir, manifest });
+        out.push(ensure_one(sh, system, language)?);
     }
     Ok(out)
+}
+
+/// One suite's candidate for a system's toolchain: its recipe and where it is cached.
+struct Candidate {
+    recipe: Recipe,
+    name: String,
+    dir: PathBuf,
+}
+
+/// The toolchain of one system: the first of its suites (its row's
+/// `debian_suite`, then `debian_fallback_suites`) already in the cache, else
+/// made from the first suite whose index the mirror serves consistently.
+/// A machine that fell back once keeps using the fallback's toolchain
+/// without asking the mirror again.
+fn ensure_one(sh: &Shell, system: &'static NixSystem, language: Language) -> anyhow::Result<Toolchain> {
+    let mirror = payload::debian_mirror()?;
+    let root = cache_root()?;
+    let candidates: Vec<Candidate> = system
+        .debian_suites()
+        .map(|suite| {
+            let recipe = recipe_of(system, language, suite);
+            let name = store_name(system, language, &recipe, &mirror);
+            let dir = root.join(&name);
+            Candidate { recipe, name, dir }
+        })
+        .collect();
+    let cached = |candidates: &[Candidate]| -> anyhow::Result<Option<Toolchain>> {
+        for c in candidates {
+            if let Some(manifest) = load(&c.dir)? {
+                return Ok(Some(Toolchain { systems: vec![system], language, dir: c.dir.clone(), manifest }));
+            }
+        }
+        Ok(None)
+    };
+    if let Some(t) = cached(&candidates)? {
+        return Ok(t);
+    }
+    fs::create_dir_all(&root).with_context(|| format!("failed to create `{}`", root.display()))?;
+    let _lock = payload::lock(&root.join(".build.lock"))?;
+    // A run in parallel may have made one while this one waited.
+    if let Some(t) = cached(&candidates)? {
+        return Ok(t);
+    }
+    let mut candidates = candidates.into_iter().peekable();
+    while let Some(c) = candidates.next() {
+        let made = make(sh, system, &c.recipe, &root, &c.dir, &format!("/nix/store/{}", c.name));
+        let error = match made {
+            Ok(manifest) => return Ok(Toolchain { systems: vec![system], language, dir: c.dir, manifest }),
+            Err(e) => e,
+        };
+        match (error.downcast_ref::<payload::InconsistentIndex>(), candidates.peek()) {
+            (Some(bad), Some(next)) if bad.suite == c.recipe.suite => eprintln!(
+                "crosslab: {}; making the {} toolchain from {} instead",
+                bad.at(&mirror),
+                system.double,
+                next.recipe.suite
+            ),
+            _ => return Err(error).with_context(|| format!("failed to make the {} toolchain", system.double)),
+        }
+    }
+    bail!("no Debian suite for {} in the systems table", system.double)
 }
 
 /// Debian's cross compiler for each of `systems` that this machine does not
@@ -217,24 +254,37 @@ pub fn ensure_cross_compilers(sh: &Shell, systems: &[&'static NixSystem]) -> any
     Ok(())
 }
 
-/// The Debian root a system's toolchain is made from.
-pub fn recipe_of(system: &NixSystem, language: Language) -> Recipe {
+/// The Debian root a system's toolchain is made from, from Debian `suite`
+/// (one of [`NixSystem::debian_suites`]).
+pub fn recipe_of(system: &NixSystem, language: Language, suite: &str) -> Recipe {
     let mut packages: Vec<String> = PACKAGES.iter().map(|p| (*p).to_owned()).collect();
     let name = match language {
-        Language::C => format!("toolchain-{}-{}", system.debian_suite, system.debian_arch),
+        Language::C => format!("toolchain-{suite}-{}", system.debian_arch),
         Language::Rust => {
             packages.push("rustc".to_owned());
-            format!("toolchain-rust-{}-{}", system.debian_suite, system.debian_arch)
+            format!("toolchain-rust-{suite}-{}", system.debian_arch)
         }
     };
     Recipe {
         name,
-        suite: system.debian_suite.to_owned(),
+        suite: suite.to_owned(),
         arch: system.debian_arch.to_owned(),
         variant: Variant::Extract,
         packages,
         dpkg_filters: Vec::new(),
     }
+}
+
+/// The store path's name of the toolchain made from `recipe`
+/// (`recipe_of(system, language, suite)`) fetched from `mirror`:
+/// `<hash>-crosslab-<gcc|rust>-<suite>-<arch>`.
+pub fn store_name(system: &NixSystem, language: Language, recipe: &Recipe, mirror: &str) -> String {
+    let kind = match language {
+        Language::C => "gcc",
+        Language::Rust => "rust",
+    };
+    let hash = store_hash(recipe, mirror, system.patchelf_suite);
+    format!("{hash}-crosslab-{kind}-{}-{}", recipe.suite, recipe.arch)
 }
 
 /// The store path's hash part: 160 bits of sha256 over the recipe (and the
@@ -471,14 +521,21 @@ pub fn elf_facts(path: &Path) -> anyhow::Result<Option<ElfFacts>> {
     Ok(Some(facts))
 }
 
-/// What Nix does to a path it makes valid (modes 0444 / 0555, mtime 1),
-/// done once here, so registering the read-only bind has nothing to change.
+/// What Nix does to a path it makes valid (owner root, modes 0444 / 0555,
+/// mtime 1), done once here, so registering the read-only bind has nothing
+/// to change (it fails on a read-only file system if it has).
 fn canonicalise(tree: &Path) -> anyhow::Result<()> {
     use std::os::unix::ffi::OsStrExt;
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     for entry in walkdir::WalkDir::new(tree).contents_first(true) {
         let entry = entry?;
         let path = entry.path();
+        // forky's apt leaves var/cache/apt/archives/partial to `_apt`.
+        let meta = entry.metadata()?;
+        if meta.uid() != 0 || meta.gid() != 0 {
+            std::os::unix::fs::lchown(path, Some(0), Some(0))
+                .with_context(|| format!("failed to change the owner of `{}`", path.display()))?;
+        }
         if !entry.file_type().is_symlink() {
             let mode = entry.metadata()?.permissions().mode();
             let canonical = if entry.file_type().is_dir() || mode & 0o111 != 0 { 0o555 } else { 0o444 };
