@@ -54,6 +54,32 @@ fn the_targets_own_toolchain_compiles_under_emulation_in_the_sandbox() {
     assert!(made[0].manifest.store_path.starts_with("/nix/store/"));
 }
 
+/// A Debian stack's root has no cross gcc: the lab gets Debian's, of the
+/// stack's suite, from the cache (a wrapper first on its PATH), so the
+/// compile is still timed both ways.
+#[test]
+fn on_a_debian_stack_the_compile_is_timed_against_the_stacks_cross_gcc() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_spec(dir.path(), "compile", format!("{AARCH64_PF}[[probe]]\nkind = \"compile\"\n"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["lab", "run", "--backend", "host", "--stack", "trixie", "--json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let lab: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    let probe = &lab["probes"][0];
+    assert_eq!(lab["versions"]["stack"], "trixie", "{lab}");
+    assert!(probe["compile"]["emulated_ms"].as_u64().is_some_and(|ms| ms > 0), "{probe}");
+    assert!(probe["compile"]["cross_ms"].as_u64().is_some(), "no cross time on the trixie stack: {probe}");
+    // The cross gcc is the cached root's, not the host's.
+    let aarch64 = NixSystem::find("aarch64-linux").unwrap();
+    let cross =
+        rootfs::cached(&xtask::run::cross::recipe("trixie", aarch64)).unwrap().expect("the cross root is cached");
+    assert!(cross.tree().join("usr/bin/aarch64-linux-gnu-gcc").exists());
+}
+
 #[test]
 fn the_unfixed_non_nixos_lab_compiles_no_more_than_it_builds() {
     let lab = xtask::labs_dir(&xtask::project_root()).join("non-nixos-aarch64.toml");

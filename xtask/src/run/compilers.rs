@@ -98,7 +98,7 @@ pub fn c_systems(wanted: &[(&'static crate::systems::NixSystem, Language)]) -> V
 }
 
 /// A shell script writing `files` (executable, read-only), each path under
-/// `$r` (empty once the lab's root is `/`).
+/// `$r`, which the script it is part of sets (empty once the lab's root is `/`).
 pub fn write_files_script(files: &[(String, String)]) -> String {
     let mut script = String::new();
     for (path, content) in files {

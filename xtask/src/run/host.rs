@@ -245,6 +245,7 @@ printf '%s' "$CROSSLAB_LINKS" | while read -r link target; do
   mkdir -p "$(dirname "$link")"
   ln -s "$target" "$link"
 done
+# The lab's files, their paths under $r: the lab's root is / now.
 r=
 eval "$CROSSLAB_WRITE_FILES"
 echo ready

@@ -21,8 +21,10 @@
 //! made per boot. The compile probes' toolchains (hundreds of MB each) are
 //! not copied onto a disk: crosslab's cache directory is shared read-only
 //! over virtio-9p, and each lab binds the trees it uses into its fresh
-//! store, as the host backend binds them. qemu dies with crosslab: it gets SIGKILL when its parent
-//! thread exits (PR_SET_PDEATHSIG), and `Drop` kills it.
+//! store, as the host backend binds them.
+//!
+//! qemu dies with crosslab: it gets SIGKILL when its parent thread exits
+//! (PR_SET_PDEATHSIG), and `Drop` kills it.
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -99,7 +101,7 @@ const PORT_NAME: &str = "org.crosslab.cmd";
 /// The 9p mount tag of [`BootOptions::shared_cache`], and where the agent
 /// mounts it (the kernel command line says `crosslab.shared_cache` then).
 const SHARED_CACHE_TAG: &str = "crosslab-cache";
-pub const SHARED_CACHE_DIR: &str = "/run/crosslab-agent/cache";
+const SHARED_CACHE_DIR: &str = "/run/crosslab-agent/cache";
 
 /// How much longer than a command's own timeout the host waits for its answer
 /// before it declares the guest hung (the guest kills after timeout + 5 s).
@@ -230,6 +232,7 @@ printf '%s' "$LINKS" | while read -r link target; do
   ln -s "$target" "$link"
   echo "$link" >> /run/crosslab-agent/links
 done
+# The lab's files follow, their paths under $r: the guest's root is the lab's.
 r=
 "#;
 
@@ -637,7 +640,8 @@ fn remove_stale_run_dirs() {
     }
 }
 
-/// A path as qemu's options (`-drive file=`, `-virtfs path=`) take it: commas would end the option.
+/// A path as qemu's options (`-drive file=`, `-virtfs path=`) take it:
+/// commas would end the option.
 fn drive_path(path: &Path) -> anyhow::Result<String> {
     let text = path.to_str().with_context(|| format!("`{}` is not UTF-8", path.display()))?;
     Ok(text.replace(',', ",,"))
