@@ -152,11 +152,14 @@ pub fn ensure_suite(sh: &Shell, suite: &str) -> anyhow::Result<Image> {
         manifest.root_image_bytes >> 20,
         manifest.root_image_disk_bytes >> 20
     );
-    // Images of other recipes are not removed: another mirror may still use them.
+    // Images of other recipes of this suite are not removed: another mirror
+    // may still use them. Other suites' images are other stacks' (not earlier).
+    let prefix = format!("{suite}-");
     let others: Vec<String> = fs::read_dir(&vm_dir)
         .into_iter()
         .flatten()
         .flatten()
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with(&prefix)))
         .map(|e| e.path())
         .filter(|p| p != &dir && p.join("image.json").is_file())
         .map(|p| p.display().to_string())
@@ -283,8 +286,29 @@ fn base_initrd(root: &Path, release: &str) -> anyhow::Result<Vec<u8>> {
     let mut names = String::new();
     for rel in &order {
         let file = modules_dir.join(rel);
-        let data = fs::read(&file).with_context(|| format!("failed to read `{}`", file.display()))?;
-        let name = rel.rsplit('/').next().unwrap_or(rel);
+        let (name, data) = match Compression::of(rel) {
+            // Debian 13's kernel compresses its modules (`.ko.xz`); busybox's
+            // insmod reads plain ones, so they go in decompressed, by the
+            // image's own static busybox.
+            Some(c) => {
+                let out = std::process::Command::new(&busybox)
+                    .args([c.applet(), "-c"])
+                    .arg(&file)
+                    .output()
+                    .with_context(|| format!("could not execute `{}`", busybox.display()))?;
+                if !out.status.success() {
+                    bail!(
+                        "`busybox {} -c {}` failed: {}",
+                        c.applet(),
+                        file.display(),
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+                (rel.trim_end_matches(c.suffix()), out.stdout)
+            }
+            None => (rel.as_str(), fs::read(&file).with_context(|| format!("failed to read `{}`", file.display()))?),
+        };
+        let name = name.rsplit('/').next().unwrap_or(name);
         cpio.file(&format!("{INITRD_MODULES_DIR}/{name}"), 0o644, &data);
         names.push_str(name);
         names.push('\n');
@@ -293,10 +317,37 @@ fn base_initrd(root: &Path, release: &str) -> anyhow::Result<Vec<u8>> {
     Ok(cpio.finish())
 }
 
+/// How a kernel module file is compressed, when busybox can undo it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compression {
+    Xz,
+    Gzip,
+}
+
+impl Compression {
+    /// The compression of a module path, `None` for a plain `.ko`.
+    fn of(path: &str) -> Option<Compression> {
+        [Compression::Xz, Compression::Gzip].into_iter().find(|c| path.ends_with(c.suffix()))
+    }
+    fn suffix(self) -> &'static str {
+        match self {
+            Compression::Xz => ".xz",
+            Compression::Gzip => ".gz",
+        }
+    }
+    /// busybox's applet that decompresses it.
+    fn applet(self) -> &'static str {
+        match self {
+            Compression::Xz => "unxz",
+            Compression::Gzip => "gunzip",
+        }
+    }
+}
+
 /// The module files (paths relative to the modules directory) that load
 /// `wanted`, dependencies first, given `modules.dep` text. Built-in modules
-/// need nothing; unknown ones and compressed ones (busybox's insmod cannot
-/// read them) are errors.
+/// need nothing; unknown ones and ones compressed in a way busybox cannot
+/// undo (zstd) are errors.
 pub fn load_order(modules_dep: &str, modules_builtin: &str, wanted: &[&str]) -> anyhow::Result<Vec<String>> {
     let norm = |s: &str| s.replace('-', "_");
     let name_of = |path: &str| norm(path.rsplit('/').next().unwrap_or(path).split(".ko").next().unwrap_or(path));
@@ -311,8 +362,8 @@ pub fn load_order(modules_dep: &str, modules_builtin: &str, wanted: &[&str]) -> 
         if order.iter().any(|p| p == path) {
             return Ok(());
         }
-        if !path.ends_with(".ko") {
-            bail!("`{path}` is compressed; the initramfs's busybox insmod needs plain .ko files");
+        if !path.ends_with(".ko") && Compression::of(path).is_none() {
+            bail!("`{path}` is compressed in a way busybox cannot undo; the initramfs's busybox insmod needs plain .ko files");
         }
         let deps = table.iter().find(|(_, p, _)| p == path).map(|(_, _, d)| d.clone()).unwrap_or_default();
         // modules.dep lists a module's dependencies nearest first: load from the far end.
@@ -361,5 +412,18 @@ mod tests {
             ]
         );
         assert!(load_order(dep, "", &["nope"]).unwrap_err().to_string().contains("no module `nope`"));
+    }
+
+    #[test]
+    fn xz_and_gzip_modules_are_taken_and_zstd_ones_refused() {
+        // Debian 13's modules.dep names `.ko.xz` files.
+        let dep = "kernel/drivers/block/virtio_blk.ko.xz: kernel/drivers/virtio/virtio.ko.gz
+                   kernel/drivers/virtio/virtio.ko.gz:
+kernel/fs/ext4/ext4.ko.zst:
+";
+        let order = load_order(dep, "", &["virtio_blk"]).unwrap();
+        assert_eq!(order, ["kernel/drivers/virtio/virtio.ko.gz", "kernel/drivers/block/virtio_blk.ko.xz"]);
+        let err = load_order(dep, "", &["ext4"]).unwrap_err().to_string();
+        assert!(err.contains("ext4.ko.zst") && err.contains("busybox cannot undo"), "{err}");
     }
 }
