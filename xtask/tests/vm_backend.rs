@@ -355,3 +355,26 @@ fn on_a_kernel_without_binfmt_misc_namespaces_crosslab_picks_the_vm_backend() {
     );
     guest.shutdown();
 }
+
+/// `--stack trixie` boots a Debian 13 guest (its kernel's modules are
+/// xz-compressed, which the initramfs must undo) and gives the reported
+/// bug's verdicts there too, with trixie's Nix and qemu.
+#[test]
+fn the_trixie_stack_boots_a_debian_13_guest_with_the_same_verdicts() {
+    let _ = image_and_payloads();
+    let ran = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["lab", "run", "--backend", "vm", "--stack", "trixie", "--json", "non-nixos-aarch64"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    assert_eq!(ran.status.code(), Some(0), "{stderr}");
+    let lab: serde_json::Value = serde_json::from_slice(&ran.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    assert_eq!(lab["backend"], "vm");
+    assert_eq!(lab["versions"]["stack"], "trixie", "{lab}");
+    let kernel = lab["guest"]["kernel"].as_str().unwrap();
+    assert!(kernel.contains("deb13"), "a Debian 13 kernel: {kernel}");
+    assert!(lab["versions"]["nix"].as_str().unwrap().starts_with("2.26"), "trixie's Nix: {lab}");
+    let probes = lab["probes"].as_array().unwrap();
+    assert!(probes.iter().all(|p| p["as_expected"] == true), "{lab}");
+    assert!(probes.iter().any(|p| p["kind"] == "build" && p["outcome"] == "fail"), "the reported bug: {lab}");
+}
