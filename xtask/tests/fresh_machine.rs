@@ -83,7 +83,7 @@ fn apt_never_removes_a_package_to_install_what_crosslab_needs() {
     assert!(stderr.contains("crosslab never removes or downgrades a package"), "{all}");
     assert!(stderr.contains("apt-get install --no-install-recommends"), "the message gives the command:\n{all}");
     let lines: Vec<&str> = stdout.lines().collect();
-    let blocker = lines.iter().position(|l| l.starts_with("EXIT=")).map(|i| lines.get(i + 1)).flatten();
+    let blocker = lines.iter().position(|l| l.starts_with("EXIT=")).and_then(|i| lines.get(i + 1));
     assert_eq!(blocker.copied(), Some("install ok installed"), "the user's package is gone:\n{all}");
     assert!(!stdout.contains("install ok installed\ninstall ok installed"), "qemu-user-static got installed:\n{all}");
 }

@@ -154,9 +154,8 @@ fn run(cmd: &mut Command) -> Output {
     out
 }
 
-/// Parsing and evaluating need no store: without this, Nix as root creates
-/// /nix/var and a store database on a machine that has no /nix.
-
+// Parsing and evaluating need no store (`NO_STORE`): without it, Nix as root
+// creates /nix/var and a store database on a machine that has no /nix.
 fn nix_parses(path: &Path) {
     let out = run(Command::new("nix-instantiate").args(NO_STORE).arg("--parse").arg(path));
     assert_success(&format!("nix-instantiate --parse {}", path.display()), &out);

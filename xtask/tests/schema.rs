@@ -217,7 +217,8 @@ fn variants(table: &Table) -> Vec<Table> {
         out.push(t);
     };
     type Pick = fn(&mut Table) -> Option<&mut Table>;
-    let mut places: Vec<(Box<dyn Fn(&mut Table) -> Option<&mut Table>>, &[&str])> = vec![
+    type Place<'k> = (Box<dyn Fn(&mut Table) -> Option<&mut Table>>, &'k [&'k str]);
+    let mut places: Vec<Place> = vec![
         (Box::new((|t| Some(t)) as Pick), spec::TOP_KEYS),
         (Box::new((|t| t.get_mut("binfmt").and_then(Value::as_table_mut)) as Pick), spec::BINFMT_KEYS),
         (Box::new((|t| t.get_mut("nix").and_then(Value::as_table_mut)) as Pick), spec::NIX_KEYS),

@@ -330,10 +330,8 @@ expect = "failure"
 fn a_mistake_is_told_once_not_again_by_the_keys_that_depend_on_it() {
     // The bad system is told once, not again as "not one of the lab's systems" for the probe.
     check(
-        &format!(
-            "description = \"d\"\nhost = \"non-nixos\"\nsystems = [\"aarch64-linxu\"]\n\
-             [[probe]]\nkind = \"exec\"\nsystems = [\"aarch64-linux\"]\n"
-        ),
+        "description = \"d\"\nhost = \"non-nixos\"\nsystems = [\"aarch64-linxu\"]\n\
+         [[probe]]\nkind = \"exec\"\nsystems = [\"aarch64-linux\"]\n",
         expect![[r#"
             invalid lab spec `labs/t.toml:3:12`: `systems[0]`: unknown system `aarch64-linxu`
               help: did you mean `aarch64-linux`?"#]],
