@@ -2,12 +2,12 @@
 //! probe times the same program with Debian's `gcc-<triple>` beside the
 //! emulated compile, and a vm guest has no network to install one.
 //!
-//! Each is a cached Debian root of the guest's suite and architecture
+//! Each is a cached Debian amd64 root of the stack's (or guest's) suite
 //! (`--variant=extract`: `gcc-<triple>` and `libc6-dev-<arch>-cross` with
-//! their dependencies, unpacked), shared with the guest read-only like the
-//! toolchains, and run in place: Debian's cross gcc finds `cc1`, `as` and
-//! `ld` relative to itself, its libraries come from the root
-//! (`LD_LIBRARY_PATH`, the guest's libc being the same suite's) and its
+//! their dependencies, unpacked), seen by the lab read-only in crosslab's
+//! cache like the toolchains, and run in place: Debian's cross gcc finds
+//! `cc1`, `as` and `ld` relative to itself, its libraries come from the root
+//! (`LD_LIBRARY_PATH`, the lab's libc being the same suite's) and its
 //! C library from `--sysroot` (the `libc.so` linker script names absolute
 //! paths, which ld reads under the sysroot). A wrapper under the usual name
 //! (`aarch64-linux-gnu-gcc`) first on the lab's PATH is what the probe finds
@@ -46,7 +46,7 @@ impl CrossCompiler {
         let root = format!("{shared}/{}", self.root);
         format!(
             "#!/bin/sh\n\
-             # crosslab: Debian's {program} from its cached root, shared read-only by the host.\n\
+             # crosslab: Debian's {program}, run in place from its root in crosslab's cache.\n\
              r={root}\n\
              LD_LIBRARY_PATH=$r/usr/lib/x86_64-linux-gnu exec \"$r/usr/bin/{program}\" --sysroot=\"$r\" \"$@\"\n",
             program = self.program(),
