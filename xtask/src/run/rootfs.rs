@@ -6,7 +6,7 @@
 //! everything the recipe puts in (suite, architecture, variant, packages,
 //! mirror, [`RECIPE_VERSION`]). A root is built in a temporary directory beside
 //! it and renamed into place, so the cache never holds a half-built root; it
-//! is never written to afterwards (labs see it through a private overlay).
+//! is never written to afterwards (labs bind it read-only).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -61,7 +61,7 @@ pub struct Recipe {
 }
 
 /// Filters every root has: nothing reads documentation in a root.
-const DPKG_FILTERS: &[&str] =
+pub const DPKG_FILTERS: &[&str] =
     &["path-exclude=/usr/share/doc/*", "path-exclude=/usr/share/man/*", "path-exclude=/usr/share/locale/*"];
 
 /// `root.json`: what a root holds and what building it cost.
@@ -187,6 +187,27 @@ fn load(dir: &Path) -> anyhow::Result<Option<Root>> {
 
 fn build(sh: &Shell, recipe: &Recipe, work: &Path, mirror: &str, started: Instant) -> anyhow::Result<Manifest> {
     let tree = work.join("root");
+    mmdebstrap(sh, recipe, &tree, mirror, &[])?;
+    let manifest = Manifest {
+        key: recipe.key(mirror),
+        name: recipe.name.clone(),
+        suite: recipe.suite.clone(),
+        arch: recipe.arch.clone(),
+        variant: recipe.variant,
+        mirror: mirror.to_owned(),
+        packages: recipe.packages.clone(),
+        build_secs: started.elapsed().as_secs_f64(),
+        bytes: tree_bytes(&tree),
+    };
+    fs::write(work.join("root.json"), serde_json::to_string_pretty(&manifest)?)?;
+    Ok(manifest)
+}
+
+/// Runs mmdebstrap (as root) to put `recipe`'s root at `tree`, from
+/// `mirror`, with `env` set for it (and the packages' maintainer scripts).
+/// A mirror contradicting its own Release file is an
+/// [`payload::InconsistentIndex`], so that callers with another suite to try can.
+pub fn mmdebstrap(sh: &Shell, recipe: &Recipe, tree: &Path, mirror: &str, env: &[(&str, &str)]) -> anyhow::Result<()> {
     let include = recipe.packages.join(",");
     let (suite, arch, variant) = (&recipe.suite, &recipe.arch, recipe.variant.as_str());
     // dpkg filters, and the host's word on its mirror's Release files.
@@ -200,35 +221,22 @@ fn build(sh: &Shell, recipe: &Recipe, work: &Path, mirror: &str, started: Instan
     // `unshare --mount`: mmdebstrap's mounts (/proc, /dev inside the tree)
     // live in a private mount namespace and vanish with it, even if it is
     // killed.
-    let out = cmd!(
+    let mut command = cmd!(
         sh,
         "unshare --mount -- mmdebstrap --mode=root --variant={variant} --architectures={arch} --include={include} {filters...} {suite} {tree} {mirror}"
-    )
-    .quiet()
-    .ignore_status()
-    .output()
-    .context("could not execute `mmdebstrap`")?;
+    );
+    for (key, value) in env {
+        command = command.env(key, value);
+    }
+    let out = command.quiet().ignore_status().output().context("could not execute `mmdebstrap`")?;
     if !out.status.success() {
         let log = String::from_utf8_lossy(&out.stderr);
-        // Its own error, so that callers with another suite to try can.
         if let Some(bad) = payload::inconsistent_index(suite, &log) {
             return Err(bad.into());
         }
         bail!("`mmdebstrap` exited with {}:\n{}", out.status, crate::report::last_lines(&log, 20).join("\n"));
     }
-    let manifest = Manifest {
-        key: recipe.key(mirror),
-        name: recipe.name.clone(),
-        suite: suite.clone(),
-        arch: arch.clone(),
-        variant: recipe.variant,
-        mirror: mirror.to_owned(),
-        packages: recipe.packages.clone(),
-        build_secs: started.elapsed().as_secs_f64(),
-        bytes: tree_bytes(&tree),
-    };
-    fs::write(work.join("root.json"), serde_json::to_string_pretty(&manifest)?)?;
-    Ok(manifest)
+    Ok(())
 }
 
 /// Apparent size of the files under `root`, each counted as at least a block.

@@ -1,6 +1,6 @@
 //! The VM backend's guest image, built once and cached: a Debian root
-//! filesystem made by mmdebstrap (Debian's kernel, nix-bin, qemu-user-static,
-//! util-linux), written into an ext4 image with `mkfs.ext4 -d` (no loop
+//! filesystem made by mmdebstrap as [`rootfs`] makes one (Debian's kernel,
+//! nix-bin, qemu-user-static, util-linux) but not kept, written into an ext4 image with `mkfs.ext4 -d` (no loop
 //! mount), plus the kernel and a base initramfs (static busybox and the
 //! drivers for the disks and the command port) taken from that same tree.
 //!
@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use xshell::{cmd, Shell};
 
 use super::cpio::Cpio;
+use crate::run::rootfs::{self, Recipe, Variant};
 use crate::run::{payload, prereq};
 
 /// The Debian release the guest runs by default (the `host` stack): the one
@@ -198,25 +199,24 @@ fn load(dir: &Path) -> anyhow::Result<Option<Image>> {
 
 fn build(sh: &Shell, work: &Path, suite: &str, mirror: &str, key: &str, started: Instant) -> anyhow::Result<Manifest> {
     let root = work.join("root");
-    let include = PACKAGES.join(",");
-    let filters: Vec<String> = DPKG_FILTERS.iter().map(|f| format!("--dpkgopt={f}")).collect();
-    // `unshare --mount`: mmdebstrap's mounts (/proc, /dev inside the tree)
-    // live in a private mount namespace and vanish with it, even if it is
-    // killed. INITRD=No: the kernel's postinst skips update-initramfs; the
-    // guest boots our own small initramfs.
-    let out = cmd!(
-        sh,
-        "unshare --mount -- mmdebstrap --mode=root --variant=essential --include={include} {filters...} {suite} {root} {mirror}"
-    )
-    .env("INITRD", "No")
-    .quiet()
-    .ignore_status()
-    .output()
-    .context("could not execute `mmdebstrap`")?;
-    if !out.status.success() {
-        let log = String::from_utf8_lossy(&out.stderr);
-        bail!("`mmdebstrap` exited with {}:\n{}", out.status, crate::report::last_lines(&log, 20).join("\n"));
-    }
+    // The tree is only a step to the image, so it is not a cached root, but
+    // it is made as one is.
+    let recipe = Recipe {
+        name: format!("vm-image-{suite}"),
+        suite: suite.to_owned(),
+        arch: "amd64".to_owned(),
+        variant: Variant::Essential,
+        packages: PACKAGES.iter().map(|p| (*p).to_owned()).collect(),
+        // Every root's own filters come first in any case.
+        dpkg_filters: DPKG_FILTERS
+            .iter()
+            .filter(|f| !rootfs::DPKG_FILTERS.contains(f))
+            .map(|f| (*f).to_owned())
+            .collect(),
+    };
+    // INITRD=No: the kernel's postinst skips update-initramfs; the guest
+    // boots our own small initramfs.
+    rootfs::mmdebstrap(sh, &recipe, &root, mirror, &[("INITRD", "No")])?;
 
     let kernel_release = kernel_release(&root)?;
     fs::copy(root.join(format!("boot/vmlinuz-{kernel_release}")), work.join("vmlinuz"))
