@@ -92,6 +92,24 @@ impl LabCompilers {
     }
 }
 
+/// Makes, once, what the compile probes of `plans` need before their labs
+/// start: the toolchains, and cross compilers to time them against — the
+/// host's own (installed when missing) without `cross_suite`, else that
+/// Debian suite's from the cache. Returns whether any probe compiles.
+pub fn prepare(sh: &Shell, plans: &[&Plan], cross_suite: Option<&str>) -> anyhow::Result<bool> {
+    let wanted = crate::run::compile_toolchains(plans);
+    if wanted.is_empty() {
+        return Ok(false);
+    }
+    toolchain::ensure(sh, &wanted)?;
+    let c = c_systems(&wanted);
+    match cross_suite {
+        None => toolchain::ensure_cross_compilers(sh, &c)?,
+        Some(suite) => drop(cross::ensure(sh, suite, &c)?),
+    }
+    Ok(true)
+}
+
 /// The systems of `wanted` compiled in C (the ones a cross compiler is timed for).
 pub fn c_systems(wanted: &[(&'static crate::systems::NixSystem, Language)]) -> Vec<&'static crate::systems::NixSystem> {
     wanted.iter().filter(|(_, l)| *l == Language::C).map(|(s, _)| *s).collect()

@@ -279,15 +279,7 @@ pub fn prepare_host(sh: &Shell, plans: &[&Plan], stack: &stack::Stack) -> anyhow
     programs.sort();
     programs.dedup();
     prereq::ensure(sh, &programs)?;
-    let compiles = compile_toolchains(plans);
-    if !compiles.is_empty() {
-        toolchain::ensure(sh, &compiles)?;
-        let c = compilers::c_systems(&compiles);
-        match stack.suite {
-            None => toolchain::ensure_cross_compilers(sh, &c)?,
-            Some(suite) => drop(cross::ensure(sh, suite, &c)?),
-        }
-    }
+    compilers::prepare(sh, plans, stack.suite)?;
     payload::ensure(sh, &payload_systems(plans))
 }
 

@@ -23,7 +23,7 @@ pub use image::Image;
 use crate::plan::Plan;
 use crate::report::{LabReport, Verdict};
 use crate::run::compilers::{self, LabCompilers};
-use crate::run::{self, cross, payload, prereq, run_plan, toolchain};
+use crate::run::{self, payload, prereq, run_plan};
 
 /// Programs the vm backend runs on the host: mkfs.ext4 (payload disk) and
 /// what fetching payloads takes; qemu itself comes from [`qemu`]. Building
@@ -57,10 +57,7 @@ pub fn boot_for(sh: &Shell, plans: &[&Plan], suite: &str) -> anyhow::Result<Gues
     let mut options = BootOptions::new(accel);
     // The compile probes' toolchains, and the guest suite's cross compilers
     // to time them against, made once and shared with the guest from the cache.
-    let compiles = crate::run::compile_toolchains(plans);
-    if !compiles.is_empty() {
-        toolchain::ensure(sh, &compiles)?;
-        cross::ensure(sh, suite, &compilers::c_systems(&compiles))?;
+    if compilers::prepare(sh, plans, Some(suite))? {
         options.shared_cache = Some(payload::cache_dir()?);
     }
     let guest = Guest::boot(&image, &payloads, &options).context("the VM could not boot")?;
