@@ -160,17 +160,8 @@ impl flags::Bench {
             c.args(["lab", "run", "--backend", "host", "--stack", stack.name]).arg(&spec).env("CI", "1");
             c
         };
-        // Warm up both (page cache, payload cache), and check they work.
-        time_once(bare()).context("the bare sequence failed")?;
-        time_once(lab_run()).context("`lab run` of the bench lab failed")?;
-
-        let bare_times = time_runs(bare, self.runs)?;
-        let lab_times = time_runs(lab_run, self.runs)?;
-        let (b, l) = (median(&bare_times), median(&lab_times));
-        println!("bare commands  median {:>7.1} ms  min {:>7.1} ms  ({} runs)", ms(b), ms(min(&bare_times)), self.runs);
-        println!("lab run        median {:>7.1} ms  min {:>7.1} ms  ({} runs)", ms(l), ms(min(&lab_times)), self.runs);
-        let ratio = l.as_secs_f64() / b.as_secs_f64();
-        println!("ratio          {ratio:.2}× (target: within 2×)");
+        let ratio =
+            compare(("bare commands", "the bare sequence", bare), ("lab run", "the bench lab", lab_run), self.runs)?;
 
         // The compile probe against the bare emulated compile it wraps.
         let compile_spec = dir.path().join("bench-compile.toml");
@@ -196,15 +187,11 @@ impl flags::Bench {
             c.args(["lab", "run"]).arg(&compile_spec).env("CI", "1");
             c
         };
-        time_once(bare_compile()).context("the bare emulated compile failed")?;
-        time_once(lab_compile()).context("`lab run` of the compile bench lab failed")?;
-        let bare_c = time_runs(bare_compile, self.runs)?;
-        let lab_c = time_runs(lab_compile, self.runs)?;
-        let (bc, lc) = (median(&bare_c), median(&lab_c));
-        println!("bare compile   median {:>7.1} ms  min {:>7.1} ms  ({} runs)", ms(bc), ms(min(&bare_c)), self.runs);
-        println!("compile probe  median {:>7.1} ms  min {:>7.1} ms  ({} runs)", ms(lc), ms(min(&lab_c)), self.runs);
-        let compile_ratio = lc.as_secs_f64() / bc.as_secs_f64();
-        println!("ratio          {compile_ratio:.2}× (target: within 2×)");
+        let compile_ratio = compare(
+            ("bare compile", "the bare emulated compile", bare_compile),
+            ("compile probe", "the compile bench lab", lab_compile),
+            self.runs,
+        )?;
         let (probes, per_lab) = report_cost(self.runs)?;
         println!(
             "report         {:>7.3} ms per lab of {probes} probes (progress, table, surprises, JUnit)",
@@ -257,6 +244,31 @@ fn report_cost(rounds: u32) -> anyhow::Result<(usize, Duration)> {
         junit::render(&[(&plan, &report)]);
     }
     Ok((report.verdicts.len(), started.elapsed() / rounds.max(1)))
+}
+
+/// A side of a comparison: its label in the table, what it is in an error,
+/// and how to make its command.
+type Side<'a, F> = (&'a str, &'a str, F);
+
+/// Times `lab` against the `bare` commands it wraps: both once to warm up
+/// (page cache, payload cache) and check they work, then `runs` times each;
+/// prints both and the ratio of their medians, and returns that ratio.
+fn compare(
+    (bare_label, bare_what, bare): Side<impl Fn() -> Command>,
+    (lab_label, lab_what, lab): Side<impl Fn() -> Command>,
+    runs: u32,
+) -> anyhow::Result<f64> {
+    time_once(bare()).with_context(|| format!("{bare_what} failed"))?;
+    time_once(lab()).with_context(|| format!("`lab run` of {lab_what} failed"))?;
+    let bare_times = time_runs(bare, runs)?;
+    let lab_times = time_runs(lab, runs)?;
+    let (b, l) = (median(&bare_times), median(&lab_times));
+    for (label, median, times) in [(bare_label, b, &bare_times), (lab_label, l, &lab_times)] {
+        println!("{label:<14} median {:>7.1} ms  min {:>7.1} ms  ({runs} runs)", ms(median), ms(min(times)));
+    }
+    let ratio = l.as_secs_f64() / b.as_secs_f64();
+    println!("ratio          {ratio:.2}× (target: within 2×)");
+    Ok(ratio)
 }
 
 fn time_once(mut c: Command) -> anyhow::Result<Duration> {
