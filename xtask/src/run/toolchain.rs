@@ -218,7 +218,8 @@ fn ensure_one(sh: &Shell, system: &'static NixSystem, language: Language) -> any
 /// Debian's cross compiler for each of `systems` that this machine does not
 /// run natively, so the `compile` probe can time the same program compiled
 /// both ways: `gcc-<triple>` and `libc6-dev-<arch>-cross`, installed (as
-/// root, never removing anything) when missing. Without root the probe says
+/// root, through [`prereq::apt_install`], never removing or downgrading
+/// anything) when missing. Without root the probe says
 /// there is no cross compiler; nothing else depends on it.
 pub fn ensure_cross_compilers(sh: &Shell, systems: &[&'static NixSystem]) -> anyhow::Result<()> {
     if std::env::consts::ARCH != "x86_64" {
@@ -245,13 +246,9 @@ pub fn ensure_cross_compilers(sh: &Shell, systems: &[&'static NixSystem]) -> any
         return Ok(());
     }
     eprintln!("crosslab: installing cross compilers to time the compile probes against: {}", missing.join(" "));
-    cmd!(sh, "apt-get install -qq -y --no-remove --no-install-recommends {missing...}")
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .quiet()
-        .ignore_stdout()
-        .run()
-        .context("installing the host's cross compilers failed")?;
-    Ok(())
+    // Simulated first like every install crosslab runs: never a removal or downgrade.
+    let missing: Vec<&str> = missing.iter().map(String::as_str).collect();
+    prereq::apt_install(sh, &missing).context("installing the host's cross compilers failed")
 }
 
 /// The Debian root a system's toolchain is made from, from Debian `suite`
