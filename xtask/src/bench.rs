@@ -207,8 +207,9 @@ impl flags::Bench {
 fn report_cost(rounds: u32) -> anyhow::Result<(usize, Duration)> {
     use std::sync::{Arc, Mutex};
 
-    use crate::report::{junit, LabReport, Terminal, Verdict};
-    use crate::run::process::Execution;
+    use crate::outcome::Execution;
+    use crate::outcome::{LabReport, Verdict};
+    use crate::report::{junit, Terminal};
 
     let text = include_str!("../../labs/multiarch-uname.toml");
     let lab = crate::spec::parse("multiarch-uname", Path::new("labs/multiarch-uname.toml"), text)?;

@@ -12,8 +12,8 @@
 //! what to change on a real machine of the lab's host kind
 //! ([`SpecChange::machine_steps`]).
 
+use crate::outcome::Verdict;
 use crate::plan::{Plan, Probe, Registration, BINFMT_DIR};
-use crate::report::Verdict;
 use crate::spec::{HostKind, Interpreter, ProbeKind};
 use crate::systems::{NixSystem, SYSTEMS};
 

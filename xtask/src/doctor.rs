@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use crate::diagnose::{sandbox_covers, system_of_entry};
 use crate::flags;
 use crate::plan::BINFMT_DIR;
-use crate::report::count;
 use crate::systems::NixSystem;
+use crate::text::count;
 
 /// How much a finding matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

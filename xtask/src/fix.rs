@@ -24,8 +24,8 @@ use toml::{Table, Value};
 
 use crate::diagnose::{self, SpecChange};
 use crate::flags;
+use crate::outcome::LabReport;
 use crate::plan::Plan;
-use crate::report::{self, LabReport};
 use crate::run;
 use crate::spec::{self, HostKind, Lab};
 
@@ -370,7 +370,7 @@ fn changes_in_words(outcome: &Outcome) -> String {
     if !outcome.flipped.is_empty() {
         parts.push(format!(
             "{} that expected failure now expected to pass",
-            report::count(outcome.flipped.len(), "probe")
+            crate::text::count(outcome.flipped.len(), "probe")
         ));
     }
     parts.join("; ")
@@ -381,7 +381,7 @@ pub fn header(lab: &Lab, outcome: &Outcome) -> String {
     let mut out = format!(
         "# Fixed by `cargo xtask lab fix` from {}: every probe passed in an isolated run of this spec ({}).\n# Changes:\n",
         lab.path.display(),
-        report::count(outcome.runs, "run")
+        crate::text::count(outcome.runs, "run")
     );
     for (i, what) in &outcome.flipped {
         out.push_str(&format!("#   - probe[{i}] ({what}) now expects to pass\n"));
@@ -402,7 +402,7 @@ pub fn summary(lab: &Lab, fixed_plan: &Plan, outcome: &Outcome) -> String {
     }
     for a in &outcome.attempts {
         let line = match (&a.rejected, a.kept) {
-            (Some(why), _) => format!("  not run:  {} — {}\n", a.change.describe(), report::printable(why)),
+            (Some(why), _) => format!("  not run:  {} — {}\n", a.change.describe(), crate::text::printable(why)),
             (None, true) => {
                 format!("  kept:     {} ({} → {} failing)\n", a.change.describe(), a.failing_before, a.failing_after)
             }
@@ -413,9 +413,9 @@ pub fn summary(lab: &Lab, fixed_plan: &Plan, outcome: &Outcome) -> String {
         out.push_str(&line);
     }
     if !outcome.verified {
-        out.push_str(&format!("no verified fix after {}; still failing:\n", report::count(outcome.runs, "run")));
+        out.push_str(&format!("no verified fix after {}; still failing:\n", crate::text::count(outcome.runs, "run")));
         for l in &outcome.left {
-            out.push_str(&format!("  {}\n", report::printable(l)));
+            out.push_str(&format!("  {}\n", crate::text::printable(l)));
         }
         if outcome.attempts.is_empty() {
             out.push_str("  no diagnosis proposes a change of the spec for these\n");
@@ -427,14 +427,14 @@ pub fn summary(lab: &Lab, fixed_plan: &Plan, outcome: &Outcome) -> String {
         if outcome.applied.is_empty() {
             "the expectations changed".to_owned()
         } else {
-            report::count(outcome.applied.len(), "change")
+            crate::text::count(outcome.applied.len(), "change")
         },
-        report::count(outcome.runs, "run")
+        crate::text::count(outcome.runs, "run")
     ));
     if !outcome.applied.is_empty() {
         out.push_str(&format!("on a real {} machine:\n", lab.host.as_str()));
         for step in machine_steps(fixed_plan, &outcome.applied) {
-            out.push_str(&format!("  {}\n", report::printable(&step)));
+            out.push_str(&format!("  {}\n", crate::text::printable(&step)));
         }
     }
     out

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use crate::flags;
 use crate::plan::Plan;
-use crate::report::{count, printable};
 use crate::spec;
+use crate::text::{count, printable};
 
 impl flags::List {
     pub fn run(self, root: &Path) -> anyhow::Result<ExitCode> {

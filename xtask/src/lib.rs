@@ -13,7 +13,9 @@ pub mod doctor;
 pub mod fix;
 pub mod flags;
 pub mod inspect;
+pub mod machine;
 pub mod matrix;
+pub mod outcome;
 pub mod plan;
 pub mod quote;
 pub mod render;
@@ -25,6 +27,7 @@ pub mod shell;
 pub mod spec;
 pub mod systems;
 pub mod testsuite;
+pub mod text;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -18,8 +18,9 @@ use toml::Value;
 
 use crate::diagnose;
 use crate::flags::{self, MatrixFormat};
+use crate::outcome::{LabReport, Verdict};
 use crate::plan::{CompileTimes, Plan};
-use crate::report::{self, JsonLab, LabReport, Verdict};
+use crate::report::{self, JsonLab};
 use crate::run;
 use crate::spec::{self, Lab};
 use crate::systems::NixSystem;
@@ -193,7 +194,7 @@ impl flags::Matrix {
                     stack.name,
                     job.systems_text(),
                     report.verdicts.len(),
-                    report::format_duration(started.elapsed())
+                    crate::text::format_duration(started.elapsed())
                 );
                 let job_rows: Vec<Row> =
                     rows_of(plan, &report).into_iter().map(|r| Row { stack: stack.name, ..r }).collect();

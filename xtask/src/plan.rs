@@ -14,8 +14,8 @@
 use std::time::Duration;
 
 use crate::quote;
-use crate::spec::{Emulator, Expect, Interpreter, Lab, Language, ProbeKind};
-use crate::systems::NixSystem;
+use crate::spec::{Expect, Interpreter, Lab, Language, ProbeKind};
+use crate::systems::{Emulator, NixSystem};
 
 /// Where the kernel's binfmt_misc interface is mounted.
 pub const BINFMT_DIR: &str = "/proc/sys/fs/binfmt_misc";

@@ -4,7 +4,6 @@
 
 pub mod junit;
 
-use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -14,117 +13,12 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::diagnose;
+use crate::outcome::{LabReport, Verdict, VerdictWord};
 use crate::plan::{CompileTimes, Plan, Probe};
-use crate::run::process::Execution;
-use crate::spec::{Expect, ProbeKind};
-
-/// One probe's outcome, judged against its expectation.
-#[derive(Debug)]
-pub struct Verdict {
-    pub probe: Probe,
-    pub execution: Execution,
-    /// Exit status 0 within the timeout.
-    pub passed: bool,
-    pub as_expected: bool,
-}
-
-/// A verdict in one word, the same in every output: `--json`, `lab matrix`,
-/// JUnit's failure type, and the terminal (which writes surprises in upper case).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum VerdictWord {
-    /// Passed, as expected.
-    Pass,
-    /// Failed, as expected: the reported failure reproduced.
-    Xfail,
-    /// Failed, but should have passed.
-    Fail,
-    /// Passed, but should have failed: the reported failure is gone.
-    Xpass,
-    /// Stopped at its timeout; never as expected.
-    Timeout,
-}
-
-impl VerdictWord {
-    pub const ALL: [VerdictWord; 5] =
-        [VerdictWord::Pass, VerdictWord::Xfail, VerdictWord::Fail, VerdictWord::Xpass, VerdictWord::Timeout];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VerdictWord::Pass => "pass",
-            VerdictWord::Xfail => "xfail",
-            VerdictWord::Fail => "fail",
-            VerdictWord::Xpass => "xpass",
-            VerdictWord::Timeout => "timeout",
-        }
-    }
-}
-
-impl Verdict {
-    /// The verdict's word.
-    pub fn word(&self) -> VerdictWord {
-        match (self.as_expected, self.passed, self.execution.timed_out) {
-            (_, _, true) => VerdictWord::Timeout,
-            (true, true, _) => VerdictWord::Pass,
-            (true, false, _) => VerdictWord::Xfail,
-            (false, true, _) if self.probe.expect.status == Expect::Fail => VerdictWord::Xpass,
-            (false, _, _) => VerdictWord::Fail,
-        }
-    }
-
-    /// [`Verdict::word`] as the terminal shows it: `pass`, `xfail`, and the
-    /// surprises in upper case: `FAIL`, `XPASS`, `TIMEOUT`.
-    pub fn label(&self) -> &'static str {
-        match self.word() {
-            VerdictWord::Pass => "pass",
-            VerdictWord::Xfail => "xfail",
-            VerdictWord::Fail => "FAIL",
-            VerdictWord::Xpass => "XPASS",
-            VerdictWord::Timeout => "TIMEOUT",
-        }
-    }
-
-    /// A `compile` probe's emulated and cross compile times, when it got that far.
-    pub fn compile_times(&self) -> Option<CompileTimes> {
-        (self.probe.kind == ProbeKind::Compile).then(|| CompileTimes::from_output(&self.execution.output)).flatten()
-    }
-
-    /// `✓` for an outcome as expected, `✗` for one that is not.
-    pub fn mark(&self) -> &'static str {
-        if self.as_expected {
-            "✓"
-        } else {
-            "✗"
-        }
-    }
-
-    /// How the command ended, in words: `exit status 1`, `killed by signal 9`.
-    pub fn status_text(&self) -> String {
-        match (self.execution.timed_out, self.execution.exit_code, self.execution.signal) {
-            (true, _, _) => format!("timed out after {} s", self.probe.timeout.as_secs()),
-            (_, Some(c), _) => format!("exit status {c}"),
-            (_, None, Some(s)) => format!("killed by signal {s}"),
-            _ => "unknown status".to_owned(),
-        }
-    }
-}
-
-/// Every verdict of one lab on one backend.
-#[derive(Debug)]
-pub struct LabReport {
-    pub lab: String,
-    pub backend: &'static str,
-    pub verdicts: Vec<Verdict>,
-    /// The stack the lab ran on and its Nix, qemu and kernel, when a
-    /// session ran it (JUnit records them).
-    pub versions: Option<crate::run::stack::Versions>,
-}
+use crate::spec::Expect;
+use crate::text::{count, format_duration, last_lines, printable, tail};
 
 impl LabReport {
-    pub fn all_as_expected(&self) -> bool {
-        self.verdicts.iter().all(|v| v.as_expected)
-    }
-
     /// The stable JSON shape of `lab run --json` (one per line) and of
     /// `lab matrix --format json` (with its rows): the lab, where its spec
     /// is, a summary, and every probe with its verdict, command, output and
@@ -631,62 +525,4 @@ fn paint(on: bool, colour: &str, text: &str) -> String {
     } else {
         text.to_owned()
     }
-}
-
-/// `n` and `word`, plural unless there is one: `1 probe`, `3 probes`.
-pub fn count(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
-    }
-}
-
-/// `text` for the terminal: control characters other than tab and line feed
-/// written as escapes (`\x1b`; a carriage return is `\x0d`). Probe output
-/// and spec text (a title names sandbox paths) are shown, never obeyed: a raw
-/// escape sequence would recolour, clear or retitle the terminal, and a
-/// carriage return overwrite the report's line.
-pub fn printable(text: &str) -> Cow<'_, str> {
-    let hidden = |c: char| c.is_control() && c != '\t' && c != '\n';
-    if !text.chars().any(hidden) {
-        return Cow::Borrowed(text);
-    }
-    Cow::Owned(text.chars().map(|c| if hidden(c) { escaped(c) } else { c.to_string() }).collect())
-}
-
-/// A character as an escape a reader can see: `\x1b`, `\u{fffe}`.
-pub fn escaped(c: char) -> String {
-    if (c as u32) < 0x100 {
-        format!("\\x{:02x}", c as u32)
-    } else {
-        format!("\\u{{{:x}}}", c as u32)
-    }
-}
-
-/// `12ms`, `1.5s`.
-pub fn format_duration(d: Duration) -> String {
-    if d.as_secs() >= 1 {
-        format!("{:.1}s", d.as_secs_f64())
-    } else {
-        format!("{}ms", d.as_millis())
-    }
-}
-
-/// The last `n` lines of `text`.
-pub fn last_lines(text: &str, n: usize) -> Vec<&str> {
-    let lines: Vec<&str> = text.trim_end().lines().collect();
-    lines[lines.len().saturating_sub(n)..].to_vec()
-}
-
-/// The last `max` bytes of `text`, cut at a character boundary.
-pub fn tail(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut start = text.len() - max;
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    text[start..].to_owned()
 }

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
 use toml::{Spanned, Table, Value};
 
-use crate::systems::{self, NixSystem};
+use crate::systems::{self, Emulator, NixSystem};
 
 /// A lab spec that has been read and validated.
 #[derive(Debug)]
@@ -74,27 +74,6 @@ impl Interpreter {
             Interpreter::Fhs => "fhs",
             Interpreter::Nixos => "nixos",
             Interpreter::None => "none",
-        }
-    }
-}
-
-/// Which qemu is registered: how the emulator is linked decides what a
-/// chroot or sandbox must contain for it to start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Emulator {
-    /// A statically linked qemu (Debian's qemu-user-static; NixOS with
-    /// `boot.binfmt.preferStaticEmulators`).
-    Static,
-    /// A dynamically linked qemu, which needs its loader and libraries where
-    /// it runs (Debian's qemu-user; NixOS's default `qemu-<arch>-binfmt-P` wrapper).
-    Dynamic,
-}
-
-impl Emulator {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Emulator::Static => "static",
-            Emulator::Dynamic => "dynamic",
         }
     }
 }

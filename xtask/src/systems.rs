@@ -281,10 +281,10 @@ impl NixSystem {
 
     /// Where Debian puts the emulator of this kind: the static one
     /// (qemu-user-static) or the dynamically linked one (qemu-user).
-    pub fn fhs_emulator(&self, emulator: crate::spec::Emulator) -> String {
+    pub fn fhs_emulator(&self, emulator: Emulator) -> String {
         match emulator {
-            crate::spec::Emulator::Static => self.fhs_interpreter(),
-            crate::spec::Emulator::Dynamic => format!("/usr/bin/qemu-{}", self.qemu),
+            Emulator::Static => self.fhs_interpreter(),
+            Emulator::Dynamic => format!("/usr/bin/qemu-{}", self.qemu),
         }
     }
 
@@ -359,4 +359,25 @@ pub fn closest(wanted: &str) -> Vec<&'static str> {
 /// All known doubles, comma-separated, for error messages.
 pub fn known_list() -> String {
     SYSTEMS.iter().map(|s| s.double).collect::<Vec<_>>().join(", ")
+}
+
+/// Which qemu is registered: how the emulator is linked decides what a
+/// chroot or sandbox must contain for it to start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Emulator {
+    /// A statically linked qemu (Debian's qemu-user-static; NixOS with
+    /// `boot.binfmt.preferStaticEmulators`).
+    Static,
+    /// A dynamically linked qemu, which needs its loader and libraries where
+    /// it runs (Debian's qemu-user; NixOS's default `qemu-<arch>-binfmt-P` wrapper).
+    Dynamic,
+}
+
+impl Emulator {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Emulator::Static => "static",
+            Emulator::Dynamic => "dynamic",
+        }
+    }
 }

@@ -8,8 +8,8 @@
 use std::path::Path;
 
 use xtask::diagnose::{self, Cause};
+use xtask::outcome::LabReport;
 use xtask::plan::Plan;
-use xtask::report::LabReport;
 use xtask::run::{payload, rootfs, run_host, toolchain};
 use xtask::spec;
 use xtask::systems::NixSystem;

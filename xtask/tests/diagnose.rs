@@ -7,8 +7,8 @@
 //! (the README's test command installs them).
 
 use xtask::diagnose::{diagnose, Cause, Diagnosis, SpecChange};
+use xtask::outcome::LabReport;
 use xtask::plan::Plan;
-use xtask::report::LabReport;
 use xtask::run::{payload, run_host};
 use xtask::spec::{self, Lab};
 

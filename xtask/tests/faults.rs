@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use xtask::outcome::LabReport;
 use xtask::plan::Plan;
-use xtask::report::LabReport;
 use xtask::run::{payload, run_host};
 use xtask::spec;
 

@@ -43,10 +43,11 @@ mod common;
 use common::NO_STORE;
 
 use serde_json::{json, Value as Json};
+use xtask::outcome::Execution;
+use xtask::outcome::{LabReport, Verdict};
 use xtask::plan::{Plan, Probe};
 use xtask::render::{Render, VM_HOST_ARCH};
-use xtask::report::{self, junit, LabReport, Verdict};
-use xtask::run::process::Execution;
+use xtask::report::{self, junit};
 use xtask::spec::{self, Expect, Interpreter, Lab, ProbeKind};
 use xtask::systems::{NixSystem, SYSTEMS};
 
@@ -443,7 +444,7 @@ fn verdict(probe: &Probe, rng: &mut Rng, meets: usize) -> Verdict {
         duration: Duration::from_millis(rng.below(100_000) as u64),
         output,
     };
-    xtask::run::judge(probe, execution)
+    xtask::outcome::judge(probe, execution)
 }
 
 /// JSON, JUnit, Markdown and terminal report of a made-up run of `lab`.
@@ -462,7 +463,9 @@ fn report_problems(lab: &Lab, rng: &mut Rng) -> Vec<String> {
     let json = serde_json::to_string(&report.to_json_diagnosed(&plan)).unwrap();
     let back: Json = serde_json::from_str(&json).unwrap();
     for (v, p) in report.verdicts.iter().zip(back["probes"].as_array().unwrap()) {
-        if p["output"].as_str() != Some(report::tail(&v.execution.output, 4000).as_str()) || p["id"] != v.probe.id() {
+        if p["output"].as_str() != Some(xtask::text::tail(&v.execution.output, 4000).as_str())
+            || p["id"] != v.probe.id()
+        {
             problems.push(format!("JSON does not carry {}'s output", v.probe.id()));
         }
     }

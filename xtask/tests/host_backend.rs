@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use xtask::outcome::LabReport;
 use xtask::plan::Plan;
-use xtask::report::LabReport;
 use xtask::run::{payload, run_host};
 use xtask::spec;
 
@@ -33,7 +33,7 @@ fn run_lab(name: &str) -> LabReport {
     run(&lab_path(name))
 }
 
-fn verdict<'a>(report: &'a LabReport, kind: &str) -> &'a xtask::report::Verdict {
+fn verdict<'a>(report: &'a LabReport, kind: &str) -> &'a xtask::outcome::Verdict {
     report.verdicts.iter().find(|v| v.probe.kind.as_str() == kind).unwrap_or_else(|| panic!("no {kind} probe"))
 }
 

@@ -15,11 +15,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value as Json};
+use xtask::outcome::Execution;
+use xtask::outcome::LabReport;
 use xtask::plan::Plan;
 use xtask::quote;
 use xtask::render::{Render, VM_HOST_ARCH};
-use xtask::report::{self, junit, LabReport, Terminal};
-use xtask::run::process::Execution;
+use xtask::report::{self, junit, Terminal};
 use xtask::spec::{self, Lab, ProbeKind};
 
 mod common;
@@ -691,7 +692,7 @@ fn made_up_report(plan: &Plan, output: &str) -> LabReport {
                 ProbeKind::Exec => (1, format!("{}\n", p.expect.contains[0])),
                 _ => (3, output.to_owned()),
             };
-            xtask::run::judge(
+            xtask::outcome::judge(
                 p,
                 Execution {
                     exit_code: Some(exit_code),
@@ -716,7 +717,7 @@ fn made_up_reports_with_any_text_stay_well_formed() {
 
     let json: Json = serde_json::from_str(&serde_json::to_string(&report.to_json_diagnosed(&plan)).unwrap()).unwrap();
     for (p, v) in json["probes"].as_array().unwrap().iter().zip(&report.verdicts) {
-        assert_eq!(p["output"], report::tail(&v.execution.output, 4000));
+        assert_eq!(p["output"], xtask::text::tail(&v.execution.output, 4000));
         assert_eq!(p["id"], v.probe.id());
     }
 

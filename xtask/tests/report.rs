@@ -9,8 +9,9 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use xtask::diagnose::{diagnose, Cause, Diagnosis};
+use xtask::outcome::LabReport;
 use xtask::plan::Plan;
-use xtask::report::{junit, LabReport, Terminal};
+use xtask::report::{junit, Terminal};
 use xtask::run::{payload, run_host};
 use xtask::spec::{self, Lab};
 

@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 use crate::flags;
 use crate::plan::{Plan, Probe, BINFMT_DIR};
 use crate::quote;
-use crate::spec::{Emulator, Expect, HostKind, Interpreter, Lab, Language, ProbeKind};
-use crate::systems::NixSystem;
+use crate::spec::{Expect, HostKind, Interpreter, Lab, Language, ProbeKind};
+use crate::systems::{Emulator, NixSystem};
 use generated::{GeneratedFiles, Staleness};
 
 /// The hand-written files the rendered checks use: the NixOS node module

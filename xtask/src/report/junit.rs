@@ -10,8 +10,9 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::diagnose;
+use crate::outcome::LabReport;
 use crate::plan::Plan;
-use crate::report::{escaped, last_lines, LabReport};
+use crate::text::{escaped, last_lines};
 
 /// The JUnit XML document for these labs' reports.
 pub fn render(labs: &[(&Plan, &LabReport)]) -> String {
@@ -162,7 +163,7 @@ mod tests {
         let mut report =
             super::LabReport { lab: lab.name.clone(), backend: "host", verdicts: Vec::new(), versions: None };
         assert!(!super::render(&[(&plan, &report)]).contains("name=\"stack\""), "no session, no stack");
-        report.versions = Some(crate::run::stack::Versions {
+        report.versions = Some(crate::outcome::Versions {
             stack: "trixie",
             nix: "2.26.3+dfsg-1".into(),
             qemu: "1:10.0.13+ds-0+deb13u1".into(),

@@ -25,8 +25,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+use crate::outcome::Execution;
 use crate::run::idmap::IdMap;
-use crate::run::process::{run_bounded, Execution};
+use crate::run::process::run_bounded;
 
 /// Where the lab's own files live inside its namespaces.
 pub const LAB_DIR: &str = "/run/crosslab";

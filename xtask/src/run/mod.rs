@@ -22,9 +22,10 @@ use anyhow::{bail, Context};
 use xshell::Shell;
 
 use crate::flags;
-use crate::plan::{Plan, Probe};
-use crate::report::{self, LabReport, Verdict};
-use crate::run::process::Execution;
+use crate::outcome::Execution;
+use crate::outcome::{LabReport, Verdict};
+use crate::plan::Plan;
+use crate::report;
 use crate::spec::ProbeKind;
 use crate::systems::NixSystem;
 
@@ -124,7 +125,7 @@ fn try_private_binfmt_misc() -> Result<String, String> {
 /// Labs running on one backend and stack: what was prepared once (payloads,
 /// the stack's root, a booted guest) for every lab of a `lab run` or `lab matrix`.
 pub struct Session {
-    pub versions: stack::Versions,
+    pub versions: crate::outcome::Versions,
     on: SessionBackend,
 }
 
@@ -148,7 +149,7 @@ impl Session {
                 let global_binfmt = preflight(allow_global)?;
                 let payloads = prepare_host(&sh, plans, stack)?;
                 let lower = stack.lower_root(&sh)?;
-                let versions = stack::Versions::of(stack, &lower);
+                let versions = crate::outcome::Versions::of(stack, &lower);
                 let env = HostEnv { payloads, global_binfmt, lower, suite: stack.suite };
                 Ok(Session { versions, on: SessionBackend::Host(env) })
             }
@@ -414,7 +415,7 @@ pub fn run_plan(
     let mut verdicts = Vec::new();
     for probe in &plan.probes {
         let execution = executor.exec(&probe.command, probe.timeout)?;
-        let verdict = judge(probe, execution);
+        let verdict = crate::outcome::judge(probe, execution);
         on_verdict(&verdict);
         verdicts.push(verdict);
     }
@@ -431,14 +432,6 @@ pub fn register(plan: &Plan, executor: &dyn Executor) -> anyhow::Result<()> {
         fault_point("registration");
     }
     Ok(())
-}
-
-/// Judges one probe's execution against its expectation. A timeout is never
-/// as expected, whatever the spec expects.
-pub fn judge(probe: &Probe, execution: Execution) -> Verdict {
-    let passed = execution.succeeded();
-    let as_expected = !execution.timed_out && probe.expect.is_met(passed, &execution.output);
-    Verdict { probe: probe.clone(), execution, passed, as_expected }
 }
 
 /// Fault injection for the tests: with `CROSSLAB_FAULT_PAUSE=<point>` in the

@@ -20,11 +20,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 use crate::flags;
+use crate::outcome::judge;
+use crate::outcome::Execution;
+use crate::outcome::{LabReport, Verdict};
 use crate::plan::{Plan, Probe};
 use crate::render::{Render, VM_HOST_ARCH};
-use crate::report::{LabReport, Verdict};
-use crate::run::judge;
-use crate::run::process::Execution;
 
 /// What marks a probe's result line in the driver's log (`RESULT_MARK` of
 /// modules/crosslab_probe.py).

@@ -219,7 +219,7 @@ fn run_apt(command: xshell::Cmd<'_>, suite: &str) -> anyhow::Result<()> {
     if let Some(bad) = inconsistent_index(suite, &log) {
         return Err(bad.into());
     }
-    bail!("`{shown}` exited with {}:\n{}", out.status, crate::report::last_lines(&log, 20).join("\n"))
+    bail!("`{shown}` exited with {}:\n{}", out.status, crate::text::last_lines(&log, 20).join("\n"))
 }
 
 /// Puts one system's payload in place atomically: a half-fetched payload is

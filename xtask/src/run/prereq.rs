@@ -92,7 +92,7 @@ pub fn apt_install(sh: &Shell, packages: &[&str]) -> anyhow::Result<()> {
             "`apt-get install {}` exited with {}:\n{}",
             packages.join(" "),
             installed.status,
-            crate::report::last_lines(&log, 20).join("\n")
+            crate::text::last_lines(&log, 20).join("\n")
         );
     }
     Ok(())

@@ -8,23 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-/// How a command ended, and what it printed.
-#[derive(Debug)]
-pub struct Execution {
-    /// Exit code, or `None` when killed by a signal or the timeout.
-    pub exit_code: Option<i32>,
-    pub signal: Option<i32>,
-    pub timed_out: bool,
-    pub duration: Duration,
-    /// stdout and stderr interleaved, decoded lossily, bounded.
-    pub output: String,
-}
-
-impl Execution {
-    pub fn succeeded(&self) -> bool {
-        self.exit_code == Some(0) && !self.timed_out
-    }
-}
+use crate::outcome::Execution;
 
 /// The most output kept from one probe: its start and its end.
 const KEEP_HEAD: usize = 8 * 1024;

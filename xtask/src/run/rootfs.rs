@@ -234,7 +234,7 @@ pub fn mmdebstrap(sh: &Shell, recipe: &Recipe, tree: &Path, mirror: &str, env: &
         if let Some(bad) = payload::inconsistent_index(suite, &log) {
             return Err(bad.into());
         }
-        bail!("`mmdebstrap` exited with {}:\n{}", out.status, crate::report::last_lines(&log, 20).join("\n"));
+        bail!("`mmdebstrap` exited with {}:\n{}", out.status, crate::text::last_lines(&log, 20).join("\n"));
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use anyhow::bail;
 use xshell::Shell;
 
+use crate::outcome::Versions;
 use crate::run::rootfs::{self, Recipe, Variant};
 use crate::systems::SYSTEMS;
 
@@ -95,16 +96,6 @@ impl Stack {
             }
         }
     }
-}
-
-/// The versions a run used, for reports: the stack, its Nix and qemu, and the
-/// kernel the probes ran on.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Versions {
-    pub stack: &'static str,
-    pub nix: String,
-    pub qemu: String,
-    pub kernel: String,
 }
 
 impl Versions {

@@ -20,8 +20,8 @@ use xshell::Shell;
 pub use guest::{choose_accel, Accel, BootOptions, Guest};
 pub use image::Image;
 
+use crate::outcome::{LabReport, Verdict};
 use crate::plan::Plan;
-use crate::report::{LabReport, Verdict};
 use crate::run::compilers::{self, LabCompilers};
 use crate::run::{self, payload, prereq, run_plan};
 
@@ -72,14 +72,14 @@ pub fn boot_for(sh: &Shell, plans: &[&Plan], suite: &str) -> anyhow::Result<Gues
 }
 
 /// The versions in the guest: its Nix, its qemu-user-static, its kernel.
-pub fn versions(guest: &Guest, stack: &'static crate::run::stack::Stack) -> crate::run::stack::Versions {
+pub fn versions(guest: &Guest, stack: &'static crate::run::stack::Stack) -> crate::outcome::Versions {
     use crate::run::stack::version_in;
     let ask = |command: &str| {
         crate::run::Executor::exec(guest, command, std::time::Duration::from_secs(20))
             .map(|e| version_in(&e.output))
             .unwrap_or_else(|_| "unknown".to_owned())
     };
-    crate::run::stack::Versions {
+    crate::outcome::Versions {
         stack: stack.name,
         nix: ask("nix-build --version"),
         qemu: ask("qemu-aarch64-static --version"),

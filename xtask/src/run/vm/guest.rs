@@ -41,10 +41,10 @@ use anyhow::{anyhow, bail, Context};
 use super::base64;
 use super::cpio::Cpio;
 use super::image::{Image, INITRD_MODULES_DIR};
+use crate::outcome::Execution;
 use crate::quote;
 use crate::run::compilers::{write_files_script, LabCompilers, LAB_CACHE_DIR};
 use crate::run::host::{probe_env, LAB_DIR, PAYLOADS_DIR};
-use crate::run::process::Execution;
 
 /// How the guest's CPU is provided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -511,7 +511,7 @@ impl Guest {
                 let _ = f.read_to_end(&mut bytes);
             }
             let content = String::from_utf8_lossy(&bytes).replace('\r', "");
-            let lines = crate::report::last_lines(&content, 15);
+            let lines = crate::text::last_lines(&content, 15);
             if !lines.is_empty() {
                 text.push_str(&format!("  {what}, last lines:\n"));
                 for l in lines {

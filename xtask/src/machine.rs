@@ -1,0 +1,1 @@
+//! The machine as it is, read without changing it.
