@@ -140,9 +140,9 @@ impl flags::Bench {
         let exe = std::env::current_exe()?;
         let aarch64 = NixSystem::find("aarch64-linux").expect("in the table");
         let sh = xshell::Shell::new()?;
-        let payloads = crate::run::payload::ensure(&sh, &[aarch64])?;
+        let payloads = crate::provision::payload::ensure(&sh, &[aarch64])?;
         let payload = payloads.join(aarch64.double).canonicalize()?;
-        let stack = crate::run::stack::Stack::find(&self.stack)?;
+        let stack = crate::provision::stack::Stack::find(&self.stack)?;
         let lower = stack.lower_root(&sh)?;
         println!("stack `{}` ({})", stack.name, stack.about);
 
@@ -166,7 +166,7 @@ impl flags::Bench {
         // The compile probe against the bare emulated compile it wraps.
         let compile_spec = dir.path().join("bench-compile.toml");
         std::fs::write(&compile_spec, BENCH_COMPILE_LAB)?;
-        let toolchain = crate::run::toolchain::ensure(&sh, &[(aarch64, crate::spec::Language::C)])?.remove(0);
+        let toolchain = crate::provision::toolchain::ensure(&sh, &[(aarch64, crate::spec::Language::C)])?.remove(0);
         println!(
             "toolchain      {} ({} MB, {} MB as a NAR)",
             toolchain.manifest.store_path,

@@ -16,8 +16,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::diagnose::sandbox_covers;
-use crate::doctor::{self, Checkup, Entry, Executable, Level};
+use crate::doctor::{self, Checkup, Level};
 use crate::flags;
+use crate::machine::binfmt::Entry;
+use crate::machine::elf::{executable, Executable};
 use crate::plan::BINFMT_DIR;
 use crate::quote;
 use crate::spec::HostKind;
@@ -177,7 +179,7 @@ impl Machine {
         } else {
             for e in &self.entries {
                 let s = e.system.expect("kept entries have a system");
-                let kind = match doctor::executable(Path::new(&e.interpreter)) {
+                let kind = match executable(Path::new(&e.interpreter)) {
                     Executable::Elf(None) => "static".to_owned(),
                     Executable::Elf(Some(loader)) => format!("dynamic, loader {loader}"),
                     Executable::Script(program) => format!("a script run by {program}"),
@@ -302,27 +304,13 @@ fn registered_by(entry: &Entry, host: HostKind) -> Option<String> {
     if host == HostKind::Nixos && entry.interpreter.starts_with("/run/binfmt/") {
         return Some("NixOS's boot.binfmt (configuration.nix)".to_owned());
     }
-    if let Some(tool) = registering_tool(&entry.name) {
+    if let Some(tool) = crate::machine::binfmt::registering_tool(&entry.name) {
         return Some(tool);
     }
     if entry.flags.contains('F') && !Path::new(&entry.interpreter).exists() {
         return Some("a container with F (Docker's tonistiigi/binfmt or multiarch/qemu-user-static)".to_owned());
     }
     None
-}
-
-/// The tool whose files on this machine register an entry called `name` at
-/// boot: binfmt-support's database, or a systemd-binfmt file (the first of
-/// /etc, /run, /usr/lib that has it, as systemd reads them).
-pub fn registering_tool(name: &str) -> Option<String> {
-    if Path::new("/var/lib/binfmts").join(name).exists() {
-        return Some(format!("binfmt-support (`update-binfmts --display {name}`)"));
-    }
-    ["/etc/binfmt.d", "/run/binfmt.d", "/usr/lib/binfmt.d"]
-        .iter()
-        .map(|dir| Path::new(dir).join(format!("{name}.conf")))
-        .find(|file| file.exists())
-        .map(|file| format!("systemd-binfmt ({})", file.display()))
 }
 
 /// Kernel flags as the spec writes them (`POCF` order; the kernel shows `O`
@@ -348,7 +336,7 @@ fn toml_string(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::Machine;
-    use crate::doctor::Entry;
+    use crate::machine::binfmt::Entry;
     use crate::spec::{self, HostKind, Interpreter};
     use crate::systems::NixSystem;
 

@@ -138,14 +138,17 @@ impl SpecChange {
     /// What to change on a real machine of the lab's host kind for the same
     /// effect: nix.conf lines and the daemon restart, the binfmt_misc entry
     /// through the tool that registered it, or the NixOS options.
-    pub fn machine_steps(&self, plan: &Plan) -> Vec<String> {
+    /// `registered_by` is evidence from the machine the report is read on:
+    /// which tool registers a binfmt_misc entry of that name there
+    /// ([`crate::machine::binfmt::registering_tool`]), so the steps can name it.
+    pub fn machine_steps(&self, plan: &Plan, registered_by: &RegisteredBy) -> Vec<String> {
         match plan.lab.host {
             HostKind::Nixos => self.nixos_steps(plan),
-            HostKind::NonNixos => self.non_nixos_steps(plan),
+            HostKind::NonNixos => self.non_nixos_steps(plan, registered_by),
         }
     }
 
-    fn non_nixos_steps(&self, plan: &Plan) -> Vec<String> {
+    fn non_nixos_steps(&self, plan: &Plan, registered_by: &RegisteredBy) -> Vec<String> {
         const RESTART: &str = "then restart the daemon: `sudo systemctl restart nix-daemon` (without a daemon, the next nix command reads it)";
         let nix_conf = |line: String| vec![format!("add to /etc/nix/nix.conf: `{line}`"), RESTART.to_owned()];
         match self {
@@ -161,7 +164,9 @@ impl SpecChange {
                     RESTART.to_owned(),
                 ]
             }
-            SpecChange::AddFlag(flag) => plan.registrations.iter().flat_map(|r| reregister_steps(r, *flag)).collect(),
+            SpecChange::AddFlag(flag) => {
+                plan.registrations.iter().flat_map(|r| reregister_steps(r, *flag, registered_by)).collect()
+            }
             SpecChange::RegisterEmulator | SpecChange::RemoveProbe { .. } => {
                 let platforms: Vec<&str> = self.systems(plan).iter().map(|s| s.oci_platform).collect();
                 vec![
@@ -219,7 +224,7 @@ impl SpecChange {
             SpecChange::RegisterEmulator | SpecChange::RemoveProbe { .. } => {
                 option(format!("boot.binfmt.emulatedSystems = [ {} ];", systems()))
             }
-            SpecChange::SetQemuCpu { .. } | SpecChange::RemovePayload { .. } => self.non_nixos_steps(plan),
+            SpecChange::SetQemuCpu { .. } | SpecChange::RemovePayload { .. } => self.non_nixos_steps(plan, &|_| None),
         }
     }
 }
@@ -249,7 +254,7 @@ fn foreign_systems(plan: &Plan) -> Vec<&'static NixSystem> {
 /// may have registered it: binfmt-support, systemd-binfmt (`/etc/binfmt.d`
 /// overrides the package's `/usr/lib/binfmt.d` file of the same name), or
 /// tonistiigi/binfmt (which always registers with `CF`).
-fn reregister_steps(reg: &Registration, flag: char) -> Vec<String> {
+fn reregister_steps(reg: &Registration, flag: char, registered_by: &RegisteredBy) -> Vec<String> {
     let mut flags = reg.flags.clone();
     if !flags.contains(flag) {
         flags.push(flag);
@@ -258,7 +263,7 @@ fn reregister_steps(reg: &Registration, flag: char) -> Vec<String> {
     let line = format!(":{}:M::{}:{}:{}:{flags}", reg.name, reg.system.magic, reg.system.mask, reg.interpreter);
     let yes_no = |f: char| if flags.contains(f) { "yes" } else { "no" };
     // The lab may model another machine: this one's tool is said as such.
-    let here = crate::capture::registering_tool(&reg.name)
+    let here = registered_by(&reg.name)
         .map(|tool| format!(" (on this machine `{}` is registered by {tool})", reg.name))
         .unwrap_or_default();
     vec![
@@ -283,6 +288,11 @@ fn reregister_steps(reg: &Registration, flag: char) -> Vec<String> {
     ]
 }
 
+/// Which tool registers the binfmt_misc entry of a name on the machine a
+/// report is read on, if any: evidence handed to a diagnosis, which never
+/// reads the machine itself.
+pub type RegisteredBy = dyn Fn(&str) -> Option<String>;
+
 /// Why a probe's outcome was not the expected one, and what to change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnosis {
@@ -304,9 +314,9 @@ pub struct Diagnosis {
 impl Diagnosis {
     /// What to change on a real machine of the lab's kind: the preferred
     /// spec change's steps, else the cause's own.
-    pub fn machine_steps(&self, plan: &Plan) -> Vec<String> {
+    pub fn machine_steps(&self, plan: &Plan, registered_by: &RegisteredBy) -> Vec<String> {
         match self.changes.first() {
-            Some(change) => change.machine_steps(plan),
+            Some(change) => change.machine_steps(plan, registered_by),
             None => self.on_machine.clone(),
         }
     }
@@ -856,15 +866,6 @@ fn list_or_none(items: &[String]) -> String {
     }
 }
 
-/// The system whose binfmt_misc magic matches `magic`/`mask` given as the
-/// hex strings the kernel shows in an entry's status file.
-pub fn system_of_entry(magic_hex: &str, mask_hex: &str) -> Option<&'static NixSystem> {
-    let hex = |b: Vec<u8>| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    SYSTEMS
-        .iter()
-        .find(|s| hex(s.magic_bytes()) == magic_hex && (mask_hex.is_empty() || hex(s.mask_bytes()) == mask_hex))
-}
-
 #[cfg(test)]
 mod tests {
     use super::{sandbox_covers, SpecChange};
@@ -879,7 +880,7 @@ mod tests {
     fn the_f_flag_on_a_real_machine_goes_through_the_tool_that_registered_the_entry() {
         let lab = lab("description = \"d\"\nhost = \"non-nixos\"\nsystems = [\"aarch64-linux\"]\n[binfmt]\nflags = \"P\"\n[[probe]]\nkind = \"build\"\n");
         let plan = Plan::new(&lab, "x86_64");
-        let steps = SpecChange::AddFlag('F').machine_steps(&plan).join("\n");
+        let steps = SpecChange::AddFlag('F').machine_steps(&plan, &|_| None).join("\n");
         assert!(
             steps.contains(
                 "update-binfmts --package qemu-user-static --remove qemu-aarch64 /usr/bin/qemu-aarch64-static"
@@ -898,11 +899,11 @@ mod tests {
         let lab =
             lab("description = \"d\"\nhost = \"nixos\"\nsystems = [\"aarch64-linux\"]\n[[probe]]\nkind = \"build\"\n");
         let plan = Plan::new(&lab, "x86_64");
-        let f = SpecChange::AddFlag('F').machine_steps(&plan).join("\n");
+        let f = SpecChange::AddFlag('F').machine_steps(&plan, &|_| None).join("\n");
         assert!(f.contains("boot.binfmt.preferStaticEmulators = true;") && f.contains("nixos-rebuild switch"), "{f}");
-        let path = SpecChange::AddSandboxPaths(vec!["/x".into()]).machine_steps(&plan).join("\n");
+        let path = SpecChange::AddSandboxPaths(vec!["/x".into()]).machine_steps(&plan, &|_| None).join("\n");
         assert!(path.contains("nix.settings.extra-sandbox-paths = [ \"/x\" ];"), "{path}");
-        let register = SpecChange::RegisterEmulator.machine_steps(&plan).join("\n");
+        let register = SpecChange::RegisterEmulator.machine_steps(&plan, &|_| None).join("\n");
         assert!(register.contains("boot.binfmt.emulatedSystems = [ \"aarch64-linux\" ];"), "{register}");
     }
 

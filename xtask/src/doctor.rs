@@ -8,17 +8,20 @@
 //! with the `unshare` that made it; the KVM test guest boots from a kernel
 //! file with no disk; nothing is installed (missing tools are named instead).
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{ExitCode, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::diagnose::{sandbox_covers, system_of_entry};
+use crate::diagnose::sandbox_covers;
 use crate::flags;
-use crate::plan::BINFMT_DIR;
-use crate::systems::NixSystem;
+use crate::machine::binfmt::{self, BinfmtMount, Entry};
+use crate::machine::elf::{executable, Executable};
+use crate::machine::nix::NixSettings;
+use crate::machine::qemu::{qemu_dirs, qemu_programs_in, qemu_version, QemuKind};
+use crate::machine::{self, Unreadable};
+use crate::systems::{NixSystem, BINFMT_DIR};
 use crate::text::count;
 
 /// How much a finding matters.
@@ -101,7 +104,7 @@ impl flags::Doctor {
 pub fn examine(kvm_timeout: Duration, reuse_kvm_test: bool) -> Checkup {
     let kvm = std::thread::spawn(move || kvm_test_cached(kvm_timeout, reuse_kvm_test));
     let mut c = Checkup::default();
-    match crate::run::private_binfmt_misc() {
+    match machine::private_binfmt_misc() {
         Ok(how) => c.ok(
             "kernel",
             format!("{how}: `lab run` picks the host backend, which registers in a private instance"),
@@ -165,244 +168,53 @@ fn check_user(c: &mut Checkup) {
     }
 }
 
-/// One entry of binfmt_misc, as its status file shows it.
-#[derive(Debug, Clone)]
-pub struct Entry {
-    pub name: String,
-    pub enabled: bool,
-    pub interpreter: String,
-    pub flags: String,
-    pub system: Option<&'static NixSystem>,
-}
-
-/// Reads binfmt_misc: the mounted instance, or the global one through a
-/// private mount namespace when the host has none mounted.
+/// Reads binfmt_misc ([`machine::binfmt::read`]), noting in `c` how and what.
 pub fn binfmt_entries(c: &mut Checkup) -> Vec<Entry> {
     const S: &str = "binfmt_misc";
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mounted_as = |fstype: &str| {
-        mountinfo.lines().any(|l| {
-            let mut halves = l.splitn(2, " - ");
-            let (left, right) = (halves.next().unwrap_or(""), halves.next().unwrap_or(""));
-            left.split(' ').nth(4) == Some(BINFMT_DIR) && right.split(' ').next() == Some(fstype)
-        })
-    };
-    let dump = if mounted_as("binfmt_misc") {
-        c.ok(S, format!("mounted at {BINFMT_DIR}"));
-        read_binfmt_dir(Path::new(BINFMT_DIR))
-    } else if mounted_as("autofs") {
-        c.note(S, format!("{BINFMT_DIR} is an automount point (systemd) not yet mounted; not triggering it"));
-        c.note(S, "entries not read: `ls /proc/sys/fs/binfmt_misc` mounts it and shows them".to_owned());
-        return Vec::new();
-    } else {
-        c.note(S, format!("not mounted at {BINFMT_DIR}; the global instance was read in a private mount namespace"));
-        let script = format!(
-            "mount -t binfmt_misc binfmt_misc {BINFMT_DIR} || exit 3\ncd {BINFMT_DIR} || exit 3\nfor f in *; do [ \"$f\" = register ] && continue; printf '==> %s\\n' \"$f\"; cat \"$f\"; done"
-        );
-        match Command::new("unshare")
-            .args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c", &script])
-            .stdin(Stdio::null())
-            .output()
-        {
-            Ok(out) if out.status.success() => parse_dump(&String::from_utf8_lossy(&out.stdout)),
-            Ok(out) => {
-                c.problem(
-                    S,
-                    format!("cannot read the global binfmt_misc: {}", String::from_utf8_lossy(&out.stderr).trim()),
-                    "run the doctor as root (mounting binfmt_misc, even privately, needs it)".to_owned(),
-                );
-                return Vec::new();
-            }
-            Err(e) => {
-                c.problem(S, format!("could not execute `unshare`: {e}"), "install util-linux".to_owned());
-                return Vec::new();
-            }
+    let read = match binfmt::read() {
+        Ok(read) => read,
+        Err(Unreadable { what, fix }) => {
+            c.problem(S, what, fix);
+            return Vec::new();
         }
     };
-    let status = dump.get("status").map(|s| s.trim()).unwrap_or("");
-    if status == "disabled" {
+    match read.mount {
+        BinfmtMount::Mounted => c.ok(S, format!("mounted at {BINFMT_DIR}")),
+        BinfmtMount::Automount => {
+            c.note(S, format!("{BINFMT_DIR} is an automount point (systemd) not yet mounted; not triggering it"));
+            c.note(S, "entries not read: `ls /proc/sys/fs/binfmt_misc` mounts it and shows them".to_owned());
+            return Vec::new();
+        }
+        BinfmtMount::ReadPrivately => {
+            c.note(S, format!("not mounted at {BINFMT_DIR}; the global instance was read in a private mount namespace"))
+        }
+    }
+    if read.disabled {
         c.problem(
             S,
             "binfmt_misc is disabled globally (status = disabled)".to_owned(),
             format!("echo 1 > {BINFMT_DIR}/status"),
         );
     }
-    let mut entries = Vec::new();
-    for (name, text) in dump.iter().filter(|(n, _)| n.as_str() != "status") {
-        let field = |key: &str| text.lines().find_map(|l| l.strip_prefix(key)).unwrap_or("").trim().to_owned();
-        let magic = field("magic ");
-        let mask = field("mask ");
-        entries.push(Entry {
-            name: name.clone(),
-            enabled: text.lines().next() == Some("enabled"),
-            interpreter: field("interpreter "),
-            flags: field("flags:"),
-            system: if magic.is_empty() { None } else { system_of_entry(&magic, &mask) },
-        });
-    }
-    if entries.is_empty() {
+    if read.entries.is_empty() {
         c.note(
             S,
             "no entry is registered: foreign binaries fail with \"Exec format error\" outside `lab run`".to_owned(),
         );
     }
-    entries
+    read.entries
 }
 
-fn read_binfmt_dir(dir: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name != "register" {
-            out.insert(name, std::fs::read_to_string(entry.path()).unwrap_or_default());
-        }
-    }
-    out
-}
-
-/// Parses `==> name` blocks.
-fn parse_dump(text: &str) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut current: Option<String> = None;
-    for line in text.lines() {
-        if let Some(name) = line.strip_prefix("==> ") {
-            current = Some(name.to_owned());
-            out.insert(name.to_owned(), String::new());
-        } else if let Some(name) = &current {
-            let body = out.get_mut(name).expect("inserted");
-            body.push_str(line);
-            body.push('\n');
-        }
-    }
-    out
-}
-
-/// What an interpreter file is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Executable {
-    Missing,
-    /// An ELF file; `Some(loader)` when dynamically linked (PT_INTERP).
-    Elf(Option<String>),
-    /// A script: its `#!` line's program.
-    Script(String),
-    Other,
-}
-
-/// Reads the start of `path` to tell a static ELF, a dynamic one, a script.
-/// Only the headers are read (a static qemu is megabytes; the doctor looks at
-/// dozens).
-pub fn executable(path: &Path) -> Executable {
-    use std::io::{Read, Seek};
-    const HEAD: u64 = 64 * 1024;
-    let Ok(mut file) = std::fs::File::open(path) else { return Executable::Missing };
-    let mut bytes = Vec::new();
-    if file.by_ref().take(HEAD).read_to_end(&mut bytes).is_err() {
-        return Executable::Missing;
-    }
-    if let Some(rest) = bytes.strip_prefix(b"#!") {
-        let line = rest.split(|b| *b == b'\n').next().unwrap_or_default();
-        let program = String::from_utf8_lossy(line).split_whitespace().next().unwrap_or("").to_owned();
-        return Executable::Script(program);
-    }
-    if !bytes.starts_with(b"\x7fELF") {
-        return Executable::Other;
-    }
-    let Some((offset, size)) = elf_interp_range(&bytes) else { return Executable::Elf(None) };
-    let mut interp = vec![0; size.min(4096) as usize];
-    let read = file.seek(std::io::SeekFrom::Start(offset)).and_then(|_| file.read_exact(&mut interp));
-    let loader = match read {
-        Ok(()) => String::from_utf8_lossy(&interp).trim_end_matches('\0').to_owned(),
-        Err(_) => "(unreadable)".to_owned(),
-    };
-    Executable::Elf(Some(loader))
-}
-
-/// The PT_INTERP path of an ELF file, `None` for a static executable.
-pub fn elf_interp(b: &[u8]) -> Option<String> {
-    let (off, size) = elf_interp_range(b)?;
-    let raw = b.get(off as usize..(off + size) as usize)?;
-    Some(String::from_utf8_lossy(raw).trim_end_matches('\0').to_owned())
-}
-
-/// Where an ELF file's PT_INTERP path is (offset, size), from its program
-/// headers in `b`; `None` when it has none.
-fn elf_interp_range(b: &[u8]) -> Option<(u64, u64)> {
-    let is64 = *b.get(4)? == 2;
-    let le = *b.get(5)? == 1;
-    let int = |at: usize, len: usize| -> Option<u64> {
-        let s = b.get(at..at + len)?;
-        let mut v = 0u64;
-        for i in 0..len {
-            let byte = if le { s[len - 1 - i] } else { s[i] };
-            v = (v << 8) | byte as u64;
-        }
-        Some(v)
-    };
-    let (phoff, phentsize, phnum) = if is64 {
-        (int(0x20, 8)?, int(0x36, 2)?, int(0x38, 2)?)
-    } else {
-        (int(0x1c, 4)?, int(0x2a, 2)?, int(0x2c, 2)?)
-    };
-    for i in 0..phnum {
-        let ph = phoff.checked_add(i.checked_mul(phentsize)?)? as usize;
-        if int(ph, 4)? == 3 {
-            return if is64 {
-                Some((int(ph + 8, 8)?, int(ph + 32, 8)?))
-            } else {
-                Some((int(ph + 4, 4)?, int(ph + 16, 4)?))
-            };
-        }
-    }
-    None
-}
-
-/// Nix's effective settings (`nix show-config`).
-#[derive(Debug, Clone)]
-pub struct NixSettings {
-    pub values: BTreeMap<String, String>,
-}
-
-impl NixSettings {
-    pub fn list(&self, key: &str) -> Vec<String> {
-        self.values.get(key).map(|v| v.split_whitespace().map(str::to_owned).collect()).unwrap_or_default()
-    }
-    pub fn sandbox_on(&self) -> bool {
-        matches!(self.values.get("sandbox").map(String::as_str), Some("true") | Some("relaxed"))
-    }
-}
-
-/// Reads Nix's effective settings (`nix show-config`, which honours
-/// NIX_CONF_DIR and the user's files), noting them in `c`.
+/// Reads Nix's effective settings ([`machine::nix::settings`]), noting them in `c`.
 pub fn nix_config(c: &mut Checkup) -> Option<NixSettings> {
     const S: &str = "nix";
-    let out = match Command::new("nix")
-        .args(["--extra-experimental-features", "nix-command", "show-config"])
-        .stdin(Stdio::null())
-        .output()
-    {
-        Ok(out) => out,
-        Err(_) => {
-            c.problem(
-                S,
-                "Nix is not installed (no `nix` in PATH)".to_owned(),
-                "apt-get install nix-bin (Debian/Ubuntu), or the installer from nixos.org".to_owned(),
-            );
+    let nix = match machine::nix::settings() {
+        Ok(nix) => nix,
+        Err(Unreadable { what, fix }) => {
+            c.problem(S, what, fix);
             return None;
         }
     };
-    if !out.status.success() {
-        c.problem(
-            S,
-            format!("`nix show-config` failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
-            "fix the error it names in /etc/nix/nix.conf or ~/.config/nix/nix.conf".to_owned(),
-        );
-        return None;
-    }
-    let values: BTreeMap<String, String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_once(" = ").map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned())))
-        .collect();
-    let nix = NixSettings { values };
     let show = |k: &str| {
         nix.values
             .get(k)
@@ -525,101 +337,6 @@ fn check_platforms(c: &mut Checkup, entries: &[Entry], nix: &NixSettings) {
     }
 }
 
-/// Where qemu programs are installed, besides `$PATH`: Debian's binfmt
-/// interpreters, NixOS's, and Nix profiles.
-const QEMU_DIRS: &[&str] = &[
-    "/usr/bin",
-    "/usr/libexec/qemu-binfmt",
-    "/run/binfmt",
-    "/run/current-system/sw/bin",
-    "/nix/var/nix/profiles/default/bin",
-];
-
-/// What a qemu program found on this machine is, by its name and file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum QemuKind {
-    UserStatic,
-    UserDynamic,
-    System,
-    Tool,
-    /// A binfmt_misc interpreter link (`/usr/libexec/qemu-binfmt`, `/run/binfmt`).
-    BinfmtLink,
-}
-
-impl QemuKind {
-    fn describe(self) -> &'static str {
-        match self {
-            QemuKind::UserStatic => "qemu-user, static",
-            QemuKind::UserDynamic => "qemu-user, dynamically linked (a sandbox lacks its libraries)",
-            QemuKind::System => "qemu-system",
-            QemuKind::Tool => "qemu tools",
-            QemuKind::BinfmtLink => "binfmt_misc interpreters",
-        }
-    }
-}
-
-/// The directories `lab doctor` looks for qemu in: [`QEMU_DIRS`], every
-/// `$PATH` entry and the user's Nix profile, each once (by its real path).
-fn qemu_dirs() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = QEMU_DIRS.iter().map(PathBuf::from).collect();
-    if let Some(home) = std::env::var_os("HOME") {
-        dirs.push(Path::new(&home).join(".nix-profile/bin"));
-    }
-    if let Ok(user) = std::env::var("USER") {
-        dirs.push(PathBuf::from(format!("/etc/profiles/per-user/{user}/bin")));
-    }
-    dirs.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
-    let mut seen = Vec::new();
-    dirs.retain(|d| match d.canonicalize() {
-        Ok(real) if !seen.contains(&real) => {
-            seen.push(real);
-            true
-        }
-        _ => false,
-    });
-    dirs
-}
-
-/// Every qemu program in `dir`, by kind, sorted by name.
-fn qemu_programs_in(dir: &Path) -> BTreeMap<QemuKind, Vec<String>> {
-    let binfmt_dir = dir.ends_with("qemu-binfmt") || dir == Path::new("/run/binfmt");
-    let mut found: BTreeMap<QemuKind, Vec<String>> = BTreeMap::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let kind = if binfmt_dir {
-            QemuKind::BinfmtLink
-        } else if !name.starts_with("qemu-") {
-            continue;
-        } else if name.starts_with("qemu-system-") {
-            QemuKind::System
-        } else if ["img", "io", "nbd", "storage-daemon", "pr-helper", "edid", "keymap", "bridge-helper", "ga"]
-            .contains(&name.trim_start_matches("qemu-"))
-        {
-            QemuKind::Tool
-        } else {
-            match executable(&entry.path()) {
-                Executable::Elf(None) => QemuKind::UserStatic,
-                Executable::Elf(Some(_)) => QemuKind::UserDynamic,
-                // Scripts such as qemu-debootstrap.
-                _ => QemuKind::Tool,
-            }
-        };
-        found.entry(kind).or_default().push(name);
-    }
-    for names in found.values_mut() {
-        names.sort();
-    }
-    found
-}
-
-/// The first line of `program --version`, the program's name left out.
-fn qemu_version(program: &Path) -> Option<String> {
-    let out = Command::new(program).arg("--version").stdin(Stdio::null()).output().ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().next()?.trim();
-    Some(line.split_once(" version ").map_or(line, |(_, v)| v).to_owned())
-}
-
 /// Every registered emulator's version, then every qemu program installed
 /// here, by directory and kind (one `--version` per group: a package installs
 /// one version), then whether the KVM test and the vm backend have qemu-system.
@@ -675,11 +392,13 @@ fn qemu_programs(c: &mut Checkup, entries: &[Entry]) {
         );
     }
     // The vm backend's and the KVM test's: the host's, or crosslab's unpacked copy.
-    match crate::run::vm::qemu::command().and_then(|mut q| Ok(q.arg("--version").stdin(Stdio::null()).output()?)) {
+    match crate::provision::qemu_system::command()
+        .and_then(|mut q| Ok(q.arg("--version").stdin(Stdio::null()).output()?))
+    {
         Ok(out) => {
             let text = String::from_utf8_lossy(&out.stdout);
             let version = text.lines().next().unwrap_or("(no version)").trim().to_owned();
-            c.ok(S, format!("{}: {version}", crate::run::vm::qemu::describe()))
+            c.ok(S, format!("{}: {version}", crate::provision::qemu_system::describe()))
         }
         Err(e) => c.note(S, format!("{e:#}").replace("\n  help:", ";")),
     }
@@ -721,7 +440,7 @@ struct CachedKvmTest {
 /// kept: one that could not test (no qemu, no kernel) is retried next time.
 pub fn kvm_test_cached(timeout: Duration, reuse: bool) -> (KvmVerdict, Option<String>) {
     let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default().trim().to_owned();
-    let file = crate::run::payload::cache_dir().ok().map(|d| d.join("doctor/kvm-test.json"));
+    let file = crate::provision::payload::cache_dir().ok().map(|d| d.join("doctor/kvm-test.json"));
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     if let (true, false, Some(file)) = (reuse, boot_id.is_empty(), &file) {
         let cached = std::fs::read(file).ok().and_then(|b| serde_json::from_slice::<CachedKvmTest>(&b).ok());
@@ -749,7 +468,7 @@ pub fn kvm_test_cached(timeout: Duration, reuse: bool) -> (KvmVerdict, Option<St
 /// host's own in /boot.
 fn test_kernel() -> Option<PathBuf> {
     let mut candidates = Vec::new();
-    if let Ok(cache) = crate::run::payload::cache_dir() {
+    if let Ok(cache) = crate::provision::payload::cache_dir() {
         for e in std::fs::read_dir(cache.join("vm")).into_iter().flatten().flatten() {
             candidates.push(e.path().join("vmlinuz"));
         }
@@ -801,7 +520,7 @@ fn boot_banner(kernel: &Path, accel: &str, timeout: Duration) -> Result<Result<D
     let (reader, writer) = std::io::pipe().map_err(|e| e.to_string())?;
     let writer2 = writer.try_clone().map_err(|e| e.to_string())?;
     let started = Instant::now();
-    let mut qemu = crate::run::vm::qemu::command().map_err(|e| format!("{e:#}"))?;
+    let mut qemu = crate::provision::qemu_system::command().map_err(|e| format!("{e:#}"))?;
     let mut child = qemu
         .args([
             "-accel",

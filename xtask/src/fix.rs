@@ -65,7 +65,7 @@ impl flags::Fix {
     pub fn run(self, root: &Path) -> anyhow::Result<ExitCode> {
         let path = spec::resolve(&crate::labs_dir(root), &self.lab);
         let lab = spec::load(&path)?;
-        let stack = run::stack::Stack::find(&self.stack)?;
+        let stack = crate::provision::stack::Stack::find(&self.stack)?;
         let outcome = search(&lab, |lab| {
             // A change may register an emulator the last run did not need:
             // each run prepares what its own plan needs (cached when done).
@@ -445,7 +445,7 @@ pub fn summary(lab: &Lab, fixed_plan: &Plan, outcome: &Outcome) -> String {
 pub fn machine_steps(plan: &Plan, changes: &[SpecChange]) -> Vec<String> {
     let mut edits: Vec<String> = Vec::new();
     let mut closing: Vec<String> = Vec::new();
-    for step in changes.iter().flat_map(|c| c.machine_steps(plan)) {
+    for step in changes.iter().flat_map(|c| c.machine_steps(plan, &crate::machine::binfmt::registering_tool)) {
         let list = if step.starts_with("then ") { &mut closing } else { &mut edits };
         if !list.contains(&step) {
             list.push(step);

@@ -146,8 +146,11 @@ impl flags::Matrix {
             selection.apply(plan)?;
         }
         let ready: Vec<&Plan> = plans.iter().flatten().collect();
-        let stacks =
-            self.stacks.iter().map(|s| run::stack::Stack::find(s.trim())).collect::<anyhow::Result<Vec<_>>>()?;
+        let stacks = self
+            .stacks
+            .iter()
+            .map(|s| crate::provision::stack::Stack::find(s.trim()))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let backend = run::choose_backend(self.backend, self.allow_global)?;
 
         let mut rows = Vec::new();

@@ -18,7 +18,7 @@ use crate::spec::{Expect, Interpreter, Lab, Language, ProbeKind};
 use crate::systems::{Emulator, NixSystem};
 
 /// Where the kernel's binfmt_misc interface is mounted.
-pub const BINFMT_DIR: &str = "/proc/sys/fs/binfmt_misc";
+pub use crate::systems::BINFMT_DIR;
 
 /// What a lab plans to do, for one host architecture.
 #[derive(Debug)]
@@ -728,6 +728,32 @@ fn command_title(run: &str) -> String {
     } else {
         format!("runs `{title}`")
     }
+}
+
+/// The systems and languages some `compile` probe of `plans` compiles for.
+pub fn compile_toolchains(plans: &[&Plan]) -> Vec<(&'static NixSystem, Language)> {
+    let mut wanted: Vec<(&'static NixSystem, Language)> = plans
+        .iter()
+        .flat_map(|p| &p.probes)
+        .filter(|p| p.kind == ProbeKind::Compile)
+        .map(|p| (p.system, p.language))
+        .collect();
+    wanted.sort_by_key(|(s, l)| (s.double, l.as_str()));
+    wanted.dedup();
+    wanted
+}
+
+/// The systems whose static payload some probe of `plans` runs.
+pub fn payload_systems(plans: &[&Plan]) -> Vec<&'static NixSystem> {
+    let mut systems: Vec<&'static NixSystem> = plans
+        .iter()
+        .flat_map(|p| &p.probes)
+        .filter(|p| matches!(p.kind, ProbeKind::Exec | ProbeKind::Build | ProbeKind::Compile | ProbeKind::Command))
+        .map(|p| p.payload)
+        .collect();
+    systems.sort_by_key(|s| s.double);
+    systems.dedup();
+    systems
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ impl LabReport {
                     ratio: t.ratio().map(|r| (r * 10.0).round() / 10.0),
                 }),
                 diagnosis: diagnose::diagnose(plan, v).map(|d| JsonDiagnosis {
-                    machine_steps: d.machine_steps(plan),
+                    machine_steps: d.machine_steps(plan, &crate::machine::binfmt::registering_tool),
                     summary: d.summary,
                     detail: d.detail,
                     fix: d.fix,
@@ -469,7 +469,7 @@ pub fn surprises(plan: &Plan, report: &LabReport, colour: bool) -> String {
         if let Some(d) = diagnose::diagnose(plan, v) {
             out.push_str(&format!("      {} {}\n", paint(colour, BOLD, "diagnosis:"), printable(&d.detail)));
             out.push_str(&format!("      {}       {}\n", paint(colour, BOLD, "fix:"), printable(&d.fix)));
-            let steps = d.machine_steps(plan);
+            let steps = d.machine_steps(plan, &crate::machine::binfmt::registering_tool);
             if !steps.is_empty() {
                 let header = format!("on a {} machine:", plan.lab.host.as_str());
                 out.push_str(&format!("      {}\n", paint(colour, BOLD, &header)));

@@ -33,7 +33,7 @@ impl flags::LabShell {
             },
         };
         let plan = Plan::new(&lab, std::env::consts::ARCH);
-        let stack = run::stack::Stack::find(&self.stack)?;
+        let stack = crate::provision::stack::Stack::find(&self.stack)?;
         let sh = Shell::new()?;
         let global_binfmt = run::preflight(false)?;
         let payloads = run::prepare_host(&sh, &[&plan], stack)?;

@@ -381,3 +381,52 @@ impl Emulator {
         }
     }
 }
+
+/// Where the kernel's binfmt_misc is mounted.
+pub const BINFMT_DIR: &str = "/proc/sys/fs/binfmt_misc";
+
+/// The system a binfmt_misc entry serves, from its magic and mask as the
+/// entry's status file shows them (hex): the system whose own magic matches
+/// the entry's under the *entry's* mask, whatever mask the registering tool
+/// chose (Debian's aarch64 mask differs from NixOS's in byte 14). Where
+/// several would, the one whose own mask is the entry's wins.
+pub fn system_of_entry(magic_hex: &str, mask_hex: &str) -> Option<&'static NixSystem> {
+    let bytes = |hex: &str| -> Option<Vec<u8>> {
+        hex.len().is_multiple_of(2).then_some(())?;
+        (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
+    };
+    let magic = bytes(magic_hex)?;
+    let mask = if mask_hex.is_empty() { vec![0xff; magic.len()] } else { bytes(mask_hex)? };
+    let serves = |s: &NixSystem| {
+        let own = s.magic_bytes();
+        own.len() == magic.len() && (0..magic.len()).all(|i| own[i] & mask[i] == magic[i] & mask[i])
+    };
+    let mut candidates = SYSTEMS.iter().filter(|s| serves(s));
+    let first = candidates.next()?;
+    Some(std::iter::once(first).chain(candidates).find(|s| s.mask_bytes() == mask).unwrap_or(first))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::system_of_entry;
+
+    /// As the kernel shows an entry's magic and mask (hex, no escapes).
+    fn hex(escaped: &str) -> String {
+        super::decode_binfmt_escapes(escaped).iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn an_entry_is_matched_under_its_own_mask_whatever_tool_chose_it() {
+        // Debian 12's /usr/lib/binfmt.d/qemu-aarch64.conf: byte 14 of its mask is \xff, NixOS's \x00.
+        let magic = hex(r"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00");
+        let debian_mask = hex(r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff");
+        assert_eq!(system_of_entry(&magic, &debian_mask).map(|s| s.double), Some("aarch64-linux"));
+        let nixos_mask = hex(r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\x00\xff\xfe\xff\xff\xff");
+        assert_eq!(system_of_entry(&magic, &nixos_mask).map(|s| s.double), Some("aarch64-linux"));
+        // Another machine byte (0xf3, riscv) under the same mask is riscv64, not aarch64.
+        let riscv = hex(r"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xf3\x00");
+        assert_eq!(system_of_entry(&riscv, &debian_mask).map(|s| s.double), Some("riscv64-linux"));
+        assert_eq!(system_of_entry("7f454c46", ""), None, "a magic that does not say the machine");
+        assert_eq!(system_of_entry("zz", ""), None, "not hex");
+    }
+}

@@ -38,7 +38,7 @@ impl flags::Test {
                 );
             }
             eprintln!("crosslab: installing {}", missing.join(" "));
-            crate::run::prereq::apt_install(&sh, &missing)?;
+            crate::provision::prereq::apt_install(&sh, &missing)?;
         }
         let args = self.cargo_test_args;
         let ok = cmd!(sh, "cargo test --workspace --no-fail-fast -- {args...}").run().is_ok();

@@ -77,7 +77,7 @@ fn capture_and_build(flags: &str, dir: &Path, spec: &Path) -> Vec<(String, Strin
 fn on_machine(dir: &Path, registrations: &[String], capture_to: Option<&Path>) -> Vec<(String, String)> {
     let conf = dir.join("conf");
     std::fs::write(dir.join("user.conf"), "").unwrap();
-    let payloads = xtask::run::payload::ensure(
+    let payloads = xtask::provision::payload::ensure(
         &xshell::Shell::new().unwrap(),
         &[
             xtask::systems::NixSystem::find("aarch64-linux").unwrap(),

@@ -10,7 +10,8 @@ use std::path::Path;
 use xtask::diagnose::{self, Cause};
 use xtask::outcome::LabReport;
 use xtask::plan::Plan;
-use xtask::run::{payload, rootfs, run_host, toolchain};
+use xtask::provision::{payload, rootfs, toolchain};
+use xtask::run::run_host;
 use xtask::spec;
 use xtask::systems::NixSystem;
 
@@ -76,7 +77,7 @@ fn on_a_debian_stack_the_compile_is_timed_against_the_stacks_cross_gcc() {
     // The cross gcc is the cached root's, not the host's.
     let aarch64 = NixSystem::find("aarch64-linux").unwrap();
     let cross =
-        rootfs::cached(&xtask::run::cross::recipe("trixie", aarch64)).unwrap().expect("the cross root is cached");
+        rootfs::cached(&xtask::provision::cross::recipe("trixie", aarch64)).unwrap().expect("the cross root is cached");
     assert!(cross.tree().join("usr/bin/aarch64-linux-gnu-gcc").exists());
 }
 

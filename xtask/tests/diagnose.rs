@@ -9,7 +9,8 @@
 use xtask::diagnose::{diagnose, Cause, Diagnosis, SpecChange};
 use xtask::outcome::LabReport;
 use xtask::plan::Plan;
-use xtask::run::{payload, run_host};
+use xtask::provision::payload;
+use xtask::run::run_host;
 use xtask::spec::{self, Lab};
 
 fn lab(name: &str, text: &str) -> Lab {

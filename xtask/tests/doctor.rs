@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
 
-use xtask::doctor::{executable, Executable};
+use xtask::machine::elf::{executable, Executable};
 
 /// What `lab doctor` must leave as it found it.
 fn host_state() -> String {
@@ -132,7 +132,7 @@ fn elf_headers_tell_static_from_dynamic_for_any_byte_order() {
     // Big-endian and 32-bit static payloads.
     let systems: Vec<_> =
         ["s390x-linux", "armv7l-linux"].iter().map(|s| xtask::systems::NixSystem::find(s).unwrap()).collect();
-    let payloads = xtask::run::payload::ensure(&xshell::Shell::new().unwrap(), &systems).unwrap();
+    let payloads = xtask::provision::payload::ensure(&xshell::Shell::new().unwrap(), &systems).unwrap();
     for s in ["s390x-linux", "armv7l-linux"] {
         assert_eq!(executable(&payloads.join(s).join("busybox")), Executable::Elf(None), "{s}");
     }

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use xtask::outcome::LabReport;
 use xtask::plan::Plan;
-use xtask::run::{payload, run_host};
+use xtask::provision::payload;
+use xtask::run::run_host;
 use xtask::spec;
 
 mod common;

@@ -146,7 +146,7 @@ fn kill_mid_probe(dir: &Path, extra_args: &[&str], envs: &[(&str, &str)]) -> Dur
 
 #[test]
 fn labs_leave_the_host_as_they_found_it() {
-    assert!(xtask::run::kernel_at_least(&std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap(), 6, 7));
+    assert!(xtask::machine::kernel_at_least(&std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap(), 6, 7));
     let _host = HostBinfmt::set_up();
     let before = host_state();
     assert!(before.binfmt.iter().any(|(n, s)| n == "qemu-aarch64" && s.starts_with("disabled")), "{before:?}");

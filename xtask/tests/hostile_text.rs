@@ -20,7 +20,7 @@ use xtask::outcome::LabReport;
 use xtask::plan::Plan;
 use xtask::quote;
 use xtask::render::{Render, VM_HOST_ARCH};
-use xtask::report::{self, junit, Terminal};
+use xtask::report::{junit, Terminal};
 use xtask::spec::{self, Lab, ProbeKind};
 
 mod common;

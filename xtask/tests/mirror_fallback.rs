@@ -10,9 +10,9 @@ use std::net::{TcpListener, TcpStream};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use xtask::run::payload::{self, inconsistent_index};
-use xtask::run::rootfs::{self, Recipe, Variant};
-use xtask::run::toolchain;
+use xtask::provision::payload::{self, inconsistent_index};
+use xtask::provision::rootfs::{self, Recipe, Variant};
+use xtask::provision::toolchain;
 use xtask::spec::Language;
 use xtask::systems::NixSystem;
 

@@ -11,8 +11,9 @@ use std::sync::{Arc, Mutex};
 use xtask::diagnose::{diagnose, Cause, Diagnosis};
 use xtask::outcome::LabReport;
 use xtask::plan::Plan;
+use xtask::provision::payload;
 use xtask::report::{junit, Terminal};
-use xtask::run::{payload, run_host};
+use xtask::run::run_host;
 use xtask::spec::{self, Lab};
 
 /// Loads `text` as lab `name` from a temporary directory.

@@ -8,7 +8,7 @@ use xtask::systems::{decode_binfmt_escapes, NixSystem, SYSTEMS};
 fn payloads() -> std::path::PathBuf {
     let sh = xshell::Shell::new().unwrap();
     let all: Vec<&'static NixSystem> = SYSTEMS.iter().collect();
-    xtask::run::payload::ensure(&sh, &all).expect("fetching payloads (needs Debian's package archive)")
+    xtask::provision::payload::ensure(&sh, &all).expect("fetching payloads (needs Debian's package archive)")
 }
 
 /// Debian's `qemu-user-static` ships one registration per architecture that
@@ -130,7 +130,7 @@ fn table_has_every_system_the_issue_names_once() {
 /// `Release` file on the mirror crosslab fetches from.
 #[test]
 fn every_suite_of_a_row_carries_its_architecture() {
-    let mirror = xtask::run::payload::debian_mirror().unwrap();
+    let mirror = xtask::provision::payload::debian_mirror().unwrap();
     let mut architectures: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
     for system in SYSTEMS {
         assert!(

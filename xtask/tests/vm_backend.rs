@@ -10,8 +10,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use xtask::plan::Plan;
+use xtask::provision::{payload, prereq, toolchain};
 use xtask::run::vm::{self, BootOptions, Guest, Image};
-use xtask::run::{payload, prereq, run_host, toolchain, Executor};
+use xtask::run::{run_host, Executor};
 use xtask::spec;
 
 /// The labs of the host backend's reproduction tests.
@@ -33,16 +34,16 @@ fn load(name: &str) -> spec::Lab {
 fn image_and_payloads() -> (Image, PathBuf) {
     let sh = xshell::Shell::new().unwrap();
     let mut programs = vm::host_programs();
-    programs.extend(vm::image::build_programs());
+    programs.extend(xtask::provision::guest_image::build_programs());
     programs.extend(["nix", "nix-build", "nsenter", "/usr/bin/qemu-aarch64-static"].map(str::to_owned));
     prereq::ensure(&sh, &programs).unwrap_or_else(|e| panic!("{e:#}"));
-    vm::qemu::ensure(&sh).unwrap_or_else(|e| panic!("{e:#}"));
-    let image = vm::image::ensure(&sh).unwrap_or_else(|e| panic!("{e:#}"));
+    xtask::provision::qemu_system::ensure(&sh).unwrap_or_else(|e| panic!("{e:#}"));
+    let image = xtask::provision::guest_image::ensure(&sh).unwrap_or_else(|e| panic!("{e:#}"));
     let labs: Vec<spec::Lab> = LABS.iter().map(|l| load(l)).collect();
     let plans: Vec<Plan> = labs.iter().map(|l| Plan::new(l, std::env::consts::ARCH)).collect();
     let plans: Vec<&Plan> = plans.iter().collect();
-    let payloads = payload::ensure(&sh, &xtask::run::payload_systems(&plans)).unwrap_or_else(|e| panic!("{e:#}"));
-    toolchain::ensure(&sh, &xtask::run::compile_toolchains(&plans)).unwrap_or_else(|e| panic!("{e:#}"));
+    let payloads = payload::ensure(&sh, &xtask::plan::payload_systems(&plans)).unwrap_or_else(|e| panic!("{e:#}"));
+    toolchain::ensure(&sh, &xtask::plan::compile_toolchains(&plans)).unwrap_or_else(|e| panic!("{e:#}"));
     (image, payloads)
 }
 
@@ -119,7 +120,7 @@ fn reproduction_labs_give_the_host_backends_verdicts() {
         .reset(
             "sandbox = true\n",
             &[],
-            &xtask::run::compilers::LabCompilers { toolchains: Vec::new(), cross: Vec::new() },
+            &xtask::provision::compilers::LabCompilers { toolchains: Vec::new(), cross: Vec::new() },
         )
         .unwrap();
     let fresh = guest

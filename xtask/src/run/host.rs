@@ -25,14 +25,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+use crate::lab_paths::{LAB_DIR, NIX_CONF_DIR, PAYLOADS_DIR, PROBE_PATH, TOOLCHAINS_DIR};
 use crate::outcome::Execution;
 use crate::run::idmap::IdMap;
 use crate::run::process::run_bounded;
-
-/// Where the lab's own files live inside its namespaces.
-pub const LAB_DIR: &str = "/run/crosslab";
-/// Where the payload cache is bind-mounted (read-only) inside the namespaces.
-pub const PAYLOADS_DIR: &str = "/run/crosslab/payloads";
 
 /// What the holder sets up before the first probe.
 pub struct Setup {
@@ -52,7 +48,7 @@ pub struct Setup {
     /// The host's Nix when it lives in /nix/store (the official installer),
     /// which the lab's fresh /nix would otherwise hide.
     pub host_nix: Option<HostNix>,
-    /// crosslab's cache, bound read-only at [`crate::run::compilers::LAB_CACHE_DIR`] for the
+    /// crosslab's cache, bound read-only at [`crate::lab_paths::LAB_CACHE_DIR`] for the
     /// compile probes' toolchains and cross compilers.
     pub cache: Option<std::path::PathBuf>,
     /// Trees of [`Setup::cache`] to bind read-only into the lab's fresh
@@ -62,9 +58,6 @@ pub struct Setup {
     /// Executables to write, `(path, content)`, under [`LAB_DIR`].
     pub files: Vec<(String, String)>,
 }
-
-/// Where the official installer links Nix for every user.
-pub const INSTALLER_PROFILE_BIN: &str = "/nix/var/nix/profiles/default/bin";
 
 /// A Nix installed into /nix/store: its `bin` directory and the store paths
 /// it needs to run (its closure), which the lab mounts read-only into its
@@ -92,7 +85,7 @@ impl HostNix {
             .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
             .unwrap_or_default()
             .into_iter()
-            .chain([std::path::PathBuf::from(INSTALLER_PROFILE_BIN)])
+            .chain([std::path::PathBuf::from(crate::machine::INSTALLER_PROFILE_BIN)])
             .map(|d| d.join("nix-build"))
             .find(|p| p.is_file())
         else {
@@ -144,10 +137,6 @@ pub struct HostLab {
     env: Vec<(&'static str, String)>,
 }
 
-/// The PATH probes see, besides the host Nix's `bin` when it is in the store:
-/// first what the backend gives the lab ([`crate::run::compilers::LAB_BIN_DIR`]).
-pub const PROBE_PATH: &str = "/run/crosslab/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 /// The environment every probe command sees.
 pub fn probe_env() -> Vec<(&'static str, String)> {
     vec![
@@ -155,15 +144,15 @@ pub fn probe_env() -> Vec<(&'static str, String)> {
         ("HOME", format!("{LAB_DIR}/home")),
         ("TMPDIR", "/tmp".into()),
         ("LANG", "C.UTF-8".into()),
-        ("NIX_CONF_DIR", format!("{LAB_DIR}/etc/nix")),
-        ("NIX_USER_CONF_FILES", format!("{LAB_DIR}/etc/nix/user.conf")),
+        ("NIX_CONF_DIR", NIX_CONF_DIR.into()),
+        ("NIX_USER_CONF_FILES", format!("{NIX_CONF_DIR}/user.conf")),
         ("XDG_CONFIG_HOME", format!("{LAB_DIR}/home/.config")),
         ("XDG_CACHE_HOME", format!("{LAB_DIR}/home/.cache")),
         ("XDG_DATA_HOME", format!("{LAB_DIR}/home/.local/share")),
         ("NIX_REMOTE", "local".into()),
         ("NIX_PATH", String::new()),
         ("CROSSLAB_PAYLOADS", PAYLOADS_DIR.into()),
-        ("CROSSLAB_TOOLCHAINS", crate::run::toolchain::TOOLCHAINS_DIR.into()),
+        ("CROSSLAB_TOOLCHAINS", TOOLCHAINS_DIR.into()),
     ]
 }
 
@@ -213,13 +202,13 @@ if [ -n "$CROSSLAB_STORE_BINDS" ]; then
   done
 fi
 mount -t tmpfs -o mode=0755 crosslab-run "$r/run"
-mkdir -p "$r/run/crosslab/payloads" "$r/run/crosslab/etc/nix" "$r/run/crosslab/home"
-mount --no-canonicalize --bind /proc/self/fd/8 "$r/run/crosslab/payloads"
-mount -o remount,bind,ro "$r/run/crosslab/payloads"
+mkdir -p "$r$CROSSLAB_LAB_DIR/payloads" "$r$CROSSLAB_LAB_DIR/etc/nix" "$r$CROSSLAB_LAB_DIR/home"
+mount --no-canonicalize --bind /proc/self/fd/8 "$r$CROSSLAB_LAB_DIR/payloads"
+mount -o remount,bind,ro "$r$CROSSLAB_LAB_DIR/payloads"
 if [ -n "$CROSSLAB_CACHE" ]; then
-  mkdir "$r/run/crosslab/cache"
-  mount --no-canonicalize --bind /proc/self/fd/6 "$r/run/crosslab/cache"
-  mount -o remount,bind,ro "$r/run/crosslab/cache"
+  mkdir "$r$CROSSLAB_LAB_DIR/cache"
+  mount --no-canonicalize --bind /proc/self/fd/6 "$r$CROSSLAB_LAB_DIR/cache"
+  mount -o remount,bind,ro "$r$CROSSLAB_LAB_DIR/cache"
 fi
 exec 6<&- 7<&- 8<&- 9<&-
 mount -t tmpfs -o mode=1777 crosslab-tmp "$r/tmp"
@@ -240,8 +229,8 @@ cd /
 umount -l /.old
 rmdir /.old
 if [ "$CROSSLAB_GLOBAL_BINFMT" = 1 ]; then eval "$CROSSLAB_GLOBAL_SAVE"; fi
-printf '%s' "$CROSSLAB_NIX_CONF" > /run/crosslab/etc/nix/nix.conf
-: > /run/crosslab/etc/nix/user.conf
+printf '%s' "$CROSSLAB_NIX_CONF" > $CROSSLAB_LAB_DIR/etc/nix/nix.conf
+: > $CROSSLAB_LAB_DIR/etc/nix/user.conf
 printf '%s' "$CROSSLAB_LINKS" | while read -r link target; do
   mkdir -p "$(dirname "$link")"
   ln -s "$target" "$link"
@@ -268,7 +257,7 @@ fn store_binds(setup: &Setup) -> String {
 /// `--allow-global`: saves every entry of the host's binfmt_misc, then clears
 /// them all so the lab sees only its own registrations.
 const GLOBAL_SAVE: &str = r#"
-b=/proc/sys/fs/binfmt_misc; saved=/run/crosslab/binfmt-saved
+b=/proc/sys/fs/binfmt_misc; saved=$CROSSLAB_LAB_DIR/binfmt-saved
 mkdir -p "$saved"
 cat "$b/status" > "$saved/.status"
 for e in "$b"/*; do
@@ -283,7 +272,7 @@ done
 /// enabled/disabled state). It runs in the holder after its stdin closes, so
 /// it runs however crosslab ends.
 const GLOBAL_RESTORE: &str = r#"
-b=/proc/sys/fs/binfmt_misc; saved=/run/crosslab/binfmt-saved
+b=/proc/sys/fs/binfmt_misc; saved=$CROSSLAB_LAB_DIR/binfmt-saved
 for e in "$b"/*; do
   case "${e##*/}" in register|status) continue;; esac
   echo -1 > "$e" || true
@@ -329,6 +318,7 @@ impl HostLab {
         command
             .env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("CROSSLAB_LAB_DIR", LAB_DIR)
             .env("CROSSLAB_LOWER", &setup.lower)
             .env("CROSSLAB_PAYLOAD_SRC", &setup.payloads)
             .env("CROSSLAB_NIX_CONF", &setup.nix_conf)
@@ -336,7 +326,7 @@ impl HostLab {
             .env("CROSSLAB_GLOBAL_BINFMT", if setup.global_binfmt { "1" } else { "0" })
             .env("CROSSLAB_HOST_STORE", if setup.host_nix.is_some() { "1" } else { "" })
             .env("CROSSLAB_CACHE", setup.cache.as_deref().map(|d| d.as_os_str()).unwrap_or_default())
-            .env("CROSSLAB_WRITE_FILES", crate::run::compilers::write_files_script(&setup.files))
+            .env("CROSSLAB_WRITE_FILES", crate::provision::compilers::write_files_script(&setup.files))
             .env("CROSSLAB_STORE_BINDS", store_binds(setup))
             .env("CROSSLAB_GLOBAL_SAVE", GLOBAL_SAVE)
             .env("CROSSLAB_GLOBAL_RESTORE", GLOBAL_RESTORE)
@@ -382,7 +372,7 @@ impl HostLab {
     }
 }
 
-impl crate::run::Executor for HostLab {
+impl crate::run::executor::Executor for HostLab {
     fn exec(&self, command: &str, timeout: Duration) -> anyhow::Result<Execution> {
         let mut c = Command::new("nsenter");
         c.arg(format!("--target={}", self.ns_pid));
@@ -435,7 +425,7 @@ impl HostLab {
     /// Ends the lab: its processes die and its mounts disappear with it.
     pub fn stop(mut self) -> anyhow::Result<()> {
         self.stdin.take();
-        crate::run::fault_point("cleanup");
+        crate::run::executor::fault_point("cleanup");
         let status = self.holder.wait().context("failed to wait for the lab's holder")?;
         let mut err = String::new();
         if let Some(mut e) = self.holder.stderr.take() {

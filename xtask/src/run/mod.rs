@@ -1,61 +1,26 @@
 //! `lab run`: executing a plan's probes on a backend and judging each outcome
 //! against the spec's expectation.
 
-pub mod compilers;
-pub mod cross;
+pub mod executor;
 pub mod host;
 pub mod idmap;
 pub mod nixos;
-pub mod payload;
-pub mod prereq;
 pub mod process;
-pub mod rootfs;
-pub mod stack;
-pub mod toolchain;
 pub mod vm;
+
+pub use executor::{fault_point, register, register_compilers, run_plan, Executor};
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{bail, Context};
 use xshell::Shell;
 
 use crate::flags;
-use crate::outcome::Execution;
 use crate::outcome::{LabReport, Verdict};
 use crate::plan::Plan;
-use crate::report;
-use crate::spec::ProbeKind;
-use crate::systems::NixSystem;
-
-/// The lab `lab run` runs when given none: the reported non-NixOS sandbox issue.
-pub const DEFAULT_LAB: &str = "non-nixos-aarch64";
-
-impl flags::Run {
-    pub fn run(self, root: &Path) -> anyhow::Result<ExitCode> {
-        if self.backend == Some(flags::Backend::Nixos) {
-            return nixos::run_labs(&self, root);
-        }
-        let args = if self.labs.is_empty() { vec![DEFAULT_LAB.to_owned()] } else { self.labs.clone() };
-        let labs = crate::load_labs(root, &args)?;
-        let mut plans: Vec<Plan> = labs.iter().map(|l| Plan::new(l, std::env::consts::ARCH)).collect();
-        for plan in &mut plans {
-            self.selection().apply(plan)?;
-        }
-        let backend = choose_backend(self.backend, self.allow_global)?;
-        let stack = stack::Stack::find(&self.stack)?;
-        let session = Session::start(backend, stack, &plans.iter().collect::<Vec<_>>(), self.allow_global)?;
-        let code = run_and_report(
-            &self,
-            &plans,
-            |plan, on_verdict| session.run(plan, on_verdict),
-            |plan, report| Ok(serde_json::to_string(&session.to_json(plan, report)?)?),
-        )?;
-        session.finish();
-        Ok(code)
-    }
-}
+use crate::provision::compilers;
+use crate::provision::{payload, prereq, stack};
 
 /// The backend `lab run` and `lab matrix` use: the one asked for, else
 /// `host` where this kernel and user can mount a private binfmt_misc, else
@@ -67,7 +32,7 @@ pub fn choose_backend(asked: Option<flags::Backend>, allow_global: bool) -> anyh
     if allow_global {
         return Ok(flags::Backend::Host);
     }
-    Ok(match private_binfmt_misc() {
+    Ok(match crate::machine::private_binfmt_misc() {
         Ok(why) => {
             eprintln!("crosslab: backend host: {why}");
             flags::Backend::Host
@@ -79,47 +44,6 @@ pub fn choose_backend(asked: Option<flags::Backend>, allow_global: bool) -> anyh
             flags::Backend::Vm
         }
     })
-}
-
-/// Whether a lab can have a binfmt_misc of its own here (Ok: how), tried
-/// for real: a user namespace mounts binfmt_misc, which works on kernels
-/// with binfmt_misc namespaces (Linux ≥ 6.7) where user namespaces are
-/// allowed. `CROSSLAB_ASSUME_NO_BINFMT_NS` makes it say no, for the tests.
-pub fn private_binfmt_misc() -> Result<String, String> {
-    // Asked by the backend choice and by the host backend's preflight: tried once.
-    static TRIED: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
-    TRIED.get_or_init(try_private_binfmt_misc).clone()
-}
-
-fn try_private_binfmt_misc() -> Result<String, String> {
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let release = release.trim();
-    if std::env::var_os("CROSSLAB_ASSUME_NO_BINFMT_NS").is_some() {
-        return Err(format!(
-            "Linux {release} is taken to have no binfmt_misc namespaces (CROSSLAB_ASSUME_NO_BINFMT_NS)"
-        ));
-    }
-    let tried = std::process::Command::new("unshare")
-        .args(["--user", "--map-root-user", "--mount", "--", "/bin/sh", "-c"])
-        .arg(format!("mount -t binfmt_misc binfmt_misc {}", crate::plan::BINFMT_DIR))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .output();
-    match tried {
-        Ok(out) if out.status.success() => Ok(format!("Linux {release} mounts a private binfmt_misc for each lab")),
-        Ok(out) if String::from_utf8_lossy(&out.stderr).contains("unshare failed") => {
-            Err(format!("this user cannot make user namespaces on Linux {release}"))
-        }
-        Ok(_) if !kernel_at_least(release, 6, 7) => {
-            Err(format!("Linux {release} has no binfmt_misc namespaces (they came in 6.7)"))
-        }
-        Ok(out) => Err(format!(
-            "Linux {release} would not mount a private binfmt_misc: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )),
-        Err(e) => Err(format!("could not execute `unshare` (util-linux): {e}")),
-    }
 }
 
 /// Labs running on one backend and stack: what was prepared once (payloads,
@@ -157,7 +81,7 @@ impl Session {
                 if allow_global {
                     bail!("--allow-global is for the host backend; the vm backend registers in its own guest kernel");
                 }
-                let guest = vm::boot_for(&sh, plans, stack.suite.unwrap_or(vm::image::SUITE))?;
+                let guest = vm::boot_for(&sh, plans, stack.suite.unwrap_or(crate::provision::guest_image::SUITE))?;
                 let versions = vm::versions(&guest, stack);
                 Ok(Session { versions, on: SessionBackend::Vm(guest) })
             }
@@ -224,40 +148,14 @@ pub struct HostEnv {
     pub suite: Option<&'static str>,
 }
 
-/// Runs each plan with `run_lab` and reports it as `lab run` does on every
-/// backend: the terminal report while it runs (or one `--json` line per
-/// lab, from `to_json`), then `--junit`; exit status 0 when every probe was
-/// as expected, else 1.
-pub fn run_and_report(
-    flags: &flags::Run,
-    plans: &[Plan],
-    mut run_lab: impl FnMut(&Plan, &mut dyn FnMut(&Verdict)) -> anyhow::Result<LabReport>,
-    to_json: impl Fn(&Plan, &LabReport) -> anyhow::Result<String>,
-) -> anyhow::Result<ExitCode> {
-    let mut terminal = report::Terminal::stdout(!flags.json && report::is_interactive()).verbose(flags.verbose);
-    let mut reports = Vec::new();
-    for plan in plans {
-        if !flags.json {
-            terminal.lab_started(plan);
-        }
-        let lab_report = run_lab(plan, &mut |v| {
-            if !flags.json {
-                terminal.verdict(plan, v);
-            }
-        })?;
-        if flags.json {
-            println!("{}", to_json(plan, &lab_report)?);
-        } else {
-            terminal.lab_finished(plan, &lab_report);
-        }
-        reports.push(lab_report);
-    }
-    if let Some(path) = &flags.junit {
-        report::junit::write(path, &plans.iter().zip(&reports).collect::<Vec<_>>())?;
-    }
-    let all_as_expected = reports.iter().all(|r| r.all_as_expected());
-    Ok(if all_as_expected { ExitCode::SUCCESS } else { ExitCode::from(1) })
-}
+/// One lab run on a backend, its verdicts handed to `on_verdict` as they come.
+pub type RunLab<'a> = dyn FnMut(&Plan, &mut dyn FnMut(&Verdict)) -> anyhow::Result<LabReport> + 'a;
+/// One lab's `--json` line.
+pub type LabJson<'a> = dyn Fn(&Plan, &LabReport) -> anyhow::Result<String> + 'a;
+/// How `lab run` shows labs as a backend runs them (the terminal report,
+/// `--json`, `--junit`) and what it exits with: given by the command, so a
+/// backend never prints a report itself.
+pub type Reporter<'a> = dyn Fn(&[Plan], &mut RunLab, &LabJson) -> anyhow::Result<ExitCode> + 'a;
 
 /// The programs the host backend runs, besides the labs' emulators.
 pub const HOST_TOOLS: &[&str] = &["unshare", "nsenter", "setarch", "nix", "nix-build", "apt-get", "dpkg-deb"];
@@ -281,33 +179,7 @@ pub fn prepare_host(sh: &Shell, plans: &[&Plan], stack: &stack::Stack) -> anyhow
     programs.dedup();
     prereq::ensure(sh, &programs)?;
     compilers::prepare(sh, plans, stack.suite)?;
-    payload::ensure(sh, &payload_systems(plans))
-}
-
-/// The systems and languages some `compile` probe of `plans` compiles for.
-pub fn compile_toolchains(plans: &[&Plan]) -> Vec<(&'static NixSystem, crate::spec::Language)> {
-    let mut wanted: Vec<(&'static NixSystem, crate::spec::Language)> = plans
-        .iter()
-        .flat_map(|p| &p.probes)
-        .filter(|p| p.kind == ProbeKind::Compile)
-        .map(|p| (p.system, p.language))
-        .collect();
-    wanted.sort_by_key(|(s, l)| (s.double, l.as_str()));
-    wanted.dedup();
-    wanted
-}
-
-/// The systems whose static payload some probe of `plans` runs.
-pub fn payload_systems(plans: &[&Plan]) -> Vec<&'static NixSystem> {
-    let mut systems: Vec<&'static NixSystem> = plans
-        .iter()
-        .flat_map(|p| &p.probes)
-        .filter(|p| matches!(p.kind, ProbeKind::Exec | ProbeKind::Build | ProbeKind::Compile | ProbeKind::Command))
-        .map(|p| p.payload)
-        .collect();
-    systems.sort_by_key(|s| s.double);
-    systems.dedup();
-    systems
+    payload::ensure(sh, &crate::plan::payload_systems(plans))
 }
 
 /// Checks what the host backend needs from the kernel and the user; returns
@@ -324,7 +196,7 @@ pub fn preflight(allow_global: bool) -> anyhow::Result<bool> {
         // Without root the lab's user namespace is mapped by newuidmap.
         idmap::IdMap::for_current_user()?;
     }
-    match (private_binfmt_misc(), allow_global) {
+    match (crate::machine::private_binfmt_misc(), allow_global) {
         (Ok(_), _) => Ok(false),
         (Err(why), true) => {
             eprintln!(
@@ -336,13 +208,6 @@ pub fn preflight(allow_global: bool) -> anyhow::Result<bool> {
             "{why}, so the host backend cannot register emulators without touching the host\n  help: use --backend vm (a Debian VM with its own kernel; what `lab run` picks without --backend), or --allow-global (root) to register in the host's binfmt_misc and restore its entries afterwards"
         ),
     }
-}
-
-/// Whether a kernel release string like `6.18.44-fc` is at least `major.minor`.
-pub fn kernel_at_least(release: &str, major: u32, minor: u32) -> bool {
-    let mut parts = release.trim().split(|c: char| !c.is_ascii_digit()).map(|p| p.parse::<u32>().unwrap_or(0));
-    let (ma, mi) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    (ma, mi) >= (major, minor)
 }
 
 /// Runs one lab on the host backend and the host stack, calling
@@ -393,55 +258,6 @@ pub fn start_host(plan: &Plan, env: &HostEnv) -> anyhow::Result<host::HostLab> {
         setup.files = compilers.files();
     }
     let ns = host::HostLab::start(&setup)?;
-    compilers.register(&ns)?;
+    register_compilers(&compilers, &ns)?;
     Ok(ns)
-}
-
-/// Somewhere a lab's shell commands run: the host's namespaces, a VM.
-pub trait Executor {
-    /// Runs `command` under `/bin/sh -c` for at most `timeout`; the
-    /// environment is the backend's (it provides `CROSSLAB_PAYLOADS`).
-    fn exec(&self, command: &str, timeout: Duration) -> anyhow::Result<Execution>;
-}
-
-/// Registers the plan's binfmt entries (fhs and simulated NixOS alike), then
-/// runs every probe in order, calling `on_verdict` as each one ends.
-pub fn run_plan(
-    plan: &Plan,
-    executor: &dyn Executor,
-    on_verdict: &mut dyn FnMut(&Verdict),
-) -> anyhow::Result<Vec<Verdict>> {
-    register(plan, executor)?;
-    let mut verdicts = Vec::new();
-    for probe in &plan.probes {
-        let execution = executor.exec(&probe.command, probe.timeout)?;
-        let verdict = crate::outcome::judge(probe, execution);
-        on_verdict(&verdict);
-        verdicts.push(verdict);
-    }
-    Ok(verdicts)
-}
-
-/// Registers the plan's binfmt entries (fhs and simulated NixOS alike).
-pub fn register(plan: &Plan, executor: &dyn Executor) -> anyhow::Result<()> {
-    for reg in &plan.registrations {
-        let done = executor.exec(&reg.command(), Duration::from_secs(10))?;
-        if !done.succeeded() {
-            bail!("registering `{}` failed: {}", reg.line(), done.output.trim());
-        }
-        fault_point("registration");
-    }
-    Ok(())
-}
-
-/// Fault injection for the tests: with `CROSSLAB_FAULT_PAUSE=<point>` in the
-/// environment, crosslab announces the point on stderr and stops there for a
-/// minute, so a test can SIGKILL it at a known moment. Points:
-/// `registration` (after the first binfmt entry), `cleanup` (the lab's
-/// namespaces are being torn down).
-pub fn fault_point(point: &str) {
-    if std::env::var("CROSSLAB_FAULT_PAUSE").is_ok_and(|p| p == point) {
-        eprintln!("crosslab: paused at {point}");
-        std::thread::sleep(Duration::from_secs(60));
-    }
 }

@@ -103,9 +103,12 @@ fn verdict_for(probe: &Probe, result: Option<&LoggedResult>, why: &str) -> Verdi
 }
 
 /// `lab run --backend nixos`.
-pub fn run_labs(flags: &flags::Run, root: &Path) -> anyhow::Result<ExitCode> {
-    let args = if flags.labs.is_empty() { vec![crate::run::DEFAULT_LAB.to_owned()] } else { flags.labs.clone() };
-    let labs = crate::load_labs(root, &args)?;
+pub fn run_labs(
+    flags: &flags::Run,
+    root: &Path,
+    labs: Vec<crate::spec::Lab>,
+    report: &crate::run::Reporter,
+) -> anyhow::Result<ExitCode> {
     if flags.allow_global {
         bail!("--allow-global is for the host backend; a NixOS test registers in its own VM");
     }
@@ -128,12 +131,9 @@ pub fn run_labs(flags: &flags::Run, root: &Path) -> anyhow::Result<ExitCode> {
         };
         return interactive(&flake, &overrides, plan, dir.path());
     }
-    crate::run::run_and_report(
-        flags,
-        &plans,
-        |plan, on_verdict| run_check(&flake, &overrides, plan, on_verdict),
-        |plan, report| Ok(serde_json::to_string(&report.to_json_diagnosed(plan))?),
-    )
+    report(&plans, &mut |plan, on_verdict| run_check(&flake, &overrides, plan, on_verdict), &|plan, lab_report| {
+        Ok(serde_json::to_string(&lab_report.to_json_diagnosed(plan))?)
+    })
 }
 
 /// Renders `labs` into `dir` as `lab render --out` does; returns the flake reference.

@@ -9,21 +9,21 @@
 //! binfmt_misc and nix.conf ([`Guest::reset`]).
 
 mod base64;
-mod cpio;
 pub mod guest;
-pub mod image;
-pub mod qemu;
 
 use anyhow::Context;
 use xshell::Shell;
 
+pub use crate::provision::guest_image::Image;
 pub use guest::{choose_accel, Accel, BootOptions, Guest};
-pub use image::Image;
 
 use crate::outcome::{LabReport, Verdict};
 use crate::plan::Plan;
-use crate::run::compilers::{self, LabCompilers};
-use crate::run::{self, payload, prereq, run_plan};
+use crate::provision::compilers::{self, LabCompilers};
+use crate::provision::guest_image as image;
+use crate::provision::qemu_system as qemu;
+use crate::provision::{payload, prereq};
+use crate::run::executor::{self, run_plan};
 
 /// Programs the vm backend runs on the host: mkfs.ext4 (payload disk) and
 /// what fetching payloads takes; qemu itself comes from [`qemu`]. Building
@@ -36,11 +36,11 @@ pub fn host_programs() -> Vec<String> {
 pub fn run_vm(plan: &Plan, guest: &Guest, on_verdict: &mut dyn FnMut(&Verdict)) -> anyhow::Result<LabReport> {
     let nixos = plan.nixos_simulation(&mut |program| {
         let command = format!("set -- {}\n{}", crate::quote::sh(program), crate::plan::SHARED_OBJECTS_COMMAND);
-        Ok(run::Executor::exec(guest, &command, std::time::Duration::from_secs(10))?.output)
+        Ok(executor::Executor::exec(guest, &command, std::time::Duration::from_secs(10))?.output)
     })?;
     let compilers = LabCompilers::of(plan, Some(&guest.suite))?;
     guest.reset(&plan.nix_conf.to_nix_conf(&nixos.extra_sandbox_paths), &nixos.links, &compilers)?;
-    compilers.register(guest)?;
+    executor::register_compilers(&compilers, guest)?;
     let verdicts = run_plan(plan, guest, on_verdict)?;
     Ok(LabReport { lab: plan.lab.name.clone(), backend: "vm", verdicts, versions: None })
 }
@@ -52,7 +52,7 @@ pub fn boot_for(sh: &Shell, plans: &[&Plan], suite: &str) -> anyhow::Result<Gues
     prereq::ensure(sh, &host_programs())?;
     qemu::ensure(sh)?;
     let image = image::ensure_suite(sh, suite)?;
-    let payloads = payload::ensure(sh, &crate::run::payload_systems(plans))?;
+    let payloads = payload::ensure(sh, &crate::plan::payload_systems(plans))?;
     let accel = choose_accel(&image, &payloads)?;
     let mut options = BootOptions::new(accel);
     // The compile probes' toolchains, and the guest suite's cross compilers
@@ -72,10 +72,10 @@ pub fn boot_for(sh: &Shell, plans: &[&Plan], suite: &str) -> anyhow::Result<Gues
 }
 
 /// The versions in the guest: its Nix, its qemu-user-static, its kernel.
-pub fn versions(guest: &Guest, stack: &'static crate::run::stack::Stack) -> crate::outcome::Versions {
-    use crate::run::stack::version_in;
+pub fn versions(guest: &Guest, stack: &'static crate::provision::stack::Stack) -> crate::outcome::Versions {
+    use crate::machine::version_in;
     let ask = |command: &str| {
-        crate::run::Executor::exec(guest, command, std::time::Duration::from_secs(20))
+        crate::run::executor::Executor::exec(guest, command, std::time::Duration::from_secs(20))
             .map(|e| version_in(&e.output))
             .unwrap_or_else(|_| "unknown".to_owned())
     };

@@ -39,12 +39,14 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 
 use super::base64;
-use super::cpio::Cpio;
-use super::image::{Image, INITRD_MODULES_DIR};
+use crate::lab_paths::{LAB_CACHE_DIR, LAB_DIR, PAYLOADS_DIR};
 use crate::outcome::Execution;
+use crate::provision::compilers::{write_files_script, LabCompilers};
+use crate::provision::cpio::Cpio;
+use crate::provision::guest_image::{Image, INITRD_MODULES_DIR};
+use crate::provision::qemu_system;
 use crate::quote;
-use crate::run::compilers::{write_files_script, LabCompilers, LAB_CACHE_DIR};
-use crate::run::host::{probe_env, LAB_DIR, PAYLOADS_DIR};
+use crate::run::host::probe_env;
 
 /// How the guest's CPU is provided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +77,7 @@ pub struct BootOptions {
     pub memory_mb: u32,
     pub cpus: u32,
     /// crosslab's cache, shared read-only with the guest (virtio-9p), which
-    /// [`Guest::reset`] gives a compiling lab (see [`crate::run::compilers`]).
+    /// [`Guest::reset`] gives a compiling lab (see [`crate::provision::compilers`]).
     pub shared_cache: Option<PathBuf>,
 }
 
@@ -236,7 +238,7 @@ done
 r=
 "#;
 
-/// A running guest. Commands go through [`crate::run::Executor`].
+/// A running guest. Commands go through [`crate::run::executor::Executor`].
 pub struct Guest {
     qemu: Mutex<Child>,
     channel: Mutex<Channel>,
@@ -296,7 +298,7 @@ impl Guest {
             cmdline.push(' ');
             cmdline.push_str(&options.extra_cmdline);
         }
-        let mut qemu = super::qemu::command()?;
+        let mut qemu = qemu_system::command()?;
         qemu.args(["-name", &name, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"]);
         match options.accel {
             Accel::Kvm => qemu.args(["-accel", "kvm", "-cpu", "host"]),
@@ -334,7 +336,7 @@ impl Guest {
             });
         }
         let started = Instant::now();
-        let mut child = qemu.spawn().with_context(|| format!("could not execute {}", super::qemu::describe()))?;
+        let mut child = qemu.spawn().with_context(|| format!("could not execute {}", qemu_system::describe()))?;
         let to_guest = child.stdin.take().expect("piped");
         let stdout = child.stdout.take().expect("piped");
         let (tx, from_guest) = mpsc::channel();
@@ -532,7 +534,7 @@ impl Drop for Guest {
     }
 }
 
-impl crate::run::Executor for Guest {
+impl crate::run::executor::Executor for Guest {
     fn exec(&self, command: &str, timeout: Duration) -> anyhow::Result<Execution> {
         // The host backend's environment, word for word, so probe commands
         // see the same variables and paths on both backends.

@@ -11,19 +11,19 @@
 //! C library from `--sysroot` (the `libc.so` linker script names absolute
 //! paths, which ld reads under the sysroot). A wrapper under the usual name
 //! (`aarch64-linux-gnu-gcc`) first on the lab's PATH is what the probe finds
-//! ([`crate::run::compilers`]).
+//! ([`crate::provision::compilers`]).
 //!
 //! Debian stacks (`--stack bookworm|trixie`, whose root has no cross gcc)
 //! and vm guests use these, of their own suite, whose libc the programs
 //! need. The host stack uses the host's own cross compilers (installed by
-//! [`crate::run::toolchain::ensure_cross_compilers`]): a root of some Debian
+//! [`crate::provision::toolchain::ensure_cross_compilers`]): a root of some Debian
 //! suite need not run on the host's libc.
 
 use std::path::Path;
 
 use xshell::Shell;
 
-use crate::run::rootfs::{self, Recipe, Variant};
+use crate::provision::rootfs::{self, Recipe, Variant};
 use crate::systems::NixSystem;
 
 /// A cross compiler ready to be shared: the system it targets and its root,
@@ -31,7 +31,7 @@ use crate::systems::NixSystem;
 #[derive(Debug, Clone)]
 pub struct CrossCompiler {
     pub system: &'static NixSystem,
-    /// `roots/<name>-<key>/root`, relative to [`crate::run::payload::cache_dir`].
+    /// `roots/<name>-<key>/root`, relative to [`crate::provision::payload::cache_dir`].
     pub root: String,
 }
 
@@ -73,7 +73,7 @@ pub fn recipe(suite: &str, system: &NixSystem) -> Recipe {
 /// probe reports its emulated time alone, as on a host without them).
 /// Several systems can share one root: armv5tel and armv6l share armel's.
 pub fn ensure(sh: &Shell, suite: &str, systems: &[&'static NixSystem]) -> anyhow::Result<Vec<CrossCompiler>> {
-    let cache = crate::run::payload::cache_dir()?;
+    let cache = crate::provision::payload::cache_dir()?;
     let mut out = Vec::new();
     for &system in systems.iter().filter(|s| s.double != "x86_64-linux") {
         let recipe = recipe(suite, system);

@@ -12,8 +12,9 @@ use std::path::PathBuf;
 use anyhow::bail;
 use xshell::Shell;
 
+use crate::machine::{dpkg_version, program_version};
 use crate::outcome::Versions;
-use crate::run::rootfs::{self, Recipe, Variant};
+use crate::provision::rootfs::{self, Recipe, Variant};
 use crate::systems::SYSTEMS;
 
 /// One stack.
@@ -113,33 +114,6 @@ impl Versions {
     }
 }
 
-/// The version in the first line a program prints for `flag`, or "unknown".
-fn program_version(program: &str, flag: &str) -> String {
-    let out = std::process::Command::new(program).arg(flag).stdin(std::process::Stdio::null()).output();
-    version_in(&out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default())
-}
-
-/// The first version-like word of `text`'s first line ("nix-build (Nix)
-/// 2.8.0" → "2.8.0", "qemu-aarch64 version 7.2.19 (Debian …)" → "7.2.19"),
-/// or "unknown".
-pub fn version_in(text: &str) -> String {
-    text.lines()
-        .next()
-        .and_then(|l| l.split_whitespace().find(|w| w.starts_with(|c: char| c.is_ascii_digit())))
-        .map(str::to_owned)
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
-/// A package's version in a dpkg status file's text, or "unknown".
-pub fn dpkg_version(status: &str, package: &str) -> String {
-    status
-        .split("\n\n")
-        .find(|stanza| stanza.lines().any(|l| l == format!("Package: {package}")))
-        .and_then(|stanza| stanza.lines().find_map(|l| l.strip_prefix("Version: ")))
-        .map(str::to_owned)
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,20 +134,5 @@ mod tests {
         assert!(recipe.dpkg_filters.contains(&"path-include=/usr/bin/qemu-riscv64".to_owned()));
         assert!(!recipe.dpkg_filters.iter().any(|f| f.contains("sparc")));
         assert!(Stack::find("host").unwrap().recipe().is_none());
-    }
-
-    #[test]
-    fn versions_are_read_from_what_programs_print() {
-        assert_eq!(version_in("nix-build (Nix) 2.8.0\n"), "2.8.0");
-        assert_eq!(version_in("qemu-aarch64 version 7.2.19 (Debian 1:7.2+dfsg-7+deb12u18)\nCopyright"), "7.2.19");
-        assert_eq!(version_in(""), "unknown");
-    }
-
-    #[test]
-    fn dpkg_versions_come_from_the_right_stanza() {
-        let status = "Package: nix-bin\nStatus: install ok installed\nVersion: 2.26.3+dfsg-1\n\nPackage: qemu-user-static\nVersion: 1:10.0.2+ds-2\n";
-        assert_eq!(dpkg_version(status, "nix-bin"), "2.26.3+dfsg-1");
-        assert_eq!(dpkg_version(status, "qemu-user-static"), "1:10.0.2+ds-2");
-        assert_eq!(dpkg_version(status, "nix"), "unknown");
     }
 }

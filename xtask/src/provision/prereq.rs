@@ -159,7 +159,7 @@ fn is_present(program: &str) -> bool {
     }
     // A Nix from the official installer, off PATH under sudo, is found
     // (and used) by the host backend all the same.
-    if program.starts_with("nix") && Path::new(crate::run::host::INSTALLER_PROFILE_BIN).join(program).is_file() {
+    if program.starts_with("nix") && Path::new(crate::machine::INSTALLER_PROFILE_BIN).join(program).is_file() {
         return true;
     }
     std::env::var_os("PATH")
@@ -195,7 +195,7 @@ mod tests {
     fn every_program_crosslab_asks_for_has_a_package() {
         let mut programs: Vec<String> = crate::run::HOST_TOOLS.iter().map(|p| (*p).to_owned()).collect();
         programs.extend(crate::run::vm::host_programs());
-        programs.extend(crate::run::vm::image::build_programs());
+        programs.extend(crate::provision::guest_image::build_programs());
         programs.extend(SYSTEMS.iter().map(|s| s.fhs_interpreter()));
         for p in &programs {
             assert!(package_of(p).is_some(), "no package for {p}");

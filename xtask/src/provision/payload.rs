@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use xshell::{cmd, Shell};
 
-use crate::run::prereq;
+use crate::provision::prereq;
 use crate::systems::NixSystem;
 
 /// Where apt's keyring for Debian's archive lives on Debian and Ubuntu.

@@ -31,8 +31,9 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use xshell::{cmd, Shell};
 
-use crate::run::rootfs::{self, Recipe, Variant};
-use crate::run::{payload, prereq};
+use crate::machine::elf::Elf;
+use crate::provision::rootfs::{self, Recipe, Variant};
+use crate::provision::{payload, prereq};
 use crate::spec::Language;
 use crate::systems::NixSystem;
 
@@ -43,9 +44,6 @@ const TOOLCHAIN_VERSION: u32 = 4;
 /// suite's version), its assembler and linker, the C library's headers, and
 /// dash for the `cc` wrapper.
 pub const PACKAGES: &[&str] = &["gcc", "libc6-dev", "binutils", "dash"];
-
-/// Where each system's toolchain is linked inside a lab (`CROSSLAB_TOOLCHAINS`).
-pub const TOOLCHAINS_DIR: &str = "/run/crosslab/toolchains";
 
 /// A toolchain ready to be bound into a lab's store.
 #[derive(Debug, Clone)]
@@ -120,8 +118,10 @@ fn patchelf_command(sh: &Shell, suite: &str) -> anyhow::Result<Vec<String>> {
     };
     let tree = rootfs::ensure(sh, &recipe)?.tree();
     let patchelf = tree.join("usr/bin/patchelf");
-    let interp =
-        elf_interpreter(&patchelf)?.with_context(|| format!("{suite}'s patchelf has no program interpreter"))?;
+    let interp = crate::machine::elf::read(&patchelf)
+        .with_context(|| format!("failed to read `{}`", patchelf.display()))?
+        .and_then(|e| e.interpreter)
+        .with_context(|| format!("{suite}'s patchelf has no program interpreter"))?;
     // Merged /usr: an extracted root has no /lib64 -> usr/lib64 link.
     let loader = [tree.join(interp.trim_start_matches('/')), tree.join("usr").join(interp.trim_start_matches('/'))]
         .into_iter()
@@ -398,14 +398,14 @@ fn patch_tree(sh: &Shell, system: &NixSystem, tree: &Path, store_path: &str) -> 
                 std::os::unix::fs::symlink(&relative, path)?;
             }
         } else if kind.is_file() {
-            match elf_facts(path)? {
-                Some(ElfFacts { interpreter: Some(interp), .. }) => {
+            match crate::machine::elf::read(path).with_context(|| format!("failed to read `{}`", path.display()))? {
+                Some(Elf { interpreter: Some(interp), .. }) => {
                     if path.strip_prefix(tree)?.starts_with("usr/bin") && interpreter.is_none() {
                         interpreter = Some(interp);
                     }
                     programs.push(path.to_path_buf());
                 }
-                Some(ElfFacts { runpath: true, .. }) => libraries.push(path.to_path_buf()),
+                Some(Elf { runpath: true, .. }) => libraries.push(path.to_path_buf()),
                 _ => {}
             }
         } else if !kind.is_dir() {
@@ -458,64 +458,6 @@ fn patch_tree(sh: &Shell, system: &NixSystem, tree: &Path, store_path: &str) -> 
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(&cc, fs::Permissions::from_mode(0o555))?;
     Ok(interpreter)
-}
-
-/// The program interpreter (`PT_INTERP`) of an ELF file, if it is one that has one.
-pub fn elf_interpreter(path: &Path) -> anyhow::Result<Option<String>> {
-    Ok(elf_facts(path)?.and_then(|f| f.interpreter))
-}
-
-/// What patching needs to know about an ELF file.
-#[derive(Debug, Default)]
-pub struct ElfFacts {
-    /// `PT_INTERP`: set for dynamically linked programs.
-    pub interpreter: Option<String>,
-    /// Whether it has a `DT_RUNPATH`, which hides the program's RPATH from
-    /// the lookup of its own dependencies (libLLVM's `$ORIGIN/../lib`).
-    pub runpath: bool,
-}
-
-/// [`ElfFacts`] of `path`, or `None` when it is not an ELF file.
-pub fn elf_facts(path: &Path) -> anyhow::Result<Option<ElfFacts>> {
-    let mut file = fs::File::open(path).with_context(|| format!("failed to open `{}`", path.display()))?;
-    let mut head = [0u8; 64];
-    let n = file.read(&mut head)?;
-    if n < 52 || &head[..4] != b"\x7fELF" {
-        return Ok(None);
-    }
-    let (is64, big) = (head[4] == 2, head[5] == 2);
-    let read = |bytes: &[u8]| -> u64 {
-        let mut v = 0u64;
-        for (i, b) in bytes.iter().enumerate() {
-            let shift = if big { (bytes.len() - 1 - i) * 8 } else { i * 8 };
-            v |= u64::from(*b) << shift;
-        }
-        v
-    };
-    let data = fs::read(path)?;
-    let (phoff, phentsize, phnum) = if is64 {
-        (read(&head[32..40]), read(&head[54..56]), read(&head[56..58]))
-    } else {
-        (read(&head[28..32]), read(&head[42..44]), read(&head[44..46]))
-    };
-    let mut facts = ElfFacts::default();
-    for i in 0..phnum {
-        let at = (phoff + i * phentsize) as usize;
-        let Some(ph) = data.get(at..at + phentsize as usize) else { break };
-        let (offset, size) =
-            if is64 { (read(&ph[8..16]), read(&ph[32..40])) } else { (read(&ph[4..8]), read(&ph[16..20])) };
-        let Some(bytes) = data.get(offset as usize..(offset + size) as usize) else { continue };
-        match read(&ph[0..4]) {
-            3 => facts.interpreter = Some(String::from_utf8_lossy(bytes).trim_end_matches('\0').to_owned()),
-            2 => {
-                let entry = if is64 { 16 } else { 8 };
-                facts.runpath =
-                    bytes.chunks_exact(entry).map(|e| read(&e[..entry / 2])).take_while(|t| *t != 0).any(|t| t == 29);
-            }
-            _ => {}
-        }
-    }
-    Ok(Some(facts))
 }
 
 /// What Nix does to a path it makes valid (owner root, modes 0444 / 0555,

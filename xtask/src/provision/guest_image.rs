@@ -20,9 +20,9 @@ use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use xshell::{cmd, Shell};
 
-use super::cpio::Cpio;
-use crate::run::rootfs::{self, Recipe, Variant};
-use crate::run::{payload, prereq};
+use crate::provision::cpio::Cpio;
+use crate::provision::rootfs::{self, Recipe, Variant};
+use crate::provision::{payload, prereq};
 
 /// The Debian release the guest runs by default (the `host` stack): the one
 /// whose nix-bin (2.8) and qemu-user-static the host backend's facts were
@@ -181,7 +181,7 @@ fn recipe_key(suite: &str, mirror: &str) -> String {
         text.push_str(&list.join(" "));
         text.push('\n');
     }
-    format!("{:016x}", crate::run::rootfs::fnv1a64(text.as_bytes()))
+    format!("{:016x}", crate::provision::rootfs::fnv1a64(text.as_bytes()))
 }
 
 fn load(dir: &Path) -> anyhow::Result<Option<Image>> {
@@ -226,7 +226,7 @@ fn build(sh: &Shell, work: &Path, suite: &str, mirror: &str, key: &str, started:
     // The guest mounts a fresh tmpfs here for every lab.
     fs::create_dir_all(root.join("nix"))?;
 
-    let bytes = crate::run::rootfs::tree_bytes(&root);
+    let bytes = crate::provision::rootfs::tree_bytes(&root);
     let size = format!("{}M", (bytes + bytes / 8) / (1 << 20) + 256);
     let image = work.join("root.img");
     // `.read()`: mkfs.ext4 says "Creating regular file" on stdout even with -q.

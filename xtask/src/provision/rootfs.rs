@@ -16,7 +16,7 @@ use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use xshell::{cmd, Shell};
 
-use crate::run::{payload, prereq};
+use crate::provision::{payload, prereq};
 
 /// Bump when the way roots are built changes what they hold without
 /// changing any recipe field; it changes every key.

@@ -18,7 +18,7 @@ use std::process::Command;
 use anyhow::bail;
 use xshell::Shell;
 
-use crate::run::rootfs::{self, Recipe, Variant};
+use crate::provision::rootfs::{self, Recipe, Variant};
 
 /// The program's name, on the host's PATH.
 pub const PROGRAM: &str = "qemu-system-x86_64";

@@ -1,7 +1,7 @@
 //! What a lab's `compile` probes are given, the same way on every backend:
 //! the target toolchains ([`toolchain`]) bound read-only at their store
 //! paths in the lab's fresh store, linked by system under
-//! [`toolchain::TOOLCHAINS_DIR`] and registered valid; and, where crosslab
+//! [`TOOLCHAINS_DIR`] and registered valid; and, where crosslab
 //! cannot use the machine's own, Debian's cross compilers ([`cross`]) as
 //! wrappers in [`LAB_BIN_DIR`], for the cross-vs-emulated time.
 //!
@@ -9,19 +9,13 @@
 //! [`LAB_CACHE_DIR`] (the host backend binds it, the vm backend shares it
 //! over virtio-9p): nothing is copied per run.
 
-use anyhow::bail;
 use xshell::Shell;
 
+use crate::lab_paths::{LAB_BIN_DIR, LAB_CACHE_DIR, LAB_DIR, TOOLCHAINS_DIR};
 use crate::plan::Plan;
-use crate::run::cross::{self, CrossCompiler};
-use crate::run::host::LAB_DIR;
-use crate::run::toolchain::{self, Toolchain};
+use crate::provision::cross::{self, CrossCompiler};
+use crate::provision::toolchain::{self, Toolchain};
 use crate::spec::Language;
-
-/// Where a lab sees crosslab's cache (read-only), when it compiles.
-pub const LAB_CACHE_DIR: &str = "/run/crosslab/cache";
-/// Programs a backend gives the lab, first on its PATH.
-pub const LAB_BIN_DIR: &str = "/run/crosslab/bin";
 
 /// The compilers one lab's `compile` probes use.
 pub struct LabCompilers {
@@ -36,7 +30,7 @@ impl LabCompilers {
     /// which needs root).
     pub fn of(plan: &Plan, cross_suite: Option<&str>) -> anyhow::Result<LabCompilers> {
         let sh = Shell::new()?;
-        let wanted = crate::run::compile_toolchains(&[plan]);
+        let wanted = crate::plan::compile_toolchains(&[plan]);
         let toolchains = toolchain::ensure(&sh, &wanted)?;
         let cross = match cross_suite {
             Some(suite) => cross::ensure(&sh, suite, &c_systems(&wanted))?,
@@ -64,10 +58,7 @@ impl LabCompilers {
             .iter()
             .flat_map(|t| {
                 t.systems.iter().map(|s| {
-                    (
-                        format!("{}/{}", toolchain::TOOLCHAINS_DIR, t.language.toolchain_link(s)),
-                        t.manifest.store_path.clone(),
-                    )
+                    (format!("{}/{}", TOOLCHAINS_DIR, t.language.toolchain_link(s)), t.manifest.store_path.clone())
                 })
             })
             .collect()
@@ -78,17 +69,11 @@ impl LabCompilers {
         self.cross.iter().map(|c| (format!("{LAB_BIN_DIR}/{}", c.program()), c.wrapper(LAB_CACHE_DIR))).collect()
     }
 
-    /// Makes the bound trees valid paths of the lab's store.
-    pub fn register(&self, executor: &dyn crate::run::Executor) -> anyhow::Result<()> {
-        if self.toolchains.is_empty() {
-            return Ok(());
-        }
-        let command = toolchain::register_command(&self.toolchains);
-        let done = executor.exec(&command, std::time::Duration::from_secs(60))?;
-        if !done.succeeded() {
-            bail!("registering the toolchains in the lab's store failed: {}", done.output.trim());
-        }
-        Ok(())
+    /// The command that makes the bound trees valid paths of the lab's
+    /// store, run by the backend once the lab has started; none when the lab
+    /// has no toolchain.
+    pub fn register_command(&self) -> Option<String> {
+        (!self.toolchains.is_empty()).then(|| toolchain::register_command(&self.toolchains))
     }
 }
 
@@ -97,7 +82,7 @@ impl LabCompilers {
 /// host's own (installed when missing) without `cross_suite`, else that
 /// Debian suite's from the cache. Returns whether any probe compiles.
 pub fn prepare(sh: &Shell, plans: &[&Plan], cross_suite: Option<&str>) -> anyhow::Result<bool> {
-    let wanted = crate::run::compile_toolchains(plans);
+    let wanted = crate::plan::compile_toolchains(plans);
     if wanted.is_empty() {
         return Ok(false);
     }

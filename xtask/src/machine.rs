@@ -1,1 +1,0 @@
-//! The machine as it is, read without changing it.

@@ -1,0 +1,116 @@
+//! The machine as it is, read without changing it: binfmt_misc and who
+//! registers its entries ([`binfmt`]), ELF files ([`elf`]), Nix's settings
+//! ([`nix`]), installed qemu programs ([`qemu`]), the kernel's binfmt_misc
+//! namespaces, and the versions programs and Debian roots report. `lab
+//! doctor`, `lab capture`, the backends' choices and the diagnoses' host
+//! instructions all read the machine through here.
+
+pub mod binfmt;
+pub mod elf;
+pub mod nix;
+pub mod qemu;
+
+/// Something of the machine that could not be read, and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    pub what: String,
+    pub fix: String,
+}
+
+/// Where the official installer links Nix for every user.
+pub const INSTALLER_PROFILE_BIN: &str = "/nix/var/nix/profiles/default/bin";
+
+/// Whether a lab can have a binfmt_misc of its own here (Ok: how), tried
+/// for real: a user namespace mounts binfmt_misc, which works on kernels
+/// with binfmt_misc namespaces (Linux ≥ 6.7) where user namespaces are
+/// allowed. `CROSSLAB_ASSUME_NO_BINFMT_NS` makes it say no, for the tests.
+pub fn private_binfmt_misc() -> Result<String, String> {
+    // Asked by the backend choice and by the host backend's preflight: tried once.
+    static TRIED: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    TRIED.get_or_init(try_private_binfmt_misc).clone()
+}
+
+fn try_private_binfmt_misc() -> Result<String, String> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let release = release.trim();
+    if std::env::var_os("CROSSLAB_ASSUME_NO_BINFMT_NS").is_some() {
+        return Err(format!(
+            "Linux {release} is taken to have no binfmt_misc namespaces (CROSSLAB_ASSUME_NO_BINFMT_NS)"
+        ));
+    }
+    let tried = std::process::Command::new("unshare")
+        .args(["--user", "--map-root-user", "--mount", "--", "/bin/sh", "-c"])
+        .arg(format!("mount -t binfmt_misc binfmt_misc {}", crate::systems::BINFMT_DIR))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output();
+    match tried {
+        Ok(out) if out.status.success() => Ok(format!("Linux {release} mounts a private binfmt_misc for each lab")),
+        Ok(out) if String::from_utf8_lossy(&out.stderr).contains("unshare failed") => {
+            Err(format!("this user cannot make user namespaces on Linux {release}"))
+        }
+        Ok(_) if !kernel_at_least(release, 6, 7) => {
+            Err(format!("Linux {release} has no binfmt_misc namespaces (they came in 6.7)"))
+        }
+        Ok(out) => Err(format!(
+            "Linux {release} would not mount a private binfmt_misc: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Err(e) => Err(format!("could not execute `unshare` (util-linux): {e}")),
+    }
+}
+
+/// Whether a kernel release string like `6.18.44-fc` is at least `major.minor`.
+pub fn kernel_at_least(release: &str, major: u32, minor: u32) -> bool {
+    let mut parts = release.trim().split(|c: char| !c.is_ascii_digit()).map(|p| p.parse::<u32>().unwrap_or(0));
+    let (ma, mi) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (ma, mi) >= (major, minor)
+}
+
+/// The version in the first line a program prints for `flag`, or "unknown".
+pub fn program_version(program: &str, flag: &str) -> String {
+    let out = std::process::Command::new(program).arg(flag).stdin(std::process::Stdio::null()).output();
+    version_in(&out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default())
+}
+
+/// The first version-like word of `text`'s first line ("nix-build (Nix)
+/// 2.8.0" → "2.8.0", "qemu-aarch64 version 7.2.19 (Debian …)" → "7.2.19"),
+/// or "unknown".
+pub fn version_in(text: &str) -> String {
+    text.lines()
+        .next()
+        .and_then(|l| l.split_whitespace().find(|w| w.starts_with(|c: char| c.is_ascii_digit())))
+        .map(str::to_owned)
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// A package's version in a dpkg status file's text, or "unknown".
+pub fn dpkg_version(status: &str, package: &str) -> String {
+    status
+        .split("\n\n")
+        .find(|stanza| stanza.lines().any(|l| l == format!("Package: {package}")))
+        .and_then(|stanza| stanza.lines().find_map(|l| l.strip_prefix("Version: ")))
+        .map(str::to_owned)
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{dpkg_version, version_in};
+
+    #[test]
+    fn versions_are_read_from_what_programs_print() {
+        assert_eq!(version_in("nix-build (Nix) 2.8.0\n"), "2.8.0");
+        assert_eq!(version_in("qemu-aarch64 version 7.2.19 (Debian 1:7.2+dfsg-7+deb12u18)\nCopyright"), "7.2.19");
+        assert_eq!(version_in(""), "unknown");
+    }
+
+    #[test]
+    fn dpkg_versions_come_from_the_right_stanza() {
+        let status = "Package: nix-bin\nStatus: install ok installed\nVersion: 2.26.3+dfsg-1\n\nPackage: qemu-user-static\nVersion: 1:10.0.2+ds-2\n";
+        assert_eq!(dpkg_version(status, "nix-bin"), "2.26.3+dfsg-1");
+        assert_eq!(dpkg_version(status, "qemu-user-static"), "1:10.0.2+ds-2");
+        assert_eq!(dpkg_version(status, "nix"), "unknown");
+    }
+}

@@ -1,0 +1,16 @@
+//! Provisioning: fetching and building, once, into crosslab's cache, what labs
+//! run with — static payloads, Debian roots (stacks), target toolchains,
+//! cross compilers, the vm backend's guest image and qemu-system — and the
+//! Debian packages a run needs on the host. Backends use what is here; nothing
+//! here runs a lab.
+
+pub mod compilers;
+pub mod cpio;
+pub mod cross;
+pub mod guest_image;
+pub mod payload;
+pub mod prereq;
+pub mod qemu_system;
+pub mod rootfs;
+pub mod stack;
+pub mod toolchain;

@@ -1,0 +1,72 @@
+//! What every backend runs a lab through: an [`Executor`] (the host's
+//! namespaces, a VM guest) that runs shell commands, and the steps that are
+//! the same on each: register the plan's binfmt entries, make the compile
+//! toolchains valid store paths, run each probe and judge it.
+
+use std::time::Duration;
+
+use anyhow::bail;
+
+use crate::outcome::{Execution, Verdict};
+use crate::plan::Plan;
+use crate::provision::compilers::LabCompilers;
+
+/// Somewhere a lab's shell commands run: the host's namespaces, a VM.
+pub trait Executor {
+    /// Runs `command` under `/bin/sh -c` for at most `timeout`; the
+    /// environment is the backend's (it provides `CROSSLAB_PAYLOADS`).
+    fn exec(&self, command: &str, timeout: Duration) -> anyhow::Result<Execution>;
+}
+
+/// Registers the plan's binfmt entries (fhs and simulated NixOS alike), then
+/// runs every probe in order, calling `on_verdict` as each one ends.
+pub fn run_plan(
+    plan: &Plan,
+    executor: &dyn Executor,
+    on_verdict: &mut dyn FnMut(&Verdict),
+) -> anyhow::Result<Vec<Verdict>> {
+    register(plan, executor)?;
+    let mut verdicts = Vec::new();
+    for probe in &plan.probes {
+        let execution = executor.exec(&probe.command, probe.timeout)?;
+        let verdict = crate::outcome::judge(probe, execution);
+        on_verdict(&verdict);
+        verdicts.push(verdict);
+    }
+    Ok(verdicts)
+}
+
+/// Makes the toolchains bound into the lab's fresh store valid paths there.
+pub fn register_compilers(compilers: &LabCompilers, executor: &dyn Executor) -> anyhow::Result<()> {
+    if let Some(command) = compilers.register_command() {
+        let done = executor.exec(&command, Duration::from_secs(60))?;
+        if !done.succeeded() {
+            bail!("registering the toolchains in the lab's store failed: {}", done.output.trim());
+        }
+    }
+    Ok(())
+}
+
+/// Registers the plan's binfmt entries (fhs and simulated NixOS alike).
+pub fn register(plan: &Plan, executor: &dyn Executor) -> anyhow::Result<()> {
+    for reg in &plan.registrations {
+        let done = executor.exec(&reg.command(), Duration::from_secs(10))?;
+        if !done.succeeded() {
+            bail!("registering `{}` failed: {}", reg.line(), done.output.trim());
+        }
+        fault_point("registration");
+    }
+    Ok(())
+}
+
+/// Fault injection for the tests: with `CROSSLAB_FAULT_PAUSE=<point>` in the
+/// environment, crosslab announces the point on stderr and stops there for a
+/// minute, so a test can SIGKILL it at a known moment. Points:
+/// `registration` (after the first binfmt entry), `cleanup` (the lab's
+/// namespaces are being torn down).
+pub fn fault_point(point: &str) {
+    if std::env::var("CROSSLAB_FAULT_PAUSE").is_ok_and(|p| p == point) {
+        eprintln!("crosslab: paused at {point}");
+        std::thread::sleep(Duration::from_secs(60));
+    }
+}
