@@ -58,7 +58,7 @@ pub fn lab_schema() -> Json {
     let systems: Vec<&str> = SYSTEMS.iter().map(|s| s.double).collect();
     let system = json!({ "type": "string", "enum": systems });
     let system_list = |description: &str| json!({ "description": description, "type": "array", "items": system, "minItems": 1, "uniqueItems": true });
-    let kinds: Vec<&str> = ProbeKind::ALL.iter().map(|k| k.as_str()).collect();
+    let kinds = ProbeKind::names_where(|_| true);
     // A check that needs the probe's kind to be one of `kinds`.
     let kind_in = |kinds: &[&str]| json!({ "properties": { "kind": { "enum": kinds } }, "required": ["kind"] });
     let forbids = |key: &str| json!({ "not": { "required": [key] } });
@@ -138,7 +138,7 @@ pub fn lab_schema() -> Json {
                         "required": ["kind"],
                         "properties": properties(spec::PROBE_KEYS, &[
                             ("kind", json!({
-                                "description": "binfmt: the entry exists as configured; nix-config: Nix reports the configured settings; exec: a static foreign binary runs; build: a sandboxed nix build for the target; compile: the target's own toolchain compiles and runs a program in a sandboxed build; command: `run`, a shell command.",
+                                "description": spec::PROBE_KINDS.iter().map(|r| format!("{}: {}", r.name, r.checks)).collect::<Vec<_>>().join("; "),
                                 "enum": kinds,
                             })),
                             ("expect", json!({ "description": "Whether the probe must pass or fail. Default \"pass\".", "enum": ["pass", "fail"] })),
@@ -168,10 +168,10 @@ pub fn lab_schema() -> Json {
                             })),
                         ]),
                         "allOf": [
-                            { "if": kind_in(&["command"]), "then": { "required": ["run"] }, "else": forbids("run") },
-                            { "if": kind_in(&["binfmt", "nix-config", "compile", "command"]), "then": forbids("payload") },
-                            { "if": kind_in(&["binfmt", "nix-config"]), "then": forbids("qemu-cpu") },
-                            { "if": kind_in(&["binfmt", "nix-config", "exec", "build", "command"]), "then": forbids("language") },
+                            { "if": kind_in(&ProbeKind::names_where(|r| r.run)), "then": { "required": ["run"] }, "else": forbids("run") },
+                            { "if": kind_in(&ProbeKind::names_where(|r| !r.payload)), "then": forbids("payload") },
+                            { "if": kind_in(&ProbeKind::names_where(|r| !r.qemu_cpu)), "then": forbids("qemu-cpu") },
+                            { "if": kind_in(&ProbeKind::names_where(|r| !r.language)), "then": forbids("language") },
                         ],
                     },
                 }),

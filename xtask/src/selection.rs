@@ -79,7 +79,7 @@ impl ProbeMatcher {
         };
         let kind = match kind {
             None => None,
-            Some(k) => match ProbeKind::ALL.into_iter().find(|p| p.as_str() == k) {
+            Some(k) => match ProbeKind::named(k) {
                 Some(k) => Some(k),
                 None => bail!(
                     "--probe: `{word}` names no probe kind\n  help: give a kind ({}), an index of a [[probe]] (0, 1, …) or both (`build[3]`)",

@@ -106,25 +106,114 @@ pub enum ProbeKind {
     Command,
 }
 
+/// What a probe kind is called, what it checks, and which of the optional
+/// probe keys it takes: one row per kind, read by the spec's validation, the
+/// JSON schema, `--probe` selection, the fuzzer's generator and the README's
+/// list. What a kind runs is in `plan.rs`, how its failures are explained in
+/// `diagnose.rs`.
+#[derive(Debug)]
+pub struct ProbeKindRow {
+    pub kind: ProbeKind,
+    /// The spec's `kind = "…"`.
+    pub name: &'static str,
+    /// What the probe checks, in one line.
+    pub checks: &'static str,
+    /// Takes `payload` (another system's binary to run).
+    pub payload: bool,
+    /// Takes `qemu-cpu` (it emulates something).
+    pub qemu_cpu: bool,
+    /// Takes `language` (it compiles).
+    pub language: bool,
+    /// Needs `run` (the shell command is the spec's).
+    pub run: bool,
+}
+
+/// Every probe kind, in the order the README lists them.
+pub const PROBE_KINDS: [ProbeKindRow; 6] = [
+    ProbeKindRow {
+        kind: ProbeKind::Binfmt,
+        name: "binfmt",
+        checks: "the binfmt_misc entry exists and is enabled, with the configured interpreter and flags",
+        payload: false,
+        qemu_cpu: false,
+        language: false,
+        run: false,
+    },
+    ProbeKindRow {
+        kind: ProbeKind::NixConfig,
+        name: "nix-config",
+        checks: "Nix reports the configured sandbox, extra-platforms and sandbox paths",
+        payload: false,
+        qemu_cpu: false,
+        language: false,
+        run: false,
+    },
+    ProbeKindRow {
+        kind: ProbeKind::Exec,
+        name: "exec",
+        checks: "a static foreign binary runs, and `uname -m` prints the target's machine",
+        payload: true,
+        qemu_cpu: true,
+        language: false,
+        run: false,
+    },
+    ProbeKindRow {
+        kind: ProbeKind::Build,
+        name: "build",
+        checks: "a sandboxed nix-build of a derivation for the target system",
+        payload: true,
+        qemu_cpu: true,
+        language: false,
+        run: false,
+    },
+    ProbeKindRow {
+        kind: ProbeKind::Compile,
+        name: "compile",
+        checks: "the target's own toolchain compiles and runs a program in a sandboxed build for the target",
+        payload: false,
+        qemu_cpu: true,
+        language: true,
+        run: false,
+    },
+    ProbeKindRow {
+        kind: ProbeKind::Command,
+        name: "command",
+        checks: "a shell command of the spec's (`run`), the target in $CROSSLAB_SYSTEM",
+        payload: false,
+        qemu_cpu: true,
+        language: false,
+        run: true,
+    },
+];
+
 impl ProbeKind {
-    pub const ALL: [ProbeKind; 6] = [
-        ProbeKind::Binfmt,
-        ProbeKind::NixConfig,
-        ProbeKind::Exec,
-        ProbeKind::Build,
-        ProbeKind::Compile,
-        ProbeKind::Command,
-    ];
+    pub const ALL: [ProbeKind; 6] = {
+        let mut all = [ProbeKind::Binfmt; 6];
+        let mut i = 0;
+        while i < PROBE_KINDS.len() {
+            all[i] = PROBE_KINDS[i].kind;
+            i += 1;
+        }
+        all
+    };
+
+    /// This kind's row of [`PROBE_KINDS`].
+    pub fn row(self) -> &'static ProbeKindRow {
+        PROBE_KINDS.iter().find(|r| r.kind == self).expect("every kind has a row")
+    }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            ProbeKind::Binfmt => "binfmt",
-            ProbeKind::NixConfig => "nix-config",
-            ProbeKind::Exec => "exec",
-            ProbeKind::Build => "build",
-            ProbeKind::Compile => "compile",
-            ProbeKind::Command => "command",
-        }
+        self.row().name
+    }
+
+    /// The kind called `name` in a spec.
+    pub fn named(name: &str) -> Option<ProbeKind> {
+        PROBE_KINDS.iter().find(|r| r.name == name).map(|r| r.kind)
+    }
+
+    /// The names of the kinds whose row says `yes`, e.g. those taking `payload`.
+    pub fn names_where(yes: impl Fn(&ProbeKindRow) -> bool) -> Vec<&'static str> {
+        PROBE_KINDS.iter().filter(|r| yes(r)).map(|r| r.name).collect()
     }
 }
 
@@ -1005,11 +1094,14 @@ impl Validator<'_> {
         let Some(language) = Language::ALL.into_iter().find(|x| x.as_str() == l) else {
             return self.bad_value(key, &l, &names);
         };
-        if kind? != ProbeKind::Compile {
+        if !kind?.row().language {
             return self.fail(
                 Some(key),
                 format!("a `{}` probe compiles nothing", kind?.as_str()),
-                Some("use `language` on compile probes, or remove it".into()),
+                Some(format!(
+                    "use `language` on {} probes, or remove it",
+                    ProbeKind::names_where(|r| r.language).join(" or ")
+                )),
             );
         }
         Some(language)
@@ -1027,8 +1119,8 @@ impl Validator<'_> {
                 )
             }
         };
-        let kinds: Vec<&str> = ProbeKind::ALL.iter().map(|k| k.as_str()).collect();
-        match ProbeKind::ALL.into_iter().find(|k| k.as_str() == kind) {
+        let kinds = ProbeKind::names_where(|_| true);
+        match ProbeKind::named(kind) {
             Some(k) => Some(k),
             None => self.bad_value(key, kind, &kinds),
         }
@@ -1037,23 +1129,24 @@ impl Validator<'_> {
     /// `run`: required by `command` probes, refused by the others.
     fn probe_run(&self, t: &Table, key: &str, kind: Option<ProbeKind>) -> Option<Option<String>> {
         let run = self.opt_str(t, key)?;
-        match (kind?, &run) {
-            (ProbeKind::Command, None) => self.fail(
+        let kind = kind?;
+        match (kind.row().run, &run) {
+            (true, None) => self.fail(
                 Some(key),
                 "a `command` probe needs the shell command to run".into(),
                 Some("add `run = \"…\"`; it sees the target system in $CROSSLAB_SYSTEM".into()),
             ),
-            (ProbeKind::Command, Some(r)) if r.trim().is_empty() => {
+            (true, Some(r)) if r.trim().is_empty() => {
                 self.fail(Some(key), "is empty".into(), Some("give the shell command to run".into()))
             }
-            (ProbeKind::Command, Some(r)) if r.len() > MAX_RUN_BYTES => self.fail(
+            (true, Some(r)) if r.len() > MAX_RUN_BYTES => self.fail(
                 Some(key),
                 format!("is {} bytes long, and a probe's command reaches /bin/sh as one argument, which Linux limits to 128 KiB", r.len()),
                 Some(format!("shorten it to at most {MAX_RUN_BYTES} bytes, e.g. by moving the long part into a script the command runs")),
             ),
-            (k, Some(_)) if k != ProbeKind::Command => self.fail(
+            (false, Some(_)) => self.fail(
                 Some(key),
-                format!("only `command` probes take `run`; a `{}` probe runs its own command", k.as_str()),
+                format!("only `command` probes take `run`; a `{}` probe runs its own command", kind.as_str()),
                 Some("remove `run`, or set `kind = \"command\"`".into()),
             ),
             _ => Some(run),
@@ -1099,11 +1192,11 @@ impl Validator<'_> {
 
     fn probe_payload(&self, t: &Table, key: &str, kind: Option<ProbeKind>) -> Option<Option<&'static NixSystem>> {
         let Some(p) = self.opt_str(t, key)? else { return Some(None) };
-        if !matches!(kind?, ProbeKind::Exec | ProbeKind::Build) {
+        if !kind?.row().payload {
             return self.fail(
                 Some(key),
                 format!("a `{}` probe runs no payload", kind?.as_str()),
-                Some("use `payload` on exec or build probes".into()),
+                Some(format!("use `payload` on {} probes", ProbeKind::names_where(|r| r.payload).join(" or "))),
             );
         }
         self.system(key, &p).map(Some)
@@ -1121,11 +1214,11 @@ impl Validator<'_> {
                 Some("use a name from `qemu-arm-static -cpu help`, e.g. `arm926`".into()),
             );
         }
-        if !matches!(kind?, ProbeKind::Exec | ProbeKind::Build | ProbeKind::Compile | ProbeKind::Command) {
+        if !kind?.row().qemu_cpu {
             return self.fail(
                 Some(key),
                 format!("a `{}` probe emulates nothing", kind?.as_str()),
-                Some("use `qemu-cpu` on exec, build, compile or command probes".into()),
+                Some(format!("use `qemu-cpu` on {} probes", ProbeKind::names_where(|r| r.qemu_cpu).join(", "))),
             );
         }
         Some(Some(cpu))

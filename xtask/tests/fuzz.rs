@@ -1232,7 +1232,9 @@ fn generate(rng: &mut Rng, i: usize) -> Generated {
     const CPUS: &[&str] = &["arm926", "arm1176", "cortex-a15", "max", "rv64,v=true", "Skylake-Client-v1", "a.b_c=d+e"];
     let mut probes: Vec<Entries> = Vec::new();
     for _ in 0..1 + rng.below(4) {
-        let kind = *rng.pick(&["binfmt", "nix-config", "exec", "build", "command"]);
+        // Every kind of the one table, each with the keys its row says it takes.
+        let row = rng.pick(&spec::PROBE_KINDS);
+        let kind = row.name;
         let mut p: Entries = vec![("kind".into(), s(kind))];
         if rng.chance(40) {
             p.push(("expect".into(), s(rng.pick(&["pass", "fail"]))));
@@ -1244,7 +1246,7 @@ fn generate(rng: &mut Rng, i: usize) -> Generated {
             }
             p.push(("expect-output".into(), Val::Str(text)));
         }
-        if kind == "command" {
+        if row.run {
             let mut run = rng.hostile(true);
             if run.trim().is_empty() {
                 run.push_str("true");
@@ -1261,11 +1263,14 @@ fn generate(rng: &mut Rng, i: usize) -> Generated {
             }
             p.push(("systems".into(), strs(&only)));
         }
-        if matches!(kind, "exec" | "build") && rng.chance(25) {
+        if row.payload && rng.chance(25) {
             p.push(("payload".into(), s(rng.pick(SYSTEMS).double)));
         }
-        if matches!(kind, "exec" | "build" | "command") && rng.chance(20) {
+        if row.qemu_cpu && rng.chance(20) {
             p.push(("qemu-cpu".into(), s(rng.pick(CPUS))));
+        }
+        if row.language && rng.chance(30) {
+            p.push(("language".into(), s(rng.pick(&spec::Language::ALL).as_str())));
         }
         probes.push(p);
     }

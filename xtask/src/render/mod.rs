@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::flags;
 use crate::plan::{Plan, Probe, BINFMT_DIR};
 use crate::quote;
-use crate::spec::{Expect, HostKind, Interpreter, Lab, Language, ProbeKind};
+use crate::spec::{Expect, HostKind, Interpreter, Lab, Language};
 use crate::systems::{Emulator, NixSystem};
 use generated::{GeneratedFiles, Staleness};
 
@@ -394,19 +394,11 @@ impl CheckNix {
                 .iter()
                 .map(|s| Payload { system: quote::nix(s.double), busybox: busybox_expr(s) })
                 .collect(),
-            toolchains: {
-                let mut wanted: Vec<(&NixSystem, Language)> = plan
-                    .probes
-                    .iter()
-                    .filter(|p| p.kind == ProbeKind::Compile)
-                    .map(|p| (p.system, p.language))
-                    .collect();
-                wanted.dedup();
-                wanted
-                    .iter()
-                    .map(|(s, l)| Payload { system: quote::nix(&l.toolchain_link(s)), busybox: toolchain_expr(s, *l) })
-                    .collect()
-            },
+            // Once per system and language, however many compile probes use it.
+            toolchains: crate::plan::compile_toolchains(&[plan])
+                .iter()
+                .map(|(s, l)| Payload { system: quote::nix(&l.toolchain_link(s)), busybox: toolchain_expr(s, *l) })
+                .collect(),
             fhs_emulators,
             fhs_dynamic_emulators,
             emulated_systems: emulated.iter().map(|s| quote::nix(s)).collect(),
