@@ -26,7 +26,7 @@
         "checks/container-registered-emulator.py" = "8d72a81162bfb38528ac575267853cc5980522ca6c9266ccc488dfa7604e0244";
         "checks/emulated-compile-rust.nix" = "a15e799fbe0478f66c8d8760a50a7849526e41b4e23631bfe7d98600177a7118";
         "checks/emulated-compile-rust.py" = "9a4135d2b3f412c631a5877eb3aaae2a7dd257ee9721c9be6dfd588575d21df5";
-        "checks/emulated-compile.nix" = "a4a6f55f87a91b5f5f06bba7d64d37116431659962b3f3ce975222ba47e4619e";
+        "checks/emulated-compile.nix" = "4c812e907ce3c81ad34243faa0bbada9f740a7b8d94f89648d867c08561547f9";
         "checks/emulated-compile.py" = "0f0d5b768151dcd844148b582be0c555accf3a970ac61aa1bb05340c1013ac4a";
         "checks/emulator-exec-foreign.nix" = "ba0e48af3a2a4b8b2ddba816af49d42f079f6b951798e5ec2061b6f895140c4a";
         "checks/emulator-exec-foreign.py" = "d7a323bd388a506897803cf909c139aa8288668f2a81548920aec14bfbb72fc0";

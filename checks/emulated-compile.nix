@@ -22,13 +22,13 @@ pkgs.testers.runNixOSTest {
         "mips64el-linux" = pkgs.pkgsCross."mips64el-linux-gnuabi64".pkgsStatic.busybox;
       };
       crosslab.toolchains = {
-        "i686-linux" = pkgs.pkgsi686Linux.gcc;
         "aarch64-linux" = pkgs.pkgsCross."aarch64-multiplatform".gcc;
         "armv7l-linux" = pkgs.pkgsCross."armv7l-hf-multiplatform".gcc;
+        "i686-linux" = pkgs.pkgsi686Linux.gcc;
+        "mips64el-linux" = pkgs.pkgsCross."mips64el-linux-gnuabi64".gcc;
+        "powerpc64le-linux" = pkgs.pkgsCross."powernv".gcc;
         "riscv64-linux" = pkgs.pkgsCross."riscv64".gcc;
         "s390x-linux" = pkgs.pkgsCross."s390x".gcc;
-        "powerpc64le-linux" = pkgs.pkgsCross."powernv".gcc;
-        "mips64el-linux" = pkgs.pkgsCross."mips64el-linux-gnuabi64".gcc;
       };
       crosslab.fhsEmulators = [ "aarch64" "arm" "riscv64" "s390x" "ppc64le" "mips64el" ];
       nix.settings = {
