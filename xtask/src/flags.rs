@@ -242,6 +242,11 @@ pub struct Matrix {
     /// vary from run to run; JSON rows always have them.)
     #[arg(long)]
     pub compile_times: bool,
+    /// Run only shard K of N (`--shard 2/3`): the matrix's lab runs (a lab,
+    /// or a lab for one of `--systems`) dealt round-robin into N shards, so N
+    /// CI jobs with K = 1..N run the whole matrix between them, each once.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::matrix::Shard>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
