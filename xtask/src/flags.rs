@@ -286,7 +286,9 @@ pub enum Backend {
     Vm,
     /// The lab's rendered NixOS test, built and run by Nix (`nix build -L`
     /// of checks.x86_64-linux.<lab>), verdicts read from the driver's log.
-    /// Needs a Nix that can fetch the locked nixpkgs (or --override-input).
+    /// Built by this machine's Nix with its own store or daemon; without
+    /// either, or without the locked nixpkgs (in the store or reachable; or
+    /// --override-input), it stops before touching any store (exit 2).
     Nixos,
 }
 
