@@ -86,8 +86,8 @@ fn store_files(store: &str) -> anyhow::Result<Option<PathBuf>> {
             store_dir.display(),
             socket.display()
         ),
-        "daemon" | "unix" | "unix://" if socket.exists() => Ok(Some(store_dir)),
-        "daemon" | "unix" | "unix://" => bail!(
+        "daemon" | "unix://" if socket.exists() => Ok(Some(store_dir)),
+        "daemon" | "unix://" => bail!(
             "Nix's `store` setting is `{store}`, but no Nix daemon listens here ({} does not exist); nothing was run\n  help: start the daemon (`systemctl start nix-daemon`), or point Nix at another store",
             socket.display()
         ),
