@@ -242,6 +242,11 @@ pub struct Matrix {
     /// vary from run to run; JSON rows always have them.)
     #[arg(long)]
     pub compile_times: bool,
+    /// Run only shard K of N (`--shard 2/3`): the matrix's lab runs (a lab,
+    /// or a lab for one of `--systems`) dealt round-robin into N shards, so N
+    /// CI jobs with K = 1..N run the whole matrix between them, each once.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::matrix::Shard>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -281,7 +286,9 @@ pub enum Backend {
     Vm,
     /// The lab's rendered NixOS test, built and run by Nix (`nix build -L`
     /// of checks.x86_64-linux.<lab>), verdicts read from the driver's log.
-    /// Needs a Nix that can fetch the locked nixpkgs (or --override-input).
+    /// Built by this machine's Nix with its own store or daemon; without
+    /// either, or without the locked nixpkgs (in the store or reachable; or
+    /// --override-input), it stops before touching any store (exit 2).
     Nixos,
 }
 

@@ -1,11 +1,12 @@
-//! `cargo xtask test`: installs the Debian packages the test suite needs, then
-//! runs `cargo test`. The tests use real parts (Nix, qemu-user, binfmt_misc,
+//! `cargo xtask test`: installs the Debian packages the test suite needs (and
+//! the few PyPI tools Debian lacks, into a venv of crosslab's own), then runs
+//! `cargo test`. The tests use real parts (Nix, qemu-user, binfmt_misc,
 //! kernel namespaces), so a fresh machine needs them first.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use xshell::{cmd, Shell};
 
 use crate::flags;
@@ -22,7 +23,76 @@ pub const TEST_PACKAGES: &[(&str, &str)] = &[
     ("mypy", "type-checking rendered nixosTest scripts as nixosTest does"),
     ("mmdebstrap", "building the vm backend's Debian guest image"),
     ("e2fsprogs", "mkfs.ext4 for the guest image"),
+    ("python3-venv", "the venv the PyPI tools below are installed into"),
 ];
+
+/// A tool the tests run that Debian does not package (in a suite crosslab
+/// supports): installed from PyPI with pip, pinned, into a venv under
+/// crosslab's cache, so the system's python is left as it is.
+pub struct PypiTool {
+    /// The PyPI project, also the program's name in the venv's `bin/`.
+    pub name: &'static str,
+    pub version: &'static str,
+    pub why: &'static str,
+}
+
+/// PyPI tools the tests use.
+pub const TEST_PYPI_TOOLS: &[PypiTool] = &[PypiTool {
+    name: "check-jsonschema",
+    version: "0.39.0",
+    why: "validating .github/workflows/*.yml against GitHub's workflow schema (vendored in it: works offline)",
+}];
+
+impl PypiTool {
+    /// The tool's venv: `<cache>/pypi/<name>-<version>`.
+    pub fn venv(&self) -> anyhow::Result<PathBuf> {
+        Ok(crate::provision::payload::cache_dir()?.join("pypi").join(format!("{}-{}", self.name, self.version)))
+    }
+
+    /// The installed program, or an error saying how to install it.
+    pub fn program(&self) -> anyhow::Result<PathBuf> {
+        let venv = self.venv()?;
+        if !venv.join(INSTALLED).exists() {
+            bail!(
+                "{} {} is not installed in `{}`\n  help: `cargo xtask test` installs it (from PyPI, into that venv)",
+                self.name,
+                self.version,
+                venv.display()
+            );
+        }
+        Ok(venv.join("bin").join(self.name))
+    }
+
+    /// Installs the tool into its venv unless a complete install is there.
+    fn install(&self, sh: &Shell) -> anyhow::Result<()> {
+        let venv = self.venv()?;
+        if venv.join(INSTALLED).exists() {
+            return Ok(());
+        }
+        eprintln!("crosslab: installing {} {} from PyPI into {}", self.name, self.version, venv.display());
+        // What an interrupted install left is not trusted: start again.
+        if venv.exists() {
+            std::fs::remove_dir_all(&venv).with_context(|| format!("failed to remove `{}`", venv.display()))?;
+        }
+        // Debian's python, whatever else is first on PATH: python3-venv is its.
+        cmd!(sh, "/usr/bin/python3 -m venv {venv}").run().with_context(|| {
+            format!(
+                "could not make a venv for {} at `{}`\n  help: apt-get install python3-venv",
+                self.name,
+                venv.display()
+            )
+        })?;
+        let (pip, requirement) = (venv.join("bin/pip"), format!("{}=={}", self.name, self.version));
+        cmd!(sh, "{pip} install --quiet --disable-pip-version-check {requirement}")
+            .run()
+            .with_context(|| format!("`pip install {requirement}` into `{}` failed", venv.display()))?;
+        std::fs::write(venv.join(INSTALLED), format!("{requirement}\n"))
+            .with_context(|| format!("failed to write `{}`", venv.join(INSTALLED).display()))
+    }
+}
+
+/// The file that marks a venv whose install finished.
+const INSTALLED: &str = "crosslab-installed";
 
 impl flags::Test {
     pub fn run(self, root: &Path) -> anyhow::Result<ExitCode> {
@@ -39,6 +109,9 @@ impl flags::Test {
             }
             eprintln!("crosslab: installing {}", missing.join(" "));
             crate::provision::prereq::apt_install(&sh, &missing)?;
+        }
+        for tool in TEST_PYPI_TOOLS {
+            tool.install(&sh)?;
         }
         let args = self.cargo_test_args;
         let ok = cmd!(sh, "cargo test --workspace --no-fail-fast -- {args...}").run().is_ok();

@@ -1,7 +1,8 @@
 //! `lab matrix` for real: the README's matrix is what the command prints now
 //! (`UPDATE_EXPECT=1 cargo test --test matrix` rewrites that block only),
 //! `--systems` substitutes a system into a lab, Markdown cells stay one cell
-//! whatever the text, and the JSON is `lab run --json`'s lab objects with rows.
+//! whatever the text, the JSON is `lab run --json`'s lab objects with rows,
+//! and `--shard K/N` deals the lab runs into N disjoint shards making the whole.
 //! Needs root, Nix and qemu-user-static (the README's test command installs them).
 
 use std::process::{Command, Output};
@@ -188,5 +189,80 @@ fn probe_chooses_the_probes_a_matrix_runs() {
         let kinds: Vec<&str> = lab["probes"].as_array().unwrap().iter().map(|p| p["kind"].as_str().unwrap()).collect();
         assert_eq!(kinds, ["build"], "{lab:#}");
         assert_eq!(lab["rows"][0]["works"], true, "{lab:#}");
+    }
+}
+
+#[test]
+fn shards_partition_any_list_into_near_equal_disjoint_parts() {
+    use xtask::matrix::Shard;
+    for count in 1..=7 {
+        for len in 0..=20 {
+            let all: Vec<usize> = (0..len).collect();
+            let shards: Vec<Vec<usize>> = (1..=count).map(|index| Shard { index, count }.take(all.clone())).collect();
+            let mut union: Vec<usize> = shards.concat();
+            union.sort();
+            assert_eq!(union, all, "{count} shards of {len}: the union is not the whole, or an item is in two");
+            let sizes: Vec<usize> = shards.iter().map(Vec::len).collect();
+            let (min, max) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+            assert!(max - min <= 1, "{count} shards of {len} are uneven: {sizes:?}");
+        }
+    }
+}
+
+#[test]
+fn the_shards_of_a_real_matrix_run_it_whole_each_lab_run_once() {
+    // Four labs for two systems each: eight lab runs, dealt into three shards.
+    let args = [
+        "lab",
+        "matrix",
+        "non-nixos-aarch64",
+        "non-nixos-aarch64-fix-f",
+        "multiarch-uname",
+        "extra-platforms-unregistered",
+        "--systems",
+        "aarch64-linux,riscv64-linux",
+        "--probe",
+        "binfmt",
+        "--format",
+        "json",
+    ];
+    let rows = |extra: &[&str]| -> Vec<(String, String, bool)> {
+        let out = xtask(&[&args[..], extra].concat());
+        let labs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut rows = Vec::new();
+        for lab in labs.as_array().unwrap() {
+            for row in lab["rows"].as_array().unwrap() {
+                let works = row["works"].as_bool().unwrap();
+                rows.push((lab["lab"].as_str().unwrap().to_owned(), row["system"].as_str().unwrap().to_owned(), works));
+            }
+        }
+        rows
+    };
+    let whole = rows(&[]);
+    assert_eq!(whole.len(), 8, "{whole:?}");
+    let shards: Vec<_> = (1..=3).map(|k| rows(&["--shard", &format!("{k}/3")])).collect();
+    assert_eq!(shards.iter().map(Vec::len).collect::<Vec<_>>(), [3, 3, 2], "{shards:?}");
+    let mut union = shards.concat();
+    let mut sorted_whole = whole.clone();
+    union.sort();
+    sorted_whole.sort();
+    // Disjoint and whole: every row of the matrix in exactly one shard, with the same verdict.
+    assert_eq!(union, sorted_whole);
+}
+
+#[test]
+fn a_shard_that_does_not_exist_is_refused_naming_the_flag() {
+    for (bad, why) in [
+        ("0/3", "shards count from 1 to 3"),
+        ("4/3", "shards count from 1 to 3"),
+        ("1/0", "N = 0"),
+        ("x/3", "not a whole number"),
+        ("2", "not K/N"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_xtask")).args(["lab", "matrix", "--shard", bad]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "--shard {bad}: {stderr}");
+        assert!(stderr.contains("--shard") && stderr.contains(why), "--shard {bad}: {stderr}");
+        assert!(out.stdout.is_empty(), "--shard {bad} printed a table");
     }
 }

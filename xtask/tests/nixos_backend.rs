@@ -4,8 +4,13 @@
 //! through `nix build -L` with a stand-in nixpkgs whose `runNixOSTest` runs
 //! the rendered testScript under a driver printing 25.05's log format.
 //!
+//! Before any of that, the backend decides whether it can run at all without
+//! touching a store: on a simulated fresh machine (no /nix; no daemon; no
+//! network; no Nix) it exits 2 saying why, and /nix is still absent after.
+//!
 //! Every Nix call here uses a store in a temporary directory (`NIX_CONFIG`),
-//! so the host's /nix is never written. Needs Debian's nix-bin and python3.
+//! so the host's /nix is never written. Needs Debian's nix-bin and python3
+//! (and root, for the fresh machine's overlay root).
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -13,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use xtask::plan::Plan;
 use xtask::render::{Render, VM_HOST_ARCH};
-use xtask::run::nixos::{parse_driver_log, verdicts_from_log};
+use xtask::run::nixos::{parse_driver_log, preflight, verdicts_from_log};
+
+mod common;
 
 /// A stand-in for nixos-25.05's test driver running a testScript: the
 /// script's machine answers `execute` from a list (one answer per call), and
@@ -239,4 +246,111 @@ fn a_whole_run_through_nix_build_gives_the_report_json_and_junit() {
     );
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains("build[3]@aarch64-linux") && xml.contains("expected-failure"), "{xml}");
+}
+
+#[test]
+fn a_locked_sources_store_path_is_the_one_nix_makes_for_it() {
+    // A tree added to a store of its own by the real Nix, named `source` as
+    // flake inputs are: the path crosslab looks for must be that one.
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    std::fs::write(tree.join("a"), "hello\n").unwrap();
+    std::fs::write(tree.join("sub/b"), "x\n").unwrap();
+    let nix = |args: &[&str]| {
+        let out = Command::new("nix")
+            .args(["--extra-experimental-features", "nix-command", "--store"])
+            .arg(dir.path().join("store"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "nix {args:?}: {}", text(&out));
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let tree = tree.to_str().unwrap();
+    let sri = nix(&["hash", "path", "--sri", tree]);
+    let added = nix(&["store", "add-path", "--name", "source", tree]);
+    assert_eq!(preflight::source_path_name(&sri).map(|n| format!("/nix/store/{n}")), Some(added), "{sri}");
+    assert_eq!(preflight::source_path_name("sha256-notbase64!"), None);
+}
+
+#[test]
+fn without_a_store_or_a_daemon_it_stops_before_nix_makes_one() {
+    // Nix's state and store directories pointed at places that do not exist:
+    // as on a machine without /nix, where Nix run as root would create them.
+    let dir = tempfile::tempdir().unwrap();
+    let (state, store) = (dir.path().join("var/nix"), dir.path().join("store"));
+    for remote in ["auto", "daemon", "local"] {
+        let out = xtask()
+            .args(["lab", "run", "nixos-vm-aarch64", "--backend", "nixos"])
+            .env("NIX_REMOTE", remote)
+            .env("NIX_STATE_DIR", &state)
+            .env("NIX_STORE_DIR", &store)
+            .env_remove("NIX_CONFIG")
+            .output()
+            .unwrap();
+        let said = text(&out);
+        assert_eq!(out.status.code(), Some(2), "NIX_REMOTE={remote}: {said}");
+        let why = if remote == "daemon" { "no Nix daemon listens here" } else { "there is no Nix store here" };
+        assert!(said.contains(why), "NIX_REMOTE={remote}: {said}");
+        assert!(!state.exists() && !store.exists(), "NIX_REMOTE={remote}: Nix made a store: {said}");
+    }
+}
+
+#[test]
+fn an_override_input_that_is_not_there_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-nixpkgs");
+    let mut cmd = xtask();
+    cmd.args(["lab", "run", "nixos-vm-aarch64", "--backend", "nixos", "--override-input", "nixpkgs"])
+        .arg(format!("path:{}", missing.display()));
+    private_nix(&mut cmd, dir.path(), "");
+    let out = cmd.output().unwrap();
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains(&format!("--override-input nixpkgs path:{}", missing.display())), "{said}");
+    assert!(said.contains("does not exist"), "{said}");
+    assert!(!dir.path().join("store").exists(), "the private store was opened: {said}");
+}
+
+#[test]
+fn on_a_fresh_machine_it_creates_nothing_and_says_why() {
+    // The fresh machine of tests/fresh_machine.rs, keeping Debian's nix-bin
+    // (as `lab run` installs it): no /nix, no /etc/nix, no daemon. Every run
+    // is without network (`unshare --net`), so nixpkgs cannot be fetched.
+    let out = common::in_an_overlay_root(
+        r#"exec 2>&1
+        command -v nix >/dev/null && test ! -e /nix && test ! -e /etc/nix && echo FRESH-WITH-NIX
+        cargo build --quiet -p xtask
+        run() { unshare --net cargo xtask lab run nixos-vm-aarch64 --backend nixos; echo "EXIT=$?"; }
+        set +e
+        echo "== no store"; run; test ! -e /nix && echo NO-NIX-DIR
+        echo "== no daemon"; NIX_REMOTE=daemon run; test ! -e /nix && echo NO-NIX-DIR
+        echo "== a store without nixpkgs"; mkdir -p /nix/store /nix/var/nix; run
+        left=$(find /nix -mindepth 3); test -z "$left" && echo NOTHING-WRITTEN || echo "LEFT: $left"; rm -rf /nix
+        echo "== no nix"; dpkg --purge nix-bin >/dev/null 2>&1; ! command -v nix && run; test ! -e /nix && echo NO-NIX-DIR
+        echo "== end""#,
+        &["nix-setup-systemd"],
+        true,
+    );
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "the fresh root could not run the test ({}):\n{said}", out.status);
+    assert!(said.contains("FRESH-WITH-NIX"), "the fresh root was not fresh:\n{said}");
+    let case = |name: &str| {
+        let start = said.find(&format!("== {name}\n")).unwrap_or_else(|| panic!("no case {name}:\n{said}"));
+        let end = start + 3 + said[start + 3..].find("\n== ").unwrap();
+        said[start..end].to_owned()
+    };
+    for (name, why, left) in [
+        ("no store", "there is no Nix store here", "NO-NIX-DIR"),
+        ("no daemon", "no Nix daemon listens here", "NO-NIX-DIR"),
+        ("a store without nixpkgs", "nixpkgs could not be fetched", "NOTHING-WRITTEN"),
+        ("no nix", "there is no `nix` in PATH", "NO-NIX-DIR"),
+    ] {
+        let text = case(name);
+        assert!(text.contains("EXIT=2"), "{name}: not exit 2:\n{text}");
+        assert!(text.contains(why), "{name}: not said why:\n{text}");
+        assert!(text.contains(left), "{name}: the run left something in /nix:\n{text}");
+    }
+    assert!(case("a store without nixpkgs").contains("--override-input nixpkgs path:"), "{said}");
 }

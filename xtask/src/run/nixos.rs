@@ -6,9 +6,15 @@
 //! report, `--json` and `--junit` are theirs.
 //!
 //! The labs are rendered into a temporary flake (with the repository's
-//! flake.lock), so a spec outside labs/ runs the same way. Nix must fetch the
-//! locked nixpkgs; where it cannot, the run stops within seconds (exit 2) and
-//! says how to point the flake at a local nixpkgs (`--override-input`).
+//! flake.lock), so a spec outside labs/ runs the same way. It is built by
+//! the user's Nix as they would build it: their store, their daemon, their
+//! settings. Before any Nix command that opens a store, [`preflight`]
+//! decides whether it can run at all: without a store (no /nix, no daemon)
+//! or without the locked nixpkgs (not in the store, not reachable), the run
+//! stops within seconds (exit 2), creates nothing, and says what to do (a
+//! local nixpkgs through `--override-input`).
+
+pub mod preflight;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -118,6 +124,12 @@ pub fn run_labs(
         .tempdir()
         .context("failed to create a temporary directory")?;
     let flake = render_flake(root, &labs, dir.path())?;
+    let pairs: Vec<(String, String)> = flags
+        .override_input
+        .chunks(2)
+        .map(|pair| (pair[0].clone(), pair.get(1).cloned().unwrap_or_default()))
+        .collect();
+    preflight::check(dir.path(), &pairs)?;
     let overrides: Vec<String> = flags
         .override_input
         .chunks(2)
