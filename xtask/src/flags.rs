@@ -246,7 +246,7 @@ pub struct Matrix {
     /// or a lab for one of `--systems`) dealt round-robin into N shards, so N
     /// CI jobs with K = 1..N run the whole matrix between them, each once.
     #[arg(long, value_name = "K/N")]
-    pub shard: Option<crate::matrix::Shard>,
+    pub shard: Option<crate::selection::Shard>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -99,3 +99,52 @@ impl ProbeMatcher {
         self.kind.is_none_or(|k| k == probe.kind) && self.index.is_none_or(|i| i == probe.index)
     }
 }
+
+/// `--shard K/N`: the K-th of N shards of the matrix's lab runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// 1-based, as CI matrices count.
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// The items of this shard: every N-th, from the K-th. Dealt round-robin
+    /// rather than cut in runs, so labs sorted by name (similar labs side by
+    /// side, e.g. the `emulated-compile*` ones that make toolchains) spread
+    /// over the shards; the shards of 1..N are disjoint and cover `items`.
+    pub fn take<T>(&self, items: Vec<T>) -> Vec<T> {
+        items.into_iter().enumerate().filter(|(i, _)| i % self.count == self.index - 1).map(|(_, t)| t).collect()
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    /// `K/N` with 1 ≤ K ≤ N. (clap puts `invalid value '…' for '--shard <K/N>'` before the error.)
+    fn from_str(text: &str) -> Result<Self, String> {
+        let usage = "give K/N, shard K of N with 1 ≤ K ≤ N, e.g. `--shard 1/3`";
+        let Some((k, n)) = text.split_once('/') else {
+            return Err(format!("`{text}` is not K/N\n  help: {usage}"));
+        };
+        let number = |part: &str, what: &str| {
+            part.trim().parse::<usize>().map_err(|_| format!("{what} `{part}` is not a whole number\n  help: {usage}"))
+        };
+        let (index, count) = (number(k, "K")?, number(n, "N")?);
+        if count == 0 {
+            return Err(format!("there is no shard of 0 shards (N = 0)\n  help: {usage}"));
+        }
+        if index == 0 || index > count {
+            return Err(format!(
+                "shard {index} of {count} does not exist: shards count from 1 to {count}\n  help: {usage}"
+            ));
+        }
+        Ok(Shard { index, count })
+    }
+}

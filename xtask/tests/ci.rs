@@ -145,7 +145,7 @@ fn every_cargo_xtask_command_in_the_workflow_parses_with_crosslabs_cli() {
         parsed.iter().any(|(_, x)| matches!(&x.command, flags::Command::Lab(LabCommand::Render(r)) if r.check)),
         "{commands:#?}"
     );
-    let mut shards: Vec<xtask::matrix::Shard> = parsed
+    let mut shards: Vec<xtask::selection::Shard> = parsed
         .iter()
         .filter_map(|(_, x)| match &x.command {
             flags::Command::Lab(LabCommand::Matrix(m)) => {

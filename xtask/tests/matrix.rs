@@ -194,7 +194,7 @@ fn probe_chooses_the_probes_a_matrix_runs() {
 
 #[test]
 fn shards_partition_any_list_into_near_equal_disjoint_parts() {
-    use xtask::matrix::Shard;
+    use xtask::selection::Shard;
     for count in 1..=7 {
         for len in 0..=20 {
             let all: Vec<usize> = (0..len).collect();
