@@ -14,6 +14,9 @@
       system = "x86_64-linux";
       # A lab is tested with the nixpkgs of the input it is pinned to.
       pkgsFrom = input: inputs.${input}.legacyPackages.${system};
+      # The package set of the same input that runs on another system, built
+      # natively there: what the binary cache holds for aarch64-linux.
+      pkgsOnFrom = input: on: inputs.${input}.legacyPackages.${on};
       pkgs = pkgsFrom "nixpkgs";
 
       # Is the committed render fresh? Nix cannot run the renderer (cargo in a
@@ -22,39 +25,39 @@
       # `cargo xtask lab render` wrote this flake, and every labs/*.toml is in
       # it. A renderer that changed is caught by `cargo test`, not here.
       rendered = {
-        "checks/container-registered-emulator.nix" = "b6aa39ef034f354ff94bb080c6c85233d5104102d3de1b18e5762789bd5205b4";
+        "checks/container-registered-emulator.nix" = "92786ede977e56904fa720b9a904fd17ccde1f3efdc63ec8dd43ee8978172cb4";
         "checks/container-registered-emulator.py" = "8d72a81162bfb38528ac575267853cc5980522ca6c9266ccc488dfa7604e0244";
-        "checks/emulated-compile-rust.nix" = "a15e799fbe0478f66c8d8760a50a7849526e41b4e23631bfe7d98600177a7118";
+        "checks/emulated-compile-rust.nix" = "54fd98f9376b1dde88d55060f5b97e31d5fa8e20eeaa278a678f46f11bd7e7da";
         "checks/emulated-compile-rust.py" = "9a4135d2b3f412c631a5877eb3aaae2a7dd257ee9721c9be6dfd588575d21df5";
-        "checks/emulated-compile.nix" = "a4a6f55f87a91b5f5f06bba7d64d37116431659962b3f3ce975222ba47e4619e";
+        "checks/emulated-compile.nix" = "cfb5384a7106036372491d70d9a0c0e652adef96a9b504fca0a8186154bb40c2";
         "checks/emulated-compile.py" = "0f0d5b768151dcd844148b582be0c555accf3a970ac61aa1bb05340c1013ac4a";
-        "checks/emulator-exec-foreign.nix" = "ba0e48af3a2a4b8b2ddba816af49d42f079f6b951798e5ec2061b6f895140c4a";
+        "checks/emulator-exec-foreign.nix" = "50fb96c643d2304d3c763e216a34b2132074c9e56898a390c325550fe64ff196";
         "checks/emulator-exec-foreign.py" = "d7a323bd388a506897803cf909c139aa8288668f2a81548920aec14bfbb72fc0";
-        "checks/extra-platforms-unregistered.nix" = "0d645ecfd4e8c3c9bcd5b7c2b6357bb1b616a7933a19dd5ffd10921b18187263";
+        "checks/extra-platforms-unregistered.nix" = "dcb7f749e33641e0c3ab1c63bc93792beb328891a97a479261ebbbfd87e948b6";
         "checks/extra-platforms-unregistered.py" = "cfcca8df3b79bededbcab0bb4b2694ea94e16201dfdf70091cb8932a988a38b5";
-        "checks/multiarch-uname.nix" = "3553c06b86e9977313e629bc5900576df91bc7d6b7ddf0251d794a2b17cf29f8";
+        "checks/multiarch-uname.nix" = "ba864ac403e8553410e6a970d30395d35eee62ea14802b6a223c0955f0ba1d57";
         "checks/multiarch-uname.py" = "d27cb3f2ed6bd3d400576524fe845eac12e7906fafe8e60c5cca62369a15c486";
-        "checks/nixos-chroot-dynamic-emulator-fix-static.nix" = "8ff8a85dd494eb5a3759e9099ce7ad824e2241abaddfb594c46ffd0d062ae119";
+        "checks/nixos-chroot-dynamic-emulator-fix-static.nix" = "ea3e4152631698e2cec70486f852fdc5e20c6bdc0f4f8c0e1047bae9ce379c94";
         "checks/nixos-chroot-dynamic-emulator-fix-static.py" = "3a3805484a735cd617f66867a1930974e5ed9f3a33dba1bce5709174b4c59711";
-        "checks/nixos-chroot-dynamic-emulator.nix" = "5cffd3ad524dc86031f5b571cee74441abaed4258199d2bf1a02ecb2611d1a01";
+        "checks/nixos-chroot-dynamic-emulator.nix" = "00dd75f2519ba5887ee74811ac52fcbc7fbe6d46804439e1bd6435ad7f90026d";
         "checks/nixos-chroot-dynamic-emulator.py" = "33410182a40bba4804ce22c7b94895bb22f8d524b1c2a42cf9a9c2ff7d5aabce";
-        "checks/nixos-static-emulators.nix" = "a76470341c584201de2191c75667e01fecdb9abe770ed2744bccba021c34596a";
+        "checks/nixos-static-emulators.nix" = "ce1f96f8a23962ee06823020303e40718b8efcf265b4b5efe06848ea90d1a1aa";
         "checks/nixos-static-emulators.py" = "b9acba9e5f518f151378f270b43afa5772122e4a61b4e88061d63ac514a7f22b";
-        "checks/nixos-vm-aarch64.nix" = "245daec01c6c76ddff17fc5135208a79c1cd30da8c2313a6fcaf198184776709";
+        "checks/nixos-vm-aarch64.nix" = "35ea88dde638121957d4077736c31d497403e5db81c62fa1d51ccde6af6d80ef";
         "checks/nixos-vm-aarch64.py" = "b77afd9b6c6af81af3ef6ff5c91c83ce48d95e571fb546d22f933159612021e8";
-        "checks/nixos-vm-riscv64.nix" = "193f9bfd69d87a8f186c8a2de87045ec2399098b5b3f2a0996952bbd94561a19";
+        "checks/nixos-vm-riscv64.nix" = "1e98ada300c2ba6625c01236cb45174ae8700f32842e0c72d21a0b4b288f7f24";
         "checks/nixos-vm-riscv64.py" = "eba081d59f2168cfd0128db25d357e59bbdc8809c9a264c4734ef0712c9cd04b";
-        "checks/non-nixos-aarch64-fix-f.nix" = "420409cfa1d42a8a81d13b47120dc3a69c59703113db42c7bdd8519901763160";
+        "checks/non-nixos-aarch64-fix-f.nix" = "9135cdf81885472fdd872c60e2bec56797bd311578ecaeb8300d1d76d4690176";
         "checks/non-nixos-aarch64-fix-f.py" = "1d4e5be08c95a2573fc68e8e370cd6461d90ae5d10403ba450fe7ca51a96de4a";
-        "checks/non-nixos-aarch64-fix-sandbox-path.nix" = "5af2db81abd0355c616c73ada15b903375e0c3a57271b9f0e18540bec08b237c";
+        "checks/non-nixos-aarch64-fix-sandbox-path.nix" = "971ff2361a0b8ddc13ba73fff3b6c5a723fc85d41c2e6c4d73279738a844680c";
         "checks/non-nixos-aarch64-fix-sandbox-path.py" = "8bf045e0b4b23bf68d3ecf204af1b5d5ddafc8b1c6376889869651512a38ea47";
-        "checks/non-nixos-aarch64-no-sandbox.nix" = "507738d0ec2796dce4c926f03ebd4fbbcfb26e9feb6923e3fafdcc5df0aed384";
+        "checks/non-nixos-aarch64-no-sandbox.nix" = "9838c0ec1d3a9bf2075b64ba0cf50345402542a6c7195a0b1cf9b351e08f6ac4";
         "checks/non-nixos-aarch64-no-sandbox.py" = "771611acfdbe4c71693e99aadfc5d2c4e919ee26249b5a1686a396b696fad1aa";
-        "checks/non-nixos-aarch64.nix" = "e527741e8d1ddf06318678a092ba127bf00a0dd7c5591b09f5b0742634dcdc2c";
+        "checks/non-nixos-aarch64.nix" = "27913213381d52b674787306c604fb93e755e408638d27e3294d892f01983571";
         "checks/non-nixos-aarch64.py" = "499bd68fd3ad50e2d2eb543e0365640f1a75bd8a06e296397ee11be4cc014bce";
-        "checks/self-exec-under-emulation.nix" = "9190b3c13b116cd39f411e805b7a92452f4ebbeb1a9a6b49e7e0a02e04a496ef";
+        "checks/self-exec-under-emulation.nix" = "ea0368f8698c5d739dbd36765a32bd967cf1db6c45771a7450c8f6ead394c688";
         "checks/self-exec-under-emulation.py" = "1e3a6e268f6f640871dd2ceff47ab0ce5fa5975b11b69fad50756a927765e90f";
-        "checks/wrapped-interpreter-env-shebang.nix" = "ce90a52a0882498f5a939da60264d9d25d4d4793a30e5384cdd4c6af4c9089de";
+        "checks/wrapped-interpreter-env-shebang.nix" = "7b4d46f0f50e59ad3af3d6f6cd0b350ea3091cacc33f85bc59d2456069b8935d";
         "checks/wrapped-interpreter-env-shebang.py" = "f5c1c3eaa1142ccc98b322e92811df7eb32d7b2b8484ed17c31fee48da9d3e7a";
         "labs/container-registered-emulator.toml" = "7dd99fa7581b9b55bb4d808334952c051a8d1a11af4df0532c8287ddd1d7afbf";
         "labs/emulated-compile-rust.toml" = "26392db08aa2db2b45d6084252561f48f5e2ba27b49530aa877af5adc825b5ce";
@@ -90,24 +93,65 @@
       problems = stale ++ map (name: "labs/${name} (not rendered)") unrendered;
     in
     {
+      # Every check whose VM comes from cache.nixos.org and fetches pinned by
+      # hash: what `nix flake check` builds (the VMs and their test runs).
       checks.${system} = {
-        "container-registered-emulator" = import ./checks/container-registered-emulator.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "emulated-compile" = import ./checks/emulated-compile.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "emulated-compile-rust" = import ./checks/emulated-compile-rust.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "emulator-exec-foreign" = import ./checks/emulator-exec-foreign.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "extra-platforms-unregistered" = import ./checks/extra-platforms-unregistered.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "multiarch-uname" = import ./checks/multiarch-uname.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "nixos-chroot-dynamic-emulator" = import ./checks/nixos-chroot-dynamic-emulator.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "nixos-chroot-dynamic-emulator-fix-static" = import ./checks/nixos-chroot-dynamic-emulator-fix-static.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "nixos-static-emulators" = import ./checks/nixos-static-emulators.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "nixos-vm-aarch64" = import ./checks/nixos-vm-aarch64.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "nixos-vm-riscv64" = import ./checks/nixos-vm-riscv64.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "non-nixos-aarch64" = import ./checks/non-nixos-aarch64.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "non-nixos-aarch64-fix-f" = import ./checks/non-nixos-aarch64-fix-f.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "non-nixos-aarch64-fix-sandbox-path" = import ./checks/non-nixos-aarch64-fix-sandbox-path.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "non-nixos-aarch64-no-sandbox" = import ./checks/non-nixos-aarch64-no-sandbox.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "self-exec-under-emulation" = import ./checks/self-exec-under-emulation.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "wrapped-interpreter-env-shebang" = import ./checks/wrapped-interpreter-env-shebang.nix { pkgs = pkgsFrom "nixpkgs"; };
+        "container-registered-emulator" = import ./checks/container-registered-emulator.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "emulator-exec-foreign" = import ./checks/emulator-exec-foreign.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "extra-platforms-unregistered" = import ./checks/extra-platforms-unregistered.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "multiarch-uname" = import ./checks/multiarch-uname.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "nixos-chroot-dynamic-emulator" = import ./checks/nixos-chroot-dynamic-emulator.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "nixos-chroot-dynamic-emulator-fix-static" = import ./checks/nixos-chroot-dynamic-emulator-fix-static.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "nixos-static-emulators" = import ./checks/nixos-static-emulators.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "nixos-vm-aarch64" = import ./checks/nixos-vm-aarch64.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "non-nixos-aarch64" = import ./checks/non-nixos-aarch64.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "non-nixos-aarch64-fix-f" = import ./checks/non-nixos-aarch64-fix-f.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "non-nixos-aarch64-fix-sandbox-path" = import ./checks/non-nixos-aarch64-fix-sandbox-path.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "non-nixos-aarch64-no-sandbox" = import ./checks/non-nixos-aarch64-no-sandbox.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "self-exec-under-emulation" = import ./checks/self-exec-under-emulation.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "wrapped-interpreter-env-shebang" = import ./checks/wrapped-interpreter-env-shebang.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
         # `_` cannot occur in a lab name, so this never shadows a lab.
         render_fresh = pkgs.runCommand "crosslab-render-fresh" { } (
           if problems == [ ] then
@@ -123,6 +167,27 @@
               exit 1
             ''
         );
+      };
+
+      # The same tests for labs whose systems have no toolchain in the cache:
+      # their nodes cross-build compilers from source (hours). Opt-in:
+      # `nix flake check` neither evaluates nor builds an output it does not
+      # know, it warns "unknown flake output 'crossChecks'" (Nix's
+      # src/nix/flake.cc, CmdFlakeCheck) and goes on; build one with
+      # `nix build -L .#crossChecks.x86_64-linux.<lab>`.
+      crossChecks.${system} = {
+        "emulated-compile" = import ./checks/emulated-compile.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "emulated-compile-rust" = import ./checks/emulated-compile-rust.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "nixos-vm-riscv64" = import ./checks/nixos-vm-riscv64.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
       };
 
       # For the hand-written Nix (modules/). The rendered files are written by
