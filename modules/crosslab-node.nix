@@ -80,8 +80,8 @@ in
     payloads = mkOption {
       type = types.attrsOf types.package;
       default = { };
-      example = lib.literalExpression ''{ "aarch64-linux" = pkgs.pkgsCross.aarch64-multiplatform.pkgsStatic.busybox; }'';
-      description = "A self-contained busybox per Nix system double, for the probes to run.";
+      example = lib.literalExpression ''{ "x86_64-linux" = pkgs.pkgsStatic.busybox; }'';
+      description = "A self-contained busybox (`bin/busybox`) per Nix system double, for the probes to run; see payloadDebs for the rendered checks' own.";
     };
 
     payloadDebs = mkOption {
@@ -113,7 +113,7 @@ in
     toolchains = mkOption {
       type = types.attrsOf types.package;
       default = { };
-      example = lib.literalExpression ''{ "aarch64-linux" = pkgs.pkgsCross.aarch64-multiplatform.gcc; }'';
+      example = lib.literalExpression ''{ "aarch64-linux" = nixpkgs.legacyPackages.aarch64-linux.gcc; }'';
       description = ''
         A C compiler per Nix system double that runs on that system and targets
         it (with `bin/cc`), for the compile probe: cross-built here, run in the
