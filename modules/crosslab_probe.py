@@ -23,8 +23,10 @@ RESULT_MARK = "crosslab-probe "
 OUTPUT_KEPT = 16000
 
 # Without a usable /dev/kvm in the build's sandbox the driver's qemu runs the
-# guest under TCG, several times slower; every probe then gets its timeout
-# times the check's `tcg_slowdown` (its global timeout already allows for it).
+# guest under TCG, several times slower (nixos/lib/qemu-common.nix starts an
+# x86_64 guest with `qemu-kvm`, which QEMU runs with accel kvm:tcg); every
+# probe then gets its timeout times the check's `tcg_slowdown` (its global
+# timeout already allows for it).
 kvm = os.access("/dev/kvm", os.R_OK | os.W_OK)
 timeout_scale: int = 1 if kvm else int(crosslab_node.get("tcg_slowdown", 1))
 if not kvm:
