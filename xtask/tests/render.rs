@@ -527,7 +527,9 @@ fn flake_output_labs(flake: &str, output: &str) -> Vec<String> {
     let body = &flake[start..];
     let body = &body[..body.find("\n      };").unwrap()];
     body.lines()
-        .filter_map(|l| l.trim().strip_prefix('"')?.split_once("\" = import ./checks/").map(|(name, _)| name.to_owned()))
+        .filter_map(|l| {
+            l.trim().strip_prefix('"')?.split_once("\" = import ./checks/").map(|(name, _)| name.to_owned())
+        })
         .collect()
 }
 
@@ -574,11 +576,8 @@ fn checks_use_no_cross_built_package_and_cross_checks_hold_the_labs_that_build_f
     // The node module names one static package, the emulator a NixOS test of the release builds.
     let module = std::fs::read_to_string(root().join("modules/crosslab-node.nix")).unwrap();
     // Option examples are documentation (literalExpression), not packages the node uses.
-    let code: String = code_lines(&module)
-        .lines()
-        .filter(|l| !l.contains("literalExpression"))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let code: String =
+        code_lines(&module).lines().filter(|l| !l.contains("literalExpression")).collect::<Vec<_>>().join("\n");
     let statics: Vec<&str> = code.match_indices("pkgsStatic.").map(|(i, _)| &code[i..i + 20]).collect();
     assert!(statics.iter().all(|s| s.starts_with("pkgsStatic.qemu-user")), "{statics:?}");
     assert!(!code.contains("pkgsCross"), "the node module names pkgsCross");
@@ -637,7 +636,8 @@ fn the_readme_table_is_what_every_rendered_check_downloads_and_builds() {
     );
     let path = root().join("README.md");
     let readme = std::fs::read_to_string(&path).unwrap();
-    let start = readme.find(CLOSURE_BEGIN).expect("README.md has a <!-- closure:begin --> marker") + CLOSURE_BEGIN.len();
+    let start =
+        readme.find(CLOSURE_BEGIN).expect("README.md has a <!-- closure:begin --> marker") + CLOSURE_BEGIN.len();
     let end = start + readme[start..].find(CLOSURE_END).expect("README.md has a <!-- closure:end --> marker");
     if readme[start..end] != fresh {
         if std::env::var_os("UPDATE_EXPECT").is_some() {

@@ -266,12 +266,7 @@ pub fn parts(plan: &Plan) -> Vec<Part> {
 }
 
 fn qemu_user() -> Part {
-    Part {
-        what: "qemu-user".to_owned(),
-        expr: "pkgs.qemu-user".to_owned(),
-        origin: Origin::Cache,
-        why: WHY_NATIVE_JOB,
-    }
+    Part { what: "qemu-user".to_owned(), expr: "pkgs.qemu-user".to_owned(), origin: Origin::Cache, why: WHY_NATIVE_JOB }
 }
 
 /// The (system, language) of every compile probe, once each, in probe order.

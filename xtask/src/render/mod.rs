@@ -419,8 +419,7 @@ impl CheckNix {
             name: lab.name.clone(),
             name_nix: quote::nix(&lab.name),
             host: lab.host.as_str(),
-            timeout: BOOT_ALLOWANCE_SECS
-                + TCG_SLOWDOWN * plan.probes.iter().map(|p| p.timeout.as_secs()).sum::<u64>(),
+            timeout: BOOT_ALLOWANCE_SECS + TCG_SLOWDOWN * plan.probes.iter().map(|p| p.timeout.as_secs()).sum::<u64>(),
             description: quote::nix(&lab.description),
             output: closure::output_of(plan),
             origins: closure::summary(&parts)
@@ -448,7 +447,10 @@ impl CheckNix {
                 .collect(),
             cross_compilers: cross_compilers
                 .iter()
-                .map(|(s, part)| Payload { system: quote::nix(&format!("{}-gcc", s.gcc_triple)), busybox: part.expr.clone() })
+                .map(|(s, part)| Payload {
+                    system: quote::nix(&format!("{}-gcc", s.gcc_triple)),
+                    busybox: part.expr.clone(),
+                })
                 .collect(),
             no_cross,
             tcg_slowdown: TCG_SLOWDOWN,
