@@ -1,7 +1,7 @@
 # generated from labs/container-registered-emulator.toml by `cargo xtask lab render`; do not edit
 # The lab `container-registered-emulator` as a NixOS test: one VM modelling a non-nixos host,
 # every probe of `cargo xtask lab show container-registered-emulator` run in it (checks/container-registered-emulator.py).
-# It is checks.x86_64-linux.container-registered-emulator (render/closure.rs says why).
+# It is checks.x86_64-linux.container-registered-emulator (xtask/src/render/closure.rs says why).
 # From cache.nixos.org: qemu-user (static).
 # Fetched by hash: aarch64-linux busybox (Debian busybox-static, arm64).
 # Built from source: nothing.

@@ -1,7 +1,7 @@
 # generated from labs/nixos-chroot-dynamic-emulator-fix-static.toml by `cargo xtask lab render`; do not edit
 # The lab `nixos-chroot-dynamic-emulator-fix-static` as a NixOS test: one VM modelling a nixos host,
 # every probe of `cargo xtask lab show nixos-chroot-dynamic-emulator-fix-static` run in it (checks/nixos-chroot-dynamic-emulator-fix-static.py).
-# It is checks.x86_64-linux.nixos-chroot-dynamic-emulator-fix-static (render/closure.rs says why).
+# It is checks.x86_64-linux.nixos-chroot-dynamic-emulator-fix-static (xtask/src/render/closure.rs says why).
 # From cache.nixos.org: qemu-user (static).
 # Fetched by hash: aarch64-linux busybox (Debian busybox-static, arm64).
 # Built from source: nothing.

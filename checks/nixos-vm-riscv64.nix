@@ -1,7 +1,7 @@
 # generated from labs/nixos-vm-riscv64.toml by `cargo xtask lab render`; do not edit
 # The lab `nixos-vm-riscv64` as a NixOS test: one VM modelling a nixos host,
 # every probe of `cargo xtask lab show nixos-vm-riscv64` run in it (checks/nixos-vm-riscv64.py).
-# It is crossChecks.x86_64-linux.nixos-vm-riscv64 (render/closure.rs says why).
+# It is crossChecks.x86_64-linux.nixos-vm-riscv64 (xtask/src/render/closure.rs says why).
 # From cache.nixos.org: qemu-user.
 # Fetched by hash: riscv64-linux busybox (Debian busybox-static, riscv64).
 # Built from source: riscv64-linux gcc (cross-built), qemu-riscv64-binfmt-P wrapper, riscv64-linux cross gcc.

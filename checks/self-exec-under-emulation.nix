@@ -1,7 +1,7 @@
 # generated from labs/self-exec-under-emulation.toml by `cargo xtask lab render`; do not edit
 # The lab `self-exec-under-emulation` as a NixOS test: one VM modelling a non-nixos host,
 # every probe of `cargo xtask lab show self-exec-under-emulation` run in it (checks/self-exec-under-emulation.py).
-# It is checks.x86_64-linux.self-exec-under-emulation (render/closure.rs says why).
+# It is checks.x86_64-linux.self-exec-under-emulation (xtask/src/render/closure.rs says why).
 # From cache.nixos.org: qemu-user (static).
 # Fetched by hash: aarch64-linux busybox (Debian busybox-static, arm64).
 # Built from source: nothing.

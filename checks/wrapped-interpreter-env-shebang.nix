@@ -1,7 +1,7 @@
 # generated from labs/wrapped-interpreter-env-shebang.toml by `cargo xtask lab render`; do not edit
 # The lab `wrapped-interpreter-env-shebang` as a NixOS test: one VM modelling a non-nixos host,
 # every probe of `cargo xtask lab show wrapped-interpreter-env-shebang` run in it (checks/wrapped-interpreter-env-shebang.py).
-# It is checks.x86_64-linux.wrapped-interpreter-env-shebang (render/closure.rs says why).
+# It is checks.x86_64-linux.wrapped-interpreter-env-shebang (xtask/src/render/closure.rs says why).
 # From cache.nixos.org: qemu-user (static).
 # Fetched by hash: aarch64-linux busybox (Debian busybox-static, arm64), x86_64-linux busybox (Debian busybox-static, amd64).
 # Built from source: nothing.

@@ -1,7 +1,7 @@
 # generated from {{ source }} by `cargo xtask lab render`; do not edit
 # The lab `{{ name }}` as a NixOS test: one VM modelling a {{ host }} host,
 # every probe of `cargo xtask lab show {{ name }}` run in it (checks/{{ name }}.py).
-# It is {{ output }}.x86_64-linux.{{ name }} (render/closure.rs says why).
+# It is {{ output }}.x86_64-linux.{{ name }} (xtask/src/render/closure.rs says why).
 {%- for line in origins %}
 # {{ line }}
 {%- endfor %}

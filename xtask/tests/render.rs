@@ -631,7 +631,7 @@ fn the_readme_table_is_what_every_rendered_check_downloads_and_builds() {
     labs.sort_by(|a, b| a.name.cmp(&b.name));
     let plans: Vec<Plan> = labs.iter().map(|l| Plan::new(l, VM_HOST_ARCH)).collect();
     let fresh = format!(
-        "<!-- generated from render/closure.rs; do not edit: `UPDATE_EXPECT=1 cargo test --test render` rewrites it -->\n{}",
+        "<!-- generated from xtask/src/render/closure.rs; do not edit: `UPDATE_EXPECT=1 cargo test --test render` rewrites it -->\n{}",
         xtask::render::closure::markdown_table(&plans)
     );
     let path = root().join("README.md");

@@ -336,3 +336,37 @@ pub fn markdown_table(plans: &[Plan]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::systems::NixSystem;
+
+    fn system(double: &str) -> &'static NixSystem {
+        NixSystem::find(double).unwrap()
+    }
+
+    #[test]
+    fn only_systems_the_jobset_builds_natively_have_cached_toolchains() {
+        let origin = |double: &str, language| toolchain(system(double), language).origin;
+        assert_eq!(origin("aarch64-linux", Language::C), Origin::Cache);
+        assert_eq!(origin("aarch64-linux", Language::Rust), Origin::Cache);
+        assert_eq!(origin("i686-linux", Language::C), Origin::Cache);
+        assert_eq!(origin("i686-linux", Language::Rust), Origin::Source);
+        for double in ["armv7l-linux", "riscv64-linux", "s390x-linux", "powerpc64le-linux", "mips64el-linux"] {
+            assert_eq!(origin(double, Language::C), Origin::Source, "{double}");
+        }
+        // The native set of aarch64 is the jobset's, not a cross one.
+        assert_eq!(toolchain(system("aarch64-linux"), Language::C).expr, "(pkgsOn \"aarch64-linux\").gcc");
+        assert!(cross_compiler(system("i686-linux")).is_none(), "x86_64 runs i686 natively");
+    }
+
+    #[test]
+    fn every_payload_is_a_hash_pinned_fetch() {
+        for s in crate::systems::SYSTEMS {
+            let part = payload(s);
+            assert_eq!(part.origin, Origin::Fetch);
+            assert!(part.expr.contains(&format!("_{}.deb", s.debian_arch)), "{}", part.expr);
+        }
+    }
+}

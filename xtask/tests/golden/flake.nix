@@ -25,9 +25,9 @@
       # `cargo xtask lab render` wrote this flake, and every labs/*.toml is in
       # it. A renderer that changed is caught by `cargo test`, not here.
       rendered = {
-        "checks/nixos-static-emulators.nix" = "ce1f96f8a23962ee06823020303e40718b8efcf265b4b5efe06848ea90d1a1aa";
+        "checks/nixos-static-emulators.nix" = "685a7b6a7a5cca72230666e22eb75349464a2f3ad766542cf97d6f15e7d1d650";
         "checks/nixos-static-emulators.py" = "b9acba9e5f518f151378f270b43afa5772122e4a61b4e88061d63ac514a7f22b";
-        "checks/non-nixos-aarch64.nix" = "27913213381d52b674787306c604fb93e755e408638d27e3294d892f01983571";
+        "checks/non-nixos-aarch64.nix" = "7f895ffe373474713cf429b30219e0fb0b76fc56a3964e44218a1e33d82a7e98";
         "checks/non-nixos-aarch64.py" = "499bd68fd3ad50e2d2eb543e0365640f1a75bd8a06e296397ee11be4cc014bce";
       };
       fileAt = path: ./. + "/${path}";

@@ -1,7 +1,7 @@
 # generated from labs/nixos-static-emulators.toml by `cargo xtask lab render`; do not edit
 # The lab `nixos-static-emulators` as a NixOS test: one VM modelling a nixos host,
 # every probe of `cargo xtask lab show nixos-static-emulators` run in it (checks/nixos-static-emulators.py).
-# It is checks.x86_64-linux.nixos-static-emulators (render/closure.rs says why).
+# It is checks.x86_64-linux.nixos-static-emulators (xtask/src/render/closure.rs says why).
 # From cache.nixos.org: qemu-user (static).
 # Fetched by hash: aarch64-linux busybox (Debian busybox-static, arm64).
 # Built from source: nothing.
