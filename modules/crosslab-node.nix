@@ -28,8 +28,10 @@ let
 
   # Debian's busybox-static, unpacked: a fixed-output fetch pinned by the
   # hash of Debian's Packages index (xtask/src/render/closure.rs), through
-  # fetchurl's mirror://debian (pkgs/build-support/fetchurl/mirrors.nix, whose
-  # list ends with Debian's archive for releases that left the mirrors).
+  # fetchurl's mirror://debian (pkgs/build-support/fetchurl/mirrors.nix:
+  # Debian's redirector, ftp.debian.org and a few mirrors, tried in turn).
+  # A version a Debian point release supersedes leaves them all; the fetch
+  # then fails naming the file, and closure.rs needs the new entry.
   # The binary `lab run` runs, and static: the cache has no static busybox
   # but the stdenv (pkgs/top-level/release.nix builds pkgsStatic.stdenv only).
   debBusybox =
