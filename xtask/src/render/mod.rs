@@ -45,12 +45,14 @@ const BOOT_ALLOWANCE_SECS: u64 = 600;
 
 /// How many times longer a probe may take when the driver's qemu has no KVM
 /// and emulates the x86_64 guest with TCG: the guest's own work (and the
-/// qemu-user inside it) is then translated twice. Measured here: a compile
-/// probe takes ~1 s in a KVM-less Debian guest's qemu-user against ~0.1 s
-/// natively, and a TCG boot 5–7.5 s against ~2 s; 5 leaves room for a
-/// loaded runner. The script scales each probe's timeout by it only when
-/// /dev/kvm is unusable (modules/crosslab_probe.py); the test's global
-/// timeout always allows for it, so a TCG run is not cut short.
+/// qemu-user inside it) is then translated twice. Measured here (README,
+/// "The vm backend"): a C compile probe takes ~1 s on the host backend and
+/// 30–45 s in the vm backend's TCG guest, up to ~45 times longer. Probe
+/// timeouts (120 s by default) sit far above their KVM times, so 5 times
+/// (600 s) covers that C probe and the Rust one (4.9 s on the host, ~220 s
+/// at 45 times) with room. The script scales each probe's timeout by it
+/// only when /dev/kvm is unusable (modules/crosslab_probe.py); the test's
+/// global timeout always allows for it, so a TCG run is not cut short.
 pub const TCG_SLOWDOWN: u64 = 5;
 
 /// The VM's memory (MiB) for a lab whose probes compile: the target's gcc
