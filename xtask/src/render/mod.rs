@@ -56,9 +56,11 @@ const BOOT_ALLOWANCE_SECS: u64 = 600;
 pub const TCG_SLOWDOWN: u64 = 5;
 
 /// The VM's memory (MiB) for a lab whose probes compile: the target's gcc
-/// (cc1 alone ~150 MB under qemu-user for the hello program) or rustc
-/// (~1 GB for the small crate) run inside the guest, beside the guest's
-/// tmpfs-backed writable store. Others keep qemu-vm.nix's 1024.
+/// or rustc runs under qemu-user inside the guest (qemu-user adds its own
+/// translation buffers to the compiler's memory), beside the guest's
+/// tmpfs-backed writable store; rustc with LLVM needs several times gcc's.
+/// Sized with room, not measured in a NixOS VM here (none can be built on
+/// this machine). Others keep qemu-vm.nix's 1024.
 pub const MEMORY_C_MIB: u32 = 2048;
 pub const MEMORY_RUST_MIB: u32 = 4096;
 
