@@ -14,6 +14,9 @@
       system = "x86_64-linux";
       # A lab is tested with the nixpkgs of the input it is pinned to.
       pkgsFrom = input: inputs.${input}.legacyPackages.${system};
+      # The package set of the same input that runs on another system, built
+      # natively there: what the binary cache holds for aarch64-linux.
+      pkgsOnFrom = input: on: inputs.${input}.legacyPackages.${on};
       pkgs = pkgsFrom "nixpkgs";
 
       # Is the committed render fresh? Nix cannot run the renderer (cargo in a
@@ -22,39 +25,39 @@
       # `cargo xtask lab render` wrote this flake, and every labs/*.toml is in
       # it. A renderer that changed is caught by `cargo test`, not here.
       rendered = {
-        "checks/container-registered-emulator.nix" = "b6aa39ef034f354ff94bb080c6c85233d5104102d3de1b18e5762789bd5205b4";
+        "checks/container-registered-emulator.nix" = "2ce3643af04cc4b22c0637d6324aa1b90bea9a3d94af37cac4f4b19babb8c81d";
         "checks/container-registered-emulator.py" = "8d72a81162bfb38528ac575267853cc5980522ca6c9266ccc488dfa7604e0244";
-        "checks/emulated-compile-rust.nix" = "a15e799fbe0478f66c8d8760a50a7849526e41b4e23631bfe7d98600177a7118";
+        "checks/emulated-compile-rust.nix" = "2b37144936f673e2375bee2628279c105f9b8ce167aa347d341426342c4d5fde";
         "checks/emulated-compile-rust.py" = "9a4135d2b3f412c631a5877eb3aaae2a7dd257ee9721c9be6dfd588575d21df5";
-        "checks/emulated-compile.nix" = "4c812e907ce3c81ad34243faa0bbada9f740a7b8d94f89648d867c08561547f9";
+        "checks/emulated-compile.nix" = "360b55d61ab9a89291cabcb6079be2214b395ee446ddb0c7d6eba42149816aed";
         "checks/emulated-compile.py" = "0f0d5b768151dcd844148b582be0c555accf3a970ac61aa1bb05340c1013ac4a";
-        "checks/emulator-exec-foreign.nix" = "ba0e48af3a2a4b8b2ddba816af49d42f079f6b951798e5ec2061b6f895140c4a";
+        "checks/emulator-exec-foreign.nix" = "ae100cd8437701158276defc486d4059605fffc33b34b1b6b144ad0cb588799e";
         "checks/emulator-exec-foreign.py" = "d7a323bd388a506897803cf909c139aa8288668f2a81548920aec14bfbb72fc0";
-        "checks/extra-platforms-unregistered.nix" = "0d645ecfd4e8c3c9bcd5b7c2b6357bb1b616a7933a19dd5ffd10921b18187263";
+        "checks/extra-platforms-unregistered.nix" = "9ca31a413995c837e12c65df3a28578d6697206b2292123b0e8af09ba212e705";
         "checks/extra-platforms-unregistered.py" = "cfcca8df3b79bededbcab0bb4b2694ea94e16201dfdf70091cb8932a988a38b5";
-        "checks/multiarch-uname.nix" = "3553c06b86e9977313e629bc5900576df91bc7d6b7ddf0251d794a2b17cf29f8";
+        "checks/multiarch-uname.nix" = "07b59d3c70c88399631a9d6d4b2ca97d9b114364fa71c0c01a5498bccdc30e09";
         "checks/multiarch-uname.py" = "d27cb3f2ed6bd3d400576524fe845eac12e7906fafe8e60c5cca62369a15c486";
-        "checks/nixos-chroot-dynamic-emulator-fix-static.nix" = "8ff8a85dd494eb5a3759e9099ce7ad824e2241abaddfb594c46ffd0d062ae119";
+        "checks/nixos-chroot-dynamic-emulator-fix-static.nix" = "8f1d032a9f460125b05d5dbb42e481e27c5e572155470afd20d8dd973c4cc207";
         "checks/nixos-chroot-dynamic-emulator-fix-static.py" = "3a3805484a735cd617f66867a1930974e5ed9f3a33dba1bce5709174b4c59711";
-        "checks/nixos-chroot-dynamic-emulator.nix" = "5cffd3ad524dc86031f5b571cee74441abaed4258199d2bf1a02ecb2611d1a01";
+        "checks/nixos-chroot-dynamic-emulator.nix" = "edd730214b6288d43eca8d9880631bb97dc2219d24b22867e07b07c02a45e9c1";
         "checks/nixos-chroot-dynamic-emulator.py" = "33410182a40bba4804ce22c7b94895bb22f8d524b1c2a42cf9a9c2ff7d5aabce";
-        "checks/nixos-static-emulators.nix" = "a76470341c584201de2191c75667e01fecdb9abe770ed2744bccba021c34596a";
+        "checks/nixos-static-emulators.nix" = "685a7b6a7a5cca72230666e22eb75349464a2f3ad766542cf97d6f15e7d1d650";
         "checks/nixos-static-emulators.py" = "b9acba9e5f518f151378f270b43afa5772122e4a61b4e88061d63ac514a7f22b";
-        "checks/nixos-vm-aarch64.nix" = "245daec01c6c76ddff17fc5135208a79c1cd30da8c2313a6fcaf198184776709";
+        "checks/nixos-vm-aarch64.nix" = "f9a432c2c0934d8fb99ef674e7bdf821610f9257bd4e90a515018b6cb781b178";
         "checks/nixos-vm-aarch64.py" = "b77afd9b6c6af81af3ef6ff5c91c83ce48d95e571fb546d22f933159612021e8";
-        "checks/nixos-vm-riscv64.nix" = "193f9bfd69d87a8f186c8a2de87045ec2399098b5b3f2a0996952bbd94561a19";
+        "checks/nixos-vm-riscv64.nix" = "c6295ea7141632064d23a005317d9bdb12105e25f96654c156462726dbe85863";
         "checks/nixos-vm-riscv64.py" = "eba081d59f2168cfd0128db25d357e59bbdc8809c9a264c4734ef0712c9cd04b";
-        "checks/non-nixos-aarch64-fix-f.nix" = "420409cfa1d42a8a81d13b47120dc3a69c59703113db42c7bdd8519901763160";
+        "checks/non-nixos-aarch64-fix-f.nix" = "9fb5a9d25bb51b1e4ca169860bc9d8c10f39574606779d31c13281c4b0fb2923";
         "checks/non-nixos-aarch64-fix-f.py" = "1d4e5be08c95a2573fc68e8e370cd6461d90ae5d10403ba450fe7ca51a96de4a";
-        "checks/non-nixos-aarch64-fix-sandbox-path.nix" = "5af2db81abd0355c616c73ada15b903375e0c3a57271b9f0e18540bec08b237c";
+        "checks/non-nixos-aarch64-fix-sandbox-path.nix" = "379ec26d2937910a4ed9eafbf5b9e7487be162577fc48968fd99c817a04ec889";
         "checks/non-nixos-aarch64-fix-sandbox-path.py" = "8bf045e0b4b23bf68d3ecf204af1b5d5ddafc8b1c6376889869651512a38ea47";
-        "checks/non-nixos-aarch64-no-sandbox.nix" = "507738d0ec2796dce4c926f03ebd4fbbcfb26e9feb6923e3fafdcc5df0aed384";
+        "checks/non-nixos-aarch64-no-sandbox.nix" = "ba77fbefe91b25cbe5dd5e25a81db6decc7d32417da453b3372a58bcccdf35cf";
         "checks/non-nixos-aarch64-no-sandbox.py" = "771611acfdbe4c71693e99aadfc5d2c4e919ee26249b5a1686a396b696fad1aa";
-        "checks/non-nixos-aarch64.nix" = "e527741e8d1ddf06318678a092ba127bf00a0dd7c5591b09f5b0742634dcdc2c";
+        "checks/non-nixos-aarch64.nix" = "7f895ffe373474713cf429b30219e0fb0b76fc56a3964e44218a1e33d82a7e98";
         "checks/non-nixos-aarch64.py" = "499bd68fd3ad50e2d2eb543e0365640f1a75bd8a06e296397ee11be4cc014bce";
-        "checks/self-exec-under-emulation.nix" = "9190b3c13b116cd39f411e805b7a92452f4ebbeb1a9a6b49e7e0a02e04a496ef";
+        "checks/self-exec-under-emulation.nix" = "26d80eb5d5bdfaddc83cb7849156720077a96083c8a71f4129a7a942c9ac0bc3";
         "checks/self-exec-under-emulation.py" = "1e3a6e268f6f640871dd2ceff47ab0ce5fa5975b11b69fad50756a927765e90f";
-        "checks/wrapped-interpreter-env-shebang.nix" = "ce90a52a0882498f5a939da60264d9d25d4d4793a30e5384cdd4c6af4c9089de";
+        "checks/wrapped-interpreter-env-shebang.nix" = "c831a040bad5bb489408146cc445d79148d65ce5a6d8c6ece119875254f595a1";
         "checks/wrapped-interpreter-env-shebang.py" = "f5c1c3eaa1142ccc98b322e92811df7eb32d7b2b8484ed17c31fee48da9d3e7a";
         "labs/container-registered-emulator.toml" = "7dd99fa7581b9b55bb4d808334952c051a8d1a11af4df0532c8287ddd1d7afbf";
         "labs/emulated-compile-rust.toml" = "26392db08aa2db2b45d6084252561f48f5e2ba27b49530aa877af5adc825b5ce";
@@ -66,7 +69,7 @@
         "labs/nixos-chroot-dynamic-emulator.toml" = "fb41d860af7eaabb612c93cf97b28982e1212121cf8531c1c93ab94c612d2ba7";
         "labs/nixos-static-emulators.toml" = "d4804cf48fff86ccce3ab171ceed151002d4d1290ba6c143ef0a91196214b3f3";
         "labs/nixos-vm-aarch64.toml" = "632ae6ecd7af188902b67823a05940d764834002939214d9545a7f7ef85b4c46";
-        "labs/nixos-vm-riscv64.toml" = "aea2353d0c27c1a52c548c89e23c3751070ec18b62e76bf207fecd9ef512fbdd";
+        "labs/nixos-vm-riscv64.toml" = "a79b467bab3dc1785ae61b79a774d9c231d2cfa9f7e472ae043524f9697a15d8";
         "labs/non-nixos-aarch64-fix-f.toml" = "d3799a219ac81316577491117448e2e32b594261d517062ae86f57e4ef3727ad";
         "labs/non-nixos-aarch64-fix-sandbox-path.toml" = "e996f3c37096a3b400db2f0bfc7e646546fd51de159bef38e257588e04e16c87";
         "labs/non-nixos-aarch64-no-sandbox.toml" = "e4b89e5aa37c57d19508a192b4ddb134ce491f936f288d08c4b2626ee8fa437d";
@@ -90,24 +93,65 @@
       problems = stale ++ map (name: "labs/${name} (not rendered)") unrendered;
     in
     {
+      # Every check whose VM comes from cache.nixos.org and fetches pinned by
+      # hash: what `nix flake check` builds (the VMs and their test runs).
       checks.${system} = {
-        "container-registered-emulator" = import ./checks/container-registered-emulator.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "emulated-compile" = import ./checks/emulated-compile.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "emulated-compile-rust" = import ./checks/emulated-compile-rust.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "emulator-exec-foreign" = import ./checks/emulator-exec-foreign.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "extra-platforms-unregistered" = import ./checks/extra-platforms-unregistered.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "multiarch-uname" = import ./checks/multiarch-uname.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "nixos-chroot-dynamic-emulator" = import ./checks/nixos-chroot-dynamic-emulator.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "nixos-chroot-dynamic-emulator-fix-static" = import ./checks/nixos-chroot-dynamic-emulator-fix-static.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "nixos-static-emulators" = import ./checks/nixos-static-emulators.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "nixos-vm-aarch64" = import ./checks/nixos-vm-aarch64.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "nixos-vm-riscv64" = import ./checks/nixos-vm-riscv64.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "non-nixos-aarch64" = import ./checks/non-nixos-aarch64.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "non-nixos-aarch64-fix-f" = import ./checks/non-nixos-aarch64-fix-f.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "non-nixos-aarch64-fix-sandbox-path" = import ./checks/non-nixos-aarch64-fix-sandbox-path.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "non-nixos-aarch64-no-sandbox" = import ./checks/non-nixos-aarch64-no-sandbox.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "self-exec-under-emulation" = import ./checks/self-exec-under-emulation.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "wrapped-interpreter-env-shebang" = import ./checks/wrapped-interpreter-env-shebang.nix { pkgs = pkgsFrom "nixpkgs"; };
+        "container-registered-emulator" = import ./checks/container-registered-emulator.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "emulator-exec-foreign" = import ./checks/emulator-exec-foreign.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "extra-platforms-unregistered" = import ./checks/extra-platforms-unregistered.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "multiarch-uname" = import ./checks/multiarch-uname.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "nixos-chroot-dynamic-emulator" = import ./checks/nixos-chroot-dynamic-emulator.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "nixos-chroot-dynamic-emulator-fix-static" = import ./checks/nixos-chroot-dynamic-emulator-fix-static.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "nixos-static-emulators" = import ./checks/nixos-static-emulators.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "nixos-vm-aarch64" = import ./checks/nixos-vm-aarch64.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "non-nixos-aarch64" = import ./checks/non-nixos-aarch64.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "non-nixos-aarch64-fix-f" = import ./checks/non-nixos-aarch64-fix-f.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "non-nixos-aarch64-fix-sandbox-path" = import ./checks/non-nixos-aarch64-fix-sandbox-path.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "non-nixos-aarch64-no-sandbox" = import ./checks/non-nixos-aarch64-no-sandbox.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "self-exec-under-emulation" = import ./checks/self-exec-under-emulation.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "wrapped-interpreter-env-shebang" = import ./checks/wrapped-interpreter-env-shebang.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
         # `_` cannot occur in a lab name, so this never shadows a lab.
         render_fresh = pkgs.runCommand "crosslab-render-fresh" { } (
           if problems == [ ] then
@@ -123,6 +167,27 @@
               exit 1
             ''
         );
+      };
+
+      # The same tests for labs whose systems have no toolchain in the cache:
+      # their nodes cross-build compilers from source (hours). Opt-in:
+      # `nix flake check` neither evaluates nor builds an output it does not
+      # know, it warns "unknown flake output 'crossChecks'" (Nix's
+      # src/nix/flake.cc, CmdFlakeCheck) and goes on; build one with
+      # `nix build -L .#crossChecks.x86_64-linux.<lab>`.
+      crossChecks.${system} = {
+        "emulated-compile" = import ./checks/emulated-compile.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "emulated-compile-rust" = import ./checks/emulated-compile-rust.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "nixos-vm-riscv64" = import ./checks/nixos-vm-riscv64.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
       };
 
       # For the hand-written Nix (modules/). The rendered files are written by

@@ -1,19 +1,29 @@
 # generated from labs/extra-platforms-unregistered.toml by `cargo xtask lab render`; do not edit
 # The lab `extra-platforms-unregistered` as a NixOS test: one VM modelling a non-nixos host,
 # every probe of `cargo xtask lab show extra-platforms-unregistered` run in it (checks/extra-platforms-unregistered.py).
-{ pkgs }:
+# It is checks.x86_64-linux.extra-platforms-unregistered (xtask/src/render/closure.rs says why).
+# From cache.nixos.org: qemu-user (static).
+# Fetched by hash: aarch64-linux busybox (Debian busybox-static, arm64).
+# Built from source: nothing.
+# pkgsOn: the package set that runs on a system, natively built (the
+# flake's legacyPackages of the same nixpkgs).
+{
+  pkgs,
+  pkgsOn ? system: import pkgs.path { inherit system; },
+}:
 pkgs.testers.runNixOSTest {
   name = "extra-platforms-unregistered";
-  meta.timeout = 1080;
-  globalTimeout = 1080;
+  # Room for every probe's timeout scaled for TCG, where KVM is missing.
+  meta.timeout = 3000;
+  globalTimeout = 3000;
 
   nodes.machine =
     { pkgs, ... }:
     {
       imports = [ ../modules/crosslab-node.nix ];
       crosslab.description = "Nix is told it can build aarch64-linux (extra-platforms) but nothing is registered with binfmt_misc: builds die with \"Exec format error\", the message of nixos-generators#202";
-      crosslab.payloads = {
-        "aarch64-linux" = pkgs.pkgsCross."aarch64-multiplatform".pkgsStatic.busybox;
+      crosslab.payloadDebs = {
+        "aarch64-linux" = { file = "pool/main/b/busybox/busybox-static_1.35.0-4+deb12u1+b1_arm64.deb"; sha256 = "732c9135564fc71337e0e05fb4da4d11e6c28c1834bce3e405e575afef2a52f5"; };
       };
       crosslab.fhsEmulators = [ "aarch64" ];
       nix.settings = {
@@ -30,6 +40,7 @@ pkgs.testers.runNixOSTest {
     let
       node = {
         payloads_dir = nodes.machine.crosslab.payloadsDir;
+        tcg_slowdown = 5;
       };
     in
     "import json\ncrosslab_node = json.loads(${builtins.toJSON (builtins.toJSON node)})\n"

@@ -1,19 +1,29 @@
 # generated from labs/nixos-chroot-dynamic-emulator-fix-static.toml by `cargo xtask lab render`; do not edit
 # The lab `nixos-chroot-dynamic-emulator-fix-static` as a NixOS test: one VM modelling a nixos host,
 # every probe of `cargo xtask lab show nixos-chroot-dynamic-emulator-fix-static` run in it (checks/nixos-chroot-dynamic-emulator-fix-static.py).
-{ pkgs }:
+# It is checks.x86_64-linux.nixos-chroot-dynamic-emulator-fix-static (xtask/src/render/closure.rs says why).
+# From cache.nixos.org: qemu-user (static).
+# Fetched by hash: aarch64-linux busybox (Debian busybox-static, arm64).
+# Built from source: nothing.
+# pkgsOn: the package set that runs on a system, natively built (the
+# flake's legacyPackages of the same nixpkgs).
+{
+  pkgs,
+  pkgsOn ? system: import pkgs.path { inherit system; },
+}:
 pkgs.testers.runNixOSTest {
   name = "nixos-chroot-dynamic-emulator-fix-static";
-  meta.timeout = 840;
-  globalTimeout = 840;
+  # Room for every probe's timeout scaled for TCG, where KVM is missing.
+  meta.timeout = 1800;
+  globalTimeout = 1800;
 
   nodes.machine =
     { pkgs, ... }:
     {
       imports = [ ../modules/crosslab-node.nix ];
       crosslab.description = "The fix of nixos-chroot-dynamic-emulator (nixpkgs#160300, PR #334859): boot.binfmt.preferStaticEmulators = true registers the static qemu with flags PF, so the kernel holds a self-contained emulator open and a static aarch64 binary runs in a chroot holding only itself";
-      crosslab.payloads = {
-        "aarch64-linux" = pkgs.pkgsCross."aarch64-multiplatform".pkgsStatic.busybox;
+      crosslab.payloadDebs = {
+        "aarch64-linux" = { file = "pool/main/b/busybox/busybox-static_1.35.0-4+deb12u1+b1_arm64.deb"; sha256 = "732c9135564fc71337e0e05fb4da4d11e6c28c1834bce3e405e575afef2a52f5"; };
       };
       boot.binfmt.emulatedSystems = [ "aarch64-linux" ];
       boot.binfmt.preferStaticEmulators = true;
@@ -31,6 +41,7 @@ pkgs.testers.runNixOSTest {
     let
       node = {
         payloads_dir = nodes.machine.crosslab.payloadsDir;
+        tcg_slowdown = 5;
       };
     in
     "import json\ncrosslab_node = json.loads(${builtins.toJSON (builtins.toJSON node)})\n"

@@ -1,19 +1,29 @@
 # generated from labs/nixos-chroot-dynamic-emulator.toml by `cargo xtask lab render`; do not edit
 # The lab `nixos-chroot-dynamic-emulator` as a NixOS test: one VM modelling a nixos host,
 # every probe of `cargo xtask lab show nixos-chroot-dynamic-emulator` run in it (checks/nixos-chroot-dynamic-emulator.py).
-{ pkgs }:
+# It is checks.x86_64-linux.nixos-chroot-dynamic-emulator (xtask/src/render/closure.rs says why).
+# From cache.nixos.org: qemu-user, qemu-aarch64-binfmt-P wrapper.
+# Fetched by hash: aarch64-linux busybox (Debian busybox-static, arm64).
+# Built from source: nothing.
+# pkgsOn: the package set that runs on a system, natively built (the
+# flake's legacyPackages of the same nixpkgs).
+{
+  pkgs,
+  pkgsOn ? system: import pkgs.path { inherit system; },
+}:
 pkgs.testers.runNixOSTest {
   name = "nixos-chroot-dynamic-emulator";
-  meta.timeout = 960;
-  globalTimeout = 960;
+  # Room for every probe's timeout scaled for TCG, where KVM is missing.
+  meta.timeout = 2400;
+  globalTimeout = 2400;
 
   nodes.machine =
     { pkgs, ... }:
     {
       imports = [ ../modules/crosslab-node.nix ];
       crosslab.description = "NixOS with boot.binfmt.emulatedSystems (no preferStaticEmulators): a static aarch64 binary run in a chroot holding only itself fails with \"No such file or directory\": the entry has no F flag, so the kernel looks for /run/binfmt/aarch64-linux inside the chroot; registered with F the kernel holds the emulator open, but it is dynamically linked and its loader is not in the chroot either (nixpkgs#160300; fixed by preferStaticEmulators, PR #334859: the fix variant is nixos-chroot-dynamic-emulator-fix-static). Simulated on Debian with qemu-user: on the trixie stack its /usr/bin/qemu-aarch64 is itself static (Debian 13 has no dynamically linked qemu-user), so the F probe runs there and is not as expected: a finding about the stack, not about NixOS";
-      crosslab.payloads = {
-        "aarch64-linux" = pkgs.pkgsCross."aarch64-multiplatform".pkgsStatic.busybox;
+      crosslab.payloadDebs = {
+        "aarch64-linux" = { file = "pool/main/b/busybox/busybox-static_1.35.0-4+deb12u1+b1_arm64.deb"; sha256 = "732c9135564fc71337e0e05fb4da4d11e6c28c1834bce3e405e575afef2a52f5"; };
       };
       boot.binfmt.emulatedSystems = [ "aarch64-linux" ];
       nix.settings = {
@@ -30,6 +40,7 @@ pkgs.testers.runNixOSTest {
     let
       node = {
         payloads_dir = nodes.machine.crosslab.payloadsDir;
+        tcg_slowdown = 5;
       };
     in
     "import json\ncrosslab_node = json.loads(${builtins.toJSON (builtins.toJSON node)})\n"

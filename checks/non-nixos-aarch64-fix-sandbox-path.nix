@@ -1,23 +1,38 @@
 # generated from labs/non-nixos-aarch64-fix-sandbox-path.toml by `cargo xtask lab render`; do not edit
 # The lab `non-nixos-aarch64-fix-sandbox-path` as a NixOS test: one VM modelling a non-nixos host,
 # every probe of `cargo xtask lab show non-nixos-aarch64-fix-sandbox-path` run in it (checks/non-nixos-aarch64-fix-sandbox-path.py).
-{ pkgs }:
+# It is checks.x86_64-linux.non-nixos-aarch64-fix-sandbox-path (xtask/src/render/closure.rs says why).
+# From cache.nixos.org: aarch64-linux gcc (native), qemu-user (static).
+# Fetched by hash: aarch64-linux busybox (Debian busybox-static, arm64).
+# Built from source: nothing.
+# pkgsOn: the package set that runs on a system, natively built (the
+# flake's legacyPackages of the same nixpkgs).
+{
+  pkgs,
+  pkgsOn ? system: import pkgs.path { inherit system; },
+}:
 pkgs.testers.runNixOSTest {
   name = "non-nixos-aarch64-fix-sandbox-path";
-  meta.timeout = 1080;
-  globalTimeout = 1080;
+  # Room for every probe's timeout scaled for TCG, where KVM is missing.
+  meta.timeout = 3000;
+  globalTimeout = 3000;
 
   nodes.machine =
     { pkgs, ... }:
     {
       imports = [ ../modules/crosslab-node.nix ];
       crosslab.description = "Fix 1 for non-nixos-aarch64: put the FHS interpreter into the sandbox with extra-sandbox-paths, and the sandboxed aarch64 build passes (NixOS Discourse t/10750; nixpkgs#33553). Name the real file too: from Debian 13 on, /usr/bin/qemu-aarch64-static is a symlink to qemu-aarch64, and Nix puts the link alone into the sandbox; the optional `?` path keeps the fix working where that file does not exist (Debian 12)";
-      crosslab.payloads = {
-        "aarch64-linux" = pkgs.pkgsCross."aarch64-multiplatform".pkgsStatic.busybox;
+      virtualisation.memorySize = 2048;
+      crosslab.payloadDebs = {
+        "aarch64-linux" = { file = "pool/main/b/busybox/busybox-static_1.35.0-4+deb12u1+b1_arm64.deb"; sha256 = "732c9135564fc71337e0e05fb4da4d11e6c28c1834bce3e405e575afef2a52f5"; };
       };
       crosslab.toolchains = {
-        "aarch64-linux" = pkgs.pkgsCross."aarch64-multiplatform".gcc;
+        "aarch64-linux" = (pkgsOn "aarch64-linux").gcc;
       };
+      # No cross compiler for aarch64-linux: the compile probes report the emulated time alone.
+      # nixpkgs' cross gcc (pkgsCross.<x>.stdenv.cc) is no job of pkgs/top-level/release.nix,
+      # so under `checks` it would be built from source; a check under crossChecks has it
+      # on PATH as <triple>-gcc and times both, as `lab run` does with Debian's.
       crosslab.fhsEmulators = [ "aarch64" ];
       nix.settings = {
         sandbox = true;
@@ -33,6 +48,7 @@ pkgs.testers.runNixOSTest {
     let
       node = {
         payloads_dir = nodes.machine.crosslab.payloadsDir;
+        tcg_slowdown = 5;
         toolchains_dir = nodes.machine.crosslab.toolchainsDir;
       };
     in

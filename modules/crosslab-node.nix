@@ -26,7 +26,48 @@ let
       ln -s busybox $out/sh
     '';
 
-  payloads = pkgs.linkFarm "crosslab-payloads" (lib.mapAttrs payloadFor cfg.payloads);
+  # Debian's busybox-static, unpacked: a fixed-output fetch pinned by the
+  # hash of Debian's Packages index (xtask/src/render/closure.rs), through
+  # fetchurl's mirror://debian (pkgs/build-support/fetchurl/mirrors.nix:
+  # Debian's redirector, ftp.debian.org and a few mirrors, tried in turn).
+  # A version a Debian point release supersedes leaves them all; the fetch
+  # then fails naming the file, and closure.rs needs the new entry.
+  # The binary `lab run` runs, and static: the cache has no static busybox
+  # but the stdenv (pkgs/top-level/release.nix builds pkgsStatic.stdenv only).
+  debBusybox =
+    system: deb:
+    pkgs.runCommand "crosslab-busybox-${system}"
+      {
+        src = pkgs.fetchurl {
+          url = "mirror://debian/${deb.file}";
+          inherit (deb) sha256;
+        };
+        nativeBuildInputs = [ pkgs.dpkg ];
+      }
+      ''
+        dpkg-deb -x "$src" unpacked
+        mkdir -p $out/bin
+        for f in unpacked/bin/busybox unpacked/usr/bin/busybox; do
+          if [ -f "$f" ]; then cp "$f" $out/bin/busybox; fi
+        done
+        test -x $out/bin/busybox
+      '';
+
+  payloads = pkgs.linkFarm "crosslab-payloads" (
+    lib.mapAttrs payloadFor (cfg.payloads // lib.mapAttrs debBusybox cfg.payloadDebs)
+  );
+
+  # <triple>-gcc on PATH, named as Debian names its cross compilers: what the
+  # compile probe times the emulated compiler against.
+  crossCompilers = pkgs.runCommand "crosslab-cross-compilers" { } (
+    "mkdir -p $out/bin\n"
+    + lib.concatStrings (
+      lib.mapAttrsToList (
+        name: cc:
+        "ln -s ${cc}/bin/${cc.targetPrefix}gcc $out/bin/${lib.escapeShellArg name}\n"
+      ) cfg.crossCompilers
+    )
+  );
 
   # $CROSSLAB_TOOLCHAINS/<system>: the compile probe builds with `${cc}/bin/cc`.
   toolchains = pkgs.linkFarm "crosslab-toolchains" cfg.toolchains;
@@ -41,14 +82,40 @@ in
     payloads = mkOption {
       type = types.attrsOf types.package;
       default = { };
-      example = lib.literalExpression ''{ "aarch64-linux" = pkgs.pkgsCross.aarch64-multiplatform.pkgsStatic.busybox; }'';
-      description = "A self-contained busybox per Nix system double, for the probes to run.";
+      example = lib.literalExpression ''{ "x86_64-linux" = pkgs.pkgsStatic.busybox; }'';
+      description = "A self-contained busybox (`bin/busybox`) per Nix system double, for the probes to run; see payloadDebs for the rendered checks' own.";
+    };
+
+    payloadDebs = mkOption {
+      type = types.attrsOf (
+        types.submodule {
+          options = {
+            file = mkOption {
+              type = types.str;
+              description = "The package's path in Debian's archive (its Packages entry's Filename).";
+            };
+            sha256 = mkOption {
+              type = types.str;
+              description = "The package's SHA256, from the same entry.";
+            };
+          };
+        }
+      );
+      default = { };
+      description = "Per Nix system double, a Debian busybox-static package whose busybox is the payload.";
+    };
+
+    crossCompilers = mkOption {
+      type = types.attrsOf types.package;
+      default = { };
+      example = lib.literalExpression ''{ "aarch64-linux-gnu-gcc" = pkgs.pkgsCross.aarch64-multiplatform.stdenv.cc; }'';
+      description = "Cross compilers put on PATH under the given names (the compile probe times them).";
     };
 
     toolchains = mkOption {
       type = types.attrsOf types.package;
       default = { };
-      example = lib.literalExpression ''{ "aarch64-linux" = pkgs.pkgsCross.aarch64-multiplatform.gcc; }'';
+      example = lib.literalExpression ''{ "aarch64-linux" = nixpkgs.legacyPackages.aarch64-linux.gcc; }'';
       description = ''
         A C compiler per Nix system double that runs on that system and targets
         it (with `bin/cc`), for the compile probe: cross-built here, run in the
@@ -100,6 +167,14 @@ in
     # Registered in the VM's Nix database, so builtins.storePath accepts them.
     virtualisation.additionalPaths = [ payloads ] ++ lib.optional (cfg.toolchains != { }) toolchains;
     environment.etc."crosslab/toolchains" = lib.mkIf (cfg.toolchains != { }) { source = toolchains; };
+    environment.systemPackages = lib.optional (cfg.crossCompilers != { }) crossCompilers;
+    # Memory and disk: the payloads and toolchains reach the VM through
+    # additionalPaths, that is the host's store shared read-only over 9p
+    # (qemu-vm.nix, useNixStoreImage off), so even the 600 MB Rust ones take
+    # neither the guest's RAM nor its disk. The writable store on top is
+    # tmpfs (writableStoreUseTmpfs) and holds only the probes' small outputs;
+    # build directories are on /tmp, on the disk. The rendered check raises
+    # memorySize where its probes compile (render/mod.rs, MEMORY_*_MIB).
 
     systemd.tmpfiles.rules =
       map (

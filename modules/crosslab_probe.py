@@ -8,6 +8,7 @@
 # `machine: crosslab-probe {json}` (Machine.log), which `cargo xtask lab run
 # --backend nixos` reads back into the same verdicts as the other backends.
 import json
+import os
 import shlex
 import time
 
@@ -21,6 +22,16 @@ RESULT_MARK = "crosslab-probe "
 # The end of a probe's output kept in its result line.
 OUTPUT_KEPT = 16000
 
+# Without a usable /dev/kvm in the build's sandbox the driver's qemu runs the
+# guest under TCG, several times slower (nixos/lib/qemu-common.nix starts an
+# x86_64 guest with `qemu-kvm`, which QEMU runs with accel kvm:tcg); every
+# probe then gets its timeout times the check's `tcg_slowdown` (its global
+# timeout already allows for it).
+kvm = os.access("/dev/kvm", os.R_OK | os.W_OK)
+timeout_scale: int = 1 if kvm else int(crosslab_node.get("tcg_slowdown", 1))
+if not kvm:
+    machine.log(f"crosslab: no usable /dev/kvm, the guest runs under TCG: probe timeouts x{timeout_scale}")
+
 unexpected: list[str] = []
 
 
@@ -32,7 +43,7 @@ def run_probe(command: str, timeout: int) -> tuple[int, str, float]:
     status, output = machine.execute(
         f"CROSSLAB_PAYLOADS={shlex.quote(payloads_dir)} {toolchains_env}"
         f"/bin/sh -c {shlex.quote(command)} 2>&1",
-        timeout=timeout,
+        timeout=timeout * timeout_scale,
     )
     return status, output, time.monotonic() - start
 

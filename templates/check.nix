@@ -1,9 +1,19 @@
 # generated from {{ source }} by `cargo xtask lab render`; do not edit
 # The lab `{{ name }}` as a NixOS test: one VM modelling a {{ host }} host,
 # every probe of `cargo xtask lab show {{ name }}` run in it (checks/{{ name }}.py).
-{ pkgs }:
+# It is {{ output }}.x86_64-linux.{{ name }} (xtask/src/render/closure.rs says why).
+{%- for line in origins %}
+# {{ line }}
+{%- endfor %}
+# pkgsOn: the package set that runs on a system, natively built (the
+# flake's legacyPackages of the same nixpkgs).
+{
+  pkgs,
+  pkgsOn ? system: import pkgs.path { inherit system; },
+}:
 pkgs.testers.runNixOSTest {
   name = {{ name_nix }};
+  # Room for every probe's timeout scaled for TCG, where KVM is missing.
   meta.timeout = {{ timeout }};
   globalTimeout = {{ timeout }};
 
@@ -12,7 +22,10 @@ pkgs.testers.runNixOSTest {
     {
       imports = [ ../modules/crosslab-node.nix ];
       crosslab.description = {{ description }};
-      crosslab.payloads = {
+{%- if let Some(memory) = memory_mib %}
+      virtualisation.memorySize = {{ memory }};
+{%- endif %}
+      crosslab.payloadDebs = {
 {%- for payload in payloads %}
         {{ payload.system }} = {{ payload.busybox }};
 {%- endfor %}
@@ -24,6 +37,16 @@ pkgs.testers.runNixOSTest {
 {%- endfor %}
       };
 {%- endif %}
+{%- if !cross_compilers.is_empty() %}
+      crosslab.crossCompilers = {
+{%- for cc in cross_compilers %}
+        {{ cc.system }} = {{ cc.busybox }};
+{%- endfor %}
+      };
+{%- endif %}
+{%- for line in no_cross %}
+      # {{ line }}
+{%- endfor %}
 {%- if !fhs_emulators.is_empty() %}
       crosslab.fhsEmulators = [ {% for arch in fhs_emulators %}{{ arch }} {% endfor %}];
 {%- endif %}
@@ -50,6 +73,7 @@ pkgs.testers.runNixOSTest {
     let
       node = {
         payloads_dir = nodes.machine.crosslab.payloadsDir;
+        tcg_slowdown = {{ tcg_slowdown }};
 {%- if !toolchains.is_empty() %}
         toolchains_dir = nodes.machine.crosslab.toolchainsDir;
 {%- endif %}

@@ -75,6 +75,17 @@ impl flags::Show {
                 line(format!("    $ {text}"));
             }
         }
+        // What `nix flake check` fetches and builds for the lab's rendered check.
+        let rendered = Plan::new(&lab, crate::render::VM_HOST_ARCH);
+        line(format!("\nrendered check: {}", crate::render::closure::flake_attr(&rendered)));
+        for (origin, what) in crate::render::closure::summary(&crate::render::closure::parts(&rendered)) {
+            let label = match origin {
+                crate::render::closure::Origin::Cache => "downloads (cache.nixos.org)",
+                crate::render::closure::Origin::Fetch => "fetches (by hash)",
+                crate::render::closure::Origin::Source => "builds from source",
+            };
+            line(format!("  {label}: {}", if what.is_empty() { "nothing".to_owned() } else { what.join(", ") }));
+        }
         // Spec text is shown, never obeyed by the terminal.
         print!("{}", printable(&out));
         Ok(ExitCode::SUCCESS)

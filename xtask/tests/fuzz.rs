@@ -575,7 +575,7 @@ fn check_rendered<'a>(out: &Path, labs: &'a [Lab]) -> Vec<(&'a Lab, String)> {
       description = node.crosslab.description;
       inherit (node.nix.settings) sandbox extra-sandbox-paths extra-platforms;
       emulated = node.boot.binfmt.emulatedSystems or [ ];
-      payloads = builtins.attrNames node.crosslab.payloads;
+      payloads = builtins.attrNames node.crosslab.payloadDebs;
       script = test.testScript {{ nodes.machine.crosslab.payloadsDir = "{PAYLOADS_DIR}"; nodes.machine.crosslab.toolchainsDir = "{TOOLCHAINS_DIR}"; }};
     }};
   flake = import ({dir} + "/flake.nix");
@@ -583,6 +583,7 @@ fn check_rendered<'a>(out: &Path, labs: &'a [Lab]) -> Vec<(&'a Lab, String)> {
 in {{
   labs = map lab [ {} ];
   checks = builtins.attrNames outputs.checks.x86_64-linux;
+  crossChecks = builtins.attrNames outputs.crossChecks.x86_64-linux;
 }}"#,
         names.join(" ")
     );
@@ -611,11 +612,19 @@ in {{
     }
     let evaluated: Json = serde_json::from_slice(&out_nix.stdout).unwrap();
 
-    let mut flake_checks: Vec<String> = labs.iter().map(|l| l.name.clone()).collect();
+    // Every lab is a check, under `checks` unless its node builds from
+    // source (then under the opt-in `crossChecks`).
+    let cross = |l: &&Lab| xtask::render::closure::output_of(&Plan::new(l, VM_HOST_ARCH)) == "crossChecks";
+    let mut flake_checks: Vec<String> = labs.iter().filter(|l| !cross(l)).map(|l| l.name.clone()).collect();
     flake_checks.push("render_fresh".into());
     flake_checks.sort();
-    if evaluated["checks"] != json!(flake_checks) {
-        problems.push((&labs[0], format!("the flake's checks are {}", evaluated["checks"])));
+    let mut cross_checks: Vec<String> = labs.iter().filter(cross).map(|l| l.name.clone()).collect();
+    cross_checks.sort();
+    if evaluated["checks"] != json!(flake_checks) || evaluated["crossChecks"] != json!(cross_checks) {
+        problems.push((
+            &labs[0],
+            format!("the flake's checks are {} and its crossChecks {}", evaluated["checks"], evaluated["crossChecks"]),
+        ));
     }
 
     // The testScripts, as nixosTest gets them, through Python.
@@ -732,10 +741,11 @@ fn script_problem(lab: &Lab, got: &Json) -> Option<String> {
     }
     // Labs that compile also learn where the VM keeps the target toolchains.
     let compiles = lab.probes.iter().any(|p| p.kind == xtask::spec::ProbeKind::Compile);
+    let tcg = xtask::render::TCG_SLOWDOWN;
     let prelude = if compiles {
-        json!({ "payloads_dir": PAYLOADS_DIR, "toolchains_dir": TOOLCHAINS_DIR })
+        json!({ "payloads_dir": PAYLOADS_DIR, "toolchains_dir": TOOLCHAINS_DIR, "tcg_slowdown": tcg })
     } else {
-        json!({ "payloads_dir": PAYLOADS_DIR })
+        json!({ "payloads_dir": PAYLOADS_DIR, "tcg_slowdown": tcg })
     };
     if got["prelude"] != prelude {
         return Some(format!("the JSON prelude says {}", got["prelude"]));

@@ -353,7 +353,11 @@ in {{
     let ran = replay(answers(HOSTILE));
     assert_success("the testScript under a stand-in driver", &ran);
     let ran: Json = serde_json::from_slice(&ran.stdout).unwrap();
-    assert_eq!(ran["prelude"], json!({ "payloads_dir": "/p'\"$x" }), "the JSON prelude");
+    assert_eq!(
+        ran["prelude"],
+        json!({ "payloads_dir": "/p'\"$x", "tcg_slowdown": xtask::render::TCG_SLOWDOWN }),
+        "the JSON prelude"
+    );
     let executed = ran["executed"].as_array().unwrap();
     assert_eq!(executed.len(), plan.probes.len());
     for (argv, probe) in executed.iter().zip(&plan.probes) {

@@ -284,13 +284,16 @@ fn rendered_tests_configure_the_node_from_the_spec() {
         format!("({}.nodes.machine {{ pkgs = {{ }}; }})", test_attrs(dir.path(), lab))
     };
     let fhs = nix_eval(&format!(
-        "let n = {}; in {{ inherit (n.nix.settings) sandbox extra-platforms; emulators = n.crosslab.fhsEmulators; binfmt = n.boot or null; }}",
+        "let n = {}; in {{ inherit (n.nix.settings) sandbox extra-platforms; emulators = n.crosslab.fhsEmulators; binfmt = n.boot or null; memory = n.virtualisation.memorySize or null; }}",
         node("non-nixos-aarch64")
     ));
     assert_eq!(
         fhs,
-        serde_json::json!({"sandbox": true, "extra-platforms": ["aarch64-linux"], "emulators": ["aarch64"], "binfmt": null})
+        serde_json::json!({"sandbox": true, "extra-platforms": ["aarch64-linux"], "emulators": ["aarch64"], "binfmt": null, "memory": 2048})
     );
+    let memory = |lab: &str| nix_eval(&format!("{}.virtualisation.memorySize or null", node(lab)));
+    assert_eq!(memory("emulated-compile-rust"), serde_json::json!(4096), "rustc under emulation needs more");
+    assert_eq!(memory("multiarch-uname"), serde_json::Value::Null, "no compile probe: qemu-vm.nix's default");
     let nixos = nix_eval(&format!(
         "let n = {}; in {{ inherit (n.boot.binfmt) emulatedSystems preferStaticEmulators; emulators = n.crosslab.fhsEmulators or null; }}",
         node("nixos-static-emulators")
@@ -497,4 +500,153 @@ fn flake_lock_pins_one_nixos_25_05_revision_and_render_keeps_it() {
     );
     assert_success("render --check", &run(xtask().args(["lab", "render", "--check"])));
     assert_eq!(std::fs::metadata(root().join("flake.lock")).unwrap().modified().unwrap(), before);
+}
+
+/// The `"<key>" = <expr>;` entries of `crosslab.<option> = { … };` in a
+/// rendered check: the packages its node is given.
+fn node_entries(nix: &str, option: &str) -> Vec<String> {
+    let open = format!("crosslab.{option} = {{");
+    let Some(start) = nix.find(&open) else { return Vec::new() };
+    let body = &nix[start + open.len()..];
+    let body = &body[..body.find("\n      };").unwrap_or_else(|| panic!("crosslab.{option} is closed"))];
+    body.lines()
+        .filter_map(|l| l.trim().split_once(" = "))
+        .map(|(_, expr)| expr.strip_suffix(';').unwrap_or(expr).to_owned())
+        .collect()
+}
+
+/// The text of `nix` without its comment lines.
+fn code_lines(nix: &str) -> String {
+    nix.lines().filter(|l| !l.trim_start().starts_with('#')).collect::<Vec<_>>().join("\n")
+}
+
+/// The labs flake.nix lists under `<output>.${system}`.
+fn flake_output_labs(flake: &str, output: &str) -> Vec<String> {
+    let open = format!("      {output}.${{system}} = {{");
+    let start = flake.find(&open).unwrap_or_else(|| panic!("flake.nix has {output}")) + open.len();
+    let body = &flake[start..];
+    let body = &body[..body.find("\n      };").unwrap()];
+    body.lines()
+        .filter_map(|l| {
+            l.trim().strip_prefix('"')?.split_once("\" = import ./checks/").map(|(name, _)| name.to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn checks_use_no_cross_built_package_and_cross_checks_hold_the_labs_that_build_from_source() {
+    use xtask::render::closure::{self, Origin};
+    let labs = all_labs();
+    let (_dir, files) = render_into(&labs);
+    let flake = golden(&files, "flake.nix");
+    let checks = flake_output_labs(&flake, "checks");
+    let cross = flake_output_labs(&flake, "crossChecks");
+    for lab in &labs {
+        let plan = Plan::new(lab, VM_HOST_ARCH);
+        let parts = closure::parts(&plan);
+        // The spec's description is text, not a package.
+        let nix: String = code_lines(&golden(&files, &format!("checks/{}.nix", lab.name)))
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("crosslab.description = "))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let (in_checks, in_cross) = (checks.contains(&lab.name), cross.contains(&lab.name));
+        assert!(in_checks != in_cross, "{} is under exactly one of checks and crossChecks", lab.name);
+        if in_checks {
+            assert!(!nix.contains("pkgsCross"), "checks.{} names pkgsCross:\n{nix}", lab.name);
+            assert!(!nix.contains("pkgsStatic"), "checks.{} names a pkgsStatic package:\n{nix}", lab.name);
+            let built: Vec<&str> =
+                parts.iter().filter(|p| p.origin == Origin::Source).map(|p| p.what.as_str()).collect();
+            assert!(built.is_empty(), "checks.{} builds from source: {built:?}", lab.name);
+        } else {
+            assert!(
+                parts.iter().any(|p| p.origin == Origin::Source) && nix.contains("pkgsCross"),
+                "crossChecks.{} builds nothing from source",
+                lab.name
+            );
+        }
+    }
+    // The labs the issue is about stay in `nix flake check`; the cross-built toolchains do not.
+    for name in ["non-nixos-aarch64", "multiarch-uname", "nixos-chroot-dynamic-emulator-fix-static"] {
+        assert!(checks.contains(&name.to_owned()), "{name} is under checks: {checks:?}");
+    }
+    for name in ["emulated-compile", "emulated-compile-rust", "nixos-vm-riscv64"] {
+        assert!(cross.contains(&name.to_owned()), "{name} is under crossChecks: {cross:?}");
+    }
+    // The node module names one static package, the emulator a NixOS test of the release builds.
+    let module = std::fs::read_to_string(root().join("modules/crosslab-node.nix")).unwrap();
+    // Option examples are documentation (literalExpression), not packages the node uses.
+    let code: String =
+        code_lines(&module).lines().filter(|l| !l.contains("literalExpression")).collect::<Vec<_>>().join("\n");
+    let statics: Vec<&str> = code.match_indices("pkgsStatic.").map(|(i, _)| &code[i..i + 20]).collect();
+    assert!(statics.iter().all(|s| s.starts_with("pkgsStatic.qemu-user")), "{statics:?}");
+    assert!(!code.contains("pkgsCross"), "the node module names pkgsCross");
+}
+
+#[test]
+fn what_lab_show_lists_for_a_check_is_what_its_node_is_given() {
+    use xtask::render::closure;
+    let labs = all_labs();
+    let (_dir, files) = render_into(&labs);
+    for lab in &labs {
+        let plan = Plan::new(lab, VM_HOST_ARCH);
+        let nix = code_lines(&golden(&files, &format!("checks/{}.nix", lab.name)));
+        let mut given: Vec<String> = ["payloadDebs", "toolchains", "crossCompilers"]
+            .iter()
+            .flat_map(|option| node_entries(&nix, option))
+            .collect();
+        given.sort();
+        // The emulators come in through the module (fhsEmulators) or NixOS's binfmt module.
+        let mut listed: Vec<String> = closure::parts(&plan)
+            .into_iter()
+            .map(|p| p.expr)
+            .filter(|e| !e.starts_with("pkgs.qemu-user") && !e.starts_with("pkgs.pkgsStatic.qemu-user"))
+            .filter(|e| e != "pkgs.wrapQemuBinfmtP")
+            .collect();
+        listed.sort();
+        assert_eq!(given, listed, "checks/{}.nix", lab.name);
+        let emulated = nix.contains("crosslab.fhsEmulators") || nix.contains("boot.binfmt.emulatedSystems");
+        let has_qemu = closure::parts(&plan).iter().any(|p| p.what.starts_with("qemu-user"));
+        assert_eq!(emulated, has_qemu, "{}: an emulator is listed exactly when the node has one", lab.name);
+    }
+}
+
+#[test]
+fn every_system_has_a_hash_pinned_debian_busybox() {
+    for system in xtask::systems::SYSTEMS {
+        let (file, sha256) = xtask::render::closure::debian_busybox(system)
+            .unwrap_or_else(|| panic!("no Debian busybox-static for {}", system.double));
+        assert!(file.starts_with("pool/main/b/busybox/busybox-static_"), "{file}");
+        assert!(file.ends_with(&format!("_{}.deb", system.debian_arch)), "{file} is for {}", system.debian_arch);
+        assert!(sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit()), "{sha256}");
+    }
+}
+
+const CLOSURE_BEGIN: &str = "<!-- closure:begin -->\n";
+const CLOSURE_END: &str = "<!-- closure:end -->";
+
+#[test]
+fn the_readme_table_is_what_every_rendered_check_downloads_and_builds() {
+    let mut labs = all_labs();
+    labs.sort_by(|a, b| a.name.cmp(&b.name));
+    let plans: Vec<Plan> = labs.iter().map(|l| Plan::new(l, VM_HOST_ARCH)).collect();
+    let fresh = format!(
+        "<!-- generated from xtask/src/render/closure.rs; do not edit: `UPDATE_EXPECT=1 cargo test --test render` rewrites it -->\n{}",
+        xtask::render::closure::markdown_table(&plans)
+    );
+    let path = root().join("README.md");
+    let readme = std::fs::read_to_string(&path).unwrap();
+    let start =
+        readme.find(CLOSURE_BEGIN).expect("README.md has a <!-- closure:begin --> marker") + CLOSURE_BEGIN.len();
+    let end = start + readme[start..].find(CLOSURE_END).expect("README.md has a <!-- closure:end --> marker");
+    if readme[start..end] != fresh {
+        if std::env::var_os("UPDATE_EXPECT").is_some() {
+            std::fs::write(&path, format!("{}{fresh}{}", &readme[..start], &readme[end..])).unwrap();
+            return;
+        }
+        panic!(
+            "README.md's table of what the checks download and build is stale\n  help: UPDATE_EXPECT=1 cargo test --test render\n--- README.md\n{}\n--- now\n{fresh}",
+            &readme[start..end]
+        );
+    }
 }

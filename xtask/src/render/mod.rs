@@ -7,6 +7,7 @@
 //! alone: the script prints [`Probe::command`] and [`Probe::expect`] as
 //! Python literals and runs them the way the host backend does.
 
+pub mod closure;
 pub mod generated;
 
 use std::collections::BTreeMap;
@@ -41,6 +42,27 @@ pub const VM_HOST_ARCH: &str = "x86_64";
 
 /// Time a test VM gets to boot and set up, on top of its probes' timeouts.
 const BOOT_ALLOWANCE_SECS: u64 = 600;
+
+/// How many times longer a probe may take when the driver's qemu has no KVM
+/// and emulates the x86_64 guest with TCG: the guest's own work (and the
+/// qemu-user inside it) is then translated twice. Measured here (README,
+/// "The vm backend"): a C compile probe takes ~1 s on the host backend and
+/// 30–45 s in the vm backend's TCG guest, up to ~45 times longer. Probe
+/// timeouts (120 s by default) sit far above their KVM times, so 5 times
+/// (600 s) covers that C probe and the Rust one (4.9 s on the host, ~220 s
+/// at 45 times) with room. The script scales each probe's timeout by it
+/// only when /dev/kvm is unusable (modules/crosslab_probe.py); the test's
+/// global timeout always allows for it, so a TCG run is not cut short.
+pub const TCG_SLOWDOWN: u64 = 5;
+
+/// The VM's memory (MiB) for a lab whose probes compile: the target's gcc
+/// or rustc runs under qemu-user inside the guest (qemu-user adds its own
+/// translation buffers to the compiler's memory), beside the guest's
+/// tmpfs-backed writable store; rustc with LLVM needs several times gcc's.
+/// Sized with room, not measured in a NixOS VM here (none can be built on
+/// this machine). Others keep qemu-vm.nix's 1024.
+pub const MEMORY_C_MIB: u32 = 2048;
+pub const MEMORY_RUST_MIB: u32 = 4096;
 
 /// A nixpkgs a lab is tested with: a flake input.
 #[derive(Debug, PartialEq, Eq)]
@@ -265,40 +287,9 @@ fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The nixpkgs expression of a self-contained busybox for `system`, as seen
-/// from an x86_64 NixOS node (`pkgs`). Static, because a payload must run
-/// where only it is: in a sandbox, or copied out of the store by a lab.
-pub fn busybox_expr(system: &NixSystem) -> String {
-    match system.double {
-        "x86_64-linux" => "pkgs.pkgsStatic.busybox".to_owned(),
-        "i686-linux" => "pkgs.pkgsi686Linux.pkgsStatic.busybox".to_owned(),
-        _ => format!("pkgs.pkgsCross.{}.pkgsStatic.busybox", quote::nix(system.pkgs_cross)),
-    }
-}
-
-/// The nixpkgs expression of a C compiler that runs on `system` and targets
-/// it, cross-built from an x86_64 NixOS node: `pkgsCross.<x>.gcc` is the gcc
-/// of the package set whose host platform is `system` (wrapped, `bin/cc`);
-/// `pkgsCross.<x>.stdenv.cc` would be the cross compiler, which runs on x86_64.
-/// For Rust, that set's rustc joined with its gcc (rustc links through `cc`).
-pub fn toolchain_expr(system: &NixSystem, language: Language) -> String {
-    let set = match system.double {
-        "x86_64-linux" => "pkgs".to_owned(),
-        "i686-linux" => "pkgs.pkgsi686Linux".to_owned(),
-        _ => format!("pkgs.pkgsCross.{}", quote::nix(system.pkgs_cross)),
-    };
-    match language {
-        Language::C => format!("{set}.gcc"),
-        Language::Rust => format!(
-            "pkgs.symlinkJoin {{ name = {}; paths = [ {set}.rustc {set}.gcc ]; }}",
-            quote::nix(&format!("crosslab-rust-{}", system.double))
-        ),
-    }
-}
-
 /// Systems whose payloads the lab's probes may use: every system of the lab
 /// (a `command` probe may use any) and every pinned payload.
-fn payload_systems(plan: &Plan) -> Vec<&'static NixSystem> {
+pub fn payload_systems(plan: &Plan) -> Vec<&'static NixSystem> {
     let mut systems: Vec<&'static NixSystem> = plan.lab.systems.clone();
     for probe in &plan.probes {
         if !systems.contains(&probe.payload) {
@@ -322,9 +313,20 @@ struct CheckNix {
     host: &'static str,
     timeout: u64,
     description: String,
+    /// The flake output the check is under (`checks` or `crossChecks`).
+    output: &'static str,
+    /// Comment lines: what the node downloads, fetches and builds.
+    origins: Vec<String>,
     payloads: Vec<Payload>,
     /// The compile probes' compilers (`busybox` holds the expression).
     toolchains: Vec<Payload>,
+    /// Cross compilers on PATH as `<gcc_triple>-gcc` (`system` holds the triple).
+    cross_compilers: Vec<Payload>,
+    /// Comment lines saying why the compile probes have no cross compiler to time.
+    no_cross: Vec<String>,
+    /// `virtualisation.memorySize`, when not qemu-vm.nix's default.
+    memory_mib: Option<u32>,
+    tcg_slowdown: u64,
     fhs_emulators: Vec<String>,
     fhs_dynamic_emulators: Vec<String>,
     emulated_systems: Vec<String>,
@@ -360,6 +362,39 @@ impl CheckNix {
                 }
             }
         }
+        let parts = closure::parts(plan);
+        let toolchains = crate::plan::compile_toolchains(&[plan]);
+        // The compile probe times the host's cross compiler when one is on
+        // PATH. Only a check that builds from source anyway gets nixpkgs'
+        // (cross-built for it); under `checks` it would be the one big build.
+        let cross_compilers: Vec<(&NixSystem, closure::Part)> = if closure::builds_from_source(&parts) {
+            toolchains
+                .iter()
+                .filter(|(_, l)| *l == Language::C)
+                .filter_map(|(s, _)| closure::cross_compiler(s).map(|p| (*s, p)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let untimed: Vec<&str> = toolchains
+            .iter()
+            .filter(|(s, l)| *l == Language::C && closure::cross_compiler(s).is_some())
+            .filter(|(s, _)| !cross_compilers.iter().any(|(c, _)| c == s))
+            .map(|(s, _)| s.double)
+            .collect();
+        let no_cross = if untimed.is_empty() {
+            Vec::new()
+        } else {
+            vec![
+                format!(
+                    "No cross compiler for {}: the compile probes report the emulated time alone.",
+                    untimed.join(", ")
+                ),
+                "nixpkgs' cross gcc (pkgsCross.<x>.stdenv.cc) is no job of pkgs/top-level/release.nix,".to_owned(),
+                "so under `checks` it would be built from source; a check under crossChecks has it".to_owned(),
+                "on PATH as <triple>-gcc and times both, as `lab run` does with Debian's.".to_owned(),
+            ]
+        };
         let nixos_binfmt = lab.binfmt.interpreter == Interpreter::Nixos;
         let emulated: Vec<&str> = if nixos_binfmt {
             lab.systems.iter().filter(|s| !native(s)).map(|s| s.double).collect()
@@ -388,17 +423,48 @@ impl CheckNix {
             name: lab.name.clone(),
             name_nix: quote::nix(&lab.name),
             host: lab.host.as_str(),
-            timeout: BOOT_ALLOWANCE_SECS + plan.probes.iter().map(|p| p.timeout.as_secs()).sum::<u64>(),
+            timeout: BOOT_ALLOWANCE_SECS + TCG_SLOWDOWN * plan.probes.iter().map(|p| p.timeout.as_secs()).sum::<u64>(),
             description: quote::nix(&lab.description),
+            output: closure::output_of(plan),
+            origins: closure::summary(&parts)
+                .into_iter()
+                .map(|(origin, what)| {
+                    let label = match origin {
+                        closure::Origin::Cache => "From cache.nixos.org",
+                        closure::Origin::Fetch => "Fetched by hash",
+                        closure::Origin::Source => "Built from source",
+                    };
+                    let what = if what.is_empty() { "nothing".to_owned() } else { what.join(", ") };
+                    comment_safe(&format!("{label}: {what}."))
+                })
+                .collect(),
             payloads: payload_systems
                 .iter()
-                .map(|s| Payload { system: quote::nix(s.double), busybox: busybox_expr(s) })
+                .map(|s| Payload { system: quote::nix(s.double), busybox: closure::payload(s).expr })
                 .collect(),
-            // Once per system and language, however many compile probes use it.
-            toolchains: crate::plan::compile_toolchains(&[plan])
+            toolchains: toolchains
                 .iter()
-                .map(|(s, l)| Payload { system: quote::nix(&l.toolchain_link(s)), busybox: toolchain_expr(s, *l) })
+                .map(|(s, l)| Payload {
+                    system: quote::nix(&l.toolchain_link(s)),
+                    busybox: closure::toolchain(s, *l).expr,
+                })
                 .collect(),
+            cross_compilers: cross_compilers
+                .iter()
+                .map(|(s, part)| Payload {
+                    system: quote::nix(&format!("{}-gcc", s.gcc_triple)),
+                    busybox: part.expr.clone(),
+                })
+                .collect(),
+            no_cross,
+            tcg_slowdown: TCG_SLOWDOWN,
+            memory_mib: if toolchains.iter().any(|(_, l)| *l == Language::Rust) {
+                Some(MEMORY_RUST_MIB)
+            } else if toolchains.is_empty() {
+                None
+            } else {
+                Some(MEMORY_C_MIB)
+            },
             fhs_emulators,
             fhs_dynamic_emulators,
             emulated_systems: emulated.iter().map(|s| quote::nix(s)).collect(),
@@ -479,6 +545,13 @@ impl ProbeStep {
     }
 }
 
+/// `text` for a `#` comment line of a rendered file: one line, no control
+/// characters (spec text such as a lab's systems never reaches here, but a
+/// comment must stay one).
+fn comment_safe(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
 /// `s` as a Python expression: a string literal, or for several lines a
 /// `"\n".join([...])` of one literal per line, which reads like the script it is.
 fn python_text(s: &str, indent: &str) -> String {
@@ -503,6 +576,8 @@ struct FlakeLab {
     attr: String,
     name: String,
     input: String,
+    /// Under `crossChecks`, not `checks`: its node builds from source.
+    cross: bool,
 }
 
 struct HashedFile {
@@ -539,6 +614,7 @@ impl FlakeNix {
                     attr: quote::nix(&lab.name),
                     name: lab.name.clone(),
                     input: quote::nix(nixpkgs_pin(lab).input),
+                    cross: closure::output_of(&Plan::new(lab, VM_HOST_ARCH)) == "crossChecks",
                 })
                 .collect(),
             rendered: hashes

@@ -1,5 +1,5 @@
 //! The nixos backend: a lab's rendered NixOS test run by Nix itself
-//! (`nix build -L .#checks.x86_64-linux.<lab>`), its verdicts read back from
+//! (`nix build -L .#checks.x86_64-linux.<lab>`, or `.#crossChecks…` for a lab whose check builds from source), its verdicts read back from
 //! the test driver's log. Every probe of a rendered test logs one result line
 //! (`modules/crosslab_probe.py`); this module finds those lines in the build
 //! log and judges each with the same [`judge`] as the other backends, so the
@@ -202,7 +202,7 @@ fn run_check(
     plan: &Plan,
     on_verdict: &mut dyn FnMut(&Verdict),
 ) -> anyhow::Result<LabReport> {
-    let attr = format!("{flake}#checks.{VM_HOST_ARCH}-linux.{}", plan.lab.name);
+    let attr = format!("{flake}#{}", crate::render::closure::flake_attr(plan));
     let mut command = nix();
     command.args(["build", "-L", "--no-link"]).arg(&attr).args(overrides);
     let mut seen: Vec<LoggedResult> = Vec::new();
@@ -243,7 +243,7 @@ fn run_check(
 /// `--interactive`: builds the check's `driverInteractive` and starts it on
 /// this terminal (the driver's Python prompt: `start_all()`, `run_tests()`).
 fn interactive(flake: &str, overrides: &[String], plan: &Plan, dir: &Path) -> anyhow::Result<ExitCode> {
-    let attr = format!("{flake}#checks.{VM_HOST_ARCH}-linux.{}.driverInteractive", plan.lab.name);
+    let attr = format!("{flake}#{}.driverInteractive", crate::render::closure::flake_attr(plan));
     let link: PathBuf = dir.join("driver-interactive");
     let mut command = nix();
     command.args(["build", "-L", "--out-link"]).arg(&link).arg(&attr).args(overrides);

@@ -14,6 +14,9 @@
       system = "x86_64-linux";
       # A lab is tested with the nixpkgs of the input it is pinned to.
       pkgsFrom = input: inputs.${input}.legacyPackages.${system};
+      # The package set of the same input that runs on another system, built
+      # natively there: what the binary cache holds for aarch64-linux.
+      pkgsOnFrom = input: on: inputs.${input}.legacyPackages.${on};
       pkgs = pkgsFrom "nixpkgs";
 
       # Is the committed render fresh? Nix cannot run the renderer (cargo in a
@@ -22,9 +25,9 @@
       # `cargo xtask lab render` wrote this flake, and every labs/*.toml is in
       # it. A renderer that changed is caught by `cargo test`, not here.
       rendered = {
-        "checks/nixos-static-emulators.nix" = "a76470341c584201de2191c75667e01fecdb9abe770ed2744bccba021c34596a";
+        "checks/nixos-static-emulators.nix" = "685a7b6a7a5cca72230666e22eb75349464a2f3ad766542cf97d6f15e7d1d650";
         "checks/nixos-static-emulators.py" = "b9acba9e5f518f151378f270b43afa5772122e4a61b4e88061d63ac514a7f22b";
-        "checks/non-nixos-aarch64.nix" = "e527741e8d1ddf06318678a092ba127bf00a0dd7c5591b09f5b0742634dcdc2c";
+        "checks/non-nixos-aarch64.nix" = "7f895ffe373474713cf429b30219e0fb0b76fc56a3964e44218a1e33d82a7e98";
         "checks/non-nixos-aarch64.py" = "499bd68fd3ad50e2d2eb543e0365640f1a75bd8a06e296397ee11be4cc014bce";
       };
       fileAt = path: ./. + "/${path}";
@@ -43,9 +46,17 @@
       problems = stale ++ map (name: "labs/${name} (not rendered)") unrendered;
     in
     {
+      # Every check whose VM comes from cache.nixos.org and fetches pinned by
+      # hash: what `nix flake check` builds (the VMs and their test runs).
       checks.${system} = {
-        "nixos-static-emulators" = import ./checks/nixos-static-emulators.nix { pkgs = pkgsFrom "nixpkgs"; };
-        "non-nixos-aarch64" = import ./checks/non-nixos-aarch64.nix { pkgs = pkgsFrom "nixpkgs"; };
+        "nixos-static-emulators" = import ./checks/nixos-static-emulators.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "non-nixos-aarch64" = import ./checks/non-nixos-aarch64.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
         # `_` cannot occur in a lab name, so this never shadows a lab.
         render_fresh = pkgs.runCommand "crosslab-render-fresh" { } (
           if problems == [ ] then
@@ -61,6 +72,15 @@
               exit 1
             ''
         );
+      };
+
+      # The same tests for labs whose systems have no toolchain in the cache:
+      # their nodes cross-build compilers from source (hours). Opt-in:
+      # `nix flake check` neither evaluates nor builds an output it does not
+      # know, it warns "unknown flake output 'crossChecks'" (Nix's
+      # src/nix/flake.cc, CmdFlakeCheck) and goes on; build one with
+      # `nix build -L .#crossChecks.x86_64-linux.<lab>`.
+      crossChecks.${system} = {
       };
 
       # For the hand-written Nix (modules/). The rendered files are written by
