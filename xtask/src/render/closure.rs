@@ -21,6 +21,21 @@ use crate::quote;
 use crate::spec::{HostKind, Interpreter, Language};
 use crate::systems::{Emulator, NixSystem};
 
+/// The architecture of the machines the rendered tests boot (`checks.x86_64-linux`).
+pub const VM_HOST_ARCH: &str = "x86_64";
+
+/// Systems whose payloads the lab's probes may use: every system of the lab
+/// (a `command` probe may use any) and every pinned payload.
+pub fn payload_systems(plan: &Plan) -> Vec<&'static NixSystem> {
+    let mut systems: Vec<&'static NixSystem> = plan.lab.systems.clone();
+    for probe in &plan.probes {
+        if !systems.contains(&probe.payload) {
+            systems.push(probe.payload);
+        }
+    }
+    systems
+}
+
 /// Where a part of a check's node comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Origin {
@@ -186,7 +201,7 @@ pub fn toolchain(system: &NixSystem, language: Language) -> Part {
 /// (`<gcc_triple>-gcc` on the node's PATH): nixpkgs' gcc that runs on x86_64
 /// and targets `system`. None for systems x86_64 runs natively.
 pub fn cross_compiler(system: &NixSystem) -> Option<Part> {
-    if system.native_on.contains(&super::VM_HOST_ARCH) {
+    if system.native_on.contains(&VM_HOST_ARCH) {
         return None;
     }
     Some(Part {
@@ -207,13 +222,13 @@ pub fn parts(plan: &Plan) -> Vec<Part> {
             parts.push(part);
         }
     };
-    for system in super::payload_systems(plan) {
+    for system in payload_systems(plan) {
         push(payload(system));
     }
     for (system, language) in crate::plan::compile_toolchains(&[plan]) {
         push(toolchain(system, language));
     }
-    let foreign: Vec<&NixSystem> = super::payload_systems(plan).into_iter().filter(|s| !native(s)).collect();
+    let foreign: Vec<&NixSystem> = payload_systems(plan).into_iter().filter(|s| !native(s)).collect();
     let fhs = lab.host == HostKind::NonNixos || lab.binfmt.interpreter == Interpreter::Fhs;
     let dynamic = lab.binfmt.emulator == Emulator::Dynamic;
     if fhs && !foreign.is_empty() {
@@ -287,7 +302,7 @@ pub fn output_of(plan: &Plan) -> &'static str {
 /// `checks.x86_64-linux.<lab>` or `crossChecks.x86_64-linux.<lab>`: the
 /// attribute `nix build` takes for the lab's check.
 pub fn flake_attr(plan: &Plan) -> String {
-    format!("{}.{}-linux.{}", output_of(plan), super::VM_HOST_ARCH, plan.lab.name)
+    format!("{}.{}-linux.{}", output_of(plan), VM_HOST_ARCH, plan.lab.name)
 }
 
 /// One line per origin: what the check downloads, fetches and builds.

@@ -37,8 +37,7 @@ pub const FLAKE_LOCK: &str = "flake.lock";
 /// The command that regenerates every rendered file.
 pub const RENDER_COMMAND: &str = "cargo xtask lab render";
 
-/// The architecture of the machines the rendered tests boot (`checks.x86_64-linux`).
-pub const VM_HOST_ARCH: &str = "x86_64";
+pub use closure::VM_HOST_ARCH;
 
 /// Time a test VM gets to boot and set up, on top of its probes' timeouts.
 const BOOT_ALLOWANCE_SECS: u64 = 600;
@@ -287,18 +286,6 @@ fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Systems whose payloads the lab's probes may use: every system of the lab
-/// (a `command` probe may use any) and every pinned payload.
-pub fn payload_systems(plan: &Plan) -> Vec<&'static NixSystem> {
-    let mut systems: Vec<&'static NixSystem> = plan.lab.systems.clone();
-    for probe in &plan.probes {
-        if !systems.contains(&probe.payload) {
-            systems.push(probe.payload);
-        }
-    }
-    systems
-}
-
 struct Payload {
     system: String,
     busybox: String,
@@ -340,7 +327,7 @@ impl CheckNix {
     fn new(plan: &Plan, source: &str) -> CheckNix {
         let lab = plan.lab;
         let native = |s: &NixSystem| s.native_on.contains(&plan.host_arch);
-        let payload_systems = payload_systems(plan);
+        let payload_systems = closure::payload_systems(plan);
 
         // A non-NixOS host is modelled as Debian with qemu-user-static
         // installed, whether or not anything registers it.
