@@ -858,11 +858,14 @@ fn list_or_none(items: &[String]) -> String {
 
 /// The system whose binfmt_misc magic matches `magic`/`mask` given as the
 /// hex strings the kernel shows in an entry's status file.
+/// Matched under the entry's own mask, whichever tool wrote it ([`crate::registrations::identify`]).
 pub fn system_of_entry(magic_hex: &str, mask_hex: &str) -> Option<&'static NixSystem> {
-    let hex = |b: Vec<u8>| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    SYSTEMS
-        .iter()
-        .find(|s| hex(s.magic_bytes()) == magic_hex && (mask_hex.is_empty() || hex(s.mask_bytes()) == mask_hex))
+    let entry = crate::registrations::KernelEntry {
+        magic_hex: magic_hex.to_owned(),
+        mask_hex: mask_hex.to_owned(),
+        ..Default::default()
+    };
+    crate::registrations::identify(&entry).map(|found| found.system)
 }
 
 #[cfg(test)]

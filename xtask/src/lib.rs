@@ -16,6 +16,7 @@ pub mod inspect;
 pub mod matrix;
 pub mod plan;
 pub mod quote;
+pub mod registrations;
 pub mod render;
 pub mod report;
 pub mod run;
