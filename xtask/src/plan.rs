@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use crate::quote;
 use crate::spec::{Emulator, Expect, Interpreter, Lab, Language, ProbeKind};
-use crate::systems::NixSystem;
+use crate::systems::{decode_binfmt_escapes, NixSystem};
 
 /// Where the kernel's binfmt_misc interface is mounted.
 pub const BINFMT_DIR: &str = "/proc/sys/fs/binfmt_misc";
@@ -38,15 +38,23 @@ pub struct Registration {
     /// Entry name in binfmt_misc: `qemu-<arch>` (Debian) or `<system>` (NixOS).
     pub name: String,
     pub system: &'static NixSystem,
+    /// The offset field as written: empty (read as 0) or a number.
+    pub offset: &'static str,
+    /// Magic and mask in the kernel's `\x..` form, as the registering tool
+    /// writes them (nixpkgs' bytes, the systems table's, unless `binfmt.tool`
+    /// names another tool).
+    pub magic: &'static str,
+    pub mask: &'static str,
     pub interpreter: String,
-    /// Flags as the spec gives them, canonical `POCF` order.
+    /// Flags as written: canonical `POCF` order from the spec, or the tool's
+    /// own text (Debian writes `OPF`).
     pub flags: String,
 }
 
 impl Registration {
     /// The line written to `register`, in the kernel's syntax.
     pub fn line(&self) -> String {
-        format!(":{}:M::{}:{}:{}:{}", self.name, self.system.magic, self.system.mask, self.interpreter, self.flags)
+        format!(":{}:M:{}:{}:{}:{}:{}", self.name, self.offset, self.magic, self.mask, self.interpreter, self.flags)
     }
 
     /// The shell command that registers this entry.
@@ -54,13 +62,9 @@ impl Registration {
         format!("printf '%s' {} > {BINFMT_DIR}/register", quote::sh(&self.line()))
     }
 
-    /// The flags the kernel shows in the entry's status file (`C` implies `O`).
+    /// The flags the kernel shows in the entry's status file (`POCF` order; `C` implies `O`).
     pub fn kernel_flags(&self) -> String {
-        let mut f = self.flags.clone();
-        if f.contains('C') && !f.contains('O') {
-            f = "POCF".chars().filter(|c| f.contains(*c) || *c == 'O').collect();
-        }
-        f
+        crate::registrations::kernel_flags(&self.flags)
     }
 }
 
@@ -460,17 +464,42 @@ impl<'a> Plan<'a> {
         let native = |s: &NixSystem| s.native_on.contains(&host_arch);
         let mut registrations: Vec<Registration> = Vec::new();
         for s in lab.systems.iter().copied().filter(|s| !native(s)) {
-            let reg = match lab.binfmt.interpreter {
-                Interpreter::None => continue,
-                Interpreter::Fhs => Registration {
+            let reg = match (lab.binfmt.tool, lab.binfmt.interpreter) {
+                (_, Interpreter::None) => continue,
+                // The spec checked that the tool serves every foreign system.
+                (Some(tool), _) => {
+                    let Some(e) = tool.entry_for(s) else { continue };
+                    let canonical: String = "POCF".chars().filter(|c| e.flags.contains(*c)).collect();
+                    Registration {
+                        name: e.name,
+                        system: s,
+                        offset: e.offset,
+                        magic: e.magic,
+                        mask: e.mask,
+                        interpreter: e.interpreter,
+                        // The tool's text byte for byte, unless `flags` changed the set.
+                        flags: if canonical == lab.binfmt.flags {
+                            e.flags.to_owned()
+                        } else {
+                            lab.binfmt.flags.clone()
+                        },
+                    }
+                }
+                (None, Interpreter::Fhs) => Registration {
                     name: format!("qemu-{}", s.qemu),
                     system: s,
+                    offset: "",
+                    magic: s.magic,
+                    mask: s.mask,
                     interpreter: s.fhs_emulator(lab.binfmt.emulator),
                     flags: lab.binfmt.flags.clone(),
                 },
-                Interpreter::Nixos => Registration {
+                (None, Interpreter::Nixos) => Registration {
                     name: s.double.to_owned(),
                     system: s,
+                    offset: "",
+                    magic: s.magic,
+                    mask: s.mask,
                     interpreter: format!("/run/binfmt/{}", s.double),
                     flags: lab.binfmt.flags.clone(),
                 },
@@ -675,8 +704,8 @@ impl<'a> Plan<'a> {
             "enabled".to_owned(),
             format!("interpreter {}", reg.interpreter),
             format!("flags: {}", reg.kernel_flags()),
-            format!("magic {}", hex(system.magic_bytes())),
-            format!("mask {}", hex(system.mask_bytes())),
+            format!("magic {}", hex(decode_binfmt_escapes(reg.magic))),
+            format!("mask {}", hex(decode_binfmt_escapes(reg.mask))),
         ];
         let checks: Vec<String> = lines.iter().map(|l| format!("grep -qxF -- {} {entry}", quote::sh(l))).collect();
         (

@@ -20,6 +20,8 @@ pub struct Tool {
     pub name: &'static str,
     /// What the tool is and how it is run, for messages.
     pub about: &'static str,
+    /// Whether the qemu it registers is statically linked (`binfmt.emulator`).
+    pub static_emulator: bool,
     kind: Kind,
 }
 
@@ -88,7 +90,9 @@ const DEBIAN_BOOKWORM: &[Magic] = &[
 // Debian's `/usr/share/qemu/binfmt.d/qemu-<arch>.conf` of qemu-user
 // 1:10.0.13+ds-0+deb13u1 (trixie), linked from `/usr/lib/binfmt.d` by
 // qemu-user-binfmt (qemu-user-static is a transitional package depending on
-// both). Same lines as bookworm's but every architecture ships (x86_64 too)
+// both; its description: "In the past, this package provided statically-built
+// qemu user-mode emulation binaries. Now this functionality is provided by
+// qemu-user package"). Same lines as bookworm's but every architecture ships (x86_64 too)
 // and mips64el's mask clears byte 8:
 //   :qemu-mips64el:M::\x7f\x45\x4c\x46\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x08\x00:\xff\xff\xff\xff\xff\xff\xff\x00\x00\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:/usr/libexec/qemu-binfmt/mips64el-binfmt-P:OPF
 #[rustfmt::skip]
@@ -158,6 +162,7 @@ pub const TOOLS: &[Tool] = &[
     Tool {
         name: "debian-bookworm",
         about: "Debian 12's qemu-user-static (/usr/lib/binfmt.d/qemu-<arch>.conf, loaded by systemd-binfmt)",
+        static_emulator: true,
         kind: Kind::Qemu {
             prefix: "/usr/libexec/qemu-binfmt/",
             suffix: "-binfmt-P",
@@ -169,6 +174,7 @@ pub const TOOLS: &[Tool] = &[
     Tool {
         name: "debian-trixie",
         about: "Debian 13's qemu-user-binfmt (/usr/lib/binfmt.d/qemu-<arch>.conf → /usr/share/qemu/binfmt.d)",
+        static_emulator: true,
         kind: Kind::Qemu {
             prefix: "/usr/libexec/qemu-binfmt/",
             suffix: "-binfmt-P",
@@ -176,6 +182,16 @@ pub const TOOLS: &[Tool] = &[
             offset: "",
             magics: DEBIAN_TRIXIE,
         },
+    },
+    // qemu-user-binfmt 1:11.1.2+ds-3 (forky): `/usr/share/qemu/binfmt.d`
+    // has trixie's magics and masks byte for byte, but registers the binary
+    // itself, e.g.
+    //   :qemu-aarch64:M::\x7f\x45\x4c\x46\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00:\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:/usr/bin/qemu-aarch64:OPF
+    Tool {
+        name: "debian-forky",
+        about: "Debian 14's qemu-user-binfmt (/usr/lib/binfmt.d/qemu-<arch>.conf → /usr/share/qemu/binfmt.d, /usr/bin/qemu-<arch>)",
+        static_emulator: true,
+        kind: Kind::Qemu { prefix: "/usr/bin/qemu-", suffix: "", flags: "OPF", offset: "", magics: DEBIAN_TRIXIE },
     },
     // Debian and Ubuntu before qemu 1:5.2+dfsg-4 (Debian buster, Ubuntu 20.04
     // and older) registered the static binary itself; the changelog of that
@@ -190,6 +206,7 @@ pub const TOOLS: &[Tool] = &[
     Tool {
         name: "ubuntu-static-legacy",
         about: "Debian ≤ 10 / Ubuntu ≤ 20.04 qemu-user-static: /usr/bin/qemu-<arch>-static registered by update-binfmts, flags OC, no F",
+        static_emulator: true,
         kind: Kind::Qemu {
             prefix: "/usr/bin/qemu-",
             suffix: "-static",
@@ -200,9 +217,12 @@ pub const TOOLS: &[Tool] = &[
     },
     // qemu-binfmt-conf.sh run with its defaults: `QEMU_PATH=/usr/local/bin`,
     // `QEMU_SUFFIX=""`, `CREDENTIAL=no`, `PERSISTENT=no`, `PRESERVE_ARG0=no`.
+    // A qemu built from source into /usr/local links dynamically unless
+    // configured with --static.
     Tool {
         name: "qemu-binfmt-conf",
         about: "QEMU's scripts/qemu-binfmt-conf.sh with its defaults (/usr/local/bin/qemu-<arch>, no flags)",
+        static_emulator: false,
         kind: Kind::Qemu { prefix: "/usr/local/bin/qemu-", suffix: "", flags: "", offset: "", magics: QEMU_SCRIPT },
     },
     // `docker run --rm --privileged tonistiigi/binfmt --install all`: the
@@ -212,6 +232,7 @@ pub const TOOLS: &[Tool] = &[
     Tool {
         name: "tonistiigi-binfmt",
         about: "docker run --privileged tonistiigi/binfmt --install all (/usr/bin/qemu-<arch> inside the image, flags CF)",
+        static_emulator: true,
         kind: Kind::Qemu { prefix: "/usr/bin/qemu-", suffix: "", flags: "CF", offset: "0", magics: TONISTIIGI },
     },
     // `docker run --rm --privileged multiarch/qemu-user-static --reset -p yes`
@@ -221,6 +242,7 @@ pub const TOOLS: &[Tool] = &[
     Tool {
         name: "multiarch-qemu-user-static",
         about: "docker run --privileged multiarch/qemu-user-static --reset -p yes (/usr/bin/qemu-<arch>-static inside the image, flag F)",
+        static_emulator: true,
         kind: Kind::Qemu {
             prefix: "/usr/bin/qemu-",
             suffix: "-static",
@@ -237,11 +259,13 @@ pub const TOOLS: &[Tool] = &[
     Tool {
         name: "nixos-dynamic",
         about: "NixOS boot.binfmt.emulatedSystems (/run/binfmt/<system>, flags P)",
+        static_emulator: false,
         kind: Kind::Nixos { flags: "P" },
     },
     Tool {
         name: "nixos-static",
         about: "NixOS boot.binfmt.emulatedSystems with preferStaticEmulators (/run/binfmt/<system>, flags PF)",
+        static_emulator: true,
         kind: Kind::Nixos { flags: "PF" },
     },
 ];

@@ -217,6 +217,9 @@ fn from_a_captured_machine_to_a_working_one_with_the_steps_lab_fix_prints() {
     let registration = |s: &'static xtask::systems::NixSystem| xtask::plan::Registration {
         name: format!("qemu-{}", s.qemu),
         system: s,
+        offset: "",
+        magic: s.magic,
+        mask: s.mask,
         interpreter: s.fhs_interpreter(),
         flags: "P".into(),
     };
