@@ -15,9 +15,10 @@ use std::process::{Command, ExitCode, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::diagnose::{sandbox_covers, system_of_entry};
+use crate::diagnose::sandbox_covers;
 use crate::flags;
 use crate::plan::BINFMT_DIR;
+use crate::registrations::{self, KernelEntry, Tool};
 use crate::report::count;
 use crate::systems::NixSystem;
 
@@ -173,6 +174,8 @@ pub struct Entry {
     pub interpreter: String,
     pub flags: String,
     pub system: Option<&'static NixSystem>,
+    /// The registering tool that writes exactly this entry, if one does.
+    pub tool: Option<&'static Tool>,
 }
 
 /// Reads binfmt_misc: the mounted instance, or the global one through a
@@ -230,14 +233,21 @@ pub fn binfmt_entries(c: &mut Checkup) -> Vec<Entry> {
     let mut entries = Vec::new();
     for (name, text) in dump.iter().filter(|(n, _)| n.as_str() != "status") {
         let field = |key: &str| text.lines().find_map(|l| l.strip_prefix(key)).unwrap_or("").trim().to_owned();
-        let magic = field("magic ");
-        let mask = field("mask ");
+        // Its system by its magic under its own mask, whichever tool wrote it.
+        let found = registrations::identify(&KernelEntry {
+            interpreter: field("interpreter "),
+            flags: field("flags:"),
+            offset: field("offset ").parse().unwrap_or(0),
+            magic_hex: field("magic "),
+            mask_hex: field("mask "),
+        });
         entries.push(Entry {
             name: name.clone(),
             enabled: text.lines().next() == Some("enabled"),
             interpreter: field("interpreter "),
             flags: field("flags:"),
-            system: if magic.is_empty() { None } else { system_of_entry(&magic, &mask) },
+            system: found.map(|f| f.system),
+            tool: found.and_then(|f| f.tool),
         });
     }
     if entries.is_empty() {

@@ -153,3 +153,43 @@ fn the_debian_rows_are_the_packages_files_byte_for_byte() {
     assert_eq!(plans_the_files_of("debian-trixie", &trixie.join("usr/share/qemu/binfmt.d"), true), SYSTEMS.len());
     assert_eq!(plans_the_files_of("debian-trixie", &trixie.join("usr/lib/binfmt.d"), false), 6 + 2);
 }
+
+/// `lab capture`'s model of a machine whose entries are a tool's own: the
+/// spec names the tool, so the lab registers the machine's bytes and keeps
+/// the sandbox path that shows the real interpreter.
+#[test]
+fn a_machine_with_a_tool_s_own_entries_is_captured_as_that_tool() {
+    use xtask::capture::Machine;
+    use xtask::doctor::Entry;
+    let aarch64 = xtask::systems::NixSystem::find("aarch64-linux").unwrap();
+    let debian = Tool::find("debian-bookworm").unwrap();
+    let entry = |tool| Entry {
+        name: "qemu-aarch64".into(),
+        enabled: true,
+        interpreter: "/usr/libexec/qemu-binfmt/aarch64-binfmt-P".into(),
+        flags: "POF".into(),
+        system: Some(aarch64),
+        tool,
+    };
+    let machine = |tool| Machine {
+        host: spec::HostKind::NonNixos,
+        host_arch: "x86_64",
+        entries: vec![entry(tool)],
+        skipped: Vec::new(),
+        sandbox: true,
+        sandbox_relaxed: false,
+        sandbox_paths: vec!["/usr/libexec/qemu-binfmt".into()],
+        extra_platforms: vec!["aarch64-linux".into()],
+    };
+    let text = machine(Some(debian)).to_spec();
+    let lab = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(lab.binfmt.tool.map(|t| t.name), Some("debian-bookworm"), "{text}");
+    assert_eq!(lab.nix.extra_sandbox_paths, ["/usr/libexec/qemu-binfmt"], "{text}");
+    let plan = Plan::new(&lab, "x86_64");
+    assert_eq!(plan.registrations[0].line(), debian.entry_for(aarch64).unwrap().line());
+    // The same entry from no known tool: modelled with the keys, as before.
+    let text = machine(None).to_spec();
+    let lab = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!((lab.binfmt.tool, lab.binfmt.interpreter), (None, spec::Interpreter::Fhs), "{text}");
+    assert_eq!(lab.nix.extra_sandbox_paths, ["/usr/bin/qemu-aarch64-static"], "{text}");
+}
