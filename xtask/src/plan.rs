@@ -49,6 +49,26 @@ pub struct Registration {
     /// Flags as written: canonical `POCF` order from the spec, or the tool's
     /// own text (Debian writes `OPF`).
     pub flags: String,
+    /// For a tool's entry whose interpreter the machine running the lab may
+    /// lack: the emulator of the stack to put at that path, and how.
+    pub provide: Option<Provide>,
+}
+
+/// How a tool's interpreter is put where the tool has it, from the emulator
+/// the stack installs (`source`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Provide {
+    /// The tool registers with F from a container image: the entry is
+    /// written from a private mount namespace where the interpreter's
+    /// directory holds a copy of `source`, so the kernel keeps that file
+    /// open and the lab's own filesystem stays as the host's is.
+    FromContainer { source: String },
+    /// Installed on the machine, for the rest of the lab: when the path is
+    /// missing, its directory is overlaid (its files copied) with a copy of
+    /// `source` added; with `replace`, a file there is covered by `source`
+    /// (Debian forky's static `/usr/bin/qemu-<arch>` is the dynamically
+    /// linked qemu-user in bookworm).
+    Installed { source: String, replace: bool },
 }
 
 impl Registration {
@@ -59,7 +79,39 @@ impl Registration {
 
     /// The shell command that registers this entry.
     pub fn command(&self) -> String {
-        format!("printf '%s' {} > {BINFMT_DIR}/register", quote::sh(&self.line()))
+        let register = format!("printf '%s' {} > {BINFMT_DIR}/register", quote::sh(&self.line()));
+        let path = &self.interpreter;
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+        let dir = if dir.is_empty() { "/" } else { dir };
+        // A copy in a tmpfs bound over the directory (the stack's root is
+        // read-only), with the directory's own files when it stays so.
+        let overlay = |source: &str, keep: bool| {
+            format!(
+                "s=$(mktemp -d) && mount -t tmpfs crosslab-tool \"$s\" && {keep}cp {src} \"$s\"/{n} && mount --bind \"$s\" {d}",
+                keep = if keep { format!("cp -a {}/. \"$s\"/ && ", quote::sh(dir)) } else { String::new() },
+                d = quote::sh(dir),
+                src = quote::sh(source),
+                n = quote::sh(name)
+            )
+        };
+        match &self.provide {
+            None => register,
+            Some(Provide::FromContainer { source }) => format!(
+                "unshare --mount --propagation private -- /bin/sh -c {}",
+                quote::sh(&format!("mkdir -p {} && {} && {register}", quote::sh(dir), overlay(source, false)))
+            ),
+            Some(Provide::Installed { source, replace }) => format!(
+                "if [ -e {p} ]; then {present}; else mkdir -p {d} && {o}; fi || exit 1\n{register}",
+                p = quote::sh(path),
+                present = if *replace {
+                    format!("mount --bind {} {}", quote::sh(source), quote::sh(path))
+                } else {
+                    ":".into()
+                },
+                d = quote::sh(dir),
+                o = overlay(source, true)
+            ),
+        }
     }
 
     /// The flags the kernel shows in the entry's status file (`POCF` order; `C` implies `O`).
@@ -470,6 +522,17 @@ impl<'a> Plan<'a> {
                 (Some(tool), _) => {
                     let Some(e) = tool.entry_for(s) else { continue };
                     let canonical: String = "POCF".chars().filter(|c| e.flags.contains(*c)).collect();
+                    // The stack's own emulator of the tool's kind, where the tool has another path.
+                    let source = s.fhs_emulator(lab.binfmt.emulator);
+                    // (NixOS's /run/binfmt links are the simulation's.)
+                    let provide = match tool.is_nixos() || e.interpreter == source {
+                        true => None,
+                        false if tool.from_container => Some(Provide::FromContainer { source }),
+                        false => Some(Provide::Installed {
+                            replace: tool.static_emulator && e.interpreter == s.fhs_emulator(Emulator::Dynamic),
+                            source,
+                        }),
+                    };
                     Registration {
                         name: e.name,
                         system: s,
@@ -483,6 +546,7 @@ impl<'a> Plan<'a> {
                         } else {
                             lab.binfmt.flags.clone()
                         },
+                        provide,
                     }
                 }
                 (None, Interpreter::Fhs) => Registration {
@@ -493,6 +557,7 @@ impl<'a> Plan<'a> {
                     mask: s.mask,
                     interpreter: s.fhs_emulator(lab.binfmt.emulator),
                     flags: lab.binfmt.flags.clone(),
+                    provide: None,
                 },
                 (None, Interpreter::Nixos) => Registration {
                     name: s.double.to_owned(),
@@ -502,6 +567,7 @@ impl<'a> Plan<'a> {
                     mask: s.mask,
                     interpreter: format!("/run/binfmt/{}", s.double),
                     flags: lab.binfmt.flags.clone(),
+                    provide: None,
                 },
             };
             // armv6l and armv7l share qemu-arm: Debian registers it once.

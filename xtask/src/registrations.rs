@@ -22,6 +22,10 @@ pub struct Tool {
     pub about: &'static str,
     /// Whether the qemu it registers is statically linked (`binfmt.emulator`).
     pub static_emulator: bool,
+    /// Whether it registers from inside a container image, with F: the
+    /// kernel keeps the image's emulator open, and the host's file at that
+    /// path (if any) is another program.
+    pub from_container: bool,
     kind: Kind,
 }
 
@@ -163,6 +167,7 @@ pub const TOOLS: &[Tool] = &[
         name: "debian-bookworm",
         about: "Debian 12's qemu-user-static (/usr/lib/binfmt.d/qemu-<arch>.conf, loaded by systemd-binfmt)",
         static_emulator: true,
+        from_container: false,
         kind: Kind::Qemu {
             prefix: "/usr/libexec/qemu-binfmt/",
             suffix: "-binfmt-P",
@@ -175,6 +180,7 @@ pub const TOOLS: &[Tool] = &[
         name: "debian-trixie",
         about: "Debian 13's qemu-user-binfmt (/usr/lib/binfmt.d/qemu-<arch>.conf → /usr/share/qemu/binfmt.d)",
         static_emulator: true,
+        from_container: false,
         kind: Kind::Qemu {
             prefix: "/usr/libexec/qemu-binfmt/",
             suffix: "-binfmt-P",
@@ -191,6 +197,7 @@ pub const TOOLS: &[Tool] = &[
         name: "debian-forky",
         about: "Debian 14's qemu-user-binfmt (/usr/lib/binfmt.d/qemu-<arch>.conf → /usr/share/qemu/binfmt.d, /usr/bin/qemu-<arch>)",
         static_emulator: true,
+        from_container: false,
         kind: Kind::Qemu { prefix: "/usr/bin/qemu-", suffix: "", flags: "OPF", offset: "", magics: DEBIAN_TRIXIE },
     },
     // Debian and Ubuntu before qemu 1:5.2+dfsg-4 (Debian buster, Ubuntu 20.04
@@ -207,6 +214,7 @@ pub const TOOLS: &[Tool] = &[
         name: "ubuntu-static-legacy",
         about: "Debian ≤ 10 / Ubuntu ≤ 20.04 qemu-user-static: /usr/bin/qemu-<arch>-static registered by update-binfmts, flags OC, no F",
         static_emulator: true,
+        from_container: false,
         kind: Kind::Qemu {
             prefix: "/usr/bin/qemu-",
             suffix: "-static",
@@ -223,6 +231,7 @@ pub const TOOLS: &[Tool] = &[
         name: "qemu-binfmt-conf",
         about: "QEMU's scripts/qemu-binfmt-conf.sh with its defaults (/usr/local/bin/qemu-<arch>, no flags)",
         static_emulator: false,
+        from_container: false,
         kind: Kind::Qemu { prefix: "/usr/local/bin/qemu-", suffix: "", flags: "", offset: "", magics: QEMU_SCRIPT },
     },
     // `docker run --rm --privileged tonistiigi/binfmt --install all`: the
@@ -233,6 +242,7 @@ pub const TOOLS: &[Tool] = &[
         name: "tonistiigi-binfmt",
         about: "docker run --privileged tonistiigi/binfmt --install all (/usr/bin/qemu-<arch> inside the image, flags CF)",
         static_emulator: true,
+        from_container: true,
         kind: Kind::Qemu { prefix: "/usr/bin/qemu-", suffix: "", flags: "CF", offset: "0", magics: TONISTIIGI },
     },
     // `docker run --rm --privileged multiarch/qemu-user-static --reset -p yes`
@@ -243,6 +253,7 @@ pub const TOOLS: &[Tool] = &[
         name: "multiarch-qemu-user-static",
         about: "docker run --privileged multiarch/qemu-user-static --reset -p yes (/usr/bin/qemu-<arch>-static inside the image, flag F)",
         static_emulator: true,
+        from_container: true,
         kind: Kind::Qemu {
             prefix: "/usr/bin/qemu-",
             suffix: "-static",
@@ -260,12 +271,14 @@ pub const TOOLS: &[Tool] = &[
         name: "nixos-dynamic",
         about: "NixOS boot.binfmt.emulatedSystems (/run/binfmt/<system>, flags P)",
         static_emulator: false,
+        from_container: false,
         kind: Kind::Nixos { flags: "P" },
     },
     Tool {
         name: "nixos-static",
         about: "NixOS boot.binfmt.emulatedSystems with preferStaticEmulators (/run/binfmt/<system>, flags PF)",
         static_emulator: true,
+        from_container: false,
         kind: Kind::Nixos { flags: "PF" },
     },
 ];

@@ -254,6 +254,7 @@ fn from_a_captured_machine_to_a_working_one_with_the_steps_lab_fix_prints() {
         mask: s.mask,
         interpreter: s.fhs_interpreter(),
         flags: "P".into(),
+        provide: None,
     };
     let lines = [registration(system("aarch64-linux")).line(), registration(system("armv7l-linux")).line()];
     let after = on_machine(dir.path(), &lines, None);

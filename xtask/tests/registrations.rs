@@ -193,3 +193,44 @@ fn a_machine_with_a_tool_s_own_entries_is_captured_as_that_tool() {
     assert_eq!((lab.binfmt.tool, lab.binfmt.interpreter), (None, spec::Interpreter::Fhs), "{text}");
     assert_eq!(lab.nix.extra_sandbox_paths, ["/usr/bin/qemu-aarch64-static"], "{text}");
 }
+
+/// `lab run` of a lab naming `tool`, with a build probe expecting `build`
+/// (`pass`, or the error text of a failure): whether every probe went as
+/// expected, and the run's output.
+fn run_tool_lab(tool: &str, build: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(format!("{tool}.toml"));
+    let expect = match build {
+        "pass" => String::new(),
+        text => format!("expect = \"fail\"\nexpect-output = \"{text}\"\n"),
+    };
+    let text = format!(
+        "description = \"registered by {tool}\"\nhost = \"non-nixos\"\nsystems = [\"aarch64-linux\"]\n[binfmt]\ntool = \"{tool}\"\n[[probe]]\nkind = \"binfmt\"\n[[probe]]\nkind = \"exec\"\n[[probe]]\nkind = \"build\"\n{expect}"
+    );
+    std::fs::write(&path, text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask")).args(["lab", "run"]).arg(&path).output().unwrap();
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.code().is_some_and(|c| c < 2), "lab run could not run the {tool} lab:\n{all}");
+    (out.status.success(), all)
+}
+
+/// Each tool's interpreter is where the tool has it when the lab runs: a
+/// container's F entry holds a static qemu whatever the host's file at that
+/// path is (on bookworm /usr/bin/qemu-aarch64 is the dynamically linked
+/// qemu-user, which a sandbox could not start); QEMU's script's
+/// /usr/local/bin/qemu-aarch64 runs binaries but, without F, is not in the
+/// sandbox; the pre-5.2 Debian entry has no F either.
+#[test]
+fn each_tool_s_lab_builds_as_a_machine_with_that_tool_does() {
+    for (tool, build) in [
+        ("tonistiigi-binfmt", "pass"),
+        ("multiarch-qemu-user-static", "pass"),
+        ("debian-bookworm", "pass"),
+        ("debian-forky", "pass"),
+        ("qemu-binfmt-conf", "No such file or directory"),
+        ("ubuntu-static-legacy", "No such file or directory"),
+    ] {
+        let (as_expected, output) = run_tool_lab(tool, build);
+        assert!(as_expected, "{tool}: build should {build}:\n{output}");
+    }
+}
