@@ -393,8 +393,9 @@ fn selects(magic: &[u8], mask: &[u8], offset: usize, header: &[u8]) -> bool {
 ///
 /// First the tools' entries: one with the same magic, mask and offset bytes
 /// names its system (so Debian's `qemu-i386`, e_machine 3, is i686-linux,
-/// although nixpkgs' i686 magic carries 6). Otherwise the first system whose
-/// own magic, taken as an executable's header, the entry selects.
+/// although nixpkgs' i686 magic carries 6). Otherwise the systems whose own
+/// magic, taken as an executable's header, the entry selects, when they are
+/// one emulator's (the 32-bit ARMs share qemu-arm: the first is said).
 pub fn identify(entry: &KernelEntry) -> Option<Identified> {
     let magic = hex_bytes(&entry.magic_hex)?;
     if magic.is_empty() {
@@ -420,10 +421,11 @@ pub fn identify(entry: &KernelEntry) -> Option<Identified> {
         }
     }
     by_bytes.or_else(|| {
-        SYSTEMS
-            .iter()
-            .find(|s| selects(&magic, &mask, entry.offset, &s.magic_bytes()))
-            .map(|s| Identified { system: s, tool: None })
+        // A mask loose enough to select several emulators' binaries serves no one system.
+        let selected: Vec<&'static NixSystem> =
+            SYSTEMS.iter().filter(|s| selects(&magic, &mask, entry.offset, &s.magic_bytes())).collect();
+        let first = *selected.first()?;
+        selected.iter().all(|s| s.qemu == first.qemu).then_some(Identified { system: first, tool: None })
     })
 }
 
@@ -481,6 +483,13 @@ mod tests {
         let entry = KernelEntry {
             magic_hex: "7f454c460202010000000000000000000002ffff".into(),
             mask_hex: "ffffffffffffff00fffffffffffffffffffeffff".into(),
+            ..KernelEntry::default()
+        };
+        assert_eq!(identify(&entry), None);
+        // A mask that ignores e_machine selects every 64-bit little-endian system: none is its own.
+        let entry = KernelEntry {
+            magic_hex: "7f454c460201010000000000000000000200b700".into(),
+            mask_hex: "ffffffffffffff00ffffffffffffffff00000000".into(),
             ..KernelEntry::default()
         };
         assert_eq!(identify(&entry), None);
