@@ -644,7 +644,8 @@ impl Validator<'_> {
         let flags = self.binfmt_flags(&t, interpreter, emulator, known_tool);
         if let (Some(tool), Some(systems)) = (known_tool, systems) {
             for (i, s) in systems.iter().enumerate() {
-                if tool.entry_for(s).is_none() && !s.is_native_here() {
+                // NixOS's tool: the `interpreter = "nixos"` check below tells it.
+                if tool.entry_for(s).is_none() && !s.is_native_here() && !tool.is_nixos() {
                     let serving: Vec<String> = registrations::TOOLS
                         .iter()
                         .filter(|t| t.entry_for(s).is_some())

@@ -235,3 +235,13 @@ fn each_tool_s_lab_builds_as_a_machine_with_that_tool_does() {
         assert!(as_expected, "{tool}: build should {build}:\n{output}");
     }
 }
+
+#[test]
+fn a_system_nixos_s_module_cannot_emulate_is_told_once() {
+    check(
+        &lab("nixos", "\"armv5tel-linux\"", "tool = \"nixos-dynamic\""),
+        expect![[r#"
+            invalid lab spec `labs/t.toml:3:12`: `systems[0]`: `armv5tel-linux` is not in nixpkgs' binfmt magics, so boot.binfmt.emulatedSystems rejects it
+              help: use `interpreter = "fhs"` with a hand-written registration, or another system"#]],
+    );
+}
