@@ -22,6 +22,7 @@ use crate::machine::binfmt::Entry;
 use crate::machine::elf::{executable, Executable};
 use crate::plan::BINFMT_DIR;
 use crate::quote;
+use crate::registrations::Tool;
 use crate::spec::HostKind;
 use crate::systems::NixSystem;
 
@@ -142,9 +143,21 @@ impl Machine {
         systems
     }
 
+    /// The tool that wrote every kept entry byte for byte, when there is one
+    /// and it serves every foreign system the lab registers: the lab then
+    /// names it and registers the very same entries.
+    pub fn tool(&self) -> Option<&'static Tool> {
+        let tool = self.entries.first()?.tool?;
+        let all_its = self.entries.iter().all(|e| e.tool == Some(tool));
+        let serves =
+            self.systems().iter().all(|s| s.native_on.contains(&self.host_arch) || tool.entry_for(s).is_some());
+        (all_its && serves && (!tool.is_nixos() || self.host == HostKind::Nixos)).then_some(tool)
+    }
+
     /// The lab spec that models this machine.
     pub fn to_spec(&self) -> String {
         let systems = self.systems();
+        let tool = self.tool();
         let nixos_style = self.host == HostKind::Nixos
             && !self.entries.is_empty()
             && self.entries.iter().all(|e| e.interpreter.starts_with("/run/binfmt/"));
@@ -188,7 +201,11 @@ impl Machine {
                     }
                     Executable::Other => "not an executable file".to_owned(),
                 };
-                let modelled = if nixos_style { format!("/run/binfmt/{}", s.double) } else { s.fhs_interpreter() };
+                let modelled = match tool.and_then(|t| t.entry_for(s)) {
+                    Some(own) => own.interpreter,
+                    None if nixos_style => format!("/run/binfmt/{}", s.double),
+                    None => s.fhs_interpreter(),
+                };
                 out.push_str(&format!(
                     "# `{}` ({}): interpreter {} ({kind}), flags `{}`{}\n",
                     e.name,
@@ -208,8 +225,16 @@ impl Machine {
                     ));
                 }
             }
-            out.push_str(&format!("interpreter = \"{}\"\n", if nixos_style { "nixos" } else { "fhs" }));
-            out.push_str(&format!("flags = \"{flags}\"\n"));
+            if let Some(tool) = tool {
+                out.push_str(&format!(
+                    "# every entry is byte for byte what {} writes: the lab registers the same\n",
+                    tool.about
+                ));
+                out.push_str(&format!("tool = \"{}\"\n", tool.name));
+            } else {
+                out.push_str(&format!("interpreter = \"{}\"\n", if nixos_style { "nixos" } else { "fhs" }));
+                out.push_str(&format!("flags = \"{flags}\"\n"));
+            }
         }
 
         out.push_str("\n[nix]\n");
@@ -217,7 +242,7 @@ impl Machine {
             out.push_str("# sandbox = relaxed here: modelled as on\n");
         }
         out.push_str(&format!("sandbox = {}\n", self.sandbox));
-        let sandbox_paths = self.modelled_sandbox_paths(nixos_style, &mut out);
+        let sandbox_paths = self.modelled_sandbox_paths(nixos_style, tool.is_some(), &mut out);
         out.push_str(&format!("extra-sandbox-paths = [{}]\n", list(sandbox_paths.iter().map(String::as_str))));
         let mut platforms = Vec::new();
         for p in &self.extra_platforms {
@@ -269,7 +294,7 @@ impl Machine {
     /// path that shows a registered interpreter replaced by the lab's path for
     /// it (the lab registers its own), NixOS's own paths left to the lab's
     /// simulation.
-    fn modelled_sandbox_paths(&self, nixos_style: bool, out: &mut String) -> Vec<String> {
+    fn modelled_sandbox_paths(&self, nixos_style: bool, by_tool: bool, out: &mut String) -> Vec<String> {
         let mut paths: Vec<String> = Vec::new();
         for p in &self.sandbox_paths {
             if is_builtin_sandbox_path(p) {
@@ -281,7 +306,8 @@ impl Machine {
             }
             let served = self.entries.iter().find(|e| sandbox_covers(std::slice::from_ref(p), &e.interpreter));
             let modelled = match served {
-                Some(e) if !nixos_style && e.interpreter != e.system.expect("kept").fhs_interpreter() => {
+                // A lab naming the tool registers this very interpreter: the path stays.
+                Some(e) if !nixos_style && !by_tool && e.interpreter != e.system.expect("kept").fhs_interpreter() => {
                     let fhs = e.system.expect("kept").fhs_interpreter();
                     out.push_str(&format!("# sandbox path {p} shows `{}`'s interpreter: modelled as {fhs}\n", e.name));
                     fhs
@@ -347,6 +373,7 @@ mod tests {
             interpreter: interpreter.to_owned(),
             flags: flags.to_owned(),
             system: NixSystem::find(system),
+            tool: None,
         }
     }
 

@@ -260,7 +260,7 @@ fn reregister_steps(reg: &Registration, flag: char, registered_by: &RegisteredBy
         flags.push(flag);
     }
     let flags: String = "POCF".chars().filter(|c| flags.contains(*c)).collect();
-    let line = format!(":{}:M::{}:{}:{}:{flags}", reg.name, reg.system.magic, reg.system.mask, reg.interpreter);
+    let line = format!(":{}:M:{}:{}:{}:{}:{flags}", reg.name, reg.offset, reg.magic, reg.mask, reg.interpreter);
     let yes_no = |f: char| if flags.contains(f) { "yes" } else { "no" };
     // The lab may model another machine: this one's tool is said as such.
     let here = registered_by(&reg.name)
@@ -273,8 +273,8 @@ fn reregister_steps(reg: &Registration, flag: char, registered_by: &RegisteredBy
             "  sudo update-binfmts --package qemu-user-static --remove {name} {interp} && sudo update-binfmts --install {name} {interp} --magic '{magic}' --mask '{mask}' --offset 0 --credentials {c} --preserve {p} --fix-binary {f}",
             name = reg.name,
             interp = reg.interpreter,
-            magic = reg.system.magic,
-            mask = reg.system.mask,
+            magic = reg.magic,
+            mask = reg.mask,
             c = yes_no('C'),
             p = yes_no('P'),
             f = yes_no('F'),

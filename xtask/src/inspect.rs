@@ -39,10 +39,11 @@ impl flags::Show {
         line(format!("lab {} ({}), {}", lab.name, lab.path.display(), lab.host.as_str()));
         line(format!("  {}", lab.description.trim()));
         line(format!(
-            "\nbinfmt_misc ({} interpreter, {} emulator, flags `{}`):",
+            "\nbinfmt_misc ({} interpreter, {} emulator, flags `{}`{}):",
             lab.binfmt.interpreter.as_str(),
             lab.binfmt.emulator.as_str(),
-            lab.binfmt.flags
+            lab.binfmt.flags,
+            lab.binfmt.tool.map(|t| format!("; as {} writes them", t.about)).unwrap_or_default()
         ));
         if plan.registrations.is_empty() {
             line("  (no entries)".to_owned());

@@ -21,6 +21,7 @@ pub mod outcome;
 pub mod plan;
 pub mod provision;
 pub mod quote;
+pub mod registrations;
 pub mod render;
 pub mod report;
 pub mod run;

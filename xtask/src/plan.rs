@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use crate::quote;
 use crate::spec::{Expect, Interpreter, Lab, Language, ProbeKind};
-use crate::systems::{Emulator, NixSystem};
+use crate::systems::{decode_binfmt_escapes, Emulator, NixSystem};
 
 /// Where the kernel's binfmt_misc interface is mounted.
 pub use crate::systems::BINFMT_DIR;
@@ -38,29 +38,85 @@ pub struct Registration {
     /// Entry name in binfmt_misc: `qemu-<arch>` (Debian) or `<system>` (NixOS).
     pub name: String,
     pub system: &'static NixSystem,
+    /// The offset field as written: empty (read as 0) or a number.
+    pub offset: &'static str,
+    /// Magic and mask in the kernel's `\x..` form, as the registering tool
+    /// writes them (nixpkgs' bytes, the systems table's, unless `binfmt.tool`
+    /// names another tool).
+    pub magic: &'static str,
+    pub mask: &'static str,
     pub interpreter: String,
-    /// Flags as the spec gives them, canonical `POCF` order.
+    /// Flags as written: canonical `POCF` order from the spec, or the tool's
+    /// own text (Debian writes `OPF`).
     pub flags: String,
+    /// For a tool's entry whose interpreter the machine running the lab may
+    /// lack: the emulator of the stack to put at that path, and how.
+    pub provide: Option<Provide>,
+}
+
+/// How a tool's interpreter is put where the tool has it, from the emulator
+/// the stack installs (`source`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Provide {
+    /// The tool registers with F from a container image: the entry is
+    /// written from a private mount namespace where the interpreter's
+    /// directory holds a copy of `source`, so the kernel keeps that file
+    /// open and the lab's own filesystem stays as the host's is.
+    FromContainer { source: String },
+    /// Installed on the machine, for the rest of the lab: when the path is
+    /// missing, its directory is overlaid (its files copied) with a copy of
+    /// `source` added; with `replace`, a file there is covered by `source`
+    /// (Debian forky's static `/usr/bin/qemu-<arch>` is the dynamically
+    /// linked qemu-user in bookworm).
+    Installed { source: String, replace: bool },
 }
 
 impl Registration {
     /// The line written to `register`, in the kernel's syntax.
     pub fn line(&self) -> String {
-        format!(":{}:M::{}:{}:{}:{}", self.name, self.system.magic, self.system.mask, self.interpreter, self.flags)
+        format!(":{}:M:{}:{}:{}:{}:{}", self.name, self.offset, self.magic, self.mask, self.interpreter, self.flags)
     }
 
     /// The shell command that registers this entry.
     pub fn command(&self) -> String {
-        format!("printf '%s' {} > {BINFMT_DIR}/register", quote::sh(&self.line()))
+        let register = format!("printf '%s' {} > {BINFMT_DIR}/register", quote::sh(&self.line()));
+        let path = &self.interpreter;
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+        let dir = if dir.is_empty() { "/" } else { dir };
+        // A copy in a tmpfs bound over the directory (the stack's root is
+        // read-only), with the directory's own files when it stays so.
+        let overlay = |source: &str, keep: bool| {
+            format!(
+                "s=$(mktemp -d) && mount -t tmpfs crosslab-tool \"$s\" && {keep}cp {src} \"$s\"/{n} && mount --bind \"$s\" {d}",
+                keep = if keep { format!("cp -a {}/. \"$s\"/ && ", quote::sh(dir)) } else { String::new() },
+                d = quote::sh(dir),
+                src = quote::sh(source),
+                n = quote::sh(name)
+            )
+        };
+        match &self.provide {
+            None => register,
+            Some(Provide::FromContainer { source }) => format!(
+                "unshare --mount --propagation private -- /bin/sh -c {}",
+                quote::sh(&format!("mkdir -p {} && {} && {register}", quote::sh(dir), overlay(source, false)))
+            ),
+            Some(Provide::Installed { source, replace }) => format!(
+                "if [ -e {p} ]; then {present}; else mkdir -p {d} && {o}; fi || exit 1\n{register}",
+                p = quote::sh(path),
+                present = if *replace {
+                    format!("mount --bind {} {}", quote::sh(source), quote::sh(path))
+                } else {
+                    ":".into()
+                },
+                d = quote::sh(dir),
+                o = overlay(source, true)
+            ),
+        }
     }
 
-    /// The flags the kernel shows in the entry's status file (`C` implies `O`).
+    /// The flags the kernel shows in the entry's status file (`POCF` order; `C` implies `O`).
     pub fn kernel_flags(&self) -> String {
-        let mut f = self.flags.clone();
-        if f.contains('C') && !f.contains('O') {
-            f = "POCF".chars().filter(|c| f.contains(*c) || *c == 'O').collect();
-        }
-        f
+        crate::registrations::kernel_flags(&self.flags)
     }
 }
 
@@ -460,19 +516,58 @@ impl<'a> Plan<'a> {
         let native = |s: &NixSystem| s.native_on.contains(&host_arch);
         let mut registrations: Vec<Registration> = Vec::new();
         for s in lab.systems.iter().copied().filter(|s| !native(s)) {
-            let reg = match lab.binfmt.interpreter {
-                Interpreter::None => continue,
-                Interpreter::Fhs => Registration {
+            let reg = match (lab.binfmt.tool, lab.binfmt.interpreter) {
+                (_, Interpreter::None) => continue,
+                // The spec checked that the tool serves every foreign system.
+                (Some(tool), _) => {
+                    let Some(e) = tool.entry_for(s) else { continue };
+                    let canonical: String = "POCF".chars().filter(|c| e.flags.contains(*c)).collect();
+                    // The stack's own emulator of the tool's kind, where the tool has another path.
+                    let source = s.fhs_emulator(lab.binfmt.emulator);
+                    // (NixOS's /run/binfmt links are the simulation's.)
+                    let provide = match tool.is_nixos() || e.interpreter == source {
+                        true => None,
+                        false if tool.from_container => Some(Provide::FromContainer { source }),
+                        false => Some(Provide::Installed {
+                            replace: tool.static_emulator && e.interpreter == s.fhs_emulator(Emulator::Dynamic),
+                            source,
+                        }),
+                    };
+                    Registration {
+                        name: e.name,
+                        system: s,
+                        offset: e.offset,
+                        magic: e.magic,
+                        mask: e.mask,
+                        interpreter: e.interpreter,
+                        // The tool's text byte for byte, unless `flags` changed the set.
+                        flags: if canonical == lab.binfmt.flags {
+                            e.flags.to_owned()
+                        } else {
+                            lab.binfmt.flags.clone()
+                        },
+                        provide,
+                    }
+                }
+                (None, Interpreter::Fhs) => Registration {
                     name: format!("qemu-{}", s.qemu),
                     system: s,
+                    offset: "",
+                    magic: s.magic,
+                    mask: s.mask,
                     interpreter: s.fhs_emulator(lab.binfmt.emulator),
                     flags: lab.binfmt.flags.clone(),
+                    provide: None,
                 },
-                Interpreter::Nixos => Registration {
+                (None, Interpreter::Nixos) => Registration {
                     name: s.double.to_owned(),
                     system: s,
+                    offset: "",
+                    magic: s.magic,
+                    mask: s.mask,
                     interpreter: format!("/run/binfmt/{}", s.double),
                     flags: lab.binfmt.flags.clone(),
+                    provide: None,
                 },
             };
             // armv6l and armv7l share qemu-arm: Debian registers it once.
@@ -675,8 +770,8 @@ impl<'a> Plan<'a> {
             "enabled".to_owned(),
             format!("interpreter {}", reg.interpreter),
             format!("flags: {}", reg.kernel_flags()),
-            format!("magic {}", hex(system.magic_bytes())),
-            format!("mask {}", hex(system.mask_bytes())),
+            format!("magic {}", hex(decode_binfmt_escapes(reg.magic))),
+            format!("mask {}", hex(decode_binfmt_escapes(reg.mask))),
         ];
         let checks: Vec<String> = lines.iter().map(|l| format!("grep -qxF -- {} {entry}", quote::sh(l))).collect();
         (

@@ -89,6 +89,13 @@ pub fn lab_schema() -> Json {
                     "type": "object",
                     "additionalProperties": false,
                     "properties": properties(spec::BINFMT_KEYS, &[
+                        ("tool", json!({
+                            "description": format!(
+                                "The registering tool whose binfmt_misc entries are written byte for byte (name, offset, magic, mask, interpreter, flags), as xtask/src/registrations.rs reads them from each tool's files: {}. It implies `interpreter` and `emulator` (giving either otherwise is an error); `flags` overrides the tool's flags.",
+                                crate::registrations::TOOLS.iter().map(|t| format!("`{}`: {}", t.name, t.about)).collect::<Vec<_>>().join("; ")
+                            ),
+                            "enum": crate::registrations::TOOLS.iter().map(|t| t.name).collect::<Vec<_>>(),
+                        })),
                         ("interpreter", json!({
                             "description": "`fhs`: /usr/bin/qemu-<arch>-static (Debian/Ubuntu, tonistiigi/binfmt); `nixos`: boot.binfmt.emulatedSystems (host = \"nixos\" only); `none`: nothing registered. Default: `nixos` on a NixOS host, else `fhs`.",
                             "enum": ["fhs", "nixos", "none"],
@@ -190,7 +197,10 @@ pub fn lab_schema() -> Json {
         "allOf": [
             {
                 "if": { "properties": { "host": { "const": "non-nixos" } }, "required": ["host"] },
-                "then": { "properties": { "binfmt": { "properties": { "interpreter": { "not": { "const": "nixos" } } } } } },
+                "then": { "properties": { "binfmt": { "properties": {
+                    "interpreter": { "not": { "const": "nixos" } },
+                    "tool": { "not": { "enum": crate::registrations::TOOLS.iter().filter(|t| t.is_nixos()).map(|t| t.name).collect::<Vec<_>>() } },
+                } } } },
             },
             {
                 "if": { "properties": { "binfmt": { "properties": { "interpreter": { "const": "none" } }, "required": ["interpreter"] } }, "required": ["binfmt"] },

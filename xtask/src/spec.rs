@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
 use toml::{Spanned, Table, Value};
 
+use crate::registrations::{self, Tool};
 use crate::systems::{self, Emulator, NixSystem};
 
 /// A lab spec that has been read and validated.
@@ -85,6 +86,10 @@ pub struct BinfmtSpec {
     pub flags: String,
     /// Default: static for `fhs`, dynamic for `nixos` (NixOS without preferStaticEmulators).
     pub emulator: Emulator,
+    /// `binfmt.tool`: the registering tool whose entries are registered byte
+    /// for byte (name, offset, magic, mask, interpreter; its flags unless
+    /// `flags` overrides them). It implies `interpreter` and `emulator`.
+    pub tool: Option<&'static Tool>,
 }
 
 #[derive(Debug)]
@@ -390,7 +395,7 @@ impl std::error::Error for SpecErrors {}
 
 // The keys each table takes; `schema.rs` describes each one, and a test keeps them in step.
 pub const TOP_KEYS: &[&str] = &["description", "host", "systems", "binfmt", "nix", "probe"];
-pub const BINFMT_KEYS: &[&str] = &["interpreter", "flags", "emulator"];
+pub const BINFMT_KEYS: &[&str] = &["tool", "interpreter", "flags", "emulator"];
 pub const NIX_KEYS: &[&str] = &["sandbox", "extra-sandbox-paths", "extra-platforms"];
 pub const PROBE_KEYS: &[&str] =
     &["kind", "expect", "expect-output", "run", "timeout", "systems", "payload", "qemu-cpu", "language"];
@@ -700,9 +705,32 @@ impl Validator<'_> {
         systems: Option<&[&'static NixSystem]>,
     ) -> Option<BinfmtSpec> {
         let t = self.sub_table(table, "binfmt", BINFMT_KEYS)?;
-        let interpreter = self.interpreter(&t, host);
-        let emulator = self.emulator(&t, interpreter);
-        let flags = self.binfmt_flags(&t, interpreter, emulator);
+        let tool = self.tool(&t, host);
+        let known_tool = tool.flatten();
+        let interpreter = self.interpreter(&t, host, known_tool);
+        let emulator = self.emulator(&t, interpreter, known_tool);
+        let flags = self.binfmt_flags(&t, interpreter, emulator, known_tool);
+        if let (Some(tool), Some(systems)) = (known_tool, systems) {
+            for (i, s) in systems.iter().enumerate() {
+                // NixOS's tool: the `interpreter = "nixos"` check below tells it.
+                if tool.entry_for(s).is_none() && !s.is_native_here() && !tool.is_nixos() {
+                    let serving: Vec<String> = registrations::TOOLS
+                        .iter()
+                        .filter(|t| t.entry_for(s).is_some())
+                        .map(|t| format!("\"{}\"", t.name))
+                        .collect();
+                    self.fail::<()>(
+                        Some(&format!("systems[{i}]")),
+                        format!("`tool = \"{}\"` registers no entry for `{}` ({})", tool.name, s.double, tool.about),
+                        Some(format!(
+                            "use a tool that registers it ({}), or remove `{}`",
+                            serving.join(", "),
+                            s.double
+                        )),
+                    );
+                }
+            }
+        }
         if let (Some(Interpreter::Nixos), Some(systems)) = (interpreter, systems) {
             for (i, s) in systems.iter().enumerate() {
                 if !s.nixos_emulated && !s.is_native_here() {
@@ -717,12 +745,52 @@ impl Validator<'_> {
                 }
             }
         }
-        Some(BinfmtSpec { interpreter: interpreter?, flags: flags?, emulator: emulator? })
+        Some(BinfmtSpec { interpreter: interpreter?, flags: flags?, emulator: emulator?, tool: tool? })
     }
 
-    /// `binfmt.interpreter`; its default follows `host` (`fhs` when the host is unknown).
-    fn interpreter(&self, binfmt: &Table, host: Option<HostKind>) -> Option<Interpreter> {
+    /// `binfmt.tool`: `Some(None)` when absent, `None` when wrong (told).
+    fn tool(&self, binfmt: &Table, host: Option<HostKind>) -> Option<Option<&'static Tool>> {
+        let Some(name) = self.opt_str(binfmt, "binfmt.tool")? else { return Some(None) };
+        let Some(tool) = Tool::find(&name) else {
+            let help = match registrations::closest(&name) {
+                Some(near) => format!("did you mean \"{near}\"? the tools are: {}", registrations::known_list()),
+                None => format!("the tools are: {}", registrations::known_list()),
+            };
+            return self.fail(Some("binfmt.tool"), format!("unknown registration tool `{}`", shown(&name)), Some(help));
+        };
+        if tool.is_nixos() && host == Some(HostKind::NonNixos) {
+            return self.fail(
+                Some("binfmt.tool"),
+                format!("`{}` is NixOS's boot.binfmt module ({}): it needs `host = \"nixos\"`", tool.name, tool.about),
+                Some(
+                    "set `host = \"nixos\"`, or name the tool of a Debian-like host, e.g. `tool = \"debian-bookworm\"`"
+                        .into(),
+                ),
+            );
+        }
+        Some(Some(tool))
+    }
+
+    /// Tells that `key`'s value contradicts what `tool` implies.
+    fn contradicts_tool<T>(&self, key: &str, got: &str, tool: &Tool, implied: &str) -> Option<T> {
+        self.fail(
+            Some(&format!("binfmt.{key}")),
+            format!(
+                "`{}` contradicts `tool = \"{}\"`, which registers with {key} `{implied}` ({})",
+                shown(got),
+                tool.name,
+                tool.about
+            ),
+            Some(format!("remove `{key}` (the tool decides it), or remove `tool`")),
+        )
+    }
+
+    /// `binfmt.interpreter`; its default follows the tool, then `host` (`fhs`
+    /// when the host is unknown).
+    fn interpreter(&self, binfmt: &Table, host: Option<HostKind>, tool: Option<&Tool>) -> Option<Interpreter> {
+        let tool_interpreter = tool.map(|t| if t.is_nixos() { Interpreter::Nixos } else { Interpreter::Fhs });
         let interpreter = match self.opt_str(binfmt, "binfmt.interpreter")?.as_deref() {
+            None if tool_interpreter.is_some() => tool_interpreter?,
             None if host == Some(HostKind::Nixos) => Interpreter::Nixos,
             None => Interpreter::Fhs,
             Some("fhs") => Interpreter::Fhs,
@@ -730,6 +798,11 @@ impl Validator<'_> {
             Some("none") => Interpreter::None,
             Some(other) => return self.bad_value("binfmt.interpreter", other, &["fhs", "nixos", "none"]),
         };
+        if let (Some(tool), Some(implied)) = (tool, tool_interpreter) {
+            if interpreter != implied {
+                return self.contradicts_tool("interpreter", interpreter.as_str(), tool, implied.as_str());
+            }
+        }
         if interpreter == Interpreter::Nixos && host == Some(HostKind::NonNixos) {
             return self.fail(
                 Some("binfmt.interpreter"),
@@ -745,14 +818,21 @@ impl Validator<'_> {
 
     /// `binfmt.emulator`; its default follows the interpreter (`dynamic` for
     /// NixOS without preferStaticEmulators, else `static`).
-    fn emulator(&self, binfmt: &Table, interpreter: Option<Interpreter>) -> Option<Emulator> {
+    fn emulator(&self, binfmt: &Table, interpreter: Option<Interpreter>, tool: Option<&Tool>) -> Option<Emulator> {
+        let tool_emulator = tool.map(|t| if t.static_emulator { Emulator::Static } else { Emulator::Dynamic });
         let emulator = match self.opt_str(binfmt, "binfmt.emulator")?.as_deref() {
+            None if tool_emulator.is_some() => tool_emulator?,
             None if interpreter == Some(Interpreter::Nixos) => Emulator::Dynamic,
             None => Emulator::Static,
             Some("static") => Emulator::Static,
             Some("dynamic") => Emulator::Dynamic,
             Some(other) => return self.bad_value("binfmt.emulator", other, &["static", "dynamic"]),
         };
+        if let (Some(tool), Some(implied)) = (tool, tool_emulator) {
+            if emulator != implied {
+                return self.contradicts_tool("emulator", emulator.as_str(), tool, implied.as_str());
+            }
+        }
         if interpreter == Some(Interpreter::None) && binfmt.contains_key("emulator") {
             return self.fail(
                 Some("binfmt.emulator"),
@@ -770,6 +850,7 @@ impl Validator<'_> {
         binfmt: &Table,
         interpreter: Option<Interpreter>,
         emulator: Option<Emulator>,
+        tool: Option<&Tool>,
     ) -> Option<String> {
         let given = self.opt_str(binfmt, "binfmt.flags")?;
         if interpreter == Some(Interpreter::None) && given.is_some() {
@@ -782,7 +863,10 @@ impl Validator<'_> {
         // NixOS derives the flags from the emulator (binfmt.nix: preserveArgvZero
         // for qemu, fixBinary only for a static one), so a NixOS lab's flags follow.
         let nixos_flags = if emulator == Some(Emulator::Static) { "PF" } else { "P" };
+        // A tool's own flags, unless `flags` overrides them (a machine whose
+        // admin changed the tool's entry).
         let default = match interpreter {
+            _ if tool.is_some() => tool?.flags(),
             Some(Interpreter::None) => "",
             Some(Interpreter::Nixos) => nixos_flags,
             _ => "P",

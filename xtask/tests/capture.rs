@@ -186,6 +186,38 @@ fn a_captured_machine_with_f_builds_as_the_machine_does() {
     check("PF", "pass");
 }
 
+/// issue 16: Debian's own `/usr/lib/binfmt.d/qemu-aarch64.conf` line, byte
+/// for byte (its mask keeps byte 14, which nixpkgs' clears), is captured as
+/// the tool that wrote it, and the captured lab builds as the machine does.
+#[test]
+fn debian_s_own_registration_is_captured_as_its_tool_and_builds_as_the_machine_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec_path = dir.path().join("captured.toml");
+    let conf = dir.path().join("conf");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(
+        conf.join("nix.conf"),
+        "sandbox = true\nsandbox-fallback = false\nextra-platforms = aarch64-linux armv7l-linux\nsubstituters =\nbuild-users-group =\n",
+    )
+    .unwrap();
+    let file = std::fs::read_to_string("/usr/lib/binfmt.d/qemu-aarch64.conf")
+        .expect("Debian's qemu-user-static (apt-get install qemu-user-static)");
+    let line = file.trim_end_matches('\n');
+    let direct = on_machine(dir.path(), &[line.to_owned()], Some(&spec_path));
+    let text = std::fs::read_to_string(&spec_path).unwrap();
+    let lab = spec::load(&spec_path).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(lab.binfmt.tool.map(|t| t.name), Some("debian-bookworm"), "{text}");
+    let plan = xtask::plan::Plan::new(&lab, std::env::consts::ARCH);
+    let aarch64 = plan.registrations.iter().find(|r| r.system.double == "aarch64-linux").unwrap();
+    assert_eq!(aarch64.line(), line, "the lab registers the machine's own bytes");
+
+    // With F the sandbox needs nothing of the emulator: the build passes.
+    let direct_of = |system: &str| direct.iter().find(|(s, _)| s == system).map(|(_, o)| o.clone());
+    assert_eq!(direct_of("aarch64-linux").as_deref(), Some("pass"));
+    assert_eq!(direct_of("armv7l-linux").as_deref(), Some("fail: Exec format error"));
+    assert_eq!(lab_builds(&spec_path), direct, "the captured lab differs from the machine:\n{text}");
+}
+
 #[test]
 fn from_a_captured_machine_to_a_working_one_with_the_steps_lab_fix_prints() {
     let dir = tempfile::tempdir().unwrap();
@@ -217,8 +249,12 @@ fn from_a_captured_machine_to_a_working_one_with_the_steps_lab_fix_prints() {
     let registration = |s: &'static xtask::systems::NixSystem| xtask::plan::Registration {
         name: format!("qemu-{}", s.qemu),
         system: s,
+        offset: "",
+        magic: s.magic,
+        mask: s.mask,
         interpreter: s.fhs_interpreter(),
         flags: "P".into(),
+        provide: None,
     };
     let lines = [registration(system("aarch64-linux")).line(), registration(system("armv7l-linux")).line()];
     let after = on_machine(dir.path(), &lines, None);

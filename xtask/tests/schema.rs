@@ -137,6 +137,8 @@ fn typical_mistakes_are_rejected_by_the_schema_and_by_lab_check() {
             "nixos interpreter on non-nixos",
             format!("{HEAD}[binfmt]\ninterpreter = \"nixos\"\n[[probe]]\nkind = \"exec\"\n"),
         ),
+        ("unknown tool", format!("{HEAD}[binfmt]\ntool = \"debian\"\n[[probe]]\nkind = \"exec\"\n")),
+        ("nixos tool on non-nixos", format!("{HEAD}[binfmt]\ntool = \"nixos-static\"\n[[probe]]\nkind = \"exec\"\n")),
         (
             "flags with no interpreter",
             format!("{HEAD}[binfmt]\ninterpreter = \"none\"\nflags = \"P\"\n[[probe]]\nkind = \"exec\"\n"),

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use super::Unreadable;
+use crate::registrations::{self, KernelEntry, Tool};
 use crate::systems::{NixSystem, BINFMT_DIR};
 
 /// One entry of binfmt_misc, as its status file shows it.
@@ -17,6 +18,8 @@ pub struct Entry {
     pub interpreter: String,
     pub flags: String,
     pub system: Option<&'static NixSystem>,
+    /// The registering tool that writes exactly this entry, if one does.
+    pub tool: Option<&'static Tool>,
 }
 
 /// How binfmt_misc was found.
@@ -94,14 +97,21 @@ pub fn read() -> Result<BinfmtMisc, Unreadable> {
 /// One entry from its status file's text.
 pub fn parse_entry(name: &str, text: &str) -> Entry {
     let field = |key: &str| text.lines().find_map(|l| l.strip_prefix(key)).unwrap_or("").trim().to_owned();
-    let magic = field("magic ");
-    let mask = field("mask ");
+    // Its system by its magic under its own mask, whichever tool wrote it.
+    let found = registrations::identify(&KernelEntry {
+        interpreter: field("interpreter "),
+        flags: field("flags:"),
+        offset: field("offset ").parse().unwrap_or(0),
+        magic_hex: field("magic "),
+        mask_hex: field("mask "),
+    });
     Entry {
         name: name.to_owned(),
         enabled: text.lines().next() == Some("enabled"),
         interpreter: field("interpreter "),
         flags: field("flags:"),
-        system: if magic.is_empty() { None } else { crate::systems::system_of_entry(&magic, &mask) },
+        system: found.map(|f| f.system),
+        tool: found.and_then(|f| f.tool),
     }
 }
 
