@@ -261,3 +261,22 @@ pub fn start_host(plan: &Plan, env: &HostEnv) -> anyhow::Result<host::HostLab> {
     register_compilers(&compilers, &ns)?;
     Ok(ns)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::provision::prereq::package_of;
+    use crate::systems::SYSTEMS;
+
+    #[test]
+    fn every_program_crosslab_asks_for_has_a_package() {
+        let mut programs: Vec<String> = super::HOST_TOOLS.iter().map(|p| (*p).to_owned()).collect();
+        programs.extend(super::vm::host_programs());
+        programs.extend(crate::provision::guest_image::build_programs());
+        programs.extend(SYSTEMS.iter().map(|s| s.fhs_interpreter()));
+        for p in &programs {
+            assert!(package_of(p).is_some(), "no package for {p}");
+        }
+        assert_eq!(package_of("/usr/bin/qemu-riscv64-static"), Some("qemu-user-static"));
+        assert_eq!(package_of("crosslab-no-such-tool"), None, "unknown programs are not guessed to be in coreutils");
+    }
+}
