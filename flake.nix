@@ -25,39 +25,39 @@
       # `cargo xtask lab render` wrote this flake, and every labs/*.toml is in
       # it. A renderer that changed is caught by `cargo test`, not here.
       rendered = {
-        "checks/container-registered-emulator.nix" = "2ce3643af04cc4b22c0637d6324aa1b90bea9a3d94af37cac4f4b19babb8c81d";
+        "checks/container-registered-emulator.nix" = "da7e91424c9d8d14a1d58595dd73130abc5736c0dbab66a544a5a449bd17519f";
         "checks/container-registered-emulator.py" = "8d72a81162bfb38528ac575267853cc5980522ca6c9266ccc488dfa7604e0244";
-        "checks/emulated-compile-rust.nix" = "2b37144936f673e2375bee2628279c105f9b8ce167aa347d341426342c4d5fde";
+        "checks/emulated-compile-rust.nix" = "2e68c430d553f63bd4cd282d319faef0ea3948cf8008cc9122c09a3e55a40a5c";
         "checks/emulated-compile-rust.py" = "9a4135d2b3f412c631a5877eb3aaae2a7dd257ee9721c9be6dfd588575d21df5";
-        "checks/emulated-compile.nix" = "360b55d61ab9a89291cabcb6079be2214b395ee446ddb0c7d6eba42149816aed";
+        "checks/emulated-compile.nix" = "acfb39208710390ed2b5fbdffda1eaf2996181e406d316d8282acb36bd668c7f";
         "checks/emulated-compile.py" = "0f0d5b768151dcd844148b582be0c555accf3a970ac61aa1bb05340c1013ac4a";
-        "checks/emulator-exec-foreign.nix" = "ae100cd8437701158276defc486d4059605fffc33b34b1b6b144ad0cb588799e";
+        "checks/emulator-exec-foreign.nix" = "48ce829c6684a98085176f2766be92bb2335d8d6d062f8f9daebd5e6a6f37f6b";
         "checks/emulator-exec-foreign.py" = "d7a323bd388a506897803cf909c139aa8288668f2a81548920aec14bfbb72fc0";
-        "checks/extra-platforms-unregistered.nix" = "9ca31a413995c837e12c65df3a28578d6697206b2292123b0e8af09ba212e705";
+        "checks/extra-platforms-unregistered.nix" = "78ad5bf8c27c7808e78214a3d01a1c5f06d3c7918d9c344970917ac72ea02d96";
         "checks/extra-platforms-unregistered.py" = "cfcca8df3b79bededbcab0bb4b2694ea94e16201dfdf70091cb8932a988a38b5";
-        "checks/multiarch-uname.nix" = "07b59d3c70c88399631a9d6d4b2ca97d9b114364fa71c0c01a5498bccdc30e09";
+        "checks/multiarch-uname.nix" = "5b71ca536a65f3e5fb1b6f3763ae18a8281a067cdf3f82c9647ee8a62ca2d04b";
         "checks/multiarch-uname.py" = "d27cb3f2ed6bd3d400576524fe845eac12e7906fafe8e60c5cca62369a15c486";
-        "checks/nixos-chroot-dynamic-emulator-fix-static.nix" = "8f1d032a9f460125b05d5dbb42e481e27c5e572155470afd20d8dd973c4cc207";
+        "checks/nixos-chroot-dynamic-emulator-fix-static.nix" = "6334e526b80e8161970d046e32690a0c09370c95f604f35996117e2082b33852";
         "checks/nixos-chroot-dynamic-emulator-fix-static.py" = "3a3805484a735cd617f66867a1930974e5ed9f3a33dba1bce5709174b4c59711";
-        "checks/nixos-chroot-dynamic-emulator.nix" = "edd730214b6288d43eca8d9880631bb97dc2219d24b22867e07b07c02a45e9c1";
+        "checks/nixos-chroot-dynamic-emulator.nix" = "66989d9b9ffa32168906311fdd1360e4af5f89288acf4e134570d074beb36e3d";
         "checks/nixos-chroot-dynamic-emulator.py" = "33410182a40bba4804ce22c7b94895bb22f8d524b1c2a42cf9a9c2ff7d5aabce";
-        "checks/nixos-static-emulators.nix" = "685a7b6a7a5cca72230666e22eb75349464a2f3ad766542cf97d6f15e7d1d650";
+        "checks/nixos-static-emulators.nix" = "b69173f5a1972b6d004a5cbafe8358095118b84188eb3c727f80b3edccb45f1c";
         "checks/nixos-static-emulators.py" = "b9acba9e5f518f151378f270b43afa5772122e4a61b4e88061d63ac514a7f22b";
-        "checks/nixos-vm-aarch64.nix" = "f9a432c2c0934d8fb99ef674e7bdf821610f9257bd4e90a515018b6cb781b178";
+        "checks/nixos-vm-aarch64.nix" = "20f1dcc4088d249c9160612d8d71ed52584d0f11242bb618cea480ff3329174f";
         "checks/nixos-vm-aarch64.py" = "b77afd9b6c6af81af3ef6ff5c91c83ce48d95e571fb546d22f933159612021e8";
-        "checks/nixos-vm-riscv64.nix" = "c6295ea7141632064d23a005317d9bdb12105e25f96654c156462726dbe85863";
+        "checks/nixos-vm-riscv64.nix" = "fa98bb9ea71bc90dc997f67e106863a62ca04616b291042ad04d29b0ec150332";
         "checks/nixos-vm-riscv64.py" = "eba081d59f2168cfd0128db25d357e59bbdc8809c9a264c4734ef0712c9cd04b";
-        "checks/non-nixos-aarch64-fix-f.nix" = "9fb5a9d25bb51b1e4ca169860bc9d8c10f39574606779d31c13281c4b0fb2923";
+        "checks/non-nixos-aarch64-fix-f.nix" = "979959ee21518f0e83e06f5bf3d3935ef3a377b4680a67c39f999625148561d8";
         "checks/non-nixos-aarch64-fix-f.py" = "1d4e5be08c95a2573fc68e8e370cd6461d90ae5d10403ba450fe7ca51a96de4a";
-        "checks/non-nixos-aarch64-fix-sandbox-path.nix" = "379ec26d2937910a4ed9eafbf5b9e7487be162577fc48968fd99c817a04ec889";
+        "checks/non-nixos-aarch64-fix-sandbox-path.nix" = "7898a8eb557ffce2b48dab97587b5a0baedbdec3b1fa0de10312aa6bb6ba5f7e";
         "checks/non-nixos-aarch64-fix-sandbox-path.py" = "8bf045e0b4b23bf68d3ecf204af1b5d5ddafc8b1c6376889869651512a38ea47";
-        "checks/non-nixos-aarch64-no-sandbox.nix" = "ba77fbefe91b25cbe5dd5e25a81db6decc7d32417da453b3372a58bcccdf35cf";
+        "checks/non-nixos-aarch64-no-sandbox.nix" = "bc50428c2fc568d74899b724166f04700a13629f916937a98223b2ff427f53fe";
         "checks/non-nixos-aarch64-no-sandbox.py" = "771611acfdbe4c71693e99aadfc5d2c4e919ee26249b5a1686a396b696fad1aa";
-        "checks/non-nixos-aarch64.nix" = "7f895ffe373474713cf429b30219e0fb0b76fc56a3964e44218a1e33d82a7e98";
+        "checks/non-nixos-aarch64.nix" = "223f588a8fc85446584a292c52bc46df646a008a4953c62e82434baa6607977d";
         "checks/non-nixos-aarch64.py" = "499bd68fd3ad50e2d2eb543e0365640f1a75bd8a06e296397ee11be4cc014bce";
-        "checks/self-exec-under-emulation.nix" = "26d80eb5d5bdfaddc83cb7849156720077a96083c8a71f4129a7a942c9ac0bc3";
+        "checks/self-exec-under-emulation.nix" = "a20203c49f8a53677d29dd59f8a0cb01818dbaaf1166e405590a115794c81bd8";
         "checks/self-exec-under-emulation.py" = "1e3a6e268f6f640871dd2ceff47ab0ce5fa5975b11b69fad50756a927765e90f";
-        "checks/wrapped-interpreter-env-shebang.nix" = "c831a040bad5bb489408146cc445d79148d65ce5a6d8c6ece119875254f595a1";
+        "checks/wrapped-interpreter-env-shebang.nix" = "ad34c8017f22b7caa791a0b664cd683d0157830e817a7ec05607aa7f5eff7c72";
         "checks/wrapped-interpreter-env-shebang.py" = "f5c1c3eaa1142ccc98b322e92811df7eb32d7b2b8484ed17c31fee48da9d3e7a";
         "labs/container-registered-emulator.toml" = "7dd99fa7581b9b55bb4d808334952c051a8d1a11af4df0532c8287ddd1d7afbf";
         "labs/emulated-compile-rust.toml" = "26392db08aa2db2b45d6084252561f48f5e2ba27b49530aa877af5adc825b5ce";
@@ -69,7 +69,7 @@
         "labs/nixos-chroot-dynamic-emulator.toml" = "fb41d860af7eaabb612c93cf97b28982e1212121cf8531c1c93ab94c612d2ba7";
         "labs/nixos-static-emulators.toml" = "d4804cf48fff86ccce3ab171ceed151002d4d1290ba6c143ef0a91196214b3f3";
         "labs/nixos-vm-aarch64.toml" = "632ae6ecd7af188902b67823a05940d764834002939214d9545a7f7ef85b4c46";
-        "labs/nixos-vm-riscv64.toml" = "a79b467bab3dc1785ae61b79a774d9c231d2cfa9f7e472ae043524f9697a15d8";
+        "labs/nixos-vm-riscv64.toml" = "e5591e532feabfecc1976758202fa9031acca60c57932d32e4d901e5d3972e3d";
         "labs/non-nixos-aarch64-fix-f.toml" = "d3799a219ac81316577491117448e2e32b594261d517062ae86f57e4ef3727ad";
         "labs/non-nixos-aarch64-fix-sandbox-path.toml" = "e996f3c37096a3b400db2f0bfc7e646546fd51de159bef38e257588e04e16c87";
         "labs/non-nixos-aarch64-no-sandbox.toml" = "e4b89e5aa37c57d19508a192b4ddb134ce491f936f288d08c4b2626ee8fa437d";
@@ -93,7 +93,7 @@
       problems = stale ++ map (name: "labs/${name} (not rendered)") unrendered;
     in
     {
-      # Every check whose VM comes from cache.nixos.org and fetches pinned by
+      # Every check whose VM comes from the NixOS binary cache and fetches pinned by
       # hash: what `nix flake check` builds (the VMs and their test runs).
       checks.${system} = {
         "container-registered-emulator" = import ./checks/container-registered-emulator.nix {

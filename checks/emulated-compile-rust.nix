@@ -2,7 +2,7 @@
 # The lab `emulated-compile-rust` as a NixOS test: one VM modelling a non-nixos host,
 # every probe of `cargo xtask lab show emulated-compile-rust` run in it (checks/emulated-compile-rust.py).
 # It is crossChecks.x86_64-linux.emulated-compile-rust (xtask/src/render/closure.rs says why).
-# From cache.nixos.org: aarch64-linux rustc and gcc (native), qemu-user (static).
+# From the NixOS binary cache: aarch64-linux rustc and gcc (native), qemu-user (static).
 # Fetched by hash: aarch64-linux busybox (Debian busybox-static, arm64), riscv64-linux busybox (Debian busybox-static, riscv64).
 # Built from source: riscv64-linux rustc and gcc (cross-built).
 # pkgsOn: the package set that runs on a system, natively built (the

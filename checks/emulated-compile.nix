@@ -2,7 +2,7 @@
 # The lab `emulated-compile` as a NixOS test: one VM modelling a non-nixos host,
 # every probe of `cargo xtask lab show emulated-compile` run in it (checks/emulated-compile.py).
 # It is crossChecks.x86_64-linux.emulated-compile (xtask/src/render/closure.rs says why).
-# From cache.nixos.org: aarch64-linux gcc (native), i686-linux gcc (native), qemu-user (static).
+# From the NixOS binary cache: aarch64-linux gcc (native), i686-linux gcc (native), qemu-user (static).
 # Fetched by hash: i686-linux busybox (Debian busybox-static, i386), aarch64-linux busybox (Debian busybox-static, arm64), armv7l-linux busybox (Debian busybox-static, armhf), riscv64-linux busybox (Debian busybox-static, riscv64), s390x-linux busybox (Debian busybox-static, s390x), powerpc64le-linux busybox (Debian busybox-static, ppc64el), mips64el-linux busybox (Debian busybox-static, mips64el).
 # Built from source: armv7l-linux gcc (cross-built), mips64el-linux gcc (cross-built), powerpc64le-linux gcc (cross-built), riscv64-linux gcc (cross-built), s390x-linux gcc (cross-built), aarch64-linux cross gcc, armv7l-linux cross gcc, mips64el-linux cross gcc, powerpc64le-linux cross gcc, riscv64-linux cross gcc, s390x-linux cross gcc.
 # pkgsOn: the package set that runs on a system, natively built (the

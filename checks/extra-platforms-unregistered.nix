@@ -2,7 +2,7 @@
 # The lab `extra-platforms-unregistered` as a NixOS test: one VM modelling a non-nixos host,
 # every probe of `cargo xtask lab show extra-platforms-unregistered` run in it (checks/extra-platforms-unregistered.py).
 # It is checks.x86_64-linux.extra-platforms-unregistered (xtask/src/render/closure.rs says why).
-# From cache.nixos.org: qemu-user (static).
+# From the NixOS binary cache: qemu-user (static).
 # Fetched by hash: aarch64-linux busybox (Debian busybox-static, arm64).
 # Built from source: nothing.
 # pkgsOn: the package set that runs on a system, natively built (the

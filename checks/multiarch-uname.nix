@@ -2,7 +2,7 @@
 # The lab `multiarch-uname` as a NixOS test: one VM modelling a non-nixos host,
 # every probe of `cargo xtask lab show multiarch-uname` run in it (checks/multiarch-uname.py).
 # It is checks.x86_64-linux.multiarch-uname (xtask/src/render/closure.rs says why).
-# From cache.nixos.org: qemu-user (static).
+# From the NixOS binary cache: qemu-user (static).
 # Fetched by hash: i686-linux busybox (Debian busybox-static, i386), armv5tel-linux busybox (Debian busybox-static, armel), armv6l-linux busybox (Debian busybox-static, armel), armv7l-linux busybox (Debian busybox-static, armhf), aarch64-linux busybox (Debian busybox-static, arm64), riscv64-linux busybox (Debian busybox-static, riscv64), s390x-linux busybox (Debian busybox-static, s390x), powerpc64le-linux busybox (Debian busybox-static, ppc64el), mips64el-linux busybox (Debian busybox-static, mips64el).
 # Built from source: nothing.
 # pkgsOn: the package set that runs on a system, natively built (the

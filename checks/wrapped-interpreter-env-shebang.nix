@@ -2,7 +2,7 @@
 # The lab `wrapped-interpreter-env-shebang` as a NixOS test: one VM modelling a non-nixos host,
 # every probe of `cargo xtask lab show wrapped-interpreter-env-shebang` run in it (checks/wrapped-interpreter-env-shebang.py).
 # It is checks.x86_64-linux.wrapped-interpreter-env-shebang (xtask/src/render/closure.rs says why).
-# From cache.nixos.org: qemu-user (static).
+# From the NixOS binary cache: qemu-user (static).
 # Fetched by hash: aarch64-linux busybox (Debian busybox-static, arm64), x86_64-linux busybox (Debian busybox-static, amd64).
 # Built from source: nothing.
 # pkgsOn: the package set that runs on a system, natively built (the

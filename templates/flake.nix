@@ -47,7 +47,7 @@
       problems = stale ++ map (name: "labs/${name} (not rendered)") unrendered;
     in
     {
-      # Every check whose VM comes from cache.nixos.org and fetches pinned by
+      # Every check whose VM comes from the NixOS binary cache and fetches pinned by
       # hash: what `nix flake check` builds (the VMs and their test runs).
       checks.${system} = {
 {%- for lab in labs %}{% if !lab.cross %}

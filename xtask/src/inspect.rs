@@ -81,7 +81,7 @@ impl flags::Show {
         line(format!("\nrendered check: {}", crate::render::closure::flake_attr(&rendered)));
         for (origin, what) in crate::render::closure::summary(&crate::render::closure::parts(&rendered)) {
             let label = match origin {
-                crate::render::closure::Origin::Cache => "downloads (cache.nixos.org)",
+                crate::render::closure::Origin::Cache => "downloads (the NixOS binary cache)",
                 crate::render::closure::Origin::Fetch => "fetches (by hash)",
                 crate::render::closure::Origin::Source => "builds from source",
             };

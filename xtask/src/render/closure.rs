@@ -39,7 +39,7 @@ pub fn payload_systems(plan: &Plan) -> Vec<&'static NixSystem> {
 /// Where a part of a check's node comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Origin {
-    /// Substituted from cache.nixos.org.
+    /// Substituted from the NixOS binary cache.
     Cache,
     /// A fixed-output fetch, pinned by its hash.
     Fetch,
@@ -317,7 +317,7 @@ pub fn summary(parts: &[Part]) -> Vec<(Origin, Vec<String>)> {
 /// from the cache, fetches by hash and builds from source (beside NixOS and
 /// the test driver, which every check substitutes).
 pub fn markdown_table(plans: &[Plan]) -> String {
-    let mut out = String::from("| check | downloads (cache.nixos.org) | fetches (by hash) | builds from source |\n");
+    let mut out = String::from("| check | downloads (the NixOS binary cache) | fetches (by hash) | builds from source |\n");
     out.push_str("|---|---|---|---|\n");
     for plan in plans {
         let parts = parts(plan);

@@ -417,7 +417,7 @@ impl CheckNix {
                 .into_iter()
                 .map(|(origin, what)| {
                     let label = match origin {
-                        closure::Origin::Cache => "From cache.nixos.org",
+                        closure::Origin::Cache => "From the NixOS binary cache",
                         closure::Origin::Fetch => "Fetched by hash",
                         closure::Origin::Source => "Built from source",
                     };

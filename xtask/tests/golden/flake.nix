@@ -25,9 +25,9 @@
       # `cargo xtask lab render` wrote this flake, and every labs/*.toml is in
       # it. A renderer that changed is caught by `cargo test`, not here.
       rendered = {
-        "checks/nixos-static-emulators.nix" = "685a7b6a7a5cca72230666e22eb75349464a2f3ad766542cf97d6f15e7d1d650";
+        "checks/nixos-static-emulators.nix" = "b69173f5a1972b6d004a5cbafe8358095118b84188eb3c727f80b3edccb45f1c";
         "checks/nixos-static-emulators.py" = "b9acba9e5f518f151378f270b43afa5772122e4a61b4e88061d63ac514a7f22b";
-        "checks/non-nixos-aarch64.nix" = "7f895ffe373474713cf429b30219e0fb0b76fc56a3964e44218a1e33d82a7e98";
+        "checks/non-nixos-aarch64.nix" = "223f588a8fc85446584a292c52bc46df646a008a4953c62e82434baa6607977d";
         "checks/non-nixos-aarch64.py" = "499bd68fd3ad50e2d2eb543e0365640f1a75bd8a06e296397ee11be4cc014bce";
       };
       fileAt = path: ./. + "/${path}";
@@ -46,7 +46,7 @@
       problems = stale ++ map (name: "labs/${name} (not rendered)") unrendered;
     in
     {
-      # Every check whose VM comes from cache.nixos.org and fetches pinned by
+      # Every check whose VM comes from the NixOS binary cache and fetches pinned by
       # hash: what `nix flake check` builds (the VMs and their test runs).
       checks.${system} = {
         "nixos-static-emulators" = import ./checks/nixos-static-emulators.nix {

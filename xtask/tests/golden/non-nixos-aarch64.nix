@@ -2,7 +2,7 @@
 # The lab `non-nixos-aarch64` as a NixOS test: one VM modelling a non-nixos host,
 # every probe of `cargo xtask lab show non-nixos-aarch64` run in it (checks/non-nixos-aarch64.py).
 # It is checks.x86_64-linux.non-nixos-aarch64 (xtask/src/render/closure.rs says why).
-# From cache.nixos.org: aarch64-linux gcc (native), qemu-user (static).
+# From the NixOS binary cache: aarch64-linux gcc (native), qemu-user (static).
 # Fetched by hash: aarch64-linux busybox (Debian busybox-static, arm64).
 # Built from source: nothing.
 # pkgsOn: the package set that runs on a system, natively built (the
