@@ -317,7 +317,8 @@ pub fn summary(parts: &[Part]) -> Vec<(Origin, Vec<String>)> {
 /// from the cache, fetches by hash and builds from source (beside NixOS and
 /// the test driver, which every check substitutes).
 pub fn markdown_table(plans: &[Plan]) -> String {
-    let mut out = String::from("| check | downloads (the NixOS binary cache) | fetches (by hash) | builds from source |\n");
+    let mut out =
+        String::from("| check | downloads (the NixOS binary cache) | fetches (by hash) | builds from source |\n");
     out.push_str("|---|---|---|---|\n");
     for plan in plans {
         let parts = parts(plan);
