@@ -16,12 +16,9 @@
 
 pub mod preflight;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 
@@ -256,6 +253,13 @@ fn interactive(flake: &str, overrides: &[String], plan: &Plan, dir: &Path) -> an
     Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
+/// A nix call, its output handed to `on_line` line by line as it comes, its
+/// process group killed after `bound` ([`crate::run::process`], as probes run).
+fn run_streaming(mut command: Command, bound: Duration, on_line: &mut dyn FnMut(&str)) -> anyhow::Result<Execution> {
+    command.stdin(Stdio::null());
+    crate::run::process::run_bounded_lines(command, bound, || {}, Some(on_line))
+}
+
 fn build_bound() -> Duration {
     std::env::var("CROSSLAB_NIXOS_TIMEOUT")
         .ok()
@@ -285,66 +289,4 @@ fn errors_or_tail(text: &str) -> String {
 fn last_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join(" | ")
-}
-
-/// The most of a nix call's output kept for messages.
-const KEEP_LINES: usize = 200;
-
-/// Runs `command` (stdout and stderr on one pipe), calling `on_line` for each
-/// line as it comes, killing its process group after `bound`. Keeps the last
-/// [`KEEP_LINES`] lines as the execution's output.
-fn run_streaming(mut command: Command, bound: Duration, on_line: &mut dyn FnMut(&str)) -> anyhow::Result<Execution> {
-    let shown = format!("{:?}", command);
-    let (reader, writer) = std::io::pipe().context("failed to create a pipe")?;
-    command.stdin(Stdio::null()).stdout(writer.try_clone()?).stderr(writer);
-    // The group lets the bound kill everything nix started.
-    crate::run::process::in_own_process_group(&mut command);
-    let start = Instant::now();
-    let mut child = command.spawn().with_context(|| format!("could not execute {shown}"))?;
-    drop(command);
-    let pgid = child.id() as i32;
-    let timed_out = Arc::new(AtomicBool::new(false));
-    let finished = Arc::new(AtomicBool::new(false));
-    let watchdog = {
-        let (timed_out, finished) = (timed_out.clone(), finished.clone());
-        std::thread::spawn(move || {
-            while start.elapsed() < bound {
-                if finished.load(Ordering::Relaxed) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            timed_out.store(true, Ordering::Relaxed);
-            // SAFETY: plain kill(2) on the child's own process group.
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
-        })
-    };
-    let mut kept: std::collections::VecDeque<String> = std::collections::VecDeque::new();
-    let mut reader = BufReader::new(reader);
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
-        let line = String::from_utf8_lossy(&buf);
-        let line = line.trim_end_matches(['\n', '\r']);
-        on_line(line);
-        kept.push_back(line.to_owned());
-        if kept.len() > KEEP_LINES {
-            kept.pop_front();
-        }
-    }
-    let status = child.wait()?;
-    finished.store(true, Ordering::Relaxed);
-    let _ = watchdog.join();
-    use std::os::unix::process::ExitStatusExt;
-    Ok(Execution {
-        exit_code: status.code(),
-        signal: status.signal(),
-        timed_out: timed_out.load(Ordering::Relaxed),
-        duration: start.elapsed(),
-        output: Vec::from(kept).join("\n"),
-    })
 }

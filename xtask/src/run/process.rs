@@ -17,7 +17,19 @@ const KEEP_TAIL: usize = 56 * 1024;
 /// Runs `command` with stdout and stderr on one pipe, killing its process
 /// group after `timeout`; `cleanup` runs after a timeout or when something
 /// outside the group keeps the pipe open.
-pub fn run_bounded(mut command: Command, timeout: Duration, cleanup: impl Fn()) -> anyhow::Result<Execution> {
+pub fn run_bounded(command: Command, timeout: Duration, cleanup: impl Fn()) -> anyhow::Result<Execution> {
+    run_bounded_lines(command, timeout, cleanup, None)
+}
+
+/// [`run_bounded`], also handing each line of output to `on_line` as it
+/// comes (the nixos backend judges probes from the test driver's log while
+/// `nix build` runs), on the caller's thread.
+pub fn run_bounded_lines(
+    mut command: Command,
+    timeout: Duration,
+    cleanup: impl Fn(),
+    mut on_line: Option<&mut dyn FnMut(&str)>,
+) -> anyhow::Result<Execution> {
     let program = format!("{:?}", command.get_program());
     let (reader, writer) = std::io::pipe().context("failed to create a pipe")?;
     command.stdout(writer.try_clone()?).stderr(writer);
@@ -25,7 +37,20 @@ pub fn run_bounded(mut command: Command, timeout: Duration, cleanup: impl Fn()) 
     let start = Instant::now();
     let mut child = command.spawn().with_context(|| format!("could not execute {program}"))?;
     drop(command); // closes our copies of the pipe's write end
-    let collector = std::thread::spawn(move || collect_bounded(reader));
+    let (lines_out, lines) = std::sync::mpsc::channel::<String>();
+    let lines_out = on_line.is_some().then_some(lines_out);
+    let collector = std::thread::spawn(move || collect_bounded(reader, lines_out));
+    let mut pass_lines = |wait: Duration| match on_line.as_mut() {
+        Some(on_line) => {
+            if let Ok(line) = lines.recv_timeout(wait) {
+                on_line(&line);
+                while let Ok(line) = lines.try_recv() {
+                    on_line(&line);
+                }
+            }
+        }
+        None => std::thread::sleep(wait),
+    };
     let pgid = child.id() as i32;
     let mut timed_out = false;
     let status = loop {
@@ -39,13 +64,13 @@ pub fn run_bounded(mut command: Command, timeout: Duration, cleanup: impl Fn()) 
             cleanup();
             break child.wait()?;
         }
-        std::thread::sleep(poll_interval(start.elapsed()));
+        pass_lines(poll_interval(start.elapsed()));
     };
     let duration = start.elapsed();
     // Something the probe started may still hold the pipe open.
     let grace = Instant::now() + Duration::from_millis(200);
     while !collector.is_finished() && Instant::now() < grace {
-        std::thread::sleep(Duration::from_millis(2));
+        pass_lines(Duration::from_millis(2));
     }
     if !collector.is_finished() {
         // SAFETY: as above.
@@ -53,6 +78,8 @@ pub fn run_bounded(mut command: Command, timeout: Duration, cleanup: impl Fn()) 
         cleanup();
     }
     let output = collector.join().map_err(|_| anyhow::anyhow!("the output reader panicked"))?;
+    // What the reader sent before it ended.
+    pass_lines(Duration::ZERO);
     use std::os::unix::process::ExitStatusExt;
     Ok(Execution { exit_code: status.code(), signal: status.signal(), timed_out, duration, output })
 }
@@ -69,8 +96,22 @@ fn poll_interval(elapsed: Duration) -> Duration {
 }
 
 /// Reads everything, keeping the first [`KEEP_HEAD`] and last [`KEEP_TAIL`]
-/// bytes, and decodes them for matching with [`decode_output`].
-fn collect_bounded(mut reader: impl Read) -> String {
+/// bytes, and decodes them for matching with [`decode_output`]; with
+/// `lines`, sends each line (decoded lossily) there as it completes.
+fn collect_bounded(mut reader: impl Read, lines: Option<std::sync::mpsc::Sender<String>>) -> String {
+    let mut partial: Vec<u8> = Vec::new();
+    let mut send_lines = |chunk: &[u8], end: bool| {
+        let Some(lines) = &lines else { return };
+        partial.extend_from_slice(chunk);
+        while let Some(at) = partial.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = partial.drain(..=at).collect();
+            let _ = lines.send(String::from_utf8_lossy(&line).trim_end_matches(['\n', '\r']).to_owned());
+        }
+        if end && !partial.is_empty() {
+            let _ = lines.send(String::from_utf8_lossy(&partial).into_owned());
+            partial.clear();
+        }
+    };
     let mut head = Vec::new();
     // The tail grows to twice its size before the oldest half is dropped, so
     // each byte is moved at most once more: gigabytes pass at pipe speed.
@@ -82,6 +123,7 @@ fn collect_bounded(mut reader: impl Read) -> String {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        send_lines(&buf[..n], false);
         total += n as u64;
         let mut chunk = &buf[..n];
         if head.len() < KEEP_HEAD {
@@ -94,6 +136,7 @@ fn collect_bounded(mut reader: impl Read) -> String {
             tail.drain(..tail.len() - KEEP_TAIL);
         }
     }
+    send_lines(&[], true);
     if tail.len() > KEEP_TAIL {
         tail.drain(..tail.len() - KEEP_TAIL);
     }
@@ -168,7 +211,27 @@ pub fn in_own_process_group(command: &mut Command) {
 
 #[cfg(test)]
 mod tests {
-    use super::decode_output;
+    use super::{decode_output, run_bounded_lines};
+
+    #[test]
+    fn lines_reach_the_caller_as_they_come_and_the_output_is_kept_whole() {
+        let mut command = std::process::Command::new("/bin/sh");
+        command.args(["-c", "echo one; sleep 0.2; printf 'two\\nthree'"]);
+        let start = std::time::Instant::now();
+        let mut seen: Vec<(String, std::time::Duration)> = Vec::new();
+        let done = run_bounded_lines(
+            command,
+            std::time::Duration::from_secs(10),
+            || {},
+            Some(&mut |line: &str| seen.push((line.to_owned(), start.elapsed()))),
+        )
+        .unwrap();
+        let lines: Vec<&str> = seen.iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(lines, ["one", "two", "three"], "an unterminated last line counts too");
+        assert!(seen[0].1 < std::time::Duration::from_millis(150), "`one` came before the sleep ended: {seen:?}");
+        assert_eq!(done.output, "one\ntwo\nthree");
+        assert_eq!(done.exit_code, Some(0));
+    }
 
     /// Bytes `nix-build` 2.8 printed here when a sandboxed build could not
     /// execute its builder: the message's length (110, `n`) counts the ANSI
