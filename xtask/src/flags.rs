@@ -297,6 +297,10 @@ pub struct Bench {
 
 #[derive(Debug, Args)]
 pub struct Test {
+    /// Only the tests that need no root, no network and no VM (a few
+    /// minutes; for while editing). Without it, every test runs.
+    #[arg(long)]
+    pub quick: bool,
     /// Arguments passed on to `cargo test` (after `--`).
     #[arg(last = true)]
     pub cargo_test_args: Vec<String>,

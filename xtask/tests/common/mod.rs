@@ -70,7 +70,7 @@ exec bash -euc "$script"
 
 /// Runs `script` in an overlay root of this machine (see [`OVERLAY_ROOT`]):
 /// a fresh machine without the packages in `purge` when `fresh`. Needs root.
-pub fn in_an_overlay_root(script: &str, purge: &[&str], fresh: bool) -> Output {
+pub fn in_an_overlay_root(script: &str, purge: &[String], fresh: bool) -> Output {
     assert_eq!(unsafe { libc::geteuid() }, 0, "an overlay root of / needs root");
     let stage = tempfile::tempdir().unwrap();
     let repo = xtask::project_root();
