@@ -260,7 +260,8 @@ fn a_kvm_verdict_is_reused_within_a_boot_and_not_after_a_reboot() {
         let verdict = serde_json::json!({
             "boot_id": boot_id,
             "tested_at": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 300,
-            "timeout_secs": 4,
+            // The default bound's test (flags.rs), whose verdict a plain `lab doctor` reuses.
+            "timeout_secs": 20,
             "verdict": { "DidNotBoot": {
                 "timeout": { "secs": 4, "nanos": 0 },
                 "why": "no kernel message on the serial console",
@@ -299,4 +300,80 @@ fn a_kvm_verdict_is_reused_within_a_boot_and_not_after_a_reboot() {
     // Another boot's verdict is not this boot's.
     write("00000000-0000-0000-0000-000000000000");
     assert!(!doctor(&[]).contains("/boot/vmlinuz-test"), "{text}");
+}
+
+/// The KVM test's judgement with a stand-in qemu-system-x86_64 on PATH that
+/// prints a kernel's banner after a set time under each accelerator (or
+/// never): the first banner decides, and only a control that printed its
+/// banner makes a KVM guest that did not a PROBLEM. With the old 4 s bound
+/// a TCG boot as slow as the one measured (7.6 s) never got to print, and a
+/// working machine's doctor reported a PROBLEM.
+#[test]
+fn the_first_banner_decides_the_kvm_test_and_a_slow_tcg_boot_fits_the_default_bound() {
+    let _turn = ONE_DOCTOR_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    assert!(
+        std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok(),
+        "this test needs /dev/kvm to open read-write (as root on a machine with KVM), as the doctor's KVM test does"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let qemu = bin.join("qemu-system-x86_64");
+    std::fs::write(
+        &qemu,
+        r#"#!/usr/bin/python3
+# A stand-in qemu-system-x86_64: prints a kernel's banner on the serial
+# console after $STANDIN_KVM or $STANDIN_TCG seconds (or never), one process.
+import os, sys, time
+if "--version" in sys.argv:
+    print("QEMU emulator version 0.0.0 (stand-in)")
+    sys.exit(0)
+accel = sys.argv[sys.argv.index("-accel") + 1]
+delay = os.environ["STANDIN_" + accel.upper()]
+if delay != "never":
+    time.sleep(float(delay))
+    print("[    0.000000] Linux version 6.1.0-stand-in", flush=True)
+time.sleep(1000)
+"#,
+    )
+    .unwrap();
+    std::fs::set_permissions(&qemu, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cache = dir.path().join("cache");
+    std::fs::create_dir_all(cache.join("vm/stand-in")).unwrap();
+    std::fs::write(cache.join("vm/stand-in/vmlinuz"), "not a kernel: the stand-in qemu reads nothing").unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let doctor = |kvm: &str, tcg: &str, extra: &[&str]| {
+        let started = std::time::Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["lab", "doctor", "--retest-kvm"])
+            .args(extra)
+            .env("PATH", &path)
+            .env("CROSSLAB_CACHE", &cache)
+            .env("STANDIN_KVM", kvm)
+            .env("STANDIN_TCG", tcg)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let kvm_lines: Vec<String> = text
+            .lines()
+            .skip_while(|l| *l != "kvm")
+            .skip(1)
+            .take_while(|l| l.starts_with(' '))
+            .map(str::to_owned)
+            .collect();
+        (kvm_lines.join("\n"), started.elapsed(), text)
+    };
+    // KVM works: its banner ends the test, the TCG control is not waited for.
+    let (kvm, took, text) = doctor("0.3", "never", &[]);
+    assert!(kvm.contains("ok       KVM works: a Linux guest printed its banner in 0."), "{text}");
+    assert!(took.as_secs_f64() < 5.0, "the doctor waited {took:?} for a control it did not need:\n{text}");
+    // KVM hangs, TCG is as slow as measured: a PROBLEM, found when the control's banner came.
+    let (kvm, took, text) = doctor("never", "8", &[]);
+    assert!(kvm.contains("PROBLEM  KVM present (/dev/kvm opens) but a guest did not boot in 8."), "{text}");
+    assert!(kvm.contains("under TCG the same kernel did in 8."), "{text}");
+    assert!(took.as_secs_f64() < 12.0, "the doctor waited {took:?} after the control's banner:\n{text}");
+    // Neither prints within the bound: nothing says KVM is at fault.
+    let (kvm, _, text) = doctor("never", "never", &["--kvm-timeout", "2"]);
+    assert!(kvm.contains("note     /dev/kvm exists; KVM not judged: neither a KVM guest nor its TCG control printed the kernel's banner in 2 s"), "{text}");
+    assert!(!kvm.contains("PROBLEM"), "{text}");
 }
