@@ -147,8 +147,15 @@ fn elf_headers_tell_static_from_dynamic_for_any_byte_order() {
 /// with F, with Nix configured by `NIX_CONFIG`: the setup the README's sample
 /// shows, the same on every machine but for versions and times.
 fn doctor_in_sample_setup(cache: &Path, args: &str) -> (String, std::time::Duration) {
+    doctor_in(cache, "", args, |_| {})
+}
+
+/// [`doctor_in_sample_setup`] after `setup` (shell), with `env` applied to
+/// the command.
+fn doctor_in(cache: &Path, setup: &str, args: &str, env: impl FnOnce(&mut Command)) -> (String, std::time::Duration) {
     let script = format!(
         r#"set -e
+{setup}
 mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
 printf '%s' ':qemu-aarch64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00:\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\x00\xff\xfe\xff\xff\xff:/usr/bin/qemu-aarch64-static:P' > /proc/sys/fs/binfmt_misc/register
 printf '%s' ':qemu-riscv64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xf3\x00:\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:/usr/bin/qemu-riscv64-static:PF' > /proc/sys/fs/binfmt_misc/register
@@ -156,12 +163,13 @@ exec "$0" lab doctor {args}
 "#
     );
     let started = std::time::Instant::now();
-    let out = Command::new("unshare")
+    let mut command = Command::new("unshare");
+    command
         .args(["--user", "--map-root-user", "--mount", "--", "/bin/sh", "-c", &script, env!("CARGO_BIN_EXE_xtask")])
         .env("NIX_CONFIG", "sandbox = true\nextra-platforms = aarch64-linux riscv64-linux\nsystem-features = nixos-test benchmark big-parallel kvm")
-        .env("CROSSLAB_CACHE", cache)
-        .output()
-        .unwrap();
+        .env("CROSSLAB_CACHE", cache);
+    env(&mut command);
+    let out = command.output().unwrap();
     let elapsed = started.elapsed();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.code().is_some_and(|c| c < 2), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
@@ -184,6 +192,44 @@ fn without_numbers(text: &str) -> String {
     out
 }
 
+/// Packages whose qemu programs the README's doctor sample lists: what the
+/// test suite installs (testsuite.rs's TEST_PACKAGES), nothing else.
+const SAMPLE_QEMU_PACKAGES: [&str; 2] = ["qemu-user-static", "qemu-user"];
+
+/// Shell that makes this mount namespace's /usr/bin and /usr/sbin hold
+/// links to everything in the real ones but the qemu programs no package of
+/// [`SAMPLE_QEMU_PACKAGES`] ships (say qemu-utils from backports, or a
+/// qemu-system), and /boot empty (so the KVM test has no kernel): what the
+/// README's sample shows is then what the suite set up, on any machine.
+/// Also returns the programs hidden.
+fn only_the_suites_qemu(scratch: &Path) -> (String, Vec<String>) {
+    let listed = Command::new("dpkg-query").arg("-L").args(SAMPLE_QEMU_PACKAGES).output().unwrap();
+    assert!(
+        listed.status.success(),
+        "the README's doctor sample lists Debian's {SAMPLE_QEMU_PACKAGES:?}, which are not all installed: {}\n  help: run the tests with `cargo xtask test`, which installs them first",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let shipped = String::from_utf8(listed.stdout).unwrap();
+    let mut hidden = Vec::new();
+    for dir in ["/usr/bin", "/usr/sbin"] {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = format!("{dir}/{}", entry.file_name().to_string_lossy());
+            if entry.file_name().to_string_lossy().starts_with("qemu-") && !shipped.lines().any(|l| l == path) {
+                hidden.push(path);
+            }
+        }
+    }
+    let o = scratch.display();
+    let setup = format!(
+        r#"for d in bin sbin; do mkdir -p "{o}/$d"; mount --bind "/usr/$d" "{o}/$d"; done
+for d in bin sbin; do "{o}/bin/mount" -t tmpfs crosslab-sample "/usr/$d"; "{o}/bin/ln" -s "{o}/$d"/* "/usr/$d/"; done
+"{o}/bin/rm" -f {hide}
+mount -t tmpfs crosslab-sample /boot"#,
+        hide = hidden.join(" ")
+    );
+    (setup, hidden)
+}
+
 #[test]
 fn the_readme_sample_is_what_lab_doctor_prints() {
     let _turn = ONE_DOCTOR_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -191,8 +237,16 @@ fn the_readme_sample_is_what_lab_doctor_prints() {
     // verdict, no unpacked qemu-system, the same every time.
     let cache = std::env::temp_dir().join("crosslab-doctor-readme-sample");
     let _ = std::fs::remove_dir_all(&cache);
-    let (text, took) = doctor_in_sample_setup(&cache, "");
+    let scratch = tempfile::tempdir().unwrap();
+    let (setup, hidden) = only_the_suites_qemu(scratch.path());
+    let (text, took) = doctor_in(&cache, &setup, "", |c| {
+        // No $PATH entry, Nix profile or per-user profile but the system's.
+        c.env("PATH", "/usr/sbin:/usr/bin").env("HOME", scratch.path()).env_remove("USER");
+    });
     let _ = std::fs::remove_dir_all(&cache);
+    for program in &hidden {
+        assert!(!text.contains(program.rsplit('/').next().unwrap()), "{program} was not hidden:\n{text}");
+    }
     assert!(took.as_secs_f64() <= 5.0, "lab doctor took {took:?}:\n{text}");
 
     const BEGIN: &str = "<!-- doctor:begin -->\n";

@@ -227,9 +227,13 @@ fn driver_checks(name: &str, script: &str) -> Result<(), String> {
     let node_hints: Vec<String> = NODE_NAMES.iter().map(|n| format!("{n}: Machine;")).collect();
     let typed = dir.path().join("testScriptWithTypes");
     std::fs::write(&typed, format!("{TEST_SCRIPT_PRELUDE_25_05}{}\n\n{script}", node_hints.join(" "))).unwrap();
+    // One mypy cache per test (thread), kept between runs: mypy then reads
+    // the standard library's types once, not once per script (cold, ~2 s each).
+    let thread = std::thread::current();
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mypy-cache").join(thread.name().unwrap_or("main"));
     let out = run(Command::new(PYTHON)
         .args(["-m", "mypy", "--no-implicit-optional", "--pretty", "--no-color-output", "--cache-dir"])
-        .arg(dir.path().join("mypy-cache"))
+        .arg(cache)
         .arg(&typed)
         .env("MYPYPATH", &stubs));
     if !out.status.success() {
