@@ -217,8 +217,8 @@ fn cargo(sh: &Shell, offline: bool, args: &[String]) -> bool {
 }
 
 /// Installs whatever of [`TEST_PACKAGES`] is missing (as root), before any
-/// test runs.
-fn ensure_packages(sh: &Shell) -> anyhow::Result<()> {
+/// test runs; a test binary run by itself calls it too (tests/common).
+pub fn ensure_packages(sh: &Shell) -> anyhow::Result<()> {
     let missing: Vec<&str> = TEST_PACKAGES.iter().map(|(p, _)| *p).filter(|p| !is_installed(sh, p)).collect();
     if missing.is_empty() {
         return Ok(());

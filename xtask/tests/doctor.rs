@@ -2,13 +2,16 @@
 //! entries, mounts, /nix, /etc/nix, no qemu left running), it reads a
 //! binfmt_misc instance's entries and judges each against Nix's sandbox, and
 //! it tells static from dynamic emulators by their ELF headers.
-//! Needs root, Nix, qemu-user-static and qemu-system-x86.
+//! Needs root and /dev/kvm; each test first installs the suite's packages
+//! that are missing (Nix, qemu-user-static, qemu-user: tests/common).
 
 use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
 
 use xtask::doctor::{executable, Executable};
+
+mod common;
 
 /// What `lab doctor` must leave as it found it.
 fn host_state() -> String {
@@ -55,6 +58,7 @@ fn qemu_processes() -> Vec<String> {
 
 #[test]
 fn doctor_changes_nothing_on_the_machine() {
+    common::test_packages();
     let _turn = ONE_DOCTOR_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     assert!(qemu_processes().is_empty(), "a test guest from elsewhere is running: {:?}", qemu_processes());
     let before = host_state();
@@ -94,6 +98,7 @@ fn doctor_changes_nothing_on_the_machine() {
 
 #[test]
 fn entries_are_judged_against_the_sandbox_and_extra_platforms() {
+    common::test_packages();
     let _turn = ONE_DOCTOR_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     // A private binfmt_misc instance (kernel ≥ 6.7) the doctor finds mounted.
     let script = r#"set -e
@@ -126,6 +131,7 @@ exec "$0" lab doctor --kvm-timeout 1
 
 #[test]
 fn elf_headers_tell_static_from_dynamic_for_any_byte_order() {
+    common::test_packages();
     assert_eq!(executable(Path::new("/usr/bin/qemu-aarch64-static")), Executable::Elf(None));
     assert!(matches!(executable(Path::new("/bin/true")), Executable::Elf(Some(loader)) if loader.contains("ld-linux")));
     assert_eq!(executable(Path::new("/crosslab/no/such/file")), Executable::Missing);
@@ -232,6 +238,7 @@ mount -t tmpfs crosslab-sample /boot"#,
 
 #[test]
 fn the_readme_sample_is_what_lab_doctor_prints() {
+    common::test_packages();
     let _turn = ONE_DOCTOR_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     // An empty cache at a fixed path (it shows in the output): no cached KVM
     // verdict, no unpacked qemu-system, the same every time.
@@ -270,6 +277,7 @@ fn the_readme_sample_is_what_lab_doctor_prints() {
 
 #[test]
 fn every_registered_emulator_and_every_installed_qemu_is_listed() {
+    common::test_packages();
     let _turn = ONE_DOCTOR_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let cache = tempfile::tempdir().unwrap();
     let (text, _) = doctor_in_sample_setup(cache.path(), "");
@@ -307,6 +315,7 @@ fn every_registered_emulator_and_every_installed_qemu_is_listed() {
 
 #[test]
 fn a_kvm_verdict_is_reused_within_a_boot_and_not_after_a_reboot() {
+    common::test_packages();
     let _turn = ONE_DOCTOR_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let cache = tempfile::tempdir().unwrap();
     let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap().trim().to_owned();
@@ -364,6 +373,7 @@ fn a_kvm_verdict_is_reused_within_a_boot_and_not_after_a_reboot() {
 /// working machine's doctor reported a PROBLEM.
 #[test]
 fn the_first_banner_decides_the_kvm_test_and_a_slow_tcg_boot_fits_the_default_bound() {
+    common::test_packages();
     let _turn = ONE_DOCTOR_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     assert!(
         std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok(),

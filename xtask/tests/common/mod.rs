@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 /// Writes `text` as `<dir>/<name>.toml` and returns its path.
 pub fn write_spec(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
@@ -91,4 +92,18 @@ pub fn in_an_overlay_root(script: &str, purge: &[String], fresh: bool) -> Output
         c.env("HOME", "/root");
     }
     c.output().unwrap()
+}
+
+/// Makes sure the suite's Debian packages are installed (testsuite.rs's
+/// TEST_PACKAGES; as root, once per test binary), as `cargo xtask test` does
+/// before any test: a test binary run by itself on a fresh machine then
+/// reads what it set up, not what an earlier test happened to install.
+pub fn test_packages() {
+    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+    let done = DONE.get_or_init(|| {
+        xtask::testsuite::ensure_packages(&xshell::Shell::new().unwrap()).map_err(|e| format!("{e:#}"))
+    });
+    if let Err(e) = done {
+        panic!("{e}");
+    }
 }
