@@ -15,6 +15,8 @@ use xtask::plan::Plan;
 use xtask::render::{Render, VM_HOST_ARCH};
 use xtask::run::nixos::{parse_driver_log, verdicts_from_log};
 
+mod common;
+
 /// A stand-in for nixos-25.05's test driver running a testScript: the
 /// script's machine answers `execute` from a list (one answer per call), and
 /// everything is logged as 25.05's TerminalLogger prints it
@@ -118,6 +120,7 @@ fn test_script(lab: &xtask::spec::Lab, dir: &Path) -> String {
 
 #[test]
 fn the_driver_log_of_a_rendered_check_gives_every_verdict() {
+    common::test_packages();
     let dir = tempfile::tempdir().unwrap();
     let lab = xtask::load_labs(&xtask::project_root(), &["non-nixos-aarch64".to_owned()]).unwrap().remove(0);
     test_script(&lab, dir.path());
@@ -165,6 +168,7 @@ fn the_driver_log_of_a_rendered_check_gives_every_verdict() {
 
 #[test]
 fn without_network_it_ends_within_seconds_saying_how_to_use_a_local_nixpkgs() {
+    common::test_packages();
     let dir = tempfile::tempdir().unwrap();
     let start = Instant::now();
     let mut cmd = xtask();
@@ -182,6 +186,7 @@ fn without_network_it_ends_within_seconds_saying_how_to_use_a_local_nixpkgs() {
 
 #[test]
 fn a_whole_run_through_nix_build_gives_the_report_json_and_junit() {
+    common::test_packages();
     let dir = tempfile::tempdir().unwrap();
     // A stand-in nixpkgs: runNixOSTest builds a derivation whose builder runs
     // the testScript under the 25.05-format driver, so `nix build -L` prints
