@@ -16,6 +16,8 @@ use xtask::run::toolchain;
 use xtask::spec::Language;
 use xtask::systems::NixSystem;
 
+mod common;
+
 /// `apt-get -qq update` of trixie for riscv64 and arm64, as crosslab runs it,
 /// from deb.debian.org on 2026-11-23 (its trixie riscv64 index was mid-sync for days).
 const APT_UPDATE_TRIXIE_RISCV64: &str = "\
@@ -49,6 +51,7 @@ E: mmdebstrap failed to run
 
 #[test]
 fn apts_complaints_about_an_inconsistent_mirror_are_recognised() {
+    common::test_packages();
     for (what, output) in [("apt-get update", APT_UPDATE_TRIXIE_RISCV64), ("mmdebstrap", MMDEBSTRAP_TRIXIE_RISCV64)] {
         let bad = inconsistent_index("trixie", output).unwrap_or_else(|| panic!("{what}'s output not recognised"));
         assert_eq!(bad.suite, "trixie");
@@ -62,6 +65,7 @@ fn apts_complaints_about_an_inconsistent_mirror_are_recognised() {
 
 #[test]
 fn other_apt_failures_are_not_taken_for_an_inconsistent_mirror() {
+    common::test_packages();
     // Real outputs from this machine: an expired Release file, a package
     // that does not exist, a suite the mirror does not have.
     for output in [
@@ -200,6 +204,7 @@ fn pick_the_riscv64_toolchain(suite: &str) {
 /// short on the mirror, the payload comes from trixie, and one line says so.
 #[test]
 fn a_payload_comes_from_the_next_suite_when_the_mirrors_index_is_inconsistent() {
+    common::test_packages();
     as_parent_or_child(
         || {
             let aarch64 = NixSystem::find("aarch64-linux").unwrap();
@@ -252,6 +257,7 @@ fn a_payload_comes_from_the_next_suite_when_the_mirrors_index_is_inconsistent() 
 /// the wrong bytes fails with "Hash Sum mismatch", as its own error.
 #[test]
 fn an_inconsistent_index_fails_a_root_with_its_own_error() {
+    common::test_packages();
     as_parent_or_child(
         || {
             let (mirror, _) = broken_mirror(payload::debian_mirror().unwrap(), "bookworm", "arm64", false);
@@ -275,6 +281,7 @@ fn an_inconsistent_index_fails_a_root_with_its_own_error() {
 /// inconsistent index again at every run.
 #[test]
 fn a_cached_toolchain_of_the_primary_suite_then_of_a_fallback_is_used_without_the_mirror() {
+    common::test_packages();
     as_parent_or_child(
         || {
             let riscv64 = NixSystem::find("riscv64-linux").unwrap();
