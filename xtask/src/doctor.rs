@@ -923,10 +923,10 @@ fn report_kvm(c: &mut Checkup, kvm: &KvmVerdict, nix: Option<&NixSettings>) {
         KvmVerdict::Booted { kvm } => {
             c.ok(S, format!("KVM works: a Linux guest printed its banner in {:.1} s", kvm.as_secs_f64()))
         }
-        // The control did not boot either: the bound was too short to
-        // tell anything (the kernel is slow, or the machine busy), and
-        // nothing says KVM is at fault.
-        KvmVerdict::DidNotBoot { timeout, why, tcg: None, kernel } => c.note(
+        // The control did not boot either and qemu did not complain about
+        // KVM: the bound was too short to tell anything (the kernel is slow,
+        // or the machine busy), and nothing says KVM is at fault.
+        KvmVerdict::DidNotBoot { timeout, why, tcg: None, kernel } if !why.starts_with("qemu stopped at once") => c.note(
             S,
             format!(
                 "/dev/kvm exists; KVM not judged: neither a KVM guest nor its TCG control printed the kernel's banner in {}: {why} (kernel {}); `lab doctor --retest-kvm --kvm-timeout {}` waits longer",
@@ -935,7 +935,11 @@ fn report_kvm(c: &mut Checkup, kvm: &KvmVerdict, nix: Option<&NixSettings>) {
                 timeout.as_secs() * 2 + 1
             ),
         ),
-        KvmVerdict::DidNotBoot { timeout, why, tcg: Some(tcg), kernel } => {
+        KvmVerdict::DidNotBoot { timeout, why, tcg, kernel } => {
+            let control = match tcg {
+                Some(t) => format!("under TCG the same kernel did in {:.1} s", t.as_secs_f64()),
+                None => "it did not under TCG either".to_owned(),
+            };
             let nix_part = if nix_says_kvm {
                 " Nix lists `kvm` in system-features, so it will run KVM builds (nixosTest VMs) here, and they will hang: set `system-features` in /etc/nix/nix.conf without kvm (e.g. `system-features = nixos-test benchmark big-parallel`)."
             } else {
@@ -944,10 +948,9 @@ fn report_kvm(c: &mut Checkup, kvm: &KvmVerdict, nix: Option<&NixSettings>) {
             c.problem(
                 S,
                 format!(
-                    "KVM present (/dev/kvm opens) but a guest did not boot in {}: {why} (kernel {}); under TCG the same kernel did in {:.1} s",
+                    "KVM present (/dev/kvm opens) but a guest did not boot in {}: {why} (kernel {}); {control}",
                     seconds(*timeout),
                     kernel.display(),
-                    tcg.as_secs_f64()
                 ),
                 format!("use TCG: `lab run --backend vm` finds out itself (CROSSLAB_VM_ACCEL=tcg skips its test); on a VM, enable nested virtualisation on its host.{nix_part}"),
             );

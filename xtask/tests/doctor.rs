@@ -394,6 +394,9 @@ if "--version" in sys.argv:
     sys.exit(0)
 accel = sys.argv[sys.argv.index("-accel") + 1]
 delay = os.environ["STANDIN_" + accel.upper()]
+if delay == "fail":
+    print("qemu-system-x86_64: failed to initialize kvm: No such device", file=sys.stderr, flush=True)
+    sys.exit(1)
 if delay != "never":
     time.sleep(float(delay))
     print("[    0.000000] Linux version 6.1.0-stand-in", flush=True)
@@ -440,4 +443,8 @@ time.sleep(1000)
     let (kvm, _, text) = doctor("never", "never", &["--kvm-timeout", "2"]);
     assert!(kvm.contains("note     /dev/kvm exists; KVM not judged: neither a KVM guest nor its TCG control printed the kernel's banner in 2 s"), "{text}");
     assert!(!kvm.contains("PROBLEM"), "{text}");
+    // But qemu refusing KVM at once is KVM's fault, whatever the control does.
+    let (kvm, _, text) = doctor("fail", "never", &["--kvm-timeout", "2"]);
+    assert!(kvm.contains("PROBLEM  KVM present (/dev/kvm opens) but a guest did not boot in 0."), "{text}");
+    assert!(kvm.contains("qemu stopped at once: qemu-system-x86_64: failed to initialize kvm"), "{text}");
 }
