@@ -247,8 +247,12 @@ fn the_readme_sample_is_what_lab_doctor_prints() {
     let scratch = tempfile::tempdir().unwrap();
     let (setup, hidden) = only_the_suites_qemu(scratch.path());
     let (text, took) = doctor_in(&cache, &setup, "", |c| {
-        // No $PATH entry, Nix profile or per-user profile but the system's.
+        // No $PATH entry, Nix profile or per-user profile but the system's,
+        // and no nix.conf (a fresh machine has none): Nix as NIX_CONFIG says.
         c.env("PATH", "/usr/sbin:/usr/bin").env("HOME", scratch.path()).env_remove("USER");
+        c.env("NIX_CONF_DIR", scratch.path())
+            .env("XDG_CONFIG_HOME", scratch.path())
+            .env("XDG_CONFIG_DIRS", scratch.path());
     });
     let _ = std::fs::remove_dir_all(&cache);
     for program in &hidden {
