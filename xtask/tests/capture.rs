@@ -178,11 +178,13 @@ fn check(flags: &str, expected_aarch64: &str) {
 
 #[test]
 fn a_captured_machine_without_f_fails_its_builds_as_the_machine_does() {
+    common::test_packages();
     check("P", "fail: No such file or directory");
 }
 
 #[test]
 fn a_captured_machine_with_f_builds_as_the_machine_does() {
+    common::test_packages();
     check("PF", "pass");
 }
 
@@ -220,6 +222,7 @@ fn debian_s_own_registration_is_captured_as_its_tool_and_builds_as_the_machine_d
 
 #[test]
 fn from_a_captured_machine_to_a_working_one_with_the_steps_lab_fix_prints() {
+    common::test_packages();
     let dir = tempfile::tempdir().unwrap();
     let spec_path = dir.path().join("captured.toml");
     let direct = capture_and_build("P", dir.path(), &spec_path);

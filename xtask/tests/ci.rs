@@ -14,6 +14,8 @@ use clap::Parser;
 use serde_json::Value;
 use xtask::flags::{self, LabCommand};
 
+mod common;
+
 fn workflow_path() -> PathBuf {
     xtask::project_root().join(".github/workflows/crosslab.yml")
 }
@@ -41,6 +43,7 @@ fn text(out: &std::process::Output) -> String {
 
 #[test]
 fn the_workflow_is_valid_against_githubs_workflow_schema() {
+    common::test_packages();
     let out = check_jsonschema(&workflow_path());
     assert!(out.status.success(), "{} is not a valid GitHub workflow:\n{}", workflow_path().display(), text(&out));
 

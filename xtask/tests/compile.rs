@@ -40,6 +40,7 @@ flags = "PF"
 
 #[test]
 fn the_targets_own_toolchain_compiles_under_emulation_in_the_sandbox() {
+    common::test_packages();
     let dir = tempfile::tempdir().unwrap();
     let path = write_spec(dir.path(), "compile", format!("{AARCH64_PF}[[probe]]\nkind = \"compile\"\n"));
     let (_, report) = run(&path);
@@ -60,6 +61,7 @@ fn the_targets_own_toolchain_compiles_under_emulation_in_the_sandbox() {
 /// compile is still timed both ways.
 #[test]
 fn on_a_debian_stack_the_compile_is_timed_against_the_stacks_cross_gcc() {
+    common::test_packages();
     let dir = tempfile::tempdir().unwrap();
     let path = write_spec(dir.path(), "compile", format!("{AARCH64_PF}[[probe]]\nkind = \"compile\"\n"));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
@@ -83,6 +85,7 @@ fn on_a_debian_stack_the_compile_is_timed_against_the_stacks_cross_gcc() {
 
 #[test]
 fn the_unfixed_non_nixos_lab_compiles_no_more_than_it_builds() {
+    common::test_packages();
     let lab = xtask::labs_dir(&xtask::project_root()).join("non-nixos-aarch64.toml");
     let (lab, report) = run(&lab);
     let plan = Plan::new(&lab, std::env::consts::ARCH);
@@ -128,6 +131,7 @@ fn toml_string(s: &str) -> String {
 
 #[test]
 fn a_target_program_without_its_loader_is_diagnosed() {
+    common::test_packages();
     let root = debian_root();
     let (output, cause) = diagnosis_of_command(&format!("{}/usr/bin/gcc --version", root.display()));
     assert!(output.contains("Could not open '/lib/ld-linux-aarch64.so.1'"), "{output}");
@@ -136,6 +140,7 @@ fn a_target_program_without_its_loader_is_diagnosed() {
 
 #[test]
 fn a_host_assembler_on_target_code_is_diagnosed() {
+    common::test_packages();
     let root = debian_root();
     // QEMU_LD_PREFIX finds the loader and gcc's own cc1, but gcc finds `as`
     // through PATH: the host's.
@@ -151,6 +156,7 @@ fn a_host_assembler_on_target_code_is_diagnosed() {
 
 #[test]
 fn the_targets_own_rustc_compiles_a_crate_offline_under_emulation() {
+    common::test_packages();
     let dir = tempfile::tempdir().unwrap();
     let text = format!("{AARCH64_PF}[[probe]]\nkind = \"compile\"\nlanguage = \"rust\"\ntimeout = 300\n");
     let path = write_spec(dir.path(), "compile-rust", text);
@@ -163,6 +169,7 @@ fn the_targets_own_rustc_compiles_a_crate_offline_under_emulation() {
 
 #[test]
 fn language_is_checked_and_only_compile_probes_take_it() {
+    common::test_packages();
     let parse = |probe: &str| {
         spec::parse("x", Path::new("x.toml"), &format!("{AARCH64_PF}[[probe]]\n{probe}")).map_err(|e| e.to_string())
     };

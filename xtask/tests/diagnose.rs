@@ -13,6 +13,8 @@ use xtask::provision::payload;
 use xtask::run::run_host;
 use xtask::spec::{self, Lab};
 
+mod common;
+
 fn lab(name: &str, text: &str) -> Lab {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(format!("{name}.toml"));
@@ -47,6 +49,7 @@ const ENTRY: &str = "/proc/sys/fs/binfmt_misc/qemu-aarch64";
 
 #[test]
 fn a_disabled_entry_is_diagnosed_from_the_binfmt_probe() {
+    common::test_packages();
     let (d, out) = diagnosis_after(&format!("echo 0 > {ENTRY}"), "kind = \"binfmt\"", "");
     assert_eq!(d.cause, Cause::EntryDisabled, "{out}");
     assert!(d.fix.contains(&format!("echo 1 > {ENTRY}")), "{d:?}");
@@ -57,6 +60,7 @@ fn a_disabled_entry_is_diagnosed_from_the_binfmt_probe() {
 
 #[test]
 fn an_entry_registered_again_differently_is_diagnosed_with_what_it_is() {
+    common::test_packages();
     let magic = r"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00";
     let mask = r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\x00\xff\xfe\xff\xff\xff";
     let again = format!(
@@ -69,12 +73,14 @@ fn an_entry_registered_again_differently_is_diagnosed_with_what_it_is() {
 
 #[test]
 fn a_removed_entry_is_diagnosed_as_gone() {
+    common::test_packages();
     let (d, out) = diagnosis_after(&format!("echo -1 > {ENTRY}"), "kind = \"binfmt\"", "");
     assert_eq!(d.cause, Cause::EntryMissing, "{out}");
 }
 
 #[test]
 fn a_platform_missing_from_nix_is_diagnosed_from_the_nix_config_probe() {
+    common::test_packages();
     let (d, out) = diagnosis_after("true", "kind = \"nix-config\"", "extra-platforms = []");
     assert_eq!(d.cause, Cause::PlatformNotAllowed, "{out}");
     assert_eq!(d.changes, vec![SpecChange::AddPlatform("aarch64-linux")]);
@@ -82,6 +88,7 @@ fn a_platform_missing_from_nix_is_diagnosed_from_the_nix_config_probe() {
 
 #[test]
 fn a_setting_another_nix_conf_overrides_is_diagnosed() {
+    common::test_packages();
     let (d, out) =
         diagnosis_after("printf 'sandbox = false\\n' > \"$NIX_USER_CONF_FILES\"", "kind = \"nix-config\"", "");
     assert_eq!(d.cause, Cause::NixSettingMissing, "{out}");
@@ -91,6 +98,7 @@ fn a_setting_another_nix_conf_overrides_is_diagnosed() {
 
 #[test]
 fn a_configuration_nix_rejects_is_diagnosed_with_nix_s_words() {
+    common::test_packages();
     let (d, out) =
         diagnosis_after("printf 'sandbox = maybe\\n' > \"$NIX_USER_CONF_FILES\"", "kind = \"nix-config\"", "");
     assert_eq!(d.cause, Cause::NixConfigRejected, "{out}");
@@ -99,6 +107,7 @@ fn a_configuration_nix_rejects_is_diagnosed_with_nix_s_words() {
 
 #[test]
 fn a_command_that_builds_gets_the_sandbox_diagnosis_of_a_build() {
+    common::test_packages();
     // The lab's own build, written as a command: Nix's "executing '…'" is the evidence.
     let build = r#"kind = "command"
 run = '''
@@ -115,6 +124,7 @@ nix-build --no-out-link --expr "derivation { name = \"c\"; system = \"$CROSSLAB_
 
 #[test]
 fn the_matrix_note_names_the_most_informative_surprise_not_the_first() {
+    common::test_packages();
     // First a probe that times out (a weak note), then the sandbox failure.
     let text = r#"
 description = "d"

@@ -35,6 +35,7 @@ fn assert_all_as_expected(report: &LabReport) {
 /// its store and checks it cannot see the other's.
 #[test]
 fn parallel_labs_do_not_see_each_other() {
+    common::test_packages();
     let dir = tempfile::tempdir().unwrap();
     let registered = write_spec(
         dir.path(),
@@ -68,6 +69,7 @@ fn parallel_labs_do_not_see_each_other() {
 /// and its start and end survive.
 #[test]
 fn a_flood_of_output_is_bounded() {
+    common::test_packages();
     let dir = tempfile::tempdir().unwrap();
     let path = write_spec(
         dir.path(),
@@ -159,6 +161,7 @@ fn kill_and_check_gone(mut child: std::process::Child) -> Duration {
 /// each time the lab's processes vanish, and the next run passes.
 #[test]
 fn a_run_killed_at_any_stage_leaves_nothing_for_the_next() {
+    common::test_packages();
     let dir = tempfile::tempdir().unwrap();
     // Two registrations, so "registration" pauses between them.
     let two = write_spec(

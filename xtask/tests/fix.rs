@@ -43,6 +43,7 @@ expect-output = "No such file or directory"
 
 #[test]
 fn every_layer_of_the_ubuntu_box_is_fixed_and_proved_in_one_command() {
+    common::test_packages();
     let dir = tempfile::tempdir().unwrap();
     let path = write_spec(dir.path(), "my-box", UBUNTU_BOX);
     let out = dir.path().join("my-box-fixed.toml");
@@ -84,6 +85,7 @@ fn every_layer_of_the_ubuntu_box_is_fixed_and_proved_in_one_command() {
 
 #[test]
 fn no_fix_is_claimed_when_no_diagnosis_applies() {
+    common::test_packages();
     let dir = tempfile::tempdir().unwrap();
     let text = r#"
 description = "a command that fails for a reason no diagnosis knows"
@@ -105,6 +107,7 @@ run = "echo 'something odd'; exit 3"
 
 #[test]
 fn a_nixos_box_is_told_its_nixos_options() {
+    common::test_packages();
     // NixOS with aarch64 in extra-platforms but no emulatedSystems: nothing
     // runs aarch64 binaries, and the fix on the machine is an option.
     let dir = tempfile::tempdir().unwrap();
@@ -137,6 +140,7 @@ kind = "build"
 
 #[test]
 fn a_change_the_spec_format_rejects_is_said_and_not_claimed() {
+    common::test_packages();
     // boot.binfmt.emulatedSystems has no magic for armv5tel: registering
     // through NixOS is not a change this lab can take.
     let dir = tempfile::tempdir().unwrap();

@@ -14,24 +14,11 @@ use std::process::Output;
 
 mod common;
 
-/// Packages crosslab or its tests install: a fresh machine has none of them.
-const PURGED: &[&str] = &[
-    "nix-bin",
-    "nix-setup-systemd",
-    "qemu-user-static",
-    "qemu-user",
-    "qemu-user-binfmt",
-    "qemu-system-x86",
-    "uidmap",
-    "python3-pyflakes",
-    "mypy",
-    "mmdebstrap",
-];
-
-/// Runs `script` on a fresh machine: an overlay root without crosslab's
-/// packages, `/nix`, `/etc/nix` or cache.
+/// Runs `script` on a fresh machine: an overlay root without `/nix`,
+/// `/etc/nix`, crosslab's cache or any package the suite or crosslab
+/// installs (testsuite.rs's one list, so the two cannot drift apart).
 fn on_a_fresh_machine(script: &str) -> Output {
-    common::in_an_overlay_root(script, PURGED, true)
+    common::in_an_overlay_root(script, &xtask::testsuite::installed_by_the_suite(), true)
 }
 
 fn text(bytes: &[u8]) -> String {

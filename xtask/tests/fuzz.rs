@@ -64,6 +64,7 @@ const BATCH: usize = 48;
 
 #[test]
 fn fuzz_spec_plan_render_report() {
+    common::test_packages();
     let started = Instant::now();
     let cases: usize = env_number("CROSSLAB_FUZZ_CASES").unwrap_or(500) as usize;
     let seed = env_number("CROSSLAB_FUZZ_SEED").unwrap_or(0x5eed_c805_51ab);

@@ -53,6 +53,7 @@ fn assert_all_as_expected(report: &LabReport) {
 
 #[test]
 fn non_nixos_sandbox_issue_is_reproduced() {
+    common::test_packages();
     let report = run_lab("non-nixos-aarch64");
     assert_all_as_expected(&report);
     let build = verdict(&report, "build");
@@ -64,6 +65,7 @@ fn non_nixos_sandbox_issue_is_reproduced() {
 
 #[test]
 fn each_fix_makes_the_sandboxed_build_pass() {
+    common::test_packages();
     for lab in ["non-nixos-aarch64-fix-sandbox-path", "non-nixos-aarch64-fix-f", "non-nixos-aarch64-no-sandbox"] {
         let report = run_lab(lab);
         assert_all_as_expected(&report);
@@ -76,6 +78,7 @@ fn each_fix_makes_the_sandboxed_build_pass() {
 
 #[test]
 fn extra_platforms_without_a_registration_gives_exec_format_error() {
+    common::test_packages();
     let report = run_lab("extra-platforms-unregistered");
     assert_all_as_expected(&report);
     for kind in ["exec", "build"] {
@@ -86,6 +89,7 @@ fn extra_platforms_without_a_registration_gives_exec_format_error() {
 
 #[test]
 fn multiarch_uname_matches_the_table_and_armv7_on_armv6_dies() {
+    common::test_packages();
     let report = run_lab("multiarch-uname");
     assert_all_as_expected(&report);
     let illegal = report
@@ -98,6 +102,7 @@ fn multiarch_uname_matches_the_table_and_armv7_on_armv6_dies() {
 
 #[test]
 fn simulated_nixos_hosts_pass() {
+    common::test_packages();
     // nixos-vm-*: the dynamically linked emulator with P builds in the sandbox,
     // as on NixOS; the chroot labs: nixpkgs#160300 and its fix.
     for lab in [
@@ -113,6 +118,7 @@ fn simulated_nixos_hosts_pass() {
 
 #[test]
 fn a_nixos_host_that_emulates_nothing_adds_no_binfmt_sandbox_path() {
+    common::test_packages();
     // NixOS's binfmt module sets nix.settings only when emulatedSystems is
     // not empty: a lab of native systems must not ask the sandbox for a
     // /run/binfmt that nothing creates ("getting attributes of path").
@@ -131,6 +137,7 @@ fn a_nixos_host_that_emulates_nothing_adds_no_binfmt_sandbox_path() {
 
 #[test]
 fn reported_issues_reproduced_with_command_probes() {
+    common::test_packages();
     // nixpkgs#119885: qemu called directly cannot exec a foreign child until binfmt_misc knows it.
     let report = run_lab("emulator-exec-foreign");
     assert_all_as_expected(&report);
@@ -168,6 +175,7 @@ fn reported_issues_reproduced_with_command_probes() {
 /// pass is told it did not.
 #[test]
 fn an_unmet_expectation_is_reported_and_exits_1() {
+    common::test_packages();
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(lab_path("non-nixos-aarch64")).unwrap();
     let wrong = text.replace("expect = \"fail\"\nexpect-output = \"No such file or directory\"\n", "");
@@ -184,6 +192,7 @@ fn an_unmet_expectation_is_reported_and_exits_1() {
 
 #[test]
 fn exit_status_is_0_when_as_expected_and_2_when_the_lab_cannot_run() {
+    common::test_packages();
     let ok = Command::new(env!("CARGO_BIN_EXE_xtask")).args(["lab", "run", "--json"]).output().unwrap();
     assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
     let json: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
@@ -214,6 +223,7 @@ fn exit_status_is_0_when_as_expected_and_2_when_the_lab_cannot_run() {
 
 #[test]
 fn every_run_builds_in_a_fresh_store() {
+    common::test_packages();
     for _ in 0..2 {
         let report = run_lab("non-nixos-aarch64-fix-f");
         let build = verdict(&report, "build");
@@ -223,6 +233,7 @@ fn every_run_builds_in_a_fresh_store() {
 
 #[test]
 fn a_hung_probe_ends_at_its_timeout_and_the_lab_goes_on() {
+    common::test_packages();
     let dir = tempfile::tempdir().unwrap();
     let path = write_spec(
         dir.path(),
@@ -283,6 +294,7 @@ fn default_lab_without_compile(dir: &std::path::Path) -> std::path::PathBuf {
 
 #[test]
 fn a_user_with_subordinate_ids_runs_labs_without_root() {
+    common::test_packages();
     // The user's own cache, with the aarch64 payload already in it.
     let cache = tempfile::tempdir().unwrap();
     let system = [xtask::systems::NixSystem::find("aarch64-linux").unwrap()];
@@ -325,6 +337,7 @@ fn a_user_with_subordinate_ids_runs_labs_without_root() {
 /// the lab mounts the host Nix's closure into its own.
 #[test]
 fn a_nix_installed_in_the_store_runs_in_the_labs_fresh_store() {
+    common::test_packages();
     // Under the repository, which the overlay root binds at its own path.
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let spec = write_spec(
@@ -372,6 +385,7 @@ PATH="$p/bin:$PATH" exec "$XTASK" lab run --json "$SPEC""#;
 /// /etc in a private mount namespace; the payload cache starts empty.
 #[test]
 fn on_a_host_without_debian_sources_payloads_come_from_debians_archive() {
+    common::test_packages();
     let overlay = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();
     let lab = default_lab_without_compile(overlay.path());

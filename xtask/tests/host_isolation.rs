@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 const BINFMT: &str = "/proc/sys/fs/binfmt_misc";
 
 /// Entries this test puts in the host's binfmt_misc, to see them survive.
@@ -146,6 +148,7 @@ fn kill_mid_probe(dir: &Path, extra_args: &[&str], envs: &[(&str, &str)]) -> Dur
 
 #[test]
 fn labs_leave_the_host_as_they_found_it() {
+    common::test_packages();
     assert!(xtask::machine::kernel_at_least(&std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap(), 6, 7));
     let _host = HostBinfmt::set_up();
     let before = host_state();

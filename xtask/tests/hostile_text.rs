@@ -99,6 +99,7 @@ fn with_head(rest: &str) -> String {
 
 #[test]
 fn nul_is_rejected_wherever_spec_text_goes() {
+    common::test_packages();
     for (key, spec) in [
         ("description", "description = \"a\\u0000b\"\nhost = \"non-nixos\"\nsystems = [\"aarch64-linux\"]\n[[probe]]\nkind = \"exec\"\n".to_owned()),
         ("nix.extra-sandbox-paths[1]", with_head("[nix]\nextra-sandbox-paths = [\"/ok\", \"/a\\u0000b\"]\n[[probe]]\nkind = \"build\"\n")),
@@ -117,6 +118,7 @@ fn nul_is_rejected_wherever_spec_text_goes() {
 
 #[test]
 fn bytes_that_are_not_utf8_are_rejected_with_their_offset() {
+    common::test_packages();
     let text = b"description = \"caf\xe9\"\nhost = \"non-nixos\"\n";
     let e = rejected("latin1", text, None);
     assert_eq!(e.message, "the file is not UTF-8 text (invalid byte at offset 18)");
@@ -128,6 +130,7 @@ fn bytes_that_are_not_utf8_are_rejected_with_their_offset() {
 
 #[test]
 fn sandbox_paths_nix_conf_cannot_hold_are_rejected() {
+    common::test_packages();
     for (path, why) in [
         ("/usr/bin/qemu aarch64", "contains white space"),
         ("/a\\nb", "contains white space"),
@@ -173,6 +176,7 @@ fn sandbox_paths_nix_conf_cannot_hold_are_rejected() {
 
 #[test]
 fn a_command_too_long_for_one_shell_argument_is_rejected() {
+    common::test_packages();
     // Linux passes at most 128 KiB in one argument (MAX_ARG_STRLEN): a longer
     // `run` could never reach `/bin/sh -c` ("Argument list too long").
     let run = format!("true # {}", long_line());
@@ -208,6 +212,7 @@ fn a_command_too_long_for_one_shell_argument_is_rejected() {
 
 #[test]
 fn errors_quote_hostile_values_escaped_and_short() {
+    common::test_packages();
     let e = rejected(
         "host",
         format!("description = \"d\"\nhost = {}\n", toml_str(&format!("{HOSTILE}{}", long_line()))),
@@ -299,6 +304,7 @@ fn nix_eval(expr: &str) -> Json {
 
 #[test]
 fn hostile_text_means_itself_in_the_rendered_nix_and_python() {
+    common::test_packages();
     let dir = tempfile::tempdir().unwrap();
     let lab = hostile_lab(dir.path());
     let out = dir.path().join("out");
@@ -423,6 +429,7 @@ json.dump({"prelude": scope["crosslab_node"], "executed": executed, "succeeded":
 
 #[test]
 fn shell_words_arrive_byte_for_byte() {
+    common::test_packages();
     let mut samples: Vec<String> = HOSTILE.split(' ').map(str::to_owned).collect();
     samples.extend([
         HOSTILE.to_owned(),
@@ -456,6 +463,7 @@ fn shell_words_arrive_byte_for_byte() {
 
 #[test]
 fn the_plans_commands_carry_hostile_text_to_the_shell() {
+    common::test_packages();
     let dir = tempfile::tempdir().unwrap();
     let lab = hostile_lab(dir.path());
     let plan = Plan::new(&lab, std::env::consts::ARCH);
@@ -509,6 +517,7 @@ fn fake_nix(dir: &Path, conf: &str, command: &str) -> Output {
 
 #[test]
 fn the_nix_config_probe_names_a_missing_path_with_backslashes_as_written() {
+    common::test_packages();
     let dir = tempfile::tempdir().unwrap();
     let path = write_spec(
         dir.path(),
@@ -576,6 +585,7 @@ fn xtask(args: &[&str], path: &Path) -> Output {
 
 #[test]
 fn a_real_run_carries_hostile_output_into_json_and_junit() {
+    common::test_packages();
     let dir = tempfile::tempdir().unwrap();
     let spec_path = run_spec(dir.path());
     let junit_path = dir.path().join("junit.xml");
@@ -634,6 +644,7 @@ fn a_real_run_carries_hostile_output_into_json_and_junit() {
 
 #[test]
 fn a_real_run_shows_hostile_output_escaped_in_the_terminal_and_keeps_the_matrix_whole() {
+    common::test_packages();
     let dir = tempfile::tempdir().unwrap();
     let spec_path = run_spec(dir.path());
     let out = xtask(&["lab", "run"], &spec_path);
@@ -713,6 +724,7 @@ fn made_up_report(plan: &Plan, output: &str) -> LabReport {
 
 #[test]
 fn made_up_reports_with_any_text_stay_well_formed() {
+    common::test_packages();
     let dir = tempfile::tempdir().unwrap();
     let lab = hostile_lab(dir.path());
     let plan = Plan::new(&lab, std::env::consts::ARCH);
@@ -762,6 +774,7 @@ fn made_up_reports_with_any_text_stay_well_formed() {
 
 #[test]
 fn lab_show_and_list_print_spec_text_without_obeying_it() {
+    common::test_packages();
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("esc.toml");
     std::fs::write(

@@ -16,6 +16,8 @@ use xtask::provision::toolchain;
 use xtask::spec::Language;
 use xtask::systems::NixSystem;
 
+mod common;
+
 /// `apt-get -qq update` of trixie for riscv64 and arm64, as crosslab runs it,
 /// from deb.debian.org on 2026-11-23 (its trixie riscv64 index was mid-sync for days).
 const APT_UPDATE_TRIXIE_RISCV64: &str = "\
@@ -49,6 +51,7 @@ E: mmdebstrap failed to run
 
 #[test]
 fn apts_complaints_about_an_inconsistent_mirror_are_recognised() {
+    common::test_packages();
     for (what, output) in [("apt-get update", APT_UPDATE_TRIXIE_RISCV64), ("mmdebstrap", MMDEBSTRAP_TRIXIE_RISCV64)] {
         let bad = inconsistent_index("trixie", output).unwrap_or_else(|| panic!("{what}'s output not recognised"));
         assert_eq!(bad.suite, "trixie");
@@ -62,6 +65,7 @@ fn apts_complaints_about_an_inconsistent_mirror_are_recognised() {
 
 #[test]
 fn other_apt_failures_are_not_taken_for_an_inconsistent_mirror() {
+    common::test_packages();
     // Real outputs from this machine: an expired Release file, a package
     // that does not exist, a suite the mirror does not have.
     for output in [
@@ -132,44 +136,47 @@ fn serve(stream: TcpStream, upstream: &str, broken: &str, short: bool, log: &Mut
     };
 }
 
-/// Runs one of the `in_child_*` tests below in a child process with its own
-/// cache and mirror: crosslab reads both from the environment, and its one
-/// line about falling back goes to the child's stderr, which is kept here.
-fn in_child(test: &str, cache: &std::path::Path, mirror: &str) -> (bool, String) {
+/// Runs test `test` again in a child process with its own cache and mirror
+/// (crosslab reads both from the environment, and its one line about falling
+/// back goes to the child's stderr, which is kept here). The child runs the
+/// test's child part (see [`as_parent_or_child`]); that it ran, and ran one
+/// test, is checked: a filter that matched nothing would pass unseen.
+fn in_child(test: &str, cache: &std::path::Path, mirror: &str, child: &str) -> (bool, String) {
     let out = Command::new(std::env::current_exe().unwrap())
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env("CROSSLAB_MIRROR_FALLBACK_CHILD", "1")
+        .env("CROSSLAB_MIRROR_FALLBACK_CHILD", child)
         .env("CROSSLAB_CACHE", cache)
         .env("CROSSLAB_DEBIAN_MIRROR", mirror)
         .output()
         .unwrap();
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    let output = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(output.contains("running 1 test\n"), "the child process did not run test `{test}` (renamed?):\n{output}");
+    (out.status.success(), output)
+}
+
+/// A test of this file runs in two processes: here, `parent`, which starts
+/// the child with [`in_child`]; there, `child` with the child's environment.
+fn as_parent_or_child(parent: impl FnOnce(), child: impl FnOnce(&str)) {
+    match std::env::var("CROSSLAB_MIRROR_FALLBACK_CHILD") {
+        Ok(what) => child(&what),
+        Err(_) => parent(),
+    }
 }
 
 fn asked_of(log: &Mutex<Vec<String>>) -> Vec<String> {
     log.lock().unwrap().clone()
 }
 
-fn is_child() -> bool {
-    std::env::var_os("CROSSLAB_MIRROR_FALLBACK_CHILD").is_some()
-}
-
-#[test]
-fn in_child_fetch_the_aarch64_payload() {
-    if !is_child() {
-        return;
-    }
+/// The child part: fetching aarch64's payload, from the fallback suite.
+fn fetch_the_aarch64_payload(_: &str) {
     let aarch64 = NixSystem::find("aarch64-linux").unwrap();
     let dir = payload::ensure(&xshell::Shell::new().unwrap(), &[aarch64]).unwrap_or_else(|e| panic!("{e:#}"));
     let header = std::fs::read(dir.join("aarch64-linux/busybox")).unwrap();
     assert!(aarch64.matches_header(&header), "the payload is no aarch64 program");
 }
 
-#[test]
-fn in_child_build_a_bookworm_arm64_root() {
-    if !is_child() {
-        return;
-    }
+/// The child part: a bookworm arm64 root, whose index is inconsistent.
+fn build_a_bookworm_arm64_root(_: &str) {
     let recipe = Recipe {
         name: "mirror-test".into(),
         suite: "bookworm".into(),
@@ -183,51 +190,8 @@ fn in_child_build_a_bookworm_arm64_root() {
     println!("recognised: suite {} arches {:?} complaint {}", bad.suite, bad.arches, bad.complaint);
 }
 
-/// aarch64's row says bookworm, then trixie: with bookworm's arm64 index
-/// short on the mirror, the payload comes from trixie, and one line says so.
-#[test]
-fn a_payload_comes_from_the_next_suite_when_the_mirrors_index_is_inconsistent() {
-    let aarch64 = NixSystem::find("aarch64-linux").unwrap();
-    assert_eq!(aarch64.debian_suites().collect::<Vec<_>>(), ["bookworm", "trixie"], "the row this test relies on");
-    let (mirror, mirror_asked) = broken_mirror(payload::debian_mirror().unwrap(), "bookworm", "arm64", true);
-    let cache = tempfile::tempdir().unwrap();
-    let (ok, output) = in_child("in_child_fetch_the_aarch64_payload", cache.path(), &mirror);
-    println!("{output}");
-    assert!(ok, "{output}");
-    let lines: Vec<&str> = output.lines().filter(|l| l.contains("is inconsistent")).collect();
-    assert_eq!(lines.len(), 1, "one line says crosslab fell back:\n{output}");
-    for part in
-        ["Debian bookworm for arm64", "File has unexpected size", "Mirror sync in progress?", "from trixie instead"]
-    {
-        assert!(lines[0].contains(part), "`{part}` missing from: {}", lines[0]);
-    }
-    let asked = asked_of(&mirror_asked);
-    assert!(asked.iter().any(|p| p == "dists/bookworm/main/binary-arm64/Packages.xz"), "{asked:?}");
-    assert!(asked.iter().any(|p| p.starts_with("dists/trixie/main/binary-arm64/")), "{asked:?}");
-    assert!(!cache.path().join("apt/bookworm").exists(), "the failed suite's lists are left behind");
-
-    // Cached: the next run asks the mirror nothing.
-    let before = asked.len();
-    let (ok, output) = in_child("in_child_fetch_the_aarch64_payload", cache.path(), &mirror);
-    assert!(ok && !output.contains("crosslab:"), "{output}");
-    assert_eq!(before, asked_of(&mirror_asked).len());
-}
-
-/// mmdebstrap sees the same: a root whose index has the right size but
-/// the wrong bytes fails with "Hash Sum mismatch", as its own error.
-#[test]
-fn an_inconsistent_index_fails_a_root_with_its_own_error() {
-    let (mirror, _) = broken_mirror(payload::debian_mirror().unwrap(), "bookworm", "arm64", false);
-    let cache = tempfile::tempdir().unwrap();
-    let (ok, output) = in_child("in_child_build_a_bookworm_arm64_root", cache.path(), &mirror);
-    println!("{output}");
-    assert!(ok, "{output}");
-    assert!(output.contains("recognised: suite bookworm arches [\"arm64\"] complaint Hash Sum mismatch"), "{output}");
-}
-
-#[test]
-fn in_child_pick_the_riscv64_toolchain() {
-    let Ok(suite) = std::env::var("CROSSLAB_MIRROR_FALLBACK_CHILD") else { return };
+/// The child part: riscv64's toolchain is `suite`'s, from the cache.
+fn pick_the_riscv64_toolchain(suite: &str) {
     let riscv64 = NixSystem::find("riscv64-linux").unwrap();
     let made = toolchain::ensure(&xshell::Shell::new().unwrap(), &[(riscv64, Language::C)])
         .unwrap_or_else(|e| panic!("{e:#}"))
@@ -236,47 +200,126 @@ fn in_child_pick_the_riscv64_toolchain() {
     assert!(made.store_name().ends_with(&format!("-crosslab-gcc-{suite}-riscv64")), "{}", made.store_name());
 }
 
+/// aarch64's row says bookworm, then trixie: with bookworm's arm64 index
+/// short on the mirror, the payload comes from trixie, and one line says so.
+#[test]
+fn a_payload_comes_from_the_next_suite_when_the_mirrors_index_is_inconsistent() {
+    common::test_packages();
+    as_parent_or_child(
+        || {
+            let aarch64 = NixSystem::find("aarch64-linux").unwrap();
+            assert_eq!(
+                aarch64.debian_suites().collect::<Vec<_>>(),
+                ["bookworm", "trixie"],
+                "the row this test relies on"
+            );
+            let (mirror, mirror_asked) = broken_mirror(payload::debian_mirror().unwrap(), "bookworm", "arm64", true);
+            let cache = tempfile::tempdir().unwrap();
+            let (ok, output) = in_child(
+                "a_payload_comes_from_the_next_suite_when_the_mirrors_index_is_inconsistent",
+                cache.path(),
+                &mirror,
+                "1",
+            );
+            println!("{output}");
+            assert!(ok, "{output}");
+            let lines: Vec<&str> = output.lines().filter(|l| l.contains("is inconsistent")).collect();
+            assert_eq!(lines.len(), 1, "one line says crosslab fell back:\n{output}");
+            for part in [
+                "Debian bookworm for arm64",
+                "File has unexpected size",
+                "Mirror sync in progress?",
+                "from trixie instead",
+            ] {
+                assert!(lines[0].contains(part), "`{part}` missing from: {}", lines[0]);
+            }
+            let asked = asked_of(&mirror_asked);
+            assert!(asked.iter().any(|p| p == "dists/bookworm/main/binary-arm64/Packages.xz"), "{asked:?}");
+            assert!(asked.iter().any(|p| p.starts_with("dists/trixie/main/binary-arm64/")), "{asked:?}");
+            assert!(!cache.path().join("apt/bookworm").exists(), "the failed suite's lists are left behind");
+
+            // Cached: the next run asks the mirror nothing.
+            let before = asked.len();
+            let (ok, output) = in_child(
+                "a_payload_comes_from_the_next_suite_when_the_mirrors_index_is_inconsistent",
+                cache.path(),
+                &mirror,
+                "1",
+            );
+            assert!(ok && !output.contains("crosslab:"), "{output}");
+            assert_eq!(before, asked_of(&mirror_asked).len());
+        },
+        fetch_the_aarch64_payload,
+    );
+}
+
+/// mmdebstrap sees the same: a root whose index has the right size but
+/// the wrong bytes fails with "Hash Sum mismatch", as its own error.
+#[test]
+fn an_inconsistent_index_fails_a_root_with_its_own_error() {
+    common::test_packages();
+    as_parent_or_child(
+        || {
+            let (mirror, _) = broken_mirror(payload::debian_mirror().unwrap(), "bookworm", "arm64", false);
+            let cache = tempfile::tempdir().unwrap();
+            let (ok, output) =
+                in_child("an_inconsistent_index_fails_a_root_with_its_own_error", cache.path(), &mirror, "1");
+            println!("{output}");
+            assert!(ok, "{output}");
+            assert!(
+                output.contains("recognised: suite bookworm arches [\"arm64\"] complaint Hash Sum mismatch"),
+                "{output}"
+            );
+        },
+        build_a_bookworm_arm64_root,
+    );
+}
+
 /// A toolchain in the cache is used without asking the mirror (here one
 /// nothing listens on): the primary suite's when there is one, else a
 /// fallback suite's, so a machine that fell back once does not try the
 /// inconsistent index again at every run.
 #[test]
 fn a_cached_toolchain_of_the_primary_suite_then_of_a_fallback_is_used_without_the_mirror() {
-    let riscv64 = NixSystem::find("riscv64-linux").unwrap();
-    assert_eq!(riscv64.debian_suites().collect::<Vec<_>>(), ["trixie", "forky"], "the row this test relies on");
-    let mirror = "http://127.0.0.1:9/debian";
-    let cache = tempfile::tempdir().unwrap();
-    let put = |suite: &str| {
-        let recipe = toolchain::recipe_of(riscv64, Language::C, suite);
-        assert_eq!(recipe.name, format!("toolchain-{suite}-riscv64"));
-        let name = toolchain::store_name(riscv64, Language::C, &recipe, mirror);
-        let dir = cache.path().join("toolchains").join(&name);
-        std::fs::create_dir_all(dir.join("tree")).unwrap();
-        let manifest = toolchain::Manifest {
-            store_path: format!("/nix/store/{name}"),
-            nar_hash: "0".repeat(64),
-            nar_size: 0,
-            suite: suite.to_owned(),
-            arch: "riscv64".to_owned(),
-            interpreter: "/lib/ld-linux-riscv64-lp64d.so.1".to_owned(),
-            bytes: 0,
-            build_secs: 0.0,
-        };
-        std::fs::write(dir.join("toolchain.json"), serde_json::to_string(&manifest).unwrap()).unwrap();
-    };
-    let pick = |suite: &str| {
-        let out = Command::new(std::env::current_exe().unwrap())
-            .args(["in_child_pick_the_riscv64_toolchain", "--exact", "--nocapture"])
-            .env("CROSSLAB_MIRROR_FALLBACK_CHILD", suite)
-            .env("CROSSLAB_CACHE", cache.path())
-            .env("CROSSLAB_DEBIAN_MIRROR", mirror)
-            .output()
-            .unwrap();
-        let output = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success() && !output.contains("crosslab:"), "expected {suite}'s toolchain:\n{output}");
-    };
-    put("forky");
-    pick("forky");
-    put("trixie");
-    pick("trixie");
+    common::test_packages();
+    as_parent_or_child(
+        || {
+            let riscv64 = NixSystem::find("riscv64-linux").unwrap();
+            assert_eq!(riscv64.debian_suites().collect::<Vec<_>>(), ["trixie", "forky"], "the row this test relies on");
+            let mirror = "http://127.0.0.1:9/debian";
+            let cache = tempfile::tempdir().unwrap();
+            let put = |suite: &str| {
+                let recipe = toolchain::recipe_of(riscv64, Language::C, suite);
+                assert_eq!(recipe.name, format!("toolchain-{suite}-riscv64"));
+                let name = toolchain::store_name(riscv64, Language::C, &recipe, mirror);
+                let dir = cache.path().join("toolchains").join(&name);
+                std::fs::create_dir_all(dir.join("tree")).unwrap();
+                let manifest = toolchain::Manifest {
+                    store_path: format!("/nix/store/{name}"),
+                    nar_hash: "0".repeat(64),
+                    nar_size: 0,
+                    suite: suite.to_owned(),
+                    arch: "riscv64".to_owned(),
+                    interpreter: "/lib/ld-linux-riscv64-lp64d.so.1".to_owned(),
+                    bytes: 0,
+                    build_secs: 0.0,
+                };
+                std::fs::write(dir.join("toolchain.json"), serde_json::to_string(&manifest).unwrap()).unwrap();
+            };
+            let pick = |suite: &str| {
+                let (ok, output) = in_child(
+                    "a_cached_toolchain_of_the_primary_suite_then_of_a_fallback_is_used_without_the_mirror",
+                    cache.path(),
+                    mirror,
+                    suite,
+                );
+                assert!(ok && !output.contains("crosslab:"), "expected {suite}'s toolchain:\n{output}");
+            };
+            put("forky");
+            pick("forky");
+            put("trixie");
+            pick("trixie");
+        },
+        pick_the_riscv64_toolchain,
+    );
 }

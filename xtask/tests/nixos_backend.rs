@@ -125,6 +125,7 @@ fn test_script(lab: &xtask::spec::Lab, dir: &Path) -> String {
 
 #[test]
 fn the_driver_log_of_a_rendered_check_gives_every_verdict() {
+    common::test_packages();
     let dir = tempfile::tempdir().unwrap();
     let lab = xtask::load_labs(&xtask::project_root(), &["non-nixos-aarch64".to_owned()]).unwrap().remove(0);
     test_script(&lab, dir.path());
@@ -172,6 +173,7 @@ fn the_driver_log_of_a_rendered_check_gives_every_verdict() {
 
 #[test]
 fn without_network_it_ends_within_seconds_saying_how_to_use_a_local_nixpkgs() {
+    common::test_packages();
     let dir = tempfile::tempdir().unwrap();
     let start = Instant::now();
     let mut cmd = xtask();
@@ -189,6 +191,7 @@ fn without_network_it_ends_within_seconds_saying_how_to_use_a_local_nixpkgs() {
 
 #[test]
 fn a_whole_run_through_nix_build_gives_the_report_json_and_junit() {
+    common::test_packages();
     let dir = tempfile::tempdir().unwrap();
     // A stand-in nixpkgs: runNixOSTest builds a derivation whose builder runs
     // the testScript under the 25.05-format driver, so `nix build -L` prints
@@ -330,7 +333,7 @@ fn on_a_fresh_machine_it_creates_nothing_and_says_why() {
         left=$(find /nix -mindepth 3); test -z "$left" && echo NOTHING-WRITTEN || echo "LEFT: $left"; rm -rf /nix
         echo "== no nix"; dpkg --purge nix-bin >/dev/null 2>&1; ! command -v nix && run; test ! -e /nix && echo NO-NIX-DIR
         echo "== end""#,
-        &["nix-setup-systemd"],
+        &["nix-setup-systemd".to_owned()],
         true,
     );
     let said = String::from_utf8_lossy(&out.stdout).into_owned();

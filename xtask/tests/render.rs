@@ -227,9 +227,13 @@ fn driver_checks(name: &str, script: &str) -> Result<(), String> {
     let node_hints: Vec<String> = NODE_NAMES.iter().map(|n| format!("{n}: Machine;")).collect();
     let typed = dir.path().join("testScriptWithTypes");
     std::fs::write(&typed, format!("{TEST_SCRIPT_PRELUDE_25_05}{}\n\n{script}", node_hints.join(" "))).unwrap();
+    // One mypy cache per test (thread), kept between runs: mypy then reads
+    // the standard library's types once, not once per script (cold, ~2 s each).
+    let thread = std::thread::current();
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mypy-cache").join(thread.name().unwrap_or("main"));
     let out = run(Command::new(PYTHON)
         .args(["-m", "mypy", "--no-implicit-optional", "--pretty", "--no-color-output", "--cache-dir"])
-        .arg(dir.path().join("mypy-cache"))
+        .arg(cache)
         .arg(&typed)
         .env("MYPYPATH", &stubs));
     if !out.status.success() {
@@ -240,6 +244,7 @@ fn driver_checks(name: &str, script: &str) -> Result<(), String> {
 
 #[test]
 fn the_gate_declares_what_nixos_25_05_declares() {
+    common::test_packages();
     // 25.05's symbols and types pass: `t` (unittest assertions), `Machine`, the node.
     let ok = "start_all()\nmachine.wait_for_unit(\"multi-user.target\")\nstatus, out = machine.execute(\"true\", timeout=10)\nt.assertEqual(status, 0)\nms: list[Machine] = machines\n";
     assert_eq!(driver_checks("ok", ok), Ok(()));
@@ -255,6 +260,7 @@ fn the_gate_declares_what_nixos_25_05_declares() {
 
 #[test]
 fn every_rendered_nix_file_parses() {
+    common::test_packages();
     let labs = all_labs();
     let (dir, files) = render_into(&labs);
     for file in files.iter().filter(|f| f.path.extension().is_some_and(|e| e == "nix")) {
@@ -265,6 +271,7 @@ fn every_rendered_nix_file_parses() {
 
 #[test]
 fn every_test_script_passes_pyflakes_and_mypy() {
+    common::test_packages();
     let labs = all_labs();
     let (dir, _) = render_into(&labs);
     for lab in &labs {
@@ -277,6 +284,7 @@ fn every_test_script_passes_pyflakes_and_mypy() {
 
 #[test]
 fn rendered_tests_configure_the_node_from_the_spec() {
+    common::test_packages();
     let labs = all_labs();
     let (dir, _) = render_into(&labs);
     let node = |lab: &str| {
@@ -310,6 +318,7 @@ fn golden(files: &[RenderedFile], path: &str) -> String {
 
 #[test]
 fn golden_files() {
+    common::test_packages();
     let labs: Vec<Lab> = all_labs()
         .into_iter()
         .filter(|l| l.name == "non-nixos-aarch64" || l.name == "nixos-static-emulators")
@@ -330,12 +339,14 @@ fn xtask() -> Command {
 
 #[test]
 fn committed_render_is_fresh() {
+    common::test_packages();
     let out = run(xtask().args(["lab", "render", "--check"]));
     assert_success("`cargo xtask lab render --check` on the committed tree (run `cargo xtask lab render`)", &out);
 }
 
 #[test]
 fn check_mode_names_stale_and_missing_files_and_writes_nothing() {
+    common::test_packages();
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().to_str().unwrap();
     assert_success("render --out", &run(xtask().args(["lab", "render", "--out", out_dir])));
@@ -369,6 +380,7 @@ const HOSTILE: &str =
 
 #[test]
 fn hostile_spec_text_stays_data() {
+    common::test_packages();
     let dir = tempfile::tempdir().unwrap();
     let toml_text = |s: &str| serde_json::to_string(s).unwrap(); // a JSON string is a TOML basic string here
     let spec = format!(
@@ -472,6 +484,7 @@ print(json.dumps(commands))
 
 #[test]
 fn flake_lock_pins_one_nixos_25_05_revision_and_render_keeps_it() {
+    common::test_packages();
     let lock: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(root().join("flake.lock")).unwrap()).unwrap();
     let input = &lock["nodes"][lock["nodes"]["root"]["inputs"]["nixpkgs"].as_str().unwrap()];

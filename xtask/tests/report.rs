@@ -16,6 +16,8 @@ use xtask::report::{junit, Terminal};
 use xtask::run::run_host;
 use xtask::spec::{self, Lab};
 
+mod common;
+
 /// Loads `text` as lab `name` from a temporary directory.
 fn lab(name: &str, text: &str) -> Lab {
     let dir = tempfile::tempdir().unwrap();
@@ -57,6 +59,7 @@ kind = "build"
 
 #[test]
 fn interpreter_outside_the_sandbox_is_diagnosed_with_both_fixes() {
+    common::test_packages();
     let (d, out) = diagnosis_of("outside", FHS_NO_F, "build");
     let d = d.unwrap_or_else(|| panic!("no diagnosis:\n{out}"));
     assert_eq!(d.cause, Cause::InterpreterOutsideSandbox, "{d:?}");
@@ -71,6 +74,7 @@ fn interpreter_outside_the_sandbox_is_diagnosed_with_both_fixes() {
 
 #[test]
 fn exec_format_error_without_a_registration_says_nothing_is_registered() {
+    common::test_packages();
     let text = r#"
 description = "nothing registered, exec expected to pass"
 host = "non-nixos"
@@ -88,6 +92,7 @@ kind = "exec"
 
 #[test]
 fn a_wrong_uname_names_the_emulated_cpu_and_the_one_that_matches() {
+    common::test_packages();
     let text = r#"
 description = "armv6l emulated with an ARMv7 CPU"
 host = "non-nixos"
@@ -109,6 +114,7 @@ qemu-cpu = "cortex-a15"
 
 #[test]
 fn illegal_instruction_says_the_binary_needs_a_newer_cpu() {
+    common::test_packages();
     let text = r#"
 description = "an ARMv7 binary on an ARMv6 CPU, expected to pass"
 host = "non-nixos"
@@ -129,6 +135,7 @@ payload = "armv7l-linux"
 
 #[test]
 fn a_platform_missing_from_extra_platforms_is_diagnosed() {
+    common::test_packages();
     let text = r#"
 description = "registered, but Nix is not told it may build aarch64"
 host = "non-nixos"
@@ -149,6 +156,7 @@ kind = "build"
 
 #[test]
 fn a_sandbox_path_that_does_not_exist_is_diagnosed() {
+    common::test_packages();
     let text = r#"
 description = "a sandbox path that is not there"
 host = "non-nixos"
@@ -169,6 +177,7 @@ kind = "build"
 
 #[test]
 fn a_timeout_is_diagnosed_and_an_unexplained_failure_is_not() {
+    common::test_packages();
     let text = r#"
 description = "a hang, and a plain failure"
 host = "non-nixos"
@@ -233,6 +242,7 @@ fn terminal_report(plan: &Plan) -> (LabReport, String) {
 
 #[test]
 fn the_terminal_report_shows_each_probe_the_table_and_each_surprise_explained() {
+    common::test_packages();
     let text = r#"
 description = "one pass, one expected failure, one surprise, one slow probe"
 host = "non-nixos"
@@ -291,6 +301,7 @@ run = "sleep 1.3"
 
 #[test]
 fn junit_xml_parses_and_counts_passes_expected_failures_and_failures() {
+    common::test_packages();
     let text = r#"
 description = "JUnit: a pass, an expected failure, and a failure whose output is hostile to XML"
 host = "non-nixos"
@@ -366,6 +377,7 @@ run = "printf 'a <tag> & \"q\" ]]> \\001\\033[0m \\r\\n'; exit 3"
 
 #[test]
 fn json_says_each_verdict_in_one_word_with_a_summary() {
+    common::test_packages();
     let text = r#"
 description = "JSON: a pass, an expected failure, a failure and a pass that should have failed"
 host = "non-nixos"
@@ -419,6 +431,7 @@ expect = "fail"
 
 #[test]
 fn verbose_shows_passing_output_and_system_and_probe_choose_what_runs() {
+    common::test_packages();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("choose.toml");
     std::fs::write(

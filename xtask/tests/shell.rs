@@ -47,6 +47,7 @@ fn processes_in(ns: &str) -> Vec<String> {
 
 #[test]
 fn the_shell_is_inside_the_lab_for_the_chosen_system_and_the_lab_ends_with_it() {
+    common::test_packages();
     let dir = tempfile::tempdir().unwrap();
     let spec = write_spec(dir.path(), "two", TWO_SYSTEMS);
     let script = r#"
@@ -77,6 +78,7 @@ exit 7
 
 #[test]
 fn a_system_the_lab_does_not_emulate_is_refused_by_name() {
+    common::test_packages();
     let dir = tempfile::tempdir().unwrap();
     let spec = write_spec(dir.path(), "two", TWO_SYSTEMS);
     let out = shell(&[spec.to_str().unwrap(), "--system", "s390x-linux"], "exit 0\n");

@@ -5,6 +5,8 @@ use std::process::Command;
 
 use xtask::systems::{decode_binfmt_escapes, NixSystem, SYSTEMS};
 
+mod common;
+
 fn payloads() -> std::path::PathBuf {
     let sh = xshell::Shell::new().unwrap();
     let all: Vec<&'static NixSystem> = SYSTEMS.iter().collect();
@@ -16,6 +18,7 @@ fn payloads() -> std::path::PathBuf {
 /// headers as ours (the masks differ in bytes neither side cares about).
 #[test]
 fn magics_agree_with_debian_binfmt_d() {
+    common::test_packages();
     let mut compared = 0;
     for system in SYSTEMS {
         let path = format!("/usr/lib/binfmt.d/qemu-{}.conf", system.qemu);
@@ -44,6 +47,7 @@ fn magics_agree_with_debian_binfmt_d() {
 /// The magic must select real binaries of the system: Debian's static busybox.
 #[test]
 fn magics_match_real_binaries() {
+    common::test_packages();
     let dir = payloads();
     for system in SYSTEMS {
         let header = std::fs::read(dir.join(system.double).join("busybox")).unwrap();
@@ -72,6 +76,7 @@ fn magics_match_real_binaries() {
 /// natively with the table's personality): checked by running it.
 #[test]
 fn uname_column_matches_real_runs() {
+    common::test_packages();
     let dir = payloads();
     for system in SYSTEMS {
         let busybox = dir.join(system.double).join("busybox");
@@ -96,6 +101,7 @@ fn uname_column_matches_real_runs() {
 /// pin one: without it, an armel binary reports armv7l.
 #[test]
 fn armv5_needs_its_pinned_cpu() {
+    common::test_packages();
     let dir = payloads();
     let armv5 = NixSystem::find("armv5tel-linux").unwrap();
     let out = Command::new(armv5.fhs_interpreter())
@@ -109,6 +115,7 @@ fn armv5_needs_its_pinned_cpu() {
 
 #[test]
 fn table_has_every_system_the_issue_names_once() {
+    common::test_packages();
     for double in [
         "x86_64-linux",
         "i686-linux",
@@ -130,6 +137,7 @@ fn table_has_every_system_the_issue_names_once() {
 /// `Release` file on the mirror crosslab fetches from.
 #[test]
 fn every_suite_of_a_row_carries_its_architecture() {
+    common::test_packages();
     let mirror = xtask::provision::payload::debian_mirror().unwrap();
     let mut architectures: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
     for system in SYSTEMS {

@@ -15,6 +15,8 @@ use xtask::run::vm::{self, BootOptions, Guest, Image};
 use xtask::run::{run_host, Executor};
 use xtask::spec;
 
+mod common;
+
 /// The labs of the host backend's reproduction tests.
 const LABS: &[&str] = &[
     "non-nixos-aarch64",
@@ -73,6 +75,7 @@ fn vm_name_in(error: &str) -> String {
 
 #[test]
 fn reproduction_labs_give_the_host_backends_verdicts() {
+    common::test_packages();
     let (image, payloads) = image_and_payloads();
     let guest = boot(&image, &payloads);
     assert!(guest.kernel_release.ends_with("-amd64"), "guest kernel {}", guest.kernel_release);
@@ -161,6 +164,7 @@ fn reproduction_labs_give_the_host_backends_verdicts() {
 
 #[test]
 fn a_vm_that_does_not_come_up_is_killed_at_its_timeout() {
+    common::test_packages();
     let (image, payloads) = image_and_payloads();
     let mut options = BootOptions::new(vm::Accel::Tcg);
     // No init: the kernel panics, and panic=0 makes it wait forever.
@@ -178,6 +182,7 @@ fn a_vm_that_does_not_come_up_is_killed_at_its_timeout() {
 
 #[test]
 fn a_broken_image_is_reported_without_waiting_for_the_timeout() {
+    common::test_packages();
     let (image, payloads) = image_and_payloads();
     let broken_dir = tempfile::tempdir().unwrap();
     std::fs::write(broken_dir.path().join("vmlinuz"), b"not a kernel").unwrap();
@@ -198,6 +203,7 @@ fn a_broken_image_is_reported_without_waiting_for_the_timeout() {
 
 #[test]
 fn lab_run_backend_vm_reports_json_and_exits_2_when_the_vm_cannot_boot() {
+    common::test_packages();
     let _ = image_and_payloads();
     let xtask = env!("CARGO_BIN_EXE_xtask");
     // Two labs as expected and one surprise: reported as the host backend
@@ -262,6 +268,7 @@ fn lab_run_backend_vm_reports_json_and_exits_2_when_the_vm_cannot_boot() {
 /// crosslab killed with SIGKILL while its VM runs: qemu dies with it.
 #[test]
 fn qemu_dies_with_a_killed_lab_run() {
+    common::test_packages();
     use std::io::{BufRead, BufReader};
     let _ = image_and_payloads();
     let mut run = Command::new(env!("CARGO_BIN_EXE_xtask"))
@@ -315,6 +322,7 @@ fn qemu_dies_with_a_killed_lab_run() {
 /// `--backend host` naming both ways out.
 #[test]
 fn on_a_kernel_without_binfmt_misc_namespaces_crosslab_picks_the_vm_backend() {
+    common::test_packages();
     let (image, payloads) = image_and_payloads();
     // crosslab and a spec ride on the guest's payload disk.
     let carry = tempfile::tempdir().unwrap();
@@ -362,6 +370,7 @@ fn on_a_kernel_without_binfmt_misc_namespaces_crosslab_picks_the_vm_backend() {
 /// bug's verdicts there too, with trixie's Nix and qemu.
 #[test]
 fn the_trixie_stack_boots_a_debian_13_guest_with_the_same_verdicts() {
+    common::test_packages();
     let _ = image_and_payloads();
     let ran = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(["lab", "run", "--backend", "vm", "--stack", "trixie", "--json", "non-nixos-aarch64"])

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 /// Writes `text` as `<dir>/<name>.toml` and returns its path.
 pub fn write_spec(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
@@ -70,7 +71,7 @@ exec bash -euc "$script"
 
 /// Runs `script` in an overlay root of this machine (see [`OVERLAY_ROOT`]):
 /// a fresh machine without the packages in `purge` when `fresh`. Needs root.
-pub fn in_an_overlay_root(script: &str, purge: &[&str], fresh: bool) -> Output {
+pub fn in_an_overlay_root(script: &str, purge: &[String], fresh: bool) -> Output {
     assert_eq!(unsafe { libc::geteuid() }, 0, "an overlay root of / needs root");
     let stage = tempfile::tempdir().unwrap();
     let repo = xtask::project_root();
@@ -91,4 +92,18 @@ pub fn in_an_overlay_root(script: &str, purge: &[&str], fresh: bool) -> Output {
         c.env("HOME", "/root");
     }
     c.output().unwrap()
+}
+
+/// Makes sure the suite's Debian packages are installed (testsuite.rs's
+/// TEST_PACKAGES; as root, once per test binary), as `cargo xtask test` does
+/// before any test: a test binary run by itself on a fresh machine then
+/// reads what it set up, not what an earlier test happened to install.
+pub fn test_packages() {
+    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+    let done = DONE.get_or_init(|| {
+        xtask::testsuite::ensure_packages(&xshell::Shell::new().unwrap()).map_err(|e| format!("{e:#}"))
+    });
+    if let Err(e) = done {
+        panic!("{e}");
+    }
 }
