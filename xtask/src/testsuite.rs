@@ -207,6 +207,7 @@ impl flags::Test {
         let sh = Shell::new()?;
         sh.change_dir(root);
         ensure_packages(&sh)?;
+        ensure_pypi_tools(&sh)?;
         let args = self.cargo_test_args;
         if !self.quick {
             let ok = cmd!(sh, "cargo test --workspace --no-fail-fast -- {args...}").run().is_ok();
@@ -300,13 +301,12 @@ fn cargo(sh: &Shell, offline: bool, args: &[String]) -> bool {
     }
 }
 
-/// Installs whatever of [`TEST_PACKAGES`] is missing (as root), and the
-/// [`TEST_PYPI_TOOLS`], before any
+/// Installs whatever of [`TEST_PACKAGES`] is missing (as root), before any
 /// test runs; a test binary run by itself calls it too (tests/common).
 pub fn ensure_packages(sh: &Shell) -> anyhow::Result<()> {
     let missing: Vec<&str> = TEST_PACKAGES.iter().map(|(p, _)| *p).filter(|p| !is_installed(sh, p)).collect();
     if missing.is_empty() {
-        return ensure_pypi_tools(sh);
+        return Ok(());
     }
     if unsafe { libc::geteuid() } != 0 {
         bail!(
@@ -316,12 +316,12 @@ pub fn ensure_packages(sh: &Shell) -> anyhow::Result<()> {
         );
     }
     eprintln!("crosslab: installing {}", missing.join(" "));
-    crate::provision::prereq::apt_install(sh, &missing)?;
-    ensure_pypi_tools(sh)
+    crate::provision::prereq::apt_install(sh, &missing)
 }
 
 /// Installs the PyPI tools the tests use ([`TEST_PYPI_TOOLS`]) into their
-/// venvs, unless there already.
+/// venvs, unless there already (with the network: `cargo xtask test` does it
+/// before any test, and tests/ci.rs when run by itself).
 pub fn ensure_pypi_tools(sh: &Shell) -> anyhow::Result<()> {
     TEST_PYPI_TOOLS.iter().try_for_each(|tool| tool.install(sh))
 }

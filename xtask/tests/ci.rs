@@ -44,6 +44,7 @@ fn text(out: &std::process::Output) -> String {
 #[test]
 fn the_workflow_is_valid_against_githubs_workflow_schema() {
     common::test_packages();
+    xtask::testsuite::ensure_pypi_tools(&xshell::Shell::new().unwrap()).unwrap_or_else(|e| panic!("{e:#}"));
     let out = check_jsonschema(&workflow_path());
     assert!(out.status.success(), "{} is not a valid GitHub workflow:\n{}", workflow_path().display(), text(&out));
 
