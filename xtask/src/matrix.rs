@@ -444,15 +444,14 @@ pub fn spec_for_system(lab: &Lab, system: &'static NixSystem) -> anyhow::Result<
     Ok(toml::to_string(&table)?)
 }
 
-/// Replaces the strings of `list` that `is_own` picks by `new` (once).
+/// Replaces the strings of `list` that `is_own` picks by `new`, in place:
+/// the list keeps its length (a spec that lists a path twice still does).
 fn substitute(list: Option<&mut Value>, is_own: impl Fn(&str) -> bool, new: &str) {
     let Some(Value::Array(items)) = list else { return };
-    if !items.iter().any(|v| v.as_str().is_some_and(&is_own)) {
-        return;
-    }
-    items.retain(|v| !v.as_str().is_some_and(&is_own));
-    if !items.iter().any(|v| v.as_str() == Some(new)) {
-        items.push(Value::String(new.to_owned()));
+    for item in items.iter_mut() {
+        if item.as_str().is_some_and(&is_own) {
+            *item = Value::String(new.to_owned());
+        }
     }
 }
 

@@ -355,18 +355,22 @@ impl CheckNix {
         // PATH. Only a check that builds from source anyway gets nixpkgs'
         // (cross-built for it); under `checks` it would be the one big build.
         let cross_compilers: Vec<(&NixSystem, closure::Part)> = if closure::builds_from_source(&parts) {
-            toolchains
-                .iter()
-                .filter(|(_, l)| *l == Language::C)
-                .filter_map(|(s, _)| closure::cross_compiler(s).map(|p| (*s, p)))
-                .collect()
+            let mut by_triple: Vec<(&NixSystem, closure::Part)> = Vec::new();
+            // One `<triple>-gcc` on PATH, however many systems share the
+            // triple (armv5tel and armv6l are both arm-linux-gnueabi).
+            for (s, _) in toolchains.iter().filter(|(_, l)| *l == Language::C) {
+                if by_triple.iter().all(|(c, _)| c.gcc_triple != s.gcc_triple) {
+                    by_triple.extend(closure::cross_compiler(s).map(|p| (*s, p)));
+                }
+            }
+            by_triple
         } else {
             Vec::new()
         };
         let untimed: Vec<&str> = toolchains
             .iter()
             .filter(|(s, l)| *l == Language::C && closure::cross_compiler(s).is_some())
-            .filter(|(s, _)| !cross_compilers.iter().any(|(c, _)| c == s))
+            .filter(|(s, _)| !cross_compilers.iter().any(|(c, _)| c.gcc_triple == s.gcc_triple))
             .map(|(s, _)| s.double)
             .collect();
         let no_cross = if untimed.is_empty() {
