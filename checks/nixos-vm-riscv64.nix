@@ -11,7 +11,7 @@ pkgs.testers.runNixOSTest {
     { pkgs, ... }:
     {
       imports = [ ../modules/crosslab-node.nix ];
-      crosslab.description = "NixOS with boot.binfmt.emulatedSystems = [\"riscv64-linux\"]: the entry, Nix's extra-platforms and sandbox paths, emulated execution and a sandboxed riscv64 build all work; the riscv64 payload (pkgsCross.riscv64.pkgsStatic.busybox) is cross-compiled on the x86_64 host that builds the check, not in the VM: cache.nixos.org has almost no pkgsCross binaries";
+      crosslab.description = "NixOS with boot.binfmt.emulatedSystems = [\"riscv64-linux\"]: the entry, Nix's extra-platforms and sandbox paths, emulated execution and a sandboxed riscv64 build all work; the riscv64 payload (pkgsCross.riscv64.pkgsStatic.busybox) is cross-compiled on the x86_64 host that builds the check, not in the VM: the NixOS binary cache has almost no pkgsCross binaries";
       crosslab.payloads = {
         "riscv64-linux" = pkgs.pkgsCross."riscv64".pkgsStatic.busybox;
       };

@@ -208,7 +208,7 @@ fn run_check(
     if seen.is_empty() && done.exit_code != Some(0) {
         let tail = errors_or_tail(&done.output);
         if is_fetch_failure(&done.output) {
-            bail!("`nix build {attr}` could not fetch what it needs ({tail})\n  help: build where Nix can reach cache.nixos.org, or give it a local nixpkgs with --override-input nixpkgs path:…");
+            bail!("`nix build {attr}` could not fetch what it needs ({tail})\n  help: build where Nix can reach the NixOS binary cache, or give it a local nixpkgs with --override-input nixpkgs path:…");
         }
         if done.timed_out {
             bail!("`nix build {attr}` took longer than {} s and was stopped: {tail}", build_bound().as_secs());

@@ -267,16 +267,16 @@ mod tests {
     #[test]
     fn the_key_follows_every_input_of_the_recipe() {
         let base = recipe(&["nix-bin"]);
-        let key = base.key("http://deb.debian.org/debian");
-        assert_eq!(key, base.key("http://deb.debian.org/debian"), "stable");
-        assert_ne!(key, recipe(&["nix-bin", "mount"]).key("http://deb.debian.org/debian"));
-        assert_ne!(key, base.key("http://other/debian"));
-        assert_ne!(key, Recipe { suite: "bookworm".into(), ..base.clone() }.key("http://deb.debian.org/debian"));
-        assert_ne!(key, Recipe { arch: "arm64".into(), ..base.clone() }.key("http://deb.debian.org/debian"));
-        assert_ne!(key, Recipe { variant: Variant::Extract, ..base.clone() }.key("http://deb.debian.org/debian"));
+        let key = base.key("http://mirror.invalid/debian");
+        assert_eq!(key, base.key("http://mirror.invalid/debian"), "stable");
+        assert_ne!(key, recipe(&["nix-bin", "mount"]).key("http://mirror.invalid/debian"));
+        assert_ne!(key, base.key("http://other-mirror.invalid/debian"));
+        assert_ne!(key, Recipe { suite: "bookworm".into(), ..base.clone() }.key("http://mirror.invalid/debian"));
+        assert_ne!(key, Recipe { arch: "arm64".into(), ..base.clone() }.key("http://mirror.invalid/debian"));
+        assert_ne!(key, Recipe { variant: Variant::Extract, ..base.clone() }.key("http://mirror.invalid/debian"));
         assert_ne!(
             key,
-            Recipe { dpkg_filters: vec!["path-exclude=/x".into()], ..base }.key("http://deb.debian.org/debian")
+            Recipe { dpkg_filters: vec!["path-exclude=/x".into()], ..base }.key("http://mirror.invalid/debian")
         );
     }
 }
