@@ -31,6 +31,7 @@ pub const STACKS: &[Stack] = &[
     Stack { name: "host", suite: None, about: "the Nix and qemu installed on this machine" },
     Stack { name: "bookworm", suite: Some("bookworm"), about: "Debian 12: Nix 2.8, qemu 7.2" },
     Stack { name: "trixie", suite: Some("trixie"), about: "Debian 13: Nix 2.26, qemu 10.0" },
+    Stack { name: "forky", suite: Some("forky"), about: "Debian 14 (testing): Nix 2.34, qemu 11.1" },
 ];
 
 /// What a Debian stack's root holds besides the essential packages: Nix, the
@@ -98,7 +99,8 @@ impl Stack {
 }
 
 /// The versions a run used, for reports: the stack, its Nix and qemu, and the
-/// kernel the probes ran on.
+/// kernel the probes ran on. Nix and qemu are upstream versions (`2.34.8`,
+/// `11.1.2`) whichever way they were read, so stacks compare at a glance.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Versions {
     pub stack: &'static str,
@@ -107,19 +109,52 @@ pub struct Versions {
     pub kernel: String,
 }
 
+/// The packages a Debian root's qemu-user emulators come from, in the order
+/// asked: bookworm's and trixie's `qemu-user-static`, then `qemu-user`, the
+/// one that remains in forky (its emulators are static there and it ships no
+/// `qemu-<arch>-static` names). Every `qemu-<arch>` of a root comes from
+/// one source package, so one version is the version of each system's emulator.
+const QEMU_PACKAGES: &[&str] = &["qemu-user-static", "qemu-user"];
+
+/// The emulators asked for the host's qemu version, in order: the static one
+/// labs register by default, then qemu-user's (Debian 14 has only that).
+const HOST_QEMU_PROGRAMS: &[&str] = &["qemu-aarch64-static", "qemu-aarch64"];
+
 impl Versions {
     /// Reads the versions of `stack` whose root is `lower` (dpkg's record for
     /// a Debian root; `nix-build --version` and qemu's for the host).
     pub fn of(stack: &Stack, lower: &std::path::Path) -> Versions {
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned();
         let (nix, qemu) = if stack.is_host() {
-            (program_version("nix-build", "--version"), program_version("qemu-aarch64-static", "--version"))
+            let qemu = HOST_QEMU_PROGRAMS
+                .iter()
+                .map(|p| program_version(p, "--version"))
+                .find(|v| v != "unknown")
+                .unwrap_or_else(|| "unknown".to_owned());
+            (program_version("nix-build", "--version"), qemu)
         } else {
             let status = std::fs::read_to_string(lower.join("var/lib/dpkg/status")).unwrap_or_default();
-            (dpkg_version(&status, "nix-bin"), dpkg_version(&status, "qemu-user-static"))
+            let qemu = QEMU_PACKAGES
+                .iter()
+                .map(|p| dpkg_version(&status, p))
+                .find(|v| v != "unknown")
+                .unwrap_or_else(|| "unknown".to_owned());
+            (upstream_version(&dpkg_version(&status, "nix-bin")), upstream_version(&qemu))
         };
         Versions { stack: stack.name, nix, qemu, kernel }
     }
+
+    /// `Nix 2.34.8, qemu 11.1.2`: what a matrix column header says of its stack.
+    pub fn tools(&self) -> String {
+        format!("Nix {}, qemu {}", self.nix, self.qemu)
+    }
+}
+
+/// The upstream part of a Debian version (`1:11.1.2+ds-3` → `11.1.2`,
+/// `2.34.8+dfsg-1+b1` → `2.34.8`): no epoch, no repack suffix, no revision.
+pub fn upstream_version(debian: &str) -> String {
+    let no_epoch = debian.split_once(':').map_or(debian, |(_, v)| v);
+    no_epoch.split(['+', '~', '-']).next().unwrap_or(no_epoch).to_owned()
 }
 
 /// The version in the first line a program prints for `flag`, or "unknown".
@@ -184,5 +219,26 @@ mod tests {
         assert_eq!(dpkg_version(status, "nix-bin"), "2.26.3+dfsg-1");
         assert_eq!(dpkg_version(status, "qemu-user-static"), "1:10.0.2+ds-2");
         assert_eq!(dpkg_version(status, "nix"), "unknown");
+    }
+
+    #[test]
+    fn debian_versions_read_as_upstream_ones() {
+        assert_eq!(upstream_version("1:11.1.2+ds-3"), "11.1.2");
+        assert_eq!(upstream_version("2.34.8+dfsg-1+b1"), "2.34.8");
+        assert_eq!(upstream_version("1:7.2+dfsg-7+deb12u18"), "7.2");
+        assert_eq!(upstream_version("2.8.0-1"), "2.8.0");
+        assert_eq!(upstream_version("unknown"), "unknown");
+    }
+
+    #[test]
+    fn a_root_without_qemu_user_static_reads_qemu_user() {
+        // forky: `qemu-user-static` is gone, `qemu-user` holds the static emulators.
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("var/lib/dpkg")).unwrap();
+        let status = "Package: nix-bin\nVersion: 2.34.8+dfsg-1+b1\n\nPackage: qemu-user\nVersion: 1:11.1.2+ds-3\n";
+        std::fs::write(root.path().join("var/lib/dpkg/status"), status).unwrap();
+        let v = Versions::of(Stack::find("forky").unwrap(), root.path());
+        assert_eq!((v.nix.as_str(), v.qemu.as_str()), ("2.34.8", "11.1.2"));
+        assert_eq!(v.tools(), "Nix 2.34.8, qemu 11.1.2");
     }
 }
