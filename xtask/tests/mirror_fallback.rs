@@ -178,6 +178,7 @@ fn in_child_build_a_bookworm_arm64_root() {
         variant: Variant::Extract,
         packages: vec!["busybox-static".into()],
         dpkg_filters: Vec::new(),
+        links: Vec::new(),
     };
     let error = rootfs::ensure(&xshell::Shell::new().unwrap(), &recipe).expect_err("the index is inconsistent");
     let bad = error.downcast_ref::<payload::InconsistentIndex>().unwrap_or_else(|| panic!("not recognised: {error:#}"));

@@ -65,6 +65,7 @@ pub fn recipe(suite: &str, system: &NixSystem) -> Recipe {
         variant: Variant::Extract,
         packages: vec![format!("gcc-{}", system.gcc_triple), format!("libc6-dev-{}-cross", system.debian_arch)],
         dpkg_filters: Vec::new(),
+        links: Vec::new(),
     }
 }
 

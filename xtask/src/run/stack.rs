@@ -24,14 +24,37 @@ pub struct Stack {
     pub suite: Option<&'static str>,
     /// What it stands for, for `--help` and reports.
     pub about: &'static str,
+    /// Whether the suite's packages name the static emulators
+    /// `/usr/bin/qemu-<arch>-static`, the path `interpreter = "fhs"`
+    /// registers (Ubuntu's, tonistiigi/binfmt's). Debian 12's
+    /// qemu-user-static ships them, Debian 13's transitional one ships them
+    /// as links to qemu-user's static `qemu-<arch>`; Debian 14 has no
+    /// qemu-user-static (`apt-get install qemu-user-static` gets
+    /// qemu-user-binfmt, which registers `/usr/bin/qemu-<arch>`), so its
+    /// root gets those links made, as Debian 13's package makes them, and a
+    /// lab keeps the host it models while the stack changes Nix and qemu.
+    pub ships_static_names: bool,
 }
 
 /// Every stack, the default first.
 pub const STACKS: &[Stack] = &[
-    Stack { name: "host", suite: None, about: "the Nix and qemu installed on this machine" },
-    Stack { name: "bookworm", suite: Some("bookworm"), about: "Debian 12: Nix 2.8, qemu 7.2" },
-    Stack { name: "trixie", suite: Some("trixie"), about: "Debian 13: Nix 2.26, qemu 10.0" },
-    Stack { name: "forky", suite: Some("forky"), about: "Debian 14 (testing): Nix 2.34, qemu 11.1" },
+    Stack { name: "host", suite: None, about: "the Nix and qemu installed on this machine", ships_static_names: true },
+    Stack {
+        name: "bookworm",
+        suite: Some("bookworm"),
+        about: "Debian 12: Nix 2.8, qemu 7.2",
+        ships_static_names: true,
+    },
+    Stack { name: "trixie", suite: Some("trixie"), about: "Debian 13: Nix 2.26, qemu 10.0", ships_static_names: true },
+    // The roots' var/lib/dpkg/status: trixie's qemu-user-static 1:10.0.13+ds-0+deb13u1
+    // is "QEMU user mode emulation (compat/transitional package)"; in forky,
+    // qemu-user-binfmt 1:11.1.2+ds-3 "Provides: qemu-user-static" and no package has that name.
+    Stack {
+        name: "forky",
+        suite: Some("forky"),
+        about: "Debian 14 (testing): Nix 2.34, qemu 11.1",
+        ships_static_names: false,
+    },
 ];
 
 /// What a Debian stack's root holds besides the essential packages: Nix, the
@@ -64,9 +87,13 @@ impl Stack {
         let mut names: Vec<&str> = SYSTEMS.iter().map(|s| s.qemu).collect();
         names.sort();
         names.dedup();
+        let mut links = Vec::new();
         for qemu in names {
             filters.push(format!("path-include=/usr/bin/qemu-{qemu}"));
             filters.push(format!("path-include=/usr/bin/qemu-{qemu}-static"));
+            if !self.ships_static_names {
+                links.push((format!("/usr/bin/qemu-{qemu}-static"), format!("qemu-{qemu}")));
+            }
         }
         Some(Recipe {
             name: format!("stack-{}", self.name),
@@ -75,6 +102,7 @@ impl Stack {
             variant: Variant::Essential,
             packages: PACKAGES.iter().map(|p| (*p).to_owned()).collect(),
             dpkg_filters: filters,
+            links,
         })
     }
 
@@ -204,6 +232,15 @@ mod tests {
         assert!(recipe.dpkg_filters.contains(&"path-include=/usr/bin/qemu-riscv64".to_owned()));
         assert!(!recipe.dpkg_filters.iter().any(|f| f.contains("sparc")));
         assert!(Stack::find("host").unwrap().recipe().is_none());
+        assert!(recipe.links.is_empty(), "trixie's qemu-user-static makes its own links");
+    }
+
+    #[test]
+    fn a_stack_whose_suite_lacks_the_static_names_gets_them_as_links() {
+        let recipe = Stack::find("forky").unwrap().recipe().unwrap();
+        let link = ("/usr/bin/qemu-aarch64-static".to_owned(), "qemu-aarch64".to_owned());
+        assert!(recipe.links.contains(&link), "{:?}", recipe.links);
+        assert_eq!(recipe.links.len(), recipe.dpkg_filters.iter().filter(|f| f.ends_with("-static")).count());
     }
 
     #[test]

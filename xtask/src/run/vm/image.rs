@@ -213,6 +213,7 @@ fn build(sh: &Shell, work: &Path, suite: &str, mirror: &str, key: &str, started:
             .filter(|f| !rootfs::DPKG_FILTERS.contains(f))
             .map(|f| (*f).to_owned())
             .collect(),
+        links: Vec::new(),
     };
     // INITRD=No: the kernel's postinst skips update-initramfs; the guest
     // boots our own small initramfs.
