@@ -34,18 +34,35 @@ pub struct Stack {
     /// root gets those links made, as Debian 13's package makes them, and a
     /// lab keeps the host it models while the stack changes Nix and qemu.
     pub ships_static_names: bool,
+    /// Debian architectures the suite no longer builds, so it has no cross
+    /// compiler for them (`gcc-<triple>`): a compile probe for such a system
+    /// reports its emulated time alone on this stack.
+    pub dropped_arches: &'static [&'static str],
 }
 
 /// Every stack, the default first.
 pub const STACKS: &[Stack] = &[
-    Stack { name: "host", suite: None, about: "the Nix and qemu installed on this machine", ships_static_names: true },
+    Stack {
+        name: "host",
+        suite: None,
+        about: "the Nix and qemu installed on this machine",
+        ships_static_names: true,
+        dropped_arches: &[],
+    },
     Stack {
         name: "bookworm",
         suite: Some("bookworm"),
         about: "Debian 12: Nix 2.8, qemu 7.2",
         ships_static_names: true,
+        dropped_arches: &[],
     },
-    Stack { name: "trixie", suite: Some("trixie"), about: "Debian 13: Nix 2.26, qemu 10.0", ships_static_names: true },
+    Stack {
+        name: "trixie",
+        suite: Some("trixie"),
+        about: "Debian 13: Nix 2.26, qemu 10.0",
+        ships_static_names: true,
+        dropped_arches: &[],
+    },
     // The roots' var/lib/dpkg/status: trixie's qemu-user-static 1:10.0.13+ds-0+deb13u1
     // is "QEMU user mode emulation (compat/transitional package)"; in forky,
     // qemu-user-binfmt 1:11.1.2+ds-3 "Provides: qemu-user-static" and no package has that name.
@@ -54,6 +71,9 @@ pub const STACKS: &[Stack] = &[
         suite: Some("forky"),
         about: "Debian 14 (testing): Nix 2.34, qemu 11.1",
         ships_static_names: false,
+        // mmdebstrap of forky, 2026-12-06: "Unable to locate package
+        // gcc-mips64el-linux-gnuabi64" and libc6-dev-mips64el-cross.
+        dropped_arches: &["mips64el"],
     },
 ];
 
@@ -73,6 +93,11 @@ impl Stack {
                 STACKS.iter().map(|s| format!("{} ({})", s.name, s.about)).collect::<Vec<_>>().join(", ")
             ),
         }
+    }
+
+    /// The Debian stack of `suite`, if there is one.
+    pub fn of_suite(suite: &str) -> Option<&'static Stack> {
+        STACKS.iter().find(|s| s.suite == Some(suite))
     }
 
     pub fn is_host(&self) -> bool {
