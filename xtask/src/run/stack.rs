@@ -169,8 +169,8 @@ pub struct Versions {
 /// one source package, so one version is the version of each system's emulator.
 const QEMU_PACKAGES: &[&str] = &["qemu-user-static", "qemu-user"];
 
-/// The emulators asked for the host's qemu version, in order: the static one
-/// labs register by default, then qemu-user's (Debian 14 has only that).
+/// The emulators asked for qemu's version, in order: the static one labs
+/// register by default, then qemu-user's (Debian 14 has only that).
 const HOST_QEMU_PROGRAMS: &[&str] = &["qemu-aarch64-static", "qemu-aarch64"];
 
 impl Versions {
@@ -187,12 +187,18 @@ impl Versions {
             (program_version("nix-build", "--version"), qemu)
         } else {
             let status = std::fs::read_to_string(lower.join("var/lib/dpkg/status")).unwrap_or_default();
-            let qemu = QEMU_PACKAGES
+            // The root's static emulator says its own version, as the host's
+            // does (Debian's `7.2+dfsg` is qemu 7.2.19 with its fixes); dpkg's
+            // record when it cannot run here.
+            let ran = HOST_QEMU_PROGRAMS
                 .iter()
-                .map(|p| dpkg_version(&status, p))
-                .find(|v| v != "unknown")
-                .unwrap_or_else(|| "unknown".to_owned());
-            (upstream_version(&dpkg_version(&status, "nix-bin")), upstream_version(&qemu))
+                .map(|p| program_version(&lower.join("usr/bin").join(p).to_string_lossy(), "--version"))
+                .find(|v| v != "unknown");
+            let qemu = ran.unwrap_or_else(|| {
+                let packaged = QEMU_PACKAGES.iter().map(|p| dpkg_version(&status, p)).find(|v| v != "unknown");
+                upstream_version(&packaged.unwrap_or_else(|| "unknown".to_owned()))
+            });
+            (upstream_version(&dpkg_version(&status, "nix-bin")), qemu)
         };
         Versions { stack: stack.name, nix, qemu, kernel }
     }
