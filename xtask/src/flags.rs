@@ -112,7 +112,7 @@ pub struct Fix {
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Which Nix and qemu the lab runs with, as for `lab run`: `host`,
-    /// `bookworm` or `trixie`.
+    /// `bookworm`, `trixie` or `forky`.
     #[arg(long, default_value = "host", value_name = "STACK")]
     pub stack: String,
 }
@@ -132,7 +132,7 @@ pub struct LabShell {
     #[arg(long, value_name = "SYSTEM")]
     pub system: Option<String>,
     /// Which Nix and qemu the lab runs with, as for `lab run`: `host`,
-    /// `bookworm` or `trixie`.
+    /// `bookworm`, `trixie` or `forky`.
     #[arg(long, default_value = "host", value_name = "STACK")]
     pub stack: String,
 }

@@ -30,7 +30,7 @@ use crate::systems::NixSystem;
 pub struct Row {
     #[serde(skip)]
     pub lab: String,
-    /// The stack it ran on (`host`, `bookworm`, `trixie`).
+    /// The stack it ran on (`host`, `bookworm`, `trixie`, `forky`).
     #[serde(skip)]
     pub stack: &'static str,
     /// `non-nixos` or `nixos`: the kind of machine the lab models.

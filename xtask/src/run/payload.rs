@@ -127,6 +127,7 @@ fn fetch_suite(sh: &Shell, root: &Path, suite: &str, systems: &[&NixSystem]) -> 
     arches.sort();
     arches.dedup();
     let mirror = debian_mirror()?;
+    let started = std::time::Instant::now();
     eprintln!(
         "crosslab: fetching busybox-static for {} from Debian {suite} at {mirror} (once; cached in {})",
         arches.join(", "),
@@ -199,6 +200,13 @@ fn fetch_suite(sh: &Shell, root: &Path, suite: &str, systems: &[&NixSystem]) -> 
     // The index is only needed again when a new system is asked for; don't
     // keep ~60 MB of package lists around for that.
     let _ = fs::remove_dir_all(&apt_dir);
+    let bytes: u64 = systems.iter().map(|s| crate::run::rootfs::tree_bytes(&root.join(s.double))).sum();
+    eprintln!(
+        "crosslab: busybox-static for {} fetched in {:.0} s, {} MB",
+        arches.join(", "),
+        started.elapsed().as_secs_f64(),
+        bytes.div_ceil(1 << 20)
+    );
     Ok(())
 }
 
