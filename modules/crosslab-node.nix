@@ -29,7 +29,7 @@ let
   # Debian's busybox-static, unpacked: a fixed-output fetch pinned by the
   # hash of Debian's Packages index (xtask/src/render/closure.rs), through
   # fetchurl's mirror://debian (pkgs/build-support/fetchurl/mirrors.nix:
-  # Debian's redirector, ftp.debian.org and a few mirrors, tried in turn).
+  # Debian's redirector and a few mirrors, tried in turn).
   # A version a Debian point release supersedes leaves them all; the fetch
   # then fails naming the file, and closure.rs needs the new entry.
   # The binary `lab run` runs, and static: the cache has no static busybox

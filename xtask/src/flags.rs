@@ -19,7 +19,7 @@ pub struct Xtask {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Work with labs: list, show, check, render, run, matrix, doctor, fix, capture, shell, schema.
+    /// Work with labs: list, show, check, render, run, matrix, doctor, fix, capture, shell, schema, cache.
     #[command(subcommand)]
     Lab(LabCommand),
     /// Install what the test suite needs (Debian packages, as root) and run
@@ -80,6 +80,28 @@ pub enum LabCommand {
     /// Better TOML) read it from a `#:schema ../schema/lab.schema.json` first
     /// line, as the shipped labs have; `--write` updates that file.
     Schema(Schema),
+    /// List what crosslab keeps in its cache ($CROSSLAB_CACHE, else
+    /// $XDG_CACHE_HOME/crosslab, else ~/.cache/crosslab): kind, suite/arch,
+    /// size and last use of each payload, Debian root, toolchain and VM
+    /// image; with `--clean`, remove entries by age or all. Nothing outside
+    /// the cache is touched: links in it are removed, never followed.
+    Cache(Cache),
+}
+
+#[derive(Debug, Args)]
+pub struct Cache {
+    /// Remove entries instead of listing them: those unused for
+    /// `--older-than AGE`, or every one with `--all`. Each is rebuilt on
+    /// first use.
+    #[arg(long)]
+    pub clean: bool,
+    /// With `--clean`: remove entries whose last use is at least AGE ago:
+    /// a number and `m`, `h`, `d` or `w` (`30d`).
+    #[arg(long, value_name = "AGE", requires = "clean", conflicts_with = "all")]
+    pub older_than: Option<String>,
+    /// With `--clean`: remove every entry.
+    #[arg(long, requires = "clean")]
+    pub all: bool,
 }
 
 #[derive(Debug, Args)]
@@ -90,7 +112,7 @@ pub struct Fix {
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Which Nix and qemu the lab runs with, as for `lab run`: `host`,
-    /// `bookworm` or `trixie`.
+    /// `bookworm`, `trixie` or `forky`.
     #[arg(long, default_value = "host", value_name = "STACK")]
     pub stack: String,
 }
@@ -110,7 +132,7 @@ pub struct LabShell {
     #[arg(long, value_name = "SYSTEM")]
     pub system: Option<String>,
     /// Which Nix and qemu the lab runs with, as for `lab run`: `host`,
-    /// `bookworm` or `trixie`.
+    /// `bookworm`, `trixie` or `forky`.
     #[arg(long, default_value = "host", value_name = "STACK")]
     pub stack: String,
 }
@@ -154,8 +176,9 @@ pub struct Run {
     #[arg(long, value_enum)]
     pub backend: Option<Backend>,
     /// Which Nix and qemu the lab runs with: `host` (what this machine has
-    /// installed), `bookworm` (Debian 12: Nix 2.8, qemu 7.2) or `trixie`
-    /// (Debian 13: Nix 2.26, qemu 10.0). A Debian stack is a root built once
+    /// installed), `bookworm` (Debian 12: Nix 2.8, qemu 7.2), `trixie`
+    /// (Debian 13: Nix 2.26, qemu 10.0) or `forky` (Debian 14, testing:
+    /// Nix 2.34, qemu 11.1). A Debian stack is a root built once
     /// with mmdebstrap and cached; the vm backend boots a guest of that suite.
     #[arg(long, default_value = "host", value_name = "STACK")]
     pub stack: String,

@@ -7,6 +7,7 @@
 //! → `render` (flake, NixOS tests) or `run` (backends → verdicts) → `report`.
 
 pub mod bench;
+pub mod cache;
 pub mod capture;
 pub mod diagnose;
 pub mod doctor;
@@ -73,6 +74,7 @@ fn dispatch(flags: flags::Xtask) -> anyhow::Result<ExitCode> {
             flags::LabCommand::Capture(f) => f.run(),
             flags::LabCommand::Shell(f) => f.run(&root),
             flags::LabCommand::Schema(f) => f.run(&root),
+            flags::LabCommand::Cache(f) => f.run(),
         },
         flags::Command::Bench(f) => f.run(&root),
         flags::Command::Test(f) => f.run(&root),

@@ -18,7 +18,7 @@ use toml::Value;
 
 use crate::diagnose;
 use crate::flags::{self, MatrixFormat};
-use crate::outcome::{LabReport, Verdict};
+use crate::outcome::{LabReport, Verdict, Versions};
 use crate::plan::{CompileTimes, Plan};
 use crate::report::{self, JsonLab};
 use crate::run;
@@ -30,7 +30,7 @@ use crate::systems::NixSystem;
 pub struct Row {
     #[serde(skip)]
     pub lab: String,
-    /// The stack it ran on (`host`, `bookworm`, `trixie`).
+    /// The stack it ran on (`host`, `bookworm`, `trixie`, `forky`).
     #[serde(skip)]
     pub stack: &'static str,
     /// `non-nixos` or `nixos`: the kind of machine the lab models.
@@ -164,6 +164,8 @@ impl flags::Matrix {
             if stacks.is_empty() { None } else { Some(run::choose_backend(self.backend, self.allow_global)?) };
 
         let mut rows = Vec::new();
+        // Each stack's Nix and qemu, for its column's header.
+        let mut versions = Vec::new();
         let mut ran: Vec<(&Plan, LabReport)> = Vec::new();
         // One `lab run --json` object per lab and stack, with its rows.
         let mut json_labs: Vec<serde_json::Value> = Vec::new();
@@ -177,6 +179,7 @@ impl flags::Matrix {
         for stack in stacks {
             let backend = backend.expect("chosen when there is a stack to run on");
             let session = run::Session::start(backend, stack, &ready, self.allow_global)?;
+            versions.push(session.versions.clone());
             for (job, plan) in jobs.iter().zip(&plans) {
                 let Some(plan) = plan else {
                     let why = job.lab.as_ref().err().cloned().unwrap_or_default();
@@ -224,7 +227,7 @@ impl flags::Matrix {
             report::junit::write(path, &labs)?;
         }
         match self.format {
-            MatrixFormat::Markdown => print!("{}", markdown_with(&rows, self.compile_times)),
+            MatrixFormat::Markdown => print!("{}", markdown_with(&rows, self.compile_times, &versions)),
             MatrixFormat::Json => println!("{}", serde_json::to_string_pretty(&json_labs)?),
         }
         Ok(if rows.iter().all(|r| r.works || !r.applies) { ExitCode::SUCCESS } else { ExitCode::from(1) })
@@ -322,11 +325,13 @@ fn note(plan: &Plan, verdicts: &[&Verdict]) -> String {
 /// line per lab and system, with a "Works?" column per stack; the note is
 /// per stack where the stacks disagree.
 pub fn markdown(rows: &[Row]) -> String {
-    markdown_with(rows, false)
+    markdown_with(rows, false, &[])
 }
 
-/// [`markdown`], with a column of compile times when `compile_times` is set.
-pub fn markdown_with(rows: &[Row], compile_times: bool) -> String {
+/// [`markdown`], with a column of compile times when `compile_times` is set,
+/// and each stack's Nix and qemu in its column's header where `versions`
+/// has that stack's.
+pub fn markdown_with(rows: &[Row], compile_times: bool, versions: &[Versions]) -> String {
     let mut stacks: Vec<&str> = Vec::new();
     for r in rows {
         if !stacks.contains(&r.stack) {
@@ -358,7 +363,13 @@ pub fn markdown_with(rows: &[Row], compile_times: bool) -> String {
         }
         return out;
     }
-    let works: String = stacks.iter().map(|s| format!(" Works? ({s}) |")).collect();
+    let works: String = stacks
+        .iter()
+        .map(|s| match versions.iter().find(|v| v.stack == *s) {
+            Some(v) => format!(" Works? ({s}: {}) |", v.tools()),
+            None => format!(" Works? ({s}) |"),
+        })
+        .collect();
     let mut out = format!("| Lab | Host | System |{works} Note |\n|---|---|---|{}---|\n", "---|".repeat(stacks.len()));
     let mut seen: Vec<(&str, &str)> = Vec::new();
     for r in rows {

@@ -137,13 +137,21 @@ impl LabReport {
 }
 
 /// The versions a run used, for reports: the stack, its Nix and qemu, and the
-/// kernel the probes ran on.
+/// kernel the probes ran on. Nix and qemu are upstream versions (`2.34.8`,
+/// `11.1.2`) whichever way they were read, so stacks compare at a glance.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Versions {
     pub stack: &'static str,
     pub nix: String,
     pub qemu: String,
     pub kernel: String,
+}
+
+impl Versions {
+    /// `Nix 2.34.8, qemu 11.1.2`: what a matrix column header says of its stack.
+    pub fn tools(&self) -> String {
+        format!("Nix {}, qemu {}", self.nix, self.qemu)
+    }
 }
 
 /// Judges one probe's execution against its expectation. A timeout is never

@@ -204,7 +204,7 @@ impl Plan<'_> {
                 let is_static = output.contains("not a dynamic executable") || output.contains("statically linked");
                 if is_static {
                     return Err(DoesNotApply(format!(
-                        "{emulator} is statically linked here (Debian 13 ships no dynamically linked qemu-user), so `emulator = \"dynamic\"` cannot be modelled\n  help: run this lab on a stack with a dynamic qemu-user (--stack bookworm)"
+                        "{emulator} is statically linked here (from Debian 13 on, qemu-user is static), so `emulator = \"dynamic\"` cannot be modelled\n  help: run this lab on a stack with a dynamic qemu-user (--stack bookworm)"
                     ))
                     .into());
                 }

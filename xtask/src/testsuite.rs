@@ -141,6 +141,7 @@ pub enum Quick {
 /// Every test binary and which of its tests are quick. A binary missing from
 /// here fails `--quick` (and tests/tidy.rs), so none is left out unseen.
 pub const TEST_BINARIES: &[(&str, Quick)] = &[
+    ("cache", Quick::All),
     ("capture", Quick::None),
     (
         "ci",

@@ -380,11 +380,13 @@ PATH="$p/bin:$PATH" exec "$XTASK" lab run --json "$SPEC""#;
     assert!(command["output"].as_str().unwrap().contains("nix-build (Nix) 2.8"), "{command}");
 }
 
-/// Ubuntu's apt sources name no Debian archive: payloads then come from
-/// Debian's own (deb.debian.org). The sources are replaced in an overlay on
-/// /etc in a private mount namespace; the payload cache starts empty.
+/// Ubuntu's apt sources name no Debian archive: with no
+/// CROSSLAB_DEBIAN_MIRROR either, `lab run` stops before fetching anything
+/// and says where it looked and what to set. The sources are replaced in an
+/// overlay on /etc in a private mount namespace; the payload cache starts
+/// empty and stays so.
 #[test]
-fn on_a_host_without_debian_sources_payloads_come_from_debians_archive() {
+fn on_a_host_without_debian_sources_and_no_mirror_set_the_error_names_both() {
     common::test_packages();
     let overlay = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();
@@ -394,7 +396,7 @@ mkdir "$OVERLAY/upper" "$OVERLAY/work"
 mount -t overlay overlay -o "lowerdir=/etc,upperdir=$OVERLAY/upper,workdir=$OVERLAY/work" /etc
 rm -rf /etc/apt/sources.list.d
 mkdir /etc/apt/sources.list.d
-printf 'Types: deb\nURIs: http://archive.ubuntu.com/ubuntu/\nSuites: noble noble-updates\nComponents: main universe\n' > /etc/apt/sources.list.d/ubuntu.sources
+printf 'Types: deb\nURIs: http://ubuntu-archive.invalid/ubuntu/\nSuites: noble noble-updates\nComponents: main universe\n' > /etc/apt/sources.list.d/ubuntu.sources
 rm -f /etc/apt/sources.list
 exec "$@"
 "#;
@@ -404,11 +406,13 @@ exec "$@"
         .arg(&lab)
         .env("OVERLAY", overlay.path())
         .env("CROSSLAB_CACHE", cache.path())
+        .env_remove("CROSSLAB_DEBIAN_MIRROR")
         .env("CI", "1")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{}\n{stderr}", String::from_utf8_lossy(&out.stdout));
-    assert!(stderr.contains("from Debian bookworm at http://deb.debian.org/debian"), "{stderr}");
-    assert!(cache.path().join("payloads/aarch64-linux/busybox").is_file());
+    assert_eq!(out.status.code(), Some(2), "{}\n{stderr}", String::from_utf8_lossy(&out.stdout));
+    assert!(stderr.contains("CROSSLAB_DEBIAN_MIRROR is not set"), "{stderr}");
+    assert!(stderr.contains("/etc/apt/sources.list.d/*.list and *.sources"), "{stderr}");
+    assert!(!cache.path().join("payloads/aarch64-linux/busybox").exists());
 }

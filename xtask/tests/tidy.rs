@@ -1,5 +1,7 @@
-//! Repository hygiene: the Rust code is formatted as rustfmt.toml says, and
-//! every module starts with a `//!` line saying what it owns.
+//! Repository hygiene: the Rust code is formatted as rustfmt.toml says,
+//! every module starts with a `//!` line saying what it owns, and no tracked
+//! file names a package registry's host (Cargo.lock aside, where Cargo
+//! writes the crate index's address itself).
 
 use std::path::Path;
 use std::process::Command;
@@ -103,4 +105,78 @@ fn no_test_returns_before_its_body() {
         }
     }
     assert!(early.is_empty(), "tests that may return before checking anything:\n{}", early.join("\n"));
+}
+
+/// Package registries' hosts, each as its labels, so that this file does not
+/// name them itself: a token matches a host when it is that host or ends in
+/// `.<host>` (a country mirror such as `ftp.<cc>.<debian>`).
+const REGISTRY_HOSTS: &[&[&str]] = &[
+    &["deb", "debian", "org"],
+    &["security", "debian", "org"],
+    &["snapshot", "debian", "org"],
+    &["ftp", "debian", "org"],
+    &["httpredir", "debian", "org"],
+    &["archive", "ubuntu", "com"],
+    &["security", "ubuntu", "com"],
+    &["ports", "ubuntu", "com"],
+    &["crates", "io"],
+    &["pypi", "org"],
+    &["pythonhosted", "org"],
+    &["cache", "nixos", "org"],
+    &["registry", "npmjs", "org"],
+    &["proxy", "golang", "org"],
+    &["rubygems", "org"],
+];
+
+/// The registry hosts named in `text`: host-like tokens (letters, digits,
+/// dots, dashes), compared without case.
+fn registry_hosts_in(text: &str) -> Vec<String> {
+    let hosts: Vec<String> = REGISTRY_HOSTS.iter().map(|labels| labels.join(".")).collect();
+    let mut found = Vec::new();
+    for token in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-')) {
+        let token = token.trim_matches('.').to_ascii_lowercase();
+        // `ftp.<cc>.debian.org`: a Debian country mirror.
+        let country_mirror =
+            token.starts_with("ftp.") && token.ends_with(&format!(".{}", hosts[0].split_once('.').unwrap().1));
+        if country_mirror || hosts.iter().any(|h| token == *h || token.ends_with(&format!(".{h}"))) {
+            found.push(token);
+        }
+    }
+    found
+}
+
+#[test]
+fn registry_hosts_are_recognised_in_text() {
+    let debian = REGISTRY_HOSTS[0].join(".");
+    let country = format!("ftp.de.{}", REGISTRY_HOSTS[0][1..].join("."));
+    let crates = format!("static.{}", REGISTRY_HOSTS.iter().find(|h| h[0] == "crates").unwrap().join("."));
+    let text = format!("URIs: http://{debian}/debian\ndeb https://{}/x y\n`{crates}`", country.to_uppercase());
+    assert_eq!(registry_hosts_in(&text), [debian, country, crates]);
+    assert!(registry_hosts_in("http://mirror.invalid/debian salsa.example debian.org.invalid").is_empty());
+}
+
+#[test]
+fn no_tracked_file_names_a_package_registry() {
+    let root = xtask::project_root();
+    let out = Command::new("git").args(["ls-files", "-z"]).current_dir(&root).output().unwrap();
+    assert_success("`git ls-files`", &out);
+    let mut named = Vec::new();
+    for path in out.stdout.split(|b| *b == 0).filter(|p| !p.is_empty()) {
+        let path = String::from_utf8_lossy(path).into_owned();
+        if path == "Cargo.lock" {
+            continue;
+        }
+        // Binary files and files deleted in the work tree have no text to read.
+        let Ok(text) = std::fs::read_to_string(root.join(&path)) else { continue };
+        for (n, line) in text.lines().enumerate() {
+            for host in registry_hosts_in(line) {
+                named.push(format!("{path}:{}: {host}", n + 1));
+            }
+        }
+    }
+    assert!(
+        named.is_empty(),
+        "package registry hosts in tracked files (the Debian mirror comes from the host's apt sources or CROSSLAB_DEBIAN_MIRROR; tests use a placeholder such as `mirror.invalid`):\n{}",
+        named.join("\n")
+    );
 }

@@ -95,9 +95,16 @@ pub fn dpkg_version(status: &str, package: &str) -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
+/// The upstream part of a Debian version (`1:11.1.2+ds-3` → `11.1.2`,
+/// `2.34.8+dfsg-1+b1` → `2.34.8`): no epoch, no repack suffix, no revision.
+pub fn upstream_version(debian: &str) -> String {
+    let no_epoch = debian.split_once(':').map_or(debian, |(_, v)| v);
+    no_epoch.split(['+', '~', '-']).next().unwrap_or(no_epoch).to_owned()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{dpkg_version, version_in};
+    use super::{dpkg_version, upstream_version, version_in};
 
     #[test]
     fn versions_are_read_from_what_programs_print() {
@@ -112,5 +119,14 @@ mod tests {
         assert_eq!(dpkg_version(status, "nix-bin"), "2.26.3+dfsg-1");
         assert_eq!(dpkg_version(status, "qemu-user-static"), "1:10.0.2+ds-2");
         assert_eq!(dpkg_version(status, "nix"), "unknown");
+    }
+
+    #[test]
+    fn debian_versions_read_as_upstream_ones() {
+        assert_eq!(upstream_version("1:11.1.2+ds-3"), "11.1.2");
+        assert_eq!(upstream_version("2.34.8+dfsg-1+b1"), "2.34.8");
+        assert_eq!(upstream_version("1:7.2+dfsg-7+deb12u18"), "7.2");
+        assert_eq!(upstream_version("2.8.0-1"), "2.8.0");
+        assert_eq!(upstream_version("unknown"), "unknown");
     }
 }

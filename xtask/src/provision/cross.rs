@@ -65,6 +65,7 @@ pub fn recipe(suite: &str, system: &NixSystem) -> Recipe {
         variant: Variant::Extract,
         packages: vec![format!("gcc-{}", system.gcc_triple), format!("libc6-dev-{}-cross", system.debian_arch)],
         dpkg_filters: Vec::new(),
+        links: Vec::new(),
     }
 }
 
@@ -75,7 +76,15 @@ pub fn recipe(suite: &str, system: &NixSystem) -> Recipe {
 pub fn ensure(sh: &Shell, suite: &str, systems: &[&'static NixSystem]) -> anyhow::Result<Vec<CrossCompiler>> {
     let cache = crate::provision::payload::cache_dir()?;
     let mut out = Vec::new();
+    let dropped = crate::provision::stack::Stack::of_suite(suite).map_or(&[][..], |s| s.dropped_arches);
     for &system in systems.iter().filter(|s| s.double != "x86_64-linux") {
+        if dropped.contains(&system.debian_arch) {
+            eprintln!(
+                "crosslab: Debian {suite} no longer builds {}: no cross compiler to time {}'s compile probe against",
+                system.debian_arch, system.double
+            );
+            continue;
+        }
         let recipe = recipe(suite, system);
         let tree = match rootfs::cached(&recipe)? {
             Some(root) => root.tree(),
@@ -114,5 +123,14 @@ mod tests {
         let wrapper = cross.wrapper("/run/shared");
         assert!(wrapper.contains("r=/run/shared/roots/cross-trixie-arm64-0/root\n"), "{wrapper}");
         assert!(wrapper.contains("exec \"$r/usr/bin/aarch64-linux-gnu-gcc\" --sysroot=\"$r\" \"$@\""), "{wrapper}");
+    }
+
+    #[test]
+    fn a_suite_that_dropped_an_architecture_has_no_cross_compiler_for_it() {
+        // Nothing is built or fetched: the row says forky has no mips64el.
+        let mips64el = crate::systems::NixSystem::find("mips64el-linux").unwrap();
+        let sh = Shell::new().unwrap();
+        assert!(ensure(&sh, "forky", &[mips64el]).unwrap().is_empty());
+        assert!(crate::provision::stack::Stack::of_suite("trixie").unwrap().dropped_arches.is_empty());
     }
 }

@@ -174,12 +174,24 @@ pub fn ensure_suite(sh: &Shell, suite: &str) -> anyhow::Result<Image> {
     Ok(Image { dir, manifest })
 }
 
+/// The `qemu-<arch>-static` links a guest of `suite` gets: those its
+/// stack's root gets, where the suite ships no such names (forky).
+fn static_name_links(suite: &str) -> Vec<(String, String)> {
+    crate::provision::stack::Stack::of_suite(suite).and_then(|s| s.recipe()).map(|r| r.links).unwrap_or_default()
+}
+
 /// The hash naming an image: everything that decides what goes into it.
 fn recipe_key(suite: &str, mirror: &str) -> String {
     let mut text = format!("recipe {RECIPE_VERSION}\nsuite {suite}\nmirror {mirror}\n");
     for list in [PACKAGES, DPKG_FILTERS, STAGE1_MODULES] {
         text.push_str(&list.join(" "));
         text.push('\n');
+    }
+    // Only when there are any, so that images without links keep their keys.
+    let links = static_name_links(suite);
+    if !links.is_empty() {
+        let links: Vec<String> = links.iter().map(|(l, t)| format!("{l}->{t}")).collect();
+        text.push_str(&format!("links {}\n", links.join(" ")));
     }
     format!("{:016x}", crate::provision::rootfs::fnv1a64(text.as_bytes()))
 }
@@ -213,6 +225,7 @@ fn build(sh: &Shell, work: &Path, suite: &str, mirror: &str, key: &str, started:
             .filter(|f| !rootfs::DPKG_FILTERS.contains(f))
             .map(|f| (*f).to_owned())
             .collect(),
+        links: static_name_links(suite),
     };
     // INITRD=No: the kernel's postinst skips update-initramfs; the guest
     // boots our own small initramfs.
@@ -386,7 +399,14 @@ pub fn load_order(modules_dep: &str, modules_builtin: &str, wanted: &[&str]) -> 
 
 #[cfg(test)]
 mod tests {
-    use super::load_order;
+    use super::{load_order, static_name_links};
+
+    #[test]
+    fn a_forky_guest_gets_the_static_names_its_packages_lack() {
+        let forky = static_name_links("forky");
+        assert!(forky.contains(&("/usr/bin/qemu-aarch64-static".to_owned(), "qemu-aarch64".to_owned())), "{forky:?}");
+        assert!(static_name_links("bookworm").is_empty() && static_name_links("trixie").is_empty());
+    }
 
     #[test]
     fn dependencies_load_first_and_once() {

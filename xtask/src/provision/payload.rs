@@ -127,6 +127,7 @@ fn fetch_suite(sh: &Shell, root: &Path, suite: &str, systems: &[&NixSystem]) -> 
     arches.sort();
     arches.dedup();
     let mirror = debian_mirror()?;
+    let started = std::time::Instant::now();
     eprintln!(
         "crosslab: fetching busybox-static for {} from Debian {suite} at {mirror} (once; cached in {})",
         arches.join(", "),
@@ -199,6 +200,13 @@ fn fetch_suite(sh: &Shell, root: &Path, suite: &str, systems: &[&NixSystem]) -> 
     // The index is only needed again when a new system is asked for; don't
     // keep ~60 MB of package lists around for that.
     let _ = fs::remove_dir_all(&apt_dir);
+    let bytes: u64 = systems.iter().map(|s| crate::provision::rootfs::tree_bytes(&root.join(s.double))).sum();
+    eprintln!(
+        "crosslab: busybox-static for {} fetched in {:.0} s, {} MB",
+        arches.join(", "),
+        started.elapsed().as_secs_f64(),
+        bytes.div_ceil(1 << 20)
+    );
     Ok(())
 }
 
@@ -256,14 +264,27 @@ fn find_deb(dir: &Path, arch: &str) -> anyhow::Result<PathBuf> {
         .with_context(|| format!("apt-get downloaded no busybox-static for {arch}"))
 }
 
+/// The host's apt sources crosslab reads for a Debian mirror, as apt does:
+/// `sources.list`, then `sources.list.d/*.list` (one-line) and `*.sources`
+/// (deb822), in name order.
+pub const APT_SOURCES: &str = "/etc/apt/sources.list, /etc/apt/sources.list.d/*.list and *.sources";
+
 /// The Debian archive to fetch from: `$CROSSLAB_DEBIAN_MIRROR`, else the first
-/// `…/debian` URI in the host's apt sources.
+/// `…/debian` URI in the host's apt sources; an error naming both when
+/// neither gives one (Ubuntu's sources name no Debian archive). crosslab
+/// names no mirror of its own: the host's choice of mirror is the user's.
 pub fn debian_mirror() -> anyhow::Result<String> {
-    if let Ok(m) = std::env::var("CROSSLAB_DEBIAN_MIRROR") {
-        return Ok(m);
+    mirror_from(std::env::var("CROSSLAB_DEBIAN_MIRROR").ok(), Path::new("/etc/apt"))
+}
+
+/// [`debian_mirror`] with the variable's value `env` and apt's directory
+/// `apt` (`/etc/apt`) given, so it can be tried on a made-up host.
+pub fn mirror_from(env: Option<String>, apt: &Path) -> anyhow::Result<String> {
+    if let Some(m) = env.filter(|m| !m.trim().is_empty()) {
+        return Ok(m.trim().to_owned());
     }
-    let mut files = vec![PathBuf::from("/etc/apt/sources.list")];
-    if let Ok(dir) = fs::read_dir("/etc/apt/sources.list.d") {
+    let mut files = vec![apt.join("sources.list")];
+    if let Ok(dir) = fs::read_dir(apt.join("sources.list.d")) {
         let mut more: Vec<PathBuf> = dir.filter_map(|e| e.ok().map(|e| e.path())).collect();
         more.sort();
         files.extend(more);
@@ -272,8 +293,13 @@ pub fn debian_mirror() -> anyhow::Result<String> {
         .iter()
         .filter(|f| f.to_string_lossy().ends_with(".list") || f.to_string_lossy().ends_with(".sources"))
         .filter_map(|f| fs::read_to_string(f).ok());
-    // Ubuntu and other derivatives list no Debian archive: use Debian's own.
-    Ok(debian_archive_in(texts).unwrap_or_else(|| DEFAULT_DEBIAN_MIRROR.to_owned()))
+    match debian_archive_in(texts) {
+        Some(mirror) => Ok(mirror),
+        None => bail!(
+            "no Debian mirror to fetch from: CROSSLAB_DEBIAN_MIRROR is not set, and the host's apt sources ({}) name no Debian archive (a URI ending in `/debian`)\n  help: set CROSSLAB_DEBIAN_MIRROR to a Debian mirror's archive URL, e.g. `CROSSLAB_DEBIAN_MIRROR=http://<mirror host>/debian`",
+            APT_SOURCES.replace("/etc/apt", &apt.display().to_string())
+        ),
+    }
 }
 
 /// The `Release` file checks the host's apt configuration turns off for its
@@ -360,9 +386,6 @@ pub fn inconsistent_index(suite: &str, output: &str) -> Option<InconsistentIndex
     Some(InconsistentIndex { suite: suite.to_owned(), complaint, arches })
 }
 
-/// Debian's redirector, for hosts whose apt sources name no Debian archive.
-pub const DEFAULT_DEBIAN_MIRROR: &str = "http://deb.debian.org/debian";
-
 /// The first Debian archive (a URI ending in `/debian`) the sources name.
 fn debian_archive_in(mut texts: impl Iterator<Item = String>) -> Option<String> {
     texts.find_map(|text| uris_in_sources(&text).into_iter().find(|u| u.trim_end_matches('/').ends_with("/debian")))
@@ -388,25 +411,59 @@ fn uris_in_sources(text: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{debian_archive_in, uris_in_sources};
+    use super::{debian_archive_in, mirror_from, uris_in_sources};
 
     #[test]
     fn reads_one_line_and_deb822_sources() {
-        let text = "deb [signed-by=/k.gpg] http://m.example/debian bookworm main\n\
-                    # deb http://commented/debian x main\n\
-                    Types: deb\nURIs: http://n.example/debian\nSuites: trixie\n";
-        assert_eq!(uris_in_sources(text), ["http://m.example/debian", "http://n.example/debian"]);
+        let text = "deb [signed-by=/k.gpg] http://m.invalid/debian bookworm main\n\
+                    # deb http://commented.invalid/debian x main\n\
+                    Types: deb\nURIs: http://n.invalid/debian\nSuites: trixie\n";
+        assert_eq!(uris_in_sources(text), ["http://m.invalid/debian", "http://n.invalid/debian"]);
     }
 
     #[test]
     fn the_first_debian_archive_is_used_and_ubuntu_has_none() {
-        let debian = "deb http://security.debian.org/debian-security bookworm-security main\n\
-                      deb http://ftp.de.debian.org/debian/ bookworm main\n";
+        let debian = "deb http://security-mirror.invalid/debian-security bookworm-security main\n\
+                      deb http://mirror.invalid/debian/ bookworm main\n";
         assert_eq!(
             debian_archive_in([debian.to_owned()].into_iter()).as_deref(),
-            Some("http://ftp.de.debian.org/debian/")
+            Some("http://mirror.invalid/debian/")
         );
-        let ubuntu = "Types: deb\nURIs: http://archive.ubuntu.com/ubuntu/\nSuites: noble noble-updates\n";
+        let ubuntu = "Types: deb\nURIs: http://ubuntu-archive.invalid/ubuntu/\nSuites: noble noble-updates\n";
         assert_eq!(debian_archive_in([ubuntu.to_owned()].into_iter()), None);
+    }
+
+    #[test]
+    fn the_mirror_comes_from_the_variable_then_the_sources_in_apts_order() {
+        let apt = tempfile::tempdir().unwrap();
+        let d = apt.path().join("sources.list.d");
+        std::fs::create_dir(&d).unwrap();
+        // Not a sources file: apt ignores it, so does crosslab.
+        std::fs::write(d.join("a.list.disabled"), "deb http://disabled.invalid/debian bookworm main\n").unwrap();
+        std::fs::write(d.join("b.sources"), "Types: deb\nURIs: http://deb822.invalid/debian\nSuites: trixie\n")
+            .unwrap();
+        std::fs::write(d.join("c.list"), "deb http://one-line.invalid/debian trixie main\n").unwrap();
+        assert_eq!(mirror_from(None, apt.path()).unwrap(), "http://deb822.invalid/debian");
+        std::fs::write(apt.path().join("sources.list"), "deb http://main-list.invalid/debian bookworm main\n").unwrap();
+        assert_eq!(mirror_from(None, apt.path()).unwrap(), "http://main-list.invalid/debian");
+        let set = Some("http://mirror.invalid/debian".to_owned());
+        assert_eq!(mirror_from(set, apt.path()).unwrap(), "http://mirror.invalid/debian");
+    }
+
+    #[test]
+    fn no_mirror_anywhere_is_an_error_naming_both_places() {
+        let apt = tempfile::tempdir().unwrap();
+        std::fs::create_dir(apt.path().join("sources.list.d")).unwrap();
+        std::fs::write(
+            apt.path().join("sources.list.d/ubuntu.sources"),
+            "Types: deb\nURIs: http://ubuntu-archive.invalid/ubuntu/\nSuites: noble\n",
+        )
+        .unwrap();
+        for env in [None, Some(String::new())] {
+            let err = format!("{:#}", mirror_from(env, apt.path()).unwrap_err());
+            assert!(err.contains("CROSSLAB_DEBIAN_MIRROR is not set"), "{err}");
+            assert!(err.contains(&format!("{}/sources.list.d/*.list and *.sources", apt.path().display())), "{err}");
+            assert!(err.contains("help: set CROSSLAB_DEBIAN_MIRROR"), "{err}");
+        }
     }
 }

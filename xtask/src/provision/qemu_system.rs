@@ -32,6 +32,7 @@ pub fn recipe() -> Recipe {
         variant: Variant::Extract,
         packages: vec!["qemu-system-x86".into()],
         dpkg_filters: Vec::new(),
+        links: Vec::new(),
     }
 }
 

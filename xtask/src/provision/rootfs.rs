@@ -58,6 +58,10 @@ pub struct Recipe {
     /// dpkg `path-exclude=`/`path-include=` filters beyond the ones every
     /// root has (no documentation), e.g. to keep only the emulators crosslab runs.
     pub dpkg_filters: Vec<String>,
+    /// Symbolic links made in the root once its packages are in, `(link,
+    /// target)`: names a suite's packages no longer ship (a stack's
+    /// `qemu-<arch>-static`).
+    pub links: Vec<(String, String)>,
 }
 
 /// Filters every root has: nothing reads documentation in a root.
@@ -95,7 +99,7 @@ impl Root {
 impl Recipe {
     /// The hash naming a root: everything that decides what goes into it.
     pub fn key(&self, mirror: &str) -> String {
-        let text = format!(
+        let mut text = format!(
             "recipe {RECIPE_VERSION}\nsuite {}\narch {}\nvariant {}\nmirror {mirror}\npackages {}\nfilters {}\n",
             self.suite,
             self.arch,
@@ -103,6 +107,11 @@ impl Recipe {
             self.packages.join(" "),
             self.dpkg_filters.join(" ")
         );
+        // Only when there are any, so that roots without links keep their keys.
+        if !self.links.is_empty() {
+            let links: Vec<String> = self.links.iter().map(|(l, t)| format!("{l}->{t}")).collect();
+            text.push_str(&format!("links {}\n", links.join(" ")));
+        }
         format!("{:016x}", fnv1a64(text.as_bytes()))
     }
 }
@@ -217,6 +226,8 @@ pub fn mmdebstrap(sh: &Shell, recipe: &Recipe, tree: &Path, mirror: &str, env: &
         .chain(recipe.dpkg_filters.iter().cloned())
         .map(|f| format!("--dpkgopt={f}"))
         .chain(payload::host_release_checks_off().into_iter().map(|key| format!("--aptopt={key} \"false\"")))
+        // mmdebstrap runs a hook with the root's path as $1.
+        .chain(recipe.links.iter().map(|(link, target)| format!("--customize-hook=ln -s '{target}' \"$1{link}\"")))
         .collect();
     // `unshare --mount`: mmdebstrap's mounts (/proc, /dev inside the tree)
     // live in a private mount namespace and vanish with it, even if it is
@@ -261,22 +272,33 @@ mod tests {
             variant: Variant::Essential,
             packages: packages.iter().map(|p| (*p).to_owned()).collect(),
             dpkg_filters: Vec::new(),
+            links: Vec::new(),
         }
     }
 
     #[test]
     fn the_key_follows_every_input_of_the_recipe() {
         let base = recipe(&["nix-bin"]);
-        let key = base.key("http://deb.debian.org/debian");
-        assert_eq!(key, base.key("http://deb.debian.org/debian"), "stable");
-        assert_ne!(key, recipe(&["nix-bin", "mount"]).key("http://deb.debian.org/debian"));
-        assert_ne!(key, base.key("http://other/debian"));
-        assert_ne!(key, Recipe { suite: "bookworm".into(), ..base.clone() }.key("http://deb.debian.org/debian"));
-        assert_ne!(key, Recipe { arch: "arm64".into(), ..base.clone() }.key("http://deb.debian.org/debian"));
-        assert_ne!(key, Recipe { variant: Variant::Extract, ..base.clone() }.key("http://deb.debian.org/debian"));
+        let key = base.key("http://mirror.invalid/debian");
+        assert_eq!(key, base.key("http://mirror.invalid/debian"), "stable");
+        assert_ne!(key, recipe(&["nix-bin", "mount"]).key("http://mirror.invalid/debian"));
+        assert_ne!(key, base.key("http://other-mirror.invalid/debian"));
+        assert_ne!(key, Recipe { suite: "bookworm".into(), ..base.clone() }.key("http://mirror.invalid/debian"));
+        assert_ne!(key, Recipe { arch: "arm64".into(), ..base.clone() }.key("http://mirror.invalid/debian"));
+        assert_ne!(key, Recipe { variant: Variant::Extract, ..base.clone() }.key("http://mirror.invalid/debian"));
         assert_ne!(
             key,
-            Recipe { dpkg_filters: vec!["path-exclude=/x".into()], ..base }.key("http://deb.debian.org/debian")
+            Recipe { dpkg_filters: vec!["path-exclude=/x".into()], ..base.clone() }.key("http://mirror.invalid/debian")
         );
+        let linked = Recipe { links: vec![("/usr/bin/a-static".into(), "a".into())], ..base.clone() };
+        assert_ne!(key, linked.key("http://mirror.invalid/debian"));
+    }
+
+    #[test]
+    fn a_recipe_without_links_keeps_the_key_it_had_before_links_existed() {
+        // The text hashed before `links` was a field: cached roots stay valid.
+        let base = recipe(&["nix-bin"]);
+        let old = "recipe 1\nsuite trixie\narch amd64\nvariant essential\nmirror http://mirror.invalid/debian\npackages nix-bin\nfilters \n";
+        assert_eq!(base.key("http://mirror.invalid/debian"), format!("{:016x}", fnv1a64(old.as_bytes())));
     }
 }

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use anyhow::bail;
 use xshell::Shell;
 
-use crate::machine::{dpkg_version, program_version};
+use crate::machine::{dpkg_version, program_version, upstream_version};
 use crate::outcome::Versions;
 use crate::provision::rootfs::{self, Recipe, Variant};
 use crate::systems::SYSTEMS;
@@ -26,13 +26,57 @@ pub struct Stack {
     pub suite: Option<&'static str>,
     /// What it stands for, for `--help` and reports.
     pub about: &'static str,
+    /// Whether the suite's packages name the static emulators
+    /// `/usr/bin/qemu-<arch>-static`, the path `interpreter = "fhs"`
+    /// registers (Ubuntu's, tonistiigi/binfmt's). Debian 12's
+    /// qemu-user-static ships them, Debian 13's transitional one ships them
+    /// as links to qemu-user's static `qemu-<arch>`; Debian 14 has no
+    /// qemu-user-static (`apt-get install qemu-user-static` gets
+    /// qemu-user-binfmt, which registers `/usr/bin/qemu-<arch>`), so its
+    /// root gets those links made, as Debian 13's package makes them, and a
+    /// lab keeps the host it models while the stack changes Nix and qemu.
+    pub ships_static_names: bool,
+    /// Debian architectures the suite no longer builds, so it has no cross
+    /// compiler for them (`gcc-<triple>`): a compile probe for such a system
+    /// reports its emulated time alone on this stack.
+    pub dropped_arches: &'static [&'static str],
 }
 
 /// Every stack, the default first.
 pub const STACKS: &[Stack] = &[
-    Stack { name: "host", suite: None, about: "the Nix and qemu installed on this machine" },
-    Stack { name: "bookworm", suite: Some("bookworm"), about: "Debian 12: Nix 2.8, qemu 7.2" },
-    Stack { name: "trixie", suite: Some("trixie"), about: "Debian 13: Nix 2.26, qemu 10.0" },
+    Stack {
+        name: "host",
+        suite: None,
+        about: "the Nix and qemu installed on this machine",
+        ships_static_names: true,
+        dropped_arches: &[],
+    },
+    Stack {
+        name: "bookworm",
+        suite: Some("bookworm"),
+        about: "Debian 12: Nix 2.8, qemu 7.2",
+        ships_static_names: true,
+        dropped_arches: &[],
+    },
+    Stack {
+        name: "trixie",
+        suite: Some("trixie"),
+        about: "Debian 13: Nix 2.26, qemu 10.0",
+        ships_static_names: true,
+        dropped_arches: &[],
+    },
+    // The roots' var/lib/dpkg/status: trixie's qemu-user-static 1:10.0.13+ds-0+deb13u1
+    // is "QEMU user mode emulation (compat/transitional package)"; in forky,
+    // qemu-user-binfmt 1:11.1.2+ds-3 "Provides: qemu-user-static" and no package has that name.
+    Stack {
+        name: "forky",
+        suite: Some("forky"),
+        about: "Debian 14 (testing): Nix 2.34, qemu 11.1",
+        ships_static_names: false,
+        // mmdebstrap of forky, 2026-12-06: "Unable to locate package
+        // gcc-mips64el-linux-gnuabi64" and libc6-dev-mips64el-cross.
+        dropped_arches: &["mips64el"],
+    },
 ];
 
 /// What a Debian stack's root holds besides the essential packages: Nix, the
@@ -53,6 +97,11 @@ impl Stack {
         }
     }
 
+    /// The Debian stack of `suite`, if there is one.
+    pub fn of_suite(suite: &str) -> Option<&'static Stack> {
+        STACKS.iter().find(|s| s.suite == Some(suite))
+    }
+
     pub fn is_host(&self) -> bool {
         self.suite.is_none()
     }
@@ -65,9 +114,13 @@ impl Stack {
         let mut names: Vec<&str> = SYSTEMS.iter().map(|s| s.qemu).collect();
         names.sort();
         names.dedup();
+        let mut links = Vec::new();
         for qemu in names {
             filters.push(format!("path-include=/usr/bin/qemu-{qemu}"));
             filters.push(format!("path-include=/usr/bin/qemu-{qemu}-static"));
+            if !self.ships_static_names {
+                links.push((format!("/usr/bin/qemu-{qemu}-static"), format!("qemu-{qemu}")));
+            }
         }
         Some(Recipe {
             name: format!("stack-{}", self.name),
@@ -76,6 +129,7 @@ impl Stack {
             variant: Variant::Essential,
             packages: PACKAGES.iter().map(|p| (*p).to_owned()).collect(),
             dpkg_filters: filters,
+            links,
         })
     }
 
@@ -99,16 +153,43 @@ impl Stack {
     }
 }
 
+/// The packages a Debian root's qemu-user emulators come from, in the order
+/// asked: bookworm's and trixie's `qemu-user-static`, then `qemu-user`, the
+/// one that remains in forky (its emulators are static there and it ships no
+/// `qemu-<arch>-static` names). Every `qemu-<arch>` of a root comes from
+/// one source package, so one version is the version of each system's emulator.
+const QEMU_PACKAGES: &[&str] = &["qemu-user-static", "qemu-user"];
+
+/// The emulators asked for qemu's version, in order: the static one labs
+/// register by default, then qemu-user's (Debian 14 has only that).
+const HOST_QEMU_PROGRAMS: &[&str] = &["qemu-aarch64-static", "qemu-aarch64"];
+
 impl Versions {
     /// Reads the versions of `stack` whose root is `lower` (dpkg's record for
     /// a Debian root; `nix-build --version` and qemu's for the host).
     pub fn of(stack: &Stack, lower: &std::path::Path) -> Versions {
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned();
         let (nix, qemu) = if stack.is_host() {
-            (program_version("nix-build", "--version"), program_version("qemu-aarch64-static", "--version"))
+            let qemu = HOST_QEMU_PROGRAMS
+                .iter()
+                .map(|p| program_version(p, "--version"))
+                .find(|v| v != "unknown")
+                .unwrap_or_else(|| "unknown".to_owned());
+            (program_version("nix-build", "--version"), qemu)
         } else {
             let status = std::fs::read_to_string(lower.join("var/lib/dpkg/status")).unwrap_or_default();
-            (dpkg_version(&status, "nix-bin"), dpkg_version(&status, "qemu-user-static"))
+            // The root's static emulator says its own version, as the host's
+            // does (Debian's `7.2+dfsg` is qemu 7.2.19 with its fixes); dpkg's
+            // record when it cannot run here.
+            let ran = HOST_QEMU_PROGRAMS
+                .iter()
+                .map(|p| program_version(&lower.join("usr/bin").join(p).to_string_lossy(), "--version"))
+                .find(|v| v != "unknown");
+            let qemu = ran.unwrap_or_else(|| {
+                let packaged = QEMU_PACKAGES.iter().map(|p| dpkg_version(&status, p)).find(|v| v != "unknown");
+                upstream_version(&packaged.unwrap_or_else(|| "unknown".to_owned()))
+            });
+            (upstream_version(&dpkg_version(&status, "nix-bin")), qemu)
         };
         Versions { stack: stack.name, nix, qemu, kernel }
     }
@@ -134,5 +215,26 @@ mod tests {
         assert!(recipe.dpkg_filters.contains(&"path-include=/usr/bin/qemu-riscv64".to_owned()));
         assert!(!recipe.dpkg_filters.iter().any(|f| f.contains("sparc")));
         assert!(Stack::find("host").unwrap().recipe().is_none());
+        assert!(recipe.links.is_empty(), "trixie's qemu-user-static makes its own links");
+    }
+
+    #[test]
+    fn a_stack_whose_suite_lacks_the_static_names_gets_them_as_links() {
+        let recipe = Stack::find("forky").unwrap().recipe().unwrap();
+        let link = ("/usr/bin/qemu-aarch64-static".to_owned(), "qemu-aarch64".to_owned());
+        assert!(recipe.links.contains(&link), "{:?}", recipe.links);
+        assert_eq!(recipe.links.len(), recipe.dpkg_filters.iter().filter(|f| f.ends_with("-static")).count());
+    }
+
+    #[test]
+    fn a_root_without_qemu_user_static_reads_qemu_user() {
+        // forky: `qemu-user-static` is gone, `qemu-user` holds the static emulators.
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("var/lib/dpkg")).unwrap();
+        let status = "Package: nix-bin\nVersion: 2.34.8+dfsg-1+b1\n\nPackage: qemu-user\nVersion: 1:11.1.2+ds-3\n";
+        std::fs::write(root.path().join("var/lib/dpkg/status"), status).unwrap();
+        let v = Versions::of(Stack::find("forky").unwrap(), root.path());
+        assert_eq!((v.nix.as_str(), v.qemu.as_str()), ("2.34.8", "11.1.2"));
+        assert_eq!(v.tools(), "Nix 2.34.8, qemu 11.1.2");
     }
 }

@@ -115,6 +115,7 @@ fn patchelf_command(sh: &Shell, suite: &str) -> anyhow::Result<Vec<String>> {
         variant: Variant::Extract,
         packages: vec!["patchelf".to_owned()],
         dpkg_filters: Vec::new(),
+        links: Vec::new(),
     };
     let tree = rootfs::ensure(sh, &recipe)?.tree();
     let patchelf = tree.join("usr/bin/patchelf");
@@ -269,6 +270,7 @@ pub fn recipe_of(system: &NixSystem, language: Language, suite: &str) -> Recipe 
         variant: Variant::Extract,
         packages,
         dpkg_filters: Vec::new(),
+        links: Vec::new(),
     }
 }
 

@@ -82,7 +82,8 @@ pub fn versions(guest: &Guest, stack: &'static crate::provision::stack::Stack) -
     crate::outcome::Versions {
         stack: stack.name,
         nix: ask("nix-build --version"),
-        qemu: ask("qemu-aarch64-static --version"),
+        // Debian 14 has no qemu-<arch>-static names, only qemu-user's static qemu-<arch>.
+        qemu: ask("qemu-aarch64-static --version 2>/dev/null || qemu-aarch64 --version"),
         kernel: guest.kernel_release.clone(),
     }
 }
