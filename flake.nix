@@ -45,11 +45,7 @@
         "checks/nixos-static-emulators.py" = "b9acba9e5f518f151378f270b43afa5772122e4a61b4e88061d63ac514a7f22b";
         "checks/nixos-vm-aarch64.nix" = "20f1dcc4088d249c9160612d8d71ed52584d0f11242bb618cea480ff3329174f";
         "checks/nixos-vm-aarch64.py" = "b77afd9b6c6af81af3ef6ff5c91c83ce48d95e571fb546d22f933159612021e8";
-<<<<<<< HEAD
         "checks/nixos-vm-riscv64.nix" = "fa98bb9ea71bc90dc997f67e106863a62ca04616b291042ad04d29b0ec150332";
-=======
-        "checks/nixos-vm-riscv64.nix" = "43d9a886c17f2e357a896ee2d2f7d096d8feedfa10041c203974078b0f59704e";
->>>>>>> provcache
         "checks/nixos-vm-riscv64.py" = "eba081d59f2168cfd0128db25d357e59bbdc8809c9a264c4734ef0712c9cd04b";
         "checks/non-nixos-aarch64-fix-f.nix" = "979959ee21518f0e83e06f5bf3d3935ef3a377b4680a67c39f999625148561d8";
         "checks/non-nixos-aarch64-fix-f.py" = "1d4e5be08c95a2573fc68e8e370cd6461d90ae5d10403ba450fe7ca51a96de4a";
@@ -73,11 +69,7 @@
         "labs/nixos-chroot-dynamic-emulator.toml" = "fb41d860af7eaabb612c93cf97b28982e1212121cf8531c1c93ab94c612d2ba7";
         "labs/nixos-static-emulators.toml" = "d4804cf48fff86ccce3ab171ceed151002d4d1290ba6c143ef0a91196214b3f3";
         "labs/nixos-vm-aarch64.toml" = "632ae6ecd7af188902b67823a05940d764834002939214d9545a7f7ef85b4c46";
-<<<<<<< HEAD
         "labs/nixos-vm-riscv64.toml" = "e5591e532feabfecc1976758202fa9031acca60c57932d32e4d901e5d3972e3d";
-=======
-        "labs/nixos-vm-riscv64.toml" = "74935ae831032e53de9ac4131bc21fd87cbc58056e74956f25593775049d62cd";
->>>>>>> provcache
         "labs/non-nixos-aarch64-fix-f.toml" = "d3799a219ac81316577491117448e2e32b594261d517062ae86f57e4ef3727ad";
         "labs/non-nixos-aarch64-fix-sandbox-path.toml" = "e996f3c37096a3b400db2f0bfc7e646546fd51de159bef38e257588e04e16c87";
         "labs/non-nixos-aarch64-no-sandbox.toml" = "e4b89e5aa37c57d19508a192b4ddb134ce491f936f288d08c4b2626ee8fa437d";

@@ -21,16 +21,10 @@ pkgs.testers.runNixOSTest {
     { pkgs, ... }:
     {
       imports = [ ../modules/crosslab-node.nix ];
-<<<<<<< HEAD
       crosslab.description = "NixOS with boot.binfmt.emulatedSystems = [\"riscv64-linux\"]: the entry, Nix's extra-platforms and sandbox paths, emulated execution and a sandboxed riscv64 build all work; the riscv64 payload is Debian's busybox-static, fetched by hash; the compile probe's riscv64 gcc (pkgsCross.riscv64.gcc) is cross-compiled on the x86_64 host that builds the check, not in the VM, since the NixOS binary cache has no pkgsCross toolchains, so the rendered check is the opt-in crossChecks.x86_64-linux.nixos-vm-riscv64";
       virtualisation.memorySize = 2048;
       crosslab.payloadDebs = {
         "riscv64-linux" = { file = "pool/main/b/busybox/busybox-static_1.37.0-6+b9_riscv64.deb"; sha256 = "4add476d2b185c5b487c285b38d790f0881a7e4a8e2ddde835f917e770eb8633"; };
-=======
-      crosslab.description = "NixOS with boot.binfmt.emulatedSystems = [\"riscv64-linux\"]: the entry, Nix's extra-platforms and sandbox paths, emulated execution and a sandboxed riscv64 build all work; the riscv64 payload (pkgsCross.riscv64.pkgsStatic.busybox) is cross-compiled on the x86_64 host that builds the check, not in the VM: the NixOS binary cache has almost no pkgsCross binaries";
-      crosslab.payloads = {
-        "riscv64-linux" = pkgs.pkgsCross."riscv64".pkgsStatic.busybox;
->>>>>>> provcache
       };
       crosslab.toolchains = {
         "riscv64-linux" = pkgs.pkgsCross."riscv64".gcc;
