@@ -190,7 +190,9 @@ impl SpecChange {
                 plan.nix_conf.extra_sandbox_paths.iter().any(|e| e.trim_end_matches('?') == p)
             }),
             SpecChange::MakeSandboxPathOptional(p) => !lab.nix.extra_sandbox_paths.contains(p),
-            SpecChange::RemoveSandboxPath(p) => !lab.nix.extra_sandbox_paths.iter().any(|e| e.trim_end_matches('?') == p),
+            SpecChange::RemoveSandboxPath(p) => {
+                !lab.nix.extra_sandbox_paths.iter().any(|e| e.trim_end_matches('?') == p)
+            }
             SpecChange::AddFlag(f) => lab.binfmt.flags.contains(*f),
             SpecChange::AddPlatform(s) => plan.nix_conf.extra_platforms.iter().any(|p| p == s),
             SpecChange::SandboxOff => !plan.nix_conf.sandbox,
@@ -253,10 +255,8 @@ impl SpecChange {
                 format!("in /etc/nix/nix.conf, remove `{p}` from extra-sandbox-paths (or write `{p}?`)"),
                 RESTART.to_owned(),
             ],
-            SpecChange::AddSystemFeatures(f) => {
-                // Setting system-features replaces Nix's defaults, so they are kept.
-                nix_conf(format!("system-features = nixos-test benchmark big-parallel kvm {}", f.join(" ")))
-            }
+            // `extra-` adds to Nix's defaults; `system-features =` would replace them.
+            SpecChange::AddSystemFeatures(f) => nix_conf(format!("extra-system-features = {}", f.join(" "))),
             SpecChange::FilterSyscallsOff => nix_conf("filter-syscalls = false".to_owned()),
         }
     }
@@ -302,10 +302,13 @@ impl SpecChange {
                 option(format!("boot.binfmt.emulatedSystems = [ {} ];", systems()))
             }
             SpecChange::RemoveSandboxPath(p) => {
-                vec![format!("in configuration.nix, remove `\"{p}\"` from nix.settings.extra-sandbox-paths"), REBUILD.to_owned()]
+                vec![
+                    format!("in configuration.nix, remove `\"{p}\"` from nix.settings.extra-sandbox-paths"),
+                    REBUILD.to_owned(),
+                ]
             }
             SpecChange::AddSystemFeatures(f) => option(format!(
-                "nix.settings.system-features = [ \"nixos-test\" \"benchmark\" \"big-parallel\" \"kvm\" {} ];",
+                "nix.settings.extra-system-features = [ {} ];",
                 f.iter().map(|f| format!("\"{f}\"")).collect::<Vec<_>>().join(" ")
             )),
             SpecChange::FilterSyscallsOff => option("nix.settings.filter-syscalls = false;".to_owned()),
@@ -640,9 +643,11 @@ fn diagnose_evidence(plan: &Plan, verdict: &Verdict) -> Option<Diagnosis> {
     // A program could not be executed inside the sandbox: Nix's "executing
     // '…': No such file or directory" for the builder, a shell's "…: not
     // found" for a program the builder runs.
-    let enoent = output.contains("No such file or directory") || output.lines().any(|l| l.trim_end().ends_with(": not found"));
+    let enoent =
+        output.contains("No such file or directory") || output.lines().any(|l| l.trim_end().ends_with(": not found"));
     let in_build = matches!(probe.kind, ProbeKind::Build | ProbeKind::Compile) || is_build_output(output);
-    if enoent && in_build && plan.nix_conf.sandbox && !native {
+    // A command may run any program: its registration is the evidence.
+    if enoent && in_build && plan.nix_conf.sandbox && (!native || probe.kind == ProbeKind::Command) {
         if let Some(reg) = serving_registration(plan, probe).filter(|r| !r.flags.contains('F')) {
             if let Some(d) = interpreter_outside_sandbox(plan, reg) {
                 return Some(d);
@@ -827,8 +832,7 @@ impl Requirement {
 /// lacks a feature it requires — whichever is missing.
 fn requirement(plan: &Plan, req: &Requirement) -> Diagnosis {
     let platform_known = req.system == req.current || plan.nix_conf.extra_platforms.iter().any(|p| p == &req.system);
-    let missing: Vec<String> =
-        req.features.iter().filter(|f| !req.current_features.contains(f)).cloned().collect();
+    let missing: Vec<String> = req.features.iter().filter(|f| !req.current_features.contains(f)).cloned().collect();
     if platform_known && !missing.is_empty() {
         let list = missing.join(", ");
         return Diagnosis {
@@ -842,7 +846,7 @@ fn requirement(plan: &Plan, req: &Requirement) -> Diagnosis {
                 list_or_none(&plan.nix_conf.extra_platforms),
                 req.current_features.join(", ")
             ),
-            fix: format!("add {list} to Nix's system-features (keep the defaults: setting system-features replaces them)"),
+            fix: format!("add {list} to Nix's system-features (`extra-system-features = {}` keeps the defaults)", missing.join(" ")),
             on_machine: Vec::new(),
             changes: vec![SpecChange::AddSystemFeatures(missing)],
         };
@@ -861,7 +865,11 @@ fn requirement(plan: &Plan, req: &Requirement) -> Diagnosis {
             "add `extra-platforms = [\"{}\"]` to the lab's [nix] table (nix.conf: `extra-platforms = {}`){}",
             req.system,
             req.system,
-            if missing.is_empty() { String::new() } else { format!(", and the system features {}", missing.join(", ")) }
+            if missing.is_empty() {
+                String::new()
+            } else {
+                format!(", and the system features {}", missing.join(", "))
+            }
         ),
         on_machine: Vec::new(),
         changes: known.map(|s| SpecChange::AddPlatform(s.double)).into_iter().collect(),

@@ -174,7 +174,8 @@ pub fn search(lab: &Lab, mut run_lab: impl FnMut(&Lab) -> anyhow::Result<LabRepo
             tried.insert(change.clone());
             let mut changed = table.clone();
             // A change the spec format has no key for, or one it rejects, is not run.
-            if let Err(e) = apply(&mut changed, &validated, &change).and_then(|()| parse_table(lab, &changed).map(drop)) {
+            if let Err(e) = apply(&mut changed, &validated, &change).and_then(|()| parse_table(lab, &changed).map(drop))
+            {
                 let failing = state.ids.len();
                 let why = e.to_string().lines().next().unwrap_or_default().to_owned();
                 attempts.push(Attempt {
