@@ -1255,9 +1255,123 @@ fn list_or_none(items: &[String]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{sandbox_covers, SpecChange};
+    use super::{diagnose, missing_loader, missing_sandbox_path, sandbox_covers, Cause, Requirement, SpecChange};
+    use crate::outcome::{judge, Execution};
     use crate::plan::Plan;
     use crate::spec;
+
+    /// The diagnosis of `plan`'s first probe had its command printed `output` and failed.
+    fn diagnosis(plan: &Plan, output: &str) -> Option<super::Diagnosis> {
+        let execution = Execution {
+            exit_code: Some(1),
+            signal: None,
+            timed_out: false,
+            duration: std::time::Duration::ZERO,
+            output: output.to_owned(),
+        };
+        diagnose(plan, &judge(&plan.probes[0], execution))
+    }
+
+    fn command_lab(nix: &str) -> spec::Lab {
+        lab(&format!("description = \"d\"\nhost = \"non-nixos\"\nsystems = [\"armv7l-linux\"]\n[binfmt]\ninterpreter = \"fhs\"\nflags = \"PF\"\n[nix]\n{nix}\n[[probe]]\nkind = \"command\"\nrun = \"true\"\n"))
+    }
+
+    #[test]
+    fn nix_s_requirement_is_read_in_both_wordings() {
+        // Nix 2.8 to 2.26 (measured), one line.
+        let old = "error: a 'aarch64-linux' with features {gccarch-armv8-a} is required to build '/nix/store/a-f.drv', but I am a 'x86_64-linux' with features {benchmark, big-parallel, kvm, nixos-test}";
+        let want = Requirement {
+            system: "aarch64-linux".into(),
+            features: vec!["gccarch-armv8-a".into()],
+            current: "x86_64-linux".into(),
+            current_features: vec!["benchmark".into(), "big-parallel".into(), "kvm".into(), "nixos-test".into()],
+        };
+        assert_eq!(Requirement::parse(old), Some(want));
+        // Later releases (derivation-goal.cc: "Cannot build … Required system: … Current system: …"), coloured.
+        let new = "error: Cannot build '\u{1b}[35;1m/nix/store/a-f.drv\u{1b}[0m'.\nReason: \u{1b}[31;1mrequired system or feature not available\u{1b}[0m\nRequired system: '\u{1b}[35;1marmv7l-linux\u{1b}[0m' with features {}\nCurrent system: '\u{1b}[35;1mx86_64-linux\u{1b}[0m' with features {kvm, uid-range}";
+        let got = Requirement::parse(new).expect("parsed");
+        assert_eq!((got.system.as_str(), got.features.len()), ("armv7l-linux", 0));
+        assert_eq!((got.current.as_str(), got.current_features), ("x86_64-linux", vec!["kvm".into(), "uid-range".into()]));
+        assert_eq!(Requirement::parse("error: builder for '/nix/store/a.drv' failed"), None);
+    }
+
+    #[test]
+    fn the_missing_one_of_platform_and_features_is_named_and_never_one_the_spec_has() {
+        let req = |features: &str| format!("error: a 'armv7l-linux' with features {{{features}}} is required to build '/nix/store/a-f.drv', but I am a 'x86_64-linux' with features {{kvm}}");
+        // The platform is there (nix-community/infra#1916): the feature is missing.
+        let with = command_lab("extra-platforms = [\"armv7l-linux\"]");
+        let d = diagnosis(&Plan::new(&with, "x86_64"), &req("gccarch-armv7-a")).unwrap();
+        assert_eq!(d.cause, Cause::SystemFeatureMissing);
+        assert_eq!(d.changes, vec![SpecChange::AddSystemFeatures(vec!["gccarch-armv7-a".into()])]);
+        // Without it: the platform, even if a feature is missing too.
+        let without = command_lab("extra-platforms = []");
+        let d = diagnosis(&Plan::new(&without, "x86_64"), &req("gccarch-armv7-a")).unwrap();
+        assert_eq!((d.cause, d.changes), (Cause::PlatformNotAllowed, vec![SpecChange::AddPlatform("armv7l-linux")]));
+        // Both there, yet refused (say, a daemon with another nix.conf): nothing to add.
+        let d = diagnosis(&Plan::new(&with, "x86_64"), &req("")).unwrap();
+        assert_eq!(d.cause, Cause::PlatformNotAllowed);
+        assert!(d.changes.is_empty(), "{d:?}");
+    }
+
+    #[test]
+    fn nix_s_own_words_name_their_cause() {
+        let lab = command_lab("");
+        let plan = Plan::new(&lab, "x86_64");
+        let cause = |output: &str| diagnosis(&plan, output).map(|d| d.cause);
+        assert_eq!(cause("error: unable to load seccomp BPF program: Invalid argument"), Some(Cause::SeccompRefused));
+        assert_eq!(cause("error: cannot set 32-bit personality: Invalid argument"), Some(Cause::NoPersonality32));
+        assert_eq!(cause("error: mounting /proc: Operation not permitted"), Some(Cause::SandboxNamespaces));
+        assert_eq!(
+            cause("error: this system does not support the kernel namespaces that are required for sandboxing; use '--no-sandbox' to disable sandboxing"),
+            Some(Cause::SandboxNamespaces)
+        );
+        let restricted = diagnosis(&plan, "warning: ignoring the client-specified setting 'sandbox-paths', because it is a restricted setting and you are not a trusted user\nerror: x").unwrap();
+        assert_eq!(restricted.cause, Cause::RestrictedSetting);
+        assert!(restricted.summary.contains("`sandbox-paths`"), "{restricted:?}");
+        // nix#6473 happens on aarch64: the diagnosis says why there.
+        let arm = Plan::new(&lab, "aarch64");
+        let d = diagnosis(&arm, "error: cannot set 32-bit personality: Invalid argument").unwrap();
+        assert!(d.detail.contains("without AArch32"), "{d:?}");
+        // A sandbox already off is not proposed again.
+        let off = command_lab("sandbox = false");
+        let d = diagnosis(&Plan::new(&off, "x86_64"), "error: mounting /proc: Operation not permitted").unwrap();
+        assert!(d.changes.is_empty(), "{d:?}");
+    }
+
+    #[test]
+    fn paths_in_nix_s_and_qemu_s_words_are_read() {
+        let nix = "error: getting attributes of path '/run/binfmt': No such file or directory";
+        assert_eq!(missing_sandbox_path(nix), Some("/run/binfmt"));
+        let qemu = "qemu-aarch64: Could not open '/lib/ld-linux-aarch64.so.1': No such file or directory";
+        assert_eq!(missing_loader(qemu), Some("/lib/ld-linux-aarch64.so.1"));
+        assert_eq!(missing_loader("qemu-aarch64: Could not open '/x/prog': No such file or directory"), None);
+    }
+
+    #[test]
+    fn a_change_the_spec_already_has_is_in_it() {
+        let lab = lab("description = \"d\"\nhost = \"non-nixos\"\nsystems = [\"armv7l-linux\"]\n[binfmt]\ninterpreter = \"fhs\"\nflags = \"PF\"\n[nix]\nextra-platforms = [\"armv7l-linux\"]\nextra-sandbox-paths = [\"/usr/bin/qemu-arm-static\", \"/run/binfmt?\"]\n[[probe]]\nkind = \"build\"\n");
+        let plan = Plan::new(&lab, "x86_64");
+        for change in [
+            SpecChange::AddPlatform("armv7l-linux"),
+            SpecChange::AddFlag('F'),
+            SpecChange::RegisterEmulator,
+            SpecChange::AddSandboxPaths(vec!["/usr/bin/qemu-arm-static".into()]),
+            SpecChange::MakeSandboxPathOptional("/run/binfmt".into()),
+            SpecChange::RemovePayload { probe: 0, system: "armv7l-linux" },
+        ] {
+            assert!(change.is_in(&plan), "{change:?}");
+        }
+        for change in [
+            SpecChange::AddPlatform("aarch64-linux"),
+            SpecChange::AddFlag('C'),
+            SpecChange::SandboxOff,
+            SpecChange::AddSandboxPaths(vec!["/usr/bin/qemu-arm-static".into(), "/usr/bin/qemu-arm?".into()]),
+            SpecChange::RemoveSandboxPath("/run/binfmt".into()),
+            SpecChange::AddSystemFeatures(vec!["gccarch-armv7-a".into()]),
+        ] {
+            assert!(!change.is_in(&plan), "{change:?}");
+        }
+    }
 
     fn lab(text: &str) -> spec::Lab {
         spec::parse("t", std::path::Path::new("t.toml"), text).unwrap_or_else(|e| panic!("{e}"))
