@@ -1291,13 +1291,18 @@ mod tests {
         let new = "error: Cannot build '\u{1b}[35;1m/nix/store/a-f.drv\u{1b}[0m'.\nReason: \u{1b}[31;1mrequired system or feature not available\u{1b}[0m\nRequired system: '\u{1b}[35;1marmv7l-linux\u{1b}[0m' with features {}\nCurrent system: '\u{1b}[35;1mx86_64-linux\u{1b}[0m' with features {kvm, uid-range}";
         let got = Requirement::parse(new).expect("parsed");
         assert_eq!((got.system.as_str(), got.features.len()), ("armv7l-linux", 0));
-        assert_eq!((got.current.as_str(), got.current_features), ("x86_64-linux", vec!["kvm".into(), "uid-range".into()]));
+        assert_eq!(
+            (got.current.as_str(), got.current_features),
+            ("x86_64-linux", vec!["kvm".into(), "uid-range".into()])
+        );
         assert_eq!(Requirement::parse("error: builder for '/nix/store/a.drv' failed"), None);
     }
 
     #[test]
     fn the_missing_one_of_platform_and_features_is_named_and_never_one_the_spec_has() {
-        let req = |features: &str| format!("error: a 'armv7l-linux' with features {{{features}}} is required to build '/nix/store/a-f.drv', but I am a 'x86_64-linux' with features {{kvm}}");
+        let req = |features: &str| {
+            format!("error: a 'armv7l-linux' with features {{{features}}} is required to build '/nix/store/a-f.drv', but I am a 'x86_64-linux' with features {{kvm}}")
+        };
         // The platform is there (nix-community/infra#1916): the feature is missing.
         let with = command_lab("extra-platforms = [\"armv7l-linux\"]");
         let d = diagnosis(&Plan::new(&with, "x86_64"), &req("gccarch-armv7-a")).unwrap();
