@@ -450,12 +450,14 @@ pub fn runs_as(probe: &Probe) -> &'static NixSystem {
 /// system it runs as, or for a `command` probe (which may run anything) the
 /// lab's only one.
 fn serving_registration<'p>(plan: &'p Plan, probe: &Probe) -> Option<&'p Registration> {
-    plan.registration_for(runs_as(probe)).or_else(|| match (probe.kind, plan.registrations.as_slice()) {
+    let only = match (probe.kind, plan.registrations.as_slice()) {
         (ProbeKind::Command, [only]) => Some(only),
         _ => None,
-    })
+    };
+    plan.registration_for(runs_as(probe)).or(only)
 }
 
+/// The diagnosis before dropping the changes the lab already has.
 fn diagnose_evidence(plan: &Plan, verdict: &Verdict) -> Option<Diagnosis> {
     if verdict.as_expected {
         return None;
