@@ -854,6 +854,25 @@ fn requirement(plan: &Plan, req: &Requirement) -> Diagnosis {
         };
     }
     let known = NixSystem::find(&req.system);
+    if platform_known {
+        // The lab configures it, yet the Nix that built did not have it.
+        return Diagnosis {
+            cause: Cause::PlatformNotAllowed,
+            summary: format!("Nix refuses {} although the lab lists it", req.system),
+            detail: format!(
+                "the lab's nix.conf has extra-platforms = {}, yet the Nix that built is a '{}' without {}: it read another configuration (a daemon started before the change, NIX_CONF_DIR, or a restricted setting it ignored)",
+                list_or_none(&plan.nix_conf.extra_platforms),
+                req.current,
+                req.system
+            ),
+            fix: "make the Nix that builds read the setting: restart its daemon, or set it in the daemon's nix.conf".to_owned(),
+            on_machine: vec![
+                format!("check what the daemon has: `nix show-config | grep extra-platforms` should list {}", req.system),
+                "then restart the daemon: `sudo systemctl restart nix-daemon`".to_owned(),
+            ],
+            changes: Vec::new(),
+        };
+    }
     Diagnosis {
         cause: Cause::PlatformNotAllowed,
         summary: format!("Nix refuses {}: not in extra-platforms", req.system),
@@ -1087,7 +1106,9 @@ fn nix_setting(plan: &Plan, verdict: &Verdict) -> Option<Diagnosis> {
     let value = value.trim();
     let system = verdict.probe.system;
     let (summary, changes) = match key {
-        "extra-platforms" if value == system.double => {
+        // Not in the lab's either: the platform is missing. In it: another
+        // configuration overrides it (below).
+        "extra-platforms" if value == system.double && !plan.nix_conf.extra_platforms.iter().any(|p| p == value) => {
             return Some(Diagnosis {
                 cause: Cause::PlatformNotAllowed,
                 summary: format!("{} is not in extra-platforms", system.double),
