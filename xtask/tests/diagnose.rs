@@ -3,8 +3,19 @@
 //! probe checks (disables, re-registers or removes the entry; overrides or
 //! breaks Nix's configuration), and the later probe's diagnosis must name
 //! that from its own output. The matrix note names the most informative
-//! surprise of a row, not the first. Needs root, Nix and qemu-user-static
-//! (the README's test command installs them).
+//! surprise of a row, not the first.
+//!
+//! Then Nix's and qemu's own words, each produced for real on the stack
+//! whose Nix says it (host: Debian 12's Nix 2.8; trixie: 2.26): a foreign
+//! payload run through qemu with F, Exec format error, "not found" in the
+//! sandbox, Debian 13's symlinked interpreter, required features and
+//! platforms, a missing sandbox path, a /proc with something mounted over
+//! part of it, a daemon ignoring an untrusted user's setting, a foreign
+//! loader, and — through a seccomp filter on the test's thread, which the
+//! lab inherits — a kernel refusing the 32-bit personality (as an aarch64
+//! CPU without AArch32 does) or Nix's own seccomp filter (as qemu-user does).
+//! Needs root, Nix, qemu-user-static and gcc-aarch64-linux-gnu (the README's
+//! test command installs them) and the trixie stack.
 
 use xtask::diagnose::{diagnose, Cause, Diagnosis, SpecChange};
 use xtask::outcome::LabReport;
@@ -143,19 +154,23 @@ kind = "build"
 fn diagnosis_of(text: &str, stack: &str) -> (Diagnosis, String) {
     let lab = lab("words", text);
     let plan = Plan::new(&lab, std::env::consts::ARCH);
-    let report = if stack == "host" {
-        run(&plan)
-    } else {
-        let session = Session::start(flags::Backend::Host, Stack::find(stack).unwrap(), &[&plan], false)
-            .unwrap_or_else(|e| panic!("{e:#}"));
-        let report = session.run(&plan, &mut |_| {}).unwrap_or_else(|e| panic!("{e:#}"));
-        session.finish();
-        report
-    };
+    let report = run_on(&plan, stack);
     let v = report.verdicts.last().unwrap();
     let shown = format!("{} on {stack}: {}\n{}", v.probe.id(), v.label(), v.execution.output);
     assert!(!v.as_expected, "no surprise:\n{shown}");
     (diagnose(&plan, v).unwrap_or_else(|| panic!("no diagnosis:\n{shown}")), shown)
+}
+
+/// Runs `plan` on the host backend and the stack `stack`.
+fn run_on(plan: &Plan, stack: &str) -> LabReport {
+    if stack == "host" {
+        return run(plan);
+    }
+    let session = Session::start(flags::Backend::Host, Stack::find(stack).unwrap(), &[plan], false)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let report = session.run(plan, &mut |_| {}).unwrap_or_else(|e| panic!("{e:#}"));
+    session.finish();
+    report
 }
 
 /// A lab for `systems` registered with `flags`, `[nix]` as given, and one
@@ -347,63 +362,136 @@ d=$(mktemp -d) && printf 'int main(void) { return 0; }\n' > "$d/h.c" && aarch64-
     assert!(d.fix.contains("QEMU_LD_PREFIX"), "{d:?}");
 }
 
-/// Makes the kernel refuse `personality(PER_LINUX32)` with EINVAL for this
-/// thread and every process it starts from now on, as an aarch64 CPU
-/// without AArch32 does (NixOS/nix#6473), through a seccomp filter.
-fn refuse_32bit_personality() {
-    #[repr(C)]
-    struct SockFilter {
-        code: u16,
-        jt: u8,
-        jf: u8,
-        k: u32,
-    }
-    #[repr(C)]
-    struct SockFprog {
-        len: u16,
-        filter: *const SockFilter,
-    }
-    // linux/filter.h, linux/seccomp.h, linux/audit.h.
-    const LD_W_ABS: u16 = 0x20;
-    const JEQ_K: u16 = 0x15;
-    const RET_K: u16 = 0x06;
-    const ALLOW: u32 = 0x7fff_0000;
-    const ERRNO: u32 = 0x0005_0000;
-    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
-    let f = |code, jt, jf, k| SockFilter { code, jt, jf, k };
-    let program = [
-        f(LD_W_ABS, 0, 0, 4), // seccomp_data.arch
-        f(JEQ_K, 1, 0, AUDIT_ARCH_X86_64),
-        f(RET_K, 0, 0, ALLOW),
-        f(LD_W_ABS, 0, 0, 0), // seccomp_data.nr
-        f(JEQ_K, 1, 0, libc::SYS_personality as u32),
-        f(RET_K, 0, 0, ALLOW),
-        f(LD_W_ABS, 0, 0, 16),  // args[0], low half
-        f(JEQ_K, 0, 1, 0x0008), // PER_LINUX32
-        f(RET_K, 0, 0, ERRNO | libc::EINVAL as u32),
-        f(RET_K, 0, 0, ALLOW),
-    ];
+/// One instruction of a classic BPF program (linux/filter.h).
+#[repr(C)]
+struct SockFilter {
+    code: u16,
+    jt: u8,
+    jf: u8,
+    k: u32,
+}
+
+#[repr(C)]
+struct SockFprog {
+    len: u16,
+    filter: *const SockFilter,
+}
+
+// linux/filter.h, linux/seccomp.h, linux/audit.h.
+const LD_W_ABS: u16 = 0x20;
+const JEQ_K: u16 = 0x15;
+const RET_K: u16 = 0x06;
+const ALLOW: u32 = 0x7fff_0000;
+const EINVAL: u32 = 0x0005_0000 | libc::EINVAL as u32;
+const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+
+fn bpf(code: u16, jt: u8, jf: u8, k: u32) -> SockFilter {
+    SockFilter { code, jt, jf, k }
+}
+
+/// Loads the seccomp filter `program` into this thread, so every process it
+/// starts from now on has it. As root (CAP_SYS_ADMIN), without
+/// no_new_privs, which the lab's set-up would inherit.
+fn load_filter(program: &[SockFilter]) {
+    assert_eq!(std::env::consts::ARCH, "x86_64", "the filters are written for x86_64");
     let prog = SockFprog { len: program.len() as u16, filter: program.as_ptr() };
-    unsafe {
-        // As root (CAP_SYS_ADMIN) without no_new_privs, which the lab's set-up would inherit.
-        let loaded = libc::prctl(libc::PR_SET_SECCOMP, 2, &prog as *const SockFprog);
-        assert_eq!(loaded, 0, "{}", std::io::Error::last_os_error());
-    }
+    let loaded = unsafe { libc::prctl(libc::PR_SET_SECCOMP, 2, &prog as *const SockFprog) };
+    assert_eq!(loaded, 0, "{}", std::io::Error::last_os_error());
+}
+
+/// Runs the lab `text` on `stack` from a thread whose processes have the
+/// seccomp filter `program`: its last probe's verdict, diagnosis and output.
+fn run_under(program: Vec<SockFilter>, text: String, stack: &'static str) -> (bool, Option<Diagnosis>, String) {
+    std::thread::spawn(move || {
+        load_filter(&program);
+        let lab = lab("filtered", &text);
+        let plan = Plan::new(&lab, std::env::consts::ARCH);
+        let report = run_on(&plan, stack);
+        let v = report.verdicts.last().unwrap();
+        (v.passed, diagnose(&plan, v), format!("{} on {stack}: {}\n{}", v.probe.id(), v.label(), v.execution.output))
+    })
+    .join()
+    .unwrap_or_else(|e| std::panic::resume_unwind(e))
 }
 
 #[test]
 fn a_refused_32bit_personality_is_diagnosed() {
-    // Nix sets PER_LINUX32 for every armv7l build; here the kernel refuses
-    // it as an aarch64 CPU without AArch32 does (the filter is x86_64's).
-    assert_eq!(std::env::consts::ARCH, "x86_64", "the filter is written for x86_64");
+    // Nix sets PER_LINUX32 for every armv7l build; a filter makes the kernel
+    // refuse it with EINVAL as an aarch64 CPU without AArch32 does (NixOS/nix#6473).
+    let refuse_personality = vec![
+        bpf(LD_W_ABS, 0, 0, 4), // seccomp_data.arch
+        bpf(JEQ_K, 1, 0, AUDIT_ARCH_X86_64),
+        bpf(RET_K, 0, 0, ALLOW),
+        bpf(LD_W_ABS, 0, 0, 0), // seccomp_data.nr
+        bpf(JEQ_K, 1, 0, libc::SYS_personality as u32),
+        bpf(RET_K, 0, 0, ALLOW),
+        bpf(LD_W_ABS, 0, 0, 16),  // args[0], low half
+        bpf(JEQ_K, 0, 1, 0x0008), // PER_LINUX32
+        bpf(RET_K, 0, 0, EINVAL),
+        bpf(RET_K, 0, 0, ALLOW),
+    ];
     let text = one_probe("\"armv7l-linux\"", "PF", "", "kind = \"build\"");
-    let (d, out) = std::thread::spawn(move || {
-        refuse_32bit_personality();
-        diagnosis_of(&text, "host")
-    })
-    .join()
-    .unwrap();
+    let (_, d, out) = run_under(refuse_personality, text, "host");
     assert!(out.contains("cannot set 32-bit personality: Invalid argument"), "{out}");
+    let d = d.unwrap_or_else(|| panic!("no diagnosis:\n{out}"));
     assert_eq!(d.cause, Cause::NoPersonality32, "{out}");
     assert!(d.changes.is_empty(), "{d:?}");
+}
+
+/// A filter under which loading another seccomp filter fails with EINVAL,
+/// through `seccomp()` or `prctl(PR_SET_SECCOMP)`, as under qemu-user (NixOS/nix#5258).
+fn refuse_seccomp() -> Vec<SockFilter> {
+    vec![
+        bpf(LD_W_ABS, 0, 0, 4), // seccomp_data.arch
+        bpf(JEQ_K, 1, 0, AUDIT_ARCH_X86_64),
+        bpf(RET_K, 0, 0, ALLOW),
+        bpf(LD_W_ABS, 0, 0, 0), // seccomp_data.nr
+        bpf(JEQ_K, 0, 1, libc::SYS_seccomp as u32),
+        bpf(RET_K, 0, 0, EINVAL),
+        bpf(JEQ_K, 0, 3, libc::SYS_prctl as u32),
+        bpf(LD_W_ABS, 0, 0, 16), // args[0], low half
+        bpf(JEQ_K, 0, 1, libc::PR_SET_SECCOMP as u32),
+        bpf(RET_K, 0, 0, EINVAL),
+        bpf(RET_K, 0, 0, ALLOW),
+    ]
+}
+
+/// A command probe that builds for its system as the build user of a
+/// `nixbld` group (Nix ignores a failed seccomp filter without build users),
+/// the group and user bound over the host's /etc/group and /etc/passwd in a
+/// mount namespace of its own; `options` are more of nix-build's.
+fn build_as_build_user(options: &str) -> String {
+    format!(
+        r#"kind = "command"
+run = '''
+export p=$(readlink -f "$CROSSLAB_PAYLOADS/$CROSSLAB_SYSTEM")
+unshare --mount --propagation private sh -c '
+d=$(mktemp -d)
+{{ cat /etc/group; echo "nixbld:x:30000:nixbld1"; }} > $d/group
+{{ cat /etc/passwd; echo "nixbld1:x:30001:30000::/var/empty:/bin/false"; }} > $d/passwd
+mount --bind $d/group /etc/group && mount --bind $d/passwd /etc/passwd && exec sh' <<'BUILD'
+nix-build --option build-users-group nixbld {options} --no-out-link --expr "derivation {{ name = \"s\"; system = \"$CROSSLAB_SYSTEM\"; builder = (builtins.path {{ path = $p; name = \"p\"; }}) + \"/sh\"; args = [ \"-c\" \"echo > \$out\" ]; }}"
+BUILD
+'''"#
+    )
+}
+
+#[test]
+fn a_refused_seccomp_filter_is_diagnosed_and_filter_syscalls_false_is_the_way_out() {
+    // The sandbox is off: with it on, Nix 2.8 reports the dead child's mount
+    // namespace ("getting sandbox mount namespace") instead.
+    let lab = |probe: String| {
+        format!("description = \"d\"\nhost = \"non-nixos\"\nsystems = [\"x86_64-linux\"]\n[nix]\nsandbox = false\n[[probe]]\n{probe}\n")
+    };
+    for stack in ["host", "trixie"] {
+        let (passed, d, out) = run_under(refuse_seccomp(), lab(build_as_build_user("")), stack);
+        assert!(!passed && out.contains("unable to load seccomp BPF program: Invalid argument"), "{out}");
+        let d = d.unwrap_or_else(|| panic!("no diagnosis:\n{out}"));
+        assert_eq!(d.cause, Cause::SeccompRefused, "{out}");
+        assert_eq!(d.changes, vec![SpecChange::FilterSyscallsOff]);
+        // What the change stands for passes under the same filter.
+        let (passed, _, out) =
+            run_under(refuse_seccomp(), lab(build_as_build_user("--option filter-syscalls false")), stack);
+        assert!(passed, "{out}");
+    }
 }
