@@ -4,8 +4,12 @@
 //!
 //! Each cause is one rule below. A rule names a cause only when the evidence
 //! for it is all there; anything else gets no diagnosis rather than a guess.
-//! Rules that read any command's output come first; then each probe kind has
-//! its own rules over what its command prints ([`by_kind`]).
+//! Rules that read any command's output come first — Nix's and qemu's own
+//! words, for every probe kind including `command` — and reason about the
+//! system of the program that ran ([`runs_as`]: a probe's payload may be
+//! another system's), not only the probe's; then each probe kind has its own
+//! rules over what its command prints ([`by_kind`]). A change the lab already
+//! has is never proposed ([`SpecChange::is_in`]).
 //!
 //! A diagnosis carries its fix twice: as [`SpecChange`]s, edits to the lab
 //! spec that `lab fix` applies and proves by running the changed lab, and as
@@ -910,8 +914,8 @@ fn by_kind(plan: &Plan, verdict: &Verdict) -> Option<Diagnosis> {
                 return None;
             }
             let got = output.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or("nothing");
-            let payload = probe.payload;
-            if payload != probe.system && !payload.native_on.contains(&plan.host_arch) && got == payload.uname {
+            let ran = runs_as(probe);
+            if ran != probe.system && !ran.native_on.contains(&plan.host_arch) && got == ran.uname {
                 return Some(foreign_program_emulated(plan, probe, got));
             }
             Some(wrong_machine(plan, probe, wanted, got))
@@ -926,7 +930,7 @@ fn by_kind(plan: &Plan, verdict: &Verdict) -> Option<Diagnosis> {
 /// (it printed its own machine): the #61537 shape, a build whose result
 /// depends on what the host registers.
 fn foreign_program_emulated(plan: &Plan, probe: &Probe, got: &str) -> Diagnosis {
-    let payload = probe.payload;
+    let payload = runs_as(probe);
     let how = match plan.registration_for(payload) {
         Some(reg) => format!(
             "binfmt_misc's entry `{}` ({} with flags `{}`{})",
