@@ -173,8 +173,9 @@ pub fn search(lab: &Lab, mut run_lab: impl FnMut(&Lab) -> anyhow::Result<LabRepo
             };
             tried.insert(change.clone());
             let mut changed = table.clone();
-            apply(&mut changed, &validated, &change)?;
-            if let Err(e) = parse_table(lab, &changed) {
+            // A change the spec format has no key for, or one it rejects, is not run.
+            if let Err(e) = apply(&mut changed, &validated, &change).and_then(|()| parse_table(lab, &changed).map(drop))
+            {
                 let failing = state.ids.len();
                 let why = e.to_string().lines().next().unwrap_or_default().to_owned();
                 attempts.push(Attempt {
@@ -314,6 +315,18 @@ pub fn apply(table: &mut Table, lab: &Lab, change: &SpecChange) -> anyhow::Resul
             }
             nix.insert("extra-platforms".into(), strings(&platforms));
             table.insert("nix".into(), Value::Table(nix));
+        }
+        SpecChange::RemoveSandboxPath(p) => {
+            let mut nix = sub(table, "nix")?;
+            let paths: Vec<String> =
+                lab.nix.extra_sandbox_paths.iter().filter(|x| x.trim_end_matches('?') != p).cloned().collect();
+            nix.insert("extra-sandbox-paths".into(), strings(&paths));
+            table.insert("nix".into(), Value::Table(nix));
+        }
+        // Not spec keys yet (`[nix] system-features`, `filter-syscalls`):
+        // the search reports them as not run, with this reason.
+        SpecChange::AddSystemFeatures(_) | SpecChange::FilterSyscallsOff => {
+            bail!("the spec format has no key for this yet: {}", change.describe())
         }
         SpecChange::SandboxOff => {
             let mut nix = sub(table, "nix")?;

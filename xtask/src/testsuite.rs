@@ -27,6 +27,8 @@ pub const TEST_PACKAGES: &[(&str, &str)] = &[
     ("mypy", "type-checking rendered nixosTest scripts as nixosTest does"),
     ("mmdebstrap", "building the vm backend's Debian guest image"),
     ("e2fsprogs", "mkfs.ext4 for the guest image"),
+    ("python3-venv", "the venv the PyPI tools below are installed into"),
+    ("gcc-aarch64-linux-gnu", "a dynamically linked aarch64 program whose loader qemu cannot open (diagnose tests)"),
 ];
 
 /// A tool the tests run that Debian does not package (in a suite crosslab

@@ -162,3 +162,82 @@ kind = "exec"
     assert!(stdout.contains("emulatedSystems rejects it"), "{stdout}");
     assert!(!out.exists());
 }
+
+/// `lab fix` of the spec `text` (on `stack`): its exit code, what it printed,
+/// and the fixed spec when it wrote one.
+fn fix_on(name: &str, text: &str, stack: &str) -> (Option<i32>, String, Option<spec::Lab>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_spec(dir.path(), name, text);
+    let out = dir.path().join("fixed.toml");
+    let done = xtask(&[
+        "lab".as_ref(),
+        "fix".as_ref(),
+        path.as_os_str(),
+        "--stack".as_ref(),
+        stack.as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    let shown = format!("{}{}", String::from_utf8_lossy(&done.stdout), String::from_utf8_lossy(&done.stderr));
+    let fixed = out.exists().then(|| spec::load(&out).unwrap_or_else(|e| panic!("{e}\n{shown}")));
+    (done.status.code(), shown, fixed)
+}
+
+#[test]
+fn a_sandbox_path_that_does_not_exist_is_fixed_by_making_it_optional() {
+    // NixOS-WSL#552: /run/binfmt listed, and not there.
+    let text = "description = \"d\"\nhost = \"non-nixos\"\nsystems = [\"aarch64-linux\"]\n[binfmt]\ninterpreter = \"fhs\"\nflags = \"PF\"\n[nix]\nextra-sandbox-paths = [\"/run/binfmt\"]\n[[probe]]\nkind = \"build\"\n";
+    let (code, shown, fixed) = fix_on("wsl", text, "host");
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(shown.contains("kept:     write `/run/binfmt?`"), "{shown}");
+    assert_eq!(fixed.unwrap().nix.extra_sandbox_paths, vec!["/run/binfmt?".to_owned()], "{shown}");
+}
+
+#[test]
+fn a_symlinked_interpreter_on_trixie_is_fixed_with_its_target() {
+    let text = "description = \"d\"\nhost = \"non-nixos\"\nsystems = [\"aarch64-linux\"]\n[binfmt]\ninterpreter = \"fhs\"\nflags = \"P\"\n[nix]\nextra-sandbox-paths = [\"/usr/bin/qemu-aarch64-static\"]\n[[probe]]\nkind = \"build\"\n";
+    let (code, shown, fixed) = fix_on("link", text, "trixie");
+    assert_eq!(code, Some(0), "{shown}");
+    // The first change tried is the target, and it is enough: F is not needed.
+    assert!(shown.contains("kept:     add `/usr/bin/qemu-aarch64?` to [nix] extra-sandbox-paths"), "{shown}");
+    let fixed = fixed.unwrap();
+    assert_eq!(fixed.binfmt.flags, "P", "{shown}");
+    assert!(fixed.nix.extra_sandbox_paths.contains(&"/usr/bin/qemu-aarch64?".to_owned()), "{shown}");
+}
+
+#[test]
+fn a_missing_system_feature_is_proposed_and_the_platform_already_there_is_not() {
+    // nix-community/infra#1916: armv7l-linux is in extra-platforms; the
+    // derivation needs gccarch-armv7-a. No no-op is tried; the feature is
+    // proposed, and said not to be a spec key yet.
+    let text = r#"description = "d"
+host = "non-nixos"
+systems = ["armv7l-linux"]
+[binfmt]
+interpreter = "fhs"
+flags = "PF"
+[nix]
+extra-platforms = ["armv7l-linux"]
+[[probe]]
+kind = "command"
+run = '''
+p=$(readlink -f "$CROSSLAB_PAYLOADS/$CROSSLAB_SYSTEM")
+nix-build --no-out-link --expr "derivation { name = \"f\"; system = \"$CROSSLAB_SYSTEM\"; requiredSystemFeatures = [ \"gccarch-armv7-a\" ]; builder = (builtins.path { path = $p; name = \"p\"; }) + \"/sh\"; args = [ \"-c\" \"echo > \$out\" ]; }"
+'''
+"#;
+    let (code, shown, _) = fix_on("infra1916", text, "host");
+    assert_eq!(code, Some(1), "{shown}");
+    assert!(!shown.contains("extra-platforms"), "{shown}");
+    assert!(shown.contains("not run:  add `gccarch-armv7-a` to [nix] system-features"), "{shown}");
+    assert!(shown.contains("Nix lacks the system feature gccarch-armv7-a"), "{shown}");
+}
+
+#[test]
+fn a_build_that_runs_another_system_s_program_is_fixed_to_run_its_own() {
+    // nixpkgs#61537's shape: the x86_64 build passes only through the host's qemu-aarch64.
+    let text = "description = \"d\"\nhost = \"non-nixos\"\nsystems = [\"x86_64-linux\", \"aarch64-linux\"]\n[binfmt]\ninterpreter = \"fhs\"\nflags = \"PF\"\n[[probe]]\nkind = \"build\"\nsystems = [\"x86_64-linux\"]\npayload = \"aarch64-linux\"\n";
+    let (code, shown, fixed) = fix_on("nixpkgs61537", text, "host");
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(shown.contains("kept:     remove `payload` from probe[0]"), "{shown}");
+    assert_eq!(fixed.unwrap().probes[0].payload, None, "{shown}");
+}
