@@ -39,8 +39,8 @@
         "checks/multiarch-uname.py" = "d27cb3f2ed6bd3d400576524fe845eac12e7906fafe8e60c5cca62369a15c486";
         "checks/nixos-chroot-dynamic-emulator-fix-static.nix" = "8f1d032a9f460125b05d5dbb42e481e27c5e572155470afd20d8dd973c4cc207";
         "checks/nixos-chroot-dynamic-emulator-fix-static.py" = "3a3805484a735cd617f66867a1930974e5ed9f3a33dba1bce5709174b4c59711";
-        "checks/nixos-chroot-dynamic-emulator.nix" = "edd730214b6288d43eca8d9880631bb97dc2219d24b22867e07b07c02a45e9c1";
-        "checks/nixos-chroot-dynamic-emulator.py" = "33410182a40bba4804ce22c7b94895bb22f8d524b1c2a42cf9a9c2ff7d5aabce";
+        "checks/nixos-chroot-dynamic-emulator.nix" = "dc69664e283acdcc0259038c4184ce3a02eeef3f074bcb49f7b336f2e66a3aee";
+        "checks/nixos-chroot-dynamic-emulator.py" = "c30c4b27a4e388a7f7c51292f8b8ff033c9c70e0667b18636edec3aab39228a0";
         "checks/nixos-static-emulators.nix" = "685a7b6a7a5cca72230666e22eb75349464a2f3ad766542cf97d6f15e7d1d650";
         "checks/nixos-static-emulators.py" = "b9acba9e5f518f151378f270b43afa5772122e4a61b4e88061d63ac514a7f22b";
         "checks/nixos-vm-aarch64.nix" = "f9a432c2c0934d8fb99ef674e7bdf821610f9257bd4e90a515018b6cb781b178";
@@ -66,7 +66,7 @@
         "labs/extra-platforms-unregistered.toml" = "e339a8eef9950dac6b10bf25fd985a4e51788522f3d235ebe05ce7f212eeb347";
         "labs/multiarch-uname.toml" = "f06983738e456977a40814c108b736dc58be16382d447d4f6f21d986a0a1f767";
         "labs/nixos-chroot-dynamic-emulator-fix-static.toml" = "4a11e27b16a0bfa5d260dad84c04b80cca89d1736da5dc9782c6a8934da8b2d7";
-        "labs/nixos-chroot-dynamic-emulator.toml" = "fb41d860af7eaabb612c93cf97b28982e1212121cf8531c1c93ab94c612d2ba7";
+        "labs/nixos-chroot-dynamic-emulator.toml" = "b45ded9d9bb06c70bc8ac86e6860fcbcccccd9dd540560c5c0b2e072f773918f";
         "labs/nixos-static-emulators.toml" = "d4804cf48fff86ccce3ab171ceed151002d4d1290ba6c143ef0a91196214b3f3";
         "labs/nixos-vm-aarch64.toml" = "632ae6ecd7af188902b67823a05940d764834002939214d9545a7f7ef85b4c46";
         "labs/nixos-vm-riscv64.toml" = "a79b467bab3dc1785ae61b79a774d9c231d2cfa9f7e472ae043524f9697a15d8";
