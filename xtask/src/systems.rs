@@ -338,10 +338,12 @@ pub fn own_system(host_arch: &str) -> Option<&'static NixSystem> {
 /// What Nix prints when `boot.binfmt.emulatedSystems` holds the host's own
 /// system: nixos/modules/system/boot/binfmt.nix (25.05) maps the systems with
 /// `system: assert system != pkgs.stdenv.hostPlatform.system; { … }`, and a
-/// failed `assert` is Nix's "assertion '<expression>' failed". Added after
+/// failed `assert` is Nix's "assertion '<expression>' failed", the expression
+/// as Nix shows it (`ExprSelect::show` puts the selected-from expression in
+/// parentheses: `(pkgs).stdenv…`, the same from Nix 2.8 to 2.28). Added after
 /// nixpkgs#218465: without it the entry took over the host's own binaries
 /// and the machine stopped booting ("Too many levels of symbolic links").
-pub const NIXOS_OWN_SYSTEM_ASSERTION: &str = "assertion '(system != pkgs.stdenv.hostPlatform.system)' failed";
+pub const NIXOS_OWN_SYSTEM_ASSERTION: &str = "assertion '(system != (pkgs).stdenv.hostPlatform.system)' failed";
 
 /// Decodes the kernel's binfmt_misc escape syntax (`\xNN`, other bytes literal).
 pub fn decode_binfmt_escapes(text: &str) -> Vec<u8> {

@@ -178,14 +178,14 @@ fn the_hosts_own_system_in_emulated_systems_fails_nixos_assertion() {
     check(
         "description = \"d\"\nhost = \"nixos\"\nsystems = [\"aarch64-linux\", \"i686-linux\", \"x86_64-linux\"]\n[[probe]]\nkind = \"binfmt\"\n",
         expect![[r#"
-            invalid lab spec `labs/t.toml:3:43`: `systems[2]`: `x86_64-linux` is the x86_64 NixOS host's own system: boot.binfmt.emulatedSystems rejects it, nixos/modules/system/boot/binfmt.nix fails with "assertion '(system != pkgs.stdenv.hostPlatform.system)' failed" (nixpkgs#218465: registered, the entry took over every native binary and the machine stopped booting)
+            invalid lab spec `labs/t.toml:3:43`: `systems[2]`: `x86_64-linux` is the x86_64 NixOS host's own system: boot.binfmt.emulatedSystems rejects it, nixos/modules/system/boot/binfmt.nix fails with "assertion '(system != (pkgs).stdenv.hostPlatform.system)' failed" (nixpkgs#218465: registered, the entry took over every native binary and the machine stopped booting)
               help: remove `x86_64-linux` from `systems` (the host runs it itself), or model a non-NixOS host with `host = "non-nixos"`"#]],
     );
     // The same through the NixOS registration tool.
     check(
         "description = \"d\"\nhost = \"nixos\"\nsystems = [\"x86_64-linux\"]\n[binfmt]\ntool = \"nixos-dynamic\"\n[[probe]]\nkind = \"binfmt\"\n",
         expect![[r#"
-            invalid lab spec `labs/t.toml:3:12`: `systems[0]`: `x86_64-linux` is the x86_64 NixOS host's own system: boot.binfmt.emulatedSystems rejects it, nixos/modules/system/boot/binfmt.nix fails with "assertion '(system != pkgs.stdenv.hostPlatform.system)' failed" (nixpkgs#218465: registered, the entry took over every native binary and the machine stopped booting)
+            invalid lab spec `labs/t.toml:3:12`: `systems[0]`: `x86_64-linux` is the x86_64 NixOS host's own system: boot.binfmt.emulatedSystems rejects it, nixos/modules/system/boot/binfmt.nix fails with "assertion '(system != (pkgs).stdenv.hostPlatform.system)' failed" (nixpkgs#218465: registered, the entry took over every native binary and the machine stopped booting)
               help: remove `x86_64-linux` from `systems` (the host runs it itself), or model a non-NixOS host with `host = "non-nixos"`"#]],
     );
     check(

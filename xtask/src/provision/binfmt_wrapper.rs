@@ -65,7 +65,8 @@ pub fn ensure(wrapper: &PWrapper, host_arch: &str) -> anyhow::Result<String> {
 fn build(wrapper: &PWrapper, dir: &Path, file: &Path) -> anyhow::Result<()> {
     let sh = Shell::new()?;
     // Static linking needs glibc's libc.a (libc6-dev) beside gcc.
-    let libc_a = format!("/usr/lib/{}/libc.a", crate::systems::own_system(std::env::consts::ARCH).map_or("", |s| s.gcc_triple));
+    let libc_a =
+        format!("/usr/lib/{}/libc.a", crate::systems::own_system(std::env::consts::ARCH).map_or("", |s| s.gcc_triple));
     prereq::ensure(&sh, &["gcc".to_owned(), libc_a])?;
     let source = dir.join("binfmt_p_wrapper.c");
     fs::write(&source, SOURCE).with_context(|| format!("failed to write `{}`", source.display()))?;

@@ -235,10 +235,10 @@ pub fn run_on_host(plan: &Plan, env: &HostEnv, on_verdict: &mut dyn FnMut(&Verdi
 /// simulated NixOS's links), before anything is registered: `lab run` and
 /// `lab shell` start a lab the same way.
 pub fn start_host(plan: &Plan, env: &HostEnv) -> anyhow::Result<host::HostLab> {
-    let nixos = plan.nixos_simulation(
-        &mut |program| crate::plan::shared_objects_in(&env.lower, program),
-        &mut |wrapper| binfmt_wrapper::ensure(wrapper, plan.host_arch),
-    )?;
+    let nixos = plan
+        .nixos_simulation(&mut |program| crate::plan::shared_objects_in(&env.lower, program), &mut |wrapper| {
+            binfmt_wrapper::ensure(wrapper, plan.host_arch)
+        })?;
     let on_host_stack = env.lower == Path::new("/");
     let mut setup = host::Setup {
         lower: env.lower.clone(),

@@ -408,7 +408,10 @@ impl Guest {
             bail!("the VM `{}` was booted without crosslab's cache, which the lab's compile probes need", self.name);
         }
         if nixos.uses_cache && self.shared_cache.is_none() {
-            bail!("the VM `{}` was booted without crosslab's cache, which holds the simulated NixOS's P wrappers", self.name);
+            bail!(
+                "the VM `{}` was booted without crosslab's cache, which holds the simulated NixOS's P wrappers",
+                self.name
+            );
         }
         let links = &nixos.links;
         let files: Vec<(String, String)> = nixos.files.iter().cloned().chain(compilers.files()).collect();
