@@ -620,7 +620,7 @@ impl<'a> Plan<'a> {
         };
         let mut registrations: Vec<Registration> = Vec::new();
         for s in lab.systems.iter().copied().filter(|s| registered(s)) {
-            let reg = match (lab.binfmt.tool, lab.binfmt.interpreter) {
+            let mut reg = match (lab.binfmt.tool, lab.binfmt.interpreter) {
                 (_, Interpreter::None) => continue,
                 // The spec checked that the tool serves every foreign system.
                 (Some(tool), _) => {
@@ -670,15 +670,14 @@ impl<'a> Plan<'a> {
                     magic: s.magic,
                     mask: s.mask,
                     interpreter: format!("/run/binfmt/{}", s.double),
-                    // Not qemu, so no P; F only with preferStaticEmulators.
-                    flags: if s.nixpkgs_runs_natively_on(host_arch) {
-                        if lab.binfmt.emulator == Emulator::Static { "F" } else { "" }.to_owned()
-                    } else {
-                        lab.binfmt.flags.clone()
-                    },
+                    flags: lab.binfmt.flags.clone(),
                     provide: None,
                 },
             };
+            if nixos && s.nixpkgs_runs_natively_on(host_arch) {
+                // Not qemu, so no P; F only with preferStaticEmulators.
+                reg.flags = if lab.binfmt.emulator == Emulator::Static { "F" } else { "" }.to_owned();
+            }
             // armv6l and armv7l share qemu-arm: Debian registers it once.
             if !registrations.iter().any(|r| r.name == reg.name) {
                 registrations.push(reg);
