@@ -354,7 +354,7 @@ impl CheckNix {
         // The compile probe times the host's cross compiler when one is on
         // PATH. Only a check that builds from source anyway gets nixpkgs'
         // (cross-built for it); under `checks` it would be the one big build.
-        let cross_compilers: Vec<(&NixSystem, closure::Part)> = if closure::builds_from_source(&parts) {
+        let mut cross_compilers: Vec<(&NixSystem, closure::Part)> = if closure::builds_from_source(&parts) {
             toolchains
                 .iter()
                 .filter(|(_, l)| *l == Language::C)
@@ -363,10 +363,18 @@ impl CheckNix {
         } else {
             Vec::new()
         };
+        // One `<triple>-gcc` on PATH per triple (armv5tel and armv6l share
+        // arm-linux-gnueabi): the first system's, as `lab run` has Debian's one.
+        let mut triples: Vec<&str> = Vec::new();
+        cross_compilers.retain(|(s, _)| {
+            let new = !triples.contains(&s.gcc_triple);
+            triples.push(s.gcc_triple);
+            new
+        });
         let untimed: Vec<&str> = toolchains
             .iter()
             .filter(|(s, l)| *l == Language::C && closure::cross_compiler(s).is_some())
-            .filter(|(s, _)| !cross_compilers.iter().any(|(c, _)| c == s))
+            .filter(|(s, _)| !cross_compilers.iter().any(|(c, _)| c.gcc_triple == s.gcc_triple))
             .map(|(s, _)| s.double)
             .collect();
         let no_cross = if untimed.is_empty() {
