@@ -39,8 +39,8 @@
         "checks/multiarch-uname.py" = "d27cb3f2ed6bd3d400576524fe845eac12e7906fafe8e60c5cca62369a15c486";
         "checks/nixos-chroot-dynamic-emulator-fix-static.nix" = "6334e526b80e8161970d046e32690a0c09370c95f604f35996117e2082b33852";
         "checks/nixos-chroot-dynamic-emulator-fix-static.py" = "3a3805484a735cd617f66867a1930974e5ed9f3a33dba1bce5709174b4c59711";
-        "checks/nixos-chroot-dynamic-emulator.nix" = "66989d9b9ffa32168906311fdd1360e4af5f89288acf4e134570d074beb36e3d";
-        "checks/nixos-chroot-dynamic-emulator.py" = "33410182a40bba4804ce22c7b94895bb22f8d524b1c2a42cf9a9c2ff7d5aabce";
+        "checks/nixos-chroot-dynamic-emulator.nix" = "d4bbf98f787cc2bdbc18702dc21dd6be7e4fc91d3158fead9f0e6f8a7a6bb3a9";
+        "checks/nixos-chroot-dynamic-emulator.py" = "c30c4b27a4e388a7f7c51292f8b8ff033c9c70e0667b18636edec3aab39228a0";
         "checks/nixos-static-emulators.nix" = "b69173f5a1972b6d004a5cbafe8358095118b84188eb3c727f80b3edccb45f1c";
         "checks/nixos-static-emulators.py" = "b9acba9e5f518f151378f270b43afa5772122e4a61b4e88061d63ac514a7f22b";
         "checks/nixos-vm-aarch64.nix" = "20f1dcc4088d249c9160612d8d71ed52584d0f11242bb618cea480ff3329174f";
@@ -66,7 +66,7 @@
         "labs/extra-platforms-unregistered.toml" = "e339a8eef9950dac6b10bf25fd985a4e51788522f3d235ebe05ce7f212eeb347";
         "labs/multiarch-uname.toml" = "f06983738e456977a40814c108b736dc58be16382d447d4f6f21d986a0a1f767";
         "labs/nixos-chroot-dynamic-emulator-fix-static.toml" = "4a11e27b16a0bfa5d260dad84c04b80cca89d1736da5dc9782c6a8934da8b2d7";
-        "labs/nixos-chroot-dynamic-emulator.toml" = "fb41d860af7eaabb612c93cf97b28982e1212121cf8531c1c93ab94c612d2ba7";
+        "labs/nixos-chroot-dynamic-emulator.toml" = "b45ded9d9bb06c70bc8ac86e6860fcbcccccd9dd540560c5c0b2e072f773918f";
         "labs/nixos-static-emulators.toml" = "d4804cf48fff86ccce3ab171ceed151002d4d1290ba6c143ef0a91196214b3f3";
         "labs/nixos-vm-aarch64.toml" = "632ae6ecd7af188902b67823a05940d764834002939214d9545a7f7ef85b4c46";
         "labs/nixos-vm-riscv64.toml" = "e5591e532feabfecc1976758202fa9031acca60c57932d32e4d901e5d3972e3d";

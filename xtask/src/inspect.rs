@@ -54,7 +54,9 @@ impl flags::Show {
         // Every sandbox path and platform the lab's Nix gets: the spec's, and
         // what the NixOS simulation adds (the emulator with its loader and
         // libraries, as this machine links it).
-        let nixos = match plan.nixos_simulation(&mut crate::plan::local_shared_objects) {
+        let nixos = match plan.nixos_simulation(&mut crate::plan::local_shared_objects, &mut |w| {
+            Ok(crate::provision::binfmt_wrapper::lab_path(w))
+        }) {
             Ok(sim) => sim,
             Err(e) => {
                 line(format!("\n(the NixOS simulation cannot be listed here: {e:#})"));

@@ -122,19 +122,52 @@ impl Registration {
 
 /// What a Debian machine is given to behave like the NixOS host a lab with
 /// `interpreter = "nixos"` models (nixos/modules/system/boot/binfmt.nix of
-/// 25.05): `/run/binfmt/<system>` links to the emulator, and Nix's sandbox
-/// sees what NixOS puts in `extra-sandbox-paths` — `/run/binfmt` and the
-/// interpreter's store path, whose closure Nix adds. On Debian that closure is
-/// the emulator itself and, for a dynamically linked one, its ELF loader and
-/// libraries, each bound at the path the loader looks for it.
+/// 25.05): `/run/binfmt/<system>` links to the interpreter NixOS registers,
+/// and Nix's sandbox sees what NixOS puts in `extra-sandbox-paths` —
+/// `/run/binfmt` and the interpreter's store path, whose closure Nix adds.
+///
+/// - `emulator = "dynamic"` (the default): the interpreter is
+///   `pkgs.wrapQemuBinfmtP`'s static `qemu-<arch>-binfmt-P` wrapper, which
+///   execs the dynamically linked qemu by absolute path ([`PWrapper`]). Its
+///   closure is the wrapper, the qemu and, on Debian, qemu's ELF loader and
+///   libraries, each bound at the path the loader looks for it.
+/// - `emulator = "static"` (preferStaticEmulators): the static qemu itself.
+/// - A system nixpkgs says the host executes natively (i686-linux on
+///   x86_64): the module's `exec "$@"` script, wrapped in a shell script
+///   unless F ([`NixSystem::nixpkgs_runs_natively_on`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NixosSimulation {
-    /// `(link, target)`: `/run/binfmt/<system>` and the Debian emulator behind it.
+    /// `(link, target)`: `/run/binfmt/<system>` and the interpreter behind it.
     pub links: Vec<(String, String)>,
     /// Sandbox paths on top of the lab's `nix_conf` (`path` or `path=source`).
     pub extra_sandbox_paths: Vec<String>,
     /// The emulators behind the links (for prerequisites).
     pub emulators: Vec<String>,
+    /// Executables to write, `(path, content)`, under [`crate::lab_paths::LAB_DIR`]:
+    /// the shell scripts of natively run systems.
+    pub files: Vec<(String, String)>,
+    /// Whether a link points into crosslab's cache (the P wrappers live
+    /// there), which the lab must then see at [`crate::lab_paths::LAB_CACHE_DIR`].
+    pub uses_cache: bool,
+}
+
+/// One `qemu-<arch>-binfmt-P` wrapper a simulated NixOS registers (the
+/// module's `wrapperName`): a static program, built by crosslab, that execs
+/// `qemu`, the dynamically linked qemu-user, by absolute path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PWrapper {
+    pub system: &'static NixSystem,
+    /// `qemu-<arch>-binfmt-P`.
+    pub name: String,
+    /// The dynamically linked emulator it execs: `/usr/bin/qemu-<arch>`.
+    pub qemu: String,
+}
+
+/// Where a simulated NixOS keeps the module's scripts for systems the host
+/// runs natively (nixpkgs' `writeShellScriptBin "exec"` and the
+/// `<system>-interpreter` shell wrapper around it).
+pub fn nixos_script_dir() -> String {
+    format!("{}/binfmt", crate::lab_paths::LAB_DIR)
 }
 
 /// A lab that cannot be modelled where it would run — say, a dynamically
@@ -176,25 +209,61 @@ pub fn parse_shared_objects(output: &str) -> Vec<String> {
 }
 
 impl Plan<'_> {
+    /// The P wrappers a simulated NixOS registers: one per emulated system
+    /// when the lab's interpreter is `nixos` with `emulator = "dynamic"`
+    /// (binfmt.nix: `if isQemu && !useStaticEmulator then "${wrapper}/bin/${wrapperName}"`).
+    pub fn p_wrappers(&self) -> Vec<PWrapper> {
+        if self.lab.binfmt.interpreter != Interpreter::Nixos || self.lab.binfmt.emulator != Emulator::Dynamic {
+            return Vec::new();
+        }
+        self.registrations
+            .iter()
+            .filter(|r| !r.system.nixpkgs_runs_natively_on(self.host_arch))
+            .map(|r| PWrapper {
+                system: r.system,
+                name: format!("qemu-{}-binfmt-P", r.system.qemu),
+                qemu: r.system.fhs_emulator(Emulator::Dynamic),
+            })
+            .collect()
+    }
+
     /// The NixOS host simulation for this plan (nothing unless the lab's
     /// interpreter is `nixos`). `shared_objects` runs [`SHARED_OBJECTS_COMMAND`]
     /// for a program on the machine the lab runs on and returns its output;
-    /// it is asked only about dynamically linked emulators. Both the host and
-    /// the vm backend set their lab up from this.
+    /// it is asked only about dynamically linked emulators. `wrapper` gives
+    /// the path in the lab of a [`PWrapper`] (built into crosslab's cache by
+    /// the backend). Both the host and the vm backend set their lab up from this.
     pub fn nixos_simulation(
         &self,
         shared_objects: &mut dyn FnMut(&str) -> anyhow::Result<String>,
+        wrapper: &mut dyn FnMut(&PWrapper) -> anyhow::Result<String>,
     ) -> anyhow::Result<NixosSimulation> {
         let mut sim = NixosSimulation::default();
         if self.lab.binfmt.interpreter != Interpreter::Nixos || self.registrations.is_empty() {
             return Ok(sim);
         }
-        for reg in &self.registrations {
-            let emulator = reg.system.fhs_emulator(self.lab.binfmt.emulator);
-            sim.links.push((reg.interpreter.clone(), emulator.clone()));
-            if !sim.extra_sandbox_paths.contains(&emulator) {
-                sim.extra_sandbox_paths.push(emulator.clone());
+        let add = |paths: &mut Vec<String>, path: String| {
+            if !paths.contains(&path) {
+                paths.push(path);
             }
+        };
+        let wrappers = self.p_wrappers();
+        for reg in &self.registrations {
+            if reg.system.nixpkgs_runs_natively_on(self.host_arch) {
+                self.native_interpreter(reg, &mut sim);
+                continue;
+            }
+            let emulator = reg.system.fhs_emulator(self.lab.binfmt.emulator);
+            match wrappers.iter().find(|w| w.system == reg.system) {
+                Some(w) => {
+                    let path = wrapper(w)?;
+                    sim.uses_cache |= path.starts_with(crate::lab_paths::LAB_CACHE_DIR);
+                    sim.links.push((reg.interpreter.clone(), path.clone()));
+                    add(&mut sim.extra_sandbox_paths, path);
+                }
+                None => sim.links.push((reg.interpreter.clone(), emulator.clone())),
+            }
+            add(&mut sim.extra_sandbox_paths, emulator.clone());
             if self.lab.binfmt.emulator == Emulator::Dynamic {
                 let output = shared_objects(&emulator)?;
                 let objects = parse_shared_objects(&output);
@@ -215,9 +284,7 @@ impl Plan<'_> {
                     );
                 }
                 for object in objects {
-                    if !sim.extra_sandbox_paths.contains(&object) {
-                        sim.extra_sandbox_paths.push(object);
-                    }
+                    add(&mut sim.extra_sandbox_paths, object);
                 }
             }
             if !sim.emulators.contains(&emulator) {
@@ -225,6 +292,35 @@ impl Plan<'_> {
             }
         }
         Ok(sim)
+    }
+
+    /// What binfmt.nix registers for a system the host executes natively
+    /// (nixpkgs' `canExecute`): lib/systems/default.nix's emulator is then
+    /// `lib.getExe (pkgs.writeShellScriptBin "exec" ''exec "$@"'')`, not qemu,
+    /// so neither P nor (without preferStaticEmulators) F is set and
+    /// `wrapInterpreterInShell` wraps it: `#!${pkgs.bash}/bin/sh` /
+    /// `exec -- ${interpreter} "$@"`; the sandbox gets bash and the script's
+    /// store path (here: the scripts' directory; Debian's /bin/sh is not
+    /// bound over the sandbox's own). With preferStaticEmulators the script
+    /// is registered itself, with F. (On x86_64 this is i686-linux, whose
+    /// magic has ELF machine 6, EM_486, which i386 binaries do not carry —
+    /// Debian's i386 busybox has 3, EM_386: the kernel's own ELF loader runs
+    /// them and the entry never fires.)
+    fn native_interpreter(&self, reg: &Registration, sim: &mut NixosSimulation) {
+        let dir = nixos_script_dir();
+        let exec = format!("{dir}/{}-exec", reg.system.double);
+        sim.files.push((exec.clone(), "#!/bin/sh\nexec \"$@\"\n".to_owned()));
+        let target = if self.lab.binfmt.emulator == Emulator::Static {
+            exec
+        } else {
+            let wrapped = format!("{dir}/{}-interpreter", reg.system.double);
+            sim.files.push((wrapped.clone(), format!("#!/bin/sh\nexec -- {} \"$@\"\n", quote::sh(&exec))));
+            wrapped
+        };
+        if !sim.extra_sandbox_paths.contains(&dir) {
+            sim.extra_sandbox_paths.push(dir);
+        }
+        sim.links.push((reg.interpreter.clone(), target));
     }
 }
 
@@ -514,9 +610,17 @@ impl<'a> Plan<'a> {
     /// Plans `lab` for a machine of architecture `host_arch`.
     pub fn new(lab: &'a Lab, host_arch: &'static str) -> Plan<'a> {
         let native = |s: &NixSystem| s.native_on.contains(&host_arch);
+        // NixOS's module registers every system of `emulatedSystems`, those
+        // the host runs natively too (see `native_interpreter`); the host's
+        // own system is an assertion failure, which the spec rejects.
+        let nixos = lab.binfmt.interpreter == Interpreter::Nixos;
+        let registered = |s: &NixSystem| match nixos {
+            true => crate::systems::own_system(host_arch) != Some(s),
+            false => !native(s),
+        };
         let mut registrations: Vec<Registration> = Vec::new();
-        for s in lab.systems.iter().copied().filter(|s| !native(s)) {
-            let reg = match (lab.binfmt.tool, lab.binfmt.interpreter) {
+        for s in lab.systems.iter().copied().filter(|s| registered(s)) {
+            let mut reg = match (lab.binfmt.tool, lab.binfmt.interpreter) {
                 (_, Interpreter::None) => continue,
                 // The spec checked that the tool serves every foreign system.
                 (Some(tool), _) => {
@@ -570,6 +674,10 @@ impl<'a> Plan<'a> {
                     provide: None,
                 },
             };
+            if nixos && s.nixpkgs_runs_natively_on(host_arch) {
+                // Not qemu, so no P; F only with preferStaticEmulators.
+                reg.flags = if lab.binfmt.emulator == Emulator::Static { "F" } else { "" }.to_owned();
+            }
             // armv6l and armv7l share qemu-arm: Debian registers it once.
             if !registrations.iter().any(|r| r.name == reg.name) {
                 registrations.push(reg);
@@ -586,8 +694,9 @@ impl<'a> Plan<'a> {
             // `emulatedSystems` is not empty (its `nix.settings` is a mkIf).
             nix_conf.extra_sandbox_paths.insert(0, "/run/binfmt".to_owned());
             let mut platforms: Vec<String> =
-                lab.systems.iter().filter(|s| !native(s)).map(|s| s.double.to_owned()).collect();
-            if host_arch == "x86_64" {
+                lab.systems.iter().filter(|s| registered(s)).map(|s| s.double.to_owned()).collect();
+            // `lib.optional pkgs.stdenv.hostPlatform.isx86_64 "i686-linux"`
+            if host_arch == "x86_64" && !platforms.iter().any(|p| p == "i686-linux") {
                 platforms.push("i686-linux".to_owned());
             }
             for p in &lab.nix.extra_platforms {
@@ -744,7 +853,9 @@ impl<'a> Plan<'a> {
     }
 
     fn binfmt_probe(&self, system: &'static NixSystem) -> (String, String, Option<&'static str>) {
-        if system.native_on.contains(&self.host_arch) {
+        // A NixOS host registers systems it runs natively too.
+        let registered = self.registration_for(system).is_some();
+        if system.native_on.contains(&self.host_arch) && !registered {
             let names = [format!("qemu-{}", system.qemu), system.double.to_owned()];
             let checks: Vec<String> =
                 names.iter().map(|n| format!("test ! -e {BINFMT_DIR}/{}", quote::sh(n))).collect();

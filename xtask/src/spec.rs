@@ -732,7 +732,25 @@ impl Validator<'_> {
             }
         }
         if let (Some(Interpreter::Nixos), Some(systems)) = (interpreter, systems) {
+            // The host the lab models is the machine it runs on (rendered
+            // checks boot x86_64 VMs, as this machine is).
+            let host_arch = std::env::consts::ARCH;
             for (i, s) in systems.iter().enumerate() {
+                if crate::systems::own_system(host_arch) == Some(*s) {
+                    self.fail::<()>(
+                        Some(&format!("systems[{i}]")),
+                        format!(
+                            "`{}` is the {host_arch} NixOS host's own system: boot.binfmt.emulatedSystems rejects it, nixos/modules/system/boot/binfmt.nix fails with \"{}\" (nixpkgs#218465: registered, the entry took over every native binary and the machine stopped booting)",
+                            s.double,
+                            crate::systems::NIXOS_OWN_SYSTEM_ASSERTION
+                        ),
+                        Some(format!(
+                            "remove `{}` from `systems` (the host runs it itself), or model a non-NixOS host with `host = \"non-nixos\"`",
+                            s.double
+                        )),
+                    );
+                    continue;
+                }
                 if !s.nixos_emulated && !s.is_native_here() {
                     self.fail::<()>(
                         Some(&format!("systems[{i}]")),

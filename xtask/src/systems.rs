@@ -23,10 +23,11 @@ pub struct NixSystem {
     /// Whether nixpkgs' binfmt magics know this system, i.e. whether
     /// `boot.binfmt.emulatedSystems` accepts it. In nixos-25.05 the magics are
     /// inline in `nixos/modules/system/boot/binfmt.nix` (later releases moved
-    /// them to `nixos/lib/binfmt-magics.nix`, same bytes). On x86_64 the module
-    /// asserts that the host's own `x86_64-linux` is not emulated, and gives
-    /// `i686-linux` an `exec "$@"` shell wrapper with no flags (the host runs
-    /// it natively); crosslab treats both as native and registers nothing.
+    /// them to `nixos/lib/binfmt-magics.nix`, same bytes). The module asserts
+    /// that the host's own system is not emulated ([`own_system`]), and gives
+    /// a system the host runs natively in nixpkgs' eyes (i686-linux on
+    /// x86_64, [`NixSystem::nixpkgs_runs_natively_on`]) an `exec "$@"` shell
+    /// wrapper with no flags instead of qemu.
     pub nixos_emulated: bool,
     /// What `uname -m` prints for a binary of this system under the emulation above.
     pub uname: &'static str,
@@ -288,6 +289,17 @@ impl NixSystem {
         }
     }
 
+    /// Whether nixpkgs says a machine of `host_arch` executes this system's
+    /// binaries itself: `stdenv.hostPlatform.canExecute`, from
+    /// lib/systems/parse.nix `isCompatible`. That is [`NixSystem::native_on`]
+    /// except for a CPU's other mode: "Since 22.11 the archs of a mode
+    /// switching CPU are no longer considered pairwise compatible" — on
+    /// aarch64 only `(b == aarch64 && a == armv8a)` remains, so 32-bit ARM is
+    /// emulated there whatever the CPU can do ([`NIXPKGS_MODE_SWITCH`]).
+    pub fn nixpkgs_runs_natively_on(&self, host_arch: &str) -> bool {
+        self.native_on.contains(&host_arch) && !NIXPKGS_MODE_SWITCH.contains(&(host_arch, self.double))
+    }
+
     /// Whether the machine we run on executes this system's binaries natively.
     pub fn is_native_here(&self) -> bool {
         self.native_on.contains(&std::env::consts::ARCH)
@@ -309,6 +321,29 @@ impl NixSystem {
         header.len() >= magic.len() && magic.iter().zip(&mask).zip(header).all(|((m, k), h)| m & k == h & k)
     }
 }
+
+/// `(host arch, system)` pairs the CPU runs in another mode, which nixpkgs
+/// (lib/systems/parse.nix since 22.11) does not count as executable.
+pub const NIXPKGS_MODE_SWITCH: &[(&str, &str)] =
+    &[("aarch64", "armv7l-linux"), ("aarch64", "armv6l-linux"), ("aarch64", "armv5tel-linux")];
+
+/// The system a machine of `host_arch` is, its `stdenv.hostPlatform.system`
+/// on NixOS: the one it runs natively without a personality (x86_64-linux,
+/// not i686-linux, on x86_64). binfmt.nix asserts it is not in
+/// `emulatedSystems` ([`NIXOS_OWN_SYSTEM_ASSERTION`]).
+pub fn own_system(host_arch: &str) -> Option<&'static NixSystem> {
+    SYSTEMS.iter().find(|s| s.nixpkgs_runs_natively_on(host_arch) && s.personality.is_none())
+}
+
+/// What Nix prints when `boot.binfmt.emulatedSystems` holds the host's own
+/// system: nixos/modules/system/boot/binfmt.nix (25.05) maps the systems with
+/// `system: assert system != pkgs.stdenv.hostPlatform.system; { … }`, and a
+/// failed `assert` is Nix's "assertion '<expression>' failed", the expression
+/// as Nix shows it (`ExprSelect::show` puts the selected-from expression in
+/// parentheses: `(pkgs).stdenv…`, the same from Nix 2.8 to 2.28). Added after
+/// nixpkgs#218465: without it the entry took over the host's own binaries
+/// and the machine stopped booting ("Too many levels of symbolic links").
+pub const NIXOS_OWN_SYSTEM_ASSERTION: &str = "assertion '(system != (pkgs).stdenv.hostPlatform.system)' failed";
 
 /// Decodes the kernel's binfmt_misc escape syntax (`\xNN`, other bytes literal).
 pub fn decode_binfmt_escapes(text: &str) -> Vec<u8> {

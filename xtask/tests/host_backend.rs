@@ -117,16 +117,89 @@ fn simulated_nixos_hosts_pass() {
 }
 
 #[test]
+fn nixos_dynamic_emulator_in_a_chroot_with_f_exits_255_silently() {
+    // NixOS 25.05: /run/binfmt/aarch64-linux is the static qemu-aarch64-binfmt-P
+    // wrapper; held open with F it runs in the chroot, but the dynamically
+    // linked qemu it execs by absolute path is not there.
+    let report = run_lab("nixos-chroot-dynamic-emulator");
+    assert_all_as_expected(&report);
+    let f = &report.verdicts[2];
+    assert_eq!(f.execution.exit_code, Some(255), "{}", f.execution.output);
+    assert_eq!(f.execution.output.trim(), "flags: PF\nchroot /busybox exited with status 255 and printed 0 bytes");
+    // Without F the kernel looks for /run/binfmt inside the chroot.
+    assert!(report.verdicts[1].execution.output.contains("No such file or directory"));
+    // preferStaticEmulators: the static qemu, held open, runs there.
+    let report = run_lab("nixos-chroot-dynamic-emulator-fix-static");
+    assert_all_as_expected(&report);
+    assert!(report.verdicts[1].execution.output.lines().any(|l| l == "aarch64"));
+}
+
+#[test]
+fn nixos_p_wrapper_passes_argv0_and_moves_ld_variables_to_qemu_flags() {
+    // A simulated NixOS host registers crosslab's static wrapper in the lab's
+    // private binfmt_misc; a foreign static busybox runs through it.
+    let dir = tempfile::tempdir().unwrap();
+    let run_text = r#"
+bb=$CROSSLAB_PAYLOADS/aarch64-linux/busybox
+w=$(readlink /run/binfmt/aarch64-linux)
+echo "interpreter $w"
+case $w in */qemu-aarch64-binfmt-P) ;; *) exit 1;; esac
+ldd "$w" 2>&1 | grep -q 'not a dynamic executable' && echo "the wrapper is static"
+# argv[0] differs from the path: busybox picks its applet by argv[0] alone
+bash -c 'exec -a uname "$0" -m' "$bb" | sed 's/^/argv0 uname: /'
+# LD_* reach the guest through -E; left in qemu's own environment its loader would complain
+LD_PRELOAD=/crosslab-no-such.so "$bb" sh -c 'echo "guest LD_PRELOAD=$LD_PRELOAD"' 2>&1
+"#;
+    let spec = write_spec(
+        dir.path(),
+        "nixos-p-wrapper",
+        format!(
+            "description = \"P wrapper\"\nhost = \"nixos\"\nsystems = [\"aarch64-linux\"]\n[binfmt]\ninterpreter = \"nixos\"\n\n[[probe]]\nkind = \"binfmt\"\n\n[[probe]]\nkind = \"command\"\nrun = '''{run_text}'''\n"
+        ),
+    );
+    let report = run(&spec);
+    assert_all_as_expected(&report);
+    let out = &report.verdicts[1].execution.output;
+    assert!(out.contains("the wrapper is static"), "{out}");
+    assert!(out.lines().any(|l| l == "argv0 uname: aarch64"), "{out}");
+    assert!(out.lines().any(|l| l == "guest LD_PRELOAD=/crosslab-no-such.so"), "{out}");
+    assert!(!out.contains("cannot be preloaded"), "{out}");
+}
+
+#[test]
+fn a_nixos_host_registers_i686_as_the_module_does_and_i386_binaries_stay_native() {
+    // binfmt.nix gives a system the host executes (nixpkgs' canExecute) the
+    // `exec "$@"` script in a shell wrapper, no flags; its magic (EM_486)
+    // does not match i386 binaries (EM_386), which run natively.
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        dir.path(),
+        "nixos-i686",
+        "description = \"i686 on x86_64\"\nhost = \"nixos\"\nsystems = [\"i686-linux\"]\n[binfmt]\ninterpreter = \"nixos\"\n\n[[probe]]\nkind = \"binfmt\"\n\n[[probe]]\nkind = \"nix-config\"\n\n[[probe]]\nkind = \"exec\"\n\n[[probe]]\nkind = \"build\"\n\n[[probe]]\nkind = \"command\"\nrun = 'cat \"$(readlink /run/binfmt/i686-linux)\"'\n",
+    );
+    let report = run(&spec);
+    assert_all_as_expected(&report);
+    let entry = &verdict(&report, "binfmt").execution.output;
+    assert!(entry.lines().any(|l| l == "interpreter /run/binfmt/i686-linux"), "{entry}");
+    assert!(entry.lines().any(|l| l == "flags: "), "{entry}");
+    assert!(verdict(&report, "nix-config").execution.output.contains("/run/binfmt"));
+    assert!(verdict(&report, "exec").execution.output.lines().any(|l| l == "i686"));
+    let script = &verdict(&report, "command").execution.output;
+    assert!(script.contains("exec -- ") && script.contains("i686-linux-exec"), "{script}");
+}
+
+#[test]
 fn a_nixos_host_that_emulates_nothing_adds_no_binfmt_sandbox_path() {
     common::test_packages();
     // NixOS's binfmt module sets nix.settings only when emulatedSystems is
-    // not empty: a lab of native systems must not ask the sandbox for a
-    // /run/binfmt that nothing creates ("getting attributes of path").
+    // not empty: a lab of the host's own system must not ask the sandbox for
+    // a /run/binfmt that nothing creates ("getting attributes of path").
+    // (With `interpreter = "nixos"` the host's own system is an error.)
     let dir = tempfile::tempdir().unwrap();
     let spec = write_spec(
         dir.path(),
         "nixos-native-only",
-        "description = \"native only\"\nhost = \"nixos\"\nsystems = [\"x86_64-linux\"]\n[binfmt]\ninterpreter = \"nixos\"\n\n[[probe]]\nkind = \"nix-config\"\n\n[[probe]]\nkind = \"build\"\n",
+        "description = \"native only\"\nhost = \"nixos\"\nsystems = [\"x86_64-linux\"]\n[binfmt]\ninterpreter = \"none\"\n\n[[probe]]\nkind = \"nix-config\"\n\n[[probe]]\nkind = \"build\"\n",
     );
     let report = run(&spec);
     assert_all_as_expected(&report);

@@ -170,6 +170,31 @@ fn nixos_interpreter_needs_a_nixos_host() {
 }
 
 #[test]
+fn the_hosts_own_system_in_emulated_systems_fails_nixos_assertion() {
+    // binfmt.nix: `assert system != pkgs.stdenv.hostPlatform.system;` (nixpkgs#218465).
+    // The lab models this x86_64 machine; i686-linux, which it runs natively,
+    // is registered as the module does and stays valid.
+    assert_eq!(std::env::consts::ARCH, "x86_64", "the expected text names the x86_64 host");
+    check(
+        "description = \"d\"\nhost = \"nixos\"\nsystems = [\"aarch64-linux\", \"i686-linux\", \"x86_64-linux\"]\n[[probe]]\nkind = \"binfmt\"\n",
+        expect![[r#"
+            invalid lab spec `labs/t.toml:3:43`: `systems[2]`: `x86_64-linux` is the x86_64 NixOS host's own system: boot.binfmt.emulatedSystems rejects it, nixos/modules/system/boot/binfmt.nix fails with "assertion '(system != (pkgs).stdenv.hostPlatform.system)' failed" (nixpkgs#218465: registered, the entry took over every native binary and the machine stopped booting)
+              help: remove `x86_64-linux` from `systems` (the host runs it itself), or model a non-NixOS host with `host = "non-nixos"`"#]],
+    );
+    // The same through the NixOS registration tool.
+    check(
+        "description = \"d\"\nhost = \"nixos\"\nsystems = [\"x86_64-linux\"]\n[binfmt]\ntool = \"nixos-dynamic\"\n[[probe]]\nkind = \"binfmt\"\n",
+        expect![[r#"
+            invalid lab spec `labs/t.toml:3:12`: `systems[0]`: `x86_64-linux` is the x86_64 NixOS host's own system: boot.binfmt.emulatedSystems rejects it, nixos/modules/system/boot/binfmt.nix fails with "assertion '(system != (pkgs).stdenv.hostPlatform.system)' failed" (nixpkgs#218465: registered, the entry took over every native binary and the machine stopped booting)
+              help: remove `x86_64-linux` from `systems` (the host runs it itself), or model a non-NixOS host with `host = "non-nixos"`"#]],
+    );
+    check(
+        "description = \"d\"\nhost = \"nixos\"\nsystems = [\"aarch64-linux\", \"i686-linux\"]\n[[probe]]\nkind = \"binfmt\"\n",
+        expect![[r#"ok: host=nixos systems=["aarch64-linux", "i686-linux"] interpreter=nixos flags=P sandbox=true paths=[] platforms=["aarch64-linux", "i686-linux"] probes=["binfmt:pass"]"#]],
+    );
+}
+
+#[test]
 fn empty_systems_and_command_without_run_are_rejected() {
     check(
         "description = \"d\"\nhost = \"non-nixos\"\nsystems = []\n[[probe]]\nkind = \"exec\"\n",

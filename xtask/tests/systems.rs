@@ -165,3 +165,42 @@ fn every_suite_of_a_row_carries_its_architecture() {
         }
     }
 }
+
+/// nixpkgs' `canExecute` for the table's systems, transcribed from
+/// lib/systems/parse.nix `isCompatible` (nixos-25.05; "Since 22.11 the archs
+/// of a mode switching CPU are no longer considered pairwise compatible"):
+/// `(b == i686 && isCompatible a x86_64)`, `(b == aarch64 && a == armv8a)` —
+/// nothing runs 32-bit ARM on aarch64 — and identity.
+const NIXPKGS_CAN_EXECUTE: &[(&str, &[&str])] = &[
+    ("x86_64", &["x86_64-linux", "i686-linux"]),
+    ("aarch64", &["aarch64-linux"]),
+    ("riscv64", &["riscv64-linux"]),
+    ("s390x", &["s390x-linux"]),
+    ("powerpc64", &["powerpc64le-linux"]),
+    ("mips64", &["mips64el-linux"]),
+];
+
+#[test]
+fn the_nixos_module_sees_native_systems_as_nixpkgs_does_on_every_host_arch() {
+    for (arch, doubles) in NIXPKGS_CAN_EXECUTE {
+        let native: Vec<&str> = SYSTEMS.iter().filter(|s| s.nixpkgs_runs_natively_on(arch)).map(|s| s.double).collect();
+        assert_eq!(&native, doubles, "on {arch}");
+        // The host's own system (binfmt.nix's assertion) is the first of them.
+        assert_eq!(xtask::systems::own_system(arch).map(|s| s.double), Some(doubles[0]), "on {arch}");
+    }
+    // Every architecture a system runs natively on is one of the rows above.
+    for s in SYSTEMS {
+        for arch in s.native_on {
+            assert!(NIXPKGS_CAN_EXECUTE.iter().any(|(a, _)| a == arch), "{}: {arch}", s.double);
+        }
+    }
+    // The assertion's text as this machine's Nix prints it for binfmt.nix's
+    // expression, evaluated on an x86_64 host emulating x86_64-linux.
+    let out = Command::new("nix-instantiate")
+        .args(["--eval", "-E"])
+        .arg("let system = \"x86_64-linux\"; pkgs = { stdenv.hostPlatform.system = \"x86_64-linux\"; }; in assert system != pkgs.stdenv.hostPlatform.system; true")
+        .output()
+        .expect("nix-instantiate runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains(xtask::systems::NIXOS_OWN_SYSTEM_ASSERTION), "{stderr}");
+}

@@ -122,7 +122,7 @@ fn reproduction_labs_give_the_host_backends_verdicts() {
     guest
         .reset(
             "sandbox = true\n",
-            &[],
+            &xtask::plan::NixosSimulation::default(),
             &xtask::provision::compilers::LabCompilers { toolchains: Vec::new(), cross: Vec::new() },
         )
         .unwrap();

@@ -1,9 +1,10 @@
 //! Provisioning: fetching and building, once, into crosslab's cache, what labs
-//! run with — static payloads, Debian roots (stacks), target toolchains,
+//! run with — static payloads, a simulated NixOS's P wrappers, Debian roots (stacks), target toolchains,
 //! cross compilers, the vm backend's guest image and qemu-system — and the
 //! Debian packages a run needs on the host. Backends use what is here; nothing
 //! here runs a lab.
 
+pub mod binfmt_wrapper;
 pub mod compilers;
 pub mod cpio;
 pub mod cross;

@@ -179,6 +179,9 @@ pub fn package_of(program: &str) -> Option<&'static str> {
         "mmdebstrap" => "mmdebstrap",
         "mkfs.ext4" => "e2fsprogs",
         "debian-archive-keyring.gpg" => "debian-archive-keyring",
+        // A simulated NixOS's static P wrapper (provision/binfmt_wrapper.rs).
+        "gcc" => "gcc",
+        "libc.a" => "libc6-dev",
         n if n.starts_with("qemu-") && n.ends_with("-static") => "qemu-user-static",
         // The dynamically linked emulators (`emulator = "dynamic"`).
         n if n.starts_with("qemu-") && !n.starts_with("qemu-system") => "qemu-user",

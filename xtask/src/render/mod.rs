@@ -387,8 +387,11 @@ impl CheckNix {
             ]
         };
         let nixos_binfmt = lab.binfmt.interpreter == Interpreter::Nixos;
+        // Every system but the host's own, which the spec rejects (binfmt.nix
+        // asserts it); one the host runs natively is the module's to treat.
+        let own = crate::systems::own_system(plan.host_arch);
         let emulated: Vec<&str> = if nixos_binfmt {
-            lab.systems.iter().filter(|s| !native(s)).map(|s| s.double).collect()
+            lab.systems.iter().filter(|s| Some(**s) != own).map(|s| s.double).collect()
         } else {
             Vec::new()
         };

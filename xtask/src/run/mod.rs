@@ -19,7 +19,7 @@ use xshell::Shell;
 use crate::flags;
 use crate::outcome::{LabReport, Verdict};
 use crate::plan::Plan;
-use crate::provision::compilers;
+use crate::provision::{binfmt_wrapper, compilers};
 use crate::provision::{payload, prereq, stack};
 
 /// The backend `lab run` and `lab matrix` use: the one asked for, else
@@ -235,7 +235,10 @@ pub fn run_on_host(plan: &Plan, env: &HostEnv, on_verdict: &mut dyn FnMut(&Verdi
 /// simulated NixOS's links), before anything is registered: `lab run` and
 /// `lab shell` start a lab the same way.
 pub fn start_host(plan: &Plan, env: &HostEnv) -> anyhow::Result<host::HostLab> {
-    let nixos = plan.nixos_simulation(&mut |program| crate::plan::shared_objects_in(&env.lower, program))?;
+    let nixos = plan
+        .nixos_simulation(&mut |program| crate::plan::shared_objects_in(&env.lower, program), &mut |wrapper| {
+            binfmt_wrapper::ensure(wrapper, plan.host_arch)
+        })?;
     let on_host_stack = env.lower == Path::new("/");
     let mut setup = host::Setup {
         lower: env.lower.clone(),
@@ -247,15 +250,18 @@ pub fn start_host(plan: &Plan, env: &HostEnv) -> anyhow::Result<host::HostLab> {
         host_nix: if on_host_stack { host::HostNix::find()? } else { None },
         cache: None,
         store_trees: Vec::new(),
-        files: Vec::new(),
+        files: nixos.files,
     };
+    if nixos.uses_cache {
+        setup.cache = Some(payload::cache_dir()?);
+    }
     // The compile probes' compilers (made by prepare_host; found in the cache here).
     let compilers = compilers::LabCompilers::of(plan, env.suite)?;
     if compilers.needs_cache() {
         setup.cache = Some(payload::cache_dir()?);
         setup.store_trees = compilers.store_binds();
         setup.links.extend(compilers.links());
-        setup.files = compilers.files();
+        setup.files.extend(compilers.files());
     }
     let ns = host::HostLab::start(&setup)?;
     register_compilers(&compilers, &ns)?;

@@ -22,7 +22,7 @@ use crate::plan::Plan;
 use crate::provision::compilers::{self, LabCompilers};
 use crate::provision::guest_image as image;
 use crate::provision::qemu_system as qemu;
-use crate::provision::{payload, prereq};
+use crate::provision::{binfmt_wrapper, payload, prereq};
 use crate::run::executor::{self, run_plan};
 
 /// Programs the vm backend runs on the host: mkfs.ext4 (payload disk) and
@@ -34,12 +34,16 @@ pub fn host_programs() -> Vec<String> {
 
 /// Runs one lab in `guest`, calling `on_verdict` as each probe ends.
 pub fn run_vm(plan: &Plan, guest: &Guest, on_verdict: &mut dyn FnMut(&Verdict)) -> anyhow::Result<LabReport> {
-    let nixos = plan.nixos_simulation(&mut |program| {
-        let command = format!("set -- {}\n{}", crate::quote::sh(program), crate::plan::SHARED_OBJECTS_COMMAND);
-        Ok(executor::Executor::exec(guest, &command, std::time::Duration::from_secs(10))?.output)
-    })?;
+    let nixos = plan.nixos_simulation(
+        &mut |program| {
+            let command = format!("set -- {}\n{}", crate::quote::sh(program), crate::plan::SHARED_OBJECTS_COMMAND);
+            Ok(executor::Executor::exec(guest, &command, std::time::Duration::from_secs(10))?.output)
+        },
+        // Built on the host into the cache the guest shares (boot_for made them).
+        &mut |wrapper| binfmt_wrapper::ensure(wrapper, plan.host_arch),
+    )?;
     let compilers = LabCompilers::of(plan, Some(&guest.suite))?;
-    guest.reset(&plan.nix_conf.to_nix_conf(&nixos.extra_sandbox_paths), &nixos.links, &compilers)?;
+    guest.reset(&plan.nix_conf.to_nix_conf(&nixos.extra_sandbox_paths), &nixos, &compilers)?;
     executor::register_compilers(&compilers, guest)?;
     let verdicts = run_plan(plan, guest, on_verdict)?;
     Ok(LabReport { lab: plan.lab.name.clone(), backend: "vm", verdicts, versions: None })
@@ -58,6 +62,17 @@ pub fn boot_for(sh: &Shell, plans: &[&Plan], suite: &str) -> anyhow::Result<Gues
     // The compile probes' toolchains, and the guest suite's cross compilers
     // to time them against, made once and shared with the guest from the cache.
     if compilers::prepare(sh, plans, Some(suite))? {
+        options.shared_cache = Some(payload::cache_dir()?);
+    }
+    // A simulated NixOS's P wrappers, built here, run in the guest from the cache.
+    let mut wrappers = false;
+    for plan in plans {
+        for wrapper in plan.p_wrappers() {
+            binfmt_wrapper::ensure(&wrapper, plan.host_arch)?;
+            wrappers = true;
+        }
+    }
+    if wrappers {
         options.shared_cache = Some(payload::cache_dir()?);
     }
     let guest = Guest::boot(&image, &payloads, &options).context("the VM could not boot")?;

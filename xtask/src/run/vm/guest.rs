@@ -41,6 +41,7 @@ use anyhow::{anyhow, bail, Context};
 use super::base64;
 use crate::lab_paths::{LAB_CACHE_DIR, LAB_DIR, PAYLOADS_DIR};
 use crate::outcome::Execution;
+use crate::plan::NixosSimulation;
 use crate::provision::compilers::{write_files_script, LabCompilers};
 use crate::provision::cpio::Cpio;
 use crate::provision::guest_image::{Image, INITRD_MODULES_DIR};
@@ -397,15 +398,23 @@ impl Guest {
         }
     }
 
-    /// Prepares the guest for a new lab (see [`RESET`]). `links` are
-    /// `(link, target)` pairs such as `/run/binfmt/aarch64-linux` →
-    /// `/usr/bin/qemu-aarch64-static`; `compilers` are the lab's compile
+    /// Prepares the guest for a new lab (see [`RESET`]). `nixos` is a
+    /// simulated NixOS's links (`/run/binfmt/aarch64-linux` →
+    /// `/usr/bin/qemu-aarch64-static`, or a P wrapper in the cache) and files; `compilers` are the lab's compile
     /// probes', from [`BootOptions::shared_cache`].
-    pub fn reset(&self, nix_conf: &str, links: &[(String, String)], compilers: &LabCompilers) -> anyhow::Result<()> {
+    pub fn reset(&self, nix_conf: &str, nixos: &NixosSimulation, compilers: &LabCompilers) -> anyhow::Result<()> {
         let store_binds = compilers.store_binds();
         if compilers.needs_cache() && self.shared_cache.is_none() {
             bail!("the VM `{}` was booted without crosslab's cache, which the lab's compile probes need", self.name);
         }
+        if nixos.uses_cache && self.shared_cache.is_none() {
+            bail!(
+                "the VM `{}` was booted without crosslab's cache, which holds the simulated NixOS's P wrappers",
+                self.name
+            );
+        }
+        let links = &nixos.links;
+        let files: Vec<(String, String)> = nixos.files.iter().cloned().chain(compilers.files()).collect();
         if let Some(dir) = &self.shared_cache {
             for (_, tree) in &store_binds {
                 if !dir.join(tree).is_dir() {
@@ -424,8 +433,8 @@ impl Guest {
             quote::sh(&binds),
             quote::sh(SHARED_CACHE_DIR),
             quote::sh(LAB_CACHE_DIR),
-            u8::from(compilers.needs_cache()),
-            write_files_script(&compilers.files()),
+            u8::from(compilers.needs_cache() || nixos.uses_cache),
+            write_files_script(&files),
         );
         let done = self.call(&script, Duration::from_secs(60))?;
         if !done.succeeded() {
