@@ -239,7 +239,7 @@ fn build(sh: &Shell, work: &Path, suite: &str, mirror: &str, key: &str, started:
     // The guest mounts a fresh tmpfs here for every lab.
     fs::create_dir_all(root.join("nix"))?;
 
-    let bytes = crate::provision::rootfs::tree_bytes(&root);
+    let bytes = crate::provision::tree_bytes(&root);
     let size = format!("{}M", (bytes + bytes / 8) / (1 << 20) + 256);
     let image = work.join("root.img");
     // `.read()`: mkfs.ext4 says "Creating regular file" on stdout even with -q.

@@ -15,3 +15,13 @@ pub mod qemu_system;
 pub mod rootfs;
 pub mod stack;
 pub mod toolchain;
+
+/// Apparent size of the files under `root`, each counted as at least a block.
+pub fn tree_bytes(root: &std::path::Path) -> u64 {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.path().symlink_metadata().ok())
+        .map(|m| m.len().max(4096))
+        .sum()
+}

@@ -200,7 +200,7 @@ fn fetch_suite(sh: &Shell, root: &Path, suite: &str, systems: &[&NixSystem]) -> 
     // The index is only needed again when a new system is asked for; don't
     // keep ~60 MB of package lists around for that.
     let _ = fs::remove_dir_all(&apt_dir);
-    let bytes: u64 = systems.iter().map(|s| crate::provision::rootfs::tree_bytes(&root.join(s.double))).sum();
+    let bytes: u64 = systems.iter().map(|s| crate::provision::tree_bytes(&root.join(s.double))).sum();
     eprintln!(
         "crosslab: busybox-static for {} fetched in {:.0} s, {} MB",
         arches.join(", "),

@@ -206,7 +206,7 @@ fn build(sh: &Shell, recipe: &Recipe, work: &Path, mirror: &str, started: Instan
         mirror: mirror.to_owned(),
         packages: recipe.packages.clone(),
         build_secs: started.elapsed().as_secs_f64(),
-        bytes: tree_bytes(&tree),
+        bytes: super::tree_bytes(&tree),
     };
     fs::write(work.join("root.json"), serde_json::to_string_pretty(&manifest)?)?;
     Ok(manifest)
@@ -248,16 +248,6 @@ pub fn mmdebstrap(sh: &Shell, recipe: &Recipe, tree: &Path, mirror: &str, env: &
         bail!("`mmdebstrap` exited with {}:\n{}", out.status, crate::text::last_lines(&log, 20).join("\n"));
     }
     Ok(())
-}
-
-/// Apparent size of the files under `root`, each counted as at least a block.
-pub fn tree_bytes(root: &Path) -> u64 {
-    walkdir::WalkDir::new(root)
-        .into_iter()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.path().symlink_metadata().ok())
-        .map(|m| m.len().max(4096))
-        .sum()
 }
 
 #[cfg(test)]

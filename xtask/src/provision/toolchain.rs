@@ -354,7 +354,7 @@ fn make(
         suite: recipe.suite.clone(),
         arch: recipe.arch.clone(),
         interpreter,
-        bytes: rootfs::tree_bytes(&tree),
+        bytes: crate::provision::tree_bytes(&tree),
         build_secs: started.elapsed().as_secs_f64(),
     };
     fs::write(work.path().join("toolchain.json"), serde_json::to_string_pretty(&manifest)?)?;
