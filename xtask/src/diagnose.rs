@@ -37,6 +37,8 @@ pub enum Cause {
     IllegalInstruction,
     /// The probe ran out of time.
     TimedOut,
+    /// The probe never ran: the backend has no result for it.
+    NoResult,
     /// A sandbox path Nix was told to mount does not exist.
     MissingSandboxPath,
     /// A dynamically linked tool of the target cannot find its program
@@ -77,7 +79,7 @@ impl Cause {
             Cause::NixSettingMissing | Cause::NoToolchain => 4,
             Cause::TargetLoaderMissing | Cause::HostToolPickedUp => 5,
             Cause::IllegalInstruction | Cause::WrongMachine => 3,
-            Cause::TimedOut => 1,
+            Cause::TimedOut | Cause::NoResult => 1,
         }
     }
 }
@@ -348,6 +350,18 @@ pub fn diagnose(plan: &Plan, verdict: &Verdict) -> Option<Diagnosis> {
     let probe = &verdict.probe;
     let output = verdict.execution.output.as_str();
     let system = probe.system;
+
+    if !verdict.execution.ran() {
+        // Its output is the backend's word on why, not the probe's: nothing to match.
+        return Some(Diagnosis {
+            cause: Cause::NoResult,
+            summary: "no result: the probe did not run".to_owned(),
+            detail: output.to_owned(),
+            fix: "look at why the run ended before this probe (above); the probe itself says nothing yet".to_owned(),
+            on_machine: Vec::new(),
+            changes: Vec::new(),
+        });
+    }
 
     if verdict.execution.timed_out {
         return Some(Diagnosis {

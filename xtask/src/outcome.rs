@@ -26,6 +26,18 @@ impl Execution {
     pub fn succeeded(&self) -> bool {
         self.exit_code == Some(0) && !self.timed_out
     }
+
+    /// A probe that never ran (the nixos backend's test ended before it):
+    /// no exit code, no signal, no timeout. Every command that ran has one
+    /// of those, so this is never mistaken for a real failure.
+    pub fn no_result(why: String) -> Execution {
+        Execution { exit_code: None, signal: None, timed_out: false, duration: Duration::ZERO, output: why }
+    }
+
+    /// Whether the command ran to an end: it exited, was killed or timed out.
+    pub fn ran(&self) -> bool {
+        self.exit_code.is_some() || self.signal.is_some() || self.timed_out
+    }
 }
 
 /// One probe's outcome, judged against its expectation.
@@ -114,7 +126,7 @@ impl Verdict {
             (true, _, _) => format!("timed out after {} s", self.probe.timeout.as_secs()),
             (_, Some(c), _) => format!("exit status {c}"),
             (_, None, Some(s)) => format!("killed by signal {s}"),
-            _ => "unknown status".to_owned(),
+            (false, None, None) => "no result: the probe did not run".to_owned(),
         }
     }
 }
@@ -146,10 +158,11 @@ pub struct Versions {
     pub kernel: String,
 }
 
-/// Judges one probe's execution against its expectation. A timeout is never
-/// as expected, whatever the spec expects.
+/// Judges one probe's execution against its expectation. A timeout, or no
+/// result at all (the probe never ran), is never as expected, whatever the
+/// spec expects: a probe expecting failure must fail for real.
 pub fn judge(probe: &Probe, execution: Execution) -> Verdict {
     let passed = execution.succeeded();
-    let as_expected = !execution.timed_out && probe.expect.is_met(passed, &execution.output);
+    let as_expected = execution.ran() && !execution.timed_out && probe.expect.is_met(passed, &execution.output);
     Verdict { probe: probe.clone(), execution, passed, as_expected }
 }
