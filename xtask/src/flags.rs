@@ -93,6 +93,11 @@ pub struct Fix {
     /// `bookworm` or `trixie`.
     #[arg(long, default_value = "host", value_name = "STACK")]
     pub stack: String,
+    /// Where the lab runs, as for `lab run`: `host` (namespaces on this
+    /// machine) or `vm` (a Debian VM); by default `host` where the kernel has
+    /// binfmt_misc namespaces (Linux 6.7 on), else `vm`.
+    #[arg(long, value_enum)]
+    pub backend: Option<Backend>,
 }
 
 #[derive(Debug, Args)]
@@ -113,6 +118,11 @@ pub struct LabShell {
     /// `bookworm` or `trixie`.
     #[arg(long, default_value = "host", value_name = "STACK")]
     pub stack: String,
+    /// Where the lab runs, as for `lab run`: `host` (namespaces on this
+    /// machine) or `vm` (a Debian VM); by default `host` where the kernel has
+    /// binfmt_misc namespaces (Linux 6.7 on), else `vm`.
+    #[arg(long, value_enum)]
+    pub backend: Option<Backend>,
 }
 
 #[derive(Debug, Args)]

@@ -34,15 +34,22 @@ pub fn host_programs() -> Vec<String> {
 
 /// Runs one lab in `guest`, calling `on_verdict` as each probe ends.
 pub fn run_vm(plan: &Plan, guest: &Guest, on_verdict: &mut dyn FnMut(&Verdict)) -> anyhow::Result<LabReport> {
+    set_up_lab(plan, guest)?;
+    let verdicts = run_plan(plan, guest, on_verdict)?;
+    Ok(LabReport { lab: plan.lab.name.clone(), backend: "vm", verdicts, versions: None })
+}
+
+/// Resets `guest` for `plan` (fresh store, its nix.conf, links and
+/// toolchains), before anything is registered: `lab run` and `lab shell`
+/// start a lab in the VM the same way.
+pub fn set_up_lab(plan: &Plan, guest: &Guest) -> anyhow::Result<()> {
     let nixos = plan.nixos_simulation(&mut |program| {
         let command = format!("set -- {}\n{}", crate::quote::sh(program), crate::plan::SHARED_OBJECTS_COMMAND);
         Ok(executor::Executor::exec(guest, &command, std::time::Duration::from_secs(10))?.output)
     })?;
     let compilers = LabCompilers::of(plan, Some(&guest.suite))?;
     guest.reset(&plan.nix_conf.to_nix_conf(&nixos.extra_sandbox_paths), &nixos.links, &compilers)?;
-    executor::register_compilers(&compilers, guest)?;
-    let verdicts = run_plan(plan, guest, on_verdict)?;
-    Ok(LabReport { lab: plan.lab.name.clone(), backend: "vm", verdicts, versions: None })
+    executor::register_compilers(&compilers, guest)
 }
 
 /// Builds or reuses the image, fetches the payloads `plans` run, makes the
