@@ -366,11 +366,11 @@ pub fn diagnose(plan: &Plan, verdict: &Verdict) -> Option<Diagnosis> {
     if verdict.execution.timed_out {
         return Some(Diagnosis {
             cause: Cause::TimedOut,
-            summary: format!("timed out after {} s", probe.timeout.as_secs()),
+            summary: verdict.status_text(),
             detail: format!(
-                "`{}` was still running after {} s and was killed with everything it started",
+                "`{}` was still running when it {} and was killed with everything it started",
                 probe.id(),
-                probe.timeout.as_secs()
+                verdict.status_text()
             ),
             fix: "raise the probe's `timeout` if the work is slow under emulation (compiling can take minutes), else look for what hangs in the output".to_owned(),
             on_machine: Vec::new(),

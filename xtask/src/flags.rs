@@ -71,10 +71,12 @@ pub enum LabCommand {
     /// extra-platforms. `lab run` on it reproduces, isolated, what this
     /// machine does; `lab fix` on it finds what to change.
     Capture(Capture),
-    /// An interactive shell inside a lab's namespaces, after its
-    /// registrations and Nix set-up, with the probes' environment
-    /// (CROSSLAB_SYSTEM, CROSSLAB_PAYLOADS, NIX_CONF_DIR…). Leaving it tears
-    /// the lab down as `lab run` does.
+    /// A shell inside a lab, after its registrations and Nix set-up, with
+    /// the probes' environment (CROSSLAB_SYSTEM, CROSSLAB_PAYLOADS,
+    /// NIX_CONF_DIR…), on the backend `lab run` picks: interactive in the
+    /// lab's namespaces on the host backend; on the vm backend one command
+    /// at a time (a piped script is one). Leaving it tears the lab down as
+    /// `lab run` does.
     Shell(LabShell),
     /// Print the JSON Schema of the lab spec contract. Editors (taplo, Even
     /// Better TOML) read it from a `#:schema ../schema/lab.schema.json` first
