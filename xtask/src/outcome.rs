@@ -123,7 +123,10 @@ impl Verdict {
     /// How the command ended, in words: `exit status 1`, `killed by signal 9`.
     pub fn status_text(&self) -> String {
         match (self.execution.timed_out, self.execution.exit_code, self.execution.signal) {
-            (true, _, _) => format!("timed out after {} s", self.probe.timeout.as_secs()),
+            // A backend may give a slow probe more than the spec's timeout (a TCG guest).
+            (true, _, _) => {
+                format!("timed out after {} s", self.execution.duration.as_secs().max(self.probe.timeout.as_secs()))
+            }
             (_, Some(c), _) => format!("exit status {c}"),
             (_, None, Some(s)) => format!("killed by signal {s}"),
             (false, None, None) => "no result: the probe did not run".to_owned(),
@@ -154,7 +157,11 @@ impl LabReport {
 pub struct Versions {
     pub stack: &'static str,
     pub nix: String,
+    /// qemu-user's upstream version as the emulators print it (`7.2.19`),
+    /// on every stack and backend; one for all its systems.
     pub qemu: String,
+    /// The Debian package that qemu-user came from (`qemu-user-static`), or "unknown".
+    pub qemu_package: String,
     pub kernel: String,
 }
 

@@ -78,7 +78,8 @@ pub fn boot_for(sh: &Shell, plans: &[&Plan], suite: &str) -> anyhow::Result<Gues
     Ok(guest)
 }
 
-/// The versions in the guest: its Nix, its qemu-user-static, its kernel.
+/// The versions in the guest: its Nix, its qemu-user (as the host stack's
+/// is read: [`crate::machine::qemu_user_in`]), its kernel.
 pub fn versions(guest: &Guest, stack: &'static crate::provision::stack::Stack) -> crate::outcome::Versions {
     use crate::machine::version_in;
     let ask = |command: &str| {
@@ -86,10 +87,18 @@ pub fn versions(guest: &Guest, stack: &'static crate::provision::stack::Stack) -
             .map(|e| version_in(&e.output))
             .unwrap_or_else(|_| "unknown".to_owned())
     };
+    let (qemu, qemu_package) = crate::run::executor::Executor::exec(
+        guest,
+        &crate::machine::qemu_user_command(),
+        std::time::Duration::from_secs(20),
+    )
+    .map(|e| crate::machine::parse_qemu_user(&e.output))
+    .unwrap_or_else(|_| ("unknown".to_owned(), "unknown".to_owned()));
     crate::outcome::Versions {
         stack: stack.name,
         nix: ask("nix-build --version"),
-        qemu: ask("qemu-aarch64-static --version"),
+        qemu,
+        qemu_package,
         kernel: guest.kernel_release.clone(),
     }
 }
