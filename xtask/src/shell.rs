@@ -7,9 +7,9 @@
 //! the shell tears the lab down as `lab run` does.
 
 use std::io::{BufRead, IsTerminal, Read, Write};
-use std::time::Duration;
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use xshell::Shell;
@@ -131,7 +131,9 @@ fn vm_shell(plan: &Plan, system: &'static NixSystem, stack: &'static Stack) -> a
     let interactive = std::io::stdin().is_terminal();
     eprintln!("{}", greeting(plan, system, &format!(" in the VM (Linux {})", guest.kernel_release)));
     let result = if interactive {
-        eprintln!("crosslab: each line runs as a command of its own in the VM, its output shown when it ends; `exit` leaves");
+        eprintln!(
+            "crosslab: each line runs as a command of its own in the VM, its output shown when it ends; `exit` leaves"
+        );
         let mut status = 0;
         let mut lines = std::io::stdin().lock().lines();
         loop {
