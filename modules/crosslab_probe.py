@@ -19,6 +19,9 @@ toolchains_env = f"CROSSLAB_TOOLCHAINS={shlex.quote(toolchains_dir)} " if toolch
 
 # What a result line is marked with; xtask/src/run/nixos.rs looks for it.
 RESULT_MARK = "crosslab-probe "
+# The exit status of coreutils' `timeout`, which Machine.execute wraps a
+# command in when it has a timeout; xtask/src/run/nixos.rs reads it the same way.
+TIMED_OUT = 124
 # The end of a probe's output kept in its result line.
 OUTPUT_KEPT = 16000
 
@@ -64,6 +67,11 @@ def check_outcome(
     machine.log(RESULT_MARK + json.dumps(result))
     shown = f"exit status {status}; output:\n{output}"
     problems = []
+    # The driver's `timeout` exits 124 (as `lab run --backend nixos` reads
+    # it): a probe that ran out of time is never as expected, whatever the
+    # spec expects, as xtask/src/outcome.rs `judge` says.
+    if status == TIMED_OUT:
+        problems.append(f"timed out, {shown}")
     if passes and status != 0:
         problems.append(f"expected the command to succeed, {shown}")
     if not passes and status == 0:

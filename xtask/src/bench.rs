@@ -51,20 +51,22 @@ kind = "compile"
 "#;
 
 /// The bare emulated compile: a root of its own holding /nix (a tmpfs with the
-/// host's top-level directories bound in; the host may have no /nix), the
-/// toolchain bound at `$STORE_PATH`,
+/// top-level directories of the stack's root `$LOWER` bound in; the host may
+/// have no /nix), the toolchain bound at `$STORE_PATH`, the stack's
 /// qemu-aarch64 registered privately, `cc` run on `$SOURCE`, the program run.
 const BARE_COMPILE_SCRIPT: &str = r#"set -eu
 # The root is a tmpfs on this namespace's /tmp, as a lab's: nothing is left on
-# the host (the toolchain, which may live under /tmp, is held by fd 7).
-exec 7< "$TREE"
+# the host (the toolchain, which may live under /tmp, is held by fd 7; the
+# stack's root by fd 6).
+exec 6< "$LOWER" 7< "$TREE"
 r=/tmp
 mount -t tmpfs tmpfs "$r"
 for d in nix tmp proc dev old; do mkdir "$r/$d"; done
-for e in /*; do
+for e in /proc/self/fd/6/*; do
   n=${e##*/}
   case "$n" in nix|tmp|proc|dev|old) continue;; esac
-  if [ -L "$e" ]; then ln -s "$(readlink "$e")" "$r/$n"; elif [ -d "$e" ]; then mkdir "$r/$n"; mount --rbind "$e" "$r/$n"; fi
+  if [ -L "$e" ]; then ln -s "$(readlink "$e")" "$r/$n"
+  elif [ -d "$e" ]; then mkdir "$r/$n"; mount --no-canonicalize --rbind "$e" "$r/$n"; fi
 done
 mkdir -p "$r$STORE_PATH"
 mount --no-canonicalize --bind /proc/self/fd/7 "$r$STORE_PATH"
@@ -155,11 +157,7 @@ impl flags::Bench {
                 .env("EXPR", BUILD_EXPR);
             c
         };
-        let lab_run = || {
-            let mut c = Command::new(&exe);
-            c.args(["lab", "run", "--backend", "host", "--stack", stack.name]).arg(&spec).env("CI", "1");
-            c
-        };
+        let lab_run = || lab_run_command(&exe, &spec, stack.name);
         let ratio =
             compare(("bare commands", "the bare sequence", bare), ("lab run", "the bench lab", lab_run), self.runs)?;
 
@@ -173,20 +171,9 @@ impl flags::Bench {
             toolchain.manifest.bytes >> 20,
             toolchain.manifest.nar_size >> 20
         );
-        let bare_compile = || {
-            let mut c = bare_command(BARE_COMPILE_SCRIPT);
-            c.env("MAGIC", aarch64.magic)
-                .env("MASK", aarch64.mask)
-                .env("TREE", toolchain.tree())
-                .env("STORE_PATH", &toolchain.manifest.store_path)
-                .env("SOURCE", crate::plan::HELLO_C);
-            c
-        };
-        let lab_compile = || {
-            let mut c = Command::new(&exe);
-            c.args(["lab", "run"]).arg(&compile_spec).env("CI", "1");
-            c
-        };
+        // Both sides on the stack asked for, as the build pair is.
+        let bare_compile = || bare_compile_command(&lower, &toolchain.tree(), &toolchain.manifest.store_path);
+        let lab_compile = || lab_run_command(&exe, &compile_spec, stack.name);
         let compile_ratio = compare(
             ("bare compile", "the bare emulated compile", bare_compile),
             ("compile probe", "the compile bench lab", lab_compile),
@@ -199,6 +186,27 @@ impl flags::Bench {
         );
         Ok(if ratio <= 2.0 && compile_ratio <= 2.0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
     }
+}
+
+/// `lab run` of a bench lab, on the host backend and `stack`.
+fn lab_run_command(exe: &Path, spec: &Path, stack: &str) -> Command {
+    let mut c = Command::new(exe);
+    c.args(["lab", "run", "--backend", "host", "--stack", stack]).arg(spec).env("CI", "1");
+    c
+}
+
+/// The bare emulated compile in a root made of the stack's root `lower`,
+/// with the toolchain `tree` bound at `store_path`.
+fn bare_compile_command(lower: &Path, tree: &Path, store_path: &str) -> Command {
+    let aarch64 = NixSystem::find("aarch64-linux").expect("in the table");
+    let mut c = bare_command(BARE_COMPILE_SCRIPT);
+    c.env("MAGIC", aarch64.magic)
+        .env("MASK", aarch64.mask)
+        .env("LOWER", lower)
+        .env("TREE", tree)
+        .env("STORE_PATH", store_path)
+        .env("SOURCE", crate::plan::HELLO_C);
+    c
 }
 
 /// What showing a run costs, without running it: the terminal report (with
@@ -298,4 +306,24 @@ fn min(times: &[Duration]) -> Duration {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// Issue 18: `bench --stack X` ran its compile pair on the host stack.
+    /// Both sides of it run on the stack asked for.
+    #[test]
+    fn the_compile_pair_runs_on_the_stack_asked_for() {
+        let lab = super::lab_run_command(Path::new("/x/xtask"), Path::new("/t/bench-compile.toml"), "trixie");
+        let args: Vec<String> = lab.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert_eq!(args, ["lab", "run", "--backend", "host", "--stack", "trixie", "/t/bench-compile.toml"]);
+        let root = Path::new("/cache/roots/stack-trixie-x/root");
+        let bare = super::bare_compile_command(root, Path::new("/cache/t/tree"), "/nix/store/x-cc");
+        let lower = bare.get_envs().find(|(k, _)| *k == "LOWER").and_then(|(_, v)| v);
+        assert_eq!(lower, Some(root.as_os_str()));
+        assert!(super::BARE_COMPILE_SCRIPT.contains(r#"exec 6< "$LOWER""#));
+        assert!(!super::BARE_COMPILE_SCRIPT.contains("for e in /*"), "the root is the stack's, not the host's");
+    }
 }

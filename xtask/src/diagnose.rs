@@ -41,6 +41,8 @@ pub enum Cause {
     IllegalInstruction,
     /// The probe ran out of time.
     TimedOut,
+    /// The probe never ran: the backend has no result for it.
+    NoResult,
     /// A sandbox path Nix was told to mount does not exist.
     MissingSandboxPath,
     /// A dynamically linked tool of the target cannot find its program
@@ -104,7 +106,7 @@ impl Cause {
             Cause::NixSettingMissing | Cause::NoToolchain => 4,
             Cause::TargetLoaderMissing | Cause::HostToolPickedUp => 5,
             Cause::IllegalInstruction | Cause::WrongMachine => 3,
-            Cause::TimedOut => 1,
+            Cause::TimedOut | Cause::NoResult => 1,
             Cause::ForeignProgramEmulated
             | Cause::SystemFeatureMissing
             | Cause::InterpreterLinkOnly
@@ -471,14 +473,26 @@ fn diagnose_evidence(plan: &Plan, verdict: &Verdict) -> Option<Diagnosis> {
     let system = probe.system;
     let runs = runs_as(probe);
 
+    if !verdict.execution.ran() {
+        // Its output is the backend's word on why, not the probe's: nothing to match.
+        return Some(Diagnosis {
+            cause: Cause::NoResult,
+            summary: "no result: the probe did not run".to_owned(),
+            detail: output.to_owned(),
+            fix: "look at why the run ended before this probe (above); the probe itself says nothing yet".to_owned(),
+            on_machine: Vec::new(),
+            changes: Vec::new(),
+        });
+    }
+
     if verdict.execution.timed_out {
         return Some(Diagnosis {
             cause: Cause::TimedOut,
-            summary: format!("timed out after {} s", probe.timeout.as_secs()),
+            summary: verdict.status_text(),
             detail: format!(
-                "`{}` was still running after {} s and was killed with everything it started",
+                "`{}` was still running when it {} and was killed with everything it started",
                 probe.id(),
-                probe.timeout.as_secs()
+                verdict.status_text()
             ),
             fix: "raise the probe's `timeout` if the work is slow under emulation (compiling can take minutes), else look for what hangs in the output".to_owned(),
             on_machine: Vec::new(),

@@ -1,7 +1,8 @@
 //! `lab fix`: from a lab's diagnoses to the smallest change of its spec that
-//! makes every probe pass, proved by running the changed lab on the host
-//! backend (isolated, as `lab run` does), one layer at a time, and what the
-//! same changes are on a real machine of the lab's host kind.
+//! makes every probe pass, proved by running the changed lab on the backend
+//! `lab run` would use (host namespaces, or a VM on kernels before 6.7;
+//! isolated either way), one layer at a time, and what the same changes are
+//! on a real machine of the lab's host kind.
 //!
 //! The user's aim is a working machine, so a probe the lab expects to fail
 //! (a reproduced report) is first turned into one expected to pass; the
@@ -27,7 +28,8 @@ use crate::flags;
 use crate::outcome::LabReport;
 use crate::plan::Plan;
 use crate::run;
-use crate::spec::{self, HostKind, Lab};
+use crate::spec::{self, HostKind, Lab, Language};
+use crate::systems::NixSystem;
 
 /// At most this many runs of the lab in one search.
 const MAX_RUNS: usize = 32;
@@ -66,15 +68,33 @@ impl flags::Fix {
         let path = spec::resolve(&crate::labs_dir(root), &self.lab);
         let lab = spec::load(&path)?;
         let stack = crate::provision::stack::Stack::find(&self.stack)?;
+        // The backend `lab run` would pick: the vm on kernels before 6.7.
+        let backend = run::choose_backend(self.backend, false)?;
+        let original = Plan::new(&lab, std::env::consts::ARCH);
+        let mut guest: Option<Booted> = None;
         let outcome = search(&lab, |lab| {
-            // A change may register an emulator the last run did not need:
-            // each run prepares what its own plan needs (cached when done).
             let plan = Plan::new(lab, std::env::consts::ARCH);
-            let session = run::Session::start(flags::Backend::Host, stack, &[&plan], false)?;
-            let report = session.run(&plan, &mut |_| {});
-            session.finish();
-            report
+            if backend != flags::Backend::Vm {
+                // A change may register an emulator the last run did not need:
+                // each run prepares what its own plan needs (cached when done).
+                let session = run::Session::start(backend, stack, &[&plan], false)?;
+                let report = session.run(&plan, &mut |_| {});
+                session.finish();
+                return report;
+            }
+            // One guest for every run (a boot costs seconds), booted again
+            // only when a change needs a payload or toolchain it was not given.
+            if !guest.as_ref().is_some_and(|g| g.covers(&plan)) {
+                if let Some(old) = guest.take() {
+                    old.session.finish();
+                }
+                guest = Some(Booted::start(stack, &[&original, &plan])?);
+            }
+            guest.as_ref().expect("booted above").session.run(&plan, &mut |_| {})
         })?;
+        if let Some(booted) = guest {
+            booted.session.finish();
+        }
 
         if outcome.applied.is_empty() && outcome.flipped.is_empty() && outcome.verified {
             println!("lab {}: every probe passes already; nothing to fix", lab.name);
@@ -99,6 +119,31 @@ impl flags::Fix {
         std::fs::write(&out, text).with_context(|| format!("failed to write `{}`", out.display()))?;
         println!("fixed spec written to {}", out.display());
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// A vm backend session `lab fix` reuses across runs, and what its guest
+/// was given: the payloads on its disk, the toolchains in the shared cache.
+struct Booted {
+    session: run::Session,
+    payloads: Vec<&'static NixSystem>,
+    toolchains: Vec<(&'static NixSystem, Language)>,
+}
+
+impl Booted {
+    fn start(stack: &'static crate::provision::stack::Stack, plans: &[&Plan]) -> anyhow::Result<Booted> {
+        let session = run::Session::start(flags::Backend::Vm, stack, plans, false)?;
+        Ok(Booted {
+            session,
+            payloads: crate::plan::payload_systems(plans),
+            toolchains: crate::plan::compile_toolchains(plans),
+        })
+    }
+
+    /// Whether the guest has everything `plan` runs.
+    fn covers(&self, plan: &Plan) -> bool {
+        crate::plan::payload_systems(&[plan]).iter().all(|s| self.payloads.contains(s))
+            && crate::plan::compile_toolchains(&[plan]).iter().all(|t| self.toolchains.contains(t))
     }
 }
 

@@ -71,10 +71,12 @@ pub enum LabCommand {
     /// extra-platforms. `lab run` on it reproduces, isolated, what this
     /// machine does; `lab fix` on it finds what to change.
     Capture(Capture),
-    /// An interactive shell inside a lab's namespaces, after its
-    /// registrations and Nix set-up, with the probes' environment
-    /// (CROSSLAB_SYSTEM, CROSSLAB_PAYLOADS, NIX_CONF_DIR…). Leaving it tears
-    /// the lab down as `lab run` does.
+    /// A shell inside a lab, after its registrations and Nix set-up, with
+    /// the probes' environment (CROSSLAB_SYSTEM, CROSSLAB_PAYLOADS,
+    /// NIX_CONF_DIR…), on the backend `lab run` picks: interactive in the
+    /// lab's namespaces on the host backend; on the vm backend one command
+    /// at a time (a piped script is one). Leaving it tears the lab down as
+    /// `lab run` does.
     Shell(LabShell),
     /// Print the JSON Schema of the lab spec contract. Editors (taplo, Even
     /// Better TOML) read it from a `#:schema ../schema/lab.schema.json` first
@@ -115,6 +117,11 @@ pub struct Fix {
     /// `bookworm`, `trixie` or `forky`.
     #[arg(long, default_value = "host", value_name = "STACK")]
     pub stack: String,
+    /// Where the lab runs, as for `lab run`: `host` (namespaces on this
+    /// machine) or `vm` (a Debian VM); by default `host` where the kernel has
+    /// binfmt_misc namespaces (Linux 6.7 on), else `vm`.
+    #[arg(long, value_enum)]
+    pub backend: Option<Backend>,
 }
 
 #[derive(Debug, Args)]
@@ -135,6 +142,11 @@ pub struct LabShell {
     /// `bookworm`, `trixie` or `forky`.
     #[arg(long, default_value = "host", value_name = "STACK")]
     pub stack: String,
+    /// Where the lab runs, as for `lab run`: `host` (namespaces on this
+    /// machine) or `vm` (a Debian VM); by default `host` where the kernel has
+    /// binfmt_misc namespaces (Linux 6.7 on), else `vm`.
+    #[arg(long, value_enum)]
+    pub backend: Option<Backend>,
 }
 
 #[derive(Debug, Args)]

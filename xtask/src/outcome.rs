@@ -26,6 +26,18 @@ impl Execution {
     pub fn succeeded(&self) -> bool {
         self.exit_code == Some(0) && !self.timed_out
     }
+
+    /// A probe that never ran (the nixos backend's test ended before it):
+    /// no exit code, no signal, no timeout. Every command that ran has one
+    /// of those, so this is never mistaken for a real failure.
+    pub fn no_result(why: String) -> Execution {
+        Execution { exit_code: None, signal: None, timed_out: false, duration: Duration::ZERO, output: why }
+    }
+
+    /// Whether the command ran to an end: it exited, was killed or timed out.
+    pub fn ran(&self) -> bool {
+        self.exit_code.is_some() || self.signal.is_some() || self.timed_out
+    }
 }
 
 /// One probe's outcome, judged against its expectation.
@@ -111,10 +123,13 @@ impl Verdict {
     /// How the command ended, in words: `exit status 1`, `killed by signal 9`.
     pub fn status_text(&self) -> String {
         match (self.execution.timed_out, self.execution.exit_code, self.execution.signal) {
-            (true, _, _) => format!("timed out after {} s", self.probe.timeout.as_secs()),
+            // A backend may give a slow probe more than the spec's timeout (a TCG guest).
+            (true, _, _) => {
+                format!("timed out after {} s", self.execution.duration.as_secs().max(self.probe.timeout.as_secs()))
+            }
             (_, Some(c), _) => format!("exit status {c}"),
             (_, None, Some(s)) => format!("killed by signal {s}"),
-            _ => "unknown status".to_owned(),
+            (false, None, None) => "no result: the probe did not run".to_owned(),
         }
     }
 }
@@ -143,7 +158,11 @@ impl LabReport {
 pub struct Versions {
     pub stack: &'static str,
     pub nix: String,
+    /// qemu-user's upstream version as the emulators print it (`7.2.19`),
+    /// on every stack and backend; one for all its systems.
     pub qemu: String,
+    /// The Debian package that qemu-user came from (`qemu-user-static`), or "unknown".
+    pub qemu_package: String,
     pub kernel: String,
 }
 
@@ -154,10 +173,11 @@ impl Versions {
     }
 }
 
-/// Judges one probe's execution against its expectation. A timeout is never
-/// as expected, whatever the spec expects.
+/// Judges one probe's execution against its expectation. A timeout, or no
+/// result at all (the probe never ran), is never as expected, whatever the
+/// spec expects: a probe expecting failure must fail for real.
 pub fn judge(probe: &Probe, execution: Execution) -> Verdict {
     let passed = execution.succeeded();
-    let as_expected = !execution.timed_out && probe.expect.is_met(passed, &execution.output);
+    let as_expected = execution.ran() && !execution.timed_out && probe.expect.is_met(passed, &execution.output);
     Verdict { probe: probe.clone(), execution, passed, as_expected }
 }

@@ -241,3 +241,34 @@ fn a_build_that_runs_another_system_s_program_is_fixed_to_run_its_own() {
     assert!(shown.contains("kept:     remove `payload` from probe[0]"), "{shown}");
     assert_eq!(fixed.unwrap().probes[0].payload, None, "{shown}");
 }
+
+/// Issue 18: on a kernel without binfmt_misc namespaces (before 6.7;
+/// `CROSSLAB_ASSUME_NO_BINFMT_NS` makes this one behave so) `lab fix` picks
+/// the vm backend as `lab run` does and finds the default lab's fix there,
+/// every candidate run in one guest. Boots the cached guest (built once, as
+/// root, by the vm backend's tests).
+#[test]
+fn on_an_old_kernel_the_default_labs_fix_is_found_in_the_vm() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fixed.toml");
+    let done = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["lab", "fix", "non-nixos-aarch64", "--out"])
+        .arg(&out)
+        .current_dir(xtask::project_root())
+        .env_remove("CI")
+        .env("CROSSLAB_ASSUME_NO_BINFMT_NS", "1")
+        .output()
+        .unwrap();
+    assert_success("lab fix on the vm backend", &done);
+    let stdout = String::from_utf8_lossy(&done.stdout);
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(stderr.contains("crosslab: backend vm:"), "{stderr}");
+    assert_eq!(stderr.matches("crosslab: VM up in").count(), 1, "one guest for every run:\n{stderr}");
+    assert!(stdout.contains("verified: every probe passes"), "{stdout}");
+    let fixed = spec::load(&out).unwrap_or_else(|e| panic!("{e}\n{stdout}"));
+    let sees = fixed.nix.extra_sandbox_paths.iter().any(|p| p == "/usr/bin/qemu-aarch64-static")
+        || fixed.binfmt.flags.contains('F')
+        || !fixed.nix.sandbox;
+    assert!(sees, "the sandbox sees the emulator: {stdout}");
+    assert!(fixed.probes.iter().all(|p| p.expect == spec::Expect::Pass), "{stdout}");
+}

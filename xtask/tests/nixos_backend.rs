@@ -171,6 +171,70 @@ fn the_driver_log_of_a_rendered_check_gives_every_verdict() {
     assert_eq!(verdicts[3].label(), "TIMEOUT");
 }
 
+/// Issue 18: the rendered Python judge, like the Rust one, never accepts a
+/// timeout: the default lab's build expects to fail with "No such file or
+/// directory", and a build that printed it and then ran out of time (the
+/// driver's `timeout` exits 124) fails the test, as `lab run` calls it TIMEOUT.
+#[test]
+fn the_python_judge_never_accepts_a_timed_out_probe_expected_to_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = xtask::load_labs(&xtask::project_root(), &["non-nixos-aarch64".to_owned()]).unwrap().remove(0);
+    test_script(&lab, dir.path());
+    let no_such_file = "error: executing '/nix/store/x-crosslab-payload/sh': No such file or directory\n";
+    let answers = serde_json::json!([
+        [0, "enabled\n"],
+        [0, "sandbox = true\n"],
+        [0, "aarch64\n"],
+        [124, no_such_file],
+        [1, no_such_file]
+    ]);
+    let out = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(DRIVER_25_05)
+        .arg(dir.path().join("script.py"))
+        .arg(answers.to_string())
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert!(!out.status.success(), "the test fails on a timed-out probe:\n{said}");
+    assert!(said.contains("1 probe(s) not as expected"), "only the timed-out probe:\n{said}");
+    assert!(said.contains("build[3]@aarch64-linux: timed out"), "{said}");
+    // The Rust judge reads the same log the same way.
+    let results = parse_driver_log(&String::from_utf8_lossy(&out.stderr));
+    let verdicts = verdicts_from_log(&Plan::new(&lab, VM_HOST_ARCH), &results, "");
+    let unexpected: Vec<String> = verdicts.iter().filter(|v| !v.as_expected).map(|v| v.probe.id()).collect();
+    assert_eq!(unexpected, ["build[3]@aarch64-linux"]);
+    assert_eq!(verdicts[3].label(), "TIMEOUT");
+}
+
+/// Issue 18: a probe the log has no result for did not run, so it is never
+/// as expected, not even when the spec expects it to fail (with no text to
+/// match, any failure would do): it is a failure of its own, said as such.
+#[test]
+fn a_probe_with_no_logged_result_is_never_an_expected_failure() {
+    let text = r#"
+description = "one probe expected to fail, with no text to match"
+host = "non-nixos"
+systems = ["aarch64-linux"]
+[[probe]]
+kind = "exec"
+[[probe]]
+kind = "build"
+expect = "fail"
+"#;
+    let lab = xtask::spec::parse("no-result", Path::new("no-result.toml"), text).unwrap();
+    let plan = Plan::new(&lab, VM_HOST_ARCH);
+    let log = "machine: crosslab-probe {\"id\": \"exec[0]@aarch64-linux\", \"status\": 0, \"duration_ms\": 5, \"output\": \"aarch64\\n\"}\n";
+    let verdicts = verdicts_from_log(&plan, &parse_driver_log(log), "the build ended (exit status 1): out of disk");
+    assert!(verdicts[0].as_expected, "{:?}", verdicts[0]);
+    let missing = &verdicts[1];
+    assert!(!missing.as_expected, "a probe that never ran is no expected failure: {missing:?}");
+    assert_eq!((missing.label(), missing.status_text().as_str()), ("FAIL", "no result: the probe did not run"));
+    assert!(missing.execution.output.contains("out of disk"), "{missing:?}");
+    let d = xtask::diagnose::diagnose(&plan, missing).expect("diagnosed");
+    assert_eq!(d.cause, xtask::diagnose::Cause::NoResult);
+}
+
 #[test]
 fn without_network_it_ends_within_seconds_saying_how_to_use_a_local_nixpkgs() {
     common::test_packages();

@@ -22,16 +22,23 @@ kind = "exec"
 "#;
 
 fn shell(args: &[&str], script: &str) -> Output {
+    shell_with(args, script, &[]).0
+}
+
+/// The shell's output and its process id.
+fn shell_with(args: &[&str], script: &str, env: &[(&str, &str)]) -> (Output, u32) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(["lab", "shell"])
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
+    let pid = child.id();
+    (child.wait_with_output().unwrap(), pid)
 }
 
 /// Processes on this machine whose mount namespace is `ns`.
@@ -85,4 +92,53 @@ fn a_system_the_lab_does_not_emulate_is_refused_by_name() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("aarch64-linux, riscv64-linux"), "{stderr}");
+}
+
+/// Issue 18: on a kernel without binfmt_misc namespaces (before 6.7;
+/// `CROSSLAB_ASSUME_NO_BINFMT_NS` makes this one behave so) `lab shell` picks
+/// the vm backend as `lab run` does, and a piped script runs in the VM lab:
+/// the guest's kernel, the lab's registration, the chosen system's emulated
+/// binary, the lab's Nix; its exit status comes out and the VM ends with it.
+/// Boots the cached guest (built once, as root, by the vm backend's tests).
+#[test]
+fn on_an_old_kernel_the_shell_runs_in_the_vm_lab() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(dir.path(), "two", TWO_SYSTEMS);
+    let script = r#"
+echo "kernel $(uname -r)"
+echo "system $CROSSLAB_SYSTEM"
+cat /proc/sys/fs/binfmt_misc/qemu-riscv64
+"$CROSSLAB_PAYLOADS/$CROSSLAB_SYSTEM/busybox" uname -m
+nix --extra-experimental-features nix-command show-config | grep '^extra-platforms ='
+exit 7
+"#;
+    let (out, pid) = shell_with(
+        &[spec.to_str().unwrap(), "--system", "riscv64-linux"],
+        script,
+        &[("CROSSLAB_ASSUME_NO_BINFMT_NS", "1")],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "the script's exit status comes out\n{stdout}\n{stderr}");
+    assert!(stderr.contains("crosslab: backend vm:"), "{stderr}");
+    let guest_kernel = stdout.lines().find_map(|l| l.strip_prefix("kernel ")).expect("the script ran");
+    let host_kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    assert_ne!(guest_kernel, host_kernel.trim(), "it ran in the VM, not here: {stdout}");
+    assert!(stderr.contains(&format!("in the VM (Linux {guest_kernel})")), "{stderr}");
+    assert!(stdout.contains("system riscv64-linux"), "{stdout}");
+    assert!(stdout.contains("interpreter /usr/bin/qemu-riscv64-static"), "{stdout}");
+    assert!(stdout.contains("flags: PF"), "{stdout}");
+    assert!(stdout.lines().any(|l| l == "riscv64"), "an emulated binary runs: {stdout}");
+    assert!(stdout.contains("extra-platforms = aarch64-linux riscv64-linux"), "{stdout}");
+    assert!(stderr.contains("Leave the shell to tear the lab down"), "{stderr}");
+    // The VM ended with the shell: no qemu it started (named after it) is left.
+    let name = format!("crosslab-vm-{pid}-");
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&name))
+        .collect();
+    assert_eq!(left, Vec::<String>::new(), "qemu outlived the shell");
 }

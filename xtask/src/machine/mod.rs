@@ -5,6 +5,8 @@
 //! doctor`, `lab capture`, the backends' choices and the diagnoses' host
 //! instructions all read the machine through here.
 
+use std::path::Path;
+
 pub mod binfmt;
 pub mod elf;
 pub mod nix;
@@ -72,6 +74,59 @@ pub fn kernel_at_least(release: &str, major: u32, minor: u32) -> bool {
 pub fn program_version(program: &str, flag: &str) -> String {
     let out = std::process::Command::new(program).arg(flag).stdin(std::process::Stdio::null()).output();
     version_in(&out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default())
+}
+
+/// The program whose version stands for a stack's qemu: crosslab registers
+/// `/usr/bin/qemu-<arch>-static`, and every emulator of one qemu-user
+/// package is built from the same source, so aarch64's version is the
+/// package's, not aarch64's alone.
+pub const QEMU_USER_PROGRAM: &str = "/usr/bin/qemu-aarch64-static";
+
+/// The Debian packages that may install [`QEMU_USER_PROGRAM`]: bookworm's and
+/// trixie's `qemu-user-static` (trixie's a link to `qemu-user`'s program).
+pub const QEMU_USER_PACKAGES: &[&str] = &["qemu-user-static", "qemu-user"];
+
+/// The qemu-user of the root filesystem `root` (`/` for this machine's):
+/// the upstream version its [`QEMU_USER_PROGRAM`] prints (`7.2.19`, the same
+/// format on every stack and backend), and the Debian package that
+/// installed it (dpkg's file lists), or "unknown" for each.
+pub fn qemu_user_in(root: &Path) -> (String, String) {
+    // The program is static: it runs from the host; its links are followed
+    // inside `root` (trixie's `qemu-aarch64-static` → `qemu-aarch64`).
+    let mut path = root.join(QEMU_USER_PROGRAM.trim_start_matches('/'));
+    for _ in 0..8 {
+        let Ok(target) = std::fs::read_link(&path) else { break };
+        path = match target.strip_prefix("/") {
+            Ok(inside) => root.join(inside),
+            Err(_) => path.parent().unwrap_or(root).join(target),
+        };
+    }
+    let version = program_version(&path.to_string_lossy(), "--version");
+    let package = QEMU_USER_PACKAGES
+        .iter()
+        .find(|p| {
+            let list = std::fs::read_to_string(root.join(format!("var/lib/dpkg/info/{p}.list"))).unwrap_or_default();
+            list.lines().any(|l| l == QEMU_USER_PROGRAM)
+        })
+        .map_or_else(|| "unknown".to_owned(), |p| (*p).to_owned());
+    (version, package)
+}
+
+/// The same as [`qemu_user_in`], as a shell command for a machine crosslab
+/// reaches only through commands (the vm backend's guest); its output is
+/// read by [`parse_qemu_user`].
+pub fn qemu_user_command() -> String {
+    let program = crate::quote::sh(QEMU_USER_PROGRAM);
+    format!(
+        "{program} --version | head -n 1; for p in {}; do if grep -qxF {program} /var/lib/dpkg/info/$p.list 2> /dev/null; then echo \"package $p\"; break; fi; done",
+        QEMU_USER_PACKAGES.join(" ")
+    )
+}
+
+/// The version and package in the output of [`qemu_user_command`].
+pub fn parse_qemu_user(output: &str) -> (String, String) {
+    let package = output.lines().find_map(|l| l.strip_prefix("package ")).unwrap_or("unknown");
+    (version_in(output), package.trim().to_owned())
 }
 
 /// The first version-like word of `text`'s first line ("nix-build (Nix)

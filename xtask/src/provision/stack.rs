@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use anyhow::bail;
 use xshell::Shell;
 
-use crate::machine::{dpkg_version, program_version, upstream_version};
+use crate::machine::{dpkg_version, program_version, qemu_user_in, upstream_version};
 use crate::outcome::Versions;
 use crate::provision::rootfs::{self, Recipe, Variant};
 use crate::systems::SYSTEMS;
@@ -160,38 +160,25 @@ impl Stack {
 /// one source package, so one version is the version of each system's emulator.
 const QEMU_PACKAGES: &[&str] = &["qemu-user-static", "qemu-user"];
 
-/// The emulators asked for qemu's version, in order: the static one labs
-/// register by default, then qemu-user's (Debian 14 has only that).
-const HOST_QEMU_PROGRAMS: &[&str] = &["qemu-aarch64-static", "qemu-aarch64"];
-
 impl Versions {
-    /// Reads the versions of `stack` whose root is `lower` (dpkg's record for
-    /// a Debian root; `nix-build --version` and qemu's for the host).
+    /// Reads the versions of `stack` whose root is `lower`: its Nix (dpkg's
+    /// record for a Debian root; `nix-build --version` for the host), its
+    /// qemu-user as [`qemu_user_in`] reads it, the same way on every stack.
     pub fn of(stack: &Stack, lower: &std::path::Path) -> Versions {
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned();
-        let (nix, qemu) = if stack.is_host() {
-            let qemu = HOST_QEMU_PROGRAMS
-                .iter()
-                .map(|p| program_version(p, "--version"))
-                .find(|v| v != "unknown")
-                .unwrap_or_else(|| "unknown".to_owned());
-            (program_version("nix-build", "--version"), qemu)
+        let status = std::fs::read_to_string(lower.join("var/lib/dpkg/status")).unwrap_or_default();
+        let nix = if stack.is_host() {
+            program_version("nix-build", "--version")
         } else {
-            let status = std::fs::read_to_string(lower.join("var/lib/dpkg/status")).unwrap_or_default();
-            // The root's static emulator says its own version, as the host's
-            // does (Debian's `7.2+dfsg` is qemu 7.2.19 with its fixes); dpkg's
-            // record when it cannot run here.
-            let ran = HOST_QEMU_PROGRAMS
-                .iter()
-                .map(|p| program_version(&lower.join("usr/bin").join(p).to_string_lossy(), "--version"))
-                .find(|v| v != "unknown");
-            let qemu = ran.unwrap_or_else(|| {
-                let packaged = QEMU_PACKAGES.iter().map(|p| dpkg_version(&status, p)).find(|v| v != "unknown");
-                upstream_version(&packaged.unwrap_or_else(|| "unknown".to_owned()))
-            });
-            (upstream_version(&dpkg_version(&status, "nix-bin")), qemu)
+            upstream_version(&dpkg_version(&status, "nix-bin"))
         };
-        Versions { stack: stack.name, nix, qemu, kernel }
+        let (mut qemu, qemu_package) = qemu_user_in(lower);
+        if qemu == "unknown" && !stack.is_host() {
+            // A root whose emulator cannot run here: dpkg's record, upstream part.
+            let packaged = QEMU_PACKAGES.iter().map(|p| dpkg_version(&status, p)).find(|v| v != "unknown");
+            qemu = upstream_version(&packaged.unwrap_or_else(|| "unknown".to_owned()));
+        }
+        Versions { stack: stack.name, nix, qemu, qemu_package, kernel }
     }
 }
 
@@ -205,6 +192,40 @@ mod tests {
         assert_eq!(Stack::find("trixie").unwrap().suite, Some("trixie"));
         let err = format!("{:#}", Stack::find("sid").unwrap_err());
         assert!(err.contains("unknown stack `sid`") && err.contains("bookworm (Debian 12"), "{err}");
+    }
+
+    /// Issue 18: a Debian stack's qemu was dpkg's version
+    /// (`1:10.0.13+ds-0+deb13u1`) where the host's was qemu's own (`7.2.19`).
+    /// Now it is qemu's own on every stack, read from the stack's program
+    /// (through trixie's relative link), with the package it came from.
+    #[test]
+    fn a_debian_stacks_qemu_is_the_version_its_emulator_prints_and_its_package() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let at = |p: &str| root.path().join(p);
+        for dir in ["usr/bin", "var/lib/dpkg/info"] {
+            std::fs::create_dir_all(at(dir)).unwrap();
+        }
+        std::fs::write(
+            at("usr/bin/qemu-aarch64"),
+            "#!/bin/sh\necho 'qemu-aarch64 version 10.0.13 (Debian 1:10.0.13+ds-0+deb13u1)'\necho 'Copyright (c) 2003-2025'\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(at("usr/bin/qemu-aarch64"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::symlink("qemu-aarch64", at("usr/bin/qemu-aarch64-static")).unwrap();
+        std::fs::write(at("var/lib/dpkg/info/qemu-user.list"), "/usr/bin/qemu-aarch64\n").unwrap();
+        std::fs::write(at("var/lib/dpkg/info/qemu-user-static.list"), "/usr/bin/qemu-aarch64-static\n").unwrap();
+        std::fs::write(
+            at("var/lib/dpkg/status"),
+            "Package: nix-bin\nVersion: 2.26.3+dfsg-1\n\nPackage: qemu-user-static\nVersion: 1:10.0.13+ds-0+deb13u1\n",
+        )
+        .unwrap();
+        let v = Versions::of(Stack::find("trixie").unwrap(), root.path());
+        assert_eq!((v.qemu.as_str(), v.qemu_package.as_str()), ("10.0.13", "qemu-user-static"));
+        assert_eq!(v.nix, "2.26.3", "the upstream version, as the host stack's nix-build prints it");
+        // The guest's command reads the same.
+        let said = "qemu-aarch64 version 10.0.13 (Debian 1:10.0.13+ds-0+deb13u1)\npackage qemu-user-static\n";
+        assert_eq!(crate::machine::parse_qemu_user(said), ("10.0.13".to_owned(), "qemu-user-static".to_owned()));
     }
 
     #[test]

@@ -41,7 +41,13 @@ pub fn render(labs: &[(&Plan, &LabReport)]) -> String {
             .versions
             .iter()
             .flat_map(|v| {
-                [("stack", v.stack), ("nix", v.nix.as_str()), ("qemu", v.qemu.as_str()), ("kernel", v.kernel.as_str())]
+                [
+                    ("stack", v.stack),
+                    ("nix", v.nix.as_str()),
+                    ("qemu", v.qemu.as_str()),
+                    ("qemu_package", v.qemu_package.as_str()),
+                    ("kernel", v.kernel.as_str()),
+                ]
             })
             .map(|(name, value)| format!("      <property name=\"{name}\" value=\"{}\"/>\n", attr(value)))
             .collect();
@@ -166,14 +172,16 @@ mod tests {
         report.versions = Some(crate::outcome::Versions {
             stack: "trixie",
             nix: "2.26.3+dfsg-1".into(),
-            qemu: "1:10.0.13+ds-0+deb13u1".into(),
+            qemu: "10.0.13".into(),
+            qemu_package: "qemu-user-static".into(),
             kernel: "6.18.44".into(),
         });
         let xml = super::render(&[(&plan, &report)]);
         for property in [
             r#"<property name="stack" value="trixie"/>"#,
             r#"<property name="nix" value="2.26.3+dfsg-1"/>"#,
-            r#"<property name="qemu" value="1:10.0.13+ds-0+deb13u1"/>"#,
+            r#"<property name="qemu" value="10.0.13"/>"#,
+            r#"<property name="qemu_package" value="qemu-user-static"/>"#,
             r#"<property name="kernel" value="6.18.44"/>"#,
         ] {
             assert!(xml.contains(property), "{property} in\n{xml}");

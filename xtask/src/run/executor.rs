@@ -16,6 +16,12 @@ pub trait Executor {
     /// Runs `command` under `/bin/sh -c` for at most `timeout`; the
     /// environment is the backend's (it provides `CROSSLAB_PAYLOADS`).
     fn exec(&self, command: &str, timeout: Duration) -> anyhow::Result<Execution>;
+
+    /// How long a probe with the spec's `timeout` may run here: the spec's,
+    /// unless the backend is known to be slower (a VM under TCG).
+    fn probe_timeout(&self, timeout: Duration) -> Duration {
+        timeout
+    }
 }
 
 /// Registers the plan's binfmt entries (fhs and simulated NixOS alike), then
@@ -28,7 +34,7 @@ pub fn run_plan(
     register(plan, executor)?;
     let mut verdicts = Vec::new();
     for probe in &plan.probes {
-        let execution = executor.exec(&probe.command, probe.timeout)?;
+        let execution = executor.exec(&probe.command, executor.probe_timeout(probe.timeout))?;
         let verdict = crate::outcome::judge(probe, execution);
         on_verdict(&verdict);
         verdicts.push(verdict);

@@ -119,6 +119,14 @@ impl Session {
         Ok(value)
     }
 
+    /// The guest the vm backend's labs run in (`lab shell` talks to it).
+    pub fn guest(&self) -> Option<&vm::Guest> {
+        match &self.on {
+            SessionBackend::Host(_) => None,
+            SessionBackend::Vm(guest) => Some(guest),
+        }
+    }
+
     /// The backend's name, as its reports say it.
     pub fn backend_name(&self) -> &'static str {
         match &self.on {

@@ -94,13 +94,8 @@ fn verdict_for(probe: &Probe, result: Option<&LoggedResult>, why: &str) -> Verdi
             duration: Duration::from_millis(r.duration_ms),
             output: r.output.clone(),
         },
-        None => Execution {
-            exit_code: None,
-            signal: None,
-            timed_out: false,
-            duration: Duration::ZERO,
-            output: format!("the NixOS test logged no result for this probe; {why}"),
-        },
+        // Never as expected, even for a probe expecting failure (see `judge`).
+        None => Execution::no_result(format!("the NixOS test logged no result for this probe; {why}")),
     };
     judge(probe, execution)
 }

@@ -34,6 +34,15 @@ pub fn host_programs() -> Vec<String> {
 
 /// Runs one lab in `guest`, calling `on_verdict` as each probe ends.
 pub fn run_vm(plan: &Plan, guest: &Guest, on_verdict: &mut dyn FnMut(&Verdict)) -> anyhow::Result<LabReport> {
+    set_up_lab(plan, guest)?;
+    let verdicts = run_plan(plan, guest, on_verdict)?;
+    Ok(LabReport { lab: plan.lab.name.clone(), backend: "vm", verdicts, versions: None })
+}
+
+/// Resets `guest` for `plan` (fresh store, its nix.conf, links and
+/// toolchains), before anything is registered: `lab run` and `lab shell`
+/// start a lab in the VM the same way.
+pub fn set_up_lab(plan: &Plan, guest: &Guest) -> anyhow::Result<()> {
     let nixos = plan.nixos_simulation(
         &mut |program| {
             let command = format!("set -- {}\n{}", crate::quote::sh(program), crate::plan::SHARED_OBJECTS_COMMAND);
@@ -44,9 +53,7 @@ pub fn run_vm(plan: &Plan, guest: &Guest, on_verdict: &mut dyn FnMut(&Verdict)) 
     )?;
     let compilers = LabCompilers::of(plan, Some(&guest.suite))?;
     guest.reset(&plan.nix_conf.to_nix_conf(&nixos.extra_sandbox_paths), &nixos, &compilers)?;
-    executor::register_compilers(&compilers, guest)?;
-    let verdicts = run_plan(plan, guest, on_verdict)?;
-    Ok(LabReport { lab: plan.lab.name.clone(), backend: "vm", verdicts, versions: None })
+    executor::register_compilers(&compilers, guest)
 }
 
 /// Builds or reuses the image, fetches the payloads `plans` run, makes the
@@ -86,7 +93,8 @@ pub fn boot_for(sh: &Shell, plans: &[&Plan], suite: &str) -> anyhow::Result<Gues
     Ok(guest)
 }
 
-/// The versions in the guest: its Nix, its qemu-user-static, its kernel.
+/// The versions in the guest: its Nix, its qemu-user (as the host stack's
+/// is read: [`crate::machine::qemu_user_in`]), its kernel.
 pub fn versions(guest: &Guest, stack: &'static crate::provision::stack::Stack) -> crate::outcome::Versions {
     use crate::machine::version_in;
     let ask = |command: &str| {
@@ -94,11 +102,18 @@ pub fn versions(guest: &Guest, stack: &'static crate::provision::stack::Stack) -
             .map(|e| version_in(&e.output))
             .unwrap_or_else(|_| "unknown".to_owned())
     };
+    let (qemu, qemu_package) = crate::run::executor::Executor::exec(
+        guest,
+        &crate::machine::qemu_user_command(),
+        std::time::Duration::from_secs(20),
+    )
+    .map(|e| crate::machine::parse_qemu_user(&e.output))
+    .unwrap_or_else(|_| ("unknown".to_owned(), "unknown".to_owned()));
     crate::outcome::Versions {
         stack: stack.name,
         nix: ask("nix-build --version"),
-        // Debian 14 has no qemu-<arch>-static names, only qemu-user's static qemu-<arch>.
-        qemu: ask("qemu-aarch64-static --version 2>/dev/null || qemu-aarch64 --version"),
+        qemu,
+        qemu_package,
         kernel: guest.kernel_release.clone(),
     }
 }

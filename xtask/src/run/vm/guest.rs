@@ -551,7 +551,22 @@ impl crate::run::executor::Executor for Guest {
         let script = format!("exec env -i {} /bin/sh -c {}\n", env.join(" "), quote::sh(command));
         self.call(&script, timeout)
     }
+
+    /// Under TCG every instruction of the guest is emulated, so a probe
+    /// (a compile under qemu-user inside it above all) takes several times
+    /// as long: it gets its timeout times [`TCG_SLOWDOWN`], as the rendered
+    /// NixOS check gives its probes (modules/crosslab_probe.py).
+    fn probe_timeout(&self, timeout: Duration) -> Duration {
+        match self.accel {
+            Accel::Kvm => timeout,
+            Accel::Tcg => timeout * TCG_SLOWDOWN,
+        }
+    }
 }
+
+/// How much longer a probe may take in a TCG guest: the factor
+/// `render::TCG_SLOWDOWN` gives the rendered check's probes.
+const TCG_SLOWDOWN: u32 = 5;
 
 /// Parses `<status> <millis> <base64 output>` (the output may be empty).
 fn parse_answer(rest: &str, secs: u64) -> anyhow::Result<Execution> {
