@@ -92,3 +92,23 @@ pub fn in_an_overlay_root(script: &str, purge: &[&str], fresh: bool) -> Output {
     }
     c.output().unwrap()
 }
+
+/// PIDs of the labs' holders and PID 1s (crosslab names them, see
+/// `run::holder`), of every lab on the machine. Zombies hold nothing (no
+/// mounts, no namespaces) and wait for whoever inherited them to reap them.
+pub fn lab_holders() -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        if stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')) {
+            continue;
+        }
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if comm.starts_with("crosslab-") || cmdline.starts_with(b"crosslab-") {
+            found.push(pid);
+        }
+    }
+    found
+}
