@@ -3,6 +3,7 @@
 //! output decoded for matching.
 
 use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -25,36 +26,71 @@ pub fn run_bounded(mut command: Command, timeout: Duration, cleanup: impl Fn()) 
     let start = Instant::now();
     let mut child = command.spawn().with_context(|| format!("could not execute {program}"))?;
     drop(command); // closes our copies of the pipe's write end
-    let collector = std::thread::spawn(move || collect_bounded(reader));
+    let (sender, collected) = std::sync::mpsc::channel();
+    std::thread::spawn(move || sender.send(collect_bounded(reader)));
     let pgid = child.id() as i32;
     let mut timed_out = false;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if start.elapsed() >= timeout {
+    let status = match wait_until(&mut child, start + timeout)? {
+        Some(status) => status,
+        None => {
             timed_out = true;
             // SAFETY: plain kill(2) on the child's own process group.
             unsafe { libc::kill(-pgid, libc::SIGKILL) };
             cleanup();
-            break child.wait()?;
+            child.wait()?
         }
-        std::thread::sleep(poll_interval(start.elapsed()));
     };
     let duration = start.elapsed();
     // Something the probe started may still hold the pipe open.
-    let grace = Instant::now() + Duration::from_millis(200);
-    while !collector.is_finished() && Instant::now() < grace {
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    if !collector.is_finished() {
-        // SAFETY: as above.
-        unsafe { libc::kill(-pgid, libc::SIGKILL) };
-        cleanup();
-    }
-    let output = collector.join().map_err(|_| anyhow::anyhow!("the output reader panicked"))?;
+    let output = match collected.recv_timeout(Duration::from_millis(200)) {
+        Ok(output) => output,
+        Err(_) => {
+            // SAFETY: as above.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            cleanup();
+            collected.recv().map_err(|_| anyhow::anyhow!("the output reader panicked"))?
+        }
+    };
     use std::os::unix::process::ExitStatusExt;
     Ok(Execution { exit_code: status.code(), signal: status.signal(), timed_out, duration, output })
+}
+
+/// Waits for `child` to exit until `deadline`: `None` when it is still
+/// running then. Woken by the kernel when it exits (a pidfd), so a probe
+/// costs no polling latency; polls where pidfds are missing (before 5.3).
+fn wait_until(child: &mut std::process::Child, deadline: Instant) -> anyhow::Result<Option<std::process::ExitStatus>> {
+    // SAFETY: pidfd_open on our own unreaped child; the descriptor is ours.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) } as i32;
+    if pidfd < 0 {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(Some(status));
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(poll_interval(start.elapsed()));
+        }
+    }
+    // SAFETY: a descriptor we just opened and own.
+    let pidfd = unsafe { std::os::fd::OwnedFd::from_raw_fd(pidfd) };
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = left.as_millis().min(i32::MAX as u128) as i32 + i32::from(left.subsec_micros() % 1000 != 0);
+        let mut fd = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: poll on one pollfd we own.
+        let ready = unsafe { libc::poll(&mut fd, 1, ms) };
+        if ready < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return Err(std::io::Error::last_os_error()).context("failed to wait for a probe");
+        }
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+    }
 }
 
 /// Polls often at first (most probes take milliseconds), then less.
