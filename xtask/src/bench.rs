@@ -85,16 +85,18 @@ cd /tmp && printf "%s" "$SOURCE" > hello.c
 /// mapped to itself, from outside) and mount namespaces, plus a PID
 /// namespace when `$PID_NS` is 1.
 const IN_NAMESPACES: &str = r#"set -eu
-fifo=$(mktemp -u /tmp/crosslab-bench.XXXXXX); mkfifo "$fifo"
+# The child says when it has its user namespace and waits for its maps:
+# two fifos, no polling.
+d=$(mktemp -d /tmp/crosslab-bench.XXXXXX); mkfifo "$d/up" "$d/go"
 if [ "${PID_NS:-0}" = 1 ]; then more="--pid --fork --mount-proc"; else more=; fi
-unshare --user -- sh -c 'read -r _ < "$0"; exec unshare --mount $2 -- sh -c "$1"' "$fifo" "$1" "$more" &
+unshare --user -- sh -c 'echo > "$0/up"; read -r _ < "$0/go"; exec unshare --mount $2 -- sh -c "$1"' "$d" "$1" "$more" &
 pid=$!
-while [ "$(readlink /proc/$pid/ns/user)" = "$(readlink /proc/self/ns/user)" ]; do :; done
+read -r _ < "$d/up"
 echo '0 0 4294967295' > /proc/$pid/uid_map
 echo '0 0 4294967295' > /proc/$pid/gid_map
-echo go > "$fifo"
+echo go > "$d/go"
 wait $pid
-rm -f "$fifo"
+rm -r "$d"
 "#;
 
 /// A command running the bare sequence `script` in [`IN_NAMESPACES`].

@@ -18,19 +18,7 @@ pub struct Unreadable {
     pub fix: String,
 }
 
-/// crosslab's per-user cache: `$CROSSLAB_CACHE`, else `$XDG_CACHE_HOME/crosslab`,
-/// else `~/.cache/crosslab`.
-pub fn cache_dir() -> anyhow::Result<std::path::PathBuf> {
-    use anyhow::Context;
-    if let Some(dir) = std::env::var_os("CROSSLAB_CACHE") {
-        return Ok(dir.into());
-    }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
-        return Ok(std::path::PathBuf::from(dir).join("crosslab"));
-    }
-    let home = std::env::var_os("HOME").context("neither CROSSLAB_CACHE, XDG_CACHE_HOME nor HOME is set")?;
-    Ok(std::path::PathBuf::from(home).join(".cache/crosslab"))
-}
+pub use remembered::cache_dir;
 
 /// Where the official installer links Nix for every user.
 pub const INSTALLER_PROFILE_BIN: &str = "/nix/var/nix/profiles/default/bin";

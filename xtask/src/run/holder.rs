@@ -473,7 +473,8 @@ mod tests {
         let mut out = [0u8; 20];
         let n = digits(1234, &mut out);
         assert_eq!(&out[..n], b"1234");
-        assert_eq!(&out[..digits(0, &mut out)], b"0");
+        let n = digits(0, &mut out);
+        assert_eq!(&out[..n], b"0");
         assert_eq!(parse_error("error 17 13"), Some((17, 13)));
         assert_eq!(parse_error("ready"), None);
     }

@@ -77,7 +77,8 @@ fn wait_until(child: &mut std::process::Child, deadline: Instant) -> anyhow::Res
     let pidfd = unsafe { std::os::fd::OwnedFd::from_raw_fd(pidfd) };
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let ms = left.as_millis().min(i32::MAX as u128) as i32 + i32::from(left.subsec_micros() % 1000 != 0);
+        // Rounded up: poll's 0 would return at once, a busy loop near the deadline.
+        let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
         let mut fd = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
         // SAFETY: poll on one pollfd we own.
         let ready = unsafe { libc::poll(&mut fd, 1, ms) };
