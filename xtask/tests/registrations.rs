@@ -150,7 +150,8 @@ fn the_debian_rows_are_the_packages_files_byte_for_byte() {
     // trixie: the stack's root; qemu-user ships every file in
     // /usr/share/qemu/binfmt.d, qemu-user-binfmt links the foreign ones.
     let sh = xshell::Shell::new().unwrap();
-    let trixie = xtask::provision::stack::Stack::find("trixie").unwrap().lower_root(&sh).expect("the trixie stack's root");
+    let trixie =
+        xtask::provision::stack::Stack::find("trixie").unwrap().lower_root(&sh).expect("the trixie stack's root");
     assert_eq!(plans_the_files_of("debian-trixie", &trixie.join("usr/share/qemu/binfmt.d")), SYSTEMS.len());
     assert_eq!(plans_the_files_of("debian-trixie", &trixie.join("usr/lib/binfmt.d")), 6 + 2);
 }

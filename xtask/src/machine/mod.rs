@@ -82,7 +82,9 @@ fn try_private_binfmt_misc(release: &str) -> (Result<String, String>, bool) {
         .stderr(std::process::Stdio::piped())
         .output();
     match tried {
-        Ok(out) if out.status.success() => (Ok(format!("Linux {release} mounts a private binfmt_misc for each lab")), true),
+        Ok(out) if out.status.success() => {
+            (Ok(format!("Linux {release} mounts a private binfmt_misc for each lab")), true)
+        }
         Ok(out) if String::from_utf8_lossy(&out.stderr).contains("unshare failed") => {
             (Err(format!("this user cannot make user namespaces on Linux {release}")), false)
         }

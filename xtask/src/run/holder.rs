@@ -43,34 +43,74 @@ pub enum Step {
     /// holder waits for it and exits with its status.
     ForkPid1,
     /// A directory; with `existing_ok`, as `mkdir -p` makes a parent.
-    Mkdir { path: CString, existing_ok: bool },
+    Mkdir {
+        path: CString,
+        existing_ok: bool,
+    },
     /// An empty file, the mount point of a bound file.
-    Touch { path: CString },
-    Symlink { target: CString, link: CString },
-    Tmpfs { name: CString, at: CString, options: CString },
+    Touch {
+        path: CString,
+    },
+    Symlink {
+        target: CString,
+        link: CString,
+    },
+    Tmpfs {
+        name: CString,
+        at: CString,
+        options: CString,
+    },
     /// A bind mount, read-only (keeping the flags the kernel locks in a user
     /// namespace: nosuid, nodev, noexec, atime) or not.
-    Bind { from: CString, at: CString, recursive: bool, read_only: bool },
+    Bind {
+        from: CString,
+        at: CString,
+        recursive: bool,
+        read_only: bool,
+    },
     /// A proc of the lab's PID namespace.
-    Proc { at: CString },
+    Proc {
+        at: CString,
+    },
     /// binfmt_misc: a private instance, or with `global` the host's (then
     /// already mounted is fine: `register` exists).
-    Binfmt { at: CString, register: CString, global: bool },
+    Binfmt {
+        at: CString,
+        register: CString,
+        global: bool,
+    },
     /// Opens the directory `path` as descriptor `fd`, to reach it once a
     /// mount hides it.
-    Open { path: CString, fd: RawFd },
+    Open {
+        path: CString,
+        fd: RawFd,
+    },
     /// Closes the descriptors the steps above read the host through, so no
     /// probe reaches the host through PID 1's descriptors.
-    Close { fds: Vec<RawFd> },
+    Close {
+        fds: Vec<RawFd>,
+    },
     /// `pivot_root` into `root` (a `chroot` would forbid the user namespaces
     /// Nix's sandbox makes), the old root detached and its directory removed.
     /// `old` is relative to `root`, `old_abs` the same once pivoted (`/…`).
-    Pivot { root: CString, old: CString, old_abs: CString },
+    Pivot {
+        root: CString,
+        old: CString,
+        old_abs: CString,
+    },
     /// A file with `content` and `mode`.
-    Write { path: CString, content: Vec<u8>, mode: libc::mode_t },
+    Write {
+        path: CString,
+        content: Vec<u8>,
+        mode: libc::mode_t,
+    },
     /// Execs `program` with `argv` (at most 7) and `envp` (at most 15): the
     /// last step, what PID 1 then is.
-    Exec { program: CString, argv: Vec<CString>, envp: Vec<CString> },
+    Exec {
+        program: CString,
+        argv: Vec<CString>,
+        envp: Vec<CString>,
+    },
 }
 
 /// A plan: the steps and what each does (for errors).
@@ -331,13 +371,8 @@ unsafe fn run(step: &Step) -> Result<(), i32> {
         }
         Step::Proc { at } => check(libc::mount(c"proc".as_ptr(), at.as_ptr(), c"proc".as_ptr(), 0, std::ptr::null())),
         Step::Binfmt { at, register, global } => {
-            let mounted = check(libc::mount(
-                c"binfmt_misc".as_ptr(),
-                at.as_ptr(),
-                c"binfmt_misc".as_ptr(),
-                0,
-                std::ptr::null(),
-            ));
+            let mounted =
+                check(libc::mount(c"binfmt_misc".as_ptr(), at.as_ptr(), c"binfmt_misc".as_ptr(), 0, std::ptr::null()));
             match mounted {
                 Err(_) if *global && libc::access(register.as_ptr(), libc::F_OK) == 0 => Ok(()),
                 r => r,

@@ -327,7 +327,10 @@ fn plan(setup: &Setup) -> anyhow::Result<holder::Plan> {
         // Its command line starts with its name (see [`holder::PID1_NAME`]).
         let argv = vec![c_path(holder::PID1_NAME.to_str()?)?, c_path("-c")?, c_path(script)?];
         let envp = vec![c_path("PATH=/usr/sbin:/usr/bin:/sbin:/bin")?, c_path(format!("CROSSLAB_LAB_DIR={LAB_DIR}"))?];
-        plan.push(Step::Exec { program: c_path("/bin/sh")?, argv, envp }, "executing the holder's shell (/bin/sh) in the lab's root");
+        plan.push(
+            Step::Exec { program: c_path("/bin/sh")?, argv, envp },
+            "executing the holder's shell (/bin/sh) in the lab's root",
+        );
     }
     Ok(plan)
 }
