@@ -124,6 +124,11 @@ impl Plan {
         self.steps.push((step, what.into()));
     }
 
+    /// What each step does, in order.
+    pub fn describe(&self) -> impl Iterator<Item = &str> {
+        self.steps.iter().map(|(_, what)| what.as_str())
+    }
+
     /// What step `index` does, and whether it is mounting a private
     /// binfmt_misc (which fails on kernels without binfmt_misc namespaces).
     pub fn step(&self, index: usize) -> Option<(&str, bool)> {

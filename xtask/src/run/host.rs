@@ -386,7 +386,7 @@ impl HostLab {
         let plan = plan(setup)?;
         let mut holder = Holder::spawn(&plan).context("could not fork the lab's holder")?;
         let pid = holder.id();
-        let mut stdin = holder.stdin.take();
+        let stdin = holder.stdin.take();
         let mut env = probe_env();
         if let Some(nix) = &setup.host_nix {
             env.retain(|(k, _)| *k != "PATH");
@@ -395,17 +395,18 @@ impl HostLab {
             env.push(("NIX_LIBEXEC_DIR", nix.package.join("libexec").display().to_string()));
         }
         let mut stdout = BufReader::new(holder.stdout.take().expect("piped"));
-        let mut lab = HostLab { holder, stdin: None, ns_pid: 0, in_user_ns, env };
+        // Owned by `lab` from here: on an error below its drop closes stdin,
+        // which ends the holder wherever it is.
+        let mut lab = HostLab { holder, stdin, ns_pid: 0, in_user_ns, env };
         let mut line = String::new();
         if let Some(id_map) = &id_map {
             stdout.read_line(&mut line).context("failed to read from the lab's holder")?;
             if line.trim() == "unshared" {
                 id_map.apply(pid)?;
-                stdin.as_mut().expect("piped").write_all(b"go\n").context("the lab's holder died early")?;
+                lab.stdin.as_mut().expect("piped").write_all(b"go\n").context("the lab's holder died early")?;
                 line.clear();
             }
         }
-        lab.stdin = stdin;
         if line.is_empty() {
             stdout.read_line(&mut line).context("failed to read from the lab's holder")?;
         }
@@ -418,11 +419,19 @@ impl HostLab {
             let status = lab.holder.wait().ok();
             match failed {
                 Some(((_, true), _)) => bail!(
-                    "crosslab: cannot mount a private binfmt_misc: this kernel has no binfmt_misc namespaces (they came in Linux 6.7)\n  help: run on Linux ≥ 6.7, or pass --allow-global (root) to register in the host's binfmt_misc and restore it afterwards"
+                    "cannot mount a private binfmt_misc: this kernel has no binfmt_misc namespaces (they came in Linux 6.7)\n  help: run on Linux ≥ 6.7, or pass --allow-global (root) to register in the host's binfmt_misc and restore it afterwards"
                 ),
-                Some(((what, false), errno)) => {
-                    bail!("setting up the lab failed {what}: {}", std::io::Error::from_raw_os_error(errno))
-                }
+                Some(((what, false), errno)) => bail!(
+                    "setting up the lab failed when {what}: {}{}",
+                    std::io::Error::from_raw_os_error(errno),
+                    // The first step, when it makes a user namespace: a sysctl or
+                    // AppArmor may forbid that at any time.
+                    if in_user_ns && holder::parse_error(&line).is_some_and(|(step, _)| step == 0) {
+                        "\n  help: this user may not make user namespaces here (`lab doctor` says why: a sysctl or an AppArmor policy)"
+                    } else {
+                        ""
+                    }
+                ),
                 None => bail!(
                     "setting up the lab's namespaces failed{}: {}",
                     status.map(|s| format!(" ({s})")).unwrap_or_default(),
@@ -531,5 +540,61 @@ fn child_of(pid: u32) -> anyhow::Result<u32> {
             bail!("`{path}` stayed empty");
         }
         std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{plan, Setup};
+
+    fn setup(lower: &std::path::Path, payloads: &std::path::Path, global_binfmt: bool) -> Setup {
+        Setup {
+            lower: lower.to_path_buf(),
+            payloads: payloads.to_path_buf(),
+            nix_conf: "sandbox = true\n".into(),
+            links: vec![("/run/binfmt/aarch64-linux".into(), "/usr/bin/qemu-aarch64-static".into())],
+            global_binfmt,
+            host_nix: None,
+            cache: None,
+            store_trees: Vec::new(),
+            files: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_root_binds_the_lower_roots_directories_and_copies_its_links() {
+        let lower = tempfile::tempdir().unwrap();
+        for d in ["usr", "etc", "nix", "tmp"] {
+            std::fs::create_dir(lower.path().join(d)).unwrap();
+        }
+        std::os::unix::fs::symlink("usr/bin", lower.path().join("bin")).unwrap();
+        std::fs::write(lower.path().join("a-file"), "").unwrap();
+        let steps: Vec<String> =
+            plan(&setup(lower.path(), lower.path(), false)).unwrap().describe().map(str::to_owned).collect();
+        let has = |s: &str| steps.iter().any(|step| step == s);
+        assert!(has("making the lab's user namespace"), "{steps:#?}");
+        assert!(has("binding the stack's `/usr` read-only at the lab's `/usr`"), "{steps:#?}");
+        assert!(has("binding the stack's `/etc` read-only at the lab's `/etc`"), "{steps:#?}");
+        assert!(has("linking the lab's `/bin`"), "{steps:#?}");
+        assert!(has("mounting a tmpfs at the lab's `/nix`"), "{steps:#?}");
+        assert!(has("mounting a private binfmt_misc"), "{steps:#?}");
+        assert!(has("linking the lab's `/run/binfmt/aarch64-linux`"), "{steps:#?}");
+        // The lower root's own /nix and /tmp are the lab's fresh ones; files are not bound.
+        assert!(!steps.iter().any(|s| s.contains("stack's `/nix`") || s.contains("stack's `/tmp`")), "{steps:#?}");
+        assert!(!steps.iter().any(|s| s.contains("a-file")), "{steps:#?}");
+        let pivot = steps.iter().position(|s| s == "pivoting into the lab's root").unwrap();
+        let conf = steps.iter().position(|s| s == "writing the lab's `/run/crosslab/etc/nix/nix.conf`").unwrap();
+        assert!(pivot < conf, "files are written in the lab's root: {steps:#?}");
+        assert!(!steps.iter().any(|s| s.starts_with("executing")), "PID 1 only waits: {steps:#?}");
+    }
+
+    #[test]
+    fn with_the_hosts_binfmt_misc_pid1_is_the_shell_that_restores_it() {
+        let lower = tempfile::tempdir().unwrap();
+        let steps: Vec<String> =
+            plan(&setup(lower.path(), lower.path(), true)).unwrap().describe().map(str::to_owned).collect();
+        assert!(!steps.iter().any(|s| s.contains("user namespace")), "{steps:#?}");
+        assert!(steps.iter().any(|s| s == "mounting the host's binfmt_misc"), "{steps:#?}");
+        assert_eq!(steps.last().map(String::as_str), Some("executing the holder's shell (/bin/sh) in the lab's root"));
     }
 }
