@@ -138,11 +138,12 @@ fn lab_processes() -> Vec<u32> {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
         if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
             let cmdline = String::from_utf8_lossy(&cmdline);
-            if cmdline.contains("crosslab-nix") || cmdline.contains("busybox\0sleep\x00600") {
+            if cmdline.contains("busybox\0sleep\x00600") {
                 found.push(pid);
             }
         }
     }
+    found.extend(common::lab_holders());
     found
 }
 

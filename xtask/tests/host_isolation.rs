@@ -142,7 +142,7 @@ fn kill_mid_probe(dir: &Path, extra_args: &[&str], envs: &[(&str, &str)]) -> Dur
     run.kill().unwrap(); // SIGKILL: no destructor or signal handler runs
     run.wait().unwrap();
     wait_until("the lab's processes are gone", Duration::from_secs(10), || {
-        processes_with(marker).is_empty() && processes_with("crosslab-nix").is_empty()
+        processes_with(marker).is_empty() && common::lab_holders().is_empty()
     })
 }
 

@@ -11,6 +11,7 @@ pub mod binfmt;
 pub mod elf;
 pub mod nix;
 pub mod qemu;
+pub mod remembered;
 
 /// Something of the machine that could not be read, and what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +20,8 @@ pub struct Unreadable {
     pub fix: String,
 }
 
+pub use remembered::cache_dir;
+
 /// Where the official installer links Nix for every user.
 pub const INSTALLER_PROFILE_BIN: &str = "/nix/var/nix/profiles/default/bin";
 
@@ -26,13 +29,18 @@ pub const INSTALLER_PROFILE_BIN: &str = "/nix/var/nix/profiles/default/bin";
 /// for real: a user namespace mounts binfmt_misc, which works on kernels
 /// with binfmt_misc namespaces (Linux ≥ 6.7) where user namespaces are
 /// allowed. `CROSSLAB_ASSUME_NO_BINFMT_NS` makes it say no, for the tests.
+///
+/// The kernel's answer cannot change until it reboots: it is remembered
+/// for this boot and user ([`remembered`]), so that a run does not try it
+/// again. Whether this user may make user namespaces (a sysctl, an AppArmor
+/// policy) can change at any time: that answer is not remembered.
 pub fn private_binfmt_misc() -> Result<String, String> {
     // Asked by the backend choice and by the host backend's preflight: tried once.
     static TRIED: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
-    TRIED.get_or_init(try_private_binfmt_misc).clone()
+    TRIED.get_or_init(remembered_private_binfmt_misc).clone()
 }
 
-fn try_private_binfmt_misc() -> Result<String, String> {
+fn remembered_private_binfmt_misc() -> Result<String, String> {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let release = release.trim();
     if std::env::var_os("CROSSLAB_ASSUME_NO_BINFMT_NS").is_some() {
@@ -40,6 +48,34 @@ fn try_private_binfmt_misc() -> Result<String, String> {
             "Linux {release} is taken to have no binfmt_misc namespaces (CROSSLAB_ASSUME_NO_BINFMT_NS)"
         ));
     }
+    const FILE: &str = "binfmt-namespaces";
+    // SAFETY: geteuid cannot fail and touches no memory.
+    let Some(key) = remembered::boot_id().map(|id| format!("boot {id} uid {}", unsafe { libc::geteuid() })) else {
+        return try_private_binfmt_misc(release).0;
+    };
+    match remembered::recall(FILE, &key).as_deref().and_then(|v| v.split_once('\t')) {
+        Some(("ok", why)) => return Ok(why.to_owned()),
+        Some(("no", why)) => return Err(why.to_owned()),
+        _ => {}
+    }
+    let (answer, of_the_kernel) = try_private_binfmt_misc(release);
+    if of_the_kernel {
+        let value = match &answer {
+            Ok(why) => format!("ok\t{why}"),
+            Err(why) => format!("no\t{why}"),
+        };
+        // One line per user: another boot's are stale.
+        let uid = key.rsplit_once(' ').map_or("", |(_, uid)| uid).to_owned();
+        remembered::remember(FILE, &key, &value.replace('\n', " "), |l| {
+            l.split('\t').next().is_some_and(|k| k.ends_with(&format!(" uid {uid}")))
+        });
+    }
+    answer
+}
+
+/// Tries it; also says whether the answer is the kernel's (the same until
+/// it reboots), not this user's or this moment's.
+fn try_private_binfmt_misc(release: &str) -> (Result<String, String>, bool) {
     let tried = std::process::Command::new("unshare")
         .args(["--user", "--map-root-user", "--mount", "--", "/bin/sh", "-c"])
         .arg(format!("mount -t binfmt_misc binfmt_misc {}", crate::systems::BINFMT_DIR))
@@ -48,18 +84,23 @@ fn try_private_binfmt_misc() -> Result<String, String> {
         .stderr(std::process::Stdio::piped())
         .output();
     match tried {
-        Ok(out) if out.status.success() => Ok(format!("Linux {release} mounts a private binfmt_misc for each lab")),
+        Ok(out) if out.status.success() => {
+            (Ok(format!("Linux {release} mounts a private binfmt_misc for each lab")), true)
+        }
         Ok(out) if String::from_utf8_lossy(&out.stderr).contains("unshare failed") => {
-            Err(format!("this user cannot make user namespaces on Linux {release}"))
+            (Err(format!("this user cannot make user namespaces on Linux {release}")), false)
         }
         Ok(_) if !kernel_at_least(release, 6, 7) => {
-            Err(format!("Linux {release} has no binfmt_misc namespaces (they came in 6.7)"))
+            (Err(format!("Linux {release} has no binfmt_misc namespaces (they came in 6.7)")), true)
         }
-        Ok(out) => Err(format!(
-            "Linux {release} would not mount a private binfmt_misc: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )),
-        Err(e) => Err(format!("could not execute `unshare` (util-linux): {e}")),
+        Ok(out) => (
+            Err(format!(
+                "Linux {release} would not mount a private binfmt_misc: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )),
+            false,
+        ),
+        Err(e) => (Err(format!("could not execute `unshare` (util-linux): {e}")), false),
     }
 }
 
@@ -71,7 +112,26 @@ pub fn kernel_at_least(release: &str, major: u32, minor: u32) -> bool {
 }
 
 /// The version in the first line a program prints for `flag`, or "unknown".
+/// Remembered for the program's build ([`remembered::program_key`]): a
+/// program says the same until it is replaced.
 pub fn program_version(program: &str, flag: &str) -> String {
+    const FILE: &str = "versions";
+    let Some(build) = remembered::program_key(program) else { return run_for_version(program, flag) };
+    let key = format!("{build}\t{flag}");
+    if let Some(version) = remembered::recall(FILE, &key) {
+        return version;
+    }
+    let version = run_for_version(program, flag);
+    // The same path's older builds are stale.
+    let path = build.split('\t').next().unwrap_or_default().to_owned();
+    remembered::remember(FILE, &key, &version, |l| {
+        let mut fields = l.split('\t');
+        fields.next() == Some(path.as_str()) && fields.nth(2) == Some(flag)
+    });
+    version
+}
+
+fn run_for_version(program: &str, flag: &str) -> String {
     let out = std::process::Command::new(program).arg(flag).stdin(std::process::Stdio::null()).output();
     version_in(&out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default())
 }

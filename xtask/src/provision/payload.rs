@@ -22,14 +22,7 @@ pub const DEBIAN_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg
 /// crosslab's per-user cache: `$CROSSLAB_CACHE`, else `$XDG_CACHE_HOME/crosslab`,
 /// else `~/.cache/crosslab`.
 pub fn cache_dir() -> anyhow::Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("CROSSLAB_CACHE") {
-        return Ok(PathBuf::from(dir));
-    }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
-        return Ok(PathBuf::from(dir).join("crosslab"));
-    }
-    let home = std::env::var_os("HOME").context("neither CROSSLAB_CACHE, XDG_CACHE_HOME nor HOME is set")?;
-    Ok(PathBuf::from(home).join(".cache/crosslab"))
+    crate::machine::cache_dir()
 }
 
 /// The directory holding `<system>/busybox` for every system in `systems`,

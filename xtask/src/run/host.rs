@@ -20,13 +20,15 @@
 //! `idmap.rs`), which keeps `setgroups` allowed for Nix's sandbox.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use crate::lab_paths::{LAB_DIR, NIX_CONF_DIR, PAYLOADS_DIR, PROBE_PATH, TOOLCHAINS_DIR};
+use crate::lab_paths::{LAB_CACHE_DIR, LAB_DIR, NIX_CONF_DIR, PAYLOADS_DIR, PROBE_PATH, TOOLCHAINS_DIR};
 use crate::outcome::Execution;
+use crate::run::holder::{self, Holder};
 use crate::run::idmap::IdMap;
 use crate::run::process::run_bounded;
 
@@ -125,9 +127,9 @@ impl HostNix {
 
 /// The running namespaces of one lab.
 pub struct HostLab {
-    holder: Child,
+    holder: Holder,
     /// Kept open: closing it ends the lab.
-    stdin: Option<ChildStdin>,
+    stdin: Option<std::fs::File>,
     /// PID (in the host's PID namespace) of the lab's PID 1.
     ns_pid: u32,
     in_user_ns: bool,
@@ -156,102 +158,181 @@ pub fn probe_env() -> Vec<(&'static str, String)> {
     ]
 }
 
-/// The holder's script: build the lab's root, pivot into it, then wait for
-/// stdin to close.
+/// The steps of the lab's holder ([`holder`]): its namespaces, then its root,
+/// pivoted into, then what `setup` writes there.
 ///
 /// The root is a tmpfs holding the stack's root filesystem (`/` for the host
 /// stack) entry by entry, bound read-only, beside the lab's own `/nix`
 /// (which a fresh machine does not have), `/run` and `/tmp`. An overlay of
 /// `/` would be one mount, but the kernel refuses to clone a lower layer
-/// with locked submounts, which `/` always has in a user namespace.
-/// Everything is mounted with the host's tools before `pivot_root`; a
-/// `chroot` would forbid the user namespaces Nix's sandbox makes.
-const SETUP_SCRIPT: &str = r#"set -eu
-# Descriptors first: the staging tmpfs below may hide where they live.
-exec 7< "$CROSSLAB_LOWER"
-exec 8< "$CROSSLAB_PAYLOAD_SRC"
-# The host's store (a Nix from the official installer runs from there) and
-# crosslab's cache stay reachable through fds 9 and 6 once hidden.
-if [ -n "$CROSSLAB_HOST_STORE" ]; then exec 9< /nix/store; fi
-if [ -n "$CROSSLAB_CACHE" ]; then exec 6< "$CROSSLAB_CACHE"; fi
-r=/tmp
-mount -t tmpfs -o mode=0755 crosslab-root "$r"
-for d in nix run tmp proc sys dev .old; do mkdir "$r/$d"; done
-# Every other top-level entry of the lower root, read-only: a directory is
-# bound with what is mounted below it, a link (/bin -> usr/bin) copied.
-for e in /proc/self/fd/7/* /proc/self/fd/7/.[!.]*; do
-  n=${e##*/}
-  case "$n" in nix|run|tmp|proc|sys|dev|.old|'*'|'.[!.]*') continue;; esac
-  if [ -L "$e" ]; then
-    ln -s "$(readlink "$e")" "$r/$n"
-  elif [ -d "$e" ]; then
-    mkdir "$r/$n"
-    mount --no-canonicalize --rbind "$e" "$r/$n"
-    mount -o remount,bind,ro "$r/$n"
-  fi
-done
-mount -t tmpfs -o mode=0755 crosslab-nix "$r/nix"
-# Store paths the lab's store starts with, read-only: `name source` lines.
-if [ -n "$CROSSLAB_STORE_BINDS" ]; then
-  mkdir -p "$r/nix/store"
-  printf '%s' "$CROSSLAB_STORE_BINDS" | while read -r name source; do
-    if [ -d "$source" ]; then mkdir "$r/nix/store/$name"; else : > "$r/nix/store/$name"; fi
-    # --no-canonicalize: resolved to a name, the source would be the new, empty /nix.
-    mount --no-canonicalize --bind "$source" "$r/nix/store/$name"
-    mount -o remount,bind,ro "$r/nix/store/$name"
-  done
-fi
-mount -t tmpfs -o mode=0755 crosslab-run "$r/run"
-mkdir -p "$r$CROSSLAB_LAB_DIR/payloads" "$r$CROSSLAB_LAB_DIR/etc/nix" "$r$CROSSLAB_LAB_DIR/home"
-mount --no-canonicalize --bind /proc/self/fd/8 "$r$CROSSLAB_LAB_DIR/payloads"
-mount -o remount,bind,ro "$r$CROSSLAB_LAB_DIR/payloads"
-if [ -n "$CROSSLAB_CACHE" ]; then
-  mkdir "$r$CROSSLAB_LAB_DIR/cache"
-  mount --no-canonicalize --bind /proc/self/fd/6 "$r$CROSSLAB_LAB_DIR/cache"
-  mount -o remount,bind,ro "$r$CROSSLAB_LAB_DIR/cache"
-fi
-exec 6<&- 7<&- 8<&- 9<&-
-mount -t tmpfs -o mode=1777 crosslab-tmp "$r/tmp"
-mount --rbind /dev "$r/dev"
-mount --rbind /sys "$r/sys"
-mount -t proc proc "$r/proc"
-if [ "$CROSSLAB_GLOBAL_BINFMT" = 1 ]; then
-  mount -t binfmt_misc binfmt_misc "$r/proc/sys/fs/binfmt_misc" 2>/dev/null || [ -e "$r/proc/sys/fs/binfmt_misc/register" ]
-else
-  if ! mount -t binfmt_misc binfmt_misc "$r/proc/sys/fs/binfmt_misc" 2>/dev/null; then
-    echo "crosslab: cannot mount a private binfmt_misc: this kernel has no binfmt_misc namespaces (they came in Linux 6.7)" >&2
-    exit 3
-  fi
-fi
-cd "$r"
-pivot_root . .old
-cd /
-umount -l /.old
-rmdir /.old
-if [ "$CROSSLAB_GLOBAL_BINFMT" = 1 ]; then eval "$CROSSLAB_GLOBAL_SAVE"; fi
-printf '%s' "$CROSSLAB_NIX_CONF" > $CROSSLAB_LAB_DIR/etc/nix/nix.conf
-: > $CROSSLAB_LAB_DIR/etc/nix/user.conf
-printf '%s' "$CROSSLAB_LINKS" | while read -r link target; do
-  mkdir -p "$(dirname "$link")"
-  ln -s "$target" "$link"
-done
-# The lab's files, their paths under $r: the lab's root is / now.
-r=
-eval "$CROSSLAB_WRITE_FILES"
-echo ready
-read -r _ || true
-if [ "$CROSSLAB_GLOBAL_BINFMT" = 1 ]; then
-  eval "$CROSSLAB_GLOBAL_RESTORE"
-fi
-"#;
+/// with locked submounts, which `/` always has in a user namespace; one
+/// recursive bind of `/` would leave the fresh mounts nothing to mount on
+/// where `/` has no `/nix`. The root is staged on the namespace's `/tmp`;
+/// what the staging tmpfs may hide (the lower root, the payloads,
+/// crosslab's cache, the host's store) is read through descriptors opened
+/// first.
+fn plan(setup: &Setup) -> anyhow::Result<holder::Plan> {
+    use holder::{c_path, Step};
+    let mut plan = holder::Plan::default();
+    if !setup.global_binfmt {
+        plan.push(Step::UnshareUser, "making the lab's user namespace");
+        plan.push(Step::AwaitIdMaps, "waiting for the user namespace's uid/gid maps");
+    }
+    plan.push(Step::UnshareMountPid, "making the lab's mount and PID namespaces");
+    plan.push(Step::ForkPid1, "forking the lab's PID 1");
+    // Opened in the lab's mount namespace: the kernel binds only from a
+    // mount of the caller's own namespace. The child has no descriptors
+    // above 2 here, so these are 3, 4, 5, 6.
+    let mut fds = Vec::new();
+    let mut open = |path: &Path, what: &str| -> anyhow::Result<String> {
+        let fd = 3 + fds.len() as std::os::fd::RawFd;
+        plan.push(Step::Open { path: c_path(path)?, fd }, format!("opening {what} `{}`", path.display()));
+        fds.push(fd);
+        Ok(format!("/proc/self/fd/{fd}"))
+    };
+    let lower = open(&setup.lower, "the stack's root")?;
+    let payloads = open(&setup.payloads, "the payload cache")?;
+    let host_store = match &setup.host_nix {
+        Some(_) => Some(open(Path::new("/nix/store"), "the host's Nix store")?),
+        None => None,
+    };
+    let cache = match &setup.cache {
+        Some(dir) => Some(open(dir, "crosslab's cache")?),
+        None => None,
+    };
 
-/// The store paths a lab's fresh store starts with, as the set-up script's
-/// `name source` lines: the host Nix's closure (through fd 9, the host's
-/// store) and the cached store trees (through fd 6, crosslab's cache).
-fn store_binds(setup: &Setup) -> String {
-    let closure = setup.host_nix.iter().flat_map(|n| &n.closure).map(|name| format!("{name} /proc/self/fd/9/{name}\n"));
-    let trees = setup.store_trees.iter().map(|(name, tree)| format!("{name} /proc/self/fd/6/{tree}\n"));
-    closure.chain(trees).collect()
+    let r = "/tmp";
+    let at = |path: &str| c_path(format!("{r}{path}"));
+    let tmpfs = |plan: &mut holder::Plan, name: &str, path: &str, mode: &str| -> anyhow::Result<()> {
+        let step = Step::Tmpfs { name: c_path(name)?, at: at(path)?, options: c_path(format!("mode={mode}"))? };
+        plan.push(step, format!("mounting a tmpfs at the lab's `{}`", if path.is_empty() { "/" } else { path }));
+        Ok(())
+    };
+    let mkdir = |plan: &mut holder::Plan, path: &str, existing_ok: bool| -> anyhow::Result<()> {
+        plan.push(Step::Mkdir { path: at(path)?, existing_ok }, format!("making the lab's `{path}`"));
+        Ok(())
+    };
+    let bind = |plan: &mut holder::Plan, from: &str, what: &str, path: &str, recursive: bool, read_only: bool| {
+        let step = Step::Bind { from: c_path(from)?, at: at(path)?, recursive, read_only };
+        let how = if read_only { " read-only" } else { "" };
+        plan.push(step, format!("binding {what}{how} at the lab's `{path}`"));
+        anyhow::Ok(())
+    };
+
+    tmpfs(&mut plan, "crosslab-root", "", "0755")?;
+    for d in ["/nix", "/run", "/tmp", "/proc", "/sys", "/dev", "/.old"] {
+        mkdir(&mut plan, d, false)?;
+    }
+    // Every other top-level entry of the lower root, read-only: a directory
+    // is bound with what is mounted below it, a link (/bin -> usr/bin) copied.
+    let read_lower = || format!("failed to read the stack's root `{}`", setup.lower.display());
+    let mut entries: Vec<_> =
+        std::fs::read_dir(&setup.lower).with_context(read_lower)?.collect::<Result<_, _>>().with_context(read_lower)?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if ["nix", "run", "tmp", "proc", "sys", "dev", ".old"].contains(&name) {
+            continue;
+        }
+        let path = format!("/{name}");
+        let kind = entry.file_type().with_context(read_lower)?;
+        if kind.is_symlink() {
+            let target = std::fs::read_link(entry.path()).with_context(read_lower)?;
+            let step = Step::Symlink { target: c_path(&target)?, link: at(&path)? };
+            plan.push(step, format!("linking the lab's `{path}`"));
+        } else if kind.is_dir() {
+            mkdir(&mut plan, &path, false)?;
+            bind(&mut plan, &format!("{lower}/{name}"), &format!("the stack's `{path}`"), &path, true, true)?;
+        }
+    }
+    tmpfs(&mut plan, "crosslab-nix", "/nix", "0755")?;
+    // Store paths the lab's store starts with, read-only: the host Nix's
+    // closure (through the host's store) and the cached store trees.
+    let closure = setup.host_nix.iter().flat_map(|n| &n.closure).map(|name| {
+        let host = Path::new("/nix/store").join(name);
+        (name, host, format!("{}/{name}", host_store.as_deref().unwrap_or_default()))
+    });
+    let trees = setup.store_trees.iter().map(|(name, tree)| {
+        let dir = setup.cache.as_deref().unwrap_or(Path::new("/nonexistent"));
+        (name, dir.join(tree), format!("{}/{tree}", cache.as_deref().unwrap_or_default()))
+    });
+    let store: Vec<_> = closure.chain(trees).collect();
+    if !store.is_empty() {
+        mkdir(&mut plan, "/nix/store", false)?;
+    }
+    for (name, host, through) in store {
+        let path = format!("/nix/store/{name}");
+        if host.is_dir() {
+            mkdir(&mut plan, &path, false)?;
+        } else {
+            plan.push(Step::Touch { path: at(&path)? }, format!("making the lab's `{path}`"));
+        }
+        bind(&mut plan, &through, &format!("`{}`", host.display()), &path, false, true)?;
+    }
+    tmpfs(&mut plan, "crosslab-run", "/run", "0755")?;
+    for d in ["", "/payloads", "/etc", "/etc/nix", "/home"] {
+        mkdir(&mut plan, &format!("{LAB_DIR}{d}"), true)?;
+    }
+    bind(&mut plan, &payloads, "the payload cache", PAYLOADS_DIR, false, true)?;
+    if let Some(cache) = &cache {
+        mkdir(&mut plan, LAB_CACHE_DIR, false)?;
+        bind(&mut plan, cache, "crosslab's cache", LAB_CACHE_DIR, false, true)?;
+    }
+    plan.push(Step::Close { fds }, "closing the descriptors of the host's files");
+    tmpfs(&mut plan, "crosslab-tmp", "/tmp", "1777")?;
+    bind(&mut plan, "/dev", "`/dev`", "/dev", true, false)?;
+    bind(&mut plan, "/sys", "`/sys`", "/sys", true, false)?;
+    plan.push(Step::Proc { at: at("/proc")? }, "mounting the lab's /proc");
+    let binfmt = crate::systems::BINFMT_DIR;
+    let what = if setup.global_binfmt { "mounting the host's binfmt_misc" } else { "mounting a private binfmt_misc" };
+    plan.push(
+        Step::Binfmt { at: at(binfmt)?, register: at(&format!("{binfmt}/register"))?, global: setup.global_binfmt },
+        what,
+    );
+    plan.push(
+        Step::Pivot { root: c_path(r)?, old: c_path(".old")?, old_abs: c_path("/.old")? },
+        "pivoting into the lab's root",
+    );
+
+    // The lab's root is `/` now: paths are the lab's.
+    let parents = |plan: &mut holder::Plan, path: &str| -> anyhow::Result<()> {
+        for (i, _) in path.match_indices('/').skip(1) {
+            let dir = &path[..i];
+            plan.push(Step::Mkdir { path: c_path(dir)?, existing_ok: true }, format!("making the lab's `{dir}`"));
+        }
+        Ok(())
+    };
+    let write = |plan: &mut holder::Plan, path: &str, content: &str, mode| -> anyhow::Result<()> {
+        parents(plan, path)?;
+        let step = Step::Write { path: c_path(path)?, content: content.as_bytes().to_vec(), mode };
+        plan.push(step, format!("writing the lab's `{path}`"));
+        Ok(())
+    };
+    write(&mut plan, &format!("{NIX_CONF_DIR}/nix.conf"), &setup.nix_conf, 0o644)?;
+    write(&mut plan, &format!("{NIX_CONF_DIR}/user.conf"), "", 0o644)?;
+    for (link, target) in &setup.links {
+        parents(&mut plan, link)?;
+        let step = Step::Symlink { target: c_path(target)?, link: c_path(link)? };
+        plan.push(step, format!("linking the lab's `{link}`"));
+    }
+    // The lab's files: executable, read-only.
+    for (path, content) in &setup.files {
+        write(&mut plan, path, content, 0o555)?;
+    }
+    if setup.global_binfmt {
+        // PID 1 becomes a shell that saves the host's entries and clears
+        // them, then restores them once stdin closes, however crosslab ends.
+        let script = format!("{GLOBAL_SAVE}\necho ready\nread -r _ || true\n{GLOBAL_RESTORE}");
+        // Its command line starts with its name (see [`holder::PID1_NAME`]).
+        let argv = vec![c_path(holder::PID1_NAME.to_str()?)?, c_path("-c")?, c_path(script)?];
+        let envp = vec![c_path("PATH=/usr/sbin:/usr/bin:/sbin:/bin")?, c_path(format!("CROSSLAB_LAB_DIR={LAB_DIR}"))?];
+        plan.push(
+            Step::Exec { program: c_path("/bin/sh")?, argv, envp },
+            "executing the holder's shell (/bin/sh) in the lab's root",
+        );
+    }
+    Ok(plan)
 }
 
 /// `--allow-global`: saves every entry of the host's binfmt_misc, then clears
@@ -300,51 +381,12 @@ if grep -qx disabled "$saved/.status"; then echo 0 > "$b/status"; else echo 1 > 
 impl HostLab {
     /// Creates the lab's namespaces and waits until they are ready.
     pub fn start(setup: &Setup) -> anyhow::Result<HostLab> {
-        let links: String = setup.links.iter().map(|(l, t)| format!("{l} {t}\n")).collect();
         let in_user_ns = !setup.global_binfmt;
         let id_map = if in_user_ns { Some(IdMap::for_current_user()?) } else { None };
-        let mut command = if in_user_ns {
-            // The outer shell waits until we have written its uid/gid maps.
-            let mut c = Command::new("unshare");
-            c.args(["--user", "--", "/bin/sh", "-c"])
-                .arg("read -r _ || exit 1; exec unshare --mount --pid --fork --mount-proc -- /bin/sh -c \"$0\"")
-                .arg(SETUP_SCRIPT);
-            c
-        } else {
-            let mut c = Command::new("unshare");
-            c.args(["--mount", "--pid", "--fork", "--mount-proc", "--", "/bin/sh", "-c", SETUP_SCRIPT]);
-            c
-        };
-        command
-            .env_clear()
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            .env("CROSSLAB_LAB_DIR", LAB_DIR)
-            .env("CROSSLAB_LOWER", &setup.lower)
-            .env("CROSSLAB_PAYLOAD_SRC", &setup.payloads)
-            .env("CROSSLAB_NIX_CONF", &setup.nix_conf)
-            .env("CROSSLAB_LINKS", links)
-            .env("CROSSLAB_GLOBAL_BINFMT", if setup.global_binfmt { "1" } else { "0" })
-            .env("CROSSLAB_HOST_STORE", if setup.host_nix.is_some() { "1" } else { "" })
-            .env("CROSSLAB_CACHE", setup.cache.as_deref().map(|d| d.as_os_str()).unwrap_or_default())
-            .env("CROSSLAB_WRITE_FILES", crate::provision::compilers::write_files_script(&setup.files))
-            .env("CROSSLAB_STORE_BINDS", store_binds(setup))
-            .env("CROSSLAB_GLOBAL_SAVE", GLOBAL_SAVE)
-            .env("CROSSLAB_GLOBAL_RESTORE", GLOBAL_RESTORE)
-            .current_dir("/")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut holder = command.spawn().context("could not execute `unshare` (util-linux)")?;
+        let plan = plan(setup)?;
+        let mut holder = Holder::spawn(&plan).context("could not fork the lab's holder")?;
         let pid = holder.id();
-        let mut stdin = holder.stdin.take();
-        if let Some(id_map) = &id_map {
-            if let Err(e) = wait_for_user_ns(pid).and_then(|()| id_map.apply(pid)) {
-                let _ = holder.kill();
-                let _ = holder.wait();
-                return Err(e);
-            }
-            stdin.as_mut().expect("piped").write_all(b"go\n").context("the lab's holder died early")?;
-        }
+        let stdin = holder.stdin.take();
         let mut env = probe_env();
         if let Some(nix) = &setup.host_nix {
             env.retain(|(k, _)| *k != "PATH");
@@ -352,20 +394,50 @@ impl HostLab {
             env.push(("NIX_BIN_DIR", nix.bin.display().to_string()));
             env.push(("NIX_LIBEXEC_DIR", nix.package.join("libexec").display().to_string()));
         }
+        let mut stdout = BufReader::new(holder.stdout.take().expect("piped"));
+        // Owned by `lab` from here: on an error below its drop closes stdin,
+        // which ends the holder wherever it is.
         let mut lab = HostLab { holder, stdin, ns_pid: 0, in_user_ns, env };
-        let mut stdout = BufReader::new(lab.holder.stdout.take().expect("piped"));
         let mut line = String::new();
-        stdout.read_line(&mut line).context("failed to read from the lab's holder")?;
+        if let Some(id_map) = &id_map {
+            stdout.read_line(&mut line).context("failed to read from the lab's holder")?;
+            if line.trim() == "unshared" {
+                id_map.apply(pid)?;
+                lab.stdin.as_mut().expect("piped").write_all(b"go\n").context("the lab's holder died early")?;
+                line.clear();
+            }
+        }
+        if line.is_empty() {
+            stdout.read_line(&mut line).context("failed to read from the lab's holder")?;
+        }
         if line.trim() != "ready" {
+            let failed = holder::parse_error(&line).and_then(|(step, errno)| Some((plan.step(step)?, errno)));
             let mut err = String::new();
             if let Some(mut e) = lab.holder.stderr.take() {
                 let _ = e.read_to_string(&mut err);
             }
-            let status = lab.holder.wait().ok().and_then(|s| s.code());
-            if status == Some(3) {
-                bail!("{}\n  help: run on Linux ≥ 6.7, or pass --allow-global (root) to register in the host's binfmt_misc and restore it afterwards", err.trim());
+            let status = lab.holder.wait().ok();
+            match failed {
+                Some(((_, true), _)) => bail!(
+                    "cannot mount a private binfmt_misc: this kernel has no binfmt_misc namespaces (they came in Linux 6.7)\n  help: run on Linux ≥ 6.7, or pass --allow-global (root) to register in the host's binfmt_misc and restore it afterwards"
+                ),
+                Some(((what, false), errno)) => bail!(
+                    "setting up the lab failed when {what}: {}{}",
+                    std::io::Error::from_raw_os_error(errno),
+                    // The first step, when it makes a user namespace: a sysctl or
+                    // AppArmor may forbid that at any time.
+                    if in_user_ns && holder::parse_error(&line).is_some_and(|(step, _)| step == 0) {
+                        "\n  help: this user may not make user namespaces here (`lab doctor` says why: a sysctl or an AppArmor policy)"
+                    } else {
+                        ""
+                    }
+                ),
+                None => bail!(
+                    "setting up the lab's namespaces failed{}: {}",
+                    status.map(|s| format!(" ({s})")).unwrap_or_default(),
+                    err.trim()
+                ),
             }
-            bail!("setting up the lab's namespaces failed: {}", err.trim());
         }
         lab.ns_pid = child_of(pid).context("could not find the lab's PID 1")?;
         Ok(lab)
@@ -455,20 +527,6 @@ impl Drop for HostLab {
     }
 }
 
-/// Waits until process `pid` is in a user namespace other than ours.
-fn wait_for_user_ns(pid: u32) -> anyhow::Result<()> {
-    let ours = std::fs::read_link("/proc/self/ns/user").context("failed to read /proc/self/ns/user")?;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match std::fs::read_link(format!("/proc/{pid}/ns/user")) {
-            Ok(theirs) if theirs != ours => return Ok(()),
-            Ok(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_micros(200)),
-            Ok(_) => bail!("the lab's holder did not enter a new user namespace"),
-            Err(e) => bail!("the lab's holder died before entering its user namespace: {e}"),
-        }
-    }
-}
-
 /// The only child of process `pid` (unshare's forked PID 1).
 fn child_of(pid: u32) -> anyhow::Result<u32> {
     let path = format!("/proc/{pid}/task/{pid}/children");
@@ -482,5 +540,61 @@ fn child_of(pid: u32) -> anyhow::Result<u32> {
             bail!("`{path}` stayed empty");
         }
         std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{plan, Setup};
+
+    fn setup(lower: &std::path::Path, payloads: &std::path::Path, global_binfmt: bool) -> Setup {
+        Setup {
+            lower: lower.to_path_buf(),
+            payloads: payloads.to_path_buf(),
+            nix_conf: "sandbox = true\n".into(),
+            links: vec![("/run/binfmt/aarch64-linux".into(), "/usr/bin/qemu-aarch64-static".into())],
+            global_binfmt,
+            host_nix: None,
+            cache: None,
+            store_trees: Vec::new(),
+            files: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_root_binds_the_lower_roots_directories_and_copies_its_links() {
+        let lower = tempfile::tempdir().unwrap();
+        for d in ["usr", "etc", "nix", "tmp"] {
+            std::fs::create_dir(lower.path().join(d)).unwrap();
+        }
+        std::os::unix::fs::symlink("usr/bin", lower.path().join("bin")).unwrap();
+        std::fs::write(lower.path().join("a-file"), "").unwrap();
+        let steps: Vec<String> =
+            plan(&setup(lower.path(), lower.path(), false)).unwrap().describe().map(str::to_owned).collect();
+        let has = |s: &str| steps.iter().any(|step| step == s);
+        assert!(has("making the lab's user namespace"), "{steps:#?}");
+        assert!(has("binding the stack's `/usr` read-only at the lab's `/usr`"), "{steps:#?}");
+        assert!(has("binding the stack's `/etc` read-only at the lab's `/etc`"), "{steps:#?}");
+        assert!(has("linking the lab's `/bin`"), "{steps:#?}");
+        assert!(has("mounting a tmpfs at the lab's `/nix`"), "{steps:#?}");
+        assert!(has("mounting a private binfmt_misc"), "{steps:#?}");
+        assert!(has("linking the lab's `/run/binfmt/aarch64-linux`"), "{steps:#?}");
+        // The lower root's own /nix and /tmp are the lab's fresh ones; files are not bound.
+        assert!(!steps.iter().any(|s| s.contains("stack's `/nix`") || s.contains("stack's `/tmp`")), "{steps:#?}");
+        assert!(!steps.iter().any(|s| s.contains("a-file")), "{steps:#?}");
+        let pivot = steps.iter().position(|s| s == "pivoting into the lab's root").unwrap();
+        let conf = steps.iter().position(|s| s == "writing the lab's `/run/crosslab/etc/nix/nix.conf`").unwrap();
+        assert!(pivot < conf, "files are written in the lab's root: {steps:#?}");
+        assert!(!steps.iter().any(|s| s.starts_with("executing")), "PID 1 only waits: {steps:#?}");
+    }
+
+    #[test]
+    fn with_the_hosts_binfmt_misc_pid1_is_the_shell_that_restores_it() {
+        let lower = tempfile::tempdir().unwrap();
+        let steps: Vec<String> =
+            plan(&setup(lower.path(), lower.path(), true)).unwrap().describe().map(str::to_owned).collect();
+        assert!(!steps.iter().any(|s| s.contains("user namespace")), "{steps:#?}");
+        assert!(steps.iter().any(|s| s == "mounting the host's binfmt_misc"), "{steps:#?}");
+        assert_eq!(steps.last().map(String::as_str), Some("executing the holder's shell (/bin/sh) in the lab's root"));
     }
 }

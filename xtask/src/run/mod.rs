@@ -2,6 +2,7 @@
 //! against the spec's expectation.
 
 pub mod executor;
+pub mod holder;
 pub mod host;
 pub mod idmap;
 pub mod nixos;

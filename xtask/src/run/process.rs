@@ -3,6 +3,7 @@
 //! output decoded for matching.
 
 use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -38,10 +39,12 @@ pub fn run_bounded_lines(
     let mut child = command.spawn().with_context(|| format!("could not execute {program}"))?;
     drop(command); // closes our copies of the pipe's write end
     let (lines_out, lines) = std::sync::mpsc::channel::<String>();
-    let lines_out = on_line.is_some().then_some(lines_out);
-    let collector = std::thread::spawn(move || collect_bounded(reader, lines_out));
-    let mut pass_lines = |wait: Duration| match on_line.as_mut() {
-        Some(on_line) => {
+    let streaming = on_line.is_some();
+    let lines_out = streaming.then_some(lines_out);
+    let (sender, collected) = std::sync::mpsc::channel();
+    std::thread::spawn(move || sender.send(collect_bounded(reader, lines_out)));
+    let mut pass_lines = |wait: Duration| {
+        if let Some(on_line) = on_line.as_mut() {
             if let Ok(line) = lines.recv_timeout(wait) {
                 on_line(&line);
                 while let Ok(line) = lines.try_recv() {
@@ -49,39 +52,89 @@ pub fn run_bounded_lines(
                 }
             }
         }
-        None => std::thread::sleep(wait),
     };
     let pgid = child.id() as i32;
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
+    let deadline = start + timeout;
+    // A probe is waited for on a pidfd (no polling latency); a streamed
+    // command (a `nix build` of minutes) wakes for each line it prints.
+    let exited = if streaming {
+        loop {
+            if let Some(status) = child.try_wait()? {
+                break Some(status);
+            }
+            if Instant::now() >= deadline {
+                break None;
+            }
+            pass_lines(Duration::from_millis(50));
         }
-        if start.elapsed() >= timeout {
+    } else {
+        wait_until(&mut child, deadline)?
+    };
+    let mut timed_out = false;
+    let status = match exited {
+        Some(status) => status,
+        None => {
             timed_out = true;
             // SAFETY: plain kill(2) on the child's own process group.
             unsafe { libc::kill(-pgid, libc::SIGKILL) };
             cleanup();
-            break child.wait()?;
+            child.wait()?
         }
-        pass_lines(poll_interval(start.elapsed()));
     };
     let duration = start.elapsed();
     // Something the probe started may still hold the pipe open.
-    let grace = Instant::now() + Duration::from_millis(200);
-    while !collector.is_finished() && Instant::now() < grace {
-        pass_lines(Duration::from_millis(2));
-    }
-    if !collector.is_finished() {
-        // SAFETY: as above.
-        unsafe { libc::kill(-pgid, libc::SIGKILL) };
-        cleanup();
-    }
-    let output = collector.join().map_err(|_| anyhow::anyhow!("the output reader panicked"))?;
+    let output = match collected.recv_timeout(Duration::from_millis(200)) {
+        Ok(output) => output,
+        Err(_) => {
+            // SAFETY: as above.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            cleanup();
+            collected.recv().map_err(|_| anyhow::anyhow!("the output reader panicked"))?
+        }
+    };
     // What the reader sent before it ended.
     pass_lines(Duration::ZERO);
     use std::os::unix::process::ExitStatusExt;
     Ok(Execution { exit_code: status.code(), signal: status.signal(), timed_out, duration, output })
+}
+
+/// Waits for `child` to exit until `deadline`: `None` when it is still
+/// running then. Woken by the kernel when it exits (a pidfd), so a probe
+/// costs no polling latency; polls where pidfds are missing (before 5.3).
+fn wait_until(child: &mut std::process::Child, deadline: Instant) -> anyhow::Result<Option<std::process::ExitStatus>> {
+    // SAFETY: pidfd_open on our own unreaped child; the descriptor is ours.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) } as i32;
+    if pidfd < 0 {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(Some(status));
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(poll_interval(start.elapsed()));
+        }
+    }
+    // SAFETY: a descriptor we just opened and own.
+    let pidfd = unsafe { std::os::fd::OwnedFd::from_raw_fd(pidfd) };
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        // Rounded up: poll's 0 would return at once, a busy loop near the deadline.
+        let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+        let mut fd = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: poll on one pollfd we own.
+        let ready = unsafe { libc::poll(&mut fd, 1, ms) };
+        if ready < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return Err(std::io::Error::last_os_error()).context("failed to wait for a probe");
+        }
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+    }
 }
 
 /// Polls often at first (most probes take milliseconds), then less.

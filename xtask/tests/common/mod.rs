@@ -107,3 +107,41 @@ pub fn test_packages() {
         panic!("{e}");
     }
 }
+
+/// PIDs of the labs' holders and PID 1s (crosslab names them, see
+/// `run::holder`), of every lab on the machine but this test process's own
+/// (other tests of the same binary run labs at the same time, forked from
+/// it). Zombies hold nothing (no mounts, no namespaces) and wait for
+/// whoever inherited them to reap them.
+pub fn lab_holders() -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        if stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')) {
+            continue;
+        }
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if (comm.starts_with("crosslab-") || cmdline.starts_with(b"crosslab-")) && !is_ours(pid) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Whether `pid` descends from this process.
+fn is_ours(mut pid: u32) -> bool {
+    let me = std::process::id();
+    while pid > 1 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let Some(parent) = status.lines().find_map(|l| l.strip_prefix("PPid:")?.trim().parse().ok()) else {
+            return false;
+        };
+        if parent == me {
+            return true;
+        }
+        pid = parent;
+    }
+    false
+}
