@@ -486,6 +486,8 @@ struct CheckPy {
     name: String,
     mount_binfmt_misc: String,
     registrations: Vec<RegistrationStep>,
+    /// [`crate::plan::MachineState::command`], after the registrations as every backend runs it.
+    machine_state: Option<String>,
     probes: Vec<ProbeStep>,
 }
 
@@ -513,7 +515,9 @@ impl CheckPy {
                 "mountpoint -q {BINFMT_DIR} || mount -t binfmt_misc binfmt_misc {BINFMT_DIR}"
             )),
             registrations,
-            probes: plan.probes.iter().map(ProbeStep::new).collect(),
+            machine_state: plan.machine.command().map(|c| python_text(&c, "    ")),
+            // The rendered check is no stack of crosslab's: each probe's default expectation.
+            probes: plan.probes.iter().map(|p| ProbeStep::new(&p.on_stack("nixos"))).collect(),
         }
     }
 }

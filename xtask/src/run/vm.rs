@@ -33,7 +33,12 @@ pub fn host_programs() -> Vec<String> {
 }
 
 /// Runs one lab in `guest`, calling `on_verdict` as each probe ends.
-pub fn run_vm(plan: &Plan, guest: &Guest, on_verdict: &mut dyn FnMut(&Verdict)) -> anyhow::Result<LabReport> {
+pub fn run_vm(
+    plan: &Plan,
+    guest: &Guest,
+    stack: &str,
+    on_verdict: &mut dyn FnMut(&Verdict),
+) -> anyhow::Result<LabReport> {
     let nixos = plan.nixos_simulation(&mut |program| {
         let command = format!("set -- {}\n{}", crate::quote::sh(program), crate::plan::SHARED_OBJECTS_COMMAND);
         Ok(executor::Executor::exec(guest, &command, std::time::Duration::from_secs(10))?.output)
@@ -41,7 +46,7 @@ pub fn run_vm(plan: &Plan, guest: &Guest, on_verdict: &mut dyn FnMut(&Verdict)) 
     let compilers = LabCompilers::of(plan, Some(&guest.suite))?;
     guest.reset(&plan.nix_conf.to_nix_conf(&nixos.extra_sandbox_paths), &nixos.links, &compilers)?;
     executor::register_compilers(&compilers, guest)?;
-    let verdicts = run_plan(plan, guest, on_verdict)?;
+    let verdicts = run_plan(plan, guest, stack, on_verdict)?;
     Ok(LabReport { lab: plan.lab.name.clone(), backend: "vm", verdicts, versions: None })
 }
 
