@@ -146,6 +146,21 @@ pub struct Versions {
     pub kernel: String,
 }
 
+impl Versions {
+    /// The names a table `expect-output` may give this run by: its stack,
+    /// then its Nix as `nix-<major>.<minor>` (`nix-2.8`).
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys = vec![self.stack.to_owned()];
+        let mut parts = self.nix.split('.');
+        if let (Some(major), Some(minor)) = (parts.next(), parts.next()) {
+            if major.chars().all(|c| c.is_ascii_digit()) && minor.chars().all(|c| c.is_ascii_digit()) {
+                keys.push(format!("nix-{major}.{minor}"));
+            }
+        }
+        keys
+    }
+}
+
 /// Judges one probe's execution against its expectation. A timeout is never
 /// as expected, whatever the spec expects.
 pub fn judge(probe: &Probe, execution: Execution) -> Verdict {

@@ -337,16 +337,18 @@ pub struct Expectation {
     pub contains: Vec<String>,
     /// A line the decoded output must contain exactly (e.g. `uname -m`'s answer).
     pub line: Option<String>,
-    /// `(stack, text)`: on that stack the output must contain `text`
-    /// instead of `contains` and `line` (a table `expect-output`).
+    /// `(key, text)` of a table `expect-output`: where the run's stack or
+    /// Nix version is `key` (`trixie`, `nix-2.8`), the output must contain
+    /// `text` instead of `contains` and `line`.
     pub by_stack: Vec<(String, String)>,
 }
 
 impl Expectation {
-    /// This expectation as it holds on `stack`.
-    pub fn on_stack(&self, stack: &str) -> Expectation {
+    /// This expectation as it holds for a run known by `keys`, the first
+    /// that has a text winning (a stack's name, then its Nix's `nix-X.Y`).
+    pub fn on(&self, keys: &[String]) -> Expectation {
         let mut e = self.clone();
-        if let Some((_, text)) = self.by_stack.iter().find(|(s, _)| s == stack) {
+        if let Some((_, text)) = keys.iter().find_map(|k| self.by_stack.iter().find(|(s, _)| s == k)) {
             e.contains = vec![text.clone()];
             e.line = None;
         }
@@ -402,9 +404,10 @@ impl Probe {
         format!("{}[{}]@{}", self.kind.as_str(), self.index, self.system.double)
     }
 
-    /// This probe with its expectation as it holds on `stack`.
-    pub fn on_stack(&self, stack: &str) -> Probe {
-        Probe { expect: self.expect.on_stack(stack), ..self.clone() }
+    /// This probe with its expectation as it holds for a run known by
+    /// `keys` ([`Expectation::on`]).
+    pub fn on(&self, keys: &[String]) -> Probe {
+        Probe { expect: self.expect.on(keys), ..self.clone() }
     }
 
     /// Whether the probe's system is native where it runs while the

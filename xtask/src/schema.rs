@@ -181,13 +181,14 @@ pub fn lab_schema() -> Json {
                             })),
                             ("expect", json!({ "description": "Whether the probe must pass or fail. Default \"pass\".", "enum": ["pass", "fail"] })),
                             ("expect-output", json!({
-                                "description": format!("The whole expected text of the output, which must contain it (it replaces the kind's own line): a string, or a table by stack (`default`, {}) where Nix words it differently.", spec::STACK_NAMES.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")),
+                                "description": format!("The whole expected text of the output, which must contain it (it replaces the kind's own line): a string, or a table by stack or Nix version (`default`, {}, `nix-2.8`) where Nix words it differently: a run takes its stack's text, else its Nix's, else `default`.", spec::STACK_NAMES.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")),
                                 "oneOf": [
                                     { "type": "string", "minLength": 1 },
                                     {
                                         "type": "object",
                                         "minProperties": 1,
                                         "additionalProperties": false,
+                                        "patternProperties": { "^nix-[0-9]+\\.[0-9]+$": { "type": "string", "minLength": 1 } },
                                         "properties": std::iter::once("default").chain(spec::STACK_NAMES.iter().copied()).map(|s| (s.to_owned(), json!({ "type": "string", "minLength": 1 }))).collect::<serde_json::Map<_, _>>(),
                                     },
                                 ],

@@ -311,9 +311,17 @@ impl ExpectOutput {
     }
 }
 
-/// The stacks a table `expect-output` may name besides `default`: the rows
-/// of `provision::stack` (a test keeps them in step).
-pub const STACK_NAMES: &[&str] = &["host", "bookworm", "trixie"];
+/// The stacks a table `expect-output` may name besides `default` and a Nix
+/// version (`nix-2.8`): the rows of `provision::stack` (a test keeps them in
+/// step) and `nixos`, the rendered NixOS check.
+pub const STACK_NAMES: &[&str] = &["host", "bookworm", "trixie", "nixos"];
+
+/// Whether `key` names a Nix version, `nix-<major>.<minor>`, in a table `expect-output`.
+pub fn is_nix_version_key(key: &str) -> bool {
+    key.strip_prefix("nix-").and_then(|v| v.split_once('.')).is_some_and(|(a, b)| {
+        !a.is_empty() && !b.is_empty() && a.chars().all(|c| c.is_ascii_digit()) && b.chars().all(|c| c.is_ascii_digit())
+    })
+}
 
 /// Text that only a failing run prints: an `expect = "pass"` probe expecting
 /// one of these can never hold. Each is an error message of Nix, the
@@ -1417,14 +1425,31 @@ impl Validator<'_> {
                 let allowed: Vec<&str> = std::iter::once("default").chain(STACK_NAMES.iter().copied()).collect();
                 for (stack, value) in by_stack {
                     let k = format!("{key}.{}", shown(stack));
+                    // `nix-2.8 = …` unquoted is the table `nix-2` holding `8`.
+                    if let (Value::Table(t), Some(major)) = (value, stack.strip_prefix("nix-")) {
+                        if let Some(minor) = t.keys().next().filter(|_| major.chars().all(|c| c.is_ascii_digit())) {
+                            ok = false;
+                            self.fail::<()>(
+                                Some(&k),
+                                format!("`{stack}.{minor}` unquoted is a table `{stack}` in TOML, not the Nix version {major}.{minor}"),
+                                Some(format!("quote the key: `\"nix-{major}.{minor}\" = \"…\"`")),
+                            );
+                            continue;
+                        }
+                    }
                     let text = match value {
                         Value::String(s) if s.is_empty() => empty(&k).map(|_| String::new()),
                         Value::String(s) => self.text(&k, s),
                         other => self.wrong_type(&k, "a string", other),
                     };
-                    if !allowed.contains(&stack.as_str()) {
+                    if !allowed.contains(&stack.as_str()) && !is_nix_version_key(stack) {
                         ok = false;
-                        self.bad_value::<()>(&k, stack, &allowed);
+                        let list = allowed.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ");
+                        self.fail::<()>(
+                            Some(&k),
+                            format!("`{}` is neither a stack nor a Nix version", shown(stack)),
+                            Some(format!("name a stack ({list}) or a Nix version as `nix-2.8`")),
+                        );
                         continue;
                     }
                     match text {

@@ -463,6 +463,10 @@ impl CheckNix {
     }
 }
 
+/// What a table `expect-output` knows the rendered check by: the `nixos`
+/// backend, and the Nix of nixos-25.05.
+pub const RENDERED_KEYS: [&str; 2] = ["nixos", "nix-2.28"];
+
 struct RegistrationStep {
     subtest: String,
     command: String,
@@ -516,8 +520,8 @@ impl CheckPy {
             )),
             registrations,
             machine_state: plan.machine.command().map(|c| python_text(&c, "    ")),
-            // The rendered check is no stack of crosslab's: each probe's default expectation.
-            probes: plan.probes.iter().map(|p| ProbeStep::new(&p.on_stack("nixos"))).collect(),
+            // The rendered check runs nixos-25.05's Nix 2.28.
+            probes: plan.probes.iter().map(|p| ProbeStep::new(&p.on(&RENDERED_KEYS.map(str::to_owned)))).collect(),
         }
     }
 }

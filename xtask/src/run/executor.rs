@@ -19,12 +19,13 @@ pub trait Executor {
 }
 
 /// Registers the plan's binfmt entries (fhs and simulated NixOS alike), then
-/// runs every probe in order, judged as its expectation holds on `stack`,
+/// runs every probe in order, judged as its expectation holds for a run
+/// known by `keys` (its stack, its Nix: [`crate::outcome::Versions::keys`]),
 /// calling `on_verdict` as each one ends.
 pub fn run_plan(
     plan: &Plan,
     executor: &dyn Executor,
-    stack: &str,
+    keys: &[String],
     on_verdict: &mut dyn FnMut(&Verdict),
 ) -> anyhow::Result<Vec<Verdict>> {
     register(plan, executor)?;
@@ -32,7 +33,7 @@ pub fn run_plan(
     let mut verdicts = Vec::new();
     for probe in &plan.probes {
         let execution = executor.exec(&probe.command, probe.timeout)?;
-        let verdict = crate::outcome::judge(&probe.on_stack(stack), execution);
+        let verdict = crate::outcome::judge(&probe.on(keys), execution);
         on_verdict(&verdict);
         verdicts.push(verdict);
     }

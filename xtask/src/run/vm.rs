@@ -36,7 +36,7 @@ pub fn host_programs() -> Vec<String> {
 pub fn run_vm(
     plan: &Plan,
     guest: &Guest,
-    stack: &str,
+    keys: &[String],
     on_verdict: &mut dyn FnMut(&Verdict),
 ) -> anyhow::Result<LabReport> {
     let nixos = plan.nixos_simulation(&mut |program| {
@@ -46,7 +46,7 @@ pub fn run_vm(
     let compilers = LabCompilers::of(plan, Some(&guest.suite))?;
     guest.reset(&plan.nix_conf.to_nix_conf(&nixos.extra_sandbox_paths), &nixos.links, &compilers)?;
     executor::register_compilers(&compilers, guest)?;
-    let verdicts = run_plan(plan, guest, stack, on_verdict)?;
+    let verdicts = run_plan(plan, guest, keys, on_verdict)?;
     Ok(LabReport { lab: plan.lab.name.clone(), backend: "vm", verdicts, versions: None })
 }
 
