@@ -39,9 +39,9 @@
         "checks/multiarch-uname.py" = "d27cb3f2ed6bd3d400576524fe845eac12e7906fafe8e60c5cca62369a15c486";
         "checks/nix-7783-proc-partly-hidden.nix" = "2b48b1e8f97790fd60279549738fbc7efaded91adbcfb8fb1ae8b012b21f8158";
         "checks/nix-7783-proc-partly-hidden.py" = "dce074abc1206b2bc2d6e56325cb8acd8ddbbef929c0d9ed3a7d91bdfde3db0c";
-        "checks/nix-community-infra-1916-system-feature-fix.nix" = "d6c473ccbbc799b6aed1f792766589f1482446d2682c06373f731c0546268747";
+        "checks/nix-community-infra-1916-system-feature-fix.nix" = "24c87f5b32ee53ca0990ff3d29bfc1ffe1396e1172c2fd20d42b7a7b9e6889be";
         "checks/nix-community-infra-1916-system-feature-fix.py" = "8441623a61e248d867bb2cfa2c0313ca249fd5244d7f6fc23479f1a08e918902";
-        "checks/nix-community-infra-1916-system-feature.nix" = "a2fbfc3f79bc0176bb5b50326555b742ed4b4dbc7f7e3b2f929682b0db12a1f4";
+        "checks/nix-community-infra-1916-system-feature.nix" = "1c698c1062434df30311cab3060f7c571cf2cab3a05ae47e96f6325a1a2adcf7";
         "checks/nix-community-infra-1916-system-feature.py" = "05548cc0b5202f8839a5242d2835ca723131af835e19b9d7e4c4a3f3e21b40fc";
         "checks/nixos-chroot-dynamic-emulator-fix-static.nix" = "8f1d032a9f460125b05d5dbb42e481e27c5e572155470afd20d8dd973c4cc207";
         "checks/nixos-chroot-dynamic-emulator-fix-static.py" = "3a3805484a735cd617f66867a1930974e5ed9f3a33dba1bce5709174b4c59711";

@@ -30,6 +30,7 @@ pkgs.testers.runNixOSTest {
         sandbox = true;
         extra-sandbox-paths = [ ];
         extra-platforms = [ "armv7l-linux" ];
+        system-features = [ "big-parallel" ];
       };
     };
 

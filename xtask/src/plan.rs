@@ -1016,3 +1016,60 @@ mod tests {
         assert!(command_title(&long).ends_with("x…`"));
     }
 }
+
+#[cfg(test)]
+mod report_shapes {
+    use super::*;
+
+    fn plan_of(text: &str) -> Plan<'static> {
+        let lab = Box::leak(Box::new(crate::spec::parse("t", std::path::Path::new("t.toml"), text).unwrap()));
+        Plan::new(lab, "x86_64")
+    }
+
+    #[test]
+    fn a_native_build_of_a_foreign_program_expects_that_program_s_machine_and_registers_it() {
+        let plan = plan_of(
+            "description = \"d\"\nhost = \"non-nixos\"\nsystems = [\"x86_64-linux\"]\n[binfmt]\nflags = \"PF\"\n[[probe]]\nkind = \"build\"\npayload = \"aarch64-linux\"\n",
+        );
+        assert_eq!(plan.probes[0].expect.line.as_deref(), Some("aarch64"));
+        assert!(plan.probes[0].runs_foreign_natively("x86_64"));
+        assert_eq!(plan.registrations.iter().map(|r| r.system.double).collect::<Vec<_>>(), ["aarch64-linux"]);
+        // An armv7l program as armv6l runs on the same qemu with the armv6 CPU.
+        let arm = crate::systems::NixSystem::find("armv6l-linux").unwrap();
+        let armv7 = crate::systems::NixSystem::find("armv7l-linux").unwrap();
+        assert_eq!(printed_machine(arm, armv7, "x86_64"), "armv6l");
+        let i686 = crate::systems::NixSystem::find("i686-linux").unwrap();
+        let x86 = crate::systems::NixSystem::find("x86_64-linux").unwrap();
+        assert_eq!(printed_machine(i686, x86, "x86_64"), "i686");
+    }
+
+    #[test]
+    fn expect_output_replaces_the_line_and_a_run_takes_its_stack_s_then_its_nix_s_text() {
+        let plan = plan_of(
+            "description = \"d\"\nhost = \"non-nixos\"\nsystems = [\"aarch64-linux\"]\n[[probe]]\nkind = \"build\"\nexpect-output = { default = \"new\", \"nix-2.8\" = \"old\", trixie = \"t\" }\n[[probe]]\nkind = \"build\"\nexpect-output = \"aarch64\"\n",
+        );
+        let keys = |k: &[&str]| k.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let e = &plan.probes[0].expect;
+        assert_eq!((e.on(&keys(&["bookworm", "nix-2.8"])).contains, e.on(&keys(&["bookworm", "nix-2.8"])).line), (vec!["old".to_owned()], None));
+        assert_eq!(e.on(&keys(&["trixie", "nix-2.8"])).contains, ["t"]);
+        assert_eq!(e.on(&keys(&["host", "nix-2.26"])).contains, ["new"]);
+        assert_eq!((plan.probes[1].expect.contains.clone(), plan.probes[1].expect.line.clone()), (vec!["aarch64".to_owned()], None));
+        // Met by its own text alone, not by the built-in line added to it.
+        assert!(plan.probes[1].expect.is_met(true, "building…\naarch64\n"));
+    }
+
+    #[test]
+    fn machine_state_and_system_features_are_data_of_the_plan() {
+        let plan = plan_of(
+            "description = \"d\"\nhost = \"nixos\"\nsystems = [\"aarch64-linux\"]\n[nix]\nsystem-features = [\"kvm\", \"gccarch-armv8-a\"]\n[machine]\nproc = \"partly-hidden\"\nmissing = [\"/run/binfmt\"]\n[[probe]]\nkind = \"build\"\nrequired-system-features = [\"gccarch-armv8-a\"]\n",
+        );
+        assert_eq!(plan.machine.proc_covered, ["/proc/uptime"]);
+        let command = plan.machine.command().unwrap();
+        assert!(command.contains("rm -rf -- /run/binfmt") && command.contains("mount --bind /run/crosslab-proc-cover /proc/uptime"), "{command}");
+        assert!(plan.nix_conf.to_nix_conf(&[]).contains("\nsystem-features = kvm gccarch-armv8-a\n"));
+        assert!(plan.probes[0].command.contains("--argstr features gccarch-armv8-a"), "{}", plan.probes[0].command);
+        let plain = plan_of("description = \"d\"\nhost = \"non-nixos\"\nsystems = [\"aarch64-linux\"]\n[[probe]]\nkind = \"build\"\n");
+        assert_eq!(plain.machine.command(), None);
+        assert!(!plain.nix_conf.to_nix_conf(&[]).contains("system-features"));
+    }
+}

@@ -321,6 +321,8 @@ struct CheckNix {
     sandbox: bool,
     extra_sandbox_paths: Vec<String>,
     extra_platforms: Vec<String>,
+    /// `nix.settings.system-features`, when the lab sets them (as Nix strings).
+    system_features: Option<Vec<String>>,
 }
 
 impl CheckNix {
@@ -459,6 +461,7 @@ impl CheckNix {
             sandbox: plan.nix_conf.sandbox,
             extra_sandbox_paths: sandbox_paths.iter().map(|p| quote::nix(p)).collect(),
             extra_platforms: platforms.iter().map(|p| quote::nix(p)).collect(),
+            system_features: plan.nix_conf.system_features.as_ref().map(|f| f.iter().map(|x| quote::nix(x)).collect()),
         }
     }
 }
