@@ -1050,10 +1050,16 @@ mod report_shapes {
         );
         let keys = |k: &[&str]| k.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let e = &plan.probes[0].expect;
-        assert_eq!((e.on(&keys(&["bookworm", "nix-2.8"])).contains, e.on(&keys(&["bookworm", "nix-2.8"])).line), (vec!["old".to_owned()], None));
+        assert_eq!(
+            (e.on(&keys(&["bookworm", "nix-2.8"])).contains, e.on(&keys(&["bookworm", "nix-2.8"])).line),
+            (vec!["old".to_owned()], None)
+        );
         assert_eq!(e.on(&keys(&["trixie", "nix-2.8"])).contains, ["t"]);
         assert_eq!(e.on(&keys(&["host", "nix-2.26"])).contains, ["new"]);
-        assert_eq!((plan.probes[1].expect.contains.clone(), plan.probes[1].expect.line.clone()), (vec!["aarch64".to_owned()], None));
+        assert_eq!(
+            (plan.probes[1].expect.contains.clone(), plan.probes[1].expect.line.clone()),
+            (vec!["aarch64".to_owned()], None)
+        );
         // Met by its own text alone, not by the built-in line added to it.
         assert!(plan.probes[1].expect.is_met(true, "building…\naarch64\n"));
     }
@@ -1065,10 +1071,16 @@ mod report_shapes {
         );
         assert_eq!(plan.machine.proc_covered, ["/proc/uptime"]);
         let command = plan.machine.command().unwrap();
-        assert!(command.contains("rm -rf -- /run/binfmt") && command.contains("mount --bind /run/crosslab-proc-cover /proc/uptime"), "{command}");
+        assert!(
+            command.contains("rm -rf -- /run/binfmt")
+                && command.contains("mount --bind /run/crosslab-proc-cover /proc/uptime"),
+            "{command}"
+        );
         assert!(plan.nix_conf.to_nix_conf(&[]).contains("\nsystem-features = kvm gccarch-armv8-a\n"));
         assert!(plan.probes[0].command.contains("--argstr features gccarch-armv8-a"), "{}", plan.probes[0].command);
-        let plain = plan_of("description = \"d\"\nhost = \"non-nixos\"\nsystems = [\"aarch64-linux\"]\n[[probe]]\nkind = \"build\"\n");
+        let plain = plan_of(
+            "description = \"d\"\nhost = \"non-nixos\"\nsystems = [\"aarch64-linux\"]\n[[probe]]\nkind = \"build\"\n",
+        );
         assert_eq!(plain.machine.command(), None);
         assert!(!plain.nix_conf.to_nix_conf(&[]).contains("system-features"));
     }

@@ -1042,7 +1042,11 @@ impl Validator<'_> {
                     );
                 }
                 if list.as_ref().is_some_and(|l| l[..i].contains(f)) {
-                    return self.fail(Some(&k), format!("`{}` is listed twice", shown(f)), Some("list each feature once".into()));
+                    return self.fail(
+                        Some(&k),
+                        format!("`{}` is listed twice", shown(f)),
+                        Some("list each feature once".into()),
+                    );
                 }
                 Some(())
             })
@@ -1114,8 +1118,14 @@ impl Validator<'_> {
                     if let Some(failure) = FAILURE_TEXTS.iter().find(|f| text.contains(**f)) {
                         self.fail::<()>(
                             Some(&key),
-                            format!("expects `{}` from a probe that passes, but only a failing run prints {failure:?}", shown(text)),
-                            Some("set `expect = \"fail\"` to reproduce the error, or give the text a passing run prints".into()),
+                            format!(
+                                "expects `{}` from a probe that passes, but only a failing run prints {failure:?}",
+                                shown(text)
+                            ),
+                            Some(
+                                "set `expect = \"fail\"` to reproduce the error, or give the text a passing run prints"
+                                    .into(),
+                            ),
                         );
                     }
                 }
@@ -1462,7 +1472,10 @@ impl Validator<'_> {
                     return self.fail(
                         Some(key),
                         "is an empty table, so it expects nothing".into(),
-                        Some("give `default = \"…\"` and a text per stack where it differs, e.g. `bookworm = \"…\"`".into()),
+                        Some(
+                            "give `default = \"…\"` and a text per stack where it differs, e.g. `bookworm = \"…\"`"
+                                .into(),
+                        ),
                     );
                 }
                 ok.then_some(Some(out))

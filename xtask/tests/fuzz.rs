@@ -1258,7 +1258,8 @@ fn generate(rng: &mut Rng, i: usize) -> Generated {
         machine.push(("proc".into(), s(rng.pick(&["visible", "partly-hidden"]))));
     }
     if rng.chance(20) {
-        let paths: Vec<&str> = ["/run/binfmt", "/run/user", "/run/a b/ä"].into_iter().filter(|_| rng.chance(50)).collect();
+        let paths: Vec<&str> =
+            ["/run/binfmt", "/run/user", "/run/a b/ä"].into_iter().filter(|_| rng.chance(50)).collect();
         machine.push(("missing".into(), strs(&paths)));
     }
 
@@ -1297,9 +1298,9 @@ fn generate(rng: &mut Rng, i: usize) -> Generated {
             }
         }
         // A text only a failing run prints, or a machine name, is expected of a failing run.
-        let impossible = texts.iter().any(|t| {
-            spec::FAILURE_TEXTS.iter().any(|f| t.contains(f)) || SYSTEMS.iter().any(|s| s.uname == t.trim())
-        });
+        let impossible = texts
+            .iter()
+            .any(|t| spec::FAILURE_TEXTS.iter().any(|f| t.contains(f)) || SYSTEMS.iter().any(|s| s.uname == t.trim()));
         let mut features: Vec<&str> = Vec::new();
         if row.features && rng.chance(25) {
             features = FEATURES.iter().copied().filter(|_| rng.chance(40)).collect();
@@ -1613,7 +1614,11 @@ impl Generated {
             let expected_output = match get(entries, "expect-output") {
                 Some(Val::Table(t)) => Some(spec::ExpectOutput {
                     default: text(get(&t, "default")),
-                    stacks: t.into_iter().filter(|(k, _)| k != "default").filter_map(|(k, v)| Some((k, text(Some(v))?))).collect(),
+                    stacks: t
+                        .into_iter()
+                        .filter(|(k, _)| k != "default")
+                        .filter_map(|(k, v)| Some((k, text(Some(v))?)))
+                        .collect(),
                 }),
                 other => text(other).map(|d| spec::ExpectOutput { default: Some(d), stacks: Vec::new() }),
             };

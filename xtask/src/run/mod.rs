@@ -100,9 +100,8 @@ impl Session {
 
     fn run_on_backend(&self, plan: &Plan, on_verdict: &mut dyn FnMut(&Verdict)) -> anyhow::Result<LabReport> {
         match &self.on {
-            SessionBackend::Host(env) => {
-                run_on_host(plan, env, &self.versions.keys(), on_verdict).with_context(|| format!("lab `{}` could not run", plan.lab.name))
-            }
+            SessionBackend::Host(env) => run_on_host(plan, env, &self.versions.keys(), on_verdict)
+                .with_context(|| format!("lab `{}` could not run", plan.lab.name)),
             SessionBackend::Vm(guest) => vm::run_vm(plan, guest, &self.versions.keys(), on_verdict)
                 .with_context(|| format!("lab `{}` could not run in the VM", plan.lab.name)),
         }
