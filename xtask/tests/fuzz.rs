@@ -387,7 +387,9 @@ fn matrix_rewrite_problems(lab: &Lab) -> Vec<String> {
                 if rewritten.description != lab.description {
                     problems.push(format!("for_system({}) changed the description", system.double));
                 }
-                if rewritten.nix.extra_sandbox_paths.len() != lab.nix.extra_sandbox_paths.len() {
+                // Distinct paths: the substitution writes a listed-twice interpreter once.
+                let distinct = |paths: &[String]| paths.iter().collect::<BTreeSet<_>>().len();
+                if distinct(&rewritten.nix.extra_sandbox_paths) != distinct(&lab.nix.extra_sandbox_paths) {
                     problems.push(format!("for_system({}) changed the sandbox paths", system.double));
                 }
                 let texts = |l: &Lab| -> Vec<(Option<String>, Option<spec::ExpectOutput>)> {
@@ -761,20 +763,25 @@ fn script_problem(lab: &Lab, got: &Json) -> Option<String> {
     } else {
         Vec::new()
     };
-    if steps.len() != 1 + registrations.len() + plan.probes.len() {
+    // The lab's [machine] state is one step after the registrations.
+    let state: Vec<String> = plan.machine.command().into_iter().collect();
+    if steps.len() != 1 + registrations.len() + state.len() + plan.probes.len() {
         return Some(format!(
-            "{} steps for {} registrations and {} probes",
+            "{} steps for {} registrations, {} machine state and {} probes",
             steps.len(),
             registrations.len(),
+            state.len(),
             plan.probes.len()
         ));
     }
-    for (step, command) in steps[1..].iter().zip(&registrations) {
+    for (step, command) in steps[1..].iter().zip(registrations.iter().chain(&state)) {
         if step["succeed"] != command.as_str() {
-            return Some(format!("the registration runs {}, the plan {command:?}", step["succeed"]));
+            return Some(format!("the registration or state step runs {}, the plan {command:?}", step["succeed"]));
         }
     }
-    for (step, probe) in steps[1 + registrations.len()..].iter().zip(&plan.probes) {
+    let rendered_keys = xtask::render::RENDERED_KEYS.map(str::to_owned);
+    let probes: Vec<_> = plan.probes.iter().map(|p| p.on(&rendered_keys)).collect();
+    for (step, probe) in steps[1 + registrations.len() + state.len()..].iter().zip(&probes) {
         let want = json!({
             "subtest": step["subtest"].as_str().filter(|s| s.starts_with(&format!("{}: ", probe.id()))).unwrap_or("(the probe's id)"),
             "command": probe.command,
@@ -1622,7 +1629,14 @@ impl Generated {
                 }),
                 other => text(other).map(|d| spec::ExpectOutput { default: Some(d), stacks: Vec::new() }),
             };
-            if p.run != text(get(entries, "run")) || p.expect_output != expected_output {
+            // A table's stacks in any order: TOML tables have none.
+            let sorted = |o: Option<spec::ExpectOutput>| {
+                o.map(|mut o| {
+                    o.stacks.sort();
+                    o
+                })
+            };
+            if p.run != text(get(entries, "run")) || sorted(p.expect_output.clone()) != sorted(expected_output) {
                 return Some(format!("a probe's run or expect-output is not the spec's: {p:?}"));
             }
         }

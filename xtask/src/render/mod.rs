@@ -356,7 +356,7 @@ impl CheckNix {
         // The compile probe times the host's cross compiler when one is on
         // PATH. Only a check that builds from source anyway gets nixpkgs'
         // (cross-built for it); under `checks` it would be the one big build.
-        let cross_compilers: Vec<(&NixSystem, closure::Part)> = if closure::builds_from_source(&parts) {
+        let mut cross_compilers: Vec<(&NixSystem, closure::Part)> = if closure::builds_from_source(&parts) {
             toolchains
                 .iter()
                 .filter(|(_, l)| *l == Language::C)
@@ -365,10 +365,18 @@ impl CheckNix {
         } else {
             Vec::new()
         };
+        // One compiler per command name: armv5tel and armv6l share
+        // `arm-linux-gnueabi-gcc`, which is one attribute of the node.
+        let mut seen = Vec::new();
+        cross_compilers.retain(|(s, _)| {
+            let first = !seen.contains(&s.gcc_triple);
+            seen.push(s.gcc_triple);
+            first
+        });
         let untimed: Vec<&str> = toolchains
             .iter()
             .filter(|(s, l)| *l == Language::C && closure::cross_compiler(s).is_some())
-            .filter(|(s, _)| !cross_compilers.iter().any(|(c, _)| c == s))
+            .filter(|(s, _)| !cross_compilers.iter().any(|(c, _)| c.gcc_triple == s.gcc_triple))
             .map(|(s, _)| s.double)
             .collect();
         let no_cross = if untimed.is_empty() {
