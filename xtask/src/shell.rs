@@ -40,6 +40,7 @@ impl flags::LabShell {
         let env = run::HostEnv { payloads, global_binfmt, lower: stack.lower_root(&sh)?, suite: stack.suite };
         let ns = run::start_host(&plan, &env)?;
         run::register(&plan, &ns)?;
+        run::executor::apply_machine_state(&plan, &ns)?;
 
         let interactive = std::io::stdin().is_terminal();
         let registered: Vec<String> =
