@@ -26,7 +26,7 @@
       # it. A renderer that changed is caught by `cargo test`, not here.
       rendered = {
         "checks/container-registered-emulator.nix" = "da7e91424c9d8d14a1d58595dd73130abc5736c0dbab66a544a5a449bd17519f";
-        "checks/container-registered-emulator.py" = "8d72a81162bfb38528ac575267853cc5980522ca6c9266ccc488dfa7604e0244";
+        "checks/container-registered-emulator.py" = "2a478d3383cfb9cfb0317df2891c4a81d55b0e2d2e386fe759d141dd062d2f90";
         "checks/emulated-compile-rust.nix" = "2e68c430d553f63bd4cd282d319faef0ea3948cf8008cc9122c09a3e55a40a5c";
         "checks/emulated-compile-rust.py" = "9a4135d2b3f412c631a5877eb3aaae2a7dd257ee9721c9be6dfd588575d21df5";
         "checks/emulated-compile.nix" = "acfb39208710390ed2b5fbdffda1eaf2996181e406d316d8282acb36bd668c7f";
@@ -34,46 +34,67 @@
         "checks/emulator-exec-foreign.nix" = "48ce829c6684a98085176f2766be92bb2335d8d6d062f8f9daebd5e6a6f37f6b";
         "checks/emulator-exec-foreign.py" = "d7a323bd388a506897803cf909c139aa8288668f2a81548920aec14bfbb72fc0";
         "checks/extra-platforms-unregistered.nix" = "78ad5bf8c27c7808e78214a3d01a1c5f06d3c7918d9c344970917ac72ea02d96";
-        "checks/extra-platforms-unregistered.py" = "cfcca8df3b79bededbcab0bb4b2694ea94e16201dfdf70091cb8932a988a38b5";
+        "checks/extra-platforms-unregistered.py" = "67dbfc3a344dc600d9b0482c92265e93d992d0a9b3345cb6e82a2507a5045ecd";
         "checks/multiarch-uname.nix" = "5b71ca536a65f3e5fb1b6f3763ae18a8281a067cdf3f82c9647ee8a62ca2d04b";
         "checks/multiarch-uname.py" = "d27cb3f2ed6bd3d400576524fe845eac12e7906fafe8e60c5cca62369a15c486";
+        "checks/nix-7783-proc-partly-hidden.nix" = "c317fe2af7626c8f722b3ed7b947965d9b788297def9c8c51d86b285830b0830";
+        "checks/nix-7783-proc-partly-hidden.py" = "dce074abc1206b2bc2d6e56325cb8acd8ddbbef929c0d9ed3a7d91bdfde3db0c";
+        "checks/nix-community-infra-1916-system-feature-fix.nix" = "0fa4307f3dc8106fa128eb30d11f084788e8015643bbb2d809c66c16c7c62ed5";
+        "checks/nix-community-infra-1916-system-feature-fix.py" = "8441623a61e248d867bb2cfa2c0313ca249fd5244d7f6fc23479f1a08e918902";
+        "checks/nix-community-infra-1916-system-feature.nix" = "ef368fc68dd16633c8bd86b7a3c4f899afe07964c69246e4763bcecb2da3d0fd";
+        "checks/nix-community-infra-1916-system-feature.py" = "05548cc0b5202f8839a5242d2835ca723131af835e19b9d7e4c4a3f3e21b40fc";
         "checks/nixos-chroot-dynamic-emulator-fix-static.nix" = "6334e526b80e8161970d046e32690a0c09370c95f604f35996117e2082b33852";
         "checks/nixos-chroot-dynamic-emulator-fix-static.py" = "3a3805484a735cd617f66867a1930974e5ed9f3a33dba1bce5709174b4c59711";
         "checks/nixos-chroot-dynamic-emulator.nix" = "d4bbf98f787cc2bdbc18702dc21dd6be7e4fc91d3158fead9f0e6f8a7a6bb3a9";
         "checks/nixos-chroot-dynamic-emulator.py" = "c30c4b27a4e388a7f7c51292f8b8ff033c9c70e0667b18636edec3aab39228a0";
         "checks/nixos-static-emulators.nix" = "b69173f5a1972b6d004a5cbafe8358095118b84188eb3c727f80b3edccb45f1c";
-        "checks/nixos-static-emulators.py" = "b9acba9e5f518f151378f270b43afa5772122e4a61b4e88061d63ac514a7f22b";
+        "checks/nixos-static-emulators.py" = "08411f80ee4a3883aaa9d6ddf6c6067e2713794c99c930dc3d75058f46e685d8";
         "checks/nixos-vm-aarch64.nix" = "20f1dcc4088d249c9160612d8d71ed52584d0f11242bb618cea480ff3329174f";
-        "checks/nixos-vm-aarch64.py" = "b77afd9b6c6af81af3ef6ff5c91c83ce48d95e571fb546d22f933159612021e8";
+        "checks/nixos-vm-aarch64.py" = "abd9571e20a74aa2626326b4e3906c27b2a121ce50b5646233262468c8b5d11f";
         "checks/nixos-vm-riscv64.nix" = "fa98bb9ea71bc90dc997f67e106863a62ca04616b291042ad04d29b0ec150332";
-        "checks/nixos-vm-riscv64.py" = "eba081d59f2168cfd0128db25d357e59bbdc8809c9a264c4734ef0712c9cd04b";
+        "checks/nixos-vm-riscv64.py" = "66bc25f03a85bc0caef99d5bf5f0839cd7f871bf0d0398f056b25bfedbb24d4d";
+        "checks/nixos-wsl-552-run-binfmt-missing.nix" = "c99230a69469a31a47950ff9f44d8743fd3ffd9ffea990569863962f214ae5bb";
+        "checks/nixos-wsl-552-run-binfmt-missing.py" = "bc2245b76ea39f4535512f1c275d642c2b9d44baa1f0cc8c086a1d61cf6c8748";
+        "checks/nixpkgs-61537-ci.nix" = "e2dddd480aca3c03bc8cd61b51306036dcd9639954e525b7383bd9c8576403de";
+        "checks/nixpkgs-61537-ci.py" = "824ea66d91073795a056354446bf06152c4f126f91974ece107318362ba74259";
+        "checks/nixpkgs-61537-laptop.nix" = "6267744ea8fbeb49636385849f7645d6f49ef51eb45b23af017ce25627ce0f38";
+        "checks/nixpkgs-61537-laptop.py" = "6010825c4f7948cedab067360e3bfc5e8dd0b46d977f21820ea4b7b624df941f";
         "checks/non-nixos-aarch64-fix-f.nix" = "979959ee21518f0e83e06f5bf3d3935ef3a377b4680a67c39f999625148561d8";
-        "checks/non-nixos-aarch64-fix-f.py" = "1d4e5be08c95a2573fc68e8e370cd6461d90ae5d10403ba450fe7ca51a96de4a";
+        "checks/non-nixos-aarch64-fix-f.py" = "6f89c6aba3fc2cae854bd69d8a7028da06eeea9d5f30e470c0e1ac86178adc87";
         "checks/non-nixos-aarch64-fix-sandbox-path.nix" = "7898a8eb557ffce2b48dab97587b5a0baedbdec3b1fa0de10312aa6bb6ba5f7e";
-        "checks/non-nixos-aarch64-fix-sandbox-path.py" = "8bf045e0b4b23bf68d3ecf204af1b5d5ddafc8b1c6376889869651512a38ea47";
+        "checks/non-nixos-aarch64-fix-sandbox-path.py" = "3ea1f2f5aed756abf9ef0ea1e7171045ee3134f6a773a2c6151a66aebaac57f2";
         "checks/non-nixos-aarch64-no-sandbox.nix" = "bc50428c2fc568d74899b724166f04700a13629f916937a98223b2ff427f53fe";
-        "checks/non-nixos-aarch64-no-sandbox.py" = "771611acfdbe4c71693e99aadfc5d2c4e919ee26249b5a1686a396b696fad1aa";
+        "checks/non-nixos-aarch64-no-sandbox.py" = "d13812c100371f805f8f483c1574300b0434f8221412cf12cf5c0eaadd633490";
         "checks/non-nixos-aarch64.nix" = "223f588a8fc85446584a292c52bc46df646a008a4953c62e82434baa6607977d";
-        "checks/non-nixos-aarch64.py" = "499bd68fd3ad50e2d2eb543e0365640f1a75bd8a06e296397ee11be4cc014bce";
+        "checks/non-nixos-aarch64.py" = "1d2c7696ca0a1e98cab8ace4f6f9bc434558a7a8d4e5d10bbf9ed524f4f8e865";
+        "checks/raspberry-pi-nix-129-platform-missing.nix" = "3558376e2eb1030c350b46a4bf31b514cdd97edcf42abf2d5e5ea5694e6e7b2a";
+        "checks/raspberry-pi-nix-129-platform-missing.py" = "d66f9fb06a746ff787052aae8e74207a84d6012c2149862370d464e47af87734";
         "checks/self-exec-under-emulation.nix" = "a20203c49f8a53677d29dd59f8a0cb01818dbaaf1166e405590a115794c81bd8";
         "checks/self-exec-under-emulation.py" = "1e3a6e268f6f640871dd2ceff47ab0ce5fa5975b11b69fad50756a927765e90f";
         "checks/wrapped-interpreter-env-shebang.nix" = "ad34c8017f22b7caa791a0b664cd683d0157830e817a7ec05607aa7f5eff7c72";
-        "checks/wrapped-interpreter-env-shebang.py" = "f5c1c3eaa1142ccc98b322e92811df7eb32d7b2b8484ed17c31fee48da9d3e7a";
+        "checks/wrapped-interpreter-env-shebang.py" = "ca597daed1e18cd62e5e2b797f5e848780bd1a1a965c76f7d3d66900f9902251";
         "labs/container-registered-emulator.toml" = "7dd99fa7581b9b55bb4d808334952c051a8d1a11af4df0532c8287ddd1d7afbf";
         "labs/emulated-compile-rust.toml" = "26392db08aa2db2b45d6084252561f48f5e2ba27b49530aa877af5adc825b5ce";
         "labs/emulated-compile.toml" = "7a3fe4563ced770bec7e628e8a0ac446ca7cb89129795073c68bee3b20e5e3fd";
         "labs/emulator-exec-foreign.toml" = "8133dfb4db61ab68321f149279ac89c13746cf4e86bd3d260facb07ff2a008f1";
         "labs/extra-platforms-unregistered.toml" = "e339a8eef9950dac6b10bf25fd985a4e51788522f3d235ebe05ce7f212eeb347";
         "labs/multiarch-uname.toml" = "f06983738e456977a40814c108b736dc58be16382d447d4f6f21d986a0a1f767";
+        "labs/nix-7783-proc-partly-hidden.toml" = "45aa80cdea86435e7588345cced3724e67bb913bc8f08f0e8096880de9d67b76";
+        "labs/nix-community-infra-1916-system-feature-fix.toml" = "643f09a907e83826027c15fab38a9679b7043d2e7abed552730671a95975191f";
+        "labs/nix-community-infra-1916-system-feature.toml" = "019197da626c28faba26e22d95486f96fa4e6e5714e86eda685ef6b0346fa8b5";
         "labs/nixos-chroot-dynamic-emulator-fix-static.toml" = "4a11e27b16a0bfa5d260dad84c04b80cca89d1736da5dc9782c6a8934da8b2d7";
         "labs/nixos-chroot-dynamic-emulator.toml" = "b45ded9d9bb06c70bc8ac86e6860fcbcccccd9dd540560c5c0b2e072f773918f";
         "labs/nixos-static-emulators.toml" = "d4804cf48fff86ccce3ab171ceed151002d4d1290ba6c143ef0a91196214b3f3";
         "labs/nixos-vm-aarch64.toml" = "632ae6ecd7af188902b67823a05940d764834002939214d9545a7f7ef85b4c46";
         "labs/nixos-vm-riscv64.toml" = "e5591e532feabfecc1976758202fa9031acca60c57932d32e4d901e5d3972e3d";
+        "labs/nixos-wsl-552-run-binfmt-missing.toml" = "903fe14164465d109b817503e6e1714a7908f25582f56b16c664bbee38b3f047";
+        "labs/nixpkgs-61537-ci.toml" = "58259b4f3e8b2d1ce2cc12fb1d33737bc6da4e0a8bf790c22dfcea1d28d31d29";
+        "labs/nixpkgs-61537-laptop.toml" = "687856dc2ea76d8995500ca53b5fe1ee6d626cdaa2ebcb6aa310dc611eb808a8";
         "labs/non-nixos-aarch64-fix-f.toml" = "d3799a219ac81316577491117448e2e32b594261d517062ae86f57e4ef3727ad";
         "labs/non-nixos-aarch64-fix-sandbox-path.toml" = "e996f3c37096a3b400db2f0bfc7e646546fd51de159bef38e257588e04e16c87";
         "labs/non-nixos-aarch64-no-sandbox.toml" = "e4b89e5aa37c57d19508a192b4ddb134ce491f936f288d08c4b2626ee8fa437d";
         "labs/non-nixos-aarch64.toml" = "faf1aabb681cffa501ca22ad5fc7c51e43d7d5b3e9d37e7cd5c791ae46dc1a7b";
+        "labs/raspberry-pi-nix-129-platform-missing.toml" = "f1ade7e19d7d78d8bc4f03650183e4be8bb2c0a37e8d0f251eaf8dbf5a17801b";
         "labs/self-exec-under-emulation.toml" = "93bb7b62bf64c525c86f18195a498c2ac80dd7910719e15f72d555f57d072df0";
         "labs/wrapped-interpreter-env-shebang.toml" = "a5942d9e29dcd71104c43b1121580b9bab110351cb04a0a43ea70fca5a902d3d";
       };
@@ -112,6 +133,18 @@
           pkgs = pkgsFrom "nixpkgs";
           pkgsOn = pkgsOnFrom "nixpkgs";
         };
+        "nix-7783-proc-partly-hidden" = import ./checks/nix-7783-proc-partly-hidden.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "nix-community-infra-1916-system-feature" = import ./checks/nix-community-infra-1916-system-feature.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "nix-community-infra-1916-system-feature-fix" = import ./checks/nix-community-infra-1916-system-feature-fix.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
         "nixos-chroot-dynamic-emulator" = import ./checks/nixos-chroot-dynamic-emulator.nix {
           pkgs = pkgsFrom "nixpkgs";
           pkgsOn = pkgsOnFrom "nixpkgs";
@@ -128,6 +161,18 @@
           pkgs = pkgsFrom "nixpkgs";
           pkgsOn = pkgsOnFrom "nixpkgs";
         };
+        "nixos-wsl-552-run-binfmt-missing" = import ./checks/nixos-wsl-552-run-binfmt-missing.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "nixpkgs-61537-ci" = import ./checks/nixpkgs-61537-ci.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "nixpkgs-61537-laptop" = import ./checks/nixpkgs-61537-laptop.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
         "non-nixos-aarch64" = import ./checks/non-nixos-aarch64.nix {
           pkgs = pkgsFrom "nixpkgs";
           pkgsOn = pkgsOnFrom "nixpkgs";
@@ -141,6 +186,10 @@
           pkgsOn = pkgsOnFrom "nixpkgs";
         };
         "non-nixos-aarch64-no-sandbox" = import ./checks/non-nixos-aarch64-no-sandbox.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "raspberry-pi-nix-129-platform-missing" = import ./checks/raspberry-pi-nix-129-platform-missing.nix {
           pkgs = pkgsFrom "nixpkgs";
           pkgsOn = pkgsOnFrom "nixpkgs";
         };

@@ -63,6 +63,9 @@ pkgs.testers.runNixOSTest {
         sandbox = {{ sandbox }};
         extra-sandbox-paths = [ {% for path in extra_sandbox_paths %}{{ path }} {% endfor %}];
         extra-platforms = [ {% for system in extra_platforms %}{{ system }} {% endfor %}];
+{%- if let Some(features) = system_features %}
+        system-features = [ {% for feature in features %}{{ feature }} {% endfor %}];
+{%- endif %}
       };
     };
 

@@ -13,6 +13,10 @@ with subtest("binfmt_misc is mounted"):
 with subtest({{ registration.subtest }}):
     machine.succeed({{ registration.command }})
 {% endfor %}
+{%- if let Some(state) = machine_state %}
+with subtest("the machine is in the state the lab's [machine] describes"):
+    machine.succeed({{ state }})
+{% endif %}
 {%- for probe in probes %}
 with subtest({{ probe.subtest }}):
     status, output, seconds = run_probe(

@@ -70,6 +70,12 @@ impl flags::Show {
         for text in plan.nix_conf.to_nix_conf(&nixos.extra_sandbox_paths).lines() {
             line(format!("  {text}"));
         }
+        if let Some(state) = plan.machine.command() {
+            line("\nthe machine's state ([machine]), once the entries are registered:".to_owned());
+            for text in state.lines() {
+                line(format!("  {text}"));
+            }
+        }
         line(format!("\nprobes (on {}):", plan.host_arch));
         for probe in &plan.probes {
             line(format!("\n  {}  {}", probe.id(), probe.title));
@@ -77,6 +83,9 @@ impl flags::Show {
             for text in probe.command.lines() {
                 line(format!("    $ {text}"));
             }
+        }
+        for note in crate::report::notes::notes(&plan) {
+            line(format!("\nnote: {note}"));
         }
         // What `nix flake check` fetches and builds for the lab's rendered check.
         let rendered = Plan::new(&lab, crate::render::VM_HOST_ARCH);

@@ -243,6 +243,7 @@ fn not_run(job: &Job, session: &run::Session) -> anyhow::Result<serde_json::Valu
         host: job.host,
         backend: session.backend_name(),
         summary: report::JsonSummary::default(),
+        notes: Vec::new(),
         probes: Vec::new(),
     })?;
     lab["versions"] = serde_json::to_value(&session.versions)?;

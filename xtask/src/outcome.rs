@@ -171,6 +171,19 @@ impl Versions {
     pub fn tools(&self) -> String {
         format!("Nix {}, qemu {}", self.nix, self.qemu)
     }
+
+    /// The names a table `expect-output` may give this run by: its stack,
+    /// then its Nix as `nix-<major>.<minor>` (`nix-2.8`).
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys = vec![self.stack.to_owned()];
+        let mut parts = self.nix.split('.');
+        if let (Some(major), Some(minor)) = (parts.next(), parts.next()) {
+            if major.chars().all(|c| c.is_ascii_digit()) && minor.chars().all(|c| c.is_ascii_digit()) {
+                keys.push(format!("nix-{major}.{minor}"));
+            }
+        }
+        keys
+    }
 }
 
 /// Judges one probe's execution against its expectation. A timeout, or no

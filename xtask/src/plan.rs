@@ -29,7 +29,56 @@ pub struct Plan<'a> {
     /// Entries to register (by hand for `fhs`; by NixOS's module for `nixos`).
     pub registrations: Vec<Registration>,
     pub nix_conf: NixConf,
+    /// The host state the lab's `[machine]` describes, which every backend
+    /// applies once its lab is set up.
+    pub machine: MachineState,
     pub probes: Vec<Probe>,
+}
+
+/// Host state a report describes (`[machine]`), as data: every backend
+/// applies [`MachineState::command`] in one place, once the lab's entries
+/// are registered (`run::executor::run_plan`; the rendered check's step
+/// after its registrations).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MachineState {
+    /// binfmt_misc is unmounted: the lab's private instance stays (empty),
+    /// so no entry of the host's is used either.
+    pub binfmt_misc_unmounted: bool,
+    /// Files in `/proc` with a file mounted over them, which makes `/proc`
+    /// not fully visible: the kernel then refuses a fresh proc mount in a
+    /// new user namespace (nix#7783; `/proc/uptime` as DESIGN.md measured).
+    pub proc_covered: Vec<&'static str>,
+    /// Paths removed (the lab's own, under `/run`).
+    pub missing: Vec<String>,
+}
+
+impl MachineState {
+    /// What is mounted over a covered `/proc` file: an empty file of the lab's.
+    pub const PROC_COVER: &'static str = "/run/crosslab-proc-cover";
+
+    /// The shell command that puts the machine in this state; `None` when
+    /// it is the default (nothing to do).
+    pub fn command(&self) -> Option<String> {
+        let mut lines = Vec::new();
+        for path in &self.missing {
+            lines.push(format!("rm -rf -- {}", quote::sh(path)));
+        }
+        if !self.proc_covered.is_empty() {
+            lines.push(format!(": > {}", Self::PROC_COVER));
+            for file in &self.proc_covered {
+                lines.push(format!("mount --bind {} {}", Self::PROC_COVER, quote::sh(file)));
+            }
+        }
+        if self.binfmt_misc_unmounted {
+            lines.push(format!("umount {BINFMT_DIR}"));
+        }
+        (!lines.is_empty()).then(|| lines.join("\n"))
+    }
+
+    /// The shell command a reused machine (the vm guest) runs before the
+    /// next lab, so no lab inherits this state: every cover unmounted and
+    /// binfmt_misc mounted again (the paths are the next lab's to make).
+    pub const UNDO: &'static str = "while umount /proc/uptime 2>/dev/null; do :; done\nmountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc";
 }
 
 /// One binfmt_misc entry.
@@ -353,6 +402,8 @@ pub struct NixConf {
     /// that emulate a system).
     pub extra_sandbox_paths: Vec<String>,
     pub extra_platforms: Vec<String>,
+    /// `system-features`, when the lab sets them (else Nix's default).
+    pub system_features: Option<Vec<String>>,
 }
 
 impl NixConf {
@@ -361,12 +412,16 @@ impl NixConf {
     pub fn to_nix_conf(&self, extra: &[String]) -> String {
         let mut paths = self.extra_sandbox_paths.clone();
         paths.extend(extra.iter().cloned());
-        format!(
+        let mut conf = format!(
             "sandbox = {}\nsandbox-fallback = false\nextra-sandbox-paths = {}\nextra-platforms = {}\nsubstituters =\nbuild-users-group =\nexperimental-features = nix-command\n",
             self.sandbox,
             paths.join(" "),
             self.extra_platforms.join(" "),
-        )
+        );
+        if let Some(features) = &self.system_features {
+            conf.push_str(&format!("system-features = {}\n", features.join(" ")));
+        }
+        conf
     }
 }
 
@@ -378,9 +433,25 @@ pub struct Expectation {
     pub contains: Vec<String>,
     /// A line the decoded output must contain exactly (e.g. `uname -m`'s answer).
     pub line: Option<String>,
+    /// `(key, text)` of a table `expect-output`: where the run's stack or
+    /// Nix version is `key` (`trixie`, `nix-2.8`), the output must contain
+    /// `text` instead of `contains` and `line`.
+    pub by_stack: Vec<(String, String)>,
 }
 
 impl Expectation {
+    /// This expectation as it holds for a run known by `keys`, the first
+    /// that has a text winning (a stack's name, then its Nix's `nix-X.Y`).
+    pub fn on(&self, keys: &[String]) -> Expectation {
+        let mut e = self.clone();
+        if let Some((_, text)) = keys.iter().find_map(|k| self.by_stack.iter().find(|(s, _)| s == k)) {
+            e.contains = vec![text.clone()];
+            e.line = None;
+        }
+        e.by_stack.clear();
+        e
+    }
+
     /// Whether an outcome meets this expectation.
     pub fn is_met(&self, passed: bool, output: &str) -> bool {
         let status_ok = passed == (self.status == Expect::Pass);
@@ -397,6 +468,9 @@ impl Expectation {
         }
         if let Some(l) = &self.line {
             s.push_str(&format!(", prints the line {l:?}"));
+        }
+        for (stack, text) in &self.by_stack {
+            s.push_str(&format!(" (on {stack}: output contains {text:?})"));
         }
         s
     }
@@ -425,13 +499,41 @@ impl Probe {
     pub fn id(&self) -> String {
         format!("{}[{}]@{}", self.kind.as_str(), self.index, self.system.double)
     }
+
+    /// This probe with its expectation as it holds for a run known by
+    /// `keys` ([`Expectation::on`]).
+    pub fn on(&self, keys: &[String]) -> Probe {
+        Probe { expect: self.expect.on(keys), ..self.clone() }
+    }
+
+    /// Whether the probe's system is native where it runs while the
+    /// program it runs is not: it works only through the host's
+    /// binfmt_misc (nixpkgs#61537).
+    pub fn runs_foreign_natively(&self, host_arch: &str) -> bool {
+        matches!(self.kind, ProbeKind::Build | ProbeKind::Exec)
+            && self.system.native_on.contains(&host_arch)
+            && !self.payload.native_on.contains(&host_arch)
+    }
+}
+
+/// What `uname -m` prints for the payload of `payload` run as a probe of
+/// `system`: the system's machine when the same emulator (or the same CPU,
+/// with its personality) runs both, else the payload's own — a foreign
+/// program in a native build runs through its own binfmt_misc entry.
+pub fn printed_machine(system: &NixSystem, payload: &NixSystem, host_arch: &str) -> &'static str {
+    let native = |s: &NixSystem| s.native_on.contains(&host_arch);
+    if payload.double == system.double || payload.qemu == system.qemu || (native(payload) && native(system)) {
+        system.uname
+    } else {
+        payload.uname
+    }
 }
 
 /// The Nix expression the `build` probe builds: a derivation for the target
 /// system whose builder is the payload's busybox, so no nixpkgs is needed.
 /// A payload outside the store (the host backend's cache) is copied in with
 /// `builtins.path`; one already in the store (a VM's) keeps its references.
-pub const BUILD_EXPR: &str = r#"{ name, system, payload, qemuCpu ? "" }:
+pub const BUILD_EXPR: &str = r#"{ name, system, payload, qemuCpu ? "", features ? "" }:
 let
   dir = if builtins.substring 0 11 payload == "/nix/store/"
     then builtins.storePath payload
@@ -440,7 +542,10 @@ in derivation ({
   inherit name system;
   builder = "${dir}/sh";
   args = [ "-c" "${dir}/busybox uname -m > $out" ];
-} // (if qemuCpu == "" then { } else { QEMU_CPU = qemuCpu; }))"#;
+} // (if qemuCpu == "" then { } else { QEMU_CPU = qemuCpu; })
+  // (if features == "" then { } else {
+    requiredSystemFeatures = builtins.filter builtins.isString (builtins.split " " features);
+  }))"#;
 
 /// The program a `compile` probe compiles: it says which architecture the
 /// compiler targeted (from its predefined macros, [`NixSystem::cc_arch`]) and
@@ -619,7 +724,15 @@ impl<'a> Plan<'a> {
             false => !native(s),
         };
         let mut registrations: Vec<Registration> = Vec::new();
-        for s in lab.systems.iter().copied().filter(|s| registered(s)) {
+        // The lab's systems, then the payloads its probes run: a native
+        // build that runs a foreign program needs that program's entry too.
+        let mut emulated: Vec<&'static NixSystem> = Vec::new();
+        for s in lab.systems.iter().copied().chain(lab.probes.iter().filter_map(|p| p.payload)) {
+            if registered(s) && !emulated.contains(&s) {
+                emulated.push(s);
+            }
+        }
+        for s in emulated {
             let mut reg = match (lab.binfmt.tool, lab.binfmt.interpreter) {
                 (_, Interpreter::None) => continue,
                 // The spec checked that the tool serves every foreign system.
@@ -688,6 +801,7 @@ impl<'a> Plan<'a> {
             sandbox: lab.nix.sandbox,
             extra_sandbox_paths: lab.nix.extra_sandbox_paths.clone(),
             extra_platforms: lab.nix.extra_platforms.clone(),
+            system_features: lab.nix.system_features.clone(),
         };
         if lab.binfmt.interpreter == Interpreter::Nixos && !registrations.is_empty() {
             // What nixos/modules/system/boot/binfmt.nix adds, only when
@@ -707,7 +821,12 @@ impl<'a> Plan<'a> {
             nix_conf.extra_platforms = platforms;
         }
 
-        let mut plan = Plan { lab, host_arch, registrations, nix_conf, probes: Vec::new() };
+        let machine = MachineState {
+            binfmt_misc_unmounted: lab.machine.binfmt_misc_unmounted,
+            proc_covered: if lab.machine.proc_partly_hidden { vec!["/proc/uptime"] } else { Vec::new() },
+            missing: lab.machine.missing.clone(),
+        };
+        let mut plan = Plan { lab, host_arch, registrations, nix_conf, machine, probes: Vec::new() };
         for (index, spec) in lab.probes.iter().enumerate() {
             for &system in &lab.systems {
                 if spec.systems.as_ref().is_some_and(|only| !only.contains(&system)) {
@@ -747,28 +866,38 @@ impl<'a> Plan<'a> {
                 } else {
                     format!("a static {} binary runs as {} ({how})", payload.double, system.double)
                 };
-                (
-                    format!("{what}; `uname -m` prints {}", system.uname),
-                    format!("{prefix}{bin} uname -m"),
-                    Some(system.uname),
-                )
+                let machine = printed_machine(system, payload, self.host_arch);
+                (format!("{what}; `uname -m` prints {machine}"), format!("{prefix}{bin} uname -m"), Some(machine))
             }
             ProbeKind::Build => {
                 let name = format!("crosslab-probe{index}-{}", system.double);
                 let command = format!(
                     "payload=$(readlink -f \"$CROSSLAB_PAYLOADS\"/{payload_dir})\n\
                      out=$(nix-build --no-out-link --argstr name {name} --argstr system {system} \\\n  \
-                     --argstr payload \"$payload\" --argstr qemuCpu {cpu} \\\n  \
+                     --argstr payload \"$payload\" --argstr qemuCpu {cpu}{features} \\\n  \
                      --expr {expr}) || exit 1\n\
                      cat \"$out\"",
                     payload_dir = quote::sh(payload.double),
                     name = quote::sh(&name),
                     system = quote::sh(system.double),
                     cpu = quote::sh(cpu.unwrap_or("")),
+                    features = if spec.required_features.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" --argstr features {}", quote::sh(&spec.required_features.join(" ")))
+                    },
                     expr = quote::sh(BUILD_EXPR),
                 );
                 let how = if self.nix_conf.sandbox { "sandboxed" } else { "unsandboxed" };
-                (format!("{how} nix-build of a {} derivation", system.double), command, Some(system.uname))
+                let machine = printed_machine(system, payload, self.host_arch);
+                let mut title = format!("{how} nix-build of a {} derivation", system.double);
+                if payload != system {
+                    title.push_str(&format!(" running a program for {}", payload.double));
+                }
+                if !spec.required_features.is_empty() {
+                    title.push_str(&format!(" that requires {{{}}}", spec.required_features.join(", ")));
+                }
+                (title, command, Some(machine))
             }
             ProbeKind::Compile => {
                 let language = spec.language;
@@ -829,15 +958,21 @@ impl<'a> Plan<'a> {
                 (command_title(spec.run.as_deref().unwrap_or_default()), command, None)
             }
         };
-        let mut expect = Expectation { status: spec.expect, contains: Vec::new(), line: None };
-        if let Some(text) = &spec.expect_output {
-            expect.contains.push(text.clone());
-        }
+        let mut expect = Expectation { status: spec.expect, contains: Vec::new(), line: None, by_stack: Vec::new() };
         if spec.expect == Expect::Pass {
             expect.line = builtin_line.map(str::to_owned);
             if spec.kind == ProbeKind::Compile {
                 expect.line = Some(hello_line(system));
             }
+        }
+        // `expect-output` is the whole expectation of the output: it
+        // replaces the kind's own line rather than adding to it.
+        if let Some(out) = &spec.expect_output {
+            if let Some(text) = &out.default {
+                expect.contains = vec![text.clone()];
+                expect.line = None;
+            }
+            expect.by_stack = out.stacks.clone();
         }
         Probe {
             index,
@@ -990,5 +1125,74 @@ mod tests {
         let long = format!("echo {}", "x".repeat(200));
         assert_eq!(command_title(&long).chars().count(), "runs ``".len() + 101);
         assert!(command_title(&long).ends_with("x…`"));
+    }
+}
+
+#[cfg(test)]
+mod report_shapes {
+    use super::*;
+
+    fn plan_of(text: &str) -> Plan<'static> {
+        let lab = Box::leak(Box::new(crate::spec::parse("t", std::path::Path::new("t.toml"), text).unwrap()));
+        Plan::new(lab, "x86_64")
+    }
+
+    #[test]
+    fn a_native_build_of_a_foreign_program_expects_that_program_s_machine_and_registers_it() {
+        let plan = plan_of(
+            "description = \"d\"\nhost = \"non-nixos\"\nsystems = [\"x86_64-linux\"]\n[binfmt]\nflags = \"PF\"\n[[probe]]\nkind = \"build\"\npayload = \"aarch64-linux\"\n",
+        );
+        assert_eq!(plan.probes[0].expect.line.as_deref(), Some("aarch64"));
+        assert!(plan.probes[0].runs_foreign_natively("x86_64"));
+        assert_eq!(plan.registrations.iter().map(|r| r.system.double).collect::<Vec<_>>(), ["aarch64-linux"]);
+        // An armv7l program as armv6l runs on the same qemu with the armv6 CPU.
+        let arm = crate::systems::NixSystem::find("armv6l-linux").unwrap();
+        let armv7 = crate::systems::NixSystem::find("armv7l-linux").unwrap();
+        assert_eq!(printed_machine(arm, armv7, "x86_64"), "armv6l");
+        let i686 = crate::systems::NixSystem::find("i686-linux").unwrap();
+        let x86 = crate::systems::NixSystem::find("x86_64-linux").unwrap();
+        assert_eq!(printed_machine(i686, x86, "x86_64"), "i686");
+    }
+
+    #[test]
+    fn expect_output_replaces_the_line_and_a_run_takes_its_stack_s_then_its_nix_s_text() {
+        let plan = plan_of(
+            "description = \"d\"\nhost = \"non-nixos\"\nsystems = [\"aarch64-linux\"]\n[[probe]]\nkind = \"build\"\nexpect-output = { default = \"new\", \"nix-2.8\" = \"old\", trixie = \"t\" }\n[[probe]]\nkind = \"build\"\nexpect-output = \"aarch64\"\n",
+        );
+        let keys = |k: &[&str]| k.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let e = &plan.probes[0].expect;
+        assert_eq!(
+            (e.on(&keys(&["bookworm", "nix-2.8"])).contains, e.on(&keys(&["bookworm", "nix-2.8"])).line),
+            (vec!["old".to_owned()], None)
+        );
+        assert_eq!(e.on(&keys(&["trixie", "nix-2.8"])).contains, ["t"]);
+        assert_eq!(e.on(&keys(&["host", "nix-2.26"])).contains, ["new"]);
+        assert_eq!(
+            (plan.probes[1].expect.contains.clone(), plan.probes[1].expect.line.clone()),
+            (vec!["aarch64".to_owned()], None)
+        );
+        // Met by its own text alone, not by the built-in line added to it.
+        assert!(plan.probes[1].expect.is_met(true, "building…\naarch64\n"));
+    }
+
+    #[test]
+    fn machine_state_and_system_features_are_data_of_the_plan() {
+        let plan = plan_of(
+            "description = \"d\"\nhost = \"nixos\"\nsystems = [\"aarch64-linux\"]\n[nix]\nsystem-features = [\"kvm\", \"gccarch-armv8-a\"]\n[machine]\nproc = \"partly-hidden\"\nmissing = [\"/run/binfmt\"]\n[[probe]]\nkind = \"build\"\nrequired-system-features = [\"gccarch-armv8-a\"]\n",
+        );
+        assert_eq!(plan.machine.proc_covered, ["/proc/uptime"]);
+        let command = plan.machine.command().unwrap();
+        assert!(
+            command.contains("rm -rf -- /run/binfmt")
+                && command.contains("mount --bind /run/crosslab-proc-cover /proc/uptime"),
+            "{command}"
+        );
+        assert!(plan.nix_conf.to_nix_conf(&[]).contains("\nsystem-features = kvm gccarch-armv8-a\n"));
+        assert!(plan.probes[0].command.contains("--argstr features gccarch-armv8-a"), "{}", plan.probes[0].command);
+        let plain = plan_of(
+            "description = \"d\"\nhost = \"non-nixos\"\nsystems = [\"aarch64-linux\"]\n[[probe]]\nkind = \"build\"\n",
+        );
+        assert_eq!(plain.machine.command(), None);
+        assert!(!plain.nix_conf.to_nix_conf(&[]).contains("system-features"));
     }
 }

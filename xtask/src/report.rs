@@ -3,6 +3,7 @@
 //! `--json`, and JUnit XML ([`junit`]).
 
 pub mod junit;
+pub mod notes;
 
 use std::io::{IsTerminal, Write};
 use std::sync::mpsc;
@@ -62,6 +63,7 @@ impl LabReport {
             host: plan.lab.host.as_str(),
             backend: self.backend,
             summary: JsonSummary::of(&self.verdicts),
+            notes: notes::notes(plan),
             probes,
         }
     }
@@ -77,6 +79,9 @@ pub struct JsonLab<'a> {
     pub host: &'static str,
     pub backend: &'a str,
     pub summary: JsonSummary,
+    /// What holds whatever the verdicts ([`notes::notes`]), e.g. that a
+    /// build's result depends on the host's binfmt_misc.
+    pub notes: Vec<String>,
     pub probes: Vec<JsonProbe>,
 }
 
@@ -241,6 +246,9 @@ impl Terminal {
         let mut text = String::new();
         text.push_str(&table(report, self.live));
         text.push_str(&compile_table(report));
+        for note in notes::notes(plan) {
+            text.push_str(&format!("  {} {}\n\n", self.paint(BOLD, "note:"), printable(&note)));
+        }
         text.push_str(&surprises(plan, report, self.live));
         let total = report.verdicts.len();
         let ok = report.verdicts.iter().filter(|v| v.as_expected).count();

@@ -59,6 +59,7 @@ pub fn lab_schema() -> Json {
     let system = json!({ "type": "string", "enum": systems });
     let system_list = |description: &str| json!({ "description": description, "type": "array", "items": system, "minItems": 1, "uniqueItems": true });
     let kinds = ProbeKind::names_where(|_| true);
+    let feature = json!({ "type": "string", "pattern": "^\\S+$" });
     // A check that needs the probe's kind to be one of `kinds`.
     let kind_in = |kinds: &[&str]| json!({ "properties": { "kind": { "enum": kinds } }, "required": ["kind"] });
     let forbids = |key: &str| json!({ "not": { "required": [key] } });
@@ -130,6 +131,36 @@ pub fn lab_schema() -> Json {
                             "type": "array",
                             "items": system,
                         })),
+                        ("system-features", json!({
+                            "description": "Nix's system-features (e.g. `gccarch-armv7-a`, `kvm`): what a derivation's requiredSystemFeatures may ask of this machine. Default: Nix's own, which depend on the machine.",
+                            "type": "array",
+                            "uniqueItems": true,
+                            "items": feature,
+                        })),
+                    ]),
+                }),
+            ),
+            (
+                "machine",
+                json!({
+                    "description": "The host's state as a report describes it, applied once the lab's entries are registered.",
+                    "type": "object",
+                    "additionalProperties": false,
+                    "properties": properties(spec::MACHINE_KEYS, &[
+                        ("binfmt-misc", json!({
+                            "description": "`mounted` (default) or `not-mounted`: no binfmt_misc at /proc/sys/fs/binfmt_misc, so nothing is registered (needs `[binfmt] interpreter = \"none\"`). systemd's automount (autofs) cannot be mounted in a user namespace and is not offered.",
+                            "enum": ["mounted", "not-mounted"],
+                        })),
+                        ("proc", json!({
+                            "description": "`visible` (default) or `partly-hidden`: a file is mounted over /proc/uptime, so /proc is not fully visible and Nix's sandbox cannot mount its own (nix#7783).",
+                            "enum": ["visible", "partly-hidden"],
+                        })),
+                        ("missing", json!({
+                            "description": "Paths under /run that do not exist though the configuration names them, e.g. `/run/binfmt` (NixOS-WSL#552).",
+                            "type": "array",
+                            "uniqueItems": true,
+                            "items": { "type": "string", "pattern": "^/run/[^/]+(/[^/]+)*$" },
+                        })),
                     ]),
                 }),
             ),
@@ -149,7 +180,25 @@ pub fn lab_schema() -> Json {
                                 "enum": kinds,
                             })),
                             ("expect", json!({ "description": "Whether the probe must pass or fail. Default \"pass\".", "enum": ["pass", "fail"] })),
-                            ("expect-output", json!({ "description": "Text the probe's output must contain.", "type": "string", "minLength": 1 })),
+                            ("expect-output", json!({
+                                "description": format!("The whole expected text of the output, which must contain it (it replaces the kind's own line): a string, or a table by stack or Nix version (`default`, {}, `nix-2.8`) where Nix words it differently: a run takes its stack's text, else its Nix's, else `default`.", spec::STACK_NAMES.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")),
+                                "oneOf": [
+                                    { "type": "string", "minLength": 1 },
+                                    {
+                                        "type": "object",
+                                        "minProperties": 1,
+                                        "additionalProperties": false,
+                                        "patternProperties": { "^nix-[0-9]+\\.[0-9]+$": { "type": "string", "minLength": 1 } },
+                                        "properties": std::iter::once("default").chain(spec::STACK_NAMES.iter().copied()).map(|s| (s.to_owned(), json!({ "type": "string", "minLength": 1 }))).collect::<serde_json::Map<_, _>>(),
+                                    },
+                                ],
+                            })),
+                            ("required-system-features", json!({
+                                "description": "The `build` probe's derivation requires these system features (requiredSystemFeatures); Nix refuses it where `system-features` lacks one.",
+                                "type": "array",
+                                "uniqueItems": true,
+                                "items": feature,
+                            })),
                             ("run", json!({
                                 "description": "The shell command of a `command` probe; it sees the target system in $CROSSLAB_SYSTEM.",
                                 "type": "string",
@@ -179,6 +228,7 @@ pub fn lab_schema() -> Json {
                             { "if": kind_in(&ProbeKind::names_where(|r| !r.payload)), "then": forbids("payload") },
                             { "if": kind_in(&ProbeKind::names_where(|r| !r.qemu_cpu)), "then": forbids("qemu-cpu") },
                             { "if": kind_in(&ProbeKind::names_where(|r| !r.language)), "then": forbids("language") },
+                            { "if": kind_in(&ProbeKind::names_where(|r| !r.features)), "then": forbids("required-system-features") },
                         ],
                     },
                 }),

@@ -72,6 +72,7 @@ fn host_shell(plan: &Plan, system: &'static NixSystem, stack: &'static Stack) ->
     let env = run::HostEnv { payloads, global_binfmt, lower: stack.lower_root(&sh)?, suite: stack.suite };
     let ns = run::start_host(plan, &env)?;
     run::register(plan, &ns)?;
+    run::executor::apply_machine_state(plan, &ns)?;
 
     let interactive = std::io::stdin().is_terminal();
     eprintln!("{}", greeting(plan, system, ""));
@@ -108,7 +109,9 @@ const VM_COMMAND_TIMEOUT: Duration = Duration::from_secs(3600);
 fn vm_shell(plan: &Plan, system: &'static NixSystem, stack: &'static Stack) -> anyhow::Result<ExitCode> {
     let session = run::Session::start(flags::Backend::Vm, stack, &[plan], false)?;
     let guest = session.guest().expect("a vm session has a guest");
-    let started = run::vm::set_up_lab(plan, guest).and_then(|()| run::register(plan, guest));
+    let started = run::vm::set_up_lab(plan, guest)
+        .and_then(|()| run::register(plan, guest))
+        .and_then(|()| run::executor::apply_machine_state(plan, guest));
     if let Err(e) = started {
         session.finish();
         return Err(e);

@@ -37,7 +37,24 @@ pub struct Lab {
     pub systems: Vec<&'static NixSystem>,
     pub binfmt: BinfmtSpec,
     pub nix: NixSpec,
+    /// `[machine]`: the state of the host the report describes.
+    pub machine: MachineSpec,
     pub probes: Vec<ProbeSpec>,
+}
+
+/// `[machine]`: host state a report describes that is neither a registration
+/// nor a Nix setting. Every backend applies it after setting the lab up
+/// (`plan::MachineState`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MachineSpec {
+    /// `binfmt-misc = "not-mounted"`: no binfmt_misc at `/proc/sys/fs/binfmt_misc`.
+    pub binfmt_misc_unmounted: bool,
+    /// `proc = "partly-hidden"`: a file is mounted over one in `/proc`, so
+    /// `/proc` is not fully visible and a new PID namespace cannot mount its own.
+    pub proc_partly_hidden: bool,
+    /// `missing`: paths under `/run` that do not exist though the
+    /// configuration (e.g. the sandbox paths) names them.
+    pub missing: Vec<String>,
 }
 
 /// The kind of machine a lab models.
@@ -97,6 +114,8 @@ pub struct NixSpec {
     pub sandbox: bool,
     pub extra_sandbox_paths: Vec<String>,
     pub extra_platforms: Vec<String>,
+    /// `system-features`: Nix's default when `None` (host-dependent).
+    pub system_features: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +150,8 @@ pub struct ProbeKindRow {
     pub language: bool,
     /// Needs `run` (the shell command is the spec's).
     pub run: bool,
+    /// Takes `required-system-features` (its derivation's `requiredSystemFeatures`).
+    pub features: bool,
 }
 
 /// Every probe kind, in the order the README lists them.
@@ -143,6 +164,7 @@ pub const PROBE_KINDS: [ProbeKindRow; 6] = [
         qemu_cpu: false,
         language: false,
         run: false,
+        features: false,
     },
     ProbeKindRow {
         kind: ProbeKind::NixConfig,
@@ -152,6 +174,7 @@ pub const PROBE_KINDS: [ProbeKindRow; 6] = [
         qemu_cpu: false,
         language: false,
         run: false,
+        features: false,
     },
     ProbeKindRow {
         kind: ProbeKind::Exec,
@@ -161,6 +184,7 @@ pub const PROBE_KINDS: [ProbeKindRow; 6] = [
         qemu_cpu: true,
         language: false,
         run: false,
+        features: false,
     },
     ProbeKindRow {
         kind: ProbeKind::Build,
@@ -170,6 +194,7 @@ pub const PROBE_KINDS: [ProbeKindRow; 6] = [
         qemu_cpu: true,
         language: false,
         run: false,
+        features: true,
     },
     ProbeKindRow {
         kind: ProbeKind::Compile,
@@ -179,6 +204,7 @@ pub const PROBE_KINDS: [ProbeKindRow; 6] = [
         qemu_cpu: true,
         language: true,
         run: false,
+        features: false,
     },
     ProbeKindRow {
         kind: ProbeKind::Command,
@@ -188,6 +214,7 @@ pub const PROBE_KINDS: [ProbeKindRow; 6] = [
         qemu_cpu: true,
         language: false,
         run: true,
+        features: false,
     },
 ];
 
@@ -243,7 +270,8 @@ impl Expect {
 pub struct ProbeSpec {
     pub kind: ProbeKind,
     pub expect: Expect,
-    pub expect_output: Option<String>,
+    /// The whole expected text (it replaces the kind's own line), per stack.
+    pub expect_output: Option<ExpectOutput>,
     /// The shell command of a `command` probe.
     pub run: Option<String>,
     /// Seconds before the probe is stopped.
@@ -256,7 +284,58 @@ pub struct ProbeSpec {
     pub qemu_cpu: Option<String>,
     /// The language a `compile` probe compiles.
     pub language: Language,
+    /// `required-system-features` of a `build` probe's derivation.
+    pub required_features: Vec<String>,
 }
+
+/// `expect-output`: one text, or a table of texts by stack
+/// (`{ default = "…", bookworm = "…" }`), since one Nix words an error
+/// differently from another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectOutput {
+    /// For every stack not named (the only text when the key is a string).
+    pub default: Option<String>,
+    /// `(stack, text)` in spec order.
+    pub stacks: Vec<(String, String)>,
+}
+
+impl ExpectOutput {
+    /// The text expected on `stack`, if any.
+    pub fn on(&self, stack: &str) -> Option<&str> {
+        self.stacks.iter().find(|(s, _)| s == stack).map(|(_, t)| t.as_str()).or(self.default.as_deref())
+    }
+
+    /// Every text, the default first.
+    pub fn texts(&self) -> impl Iterator<Item = &str> {
+        self.default.as_deref().into_iter().chain(self.stacks.iter().map(|(_, t)| t.as_str()))
+    }
+}
+
+/// The stacks a table `expect-output` may name besides `default` and a Nix
+/// version (`nix-2.8`): the rows of `provision::stack` (a test keeps them in
+/// step) and `nixos`, the rendered NixOS check.
+pub const STACK_NAMES: &[&str] = &["host", "bookworm", "trixie", "forky", "nixos"];
+
+/// Whether `key` names a Nix version, `nix-<major>.<minor>`, in a table `expect-output`.
+pub fn is_nix_version_key(key: &str) -> bool {
+    key.strip_prefix("nix-").and_then(|v| v.split_once('.')).is_some_and(|(a, b)| {
+        !a.is_empty() && !b.is_empty() && a.chars().all(|c| c.is_ascii_digit()) && b.chars().all(|c| c.is_ascii_digit())
+    })
+}
+
+/// Text that only a failing run of crosslab's own probe commands prints: an
+/// `expect = "pass"` probe of those kinds expecting one of these can never
+/// hold (a `command` probe's shell may print anything and exit 0). Each is
+/// an error message of Nix, the kernel (through the shell) or qemu.
+pub const FAILURE_TEXTS: &[&str] = &[
+    "error:",
+    "Exec format error",
+    "No such file or directory",
+    "Operation not permitted",
+    "is required to build",
+    "does not support the kernel namespaces",
+    "Illegal instruction",
+];
 
 /// What a `compile` probe compiles (`language = "c"`, the default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -394,11 +473,22 @@ impl fmt::Display for SpecErrors {
 impl std::error::Error for SpecErrors {}
 
 // The keys each table takes; `schema.rs` describes each one, and a test keeps them in step.
-pub const TOP_KEYS: &[&str] = &["description", "host", "systems", "binfmt", "nix", "probe"];
+pub const TOP_KEYS: &[&str] = &["description", "host", "systems", "binfmt", "nix", "machine", "probe"];
+pub const MACHINE_KEYS: &[&str] = &["binfmt-misc", "proc", "missing"];
 pub const BINFMT_KEYS: &[&str] = &["tool", "interpreter", "flags", "emulator"];
-pub const NIX_KEYS: &[&str] = &["sandbox", "extra-sandbox-paths", "extra-platforms"];
-pub const PROBE_KEYS: &[&str] =
-    &["kind", "expect", "expect-output", "run", "timeout", "systems", "payload", "qemu-cpu", "language"];
+pub const NIX_KEYS: &[&str] = &["sandbox", "extra-sandbox-paths", "extra-platforms", "system-features"];
+pub const PROBE_KEYS: &[&str] = &[
+    "kind",
+    "expect",
+    "expect-output",
+    "run",
+    "timeout",
+    "systems",
+    "payload",
+    "qemu-cpu",
+    "language",
+    "required-system-features",
+];
 
 /// Resolves a lab argument: a name in `labs/` or a path to any `.toml` file.
 pub fn resolve(labs_dir: &Path, arg: &str) -> PathBuf {
@@ -633,7 +723,11 @@ impl Validator<'_> {
         let systems = self.systems(table);
         let binfmt = self.binfmt(table, host, systems.as_deref());
         let nix = self.nix(table, systems.as_deref());
+        let machine = self.machine(table, binfmt.as_ref().map(|b| b.interpreter));
         let probes = self.probes(table, systems.as_deref());
+        if let (Some(nix), Some(probes), Some(systems)) = (&nix, &probes, &systems) {
+            self.impossible_expectations(nix, probes, systems);
+        }
         Some(Lab {
             name: name.to_owned(),
             path: self.file.to_path_buf(),
@@ -642,6 +736,7 @@ impl Validator<'_> {
             systems: systems?,
             binfmt: binfmt?,
             nix: nix?,
+            machine: machine?,
             probes: probes?,
         })
     }
@@ -939,11 +1034,168 @@ impl Validator<'_> {
             }
             None => systems.map(|systems| systems.iter().map(|s| s.double.to_owned()).collect()),
         };
+        let system_features = self.features(&nix, "system-features", "nix.system-features");
         Some(NixSpec {
             sandbox: sandbox?,
             extra_sandbox_paths: extra_sandbox_paths?,
             extra_platforms: extra_platforms?,
+            system_features: system_features?,
         })
+    }
+
+    /// A list of Nix system features (`kvm`, `gccarch-armv7-a`): words, since
+    /// nix.conf and `requiredSystemFeatures` split on white space.
+    fn features(&self, table: &Table, key: &str, dotted: &str) -> Option<Option<Vec<String>>> {
+        let list = self.str_array(table, key, dotted)?;
+        let checked: Vec<Option<()>> = list
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, f)| {
+                let k = format!("{dotted}[{i}]");
+                if f.is_empty() || f.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    return self.fail(
+                        Some(&k),
+                        format!("`{}` is not a system feature: Nix splits features on white space", shown(f)),
+                        Some("give one word per feature, e.g. `\"gccarch-armv7-a\"` or `\"kvm\"`".into()),
+                    );
+                }
+                if list.as_ref().is_some_and(|l| l[..i].contains(f)) {
+                    return self.fail(
+                        Some(&k),
+                        format!("`{}` is listed twice", shown(f)),
+                        Some("list each feature once".into()),
+                    );
+                }
+                Some(())
+            })
+            .collect();
+        checked.iter().all(Option::is_some).then_some(list)
+    }
+
+    /// `[machine]`: the host's state, as the report describes it.
+    fn machine(&self, table: &Table, interpreter: Option<Interpreter>) -> Option<MachineSpec> {
+        let t = self.sub_table(table, "machine", MACHINE_KEYS)?;
+        let binfmt_misc = match self.opt_str(&t, "machine.binfmt-misc")?.as_deref() {
+            None | Some("mounted") => Some(false),
+            Some("not-mounted") => {
+                if interpreter.is_some_and(|i| i != Interpreter::None) {
+                    self.fail(
+                        Some("machine.binfmt-misc"),
+                        "with binfmt_misc not mounted nothing can be registered, yet `[binfmt]` registers an emulator".into(),
+                        Some("set `[binfmt] interpreter = \"none\"`, or remove `binfmt-misc`".into()),
+                    )
+                } else {
+                    Some(true)
+                }
+            }
+            // systemd's proc-sys-fs-binfmt_misc.automount is autofs, which no
+            // user namespace may mount ("unknown filesystem type").
+            Some("automount") => self.fail(
+                Some("machine.binfmt-misc"),
+                "systemd's automount (autofs) cannot be mounted where a lab runs: the kernel refuses autofs in a user namespace".into(),
+                Some("an automount mounts binfmt_misc on first use, as `\"mounted\"` (the default) is; for what a report blames on it, model the effect: `proc = \"partly-hidden\"` (a /proc Nix's sandbox cannot remount) or `binfmt-misc = \"not-mounted\"`".into()),
+            ),
+            Some(other) => self.bad_value("machine.binfmt-misc", other, &["mounted", "not-mounted"]),
+        };
+        let proc = match self.opt_str(&t, "machine.proc")?.as_deref() {
+            None | Some("visible") => Some(false),
+            Some("partly-hidden") => Some(true),
+            Some(other) => self.bad_value("machine.proc", other, &["visible", "partly-hidden"]),
+        };
+        let missing = self.str_array(&t, "missing", "machine.missing").and_then(|list| {
+            let list = list.unwrap_or_default();
+            let checked: Vec<Option<()>> = list
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let k = format!("machine.missing[{i}]");
+                    let under_run = p.strip_prefix("/run/").is_some_and(|rest| {
+                        !rest.is_empty() && rest.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+                    });
+                    if !under_run || p.starts_with("/run/crosslab") {
+                        return self.fail(
+                            Some(&k),
+                            format!("`{}` is not a path under /run the lab can remove", shown(p)),
+                            Some("a lab removes only what it owns: a path under /run (e.g. \"/run/binfmt\"), not crosslab's /run/crosslab; other paths are read-only".into()),
+                        );
+                    }
+                    Some(())
+                })
+                .collect();
+            checked.iter().all(Option::is_some).then_some(list)
+        });
+        Some(MachineSpec { binfmt_misc_unmounted: binfmt_misc?, proc_partly_hidden: proc?, missing: missing? })
+    }
+
+    /// Expectations no run can meet, told at the probe's key with the change that makes them possible.
+    fn impossible_expectations(&self, nix: &NixSpec, probes: &[ProbeSpec], lab_systems: &[&'static NixSystem]) {
+        for (i, p) in probes.iter().enumerate() {
+            let key = format!("probe[{i}].expect-output");
+            // A `command` probe's own shell may print an error and still exit 0.
+            if p.expect == Expect::Pass && !p.kind.row().run {
+                for text in p.expect_output.iter().flat_map(ExpectOutput::texts) {
+                    if let Some(failure) = FAILURE_TEXTS.iter().find(|f| text.contains(**f)) {
+                        self.fail::<()>(
+                            Some(&key),
+                            format!(
+                                "expects `{}` from a probe that passes, but only a failing run prints {failure:?}",
+                                shown(text)
+                            ),
+                            Some(
+                                "set `expect = \"fail\"` to reproduce the error, or give the text a passing run prints"
+                                    .into(),
+                            ),
+                        );
+                    }
+                }
+            }
+            // What a passing exec or build prints is the machine of what ran.
+            if p.expect == Expect::Pass && matches!(p.kind, ProbeKind::Exec | ProbeKind::Build) {
+                let systems = p.systems.as_deref().unwrap_or(lab_systems);
+                let mut can_print: Vec<&str> = Vec::new();
+                for s in systems {
+                    for m in [s.uname, p.payload.unwrap_or(s).uname] {
+                        if !can_print.contains(&m) {
+                            can_print.push(m);
+                        }
+                    }
+                }
+                for text in p.expect_output.iter().flat_map(ExpectOutput::texts) {
+                    let names_machine = systems::SYSTEMS.iter().any(|s| s.uname == text.trim());
+                    if names_machine && !can_print.is_empty() && !can_print.contains(&text.trim()) {
+                        self.fail::<()>(
+                            Some(&key),
+                            format!(
+                                "a passing `{}` probe prints the machine of the program it runs ({}), never `{}`",
+                                p.kind.as_str(),
+                                can_print.join(" or "),
+                                shown(text)
+                            ),
+                            Some("remove `expect-output` (the machine is derived from `systems` and `payload`), or change `payload`".into()),
+                        );
+                    }
+                }
+            }
+            // Nix refuses a derivation whose features the machine lacks.
+            if let (Expect::Pass, Some(features)) = (p.expect, &nix.system_features) {
+                let lacking: Vec<&String> = p.required_features.iter().filter(|f| !features.contains(f)).collect();
+                if !lacking.is_empty() {
+                    let list: Vec<String> = lacking.iter().map(|f| format!("\"{f}\"")).collect();
+                    self.fail::<()>(
+                        Some(&format!("probe[{i}].required-system-features")),
+                        format!(
+                            "the build requires {} but `[nix] system-features` lacks it, so Nix refuses to build it (\"… is required to build …\")",
+                            list.join(", ")
+                        ),
+                        Some(format!(
+                            "add {} to `[nix] system-features`, or set `expect = \"fail\"` to reproduce the refusal",
+                            list.join(", ")
+                        )),
+                    );
+                }
+            }
+        }
     }
 
     fn probes(&self, table: &Table, lab_systems: Option<&[&'static NixSystem]>) -> Option<Vec<ProbeSpec>> {
@@ -1151,16 +1403,8 @@ impl Validator<'_> {
             Some(Some("fail")) => Some(Expect::Fail),
             Some(Some(other)) => self.bad_value(&key("expect"), other, &["pass", "fail"]),
         };
-        let expect_output = self.opt_str(t, &key("expect-output")).and_then(|out| {
-            if out.as_deref() == Some("") {
-                return self.fail(
-                    Some(&key("expect-output")),
-                    "is empty, so it would match any output".into(),
-                    Some("give the text the output must contain, or remove the key".into()),
-                );
-            }
-            Some(out)
-        });
+        let expect_output = self.expect_output(t, &key("expect-output"));
+        let required_features = self.probe_features(t, &key("required-system-features"), kind);
         let run = self.probe_run(t, &key("run"), kind);
         let timeout_secs = match t.get("timeout") {
             None => Some(DEFAULT_TIMEOUT_SECS),
@@ -1186,7 +1430,94 @@ impl Validator<'_> {
             payload: payload?,
             qemu_cpu: qemu_cpu?,
             language: language?,
+            required_features: required_features?,
         })
+    }
+
+    /// `expect-output`: a string, or a table of strings by stack with an optional `default`.
+    fn expect_output(&self, t: &Table, key: &str) -> Option<Option<ExpectOutput>> {
+        let empty = |k: &str| {
+            self.fail::<()>(
+                Some(k),
+                "is empty, so it would match any output".into(),
+                Some("give the text the output must contain, or remove the key".into()),
+            )
+        };
+        match t.get("expect-output") {
+            None => Some(None),
+            Some(Value::String(s)) if s.is_empty() => empty(key).map(|_| None),
+            Some(Value::String(s)) => {
+                self.text(key, s).map(|s| Some(ExpectOutput { default: Some(s), stacks: Vec::new() }))
+            }
+            Some(Value::Table(by_stack)) => {
+                let mut out = ExpectOutput { default: None, stacks: Vec::new() };
+                let mut ok = true;
+                let allowed: Vec<&str> = std::iter::once("default").chain(STACK_NAMES.iter().copied()).collect();
+                for (stack, value) in by_stack {
+                    let k = format!("{key}.{}", shown(stack));
+                    // `nix-2.8 = …` unquoted is the table `nix-2` holding `8`.
+                    if let (Value::Table(t), Some(major)) = (value, stack.strip_prefix("nix-")) {
+                        if let Some(minor) = t.keys().next().filter(|_| major.chars().all(|c| c.is_ascii_digit())) {
+                            ok = false;
+                            self.fail::<()>(
+                                Some(&k),
+                                format!("`{stack}.{minor}` unquoted is a table `{stack}` in TOML, not the Nix version {major}.{minor}"),
+                                Some(format!("quote the key: `\"nix-{major}.{minor}\" = \"…\"`")),
+                            );
+                            continue;
+                        }
+                    }
+                    let text = match value {
+                        Value::String(s) if s.is_empty() => empty(&k).map(|_| String::new()),
+                        Value::String(s) => self.text(&k, s),
+                        other => self.wrong_type(&k, "a string", other),
+                    };
+                    if !allowed.contains(&stack.as_str()) && !is_nix_version_key(stack) {
+                        ok = false;
+                        let list = allowed.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ");
+                        self.fail::<()>(
+                            Some(&k),
+                            format!("`{}` is neither a stack nor a Nix version", shown(stack)),
+                            Some(format!("name a stack ({list}) or a Nix version as `nix-2.8`")),
+                        );
+                        continue;
+                    }
+                    match text {
+                        Some(text) if stack == "default" => out.default = Some(text),
+                        Some(text) => out.stacks.push((stack.clone(), text)),
+                        None => ok = false,
+                    }
+                }
+                if ok && out.default.is_none() && out.stacks.is_empty() {
+                    return self.fail(
+                        Some(key),
+                        "is an empty table, so it expects nothing".into(),
+                        Some(
+                            "give `default = \"…\"` and a text per stack where it differs, e.g. `bookworm = \"…\"`"
+                                .into(),
+                        ),
+                    );
+                }
+                ok.then_some(Some(out))
+            }
+            Some(other) => self.wrong_type(key, "a string or a table of strings by stack", other),
+        }
+    }
+
+    /// `required-system-features` of a `build` probe.
+    fn probe_features(&self, t: &Table, key: &str, kind: Option<ProbeKind>) -> Option<Vec<String>> {
+        let Some(list) = self.features(t, "required-system-features", key)? else { return Some(Vec::new()) };
+        if !kind?.row().features {
+            return self.fail(
+                Some(key),
+                format!("a `{}` probe builds no derivation of its own", kind?.as_str()),
+                Some(format!(
+                    "use `required-system-features` on {} probes, or remove it",
+                    ProbeKind::names_where(|r| r.features).join(" or ")
+                )),
+            );
+        }
+        Some(list)
     }
 
     /// `language` of a `compile` probe (default C); no other kind takes it.

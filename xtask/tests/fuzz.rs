@@ -388,10 +388,12 @@ fn matrix_rewrite_problems(lab: &Lab) -> Vec<String> {
                 if rewritten.description != lab.description {
                     problems.push(format!("for_system({}) changed the description", system.double));
                 }
-                if rewritten.nix.extra_sandbox_paths.len() != lab.nix.extra_sandbox_paths.len() {
+                // Distinct paths: the substitution writes a listed-twice interpreter once.
+                let distinct = |paths: &[String]| paths.iter().collect::<BTreeSet<_>>().len();
+                if distinct(&rewritten.nix.extra_sandbox_paths) != distinct(&lab.nix.extra_sandbox_paths) {
                     problems.push(format!("for_system({}) changed the sandbox paths", system.double));
                 }
-                let texts = |l: &Lab| -> Vec<(Option<String>, Option<String>)> {
+                let texts = |l: &Lab| -> Vec<(Option<String>, Option<spec::ExpectOutput>)> {
                     l.probes
                         .iter()
                         .filter(|p| p.systems.as_ref().is_none_or(|s| s.contains(&system)))
@@ -764,20 +766,25 @@ fn script_problem(lab: &Lab, got: &Json) -> Option<String> {
     } else {
         Vec::new()
     };
-    if steps.len() != 1 + registrations.len() + plan.probes.len() {
+    // The lab's [machine] state is one step after the registrations.
+    let state: Vec<String> = plan.machine.command().into_iter().collect();
+    if steps.len() != 1 + registrations.len() + state.len() + plan.probes.len() {
         return Some(format!(
-            "{} steps for {} registrations and {} probes",
+            "{} steps for {} registrations, {} machine state and {} probes",
             steps.len(),
             registrations.len(),
+            state.len(),
             plan.probes.len()
         ));
     }
-    for (step, command) in steps[1..].iter().zip(&registrations) {
+    for (step, command) in steps[1..].iter().zip(registrations.iter().chain(&state)) {
         if step["succeed"] != command.as_str() {
-            return Some(format!("the registration runs {}, the plan {command:?}", step["succeed"]));
+            return Some(format!("the registration or state step runs {}, the plan {command:?}", step["succeed"]));
         }
     }
-    for (step, probe) in steps[1 + registrations.len()..].iter().zip(&plan.probes) {
+    let rendered_keys = xtask::render::RENDERED_KEYS.map(str::to_owned);
+    let probes: Vec<_> = plan.probes.iter().map(|p| p.on(&rendered_keys)).collect();
+    for (step, probe) in steps[1 + registrations.len() + state.len()..].iter().zip(&probes) {
         let want = json!({
             "subtest": step["subtest"].as_str().filter(|s| s.starts_with(&format!("{}: ", probe.id()))).unwrap_or("(the probe's id)"),
             "command": probe.command,
@@ -1144,6 +1151,8 @@ enum Val {
     Bool(bool),
     Float(f64),
     List(Vec<Val>),
+    /// An inline table (`expect-output = { default = "…", trixie = "…" }`).
+    Table(Entries),
 }
 
 type Entries = Vec<(String, Val)>;
@@ -1153,6 +1162,7 @@ struct Generated {
     top: Entries,
     binfmt: Entries,
     nix: Entries,
+    machine: Entries,
     probes: Vec<Entries>,
     /// `probe = <this>` instead of the probe tables.
     probe_value: Option<Val>,
@@ -1246,6 +1256,27 @@ fn generate(rng: &mut Rng, i: usize) -> Generated {
         nix.push(("extra-platforms".into(), strs(&platforms)));
     }
 
+    const FEATURES: &[&str] = &["kvm", "big-parallel", "gccarch-armv7-a", "nixos-test", "benchmark", "uid-range"];
+    let offered: Option<Vec<&str>> =
+        rng.chance(30).then(|| FEATURES.iter().copied().filter(|_| rng.chance(50)).collect());
+    if let Some(f) = &offered {
+        nix.push(("system-features".into(), strs(f)));
+    }
+    // [machine]: not-mounted only where nothing is registered.
+    let mut machine: Entries = Vec::new();
+    if rng.chance(20) {
+        let states: &[&str] = if effective == "none" { &["mounted", "not-mounted"] } else { &["mounted"] };
+        machine.push(("binfmt-misc".into(), s(rng.pick(states))));
+    }
+    if rng.chance(20) {
+        machine.push(("proc".into(), s(rng.pick(&["visible", "partly-hidden"]))));
+    }
+    if rng.chance(20) {
+        let paths: Vec<&str> =
+            ["/run/binfmt", "/run/user", "/run/a b/ä"].into_iter().filter(|_| rng.chance(50)).collect();
+        machine.push(("missing".into(), strs(&paths)));
+    }
+
     const CPUS: &[&str] = &["arm926", "arm1176", "cortex-a15", "max", "rv64,v=true", "Skylake-Client-v1", "a.b_c=d+e"];
     let mut probes: Vec<Entries> = Vec::new();
     for _ in 0..1 + rng.below(4) {
@@ -1253,15 +1284,50 @@ fn generate(rng: &mut Rng, i: usize) -> Generated {
         let row = rng.pick(&spec::PROBE_KINDS);
         let kind = row.name;
         let mut p: Entries = vec![("kind".into(), s(kind))];
-        if rng.chance(40) {
-            p.push(("expect".into(), s(rng.pick(&["pass", "fail"]))));
-        }
+        let mut expect = rng.chance(40).then(|| *rng.pick(&["pass", "fail"]));
+        let mut texts = Vec::new();
         if rng.chance(40) {
             let mut text = rng.hostile(true);
             if rng.chance(30) {
                 text = format!("{text}\n{}", rng.hostile(false)); // the matrix quotes it
             }
-            p.push(("expect-output".into(), Val::Str(text)));
+            if rng.chance(30) {
+                // By stack or Nix version: a table of texts.
+                let mut table: Entries = Vec::new();
+                for key in ["default", "host", "bookworm", "trixie", "nixos", "nix-2.8", "nix-2.26"] {
+                    if rng.chance(40) {
+                        let t = rng.hostile(true);
+                        texts.push(t.clone());
+                        table.push((key.into(), Val::Str(t)));
+                    }
+                }
+                if table.is_empty() {
+                    texts.push(text.clone());
+                    table.push(("default".into(), Val::Str(text)));
+                }
+                p.push(("expect-output".into(), Val::Table(table)));
+            } else {
+                texts.push(text.clone());
+                p.push(("expect-output".into(), Val::Str(text)));
+            }
+        }
+        // A text only a failing run prints, or a machine name, is expected of a failing run.
+        let impossible = texts
+            .iter()
+            .any(|t| spec::FAILURE_TEXTS.iter().any(|f| t.contains(f)) || SYSTEMS.iter().any(|s| s.uname == t.trim()));
+        let mut features: Vec<&str> = Vec::new();
+        if row.features && rng.chance(25) {
+            features = FEATURES.iter().copied().filter(|_| rng.chance(40)).collect();
+        }
+        let lacking = offered.as_ref().is_some_and(|o| features.iter().any(|f| !o.contains(f)));
+        if (impossible || lacking) && expect != Some("fail") {
+            expect = Some("fail");
+        }
+        if let Some(e) = expect {
+            p.insert(1, ("expect".into(), s(e)));
+        }
+        if !features.is_empty() || (row.features && rng.chance(5)) {
+            p.push(("required-system-features".into(), strs(&features)));
         }
         if row.run {
             let mut run = rng.hostile(true);
@@ -1292,7 +1358,7 @@ fn generate(rng: &mut Rng, i: usize) -> Generated {
         probes.push(p);
     }
 
-    let mut g = Generated { name, top, binfmt, nix, probes, probe_value: None, mistake: None };
+    let mut g = Generated { name, top, binfmt, nix, machine, probes, probe_value: None, mistake: None };
     if rng.chance(25) {
         g.mistake = Some(add_mistake(rng, &mut g, &systems, nixos, effective));
     }
@@ -1559,7 +1625,25 @@ impl Generated {
             return Some(format!("sandbox paths {:?} are not the spec's {paths:?}", lab.nix.extra_sandbox_paths));
         }
         for (p, entries) in lab.probes.iter().zip(&self.probes) {
-            if p.run != text(get(entries, "run")) || p.expect_output != text(get(entries, "expect-output")) {
+            let expected_output = match get(entries, "expect-output") {
+                Some(Val::Table(t)) => Some(spec::ExpectOutput {
+                    default: text(get(&t, "default")),
+                    stacks: t
+                        .into_iter()
+                        .filter(|(k, _)| k != "default")
+                        .filter_map(|(k, v)| Some((k, text(Some(v))?)))
+                        .collect(),
+                }),
+                other => text(other).map(|d| spec::ExpectOutput { default: Some(d), stacks: Vec::new() }),
+            };
+            // A table's stacks in any order: TOML tables have none.
+            let sorted = |o: Option<spec::ExpectOutput>| {
+                o.map(|mut o| {
+                    o.stacks.sort();
+                    o
+                })
+            };
+            if p.run != text(get(entries, "run")) || sorted(p.expect_output.clone()) != sorted(expected_output) {
                 return Some(format!("a probe's run or expect-output is not the spec's: {p:?}"));
             }
         }
@@ -1582,7 +1666,7 @@ impl Generated {
             head.push_str(&comment(rng));
             head.push_str(&format!("{} = {}\n", key(rng, k), value(rng, v)));
         }
-        for (section, entries) in [("binfmt", &self.binfmt), ("nix", &self.nix)] {
+        for (section, entries) in [("binfmt", &self.binfmt), ("nix", &self.nix), ("machine", &self.machine)] {
             if entries.is_empty() && rng.chance(70) {
                 continue;
             }
@@ -1623,7 +1707,8 @@ impl Generated {
 }
 
 fn key(rng: &mut Rng, k: &str) -> String {
-    if rng.chance(10) {
+    // A dot in a bare key makes a table: `nix-2.8` is quoted.
+    if k.contains('.') || rng.chance(10) {
         format!("\"{k}\"")
     } else {
         k.to_owned()
@@ -1641,6 +1726,7 @@ fn value(rng: &mut Rng, v: &Val) -> String {
         Val::Int(n) => n.to_string(),
         Val::Bool(b) => b.to_string(),
         Val::Float(f) => format!("{f:?}"),
+        Val::Table(entries) => inline_table(rng, entries),
         Val::List(items) => {
             let parts: Vec<String> = items.iter().map(|i| value(rng, i)).collect();
             match if parts.is_empty() { 0 } else { rng.below(3) } {

@@ -489,3 +489,61 @@ exec "$@"
     assert!(stderr.contains("/etc/apt/sources.list.d/*.list and *.sources"), "{stderr}");
     assert!(!cache.path().join("payloads/aarch64-linux/busybox").exists());
 }
+
+/// The shapes of issue 17's reports, each run for real from its lab: a
+/// native build that runs a foreign program (nixpkgs#61537), host state as
+/// spec keys (`[machine]`), system features, and a per-Nix expected text.
+#[test]
+fn reports_written_as_spec_keys_reproduce() {
+    // nixpkgs#61537: passes through the host's F entry, fails where binfmt_misc is not mounted.
+    let laptop = run_lab("nixpkgs-61537-laptop");
+    assert_all_as_expected(&laptop);
+    let build = verdict(&laptop, "build");
+    assert!(build.passed && build.execution.output.lines().any(|l| l == "aarch64"), "{}", build.execution.output);
+    assert_eq!(build.probe.expect.line.as_deref(), Some("aarch64"), "derived from the payload, not the x86_64 system");
+    let ci = run_lab("nixpkgs-61537-ci");
+    assert_all_as_expected(&ci);
+    assert!(verdict(&ci, "build").execution.output.contains("Exec format error"));
+    // The same build with a registration but no F: the sandbox lacks the interpreter.
+    let dir = tempfile::tempdir().unwrap();
+    let no_f = write_spec(
+        dir.path(),
+        "no-f",
+        "description = \"d\"\nhost = \"non-nixos\"\nsystems = [\"x86_64-linux\"]\n[[probe]]\nkind = \"build\"\npayload = \"aarch64-linux\"\nexpect = \"fail\"\nexpect-output = \"No such file or directory\"\n",
+    );
+    assert_all_as_expected(&run(&no_f));
+
+    // NixOS-WSL#552: /run/binfmt removed after registration.
+    let wsl = run_lab("nixos-wsl-552-run-binfmt-missing");
+    assert_all_as_expected(&wsl);
+    // nix#7783: /proc partly hidden; the wording follows the Nix that ran.
+    let proc = run_lab("nix-7783-proc-partly-hidden");
+    assert_all_as_expected(&proc);
+    let out = &verdict(&proc, "build").execution.output;
+    assert!(
+        out.contains("mounting /proc: Operation not permitted")
+            || out.contains("does not support the kernel namespaces that are required for sandboxing"),
+        "{out}"
+    );
+    // raspberry-pi-nix#129 and infra#1916: a missing platform, a missing feature, and the feature's fix.
+    assert_all_as_expected(&run_lab("raspberry-pi-nix-129-platform-missing"));
+    let feature = run_lab("nix-community-infra-1916-system-feature");
+    assert_all_as_expected(&feature);
+    assert!(verdict(&feature, "build").execution.output.contains("with features {gccarch-armv7-a} is required"));
+    let fixed = run_lab("nix-community-infra-1916-system-feature-fix");
+    assert_all_as_expected(&fixed);
+    assert!(verdict(&fixed, "build").passed);
+}
+
+/// `binfmt-misc = "not-mounted"` leaves nothing of binfmt_misc in the lab,
+/// not even the host's entries: a foreign binary cannot run at all.
+#[test]
+fn a_machine_without_binfmt_misc_runs_no_foreign_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        dir.path(),
+        "unmounted",
+        "description = \"d\"\nhost = \"non-nixos\"\nsystems = [\"aarch64-linux\"]\n[binfmt]\ninterpreter = \"none\"\n[machine]\nbinfmt-misc = \"not-mounted\"\n[[probe]]\nkind = \"command\"\nrun = \"test ! -e /proc/sys/fs/binfmt_misc/register && ! mountpoint -q /proc/sys/fs/binfmt_misc\"\n[[probe]]\nkind = \"exec\"\nexpect = \"fail\"\nexpect-output = \"Exec format error\"\n",
+    );
+    assert_all_as_expected(&run(&spec));
+}

@@ -407,3 +407,132 @@ fn in_a_labs_directory_the_file_name_is_the_lab_name_and_must_be_one() {
     assert!(err.contains("`my-box-fixF` is not a valid lab name"), "{err}");
     assert!(err.contains("rename the file to `my-box-fixf.toml`"), "{err}");
 }
+
+/// Issue 17's keys: each mistake told at its key with a fix.
+#[test]
+fn report_shaped_keys_are_checked_with_a_fix() {
+    // expect-output by stack or Nix version.
+    check(
+        &with_head(
+            "[[probe]]\nkind = \"build\"\nexpect = \"fail\"\nexpect-output = { default = \"a\", sid = \"b\" }\n",
+        ),
+        expect![[r#"
+            invalid lab spec `labs/t.toml:7:40`: `probe[0].expect-output.sid`: `sid` is neither a stack nor a Nix version
+              help: name a stack (`default`, `host`, `bookworm`, `trixie`, `forky`, `nixos`) or a Nix version as `nix-2.8`"#]],
+    );
+    check(
+        &with_head(
+            "[[probe]]\nkind = \"build\"\nexpect = \"fail\"\nexpect-output = { default = \"a\", nix-2.8 = \"b\" }\n",
+        ),
+        expect![[r#"
+        invalid lab spec `labs/t.toml:7:34`: `probe[0].expect-output.nix-2`: `nix-2.8` unquoted is a table `nix-2` in TOML, not the Nix version 2.8
+          help: quote the key: `"nix-2.8" = "…"`"#]],
+    );
+    check(
+        &with_head("[[probe]]\nkind = \"build\"\nexpect = \"fail\"\nexpect-output = { trixie = \"\" }\n"),
+        expect![[r#"
+        invalid lab spec `labs/t.toml:7:28`: `probe[0].expect-output.trixie`: is empty, so it would match any output
+          help: give the text the output must contain, or remove the key"#]],
+    );
+    check(
+        &with_head("[[probe]]\nkind = \"build\"\nexpect = \"fail\"\nexpect-output = {}\n"),
+        expect![[r#"
+        invalid lab spec `labs/t.toml:7:17`: `probe[0].expect-output`: is an empty table, so it expects nothing
+          help: give `default = "…"` and a text per stack where it differs, e.g. `bookworm = "…"`"#]],
+    );
+    check(
+        &with_head("[[probe]]\nkind = \"build\"\nexpect = \"fail\"\nexpect-output = 3\n"),
+        expect![[r#"
+        invalid lab spec `labs/t.toml:7:17`: `probe[0].expect-output`: expected a string or a table of strings by stack, found a integer
+          help: write `probe[0].expect-output` as a string or a table of strings by stack"#]],
+    );
+    // System features.
+    check(
+        &with_head("[nix]\nsystem-features = [\"big parallel\"]\n[[probe]]\nkind = \"build\"\n"),
+        expect![[r#"
+        invalid lab spec `labs/t.toml:5:20`: `nix.system-features[0]`: `big parallel` is not a system feature: Nix splits features on white space
+          help: give one word per feature, e.g. `"gccarch-armv7-a"` or `"kvm"`"#]],
+    );
+    check(
+        &with_head("[[probe]]\nkind = \"exec\"\nrequired-system-features = [\"kvm\"]\n"),
+        expect![[r#"
+        invalid lab spec `labs/t.toml:6:28`: `probe[0].required-system-features`: a `exec` probe builds no derivation of its own
+          help: use `required-system-features` on build probes, or remove it"#]],
+    );
+    // [machine].
+    check(
+        &with_head("[machine]\nbinfmt-misc = \"not-mounted\"\n[[probe]]\nkind = \"build\"\n"),
+        expect![[r#"
+        invalid lab spec `labs/t.toml:5:15`: `machine.binfmt-misc`: with binfmt_misc not mounted nothing can be registered, yet `[binfmt]` registers an emulator
+          help: set `[binfmt] interpreter = "none"`, or remove `binfmt-misc`"#]],
+    );
+    check(
+        &with_head("[machine]\nbinfmt-misc = \"automount\"\n[[probe]]\nkind = \"build\"\n"),
+        expect![[r#"
+        invalid lab spec `labs/t.toml:5:15`: `machine.binfmt-misc`: systemd's automount (autofs) cannot be mounted where a lab runs: the kernel refuses autofs in a user namespace
+          help: an automount mounts binfmt_misc on first use, as `"mounted"` (the default) is; for what a report blames on it, model the effect: `proc = "partly-hidden"` (a /proc Nix's sandbox cannot remount) or `binfmt-misc = "not-mounted"`"#]],
+    );
+    check(&with_head("[machine]\nproc = \"hidden\"\nmissing = [\"/etc/nix\", \"/run/crosslab\", \"/run/../etc\"]\n[[probe]]\nkind = \"build\"\n"), expect![[r#"
+        invalid lab spec `labs/t.toml:5:8`: `machine.proc`: `hidden` is not allowed
+          help: allowed: "visible", "partly-hidden"
+        invalid lab spec `labs/t.toml:6:12`: `machine.missing[0]`: `/etc/nix` is not a path under /run the lab can remove
+          help: a lab removes only what it owns: a path under /run (e.g. "/run/binfmt"), not crosslab's /run/crosslab; other paths are read-only
+        invalid lab spec `labs/t.toml:6:24`: `machine.missing[1]`: `/run/crosslab` is not a path under /run the lab can remove
+          help: a lab removes only what it owns: a path under /run (e.g. "/run/binfmt"), not crosslab's /run/crosslab; other paths are read-only
+        invalid lab spec `labs/t.toml:6:41`: `machine.missing[2]`: `/run/../etc` is not a path under /run the lab can remove
+          help: a lab removes only what it owns: a path under /run (e.g. "/run/binfmt"), not crosslab's /run/crosslab; other paths are read-only"#]]);
+    check(
+        &with_head("[machine]\nbinfmt-mount = \"none\"\n[[probe]]\nkind = \"build\"\n"),
+        expect![[r#"
+        invalid lab spec `labs/t.toml:5:1`: `machine.binfmt-mount`: unknown key
+          help: valid keys here are: `machine.binfmt-misc`, `machine.proc`, `machine.missing`"#]],
+    );
+}
+
+/// Expectations no run can meet are refused by `lab check`, each with the change that makes it possible.
+#[test]
+fn expectations_that_can_never_hold_are_refused() {
+    // A passing probe cannot print a failure.
+    check(
+        &with_head("[[probe]]\nkind = \"build\"\nexpect-output = \"Exec format error\"\n"),
+        expect![[r#"
+        invalid lab spec `labs/t.toml:6:17`: `probe[0].expect-output`: expects `Exec format error` from a probe that passes, but only a failing run prints "Exec format error"
+          help: set `expect = "fail"` to reproduce the error, or give the text a passing run prints"#]],
+    );
+    // A passing native build of an aarch64 program prints aarch64, never armv7l.
+    check(
+        "description = \"d\"\nhost = \"non-nixos\"\nsystems = [\"x86_64-linux\"]\n[[probe]]\nkind = \"build\"\npayload = \"aarch64-linux\"\nexpect-output = \"armv7l\"\n",
+        expect![[r#"
+            invalid lab spec `labs/t.toml:7:17`: `probe[0].expect-output`: a passing `build` probe prints the machine of the program it runs (x86_64 or aarch64), never `armv7l`
+              help: remove `expect-output` (the machine is derived from `systems` and `payload`), or change `payload`"#]],
+    );
+    // ... while the machine of what runs is accepted.
+    check(
+        "description = \"d\"\nhost = \"non-nixos\"\nsystems = [\"x86_64-linux\"]\n[[probe]]\nkind = \"build\"\npayload = \"aarch64-linux\"\nexpect-output = \"aarch64\"\n",
+        expect![[r#"ok: host=non-nixos systems=["x86_64-linux"] interpreter=fhs flags=P sandbox=true paths=[] platforms=["x86_64-linux"] probes=["build:pass"]"#]],
+    );
+    // Nix refuses a build whose required feature the machine does not offer.
+    check(
+        &with_head("[nix]\nsystem-features = [\"kvm\"]\n[[probe]]\nkind = \"build\"\nrequired-system-features = [\"gccarch-armv8-a\", \"kvm\"]\n"),
+        expect![[r#"
+            invalid lab spec `labs/t.toml:8:28`: `probe[0].required-system-features`: the build requires "gccarch-armv8-a" but `[nix] system-features` lacks it, so Nix refuses to build it ("… is required to build …")
+              help: add "gccarch-armv8-a" to `[nix] system-features`, or set `expect = "fail"` to reproduce the refusal"#]],
+    );
+    // The same expecting the refusal is fine.
+    check(
+        &with_head("[nix]\nsystem-features = [\"kvm\"]\n[[probe]]\nkind = \"build\"\nrequired-system-features = [\"gccarch-armv8-a\"]\nexpect = \"fail\"\nexpect-output = { default = \"is required to build\", \"nix-2.8\" = \"is required\", bookworm = \"required\" }\n"),
+        expect![[r#"ok: host=non-nixos systems=["aarch64-linux"] interpreter=fhs flags=P sandbox=true paths=[] platforms=["aarch64-linux"] probes=["build:fail"]"#]],
+    );
+}
+
+/// A table `expect-output` names every stack `lab run --stack` takes.
+#[test]
+fn expect_output_tables_know_every_stack() {
+    for stack in xtask::provision::stack::STACKS {
+        assert!(
+            spec::STACK_NAMES.contains(&stack.name),
+            "stack `{}` is missing from spec::STACK_NAMES: an expect-output table could not name it",
+            stack.name
+        );
+    }
+}

@@ -88,7 +88,7 @@ fn reproduction_labs_give_the_host_backends_verdicts() {
         let on_host =
             run_host(&plan, &payloads, false, &mut |_| {}).unwrap_or_else(|e| panic!("{name} on host: {e:#}"));
         let started = Instant::now();
-        let in_vm = vm::run_vm(&plan, &guest, &mut |_| {}).unwrap_or_else(|e| panic!("{name} in the VM: {e:#}"));
+        let in_vm = vm::run_vm(&plan, &guest, &[], &mut |_| {}).unwrap_or_else(|e| panic!("{name} in the VM: {e:#}"));
         eprintln!("{name}: {:.1} s in the VM", started.elapsed().as_secs_f64());
         assert_eq!(in_vm.backend, "vm");
         assert_eq!(on_host.verdicts.len(), in_vm.verdicts.len(), "{name}");

@@ -321,6 +321,8 @@ struct CheckNix {
     sandbox: bool,
     extra_sandbox_paths: Vec<String>,
     extra_platforms: Vec<String>,
+    /// `nix.settings.system-features`, when the lab sets them (as Nix strings).
+    system_features: Option<Vec<String>>,
 }
 
 impl CheckNix {
@@ -466,9 +468,14 @@ impl CheckNix {
             sandbox: plan.nix_conf.sandbox,
             extra_sandbox_paths: sandbox_paths.iter().map(|p| quote::nix(p)).collect(),
             extra_platforms: platforms.iter().map(|p| quote::nix(p)).collect(),
+            system_features: plan.nix_conf.system_features.as_ref().map(|f| f.iter().map(|x| quote::nix(x)).collect()),
         }
     }
 }
+
+/// What a table `expect-output` knows the rendered check by: the `nixos`
+/// backend, and the Nix of nixos-25.05.
+pub const RENDERED_KEYS: [&str; 2] = ["nixos", "nix-2.28"];
 
 struct RegistrationStep {
     subtest: String,
@@ -493,6 +500,8 @@ struct CheckPy {
     name: String,
     mount_binfmt_misc: String,
     registrations: Vec<RegistrationStep>,
+    /// [`crate::plan::MachineState::command`], after the registrations as every backend runs it.
+    machine_state: Option<String>,
     probes: Vec<ProbeStep>,
 }
 
@@ -520,7 +529,9 @@ impl CheckPy {
                 "mountpoint -q {BINFMT_DIR} || mount -t binfmt_misc binfmt_misc {BINFMT_DIR}"
             )),
             registrations,
-            probes: plan.probes.iter().map(ProbeStep::new).collect(),
+            machine_state: plan.machine.command().map(|c| python_text(&c, "    ")),
+            // The rendered check runs nixos-25.05's Nix 2.28.
+            probes: plan.probes.iter().map(|p| ProbeStep::new(&p.on(&RENDERED_KEYS.map(str::to_owned)))).collect(),
         }
     }
 }

@@ -25,17 +25,21 @@ pub trait Executor {
 }
 
 /// Registers the plan's binfmt entries (fhs and simulated NixOS alike), then
-/// runs every probe in order, calling `on_verdict` as each one ends.
+/// runs every probe in order, judged as its expectation holds for a run
+/// known by `keys` (its stack, its Nix: [`crate::outcome::Versions::keys`]),
+/// calling `on_verdict` as each one ends.
 pub fn run_plan(
     plan: &Plan,
     executor: &dyn Executor,
+    keys: &[String],
     on_verdict: &mut dyn FnMut(&Verdict),
 ) -> anyhow::Result<Vec<Verdict>> {
     register(plan, executor)?;
+    apply_machine_state(plan, executor)?;
     let mut verdicts = Vec::new();
     for probe in &plan.probes {
         let execution = executor.exec(&probe.command, executor.probe_timeout(probe.timeout))?;
-        let verdict = crate::outcome::judge(probe, execution);
+        let verdict = crate::outcome::judge(&probe.on(keys), execution);
         on_verdict(&verdict);
         verdicts.push(verdict);
     }
@@ -61,6 +65,20 @@ pub fn register(plan: &Plan, executor: &dyn Executor) -> anyhow::Result<()> {
             bail!("registering `{}` failed: {}", reg.line(), done.output.trim());
         }
         fault_point("registration");
+    }
+    Ok(())
+}
+
+/// Puts the lab's machine in the state its `[machine]` describes, once its
+/// entries are registered (a host whose `/run/binfmt` went away after boot
+/// still has the entries made at boot). The vm guest's reset undoes it for
+/// the next lab; the host backend's namespaces end with the lab.
+pub fn apply_machine_state(plan: &Plan, executor: &dyn Executor) -> anyhow::Result<()> {
+    if let Some(command) = plan.machine.command() {
+        let done = executor.exec(&command, Duration::from_secs(10))?;
+        if !done.succeeded() {
+            bail!("putting the machine in the state `[machine]` describes failed: {}", done.output.trim());
+        }
     }
     Ok(())
 }

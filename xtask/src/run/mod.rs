@@ -101,10 +101,9 @@ impl Session {
 
     fn run_on_backend(&self, plan: &Plan, on_verdict: &mut dyn FnMut(&Verdict)) -> anyhow::Result<LabReport> {
         match &self.on {
-            SessionBackend::Host(env) => {
-                run_on_host(plan, env, on_verdict).with_context(|| format!("lab `{}` could not run", plan.lab.name))
-            }
-            SessionBackend::Vm(guest) => vm::run_vm(plan, guest, on_verdict)
+            SessionBackend::Host(env) => run_on_host(plan, env, &self.versions.keys(), on_verdict)
+                .with_context(|| format!("lab `{}` could not run", plan.lab.name)),
+            SessionBackend::Vm(guest) => vm::run_vm(plan, guest, &self.versions.keys(), on_verdict)
                 .with_context(|| format!("lab `{}` could not run in the VM", plan.lab.name)),
         }
     }
@@ -228,14 +227,25 @@ pub fn run_host(
     on_verdict: &mut dyn FnMut(&Verdict),
 ) -> anyhow::Result<LabReport> {
     let env = HostEnv { payloads: payloads.to_path_buf(), global_binfmt, lower: PathBuf::from("/"), suite: None };
-    run_on_host(plan, &env, on_verdict)
+    let keys = crate::outcome::Versions::of(stack_host(), Path::new("/")).keys();
+    run_on_host(plan, &env, &keys, on_verdict)
 }
 
-/// Runs one lab on the host backend as `env` says, calling `on_verdict` as
-/// each probe ends.
-pub fn run_on_host(plan: &Plan, env: &HostEnv, on_verdict: &mut dyn FnMut(&Verdict)) -> anyhow::Result<LabReport> {
+/// The host stack's row.
+fn stack_host() -> &'static stack::Stack {
+    stack::Stack::find("host").expect("the host stack is a row")
+}
+
+/// Runs one lab on the host backend as `env` says, judged for a run known
+/// by `keys`, calling `on_verdict` as each probe ends.
+pub fn run_on_host(
+    plan: &Plan,
+    env: &HostEnv,
+    keys: &[String],
+    on_verdict: &mut dyn FnMut(&Verdict),
+) -> anyhow::Result<LabReport> {
     let ns = start_host(plan, env)?;
-    let verdicts = run_plan(plan, &ns, on_verdict)?;
+    let verdicts = run_plan(plan, &ns, keys, on_verdict)?;
     ns.stop()?;
     Ok(LabReport { lab: plan.lab.name.clone(), backend: "host", verdicts, versions: None })
 }

@@ -33,9 +33,14 @@ pub fn host_programs() -> Vec<String> {
 }
 
 /// Runs one lab in `guest`, calling `on_verdict` as each probe ends.
-pub fn run_vm(plan: &Plan, guest: &Guest, on_verdict: &mut dyn FnMut(&Verdict)) -> anyhow::Result<LabReport> {
+pub fn run_vm(
+    plan: &Plan,
+    guest: &Guest,
+    keys: &[String],
+    on_verdict: &mut dyn FnMut(&Verdict),
+) -> anyhow::Result<LabReport> {
     set_up_lab(plan, guest)?;
-    let verdicts = run_plan(plan, guest, on_verdict)?;
+    let verdicts = run_plan(plan, guest, keys, on_verdict)?;
     Ok(LabReport { lab: plan.lab.name.clone(), backend: "vm", verdicts, versions: None })
 }
 

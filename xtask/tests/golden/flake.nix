@@ -26,9 +26,9 @@
       # it. A renderer that changed is caught by `cargo test`, not here.
       rendered = {
         "checks/nixos-static-emulators.nix" = "b69173f5a1972b6d004a5cbafe8358095118b84188eb3c727f80b3edccb45f1c";
-        "checks/nixos-static-emulators.py" = "b9acba9e5f518f151378f270b43afa5772122e4a61b4e88061d63ac514a7f22b";
+        "checks/nixos-static-emulators.py" = "08411f80ee4a3883aaa9d6ddf6c6067e2713794c99c930dc3d75058f46e685d8";
         "checks/non-nixos-aarch64.nix" = "223f588a8fc85446584a292c52bc46df646a008a4953c62e82434baa6607977d";
-        "checks/non-nixos-aarch64.py" = "499bd68fd3ad50e2d2eb543e0365640f1a75bd8a06e296397ee11be4cc014bce";
+        "checks/non-nixos-aarch64.py" = "1d2c7696ca0a1e98cab8ace4f6f9bc434558a7a8d4e5d10bbf9ed524f4f8e865";
       };
       fileAt = path: ./. + "/${path}";
       stale = builtins.filter (

@@ -203,6 +203,8 @@ die "the command port closed"
 /// home, the lab's nix.conf, links and files, and crosslab's cache at
 /// `$LAB_CACHE` if the lab compiles.
 const RESET: &str = r#"set -eu
+# The last lab's [machine] state goes first: its covers of /proc, an unmounted binfmt_misc.
+eval "$UNDO_MACHINE"
 echo -1 > /proc/sys/fs/binfmt_misc/status 2> /dev/null || true
 umount -l /nix
 mount -t tmpfs -o mode=0755 crosslab-nix /nix
@@ -426,7 +428,7 @@ impl Guest {
         let links: String = links.iter().chain(&compilers.links()).map(line).collect();
         let binds: String = store_binds.iter().map(line).collect();
         let script = format!(
-            "LAB_DIR={}\nNIX_CONF={}\nLINKS={}\nBINDS={}\nSHARED_CACHE={}\nLAB_CACHE={}\nCACHE={}\n{RESET}{}",
+            "LAB_DIR={}\nNIX_CONF={}\nLINKS={}\nBINDS={}\nSHARED_CACHE={}\nLAB_CACHE={}\nCACHE={}\nUNDO_MACHINE={}\n{RESET}{}",
             quote::sh(LAB_DIR),
             quote::sh(nix_conf),
             quote::sh(&links),
@@ -434,6 +436,7 @@ impl Guest {
             quote::sh(SHARED_CACHE_DIR),
             quote::sh(LAB_CACHE_DIR),
             u8::from(compilers.needs_cache() || nixos.uses_cache),
+            quote::sh(crate::plan::MachineState::UNDO),
             write_files_script(&files),
         );
         let done = self.call(&script, Duration::from_secs(60))?;
