@@ -40,16 +40,22 @@ impl flags::LabShell {
         let env = run::HostEnv { payloads, global_binfmt, lower: stack.lower_root(&sh)?, suite: stack.suite };
         let ns = run::start_host(&plan, &env)?;
         run::register(&plan, &ns)?;
+        run::executor::start_daemon(&plan, &ns)?;
 
         let interactive = std::io::stdin().is_terminal();
         let registered: Vec<String> =
             plan.registrations.iter().map(|r| format!("{} ({} `{}`)", r.name, r.interpreter, r.flags)).collect();
         eprintln!(
-            "crosslab: shell in lab {} for {}: binfmt_misc {}; Nix reads $NIX_CONF_DIR/nix.conf (sandbox = {}); payloads in $CROSSLAB_PAYLOADS. Leave the shell to tear the lab down.",
+            "crosslab: shell in lab {} for {}: binfmt_misc {}; Nix reads $NIX_CONF_DIR/nix.conf (sandbox = {}){}; payloads in $CROSSLAB_PAYLOADS. Leave the shell to tear the lab down.",
             lab.name,
             system.double,
             if registered.is_empty() { "has nothing registered".to_owned() } else { format!("has {}", registered.join(", ")) },
-            plan.nix_conf.sandbox
+            plan.nix_conf.sandbox,
+            if plan.nix_conf.daemon.is_some() {
+                format!(", its daemon builds as the nixbld users (NIX_REMOTE=daemon; the probes run as `{}`: `setpriv --reuid={} --regid={} --init-groups -- sh`)", crate::plan::CLIENT_USER, crate::plan::CLIENT_ID, crate::plan::CLIENT_ID)
+            } else {
+                String::new()
+            }
         );
         let shell = if Path::new("/bin/bash").exists() { "/bin/bash" } else { "/bin/sh" };
         let mut args: Vec<&str> = Vec::new();
