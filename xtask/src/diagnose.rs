@@ -59,6 +59,9 @@ pub enum Cause {
     NixSettingMissing,
     /// Nix refused its configuration (`nix show-config` failed).
     NixConfigRejected,
+    /// The daemon ignored a restricted setting the client passed: the
+    /// client is not in `trusted-users`.
+    UntrustedSetting,
 }
 
 impl Cause {
@@ -72,7 +75,8 @@ impl Cause {
             | Cause::NothingRegistered
             | Cause::EntryRemovedByLab
             | Cause::MissingSandboxPath
-            | Cause::NixConfigRejected => 5,
+            | Cause::NixConfigRejected
+            | Cause::UntrustedSetting => 5,
             Cause::EntryMissing | Cause::EntryDisabled | Cause::EntryDiffers | Cause::UnexpectedEntry => 4,
             Cause::NixSettingMissing | Cause::NoToolchain => 4,
             Cause::TargetLoaderMissing | Cause::HostToolPickedUp => 5,
@@ -518,6 +522,30 @@ pub fn diagnose(plan: &Plan, verdict: &Verdict) -> Option<Diagnosis> {
                 changes: vec![SpecChange::RemoveProbe { probe: index, system: system.double }],
             });
         }
+    }
+
+    // Nix's own words (nix-daemon's `daemon.cc`; measured: a warning in Nix
+    // 2.26, a debug line Nix 2.8 prints only with -vvvvv): the daemon dropped
+    // a restricted setting of an untrusted client.
+    if let Some(rest) = output.split("ignoring the client-specified setting '").nth(1) {
+        let setting = rest.split('\'').next().unwrap_or_default();
+        let trusted = plan.nix_conf.daemon.as_ref().map(|d| d.trusted_users.join(", ")).unwrap_or_default();
+        return Some(Diagnosis {
+            cause: Cause::UntrustedSetting,
+            summary: format!("the daemon ignored `{setting}` from an untrusted client"),
+            detail: format!(
+                "the probe ran as `{}`, a client of nix-daemon that is not in trusted-users ({trusted}), so the daemon ignored the restricted setting `{setting}` the command line passed and built with its own",
+                crate::plan::CLIENT_USER
+            ),
+            fix: format!(
+                "put the setting in nix.conf and restart the daemon, or trust the user: `trusted-users = [\"root\", \"{}\"]` in the lab's [nix] table",
+                crate::plan::CLIENT_USER
+            ),
+            on_machine: vec![
+                format!("add `{setting} = …` to /etc/nix/nix.conf (or your user to `trusted-users` there), then `sudo systemctl restart nix-daemon`"),
+            ],
+            changes: Vec::new(),
+        });
     }
 
     // The builder could not be executed inside the sandbox ("executing '…'":

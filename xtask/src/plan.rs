@@ -310,8 +310,10 @@ if [ ! -e "$d/passwd" ]; then
   chown -R {CLIENT_ID}:{CLIENT_ID} {home}
 fi
 if [ -e "$d/pid" ]; then
-  kill "$(cat "$d/pid")" 2>/dev/null || true
-  while kill -0 "$(cat "$d/pid")" 2>/dev/null; do sleep 0.01; done
+  p=$(cat "$d/pid")
+  kill "$p" 2>/dev/null || true
+  # Gone, or a zombie: the lab's PID 1 may not reap it yet.
+  while [ -e "/proc/$p" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$p/status" 2>/dev/null; do sleep 0.01; done
 fi
 rm -f /nix/var/nix/daemon-socket/socket
 # The daemon opens the store itself; NIX_REMOTE=daemon would make it its own client.

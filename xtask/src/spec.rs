@@ -1279,7 +1279,7 @@ impl Validator<'_> {
         let set = self.probe_settings(t, "set", &prefix, kind, |r| r.edit);
         let restart_daemon = match t.get("restart-daemon") {
             None => Some(false),
-            Some(Value::Boolean(b)) if kind.is_some_and(|k| k.row().edit) => Some(*b),
+            Some(Value::Boolean(b)) if kind?.row().edit => Some(*b),
             Some(Value::Boolean(_)) => self.fail(
                 Some(&key("restart-daemon")),
                 "only `nix-conf-edit` probes restart the daemon".into(),
