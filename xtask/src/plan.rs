@@ -849,7 +849,8 @@ impl<'a> Plan<'a> {
             expect,
             timeout: Duration::from_secs(spec.timeout_secs),
             language: spec.language,
-            as_client: self.nix_conf.daemon.is_some() && !matches!(spec.kind, ProbeKind::Command | ProbeKind::NixConfEdit),
+            as_client: self.nix_conf.daemon.is_some()
+                && !matches!(spec.kind, ProbeKind::Command | ProbeKind::NixConfEdit),
         }
     }
 

@@ -982,7 +982,10 @@ impl Validator<'_> {
         if word.is_empty() || word.chars().any(char::is_whitespace) {
             return self.fail(
                 Some(key),
-                format!("`{}` is empty or contains white space, and nix.conf splits values on white space", shown(word)),
+                format!(
+                    "`{}` is empty or contains white space, and nix.conf splits values on white space",
+                    shown(word)
+                ),
                 Some("give one word".into()),
             );
         }
@@ -1346,7 +1349,11 @@ impl Validator<'_> {
                 self.nix_word(&k, setting)?;
                 // A value may hold several words (a list), never a line break.
                 if value.contains(['\n', '\r', '\0']) {
-                    return self.fail(Some(&k), "contains a line break".into(), Some("give the value on one line".into()));
+                    return self.fail(
+                        Some(&k),
+                        "contains a line break".into(),
+                        Some("give the value on one line".into()),
+                    );
                 }
                 Some((setting.clone(), value))
             })
@@ -1382,7 +1389,9 @@ impl Validator<'_> {
                 return self.fail(
                     Some(key),
                     "is missing".into(),
-                    Some("add `kind = \"build\"` (or binfmt, nix-config, exec, compile, command, nix-conf-edit)".into()),
+                    Some(
+                        "add `kind = \"build\"` (or binfmt, nix-config, exec, compile, command, nix-conf-edit)".into(),
+                    ),
                 )
             }
         };

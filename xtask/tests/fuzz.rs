@@ -1240,7 +1240,7 @@ fn generate(rng: &mut Rng, i: usize) -> Generated {
         nix.push(("mode".into(), s(if single_user { "single-user" } else { "daemon" })));
     }
     if !single_user && rng.chance(20) {
-        nix.push(("trusted-users".into(), strs(&["root", "crosslab", "@wheel"][..1 + rng.below(3) as usize])));
+        nix.push(("trusted-users".into(), strs(&["root", "crosslab", "@wheel"][..1 + rng.below(3)])));
     }
     if rng.chance(30) {
         let platforms: Vec<&str> = (0..rng.below(3)).map(|_| rng.pick(SYSTEMS).double).collect();
