@@ -271,7 +271,14 @@ pub struct Daemon {
     /// installer (NIX_USER_COUNT).
     pub build_users: u32,
     pub trusted_users: Vec<String>,
+    /// The daemon is the stack's Nix for this system, from a Debian root of
+    /// that architecture at [`EMULATED_NIX_DIR`], run by its static qemu.
+    pub emulated: Option<&'static NixSystem>,
 }
+
+/// Where a lab with `[nix] emulated` sees the foreign Debian root holding
+/// its Nix (a link the backend makes into crosslab's cache).
+pub const EMULATED_NIX_DIR: &str = "/run/crosslab/emulated-nix";
 
 /// The group of the build users and its gid; user `nixbldI` is uid
 /// `NIXBLD_GID + I`, as NixOS (`ids.gids.nixbld = 30000`) and the installer
@@ -307,7 +314,7 @@ if [ ! -e "$d/passwd" ]; then
     echo "{CLIENT_USER}:x:{CLIENT_ID}:"; }} > "$d/group"
   mount --bind "$d/passwd" /etc/passwd
   mount --bind "$d/group" /etc/group
-  chown -R {CLIENT_ID}:{CLIENT_ID} {home}
+  chown -R {CLIENT_ID}:{CLIENT_ID} {home}{hide_dev}
 fi
 if [ -e "$d/pid" ]; then
   p=$(cat "$d/pid")
@@ -317,7 +324,7 @@ if [ -e "$d/pid" ]; then
 fi
 rm -f /nix/var/nix/daemon-socket/socket
 # The daemon opens the store itself; NIX_REMOTE=daemon would make it its own client.
-NIX_REMOTE=local setsid nix-daemon < /dev/null > "$d/log" 2>&1 &
+NIX_REMOTE=local {run_daemon} < /dev/null > "$d/log" 2>&1 &
 echo $! > "$d/pid"
 i=0
 until [ -S /nix/var/nix/daemon-socket/socket ]; do
@@ -325,6 +332,21 @@ until [ -S /nix/var/nix/daemon-socket/socket ]; do
   if [ $i -gt 1000 ] || ! kill -0 "$(cat "$d/pid")" 2>/dev/null; then echo "nix-daemon did not start:"; cat "$d/log"; exit 1; fi
   sleep 0.01
 done"#,
+            run_daemon = match self.emulated {
+                // qemu-user opens any absolute path under QEMU_LD_PREFIX from
+                // there first: the root's own /dev/ptmx would give Nix
+                // "opening pseudoterminal master: No such device".
+                Some(system) => format!(
+                    "QEMU_LD_PREFIX={EMULATED_NIX_DIR} setsid {} {EMULATED_NIX_DIR}/usr/bin/nix-daemon",
+                    system.fhs_emulator(crate::systems::Emulator::Static)
+                ),
+                None => "setsid nix-daemon".to_owned(),
+            },
+            hide_dev = if self.emulated.is_some() {
+                format!("\n  mount -t tmpfs -o mode=0755 crosslab-no-dev {EMULATED_NIX_DIR}/dev")
+            } else {
+                String::new()
+            },
             last = NIXBLD_GID + n,
             home = format!("{}/home", crate::lab_paths::LAB_DIR),
             members = members.join(","),
@@ -664,6 +686,7 @@ impl<'a> Plan<'a> {
             daemon: (lab.nix.mode == NixMode::Daemon).then(|| Daemon {
                 build_users: if lab.host == HostKind::Nixos { 32 } else { 10 },
                 trusted_users: lab.nix.trusted_users.clone(),
+                emulated: lab.nix.emulated,
             }),
         };
         if lab.binfmt.interpreter == Interpreter::Nixos && !registrations.is_empty() {

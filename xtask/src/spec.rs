@@ -101,6 +101,9 @@ pub struct NixSpec {
     pub mode: NixMode,
     /// `trusted-users` of the daemon (Nix's default: root alone).
     pub trusted_users: Vec<String>,
+    /// The daemon is the stack's Nix built for this system, run under
+    /// qemu-user (Nix in an emulated container, nix#5258).
+    pub emulated: Option<&'static NixSystem>,
 }
 
 /// How the machine runs Nix.
@@ -468,7 +471,8 @@ impl std::error::Error for SpecErrors {}
 // The keys each table takes; `schema.rs` describes each one, and a test keeps them in step.
 pub const TOP_KEYS: &[&str] = &["description", "host", "systems", "binfmt", "nix", "probe"];
 pub const BINFMT_KEYS: &[&str] = &["tool", "interpreter", "flags", "emulator"];
-pub const NIX_KEYS: &[&str] = &["sandbox", "extra-sandbox-paths", "extra-platforms", "mode", "trusted-users"];
+pub const NIX_KEYS: &[&str] =
+    &["sandbox", "extra-sandbox-paths", "extra-platforms", "mode", "trusted-users", "emulated"];
 pub const PROBE_KEYS: &[&str] = &[
     "kind",
     "expect",
@@ -1039,12 +1043,34 @@ impl Validator<'_> {
                 Some("remove `trusted-users`, or set `mode = \"daemon\"`".into()),
             );
         }
+        let emulated = match self.opt_str(&nix, "nix.emulated")? {
+            None => Some(None),
+            Some(double) => {
+                let system = self.system("nix.emulated", &double)?;
+                if mode == Some(NixMode::SingleUser) {
+                    return self.fail(
+                        Some("nix.emulated"),
+                        "the emulated Nix runs as the lab's nix-daemon, and single-user Nix has none".into(),
+                        Some("set `mode = \"daemon\"`, or remove `emulated`".into()),
+                    );
+                }
+                if system.native_on.contains(&std::env::consts::ARCH) {
+                    return self.fail(
+                        Some("nix.emulated"),
+                        format!("{double} runs natively here: its Nix would not be emulated"),
+                        Some("name a foreign system, e.g. \"aarch64-linux\"".into()),
+                    );
+                }
+                Some(Some(system))
+            }
+        };
         Some(NixSpec {
             sandbox: sandbox?,
             extra_sandbox_paths: extra_sandbox_paths?,
             extra_platforms: extra_platforms?,
             mode: mode?,
             trusted_users: trusted_users?,
+            emulated: emulated?,
         })
     }
 

@@ -38,6 +38,13 @@ pub fn run_vm(plan: &Plan, guest: &Guest, on_verdict: &mut dyn FnMut(&Verdict)) 
         let command = format!("set -- {}\n{}", crate::quote::sh(program), crate::plan::SHARED_OBJECTS_COMMAND);
         Ok(executor::Executor::exec(guest, &command, std::time::Duration::from_secs(10))?.output)
     })?;
+    if let Some(system) = plan.nix_conf.daemon.as_ref().and_then(|d| d.emulated) {
+        anyhow::bail!(
+            "`[nix] emulated = \"{}\"` runs on the host backend only so far\n  help: cargo xtask lab run --backend host {}",
+            system.double,
+            plan.lab.name
+        );
+    }
     let compilers = LabCompilers::of(plan, Some(&guest.suite))?;
     guest.reset(&plan.nix_conf.to_nix_conf(&nixos.extra_sandbox_paths), &nixos.links, &compilers)?;
     executor::register_compilers(&compilers, guest)?;
