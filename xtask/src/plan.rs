@@ -333,17 +333,29 @@ until [ -S /nix/var/nix/daemon-socket/socket ]; do
   sleep 0.01
 done"#,
             run_daemon = match self.emulated {
-                // qemu-user opens any absolute path under QEMU_LD_PREFIX from
-                // there first: the root's own /dev/ptmx would give Nix
-                // "opening pseudoterminal master: No such device".
                 Some(system) => format!(
-                    "QEMU_LD_PREFIX={EMULATED_NIX_DIR} setsid {} {EMULATED_NIX_DIR}/usr/bin/nix-daemon",
+                    "QEMU_LD_PREFIX=\"$d/prefix\" setsid {} \"$d/prefix/usr/bin/nix-daemon\"",
                     system.fhs_emulator(crate::systems::Emulator::Static)
                 ),
                 None => "setsid nix-daemon".to_owned(),
             },
+            // qemu-user opens any absolute path under QEMU_LD_PREFIX from there
+            // first, so the prefix holds only the foreign root's programs and
+            // libraries: its /dev/ptmx gives Nix "opening pseudoterminal
+            // master: No such device", its read-only /tmp and /etc (no
+            // nixbld) would be the daemon's. The merged-/usr links an
+            // extracted root lacks are made (trixie's loader is only at
+            // usr/lib/ld-linux-aarch64.so.1).
             hide_dev = if self.emulated.is_some() {
-                format!("\n  mount -t tmpfs -o mode=0755 crosslab-no-dev {EMULATED_NIX_DIR}/dev")
+                format!(
+                    r#"
+  mkdir "$d/prefix"
+  ln -s {EMULATED_NIX_DIR}/usr "$d/prefix/usr"
+  for l in bin sbin lib lib64; do
+    if [ -e "{EMULATED_NIX_DIR}/$l" ]; then ln -s "{EMULATED_NIX_DIR}/$l" "$d/prefix/$l"
+    elif [ -d "$d/prefix/usr/$l" ]; then ln -s "usr/$l" "$d/prefix/$l"; fi
+  done"#
+                )
             } else {
                 String::new()
             },
