@@ -134,6 +134,11 @@ pub fn lab_schema() -> Json {
                             "description": "`daemon`: a root nix-daemon builds as the nixbld users and the probes are its unprivileged client `crosslab` (NixOS, Debian's nix-bin with nix-setup-systemd, the installer's multi-user mode); `single-user`: every command opens the store itself, without build users. Default `daemon`.",
                             "enum": spec::NixMode::NAMES,
                         })),
+                        ("emulated", json!({
+                            "description": "Run the stack's Nix for this system as the lab's daemon under qemu-user (Nix in an emulated container, nix#5258); host backend, daemon mode.",
+                            "type": "string",
+                            "enum": systems,
+                        })),
                         ("trusted-users", json!({
                             "description": "The daemon's trusted-users (daemon mode only): users or @groups whose restricted settings it accepts. Default [\"root\"]; the probes' user is `crosslab`.",
                             "type": "array",

@@ -153,3 +153,37 @@ fn nix_2_26_warns_in_its_own_words_when_it_ignores_an_untrusted_option() {
     assert_all_as_expected(&trusted);
     assert!(!trusted.verdicts[0].execution.output.contains("ignoring the client-specified setting"));
 }
+
+#[test]
+fn an_emulated_nix_with_build_users_cannot_load_its_seccomp_filter() {
+    // nix#5258 on Nix 2.8 (the host stack takes bookworm's aarch64 nix-bin) and 2.26.
+    for stack in ["host", "trixie"] {
+        let report = run(&lab_path("nix-5258-seccomp-emulated-nix"), stack);
+        assert_all_as_expected(&report);
+        let out = &report.verdicts[0].execution.output;
+        assert!(out.contains("error: unable to load seccomp BPF program: Invalid argument"), "{stack}: {out}");
+    }
+}
+
+#[test]
+fn bad_daemon_settings_are_errors_naming_the_key_and_the_fix() {
+    let base =
+        "description = \"d\"\nhost = \"non-nixos\"\nsystems = [\"aarch64-linux\"]\n[[probe]]\nkind = \"build\"\n";
+    let cases = [
+        ("[nix]\nmode = \"demon\"\n", "`nix.mode`", "did you mean \"daemon\""),
+        ("[nix]\nmode = \"single-user\"\ntrusted-users = [\"me\"]\n", "`nix.trusted-users`", "mode = \"daemon\""),
+        ("[nix]\nmode = \"single-user\"\nemulated = \"aarch64-linux\"\n", "`nix.emulated`", "mode = \"daemon\""),
+        ("[nix]\ntrusted-users = [\"a b\"]\n", "`nix.trusted-users[0]`", "white space"),
+    ];
+    for (nix, key, help) in cases {
+        let text = format!("{base}{nix}");
+        let err = spec::parse("bad", Path::new("bad.toml"), &text).unwrap_err().to_string();
+        assert!(err.contains("bad.toml") && err.contains(key) && err.contains(help), "{nix}: {err}");
+    }
+    let edit = format!("{base}[[probe]]\nkind = \"nix-conf-edit\"\n");
+    let err = spec::parse("bad", Path::new("bad.toml"), &edit).unwrap_err().to_string();
+    assert!(err.contains("`probe[1].set`") && err.contains("needs the settings it writes"), "{err}");
+    let options = format!("{base}[[probe]]\nkind = \"exec\"\nnix-options = {{ sandbox = \"false\" }}\n");
+    let err = spec::parse("bad", Path::new("bad.toml"), &options).unwrap_err().to_string();
+    assert!(err.contains("`probe[1].nix-options`") && err.contains("use `nix-options` on build"), "{err}");
+}
