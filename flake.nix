@@ -37,6 +37,12 @@
         "checks/extra-platforms-unregistered.py" = "cfcca8df3b79bededbcab0bb4b2694ea94e16201dfdf70091cb8932a988a38b5";
         "checks/multiarch-uname.nix" = "07b59d3c70c88399631a9d6d4b2ca97d9b114364fa71c0c01a5498bccdc30e09";
         "checks/multiarch-uname.py" = "d27cb3f2ed6bd3d400576524fe845eac12e7906fafe8e60c5cca62369a15c486";
+        "checks/nix-5258-seccomp-emulated-nix.nix" = "d6cf2204838f0ced972e5ec61e0d807635eaa8e24bd2855aec1681c05bf8d5d2";
+        "checks/nix-5258-seccomp-emulated-nix.py" = "4dabb645864c3d99984e4a0fdb9737ac882037a89088077d1f0517aa4690eee3";
+        "checks/nix-daemon-trusted-user.nix" = "711e0c9f10817cee051d2d302701c1ab139facfe5e32a8bbd6cde3228b69b936";
+        "checks/nix-daemon-trusted-user.py" = "ccb19f28dab13c5bd62fa830df98193a0448a94a36ed7b91d161e2bd317137ea";
+        "checks/nix-daemon-untrusted-settings.nix" = "7633214dbc174ae5119ee960cf6f6365be7094b915917d7aaec0d68ae2b53691";
+        "checks/nix-daemon-untrusted-settings.py" = "3345d5a5d1292fbf1a964c9dfa309645f6ef52753fc37523512ad749f6fe981f";
         "checks/nixos-chroot-dynamic-emulator-fix-static.nix" = "8f1d032a9f460125b05d5dbb42e481e27c5e572155470afd20d8dd973c4cc207";
         "checks/nixos-chroot-dynamic-emulator-fix-static.py" = "3a3805484a735cd617f66867a1930974e5ed9f3a33dba1bce5709174b4c59711";
         "checks/nixos-chroot-dynamic-emulator.nix" = "edd730214b6288d43eca8d9880631bb97dc2219d24b22867e07b07c02a45e9c1";
@@ -65,6 +71,9 @@
         "labs/emulator-exec-foreign.toml" = "8133dfb4db61ab68321f149279ac89c13746cf4e86bd3d260facb07ff2a008f1";
         "labs/extra-platforms-unregistered.toml" = "e339a8eef9950dac6b10bf25fd985a4e51788522f3d235ebe05ce7f212eeb347";
         "labs/multiarch-uname.toml" = "f06983738e456977a40814c108b736dc58be16382d447d4f6f21d986a0a1f767";
+        "labs/nix-5258-seccomp-emulated-nix.toml" = "23e8c21bf7d807af5fa8a67ac32dad717db118a7f07fc04821e56c4f87e1ea90";
+        "labs/nix-daemon-trusted-user.toml" = "e3f50d085ff659c032716c1504bc5d15cfefafe29ac09a7f8b406ac6d0c62d75";
+        "labs/nix-daemon-untrusted-settings.toml" = "1560e7053fcffcadf5687bd77f6ecac633c4f067f8b8641b7787aca755603e8c";
         "labs/nixos-chroot-dynamic-emulator-fix-static.toml" = "4a11e27b16a0bfa5d260dad84c04b80cca89d1736da5dc9782c6a8934da8b2d7";
         "labs/nixos-chroot-dynamic-emulator.toml" = "fb41d860af7eaabb612c93cf97b28982e1212121cf8531c1c93ab94c612d2ba7";
         "labs/nixos-static-emulators.toml" = "d4804cf48fff86ccce3ab171ceed151002d4d1290ba6c143ef0a91196214b3f3";
@@ -109,6 +118,18 @@
           pkgsOn = pkgsOnFrom "nixpkgs";
         };
         "multiarch-uname" = import ./checks/multiarch-uname.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "nix-5258-seccomp-emulated-nix" = import ./checks/nix-5258-seccomp-emulated-nix.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "nix-daemon-trusted-user" = import ./checks/nix-daemon-trusted-user.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "nix-daemon-untrusted-settings" = import ./checks/nix-daemon-untrusted-settings.nix {
           pkgs = pkgsFrom "nixpkgs";
           pkgsOn = pkgsOnFrom "nixpkgs";
         };
