@@ -37,12 +37,18 @@
         "checks/extra-platforms-unregistered.py" = "67dbfc3a344dc600d9b0482c92265e93d992d0a9b3345cb6e82a2507a5045ecd";
         "checks/multiarch-uname.nix" = "5b71ca536a65f3e5fb1b6f3763ae18a8281a067cdf3f82c9647ee8a62ca2d04b";
         "checks/multiarch-uname.py" = "d27cb3f2ed6bd3d400576524fe845eac12e7906fafe8e60c5cca62369a15c486";
+        "checks/nix-5258-seccomp-emulated-nix.nix" = "3b9eda2457a1747bfd9e44efe0846c279bff5796fdcef09227434b57dde7b98d";
+        "checks/nix-5258-seccomp-emulated-nix.py" = "6ac7e4b47c4e9d834bbd5cff66818eecc25b6fbf4736f3c46801a2efb271fa94";
         "checks/nix-7783-proc-partly-hidden.nix" = "c317fe2af7626c8f722b3ed7b947965d9b788297def9c8c51d86b285830b0830";
         "checks/nix-7783-proc-partly-hidden.py" = "dce074abc1206b2bc2d6e56325cb8acd8ddbbef929c0d9ed3a7d91bdfde3db0c";
         "checks/nix-community-infra-1916-system-feature-fix.nix" = "0fa4307f3dc8106fa128eb30d11f084788e8015643bbb2d809c66c16c7c62ed5";
         "checks/nix-community-infra-1916-system-feature-fix.py" = "8441623a61e248d867bb2cfa2c0313ca249fd5244d7f6fc23479f1a08e918902";
         "checks/nix-community-infra-1916-system-feature.nix" = "ef368fc68dd16633c8bd86b7a3c4f899afe07964c69246e4763bcecb2da3d0fd";
         "checks/nix-community-infra-1916-system-feature.py" = "05548cc0b5202f8839a5242d2835ca723131af835e19b9d7e4c4a3f3e21b40fc";
+        "checks/nix-daemon-trusted-user.nix" = "00ed5dac1dc59c3b8ca88170a188797b94d087ea16540f7d0248284d4599f07c";
+        "checks/nix-daemon-trusted-user.py" = "e4fc471a182d2055c5ff618ab83794e5db0514510c6800f3c38d1eaa903f8ba3";
+        "checks/nix-daemon-untrusted-settings.nix" = "9496c68852ff2dd70f7a9ac73ef3c9fffd826d1639ece4767ea6a16f395272ec";
+        "checks/nix-daemon-untrusted-settings.py" = "a68be922703a2de2eecca67d406a5bf930aa08f11ad8260e4f629e5acfb19c1a";
         "checks/nixos-chroot-dynamic-emulator-fix-static.nix" = "6334e526b80e8161970d046e32690a0c09370c95f604f35996117e2082b33852";
         "checks/nixos-chroot-dynamic-emulator-fix-static.py" = "3a3805484a735cd617f66867a1930974e5ed9f3a33dba1bce5709174b4c59711";
         "checks/nixos-chroot-dynamic-emulator.nix" = "d4bbf98f787cc2bdbc18702dc21dd6be7e4fc91d3158fead9f0e6f8a7a6bb3a9";
@@ -79,9 +85,12 @@
         "labs/emulator-exec-foreign.toml" = "8133dfb4db61ab68321f149279ac89c13746cf4e86bd3d260facb07ff2a008f1";
         "labs/extra-platforms-unregistered.toml" = "e339a8eef9950dac6b10bf25fd985a4e51788522f3d235ebe05ce7f212eeb347";
         "labs/multiarch-uname.toml" = "f06983738e456977a40814c108b736dc58be16382d447d4f6f21d986a0a1f767";
+        "labs/nix-5258-seccomp-emulated-nix.toml" = "23e8c21bf7d807af5fa8a67ac32dad717db118a7f07fc04821e56c4f87e1ea90";
         "labs/nix-7783-proc-partly-hidden.toml" = "45aa80cdea86435e7588345cced3724e67bb913bc8f08f0e8096880de9d67b76";
         "labs/nix-community-infra-1916-system-feature-fix.toml" = "643f09a907e83826027c15fab38a9679b7043d2e7abed552730671a95975191f";
         "labs/nix-community-infra-1916-system-feature.toml" = "019197da626c28faba26e22d95486f96fa4e6e5714e86eda685ef6b0346fa8b5";
+        "labs/nix-daemon-trusted-user.toml" = "e3f50d085ff659c032716c1504bc5d15cfefafe29ac09a7f8b406ac6d0c62d75";
+        "labs/nix-daemon-untrusted-settings.toml" = "1560e7053fcffcadf5687bd77f6ecac633c4f067f8b8641b7787aca755603e8c";
         "labs/nixos-chroot-dynamic-emulator-fix-static.toml" = "4a11e27b16a0bfa5d260dad84c04b80cca89d1736da5dc9782c6a8934da8b2d7";
         "labs/nixos-chroot-dynamic-emulator.toml" = "b45ded9d9bb06c70bc8ac86e6860fcbcccccd9dd540560c5c0b2e072f773918f";
         "labs/nixos-static-emulators.toml" = "d4804cf48fff86ccce3ab171ceed151002d4d1290ba6c143ef0a91196214b3f3";
@@ -133,6 +142,10 @@
           pkgs = pkgsFrom "nixpkgs";
           pkgsOn = pkgsOnFrom "nixpkgs";
         };
+        "nix-5258-seccomp-emulated-nix" = import ./checks/nix-5258-seccomp-emulated-nix.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
         "nix-7783-proc-partly-hidden" = import ./checks/nix-7783-proc-partly-hidden.nix {
           pkgs = pkgsFrom "nixpkgs";
           pkgsOn = pkgsOnFrom "nixpkgs";
@@ -142,6 +155,14 @@
           pkgsOn = pkgsOnFrom "nixpkgs";
         };
         "nix-community-infra-1916-system-feature-fix" = import ./checks/nix-community-infra-1916-system-feature-fix.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "nix-daemon-trusted-user" = import ./checks/nix-daemon-trusted-user.nix {
+          pkgs = pkgsFrom "nixpkgs";
+          pkgsOn = pkgsOnFrom "nixpkgs";
+        };
+        "nix-daemon-untrusted-settings" = import ./checks/nix-daemon-untrusted-settings.nix {
           pkgs = pkgsFrom "nixpkgs";
           pkgsOn = pkgsOnFrom "nixpkgs";
         };

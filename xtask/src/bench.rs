@@ -35,6 +35,11 @@ systems = ["aarch64-linux"]
 interpreter = "fhs"
 flags = "PF"
 
+# Single-user, as the minimal sequence it is compared with builds: a lab in
+# daemon mode (the default) also starts nix-daemon and its users.
+[nix]
+mode = "single-user"
+
 [[probe]]
 kind = "build"
 "#;
@@ -47,6 +52,9 @@ systems = ["aarch64-linux"]
 [binfmt]
 interpreter = "fhs"
 flags = "PF"
+
+[nix]
+mode = "single-user"
 
 [[probe]]
 kind = "compile"

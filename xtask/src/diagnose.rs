@@ -936,7 +936,7 @@ fn by_kind(plan: &Plan, verdict: &Verdict) -> Option<Diagnosis> {
         }
         // A command is the lab's own; compile's rules (a target loader, a host
         // assembler, no toolchain) read any output, so they are above.
-        ProbeKind::Command | ProbeKind::Compile => None,
+        ProbeKind::Command | ProbeKind::Compile | ProbeKind::NixConfEdit => None,
     }
 }
 

@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use crate::quote;
-use crate::spec::{Expect, Interpreter, Lab, Language, ProbeKind};
+use crate::spec::{Expect, HostKind, Interpreter, Lab, Language, NixMode, ProbeKind};
 use crate::systems::{decode_binfmt_escapes, Emulator, NixSystem};
 
 /// Where the kernel's binfmt_misc interface is mounted.
@@ -404,6 +404,113 @@ pub struct NixConf {
     pub extra_platforms: Vec<String>,
     /// `system-features`, when the lab sets them (else Nix's default).
     pub system_features: Option<Vec<String>>,
+    /// Built by a daemon as the `nixbld` users (else single-user, no build users).
+    pub daemon: Option<Daemon>,
+}
+
+/// A multi-user Nix: a root `nix-daemon` building as the `nixbld` group's
+/// users, the probes an unprivileged client of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Daemon {
+    /// `nixbld1`…`nixbldN`: Debian's nix-setup-systemd postinst makes 10
+    /// (`for n in $(seq 1 10)`); NixOS `nix.nrBuildUsers` defaults to 32
+    /// (nixos/modules/services/system/nix-daemon.nix), as does the
+    /// installer (NIX_USER_COUNT).
+    pub build_users: u32,
+    pub trusted_users: Vec<String>,
+    /// The daemon is the stack's Nix for this system, from a Debian root of
+    /// that architecture at [`EMULATED_NIX_DIR`], run by its static qemu.
+    pub emulated: Option<&'static NixSystem>,
+}
+
+/// Where a lab with `[nix] emulated` sees the foreign Debian root holding
+/// its Nix (a link the backend makes into crosslab's cache).
+pub const EMULATED_NIX_DIR: &str = "/run/crosslab/emulated-nix";
+
+/// The group of the build users and its gid; user `nixbldI` is uid
+/// `NIXBLD_GID + I`, as NixOS (`ids.gids.nixbld = 30000`) and the installer
+/// number them.
+pub const NIXBLD_GID: u32 = 30000;
+/// The unprivileged user the probes run as in daemon mode: uid and gid.
+pub const CLIENT_USER: &str = "crosslab";
+pub const CLIENT_ID: u32 = 1000;
+/// Where the daemon's state lives in the lab: its pid, log, and the lab's
+/// `/etc/passwd` and `/etc/group`, bound over the stack's.
+pub const DAEMON_DIR: &str = "/run/crosslab-daemon";
+
+impl Daemon {
+    /// The shell that makes the lab's users and starts (or restarts) the
+    /// daemon, as root: the same text on every backend. The lab's
+    /// `/etc/passwd` and `/etc/group` are the stack's with the build users
+    /// and the client in place of any entry of the same name or id, bound
+    /// over the read-only originals. Nix ≤ 2.34 finds the build users as the
+    /// members listed on the group's line (`gr_mem`), so they are listed there.
+    pub fn start_script(&self) -> String {
+        let n = self.build_users;
+        let members: Vec<String> = (1..=n).map(|i| format!("nixbld{i}")).collect();
+        format!(
+            r#"set -eu
+d={DAEMON_DIR}
+mkdir -p "$d"
+if [ ! -e "$d/passwd" ]; then
+  {{ awk -F: '$1 !~ /^nixbld[0-9]+$/ && $1 != "{CLIENT_USER}" && $3 != {CLIENT_ID} && ($3 <= {NIXBLD_GID} || $3 > {last})' /etc/passwd
+    i=1; while [ $i -le {n} ]; do echo "nixbld$i:x:$(({NIXBLD_GID} + i)):{NIXBLD_GID}:Nix build user $i:/var/empty:/usr/sbin/nologin"; i=$((i + 1)); done
+    echo "{CLIENT_USER}:x:{CLIENT_ID}:{CLIENT_ID}:crosslab's probes:{home}:/bin/sh"; }} > "$d/passwd"
+  {{ awk -F: '$1 != "nixbld" && $1 != "{CLIENT_USER}" && $3 != {NIXBLD_GID} && $3 != {CLIENT_ID}' /etc/group
+    echo "nixbld:x:{NIXBLD_GID}:{members}"
+    echo "{CLIENT_USER}:x:{CLIENT_ID}:"; }} > "$d/group"
+  mount --bind "$d/passwd" /etc/passwd
+  mount --bind "$d/group" /etc/group
+  chown -R {CLIENT_ID}:{CLIENT_ID} {home}{hide_dev}
+fi
+if [ -e "$d/pid" ]; then
+  p=$(cat "$d/pid")
+  kill "$p" 2>/dev/null || true
+  # Gone, or a zombie: the lab's PID 1 may not reap it yet.
+  while [ -e "/proc/$p" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$p/status" 2>/dev/null; do sleep 0.01; done
+fi
+rm -f /nix/var/nix/daemon-socket/socket
+# The daemon opens the store itself; NIX_REMOTE=daemon would make it its own client.
+NIX_REMOTE=local {run_daemon} < /dev/null > "$d/log" 2>&1 &
+echo $! > "$d/pid"
+i=0
+until [ -S /nix/var/nix/daemon-socket/socket ]; do
+  i=$((i + 1))
+  if [ $i -gt 1000 ] || ! kill -0 "$(cat "$d/pid")" 2>/dev/null; then echo "nix-daemon did not start:"; cat "$d/log"; exit 1; fi
+  sleep 0.01
+done"#,
+            run_daemon = match self.emulated {
+                Some(system) => format!(
+                    "QEMU_LD_PREFIX=\"$d/prefix\" setsid {} \"$d/prefix/usr/bin/nix-daemon\"",
+                    system.fhs_emulator(crate::systems::Emulator::Static)
+                ),
+                None => "setsid nix-daemon".to_owned(),
+            },
+            // qemu-user opens any absolute path under QEMU_LD_PREFIX from there
+            // first, so the prefix holds only the foreign root's programs and
+            // libraries: its /dev/ptmx gives Nix "opening pseudoterminal
+            // master: No such device", its read-only /tmp and /etc (no
+            // nixbld) would be the daemon's. The merged-/usr links an
+            // extracted root lacks are made (trixie's loader is only at
+            // usr/lib/ld-linux-aarch64.so.1).
+            hide_dev = if self.emulated.is_some() {
+                format!(
+                    r#"
+  mkdir "$d/prefix"
+  ln -s {EMULATED_NIX_DIR}/usr "$d/prefix/usr"
+  for l in bin sbin lib lib64; do
+    if [ -e "{EMULATED_NIX_DIR}/$l" ]; then ln -s "{EMULATED_NIX_DIR}/$l" "$d/prefix/$l"
+    elif [ -d "$d/prefix/usr/$l" ]; then ln -s "usr/$l" "$d/prefix/$l"; fi
+  done"#
+                )
+            } else {
+                String::new()
+            },
+            last = NIXBLD_GID + n,
+            home = format!("{}/home", crate::lab_paths::LAB_DIR),
+            members = members.join(","),
+        )
+    }
 }
 
 impl NixConf {
@@ -413,10 +520,14 @@ impl NixConf {
         let mut paths = self.extra_sandbox_paths.clone();
         paths.extend(extra.iter().cloned());
         let mut conf = format!(
-            "sandbox = {}\nsandbox-fallback = false\nextra-sandbox-paths = {}\nextra-platforms = {}\nsubstituters =\nbuild-users-group =\nexperimental-features = nix-command\n",
+            "sandbox = {}\nsandbox-fallback = false\nextra-sandbox-paths = {}\nextra-platforms = {}\nsubstituters =\n{}experimental-features = nix-command\n",
             self.sandbox,
             paths.join(" "),
             self.extra_platforms.join(" "),
+            match &self.daemon {
+                Some(d) => format!("build-users-group = nixbld\ntrusted-users = {}\n", d.trusted_users.join(" ")),
+                None => "build-users-group =\n".to_owned(),
+            },
         );
         if let Some(features) = &self.system_features {
             conf.push_str(&format!("system-features = {}\n", features.join(" ")));
@@ -492,6 +603,10 @@ pub struct Probe {
     pub timeout: Duration,
     /// What a `compile` probe compiles (C for the other kinds).
     pub language: Language,
+    /// Runs as the unprivileged client of a daemon ([`CLIENT_USER`]); the
+    /// `command` and `nix-conf-edit` probes are the administrator's and run
+    /// as root (through the daemon too).
+    pub as_client: bool,
 }
 
 impl Probe {
@@ -802,6 +917,11 @@ impl<'a> Plan<'a> {
             extra_sandbox_paths: lab.nix.extra_sandbox_paths.clone(),
             extra_platforms: lab.nix.extra_platforms.clone(),
             system_features: lab.nix.system_features.clone(),
+            daemon: (lab.nix.mode == NixMode::Daemon).then(|| Daemon {
+                build_users: if lab.host == HostKind::Nixos { 32 } else { 10 },
+                trusted_users: lab.nix.trusted_users.clone(),
+                emulated: lab.nix.emulated,
+            }),
         };
         if lab.binfmt.interpreter == Interpreter::Nixos && !registrations.is_empty() {
             // What nixos/modules/system/boot/binfmt.nix adds, only when
@@ -871,9 +991,14 @@ impl<'a> Plan<'a> {
             }
             ProbeKind::Build => {
                 let name = format!("crosslab-probe{index}-{}", system.double);
+                let options: String = spec
+                    .nix_options
+                    .iter()
+                    .map(|(k, v)| format!("--option {} {} ", quote::sh(k), quote::sh(v)))
+                    .collect();
                 let command = format!(
                     "payload=$(readlink -f \"$CROSSLAB_PAYLOADS\"/{payload_dir})\n\
-                     out=$(nix-build --no-out-link --argstr name {name} --argstr system {system} \\\n  \
+                     out=$(nix-build {options}--no-out-link --argstr name {name} --argstr system {system} \\\n  \
                      --argstr payload \"$payload\" --argstr qemuCpu {cpu}{features} \\\n  \
                      --expr {expr}) || exit 1\n\
                      cat \"$out\"",
@@ -896,6 +1021,10 @@ impl<'a> Plan<'a> {
                 }
                 if !spec.required_features.is_empty() {
                     title.push_str(&format!(" that requires {{{}}}", spec.required_features.join(", ")));
+                }
+                let with: Vec<String> = spec.nix_options.iter().map(|(k, v)| format!("--option {k} {v}")).collect();
+                if !with.is_empty() {
+                    title.push_str(&format!(" with {}", with.join(", ")));
                 }
                 (title, command, Some(machine))
             }
@@ -949,6 +1078,23 @@ impl<'a> Plan<'a> {
                     None,
                 )
             }
+            ProbeKind::NixConfEdit => {
+                let lines: Vec<String> = spec.set.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+                let mut command = format!(
+                    "printf '%s\\n' {} >> \"$NIX_CONF_DIR/nix.conf\"\ncat \"$NIX_CONF_DIR/nix.conf\"",
+                    lines.iter().map(|l| quote::sh(l)).collect::<Vec<_>>().join(" ")
+                );
+                let then = match (&self.nix_conf.daemon, spec.restart_daemon) {
+                    (Some(daemon), true) => {
+                        command.push('\n');
+                        command.push_str(&daemon.start_script());
+                        "then restart the daemon"
+                    }
+                    (Some(_), false) => "the daemon keeps running",
+                    (None, _) => "single-user: the next Nix command reads it",
+                };
+                (format!("add to nix.conf: {} ({then})", lines.join(", ")), command, None)
+            }
             ProbeKind::Command => {
                 let mut command = format!("export CROSSLAB_SYSTEM={}\n", quote::sh(system.double));
                 if let Some(cpu) = &spec.qemu_cpu {
@@ -984,6 +1130,25 @@ impl<'a> Plan<'a> {
             expect,
             timeout: Duration::from_secs(spec.timeout_secs),
             language: spec.language,
+            as_client: self.nix_conf.daemon.is_some()
+                && !matches!(spec.kind, ProbeKind::Command | ProbeKind::NixConfEdit),
+        }
+    }
+
+    /// The command a backend runs for `probe`: in daemon mode every Nix
+    /// command goes through the daemon, and a client's probe drops to
+    /// [`CLIENT_USER`] first.
+    pub fn command_to_run(&self, probe: &Probe) -> String {
+        if self.nix_conf.daemon.is_none() {
+            return probe.command.clone();
+        }
+        if probe.as_client {
+            format!(
+                "export NIX_REMOTE=daemon\nexec setpriv --reuid={CLIENT_ID} --regid={CLIENT_ID} --init-groups -- /bin/sh -c {}",
+                quote::sh(&probe.command)
+            )
+        } else {
+            format!("export NIX_REMOTE=daemon\n{}", probe.command)
         }
     }
 

@@ -137,6 +137,20 @@ pub fn lab_schema() -> Json {
                             "uniqueItems": true,
                             "items": feature,
                         })),
+                        ("mode", json!({
+                            "description": "`daemon`: a root nix-daemon builds as the nixbld users and the probes are its unprivileged client `crosslab` (NixOS, Debian's nix-bin with nix-setup-systemd, the installer's multi-user mode); `single-user`: every command opens the store itself, without build users. Default `daemon`.",
+                            "enum": spec::NixMode::NAMES,
+                        })),
+                        ("emulated", json!({
+                            "description": "Run the stack's Nix for this system as the lab's daemon under qemu-user (Nix in an emulated container, nix#5258); host backend, daemon mode.",
+                            "type": "string",
+                            "enum": systems,
+                        })),
+                        ("trusted-users", json!({
+                            "description": "The daemon's trusted-users (daemon mode only): users or @groups whose restricted settings it accepts. Default [\"root\"]; the probes' user is `crosslab`.",
+                            "type": "array",
+                            "items": { "type": "string", "pattern": "^\\S+$" },
+                        })),
                     ]),
                 }),
             ),
@@ -217,6 +231,18 @@ pub fn lab_schema() -> Json {
                                 "description": "What a `compile` probe compiles. Default \"c\".",
                                 "enum": spec::Language::ALL.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
                             })),
+                            ("nix-options", json!({
+                                "description": "Settings a `build` probe passes as `--option name value`; a daemon ignores the restricted ones from an untrusted client.",
+                                "type": "object",
+                                "additionalProperties": { "type": ["string", "boolean"] },
+                            })),
+                            ("set", json!({
+                                "description": "Settings a `nix-conf-edit` probe appends to the lab's nix.conf.",
+                                "type": "object",
+                                "minProperties": 1,
+                                "additionalProperties": { "type": ["string", "boolean"] },
+                            })),
+                            ("restart-daemon", json!({ "description": "Whether a `nix-conf-edit` probe restarts the daemon after the edit. Default false.", "type": "boolean" })),
                             ("qemu-cpu", json!({
                                 "description": "Pin the emulated CPU model (exec, build, compile, command), e.g. `arm926`.",
                                 "type": "string",
@@ -229,6 +255,8 @@ pub fn lab_schema() -> Json {
                             { "if": kind_in(&ProbeKind::names_where(|r| !r.qemu_cpu)), "then": forbids("qemu-cpu") },
                             { "if": kind_in(&ProbeKind::names_where(|r| !r.language)), "then": forbids("language") },
                             { "if": kind_in(&ProbeKind::names_where(|r| !r.features)), "then": forbids("required-system-features") },
+                            { "if": kind_in(&ProbeKind::names_where(|r| !r.nix_options)), "then": forbids("nix-options") },
+                            { "if": kind_in(&ProbeKind::names_where(|r| r.edit)), "then": { "required": ["set"] }, "else": { "allOf": [forbids("set"), forbids("restart-daemon")] } },
                         ],
                     },
                 }),

@@ -116,6 +116,44 @@ pub struct NixSpec {
     pub extra_platforms: Vec<String>,
     /// `system-features`: Nix's default when `None` (host-dependent).
     pub system_features: Option<Vec<String>>,
+    /// Whether Nix builds through `nix-daemon` with build users.
+    pub mode: NixMode,
+    /// `trusted-users` of the daemon (Nix's default: root alone).
+    pub trusted_users: Vec<String>,
+    /// The daemon is the stack's Nix built for this system, run under
+    /// qemu-user (Nix in an emulated container, nix#5258).
+    pub emulated: Option<&'static NixSystem>,
+}
+
+/// How the machine runs Nix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NixMode {
+    /// Every Nix command opens the store itself, as root, without build users.
+    SingleUser,
+    /// A root `nix-daemon` builds as the `nixbld` users; the probes are an
+    /// unprivileged client of it (`NIX_REMOTE=daemon`).
+    Daemon,
+}
+
+impl NixMode {
+    pub const NAMES: [&'static str; 2] = ["daemon", "single-user"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NixMode::SingleUser => "single-user",
+            NixMode::Daemon => "daemon",
+        }
+    }
+
+    /// What real installs of each host kind run: NixOS always builds through
+    /// the daemon (nixos/modules/services/system/nix-daemon.nix); on Debian,
+    /// `nix-bin` recommends `nix-setup-systemd`, which apt installs with it
+    /// and whose postinst makes the `nixbld` group with `nixbld1`…`nixbld10`
+    /// and enables `nix-daemon.socket`, and the official installer's default
+    /// on Linux with systemd is its multi-user (daemon) mode.
+    pub fn default_for(_host: HostKind) -> NixMode {
+        NixMode::Daemon
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +166,9 @@ pub enum ProbeKind {
     /// sandboxed build for the target (see `plan::COMPILE_EXPR`).
     Compile,
     Command,
+    /// Appends settings to the lab's nix.conf as an administrator would, and
+    /// restarts the daemon only when the spec says so.
+    NixConfEdit,
 }
 
 /// What a probe kind is called, what it checks, and which of the optional
@@ -152,10 +193,14 @@ pub struct ProbeKindRow {
     pub run: bool,
     /// Takes `required-system-features` (its derivation's `requiredSystemFeatures`).
     pub features: bool,
+    /// Takes `nix-options` (`--option` settings on its Nix command line).
+    pub nix_options: bool,
+    /// Needs `set` and takes `restart-daemon` (it edits nix.conf).
+    pub edit: bool,
 }
 
 /// Every probe kind, in the order the README lists them.
-pub const PROBE_KINDS: [ProbeKindRow; 6] = [
+pub const PROBE_KINDS: [ProbeKindRow; 7] = [
     ProbeKindRow {
         kind: ProbeKind::Binfmt,
         name: "binfmt",
@@ -165,6 +210,8 @@ pub const PROBE_KINDS: [ProbeKindRow; 6] = [
         language: false,
         run: false,
         features: false,
+        nix_options: false,
+        edit: false,
     },
     ProbeKindRow {
         kind: ProbeKind::NixConfig,
@@ -175,6 +222,8 @@ pub const PROBE_KINDS: [ProbeKindRow; 6] = [
         language: false,
         run: false,
         features: false,
+        nix_options: false,
+        edit: false,
     },
     ProbeKindRow {
         kind: ProbeKind::Exec,
@@ -185,6 +234,8 @@ pub const PROBE_KINDS: [ProbeKindRow; 6] = [
         language: false,
         run: false,
         features: false,
+        nix_options: false,
+        edit: false,
     },
     ProbeKindRow {
         kind: ProbeKind::Build,
@@ -195,6 +246,8 @@ pub const PROBE_KINDS: [ProbeKindRow; 6] = [
         language: false,
         run: false,
         features: true,
+        nix_options: true,
+        edit: false,
     },
     ProbeKindRow {
         kind: ProbeKind::Compile,
@@ -205,6 +258,8 @@ pub const PROBE_KINDS: [ProbeKindRow; 6] = [
         language: true,
         run: false,
         features: false,
+        nix_options: true,
+        edit: false,
     },
     ProbeKindRow {
         kind: ProbeKind::Command,
@@ -215,12 +270,26 @@ pub const PROBE_KINDS: [ProbeKindRow; 6] = [
         language: false,
         run: true,
         features: false,
+        nix_options: false,
+        edit: false,
+    },
+    ProbeKindRow {
+        kind: ProbeKind::NixConfEdit,
+        name: "nix-conf-edit",
+        checks: "appends `set` to the lab's nix.conf as root; the daemon sees it only after `restart-daemon = true`",
+        payload: false,
+        qemu_cpu: false,
+        language: false,
+        run: false,
+        features: false,
+        nix_options: false,
+        edit: true,
     },
 ];
 
 impl ProbeKind {
-    pub const ALL: [ProbeKind; 6] = {
-        let mut all = [ProbeKind::Binfmt; 6];
+    pub const ALL: [ProbeKind; 7] = {
+        let mut all = [ProbeKind::Binfmt; 7];
         let mut i = 0;
         while i < PROBE_KINDS.len() {
             all[i] = PROBE_KINDS[i].kind;
@@ -284,6 +353,13 @@ pub struct ProbeSpec {
     pub qemu_cpu: Option<String>,
     /// The language a `compile` probe compiles.
     pub language: Language,
+    /// `--option name value` pairs on a build's Nix command line: a daemon
+    /// ignores the restricted ones unless the client is trusted.
+    pub nix_options: Vec<(String, String)>,
+    /// Settings a `nix-conf-edit` probe appends to nix.conf.
+    pub set: Vec<(String, String)>,
+    /// Whether a `nix-conf-edit` probe restarts the daemon afterwards.
+    pub restart_daemon: bool,
     /// `required-system-features` of a `build` probe's derivation.
     pub required_features: Vec<String>,
 }
@@ -476,7 +552,8 @@ impl std::error::Error for SpecErrors {}
 pub const TOP_KEYS: &[&str] = &["description", "host", "systems", "binfmt", "nix", "machine", "probe"];
 pub const MACHINE_KEYS: &[&str] = &["binfmt-misc", "proc", "missing"];
 pub const BINFMT_KEYS: &[&str] = &["tool", "interpreter", "flags", "emulator"];
-pub const NIX_KEYS: &[&str] = &["sandbox", "extra-sandbox-paths", "extra-platforms", "system-features"];
+pub const NIX_KEYS: &[&str] =
+    &["sandbox", "extra-sandbox-paths", "extra-platforms", "system-features", "mode", "trusted-users", "emulated"];
 pub const PROBE_KEYS: &[&str] = &[
     "kind",
     "expect",
@@ -488,6 +565,9 @@ pub const PROBE_KEYS: &[&str] = &[
     "qemu-cpu",
     "language",
     "required-system-features",
+    "nix-options",
+    "set",
+    "restart-daemon",
 ];
 
 /// Resolves a lab argument: a name in `labs/` or a path to any `.toml` file.
@@ -722,7 +802,7 @@ impl Validator<'_> {
         let host = self.host(table);
         let systems = self.systems(table);
         let binfmt = self.binfmt(table, host, systems.as_deref());
-        let nix = self.nix(table, systems.as_deref());
+        let nix = self.nix(table, host, systems.as_deref());
         let machine = self.machine(table, binfmt.as_ref().map(|b| b.interpreter));
         let probes = self.probes(table, systems.as_deref());
         if let (Some(nix), Some(probes), Some(systems)) = (&nix, &probes, &systems) {
@@ -1006,7 +1086,22 @@ impl Validator<'_> {
         Some(flags)
     }
 
-    fn nix(&self, table: &Table, systems: Option<&[&'static NixSystem]>) -> Option<NixSpec> {
+    /// A word nix.conf can hold: a user, a setting's name or value.
+    fn nix_word(&self, key: &str, word: &str) -> Option<()> {
+        if word.is_empty() || word.chars().any(char::is_whitespace) {
+            return self.fail(
+                Some(key),
+                format!(
+                    "`{}` is empty or contains white space, and nix.conf splits values on white space",
+                    shown(word)
+                ),
+                Some("give one word".into()),
+            );
+        }
+        Some(())
+    }
+
+    fn nix(&self, table: &Table, host: Option<HostKind>, systems: Option<&[&'static NixSystem]>) -> Option<NixSpec> {
         let nix = self.sub_table(table, "nix", NIX_KEYS)?;
         let sandbox = match nix.get("sandbox") {
             None => Some(true),
@@ -1035,11 +1130,54 @@ impl Validator<'_> {
             None => systems.map(|systems| systems.iter().map(|s| s.double.to_owned()).collect()),
         };
         let system_features = self.features(&nix, "system-features", "nix.system-features");
+        let mode = match self.opt_str(&nix, "nix.mode")?.as_deref() {
+            None => host.map(NixMode::default_for),
+            Some("daemon") => Some(NixMode::Daemon),
+            Some("single-user") => Some(NixMode::SingleUser),
+            Some(other) => self.bad_value("nix.mode", other, &NixMode::NAMES),
+        };
+        let trusted_users = self.str_array(&nix, "trusted-users", "nix.trusted-users").and_then(|users| {
+            let users = users.unwrap_or_else(|| vec!["root".to_owned()]);
+            let checked: Vec<Option<()>> =
+                users.iter().enumerate().map(|(i, u)| self.nix_word(&format!("nix.trusted-users[{i}]"), u)).collect();
+            checked.iter().all(Option::is_some).then_some(users)
+        });
+        if nix.contains_key("trusted-users") && mode == Some(NixMode::SingleUser) {
+            return self.fail(
+                Some("nix.trusted-users"),
+                "only a daemon has trusted users; single-user Nix runs every command as its own user".into(),
+                Some("remove `trusted-users`, or set `mode = \"daemon\"`".into()),
+            );
+        }
+        let emulated = match self.opt_str(&nix, "nix.emulated")? {
+            None => Some(None),
+            Some(double) => {
+                let system = self.system("nix.emulated", &double)?;
+                if mode == Some(NixMode::SingleUser) {
+                    return self.fail(
+                        Some("nix.emulated"),
+                        "the emulated Nix runs as the lab's nix-daemon, and single-user Nix has none".into(),
+                        Some("set `mode = \"daemon\"`, or remove `emulated`".into()),
+                    );
+                }
+                if system.native_on.contains(&std::env::consts::ARCH) {
+                    return self.fail(
+                        Some("nix.emulated"),
+                        format!("{double} runs natively here: its Nix would not be emulated"),
+                        Some("name a foreign system, e.g. \"aarch64-linux\"".into()),
+                    );
+                }
+                Some(Some(system))
+            }
+        };
         Some(NixSpec {
             sandbox: sandbox?,
             extra_sandbox_paths: extra_sandbox_paths?,
             extra_platforms: extra_platforms?,
             system_features: system_features?,
+            mode: mode?,
+            trusted_users: trusted_users?,
+            emulated: emulated?,
         })
     }
 
@@ -1420,6 +1558,25 @@ impl Validator<'_> {
         let payload = self.probe_payload(t, &key("payload"), kind);
         let qemu_cpu = self.probe_qemu_cpu(t, &key("qemu-cpu"), kind);
         let language = self.probe_language(t, &key("language"), kind);
+        let nix_options = self.probe_settings(t, "nix-options", &prefix, kind, |r| r.nix_options);
+        let set = self.probe_settings(t, "set", &prefix, kind, |r| r.edit);
+        let restart_daemon = match t.get("restart-daemon") {
+            None => Some(false),
+            Some(Value::Boolean(b)) if kind?.row().edit => Some(*b),
+            Some(Value::Boolean(_)) => self.fail(
+                Some(&key("restart-daemon")),
+                "only `nix-conf-edit` probes restart the daemon".into(),
+                Some("remove it, or set `kind = \"nix-conf-edit\"`".into()),
+            ),
+            Some(other) => self.wrong_type(&key("restart-daemon"), "a boolean (true or false)", other),
+        };
+        if kind.is_some_and(|k| k.row().edit) && set.as_ref().is_some_and(Vec::is_empty) {
+            return self.fail(
+                Some(&key("set")),
+                "is missing or empty: a `nix-conf-edit` probe needs the settings it writes".into(),
+                Some("add e.g. `set = { extra-sandbox-paths = \"/usr/bin/qemu-aarch64-static\" }`".into()),
+            );
+        }
         Some(ProbeSpec {
             kind: kind?,
             expect: expect?,
@@ -1431,6 +1588,9 @@ impl Validator<'_> {
             qemu_cpu: qemu_cpu?,
             language: language?,
             required_features: required_features?,
+            nix_options: nix_options?,
+            set: set?,
+            restart_daemon: restart_daemon?,
         })
     }
 
@@ -1520,6 +1680,54 @@ impl Validator<'_> {
         Some(list)
     }
 
+    /// A probe's table of Nix settings (`nix-options`, `set`): names and
+    /// values nix.conf and `--option` can carry, only on the kinds whose row
+    /// says `takes`.
+    fn probe_settings(
+        &self,
+        t: &Table,
+        name: &str,
+        prefix: &str,
+        kind: Option<ProbeKind>,
+        takes: fn(&ProbeKindRow) -> bool,
+    ) -> Option<Vec<(String, String)>> {
+        let key = format!("{prefix}.{name}");
+        let table = match t.get(name) {
+            None => return Some(Vec::new()),
+            Some(Value::Table(table)) => table,
+            Some(other) => return self.wrong_type(&key, "a table of settings, e.g. `{ sandbox = \"false\" }`", other),
+        };
+        if !takes(kind?.row()) {
+            return self.fail(
+                Some(&key),
+                format!("a `{}` probe takes no `{name}`", kind?.as_str()),
+                Some(format!("use `{name}` on {} probes", ProbeKind::names_where(takes).join(" or "))),
+            );
+        }
+        let checked: Vec<Option<(String, String)>> = table
+            .iter()
+            .map(|(setting, value)| {
+                let k = format!("{key}.{setting}");
+                let value = match value {
+                    Value::String(v) => v.clone(),
+                    Value::Boolean(b) => b.to_string(),
+                    other => return self.wrong_type(&k, "a string (the setting's value as nix.conf writes it)", other),
+                };
+                self.nix_word(&k, setting)?;
+                // A value may hold several words (a list), never a line break.
+                if value.contains(['\n', '\r', '\0']) {
+                    return self.fail(
+                        Some(&k),
+                        "contains a line break".into(),
+                        Some("give the value on one line".into()),
+                    );
+                }
+                Some((setting.clone(), value))
+            })
+            .collect();
+        checked.into_iter().collect()
+    }
+
     /// `language` of a `compile` probe (default C); no other kind takes it.
     fn probe_language(&self, t: &Table, key: &str, kind: Option<ProbeKind>) -> Option<Language> {
         let Some(l) = self.opt_str(t, key)? else { return Some(Language::C) };
@@ -1548,7 +1756,9 @@ impl Validator<'_> {
                 return self.fail(
                     Some(key),
                     "is missing".into(),
-                    Some("add `kind = \"build\"` (or binfmt, nix-config, exec, compile, command)".into()),
+                    Some(
+                        "add `kind = \"build\"` (or binfmt, nix-config, exec, compile, command, nix-conf-edit)".into(),
+                    ),
                 )
             }
         };

@@ -186,6 +186,7 @@ pub const TEST_BINARIES: &[(&str, Quick)] = &[
             "a_cached_toolchain_of_the_primary_suite_then_of_a_fallback_is_used_without_the_mirror",
         ]),
     ),
+    ("nix_daemon", Quick::None),
     ("nixos_backend", Quick::All),
     (
         "registrations",

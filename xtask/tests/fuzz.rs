@@ -1251,6 +1251,13 @@ fn generate(rng: &mut Rng, i: usize) -> Generated {
         let paths: Vec<Val> = (0..rng.below(4)).map(|_| Val::Str(sandbox_path(rng))).collect();
         nix.push(("extra-sandbox-paths".into(), Val::List(paths)));
     }
+    let single_user = rng.chance(20);
+    if single_user || rng.chance(20) {
+        nix.push(("mode".into(), s(if single_user { "single-user" } else { "daemon" })));
+    }
+    if !single_user && rng.chance(20) {
+        nix.push(("trusted-users".into(), strs(&["root", "crosslab", "@wheel"][..1 + rng.below(3)])));
+    }
     if rng.chance(30) {
         let platforms: Vec<&str> = (0..rng.below(3)).map(|_| rng.pick(SYSTEMS).double).collect();
         nix.push(("extra-platforms".into(), strs(&platforms)));
@@ -1354,6 +1361,22 @@ fn generate(rng: &mut Rng, i: usize) -> Generated {
         }
         if row.language && rng.chance(30) {
             p.push(("language".into(), s(rng.pick(&spec::Language::ALL).as_str())));
+        }
+        // Nix settings: one word for a name, a value on one line.
+        const SETTINGS: &[(&str, &str)] =
+            &[("sandbox", "false"), ("extra-sandbox-paths", "/usr/bin/qemu-aarch64-static /x?"), ("max-jobs", "1")];
+        let settings = |rng: &mut Rng| -> Val {
+            let (k, v) = *rng.pick(SETTINGS);
+            Val::Table(vec![(k.to_owned(), s(v))])
+        };
+        if row.nix_options && rng.chance(25) {
+            p.push(("nix-options".into(), settings(rng)));
+        }
+        if row.edit {
+            p.push(("set".into(), settings(rng)));
+            if rng.chance(50) {
+                p.push(("restart-daemon".into(), Val::Bool(rng.chance(50))));
+            }
         }
         probes.push(p);
     }

@@ -427,7 +427,7 @@ mount -t tmpfs crosslab-test-nix /nix
 p=/nix/store/0123456789abcdfghijklmnpqrsvwxyz-nix-2.8.0
 mkdir -p "$p/bin" "$p/libexec/nix"
 cp /usr/bin/nix "$p/bin/nix"
-for t in nix-build nix-store nix-instantiate; do ln -s nix "$p/bin/$t"; done
+for t in nix-build nix-store nix-instantiate nix-daemon; do ln -s nix "$p/bin/$t"; done
 ln -s ../../bin/nix "$p/libexec/nix/build-remote"
 printf '%s\n\n0\n' "$p" | "$p/bin/nix-store" --register-validity
 mount --bind /bin/false /usr/bin/nix

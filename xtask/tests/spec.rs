@@ -343,7 +343,7 @@ expect = "failure"
             invalid lab spec `labs/t.toml:9:11`: `nix.sandbox`: expected a boolean (true or false), found a string
               help: write `nix.sandbox` as a boolean (true or false)
             invalid lab spec `labs/t.toml:12:8`: `probe[0].kind`: `biuld` is not allowed
-              help: did you mean "build"? allowed: "binfmt", "nix-config", "exec", "build", "compile", "command"
+              help: did you mean "build"? allowed: "binfmt", "nix-config", "exec", "build", "compile", "command", "nix-conf-edit"
             invalid lab spec `labs/t.toml:14:1`: `probe[1].run`: a `command` probe needs the shell command to run
               help: add `run = "…"`; it sees the target system in $CROSSLAB_SYSTEM
             invalid lab spec `labs/t.toml:16:10`: `probe[1].expect`: `failure` is not allowed

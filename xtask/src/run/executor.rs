@@ -35,10 +35,11 @@ pub fn run_plan(
     on_verdict: &mut dyn FnMut(&Verdict),
 ) -> anyhow::Result<Vec<Verdict>> {
     register(plan, executor)?;
+    start_daemon(plan, executor)?;
     apply_machine_state(plan, executor)?;
     let mut verdicts = Vec::new();
     for probe in &plan.probes {
-        let execution = executor.exec(&probe.command, executor.probe_timeout(probe.timeout))?;
+        let execution = executor.exec(&plan.command_to_run(probe), executor.probe_timeout(probe.timeout))?;
         let verdict = crate::outcome::judge(&probe.on(keys), execution);
         on_verdict(&verdict);
         verdicts.push(verdict);
@@ -52,6 +53,19 @@ pub fn register_compilers(compilers: &LabCompilers, executor: &dyn Executor) -> 
         let done = executor.exec(&command, Duration::from_secs(60))?;
         if !done.succeeded() {
             bail!("registering the toolchains in the lab's store failed: {}", done.output.trim());
+        }
+    }
+    Ok(())
+}
+
+/// In daemon mode, makes the lab's build users and client and starts
+/// `nix-daemon` as root (after the toolchains are registered in the store
+/// and before any probe).
+pub fn start_daemon(plan: &Plan, executor: &dyn Executor) -> anyhow::Result<()> {
+    if let Some(daemon) = &plan.nix_conf.daemon {
+        let done = executor.exec(&daemon.start_script(), Duration::from_secs(30))?;
+        if !done.succeeded() {
+            bail!("starting the lab's nix-daemon failed: {}", done.output.trim());
         }
     }
     Ok(())

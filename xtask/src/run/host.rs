@@ -478,16 +478,27 @@ impl HostLab {
         c
     }
 
-    /// Kills every process of the lab but its PID 1: what a probe left behind
-    /// (a hung builder, a daemon) must not leak into the next probe.
+    /// Kills every process of the lab but its PID 1 and the lab's own
+    /// nix-daemon ([`crate::plan::Daemon`]): what a probe left behind (a hung
+    /// builder, a daemon of its own) must not leak into the next probe.
     fn kill_probe_processes(&self) {
         let mut c = Command::new("nsenter");
         c.arg(format!("--target={}", self.ns_pid));
         if self.in_user_ns {
             c.arg("--user");
         }
+        let spare_daemon_kill = format!(
+            r#"keep=$(cat {}/pid 2>/dev/null) || keep=
+if [ -z "$keep" ]; then exec kill -s KILL -- -1; fi
+for p in /proc/[0-9]*; do
+  p=${{p#/proc/}}
+  [ "$p" = $$ ] || [ "$p" = 1 ] || [ "$p" = "$keep" ] || kill -s KILL "$p" 2>/dev/null
+done
+true"#,
+            crate::plan::DAEMON_DIR
+        );
         let _ = c
-            .args(["--mount", "--pid", "--", "/bin/sh", "-c", "kill -s KILL -- -1"])
+            .args(["--mount", "--pid", "--", "/bin/sh", "-c", &spare_daemon_kill])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

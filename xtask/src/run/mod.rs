@@ -282,9 +282,37 @@ pub fn start_host(plan: &Plan, env: &HostEnv) -> anyhow::Result<host::HostLab> {
         setup.links.extend(compilers.links());
         setup.files.extend(compilers.files());
     }
+    if let Some(system) = plan.nix_conf.daemon.as_ref().and_then(|d| d.emulated) {
+        let (cache, link) = emulated_nix(system, env.suite)?;
+        setup.cache = Some(cache);
+        setup.links.push((crate::plan::EMULATED_NIX_DIR.to_owned(), link));
+    }
     let ns = host::HostLab::start(&setup)?;
     register_compilers(&compilers, &ns)?;
     Ok(ns)
+}
+
+/// `[nix] emulated`: the stack suite's `nix-bin` for `system`, unpacked once
+/// into a cached Debian root of that architecture; returns the cache and the
+/// root's path as the lab sees it (under its read-only cache). The host
+/// stack takes bookworm's (Debian 12: Nix 2.8, the host's Nix here).
+fn emulated_nix(system: &crate::systems::NixSystem, suite: Option<&str>) -> anyhow::Result<(PathBuf, String)> {
+    let suite = suite.unwrap_or("bookworm");
+    let recipe = crate::provision::rootfs::Recipe {
+        name: format!("nix-{suite}-{}", system.debian_arch),
+        suite: suite.to_owned(),
+        arch: system.debian_arch.to_owned(),
+        variant: crate::provision::rootfs::Variant::Extract,
+        packages: vec!["nix-bin".to_owned()],
+        dpkg_filters: Vec::new(),
+        links: Vec::new(),
+    };
+    let tree = crate::provision::rootfs::ensure(&Shell::new()?, &recipe)?.tree();
+    let cache = payload::cache_dir()?;
+    let relative = tree.strip_prefix(&cache).with_context(|| {
+        format!("the {} Nix root `{}` is not under the cache `{}`", system.double, tree.display(), cache.display())
+    })?;
+    Ok((cache, format!("{}/{}", crate::lab_paths::LAB_CACHE_DIR, relative.display())))
 }
 
 #[cfg(test)]

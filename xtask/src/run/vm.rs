@@ -39,6 +39,13 @@ pub fn run_vm(
     keys: &[String],
     on_verdict: &mut dyn FnMut(&Verdict),
 ) -> anyhow::Result<LabReport> {
+    if let Some(system) = plan.nix_conf.daemon.as_ref().and_then(|d| d.emulated) {
+        anyhow::bail!(
+            "`[nix] emulated = \"{}\"` runs on the host backend only so far\n  help: cargo xtask lab run --backend host {}",
+            system.double,
+            plan.lab.name
+        );
+    }
     set_up_lab(plan, guest)?;
     let verdicts = run_plan(plan, guest, keys, on_verdict)?;
     Ok(LabReport { lab: plan.lab.name.clone(), backend: "vm", verdicts, versions: None })

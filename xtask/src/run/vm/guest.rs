@@ -182,8 +182,17 @@ while read -r nonce secs script <&3; do
   ( cd / && exec timeout -k 5 "$secs" /bin/sh $work/cmd ) < /dev/null > $work/out 2>&1 3>&-
   status=$?
   read up _ < /proc/uptime; end=$((${up%.*} * 1000 + (1${up#*.} - 100) * 10))
-  # Whatever the command left behind (a hung builder, a daemon) dies here.
-  kill -KILL -1 2> /dev/null
+  # Whatever the command left behind (a hung builder, a daemon) dies here,
+  # but for the lab's own nix-daemon (plan::Daemon), which lives until RESET.
+  if [ -s /run/crosslab-daemon/pid ]; then
+    keep=$(cat /run/crosslab-daemon/pid)
+    for p in /proc/[0-9]*; do
+      p=${p#/proc/}
+      [ "$p" = $$ ] || [ "$p" = 1 ] || [ "$p" = "$keep" ] || kill -KILL "$p" 2> /dev/null
+    done
+  else
+    kill -KILL -1 2> /dev/null
+  fi
   size=$(stat -c %s $work/out)
   if [ "$size" -gt $((@HEAD@ + @TAIL@)) ]; then
     { head -c @HEAD@ $work/out
@@ -206,6 +215,11 @@ const RESET: &str = r#"set -eu
 # The last lab's [machine] state goes first: its covers of /proc, an unmounted binfmt_misc.
 eval "$UNDO_MACHINE"
 echo -1 > /proc/sys/fs/binfmt_misc/status 2> /dev/null || true
+# The last lab's nix-daemon and its /etc/passwd and /etc/group (plan::Daemon).
+if [ -e /run/crosslab-daemon/pid ]; then kill -s KILL "$(cat /run/crosslab-daemon/pid)" 2> /dev/null || true; fi
+while umount /etc/passwd 2> /dev/null; do :; done
+while umount /etc/group 2> /dev/null; do :; done
+rm -rf /run/crosslab-daemon
 umount -l /nix
 mount -t tmpfs -o mode=0755 crosslab-nix /nix
 umount -l /tmp
