@@ -923,15 +923,17 @@ fn by_kind(plan: &Plan, verdict: &Verdict) -> Option<Diagnosis> {
         ProbeKind::Binfmt => binfmt_entry(plan, verdict),
         ProbeKind::NixConfig => nix_setting(plan, verdict),
         ProbeKind::Exec | ProbeKind::Build => {
-            let wanted = probe.expect.line.as_ref()?;
             if !verdict.passed {
                 return None;
             }
             let got = output.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or("nothing");
             let ran = runs_as(probe);
+            // Whether it was expected to fail (XPASS) or to print another
+            // machine: a foreign program ran emulated.
             if ran != probe.system && !ran.native_on.contains(&plan.host_arch) && got == ran.uname {
                 return Some(foreign_program_emulated(plan, probe, got));
             }
+            let wanted = probe.expect.line.as_ref()?;
             Some(wrong_machine(plan, probe, wanted, got))
         }
         // A command is the lab's own; compile's rules (a target loader, a host

@@ -470,8 +470,19 @@ pub fn kvm_test_cached(timeout: Duration, reuse: bool) -> (KvmVerdict, Option<St
 fn test_kernel() -> Option<PathBuf> {
     let mut candidates = Vec::new();
     if let Ok(cache) = crate::provision::payload::cache_dir() {
+        // Not a cached guest of another architecture (`bookworm-arm64-…`
+        // for aarch64-host labs): this machine's qemu-system-x86_64 boots
+        // only its own.
+        let foreign = |name: &str| {
+            crate::systems::SYSTEMS
+                .iter()
+                .filter(|s| !s.native_on.contains(&std::env::consts::ARCH))
+                .any(|s| name.contains(&format!("-{}-", s.debian_arch)))
+        };
         for e in std::fs::read_dir(cache.join("vm")).into_iter().flatten().flatten() {
-            candidates.push(e.path().join("vmlinuz"));
+            if !foreign(&e.file_name().to_string_lossy()) {
+                candidates.push(e.path().join("vmlinuz"));
+            }
         }
     }
     for e in std::fs::read_dir("/boot").into_iter().flatten().flatten() {

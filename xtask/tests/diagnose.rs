@@ -185,8 +185,10 @@ fn run_on(plan: &Plan, stack: &str) -> LabReport {
 
 /// A lab for `systems` registered with `flags`, `[nix]` as given, and one
 /// `[[probe]]` body.
+/// Single-user Nix: the probes run Nix themselves as root, as the words
+/// these tests provoke come from (a command probe may start its own daemon).
 fn one_probe(systems: &str, flags: &str, nix: &str, probe: &str) -> String {
-    format!("description = \"d\"\nhost = \"non-nixos\"\nsystems = [{systems}]\n[binfmt]\ninterpreter = \"fhs\"\nflags = \"{flags}\"\n[nix]\n{nix}\n[[probe]]\n{probe}\n")
+    format!("description = \"d\"\nhost = \"non-nixos\"\nsystems = [{systems}]\n[binfmt]\ninterpreter = \"fhs\"\nflags = \"{flags}\"\n[nix]\nmode = \"single-user\"\n{nix}\n[[probe]]\n{probe}\n")
 }
 
 /// A command probe that builds a derivation for `$CROSSLAB_SYSTEM` whose

@@ -64,15 +64,17 @@ fn doctor_changes_nothing_on_the_machine() {
     let before = host_state();
     let started = std::time::Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["lab", "doctor", "--kvm-timeout", "3", "--retest-kvm"])
+        // The default bound: the boots race, so a working KVM or the TCG
+        // control ends the test in seconds; a loaded machine still gets a verdict.
+        .args(["lab", "doctor", "--retest-kvm"])
         .output()
         .unwrap();
     let took = started.elapsed();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.code().is_some_and(|c| c < 2), "{}\n{}", text, String::from_utf8_lossy(&out.stderr));
     assert_eq!(before, host_state(), "lab doctor changed the machine:\n{text}");
-    // A real KVM test boot (and its TCG control) included, within 5 s.
-    assert!(took.as_secs_f64() <= 5.0, "lab doctor took {took:?}:\n{text}");
+    // A real KVM test boot (and its TCG control) included, within the bound.
+    assert!(took.as_secs_f64() <= 25.0, "lab doctor took {took:?}:\n{text}");
     assert!(qemu_processes().is_empty(), "a test guest outlived the doctor: {:?}", qemu_processes());
     // It said who may run labs here (the tests run as root).
     assert!(text.contains("ok       root: a lab's user namespace maps every id to itself"), "{text}");
@@ -89,7 +91,7 @@ fn doctor_changes_nothing_on_the_machine() {
     if Path::new("/dev/kvm").exists() {
         assert!(
             kvm.contains("KVM works: a Linux guest printed its banner")
-                || kvm.contains("KVM present (/dev/kvm opens) but a guest did not boot in 3 s")
+                || kvm.contains("KVM present (/dev/kvm opens) but a guest did not boot in ")
                 || kvm.contains("KVM not tested: no Linux kernel to boot"),
             "{kvm}"
         );
