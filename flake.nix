@@ -86,9 +86,9 @@
         "labs/extra-platforms-unregistered.toml" = "e339a8eef9950dac6b10bf25fd985a4e51788522f3d235ebe05ce7f212eeb347";
         "labs/multiarch-uname.toml" = "f06983738e456977a40814c108b736dc58be16382d447d4f6f21d986a0a1f767";
         "labs/nix-5258-seccomp-emulated-nix.toml" = "23e8c21bf7d807af5fa8a67ac32dad717db118a7f07fc04821e56c4f87e1ea90";
-        "labs/nix-7783-proc-partly-hidden.toml" = "45aa80cdea86435e7588345cced3724e67bb913bc8f08f0e8096880de9d67b76";
+        "labs/nix-7783-proc-partly-hidden.toml" = "ab831b112e4794941e55cf378caf94920b1c441ba0ca19e8180ae1e0f154f556";
         "labs/nix-community-infra-1916-system-feature-fix.toml" = "643f09a907e83826027c15fab38a9679b7043d2e7abed552730671a95975191f";
-        "labs/nix-community-infra-1916-system-feature.toml" = "019197da626c28faba26e22d95486f96fa4e6e5714e86eda685ef6b0346fa8b5";
+        "labs/nix-community-infra-1916-system-feature.toml" = "012d41d10bfe8c9cbb85895d8be9ec9dd9bbd5ec8baa12729743856e29c95951";
         "labs/nix-daemon-trusted-user.toml" = "e3f50d085ff659c032716c1504bc5d15cfefafe29ac09a7f8b406ac6d0c62d75";
         "labs/nix-daemon-untrusted-settings.toml" = "1560e7053fcffcadf5687bd77f6ecac633c4f067f8b8641b7787aca755603e8c";
         "labs/nixos-chroot-dynamic-emulator-fix-static.toml" = "4a11e27b16a0bfa5d260dad84c04b80cca89d1736da5dc9782c6a8934da8b2d7";
@@ -96,14 +96,14 @@
         "labs/nixos-static-emulators.toml" = "d4804cf48fff86ccce3ab171ceed151002d4d1290ba6c143ef0a91196214b3f3";
         "labs/nixos-vm-aarch64.toml" = "632ae6ecd7af188902b67823a05940d764834002939214d9545a7f7ef85b4c46";
         "labs/nixos-vm-riscv64.toml" = "e5591e532feabfecc1976758202fa9031acca60c57932d32e4d901e5d3972e3d";
-        "labs/nixos-wsl-552-run-binfmt-missing.toml" = "903fe14164465d109b817503e6e1714a7908f25582f56b16c664bbee38b3f047";
+        "labs/nixos-wsl-552-run-binfmt-missing.toml" = "8998788e2dee56a916110350c21612a4a904e3f1280987c73920afa1aec40558";
         "labs/nixpkgs-61537-ci.toml" = "58259b4f3e8b2d1ce2cc12fb1d33737bc6da4e0a8bf790c22dfcea1d28d31d29";
         "labs/nixpkgs-61537-laptop.toml" = "687856dc2ea76d8995500ca53b5fe1ee6d626cdaa2ebcb6aa310dc611eb808a8";
         "labs/non-nixos-aarch64-fix-f.toml" = "d3799a219ac81316577491117448e2e32b594261d517062ae86f57e4ef3727ad";
         "labs/non-nixos-aarch64-fix-sandbox-path.toml" = "e996f3c37096a3b400db2f0bfc7e646546fd51de159bef38e257588e04e16c87";
         "labs/non-nixos-aarch64-no-sandbox.toml" = "e4b89e5aa37c57d19508a192b4ddb134ce491f936f288d08c4b2626ee8fa437d";
         "labs/non-nixos-aarch64.toml" = "faf1aabb681cffa501ca22ad5fc7c51e43d7d5b3e9d37e7cd5c791ae46dc1a7b";
-        "labs/raspberry-pi-nix-129-platform-missing.toml" = "f1ade7e19d7d78d8bc4f03650183e4be8bb2c0a37e8d0f251eaf8dbf5a17801b";
+        "labs/raspberry-pi-nix-129-platform-missing.toml" = "508d0a68a4beb34d3dc90d13a39c84fcf5e01ce3545084b05f7b268113899ce4";
         "labs/self-exec-under-emulation.toml" = "93bb7b62bf64c525c86f18195a498c2ac80dd7910719e15f72d555f57d072df0";
         "labs/wrapped-interpreter-env-shebang.toml" = "a5942d9e29dcd71104c43b1121580b9bab110351cb04a0a43ea70fca5a902d3d";
       };
