@@ -37,7 +37,7 @@
         "checks/extra-platforms-unregistered.py" = "67dbfc3a344dc600d9b0482c92265e93d992d0a9b3345cb6e82a2507a5045ecd";
         "checks/multiarch-uname.nix" = "5b71ca536a65f3e5fb1b6f3763ae18a8281a067cdf3f82c9647ee8a62ca2d04b";
         "checks/multiarch-uname.py" = "d27cb3f2ed6bd3d400576524fe845eac12e7906fafe8e60c5cca62369a15c486";
-        "checks/nix-5258-seccomp-emulated-nix.nix" = "3b9eda2457a1747bfd9e44efe0846c279bff5796fdcef09227434b57dde7b98d";
+        "checks/nix-5258-seccomp-emulated-nix.nix" = "6193a7575a150ece6dcad428b8e82dfc6c3f3cf2a7aff9ec20e4edcc35334a77";
         "checks/nix-5258-seccomp-emulated-nix.py" = "6ac7e4b47c4e9d834bbd5cff66818eecc25b6fbf4736f3c46801a2efb271fa94";
         "checks/nix-7783-proc-partly-hidden.nix" = "c317fe2af7626c8f722b3ed7b947965d9b788297def9c8c51d86b285830b0830";
         "checks/nix-7783-proc-partly-hidden.py" = "dce074abc1206b2bc2d6e56325cb8acd8ddbbef929c0d9ed3a7d91bdfde3db0c";
@@ -47,7 +47,7 @@
         "checks/nix-community-infra-1916-system-feature.py" = "05548cc0b5202f8839a5242d2835ca723131af835e19b9d7e4c4a3f3e21b40fc";
         "checks/nix-daemon-trusted-user.nix" = "00ed5dac1dc59c3b8ca88170a188797b94d087ea16540f7d0248284d4599f07c";
         "checks/nix-daemon-trusted-user.py" = "e4fc471a182d2055c5ff618ab83794e5db0514510c6800f3c38d1eaa903f8ba3";
-        "checks/nix-daemon-untrusted-settings.nix" = "9496c68852ff2dd70f7a9ac73ef3c9fffd826d1639ece4767ea6a16f395272ec";
+        "checks/nix-daemon-untrusted-settings.nix" = "011b5c580e8f851a1121fb98fafe9bab226222ad35f1b34ffc3378bd2a08afe0";
         "checks/nix-daemon-untrusted-settings.py" = "a68be922703a2de2eecca67d406a5bf930aa08f11ad8260e4f629e5acfb19c1a";
         "checks/nixos-chroot-dynamic-emulator-fix-static.nix" = "6334e526b80e8161970d046e32690a0c09370c95f604f35996117e2082b33852";
         "checks/nixos-chroot-dynamic-emulator-fix-static.py" = "3a3805484a735cd617f66867a1930974e5ed9f3a33dba1bce5709174b4c59711";
@@ -142,10 +142,6 @@
           pkgs = pkgsFrom "nixpkgs";
           pkgsOn = pkgsOnFrom "nixpkgs";
         };
-        "nix-5258-seccomp-emulated-nix" = import ./checks/nix-5258-seccomp-emulated-nix.nix {
-          pkgs = pkgsFrom "nixpkgs";
-          pkgsOn = pkgsOnFrom "nixpkgs";
-        };
         "nix-7783-proc-partly-hidden" = import ./checks/nix-7783-proc-partly-hidden.nix {
           pkgs = pkgsFrom "nixpkgs";
           pkgsOn = pkgsOnFrom "nixpkgs";
@@ -159,10 +155,6 @@
           pkgsOn = pkgsOnFrom "nixpkgs";
         };
         "nix-daemon-trusted-user" = import ./checks/nix-daemon-trusted-user.nix {
-          pkgs = pkgsFrom "nixpkgs";
-          pkgsOn = pkgsOnFrom "nixpkgs";
-        };
-        "nix-daemon-untrusted-settings" = import ./checks/nix-daemon-untrusted-settings.nix {
           pkgs = pkgsFrom "nixpkgs";
           pkgsOn = pkgsOnFrom "nixpkgs";
         };

@@ -1,7 +1,7 @@
 # generated from labs/nix-5258-seccomp-emulated-nix.toml by `cargo xtask lab render`; do not edit
 # The lab `nix-5258-seccomp-emulated-nix` as a NixOS test: one VM modelling a non-nixos host,
 # every probe of `cargo xtask lab show nix-5258-seccomp-emulated-nix` run in it (checks/nix-5258-seccomp-emulated-nix.py).
-# It is checks.x86_64-linux.nix-5258-seccomp-emulated-nix (xtask/src/render/closure.rs says why).
+# It is none.x86_64-linux.nix-5258-seccomp-emulated-nix (xtask/src/render/closure.rs says why).
 # From the NixOS binary cache: qemu-user (static).
 # Fetched by hash: aarch64-linux busybox (Debian busybox-static, arm64).
 # Built from source: nothing.

@@ -1,7 +1,7 @@
 # generated from labs/nix-daemon-untrusted-settings.toml by `cargo xtask lab render`; do not edit
 # The lab `nix-daemon-untrusted-settings` as a NixOS test: one VM modelling a non-nixos host,
 # every probe of `cargo xtask lab show nix-daemon-untrusted-settings` run in it (checks/nix-daemon-untrusted-settings.py).
-# It is checks.x86_64-linux.nix-daemon-untrusted-settings (xtask/src/render/closure.rs says why).
+# It is none.x86_64-linux.nix-daemon-untrusted-settings (xtask/src/render/closure.rs says why).
 # From the NixOS binary cache: qemu-user (static).
 # Fetched by hash: aarch64-linux busybox (Debian busybox-static, arm64).
 # Built from source: nothing.

@@ -89,7 +89,11 @@ impl flags::Show {
         }
         // What `nix flake check` fetches and builds for the lab's rendered check.
         let rendered = Plan::new(&lab, crate::render::VM_HOST_ARCH);
-        line(format!("\nrendered check: {}", crate::render::closure::flake_attr(&rendered)));
+        if let Some(why) = crate::render::closure::not_a_nixos_test(&rendered) {
+            line(format!("\nrendered check: none in the flake: {why}"));
+        } else {
+            line(format!("\nrendered check: {}", crate::render::closure::flake_attr(&rendered)));
+        }
         for (origin, what) in crate::render::closure::summary(&crate::render::closure::parts(&rendered)) {
             let label = match origin {
                 crate::render::closure::Origin::Cache => "downloads (the NixOS binary cache)",

@@ -615,10 +615,11 @@ in {{
     }
     let evaluated: Json = serde_json::from_slice(&out_nix.stdout).unwrap();
 
-    // Every lab is a check, under `checks` unless its node builds from
-    // source (then under the opt-in `crossChecks`).
-    let cross = |l: &&Lab| xtask::render::closure::output_of(&Plan::new(l, VM_HOST_ARCH)) == "crossChecks";
-    let mut flake_checks: Vec<String> = labs.iter().filter(|l| !cross(l)).map(|l| l.name.clone()).collect();
+    // Every lab a NixOS test can model is a check, under `checks` unless its
+    // node builds from source (then under the opt-in `crossChecks`).
+    let output = |l: &Lab| xtask::render::closure::output_of(&Plan::new(l, VM_HOST_ARCH));
+    let cross = |l: &&Lab| output(l) == "crossChecks";
+    let mut flake_checks: Vec<String> = labs.iter().filter(|l| output(l) == "checks").map(|l| l.name.clone()).collect();
     flake_checks.push("render_fresh".into());
     flake_checks.sort();
     let mut cross_checks: Vec<String> = labs.iter().filter(cross).map(|l| l.name.clone()).collect();

@@ -564,6 +564,11 @@ fn checks_use_no_cross_built_package_and_cross_checks_hold_the_labs_that_build_f
             .collect::<Vec<_>>()
             .join("\n");
         let (in_checks, in_cross) = (checks.contains(&lab.name), cross.contains(&lab.name));
+        // A lab a NixOS test cannot model is in neither, and says why.
+        if closure::not_a_nixos_test(&plan).is_some() {
+            assert!(!in_checks && !in_cross, "{} is not a NixOS test, yet in the flake", lab.name);
+            continue;
+        }
         assert!(in_checks != in_cross, "{} is under exactly one of checks and crossChecks", lab.name);
         if in_checks {
             assert!(!nix.contains("pkgsCross"), "checks.{} names pkgsCross:\n{nix}", lab.name);
@@ -578,6 +583,10 @@ fn checks_use_no_cross_built_package_and_cross_checks_hold_the_labs_that_build_f
                 lab.name
             );
         }
+    }
+    // The untrusted client and the emulated Nix are host- and vm-backend labs.
+    for name in ["nix-daemon-untrusted-settings", "nix-5258-seccomp-emulated-nix"] {
+        assert!(!checks.contains(&name.to_owned()) && !cross.contains(&name.to_owned()), "{name} is in the flake");
     }
     // The labs the issue is about stay in `nix flake check`; the cross-built toolchains do not.
     for name in ["non-nixos-aarch64", "multiarch-uname", "nixos-chroot-dynamic-emulator-fix-static"] {

@@ -290,13 +290,35 @@ pub fn builds_from_source(parts: &[Part]) -> bool {
 }
 
 /// The flake output a lab's check is under: `checks` when everything of its
-/// node comes from the cache or a pinned fetch, else the opt-in `crossChecks`.
+/// node comes from the cache or a pinned fetch, else the opt-in `crossChecks`;
+/// none for a lab a NixOS test cannot model ([`not_a_nixos_test`]).
 pub fn output_of(plan: &Plan) -> &'static str {
-    if builds_from_source(&parts(plan)) {
+    if not_a_nixos_test(plan).is_some() {
+        "none"
+    } else if builds_from_source(&parts(plan)) {
         "crossChecks"
     } else {
         "checks"
     }
+}
+
+/// Why a lab has no check in the flake, when it models what a NixOS test's
+/// node does not: the test driver runs every probe as root (a trusted client
+/// of the node's daemon), and the node's nix.conf and daemon are NixOS's, not
+/// crosslab's own. Such a lab runs on the host and vm backends only.
+pub fn not_a_nixos_test(plan: &Plan) -> Option<&'static str> {
+    let lab = plan.lab;
+    if lab.probes.iter().any(|p| p.kind == crate::spec::ProbeKind::NixConfEdit) {
+        return Some("it edits nix.conf and restarts crosslab's own daemon; a node's are NixOS's");
+    }
+    if lab.nix.emulated.is_some() {
+        return Some("its daemon is an emulated Nix, which a NixOS node does not run");
+    }
+    let client_trusted = lab.nix.trusted_users.iter().any(|u| u == crate::plan::CLIENT_USER);
+    if !client_trusted && lab.probes.iter().any(|p| !p.nix_options.is_empty()) {
+        return Some("its probes are an untrusted client; a NixOS test's run as root, whom the daemon trusts");
+    }
+    None
 }
 
 /// `checks.x86_64-linux.<lab>` or `crossChecks.x86_64-linux.<lab>`: the

@@ -615,6 +615,7 @@ impl FlakeNix {
             tooling_input: quote::nix(NIXPKGS.input),
             labs: sorted
                 .iter()
+                .filter(|lab| closure::not_a_nixos_test(&Plan::new(lab, VM_HOST_ARCH)).is_none())
                 .map(|lab| FlakeLab {
                     attr: quote::nix(&lab.name),
                     name: lab.name.clone(),

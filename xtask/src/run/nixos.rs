@@ -194,6 +194,9 @@ fn run_check(
     plan: &Plan,
     on_verdict: &mut dyn FnMut(&Verdict),
 ) -> anyhow::Result<LabReport> {
+    if let Some(why) = crate::render::closure::not_a_nixos_test(plan) {
+        bail!("lab `{}` has no NixOS check: {why}\n  help: run it on the host or vm backend", plan.lab.name);
+    }
     let attr = format!("{flake}#{}", crate::render::closure::flake_attr(plan));
     let mut command = nix();
     command.args(["build", "-L", "--no-link"]).arg(&attr).args(overrides);
