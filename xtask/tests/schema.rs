@@ -11,6 +11,8 @@ use toml::{Table, Value};
 use xtask::schema::{lab_schema, schema_text, SCHEMA_PATH};
 use xtask::spec;
 
+mod common;
+
 fn validator() -> jsonschema::Validator {
     jsonschema::draft7::new(&lab_schema()).expect("the schema is a valid draft-07 schema")
 }
@@ -68,6 +70,8 @@ fn every_shipped_lab_names_the_schema_and_validates_against_it() {
 /// schema accepts.
 #[test]
 fn written_and_corpus_specs_lab_check_accepts_validate_against_the_schema() {
+    // `lab capture` reads this machine's Nix: installed first, as alone on a fresh machine.
+    common::test_packages();
     let validator = validator();
     let mut checked = 0;
     // `lab matrix --systems` rewrites each lab for another system.
