@@ -196,7 +196,9 @@ fn the_nixos_module_sees_native_systems_as_nixpkgs_does_on_every_host_arch() {
     }
     // The assertion's text as this machine's Nix prints it for binfmt.nix's
     // expression, evaluated on an x86_64 host emulating x86_64-linux.
+    // Off the machine's store: as root, Nix would create /nix/var/nix/db.
     let out = Command::new("nix-instantiate")
+        .args(common::NO_STORE)
         .args(["--eval", "-E"])
         .arg("let system = \"x86_64-linux\"; pkgs = { stdenv.hostPlatform.system = \"x86_64-linux\"; }; in assert system != pkgs.stdenv.hostPlatform.system; true")
         .output()
