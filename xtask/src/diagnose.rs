@@ -247,7 +247,7 @@ impl SpecChange {
 
 /// The lab's systems this machine does not run natively.
 fn foreign_systems(plan: &Plan) -> Vec<&'static NixSystem> {
-    plan.lab.systems.iter().copied().filter(|s| !s.native_on.contains(&plan.host_arch)).collect()
+    plan.lab.systems.iter().copied().filter(|s| !s.is_native_on(plan.host_arch, plan.host_cpu)).collect()
 }
 
 /// How to give a Debian/Ubuntu-style entry `flag`, through each tool that
@@ -440,7 +440,7 @@ pub fn diagnose(plan: &Plan, verdict: &Verdict) -> Option<Diagnosis> {
         }
     }
 
-    let native = system.native_on.contains(&plan.host_arch);
+    let native = system.is_native_on(plan.host_arch, plan.host_cpu);
     if output.contains("Exec format error") && !native && plan.registration_for(system).is_none() {
         return Some(Diagnosis {
             cause: Cause::NothingRegistered,
@@ -584,7 +584,7 @@ fn binfmt_entry(plan: &Plan, verdict: &Verdict) -> Option<Diagnosis> {
     if verdict.passed {
         return None;
     }
-    let Some(reg) = plan.registration_for(system).filter(|_| !system.native_on.contains(&plan.host_arch)) else {
+    let Some(reg) = plan.registration_for(system).filter(|_| !system.is_native_on(plan.host_arch, plan.host_cpu)) else {
         // The lab expects no entry: name the one that is there.
         let names = [format!("qemu-{}", system.qemu), system.double.to_owned()];
         let found = output.split_whitespace().find(|w| names.iter().any(|n| n == w))?;
@@ -594,7 +594,7 @@ fn binfmt_entry(plan: &Plan, verdict: &Verdict) -> Option<Diagnosis> {
             detail: format!(
                 "binfmt_misc has an entry `{found}` for {}, where the lab registers none{}",
                 system.double,
-                if system.native_on.contains(&plan.host_arch) {
+                if system.is_native_on(plan.host_arch, plan.host_cpu) {
                     format!(
                         ": {} runs natively on {}, and the entry takes its binaries over",
                         system.double, plan.host_arch
@@ -773,7 +773,7 @@ fn wrong_machine(plan: &Plan, probe: &Probe, wanted: &str, got: &str) -> Diagnos
     let system = probe.system;
     let whose: Vec<&str> = SYSTEMS.iter().filter(|s| s.uname == got).map(|s| s.double).collect();
     let whose = if whose.is_empty() { String::new() } else { format!(" (what {} prints)", whose.join(" and ")) };
-    if system.native_on.contains(&plan.host_arch) {
+    if system.is_native_on(plan.host_arch, plan.host_cpu) {
         let fix = match system.personality {
             Some(p) => format!("run it under `setarch {p}`, as Nix does for {} builds", system.double),
             None => format!("nothing to emulate: {} binaries run natively on {}", system.double, plan.host_arch),
@@ -827,7 +827,7 @@ fn wrong_machine(plan: &Plan, probe: &Probe, wanted: &str, got: &str) -> Diagnos
 
 /// The qemu CPU model a probe's command pins, as the plan chose it.
 pub fn emulated_cpu<'p>(plan: &'p Plan, probe: &Probe) -> Option<&'p str> {
-    if probe.system.native_on.contains(&plan.host_arch) {
+    if probe.system.is_native_on(plan.host_arch, plan.host_cpu) {
         return None;
     }
     let spec = plan.lab.probes.get(probe.index)?;

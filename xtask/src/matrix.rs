@@ -284,7 +284,7 @@ fn note(plan: &Plan, verdicts: &[&Verdict]) -> String {
             return format!("{kind}: {}", d.summary);
         }
         return match v.label() {
-            "XPASS" if v.probe.system.native_on.contains(&plan.host_arch) => {
+            "XPASS" if v.probe.system.is_native_on(plan.host_arch, plan.host_cpu) => {
                 format!(
                     "{kind} passes: {} runs natively on {}, nothing is emulated",
                     v.probe.system.double, plan.host_arch

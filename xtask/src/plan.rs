@@ -24,8 +24,12 @@ pub use crate::systems::BINFMT_DIR;
 #[derive(Debug)]
 pub struct Plan<'a> {
     pub lab: &'a Lab,
-    /// `std::env::consts::ARCH` of the machine that runs the lab (`x86_64` for rendered VMs).
+    /// `std::env::consts::ARCH` of the machine that runs the lab (`x86_64` for
+    /// rendered VMs), or of the lab's own `host-system` when it names one.
     pub host_arch: &'static str,
+    /// The lab's `host-cpu`, else its `host-system`'s default CPU; `None`
+    /// when the lab names no host system (the machine's own CPU).
+    pub host_cpu: Option<&'static crate::systems::HostCpu>,
     /// Entries to register (by hand for `fhs`; by NixOS's module for `nixos`).
     pub registrations: Vec<Registration>,
     pub nix_conf: NixConf,
@@ -512,8 +516,11 @@ impl CompileTimes {
 
 impl<'a> Plan<'a> {
     /// Plans `lab` for a machine of architecture `host_arch`.
+    /// A lab that names its host system is planned for that one instead.
     pub fn new(lab: &'a Lab, host_arch: &'static str) -> Plan<'a> {
-        let native = |s: &NixSystem| s.native_on.contains(&host_arch);
+        let host_arch = lab.host_system.map_or(host_arch, |h| h.arch);
+        let host_cpu = lab.host_system.map(|h| lab.host_cpu.unwrap_or_else(|| h.default_cpu()));
+        let native = |s: &NixSystem| s.is_native_on(host_arch, host_cpu);
         let mut registrations: Vec<Registration> = Vec::new();
         for s in lab.systems.iter().copied().filter(|s| !native(s)) {
             let reg = match (lab.binfmt.tool, lab.binfmt.interpreter) {
@@ -598,7 +605,7 @@ impl<'a> Plan<'a> {
             nix_conf.extra_platforms = platforms;
         }
 
-        let mut plan = Plan { lab, host_arch, registrations, nix_conf, probes: Vec::new() };
+        let mut plan = Plan { lab, host_arch, host_cpu, registrations, nix_conf, probes: Vec::new() };
         for (index, spec) in lab.probes.iter().enumerate() {
             for &system in &lab.systems {
                 if spec.systems.as_ref().is_some_and(|only| !only.contains(&system)) {
@@ -626,10 +633,10 @@ impl<'a> Plan<'a> {
             ProbeKind::Exec => {
                 let bin = format!("\"$CROSSLAB_PAYLOADS\"/{}/busybox", quote::sh(payload.double));
                 let (prefix, how) = match (system.personality, cpu) {
-                    (Some(p), _) if system.native_on.contains(&self.host_arch) => {
+                    (Some(p), _) if system.is_native_on(self.host_arch, self.host_cpu) => {
                         (format!("setarch {} ", quote::sh(p)), format!("natively, personality {p}"))
                     }
-                    _ if system.native_on.contains(&self.host_arch) => (String::new(), "natively".to_owned()),
+                    _ if system.is_native_on(self.host_arch, self.host_cpu) => (String::new(), "natively".to_owned()),
                     (_, Some(cpu)) => (format!("QEMU_CPU={} ", quote::sh(cpu)), format!("qemu CPU {cpu}")),
                     _ => (String::new(), "qemu's default CPU".to_owned()),
                 };
@@ -744,7 +751,7 @@ impl<'a> Plan<'a> {
     }
 
     fn binfmt_probe(&self, system: &'static NixSystem) -> (String, String, Option<&'static str>) {
-        if system.native_on.contains(&self.host_arch) {
+        if system.is_native_on(self.host_arch, self.host_cpu) {
             let names = [format!("qemu-{}", system.qemu), system.double.to_owned()];
             let checks: Vec<String> =
                 names.iter().map(|n| format!("test ! -e {BINFMT_DIR}/{}", quote::sh(n))).collect();
@@ -783,7 +790,7 @@ impl<'a> Plan<'a> {
 
     fn nix_config_probe(&self, system: &'static NixSystem) -> (String, String, Option<&'static str>) {
         let mut wants = vec![("sandbox", self.nix_conf.sandbox.to_string())];
-        if !system.native_on.contains(&self.host_arch) {
+        if !system.is_native_on(self.host_arch, self.host_cpu) {
             wants.push(("extra-platforms", system.double.to_owned()));
         }
         for p in &self.nix_conf.extra_sandbox_paths {

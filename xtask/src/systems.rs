@@ -45,8 +45,14 @@ pub struct NixSystem {
     /// `pkgsCross.<attr>` in nixpkgs that targets this system.
     pub pkgs_cross: &'static str,
     /// Host CPU architectures (`std::env::consts::ARCH`) that run this system's
-    /// binaries natively, without binfmt_misc.
+    /// binaries natively, without binfmt_misc, on a CPU with `native_needs`.
     pub native_on: &'static [&'static str],
+    /// What the host CPU must have for `native_on` to hold: 32-bit ARM runs
+    /// on an aarch64 kernel only where the CPU has AArch32 at EL0 (Cortex-A53,
+    /// A72), not on AArch64-only ones (A64FX, Apple M1): there Linux's
+    /// `personality(PER_LINUX32)` is EINVAL (arch/arm64/kernel/sys.c) and
+    /// `execve` of an ARM ELF is "Exec format error".
+    pub native_needs: Option<CpuFeature>,
     /// Personality (`setarch <name>`) a native run needs for `uname -m` to be
     /// right, as Nix itself sets for i686 builds on x86_64.
     pub personality: Option<&'static str>,
@@ -84,6 +90,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         oci_platform: "linux/amd64",
         pkgs_cross: "gnu64",
         native_on: &["x86_64"],
+        native_needs: None,
         personality: None,
         gcc_triple: "x86_64-linux-gnu",
         cc_arch: "x86_64",
@@ -103,6 +110,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         oci_platform: "linux/386",
         pkgs_cross: "gnu32",
         native_on: &["x86_64"],
+        native_needs: None,
         personality: Some("i686"),
         gcc_triple: "i686-linux-gnu",
         cc_arch: "i686",
@@ -122,6 +130,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         oci_platform: "linux/arm64",
         pkgs_cross: "aarch64-multiplatform",
         native_on: &["aarch64"],
+        native_needs: None,
         personality: None,
         gcc_triple: "aarch64-linux-gnu",
         cc_arch: "aarch64",
@@ -140,8 +149,9 @@ pub const SYSTEMS: &[NixSystem] = &[
         debian_fallback_suites: &["trixie"],
         oci_platform: "linux/arm/v5",
         pkgs_cross: "sheevaplug",
-        native_on: &[],
-        personality: None,
+        native_on: &["aarch64"],
+        native_needs: Some(CpuFeature::Aarch32El0),
+        personality: Some("linux32"),
         gcc_triple: "arm-linux-gnueabi",
         cc_arch: "armv5",
         patchelf_suite: "bookworm",
@@ -159,8 +169,9 @@ pub const SYSTEMS: &[NixSystem] = &[
         debian_fallback_suites: &["trixie"],
         oci_platform: "linux/arm/v6",
         pkgs_cross: "raspberryPi",
-        native_on: &[],
-        personality: None,
+        native_on: &["aarch64"],
+        native_needs: Some(CpuFeature::Aarch32El0),
+        personality: Some("linux32"),
         gcc_triple: "arm-linux-gnueabi",
         cc_arch: "armv5",
         patchelf_suite: "bookworm",
@@ -178,8 +189,9 @@ pub const SYSTEMS: &[NixSystem] = &[
         debian_fallback_suites: &["trixie"],
         oci_platform: "linux/arm/v7",
         pkgs_cross: "armv7l-hf-multiplatform",
-        native_on: &[],
-        personality: None,
+        native_on: &["aarch64"],
+        native_needs: Some(CpuFeature::Aarch32El0),
+        personality: Some("linux32"),
         gcc_triple: "arm-linux-gnueabihf",
         cc_arch: "armv7",
         patchelf_suite: "bookworm",
@@ -198,6 +210,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         oci_platform: "linux/riscv64",
         pkgs_cross: "riscv64",
         native_on: &["riscv64"],
+        native_needs: None,
         personality: None,
         gcc_triple: "riscv64-linux-gnu",
         cc_arch: "riscv64",
@@ -217,6 +230,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         oci_platform: "linux/s390x",
         pkgs_cross: "s390x",
         native_on: &["s390x"],
+        native_needs: None,
         personality: None,
         gcc_triple: "s390x-linux-gnu",
         cc_arch: "s390x",
@@ -236,6 +250,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         oci_platform: "linux/ppc64le",
         pkgs_cross: "powernv",
         native_on: &["powerpc64"],
+        native_needs: None,
         personality: None,
         gcc_triple: "powerpc64le-linux-gnu",
         cc_arch: "ppc64le",
@@ -255,6 +270,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         oci_platform: "linux/mips64le",
         pkgs_cross: "mips64el-linux-gnuabi64",
         native_on: &["mips64"],
+        native_needs: None,
         personality: None,
         gcc_triple: "mips64el-linux-gnuabi64",
         cc_arch: "mips64el",
@@ -290,7 +306,16 @@ impl NixSystem {
 
     /// Whether the machine we run on executes this system's binaries natively.
     pub fn is_native_here(&self) -> bool {
-        self.native_on.contains(&std::env::consts::ARCH)
+        self.is_native_on(std::env::consts::ARCH, None)
+    }
+
+    /// Whether a host of architecture `arch` with CPU `cpu` (`None`: that
+    /// architecture's usual CPU, [`HostSystem::default_cpu`]) runs this
+    /// system's binaries natively.
+    pub fn is_native_on(&self, arch: &str, cpu: Option<&HostCpu>) -> bool {
+        let cpu = cpu.or_else(|| HostSystem::of_arch(arch).map(HostSystem::default_cpu));
+        self.native_on.contains(&arch)
+            && self.native_needs.is_none_or(|need| cpu.is_none_or(|c| c.features.contains(&need)))
     }
 
     /// The magic as raw bytes (the kernel's `\x..` escapes decoded).
@@ -307,6 +332,83 @@ impl NixSystem {
     pub fn matches_header(&self, header: &[u8]) -> bool {
         let (magic, mask) = (self.magic_bytes(), self.mask_bytes());
         header.len() >= magic.len() && magic.iter().zip(&mask).zip(header).all(|((m, k), h)| m & k == h & k)
+    }
+}
+
+/// A CPU feature that decides whether a system runs natively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuFeature {
+    /// AArch32 at EL0: an aarch64 kernel runs 32-bit ARM programs.
+    Aarch32El0,
+}
+
+/// A CPU a lab's host can have: a qemu-system CPU model of its architecture.
+#[derive(Debug, PartialEq, Eq)]
+pub struct HostCpu {
+    /// qemu's `-cpu` name, which the lab's `host-cpu` key takes.
+    pub name: &'static str,
+    pub features: &'static [CpuFeature],
+    /// What machines have it, for error messages and the README.
+    pub about: &'static str,
+}
+
+/// A machine a lab can model: the Nix system it is, and the CPUs it can have.
+#[derive(Debug, PartialEq, Eq)]
+pub struct HostSystem {
+    /// The lab's `host-system` value, e.g. `aarch64-linux`.
+    pub double: &'static str,
+    /// `std::env::consts::ARCH` (and `uname -m`) of such a host.
+    pub arch: &'static str,
+    /// The CPUs, the first the default.
+    pub cpus: &'static [HostCpu],
+}
+
+/// Every host system a lab can name. The aarch64 CPUs' AArch32 support is
+/// qemu's (target/arm/cpu64.c: cortex-a53 and cortex-a72 set
+/// ID_AA64PFR0.EL0 to 2, AArch64 and AArch32; a64fx sets 1, AArch64 only)
+/// and the silicon's (Arm's Cortex-A53/A72 manuals; Fujitsu's A64FX is
+/// AArch64-only, as Apple's M1 and later are).
+pub const HOST_SYSTEMS: &[HostSystem] = &[
+    HostSystem {
+        double: "x86_64-linux",
+        arch: "x86_64",
+        cpus: &[HostCpu { name: "max", features: &[], about: "any x86_64 CPU" }],
+    },
+    HostSystem {
+        double: "aarch64-linux",
+        arch: "aarch64",
+        cpus: &[
+            HostCpu {
+                name: "cortex-a72",
+                features: &[CpuFeature::Aarch32El0],
+                about: "Raspberry Pi 4, AWS Graviton 1 class; runs 32-bit ARM at EL0",
+            },
+            HostCpu {
+                name: "cortex-a53",
+                features: &[CpuFeature::Aarch32El0],
+                about: "Raspberry Pi 3; runs 32-bit ARM at EL0",
+            },
+            HostCpu {
+                name: "a64fx",
+                features: &[],
+                about: "Fujitsu A64FX, AArch64 only like Apple silicon; no 32-bit ARM",
+            },
+        ],
+    },
+];
+
+impl HostSystem {
+    pub fn find(double: &str) -> Option<&'static HostSystem> {
+        HOST_SYSTEMS.iter().find(|h| h.double == double)
+    }
+    pub fn of_arch(arch: &str) -> Option<&'static HostSystem> {
+        HOST_SYSTEMS.iter().find(|h| h.arch == arch)
+    }
+    pub fn default_cpu(&self) -> &'static HostCpu {
+        &self.cpus[0]
+    }
+    pub fn cpu(&self, name: &str) -> Option<&'static HostCpu> {
+        self.cpus.iter().find(|c| c.name == name)
     }
 }
 

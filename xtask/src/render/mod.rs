@@ -326,7 +326,7 @@ struct CheckNix {
 impl CheckNix {
     fn new(plan: &Plan, source: &str) -> CheckNix {
         let lab = plan.lab;
-        let native = |s: &NixSystem| s.native_on.contains(&plan.host_arch);
+        let native = |s: &NixSystem| s.is_native_on(plan.host_arch, plan.host_cpu);
         let payload_systems = closure::payload_systems(plan);
 
         // A non-NixOS host is modelled as Debian with qemu-user-static
