@@ -161,7 +161,7 @@ impl flags::Matrix {
         // nothing to set up a backend for.
         let stacks = if jobs.is_empty() { Vec::new() } else { stacks };
         let backend =
-            if stacks.is_empty() { None } else { Some(run::choose_backend(self.backend, self.allow_global)?) };
+            if stacks.is_empty() { None } else { Some(run::choose_backend(self.backend, self.allow_global, &ready)?) };
 
         let mut rows = Vec::new();
         let mut ran: Vec<(&Plan, LabReport)> = Vec::new();

@@ -645,11 +645,8 @@ impl<'a> Plan<'a> {
                 } else {
                     format!("a static {} binary runs as {} ({how})", payload.double, system.double)
                 };
-                (
-                    format!("{what}; `uname -m` prints {}", system.uname),
-                    format!("{prefix}{bin} uname -m"),
-                    Some(system.uname),
-                )
+                let uname = system.uname_on(self.host_arch, self.host_cpu);
+                (format!("{what}; `uname -m` prints {uname}"), format!("{prefix}{bin} uname -m"), Some(uname))
             }
             ProbeKind::Build => {
                 let name = format!("crosslab-probe{index}-{}", system.double);
@@ -666,7 +663,11 @@ impl<'a> Plan<'a> {
                     expr = quote::sh(BUILD_EXPR),
                 );
                 let how = if self.nix_conf.sandbox { "sandboxed" } else { "unsandboxed" };
-                (format!("{how} nix-build of a {} derivation", system.double), command, Some(system.uname))
+                (
+                    format!("{how} nix-build of a {} derivation", system.double),
+                    command,
+                    Some(system.uname_on(self.host_arch, self.host_cpu)),
+                )
             }
             ProbeKind::Compile => {
                 let language = spec.language;

@@ -30,6 +30,11 @@ pub struct NixSystem {
     pub nixos_emulated: bool,
     /// What `uname -m` prints for a binary of this system under the emulation above.
     pub uname: &'static str,
+    /// What it prints when the host runs it natively with [`NixSystem::personality`],
+    /// where that differs: an arm64 kernel's 32-bit personality says `armv8l`
+    /// (`COMPAT_UTS_MACHINE` in arch/arm64/include/asm/compat.h), which is
+    /// why nixpkgs on such builders sees armv8l, not armv7l.
+    pub native_uname: Option<&'static str>,
     /// Debian architecture of the static payload (`busybox-static:<arch>`).
     pub debian_arch: &'static str,
     /// Debian suite the payload and the `compile` probe's toolchain come from
@@ -84,6 +89,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         mask: r"\xff\xff\xff\xff\xff\xfe\xfe\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff",
         nixos_emulated: true,
         uname: "x86_64",
+        native_uname: None,
         debian_arch: "amd64",
         debian_suite: "bookworm",
         debian_fallback_suites: &["trixie"],
@@ -104,6 +110,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         mask: r"\xff\xff\xff\xff\xff\xfe\xfe\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff",
         nixos_emulated: true,
         uname: "i686",
+        native_uname: None,
         debian_arch: "i386",
         debian_suite: "bookworm",
         debian_fallback_suites: &["trixie"],
@@ -124,6 +131,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         mask: r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\x00\xff\xfe\xff\xff\xff",
         nixos_emulated: true,
         uname: "aarch64",
+        native_uname: None,
         debian_arch: "arm64",
         debian_suite: "bookworm",
         debian_fallback_suites: &["trixie"],
@@ -144,6 +152,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         mask: ARM_MASK,
         nixos_emulated: false,
         uname: "armv5tel",
+        native_uname: Some("armv8l"),
         debian_arch: "armel",
         debian_suite: "bookworm",
         debian_fallback_suites: &["trixie"],
@@ -164,6 +173,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         mask: ARM_MASK,
         nixos_emulated: true,
         uname: "armv6l",
+        native_uname: Some("armv8l"),
         debian_arch: "armel",
         debian_suite: "bookworm",
         debian_fallback_suites: &["trixie"],
@@ -184,6 +194,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         mask: ARM_MASK,
         nixos_emulated: true,
         uname: "armv7l",
+        native_uname: Some("armv8l"),
         debian_arch: "armhf",
         debian_suite: "bookworm",
         debian_fallback_suites: &["trixie"],
@@ -204,6 +215,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         mask: r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff",
         nixos_emulated: true,
         uname: "riscv64",
+        native_uname: None,
         debian_arch: "riscv64",
         debian_suite: "trixie",
         debian_fallback_suites: &["forky"],
@@ -224,6 +236,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         mask: r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff",
         nixos_emulated: true,
         uname: "s390x",
+        native_uname: None,
         debian_arch: "s390x",
         debian_suite: "bookworm",
         debian_fallback_suites: &["trixie"],
@@ -244,6 +257,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         mask: r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\x00",
         nixos_emulated: true,
         uname: "ppc64le",
+        native_uname: None,
         debian_arch: "ppc64el",
         debian_suite: "bookworm",
         debian_fallback_suites: &["trixie"],
@@ -264,6 +278,7 @@ pub const SYSTEMS: &[NixSystem] = &[
         mask: r"\xff\xff\xff\xff\xff\xff\xff\x00\x00\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff",
         nixos_emulated: true,
         uname: "mips64",
+        native_uname: None,
         debian_arch: "mips64el",
         debian_suite: "bookworm",
         debian_fallback_suites: &[],
@@ -316,6 +331,15 @@ impl NixSystem {
         let cpu = cpu.or_else(|| HostSystem::of_arch(arch).map(HostSystem::default_cpu));
         self.native_on.contains(&arch)
             && self.native_needs.is_none_or(|need| cpu.is_none_or(|c| c.features.contains(&need)))
+    }
+
+    /// What `uname -m` prints for this system's binary on a host of `arch`
+    /// with `cpu`: natively, or under emulation.
+    pub fn uname_on(&self, arch: &str, cpu: Option<&HostCpu>) -> &'static str {
+        match self.native_uname {
+            Some(native) if self.is_native_on(arch, cpu) => native,
+            _ => self.uname,
+        }
     }
 
     /// The magic as raw bytes (the kernel's `\x..` escapes decoded).

@@ -23,9 +23,36 @@ use crate::provision::compilers;
 use crate::provision::{payload, prereq, stack};
 
 /// The backend `lab run` and `lab matrix` use: the one asked for, else
-/// `host` where this kernel and user can mount a private binfmt_misc, else
-/// `vm`; the choice is said in one line.
-pub fn choose_backend(asked: Option<flags::Backend>, allow_global: bool) -> anyhow::Result<flags::Backend> {
+/// `vm` when a lab models a host of another architecture (`host-system`),
+/// else `host` where this kernel and user can mount a private binfmt_misc,
+/// else `vm`; the choice is said in one line. Asking for `host` or `nixos`
+/// with such a lab is an error that names `--backend vm`.
+pub fn choose_backend(
+    asked: Option<flags::Backend>,
+    allow_global: bool,
+    plans: &[&Plan],
+) -> anyhow::Result<flags::Backend> {
+    let foreign = plans.iter().find(|p| p.lab.host_system.is_some_and(|h| h.arch != std::env::consts::ARCH));
+    if let Some(plan) = foreign {
+        let host = plan.lab.host_system.map_or("?", |h| h.double);
+        match asked {
+            Some(flags::Backend::Vm) => return Ok(flags::Backend::Vm),
+            Some(other) => bail!(
+                "lab `{}` models an {host} host (`host-system` in {}), which the {} backend cannot be: it runs on this {} machine's own kernel\n  help: use --backend vm (a {host} VM under qemu; what `lab run` picks without --backend)",
+                plan.lab.name,
+                plan.lab.path.display(),
+                format!("{other:?}").to_lowercase(),
+                std::env::consts::ARCH
+            ),
+            None => {
+                eprintln!(
+                    "crosslab: backend vm: lab `{}` models an {host} host, which only a VM of that architecture can be",
+                    plan.lab.name
+                );
+                return Ok(flags::Backend::Vm);
+            }
+        }
+    }
     if let Some(backend) = asked {
         return Ok(backend);
     }
@@ -55,7 +82,8 @@ pub struct Session {
 
 enum SessionBackend {
     Host(HostEnv),
-    Vm(vm::Guest),
+    /// One guest per kind of guest the labs need (most runs: one).
+    Vm(Vec<(vm::GuestKind, vm::Guest)>),
 }
 
 impl Session {
@@ -81,9 +109,19 @@ impl Session {
                 if allow_global {
                     bail!("--allow-global is for the host backend; the vm backend registers in its own guest kernel");
                 }
-                let guest = vm::boot_for(&sh, plans, stack.suite.unwrap_or(crate::provision::guest_image::SUITE))?;
-                let versions = vm::versions(&guest, stack);
-                Ok(Session { versions, on: SessionBackend::Vm(guest) })
+                let suite = stack.suite.unwrap_or(crate::provision::guest_image::SUITE);
+                let mut kinds: Vec<vm::GuestKind> = plans.iter().map(|p| vm::guest_kind(p)).collect();
+                kinds.dedup();
+                kinds.sort();
+                kinds.dedup();
+                let mut guests = Vec::new();
+                for kind in kinds {
+                    let these: Vec<&Plan> = plans.iter().copied().filter(|p| vm::guest_kind(p) == kind).collect();
+                    guests.push((kind, vm::boot_for(&sh, &these, suite, kind)?));
+                }
+                let first = &guests.first().context("no lab to boot a VM for")?.1;
+                let versions = vm::versions(first, stack);
+                Ok(Session { versions, on: SessionBackend::Vm(guests) })
             }
             flags::Backend::Nixos => {
                 bail!("the nixos backend runs labs with `lab run --backend nixos` (one nix build per lab), not here")
@@ -103,7 +141,7 @@ impl Session {
             SessionBackend::Host(env) => {
                 run_on_host(plan, env, on_verdict).with_context(|| format!("lab `{}` could not run", plan.lab.name))
             }
-            SessionBackend::Vm(guest) => vm::run_vm(plan, guest, on_verdict)
+            SessionBackend::Vm(guests) => vm::run_vm(plan, guest_for(guests, plan)?, on_verdict)
                 .with_context(|| format!("lab `{}` could not run in the VM", plan.lab.name)),
         }
     }
@@ -113,7 +151,7 @@ impl Session {
     pub fn to_json(&self, plan: &Plan, report: &LabReport) -> anyhow::Result<serde_json::Value> {
         let mut value = match &self.on {
             SessionBackend::Host(_) => serde_json::to_value(report.to_json_diagnosed(plan))?,
-            SessionBackend::Vm(guest) => vm::to_json(plan, report, guest)?,
+            SessionBackend::Vm(guests) => vm::to_json(plan, report, guest_for(guests, plan)?)?,
         };
         value["versions"] = serde_json::to_value(&self.versions)?;
         Ok(value)
@@ -129,10 +167,22 @@ impl Session {
 
     /// Ends the session (shuts the guest down).
     pub fn finish(self) {
-        if let SessionBackend::Vm(guest) = self.on {
-            guest.shutdown();
+        if let SessionBackend::Vm(guests) = self.on {
+            for (_, guest) in guests {
+                guest.shutdown();
+            }
         }
     }
+}
+
+/// The session's guest for `plan`.
+fn guest_for<'g>(guests: &'g [(vm::GuestKind, vm::Guest)], plan: &Plan) -> anyhow::Result<&'g vm::Guest> {
+    let kind = vm::guest_kind(plan);
+    guests
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, g)| g)
+        .with_context(|| format!("no VM of kind {kind:?} was booted for lab `{}`", plan.lab.name))
 }
 
 /// What the host backend prepared for its labs.
