@@ -149,8 +149,7 @@ impl Machine {
     pub fn tool(&self) -> Option<&'static Tool> {
         let tool = self.entries.first()?.tool?;
         let all_its = self.entries.iter().all(|e| e.tool == Some(tool));
-        let serves =
-            self.systems().iter().all(|s| s.is_native_on(self.host_arch, None) || tool.entry_for(s).is_some());
+        let serves = self.systems().iter().all(|s| s.is_native_on(self.host_arch, None) || tool.entry_for(s).is_some());
         (all_its && serves && (!tool.is_nixos() || self.host == HostKind::Nixos)).then_some(tool)
     }
 

@@ -584,7 +584,8 @@ fn binfmt_entry(plan: &Plan, verdict: &Verdict) -> Option<Diagnosis> {
     if verdict.passed {
         return None;
     }
-    let Some(reg) = plan.registration_for(system).filter(|_| !system.is_native_on(plan.host_arch, plan.host_cpu)) else {
+    let Some(reg) = plan.registration_for(system).filter(|_| !system.is_native_on(plan.host_arch, plan.host_cpu))
+    else {
         // The lab expects no entry: name the one that is there.
         let names = [format!("qemu-{}", system.qemu), system.double.to_owned()];
         let found = output.split_whitespace().find(|w| names.iter().any(|n| n == w))?;

@@ -103,7 +103,11 @@ impl GuestArch {
 
     /// [`PACKAGES`] with this architecture's kernel.
     pub fn packages(&self) -> Vec<String> {
-        PACKAGES.iter().map(|p| if *p == "linux-image-amd64" { self.kernel_package } else { p }).map(str::to_owned).collect()
+        PACKAGES
+            .iter()
+            .map(|p| if *p == "linux-image-amd64" { self.kernel_package } else { p })
+            .map(str::to_owned)
+            .collect()
     }
 }
 
@@ -250,7 +254,9 @@ pub fn ensure_suite(sh: &Shell, suite: &str, guest: &'static GuestArch) -> anyho
         .flatten()
         .filter(|e| {
             e.file_name().to_str().is_some_and(|n| {
-                n.starts_with(&prefix) && (guest.debian_arch != "amd64" || !GUEST_ARCHES.iter().any(|g| n.contains(&format!("-{}-", g.debian_arch))))
+                n.starts_with(&prefix)
+                    && (guest.debian_arch != "amd64"
+                        || !GUEST_ARCHES.iter().any(|g| n.contains(&format!("-{}-", g.debian_arch))))
             })
         })
         .map(|e| e.path())
