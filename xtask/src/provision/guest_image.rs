@@ -80,7 +80,12 @@ pub const GUEST_ARCHES: &[GuestArch] = &[
         debian_arch: "arm64",
         kernel_package: "linux-image-arm64",
         qemu: crate::provision::qemu_system::AARCH64,
-        machine: Some("virt"),
+        // GICv3: qemu's a64fx (and Arm's newer cores) say their CPU has the
+        // GICv3 system-register interface, and Linux then uses it; with
+        // `virt`'s default GICv2 that is an undefined instruction and the
+        // kernel dies at boot (measured: "Oops - Undefined instruction" in
+        // has_useable_gicv3_cpuif on `-cpu a64fx`).
+        machine: Some("virt,gic-version=3"),
         console: "ttyAMA0",
     },
 ];
