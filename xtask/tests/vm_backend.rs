@@ -399,10 +399,8 @@ fn the_trixie_stack_boots_a_debian_13_guest_with_the_same_verdicts() {
 fn an_aarch64_host_builds_armv7l_only_with_a_cpu_that_has_aarch32() {
     common::test_packages();
     let labs = ["aarch64-only-cpu-armv7l", "aarch64-armv7l-native"];
-    let refused = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["lab", "run", "--backend", "host", labs[0]])
-        .output()
-        .unwrap();
+    let refused =
+        Command::new(env!("CARGO_BIN_EXE_xtask")).args(["lab", "run", "--backend", "host", labs[0]]).output().unwrap();
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("aarch64-linux host") && stderr.contains("--backend vm"), "{stderr}");
@@ -423,10 +421,7 @@ fn an_aarch64_host_builds_armv7l_only_with_a_cpu_that_has_aarch32() {
     };
     let a64fx = build(&reports[0]);
     assert_eq!(a64fx["outcome"], "fail", "{a64fx}");
-    assert!(
-        a64fx["output"].as_str().unwrap().contains("cannot set 32-bit personality: Invalid argument"),
-        "{a64fx}"
-    );
+    assert!(a64fx["output"].as_str().unwrap().contains("cannot set 32-bit personality: Invalid argument"), "{a64fx}");
     let a72 = build(&reports[1]);
     assert_eq!(a72["outcome"], "pass", "{a72}");
     assert!(a72["output"].as_str().unwrap().contains("armv8l"), "{a72}");
