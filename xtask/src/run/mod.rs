@@ -322,6 +322,8 @@ mod tests {
         let mut programs: Vec<String> = super::HOST_TOOLS.iter().map(|p| (*p).to_owned()).collect();
         programs.extend(super::vm::host_programs());
         programs.extend(crate::provision::guest_image::build_programs());
+        programs.push("arch-test".to_owned());
+        programs.extend(crate::provision::guest_image::GUEST_ARCHES.iter().map(|g| g.qemu.program.to_owned()));
         programs.extend(SYSTEMS.iter().map(|s| s.fhs_interpreter()));
         for p in &programs {
             assert!(package_of(p).is_some(), "no package for {p}");
