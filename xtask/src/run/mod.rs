@@ -111,7 +111,6 @@ impl Session {
                 }
                 let suite = stack.suite.unwrap_or(crate::provision::guest_image::SUITE);
                 let mut kinds: Vec<vm::GuestKind> = plans.iter().map(|p| vm::guest_kind(p)).collect();
-                kinds.dedup();
                 kinds.sort();
                 kinds.dedup();
                 let mut guests = Vec::new();

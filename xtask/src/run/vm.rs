@@ -5,8 +5,9 @@
 //! `run_plan`/`judge` as the host backend, so verdicts and JSON are the same
 //! (backend `"vm"`, plus the guest's kernel).
 //!
-//! One guest serves every lab of a run; each lab gets a fresh Nix store,
-//! binfmt_misc and nix.conf ([`Guest::reset`]).
+//! One guest serves every lab of a run that needs the same kind of guest
+//! ([`GuestKind`]: x86_64, or an aarch64 host's CPU); each lab gets a fresh
+//! Nix store, binfmt_misc and nix.conf ([`Guest::reset`]).
 
 mod base64;
 pub mod guest;

@@ -1,5 +1,6 @@
-//! A booted guest: one qemu-system-x86_64 process running the cached image,
-//! and the command channel to the shell inside it.
+//! A booted guest: one qemu-system-x86_64 (or, for an aarch64 host's lab,
+//! qemu-system-aarch64) process running the cached image, and the command
+//! channel to the shell inside it.
 //!
 //! The channel is the NixOS test driver's idea (a shell on a console, commands
 //! framed with markers, the exit status echoed back) over a virtio serial port
