@@ -38,7 +38,7 @@ pub fn choose_backend(
         match asked {
             Some(flags::Backend::Vm) => return Ok(flags::Backend::Vm),
             Some(other) => bail!(
-                "lab `{}` models an {host} host (`host-system` in {}), which the {} backend cannot be: it runs on this {} machine's own kernel\n  help: use --backend vm (a {host} VM under qemu; what `lab run` picks without --backend)",
+                "lab `{}` models an {host} host (`host-system` in {}), which the {} backend cannot be: it runs on this {} machine's own kernel\n  help: use --backend vm (a VM of that architecture under qemu; what `lab run` picks without --backend)",
                 plan.lab.name,
                 plan.lab.path.display(),
                 format!("{other:?}").to_lowercase(),
