@@ -342,7 +342,13 @@ fn build(
     let kernel_release = kernel_release(&root)?;
     fs::copy(root.join(format!("boot/vmlinuz-{kernel_release}")), work.join("vmlinuz"))
         .context("failed to copy the guest kernel")?;
-    let base = base_initrd(&root, &kernel_release)?;
+    // A foreign guest's busybox runs on the host through qemu-user, directly
+    // (no binfmt_misc): `qemu-aarch64-static busybox unxz`.
+    let runner = match guest.debian_arch {
+        "amd64" => None,
+        _ => Some(foreign_system(guest)?.fhs_interpreter()),
+    };
+    let base = base_initrd(&root, &kernel_release, runner.as_deref())?;
     fs::write(work.join("base.cpio"), base).context("failed to write base.cpio")?;
     // The guest mounts a fresh tmpfs here for every lab.
     fs::create_dir_all(root.join("nix"))?;
@@ -463,7 +469,7 @@ fn kernel_release(root: &Path) -> anyhow::Result<String> {
 
 /// The initramfs every boot starts from: static busybox and the drivers of
 /// [`STAGE1_MODULES`] in load order. The init scripts come per run.
-fn base_initrd(root: &Path, release: &str) -> anyhow::Result<Vec<u8>> {
+fn base_initrd(root: &Path, release: &str, runner: Option<&str>) -> anyhow::Result<Vec<u8>> {
     let modules_dir = root.join("lib/modules").join(release);
     let dep_path = modules_dir.join("modules.dep");
     let deps = fs::read_to_string(&dep_path).with_context(|| format!("failed to read `{}`", dep_path.display()))?;
@@ -486,7 +492,15 @@ fn base_initrd(root: &Path, release: &str) -> anyhow::Result<Vec<u8>> {
             // insmod reads plain ones, so they go in decompressed, by the
             // image's own static busybox.
             Some(c) => {
-                let out = std::process::Command::new(&busybox)
+                let mut command = match runner {
+                    Some(qemu) => {
+                        let mut c = std::process::Command::new(qemu);
+                        c.arg(&busybox);
+                        c
+                    }
+                    None => std::process::Command::new(&busybox),
+                };
+                let out = command
                     .args([c.applet(), "-c"])
                     .arg(&file)
                     .output()
