@@ -106,7 +106,7 @@ impl Machine {
             match e.system {
                 _ if !e.enabled => skipped.push(format!("`{}` is disabled", e.name)),
                 None => skipped.push(format!("`{}` ({}) is not a system crosslab knows", e.name, e.interpreter)),
-                Some(s) if s.native_on.contains(&host_arch) => {
+                Some(s) if s.is_native_on(host_arch, None) => {
                     skipped.push(format!("`{}` is for {}, which runs natively here", e.name, s.double))
                 }
                 Some(s) if entries.iter().any(|x: &Entry| x.system.is_some_and(|y| y.qemu == s.qemu)) => {
@@ -149,8 +149,7 @@ impl Machine {
     pub fn tool(&self) -> Option<&'static Tool> {
         let tool = self.entries.first()?.tool?;
         let all_its = self.entries.iter().all(|e| e.tool == Some(tool));
-        let serves =
-            self.systems().iter().all(|s| s.native_on.contains(&self.host_arch) || tool.entry_for(s).is_some());
+        let serves = self.systems().iter().all(|s| s.is_native_on(self.host_arch, None) || tool.entry_for(s).is_some());
         (all_its && serves && (!tool.is_nixos() || self.host == HostKind::Nixos)).then_some(tool)
     }
 
@@ -262,7 +261,7 @@ impl Machine {
             systems
                 .iter()
                 .copied()
-                .filter(|s| !s.native_on.contains(&self.host_arch))
+                .filter(|s| !s.is_native_on(self.host_arch, None))
                 .filter(|s| !self.entries.iter().any(|e| e.system.is_some_and(|x| x.qemu == s.qemu)))
                 .collect()
         };

@@ -341,7 +341,7 @@ impl SpecChange {
 
 /// The lab's systems this machine does not run natively.
 fn foreign_systems(plan: &Plan) -> Vec<&'static NixSystem> {
-    plan.lab.systems.iter().copied().filter(|s| !s.native_on.contains(&plan.host_arch)).collect()
+    plan.lab.systems.iter().copied().filter(|s| !s.is_native_on(plan.host_arch, plan.host_cpu)).collect()
 }
 
 /// How to give a Debian/Ubuntu-style entry `flag`, through each tool that
@@ -561,7 +561,7 @@ fn diagnose_evidence(plan: &Plan, verdict: &Verdict) -> Option<Diagnosis> {
         });
     }
 
-    let native = runs.native_on.contains(&plan.host_arch);
+    let native = runs.is_native_on(plan.host_arch, plan.host_cpu);
     if output.contains("Exec format error") && !native && plan.registration_for(runs).is_none() {
         let in_lab = plan.lab.systems.contains(&runs);
         return Some(Diagnosis {
@@ -930,7 +930,7 @@ fn by_kind(plan: &Plan, verdict: &Verdict) -> Option<Diagnosis> {
             let ran = runs_as(probe);
             // Whether it was expected to fail (XPASS) or to print another
             // machine: a foreign program ran emulated.
-            if ran != probe.system && !ran.native_on.contains(&plan.host_arch) && got == ran.uname {
+            if ran != probe.system && !ran.is_native_on(plan.host_arch, plan.host_cpu) && got == ran.uname {
                 return Some(foreign_program_emulated(plan, probe, got));
             }
             let wanted = probe.expect.line.as_ref()?;
@@ -993,7 +993,8 @@ fn binfmt_entry(plan: &Plan, verdict: &Verdict) -> Option<Diagnosis> {
     if verdict.passed {
         return None;
     }
-    let Some(reg) = plan.registration_for(system).filter(|_| !system.native_on.contains(&plan.host_arch)) else {
+    let Some(reg) = plan.registration_for(system).filter(|_| !system.is_native_on(plan.host_arch, plan.host_cpu))
+    else {
         // The lab expects no entry: name the one that is there.
         let names = [format!("qemu-{}", system.qemu), system.double.to_owned()];
         let found = output.split_whitespace().find(|w| names.iter().any(|n| n == w))?;
@@ -1003,7 +1004,7 @@ fn binfmt_entry(plan: &Plan, verdict: &Verdict) -> Option<Diagnosis> {
             detail: format!(
                 "binfmt_misc has an entry `{found}` for {}, where the lab registers none{}",
                 system.double,
-                if system.native_on.contains(&plan.host_arch) {
+                if system.is_native_on(plan.host_arch, plan.host_cpu) {
                     format!(
                         ": {} runs natively on {}, and the entry takes its binaries over",
                         system.double, plan.host_arch
@@ -1184,7 +1185,7 @@ fn wrong_machine(plan: &Plan, probe: &Probe, wanted: &str, got: &str) -> Diagnos
     let system = probe.system;
     let whose: Vec<&str> = SYSTEMS.iter().filter(|s| s.uname == got).map(|s| s.double).collect();
     let whose = if whose.is_empty() { String::new() } else { format!(" (what {} prints)", whose.join(" and ")) };
-    if probe.payload.native_on.contains(&plan.host_arch) {
+    if probe.payload.is_native_on(plan.host_arch, plan.host_cpu) {
         let fix = match system.personality {
             Some(p) => format!("run it under `setarch {p}`, as Nix does for {} builds", system.double),
             None => format!("nothing to emulate: {} binaries run natively on {}", system.double, plan.host_arch),
@@ -1238,7 +1239,7 @@ fn wrong_machine(plan: &Plan, probe: &Probe, wanted: &str, got: &str) -> Diagnos
 
 /// The qemu CPU model a probe's command pins, as the plan chose it.
 pub fn emulated_cpu<'p>(plan: &'p Plan, probe: &Probe) -> Option<&'p str> {
-    if probe.system.native_on.contains(&plan.host_arch) {
+    if probe.system.is_native_on(plan.host_arch, plan.host_cpu) {
         return None;
     }
     let spec = plan.lab.probes.get(probe.index)?;

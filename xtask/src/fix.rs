@@ -69,8 +69,8 @@ impl flags::Fix {
         let lab = spec::load(&path)?;
         let stack = crate::provision::stack::Stack::find(&self.stack)?;
         // The backend `lab run` would pick: the vm on kernels before 6.7.
-        let backend = run::choose_backend(self.backend, false)?;
         let original = Plan::new(&lab, std::env::consts::ARCH);
+        let backend = run::choose_backend(self.backend, false, &[&original])?;
         let mut guest: Option<Booted> = None;
         let outcome = search(&lab, |lab| {
             let plan = Plan::new(lab, std::env::consts::ARCH);

@@ -18,6 +18,8 @@ impl flags::Run {
         let args = if self.labs.is_empty() { vec![DEFAULT_LAB.to_owned()] } else { self.labs.clone() };
         let labs = crate::load_labs(root, &args)?;
         if self.backend == Some(flags::Backend::Nixos) {
+            let plans: Vec<Plan> = labs.iter().map(|l| Plan::new(l, std::env::consts::ARCH)).collect();
+            run::choose_backend(self.backend, self.allow_global, &plans.iter().collect::<Vec<_>>())?;
             return nixos::run_labs(&self, root, labs, &|plans, run_lab, to_json| {
                 run_and_report(&self, plans, run_lab, to_json)
             });
@@ -26,7 +28,7 @@ impl flags::Run {
         for plan in &mut plans {
             self.selection().apply(plan)?;
         }
-        let backend = run::choose_backend(self.backend, self.allow_global)?;
+        let backend = run::choose_backend(self.backend, self.allow_global, &plans.iter().collect::<Vec<_>>())?;
         let stack = crate::provision::stack::Stack::find(&self.stack)?;
         let session = run::Session::start(backend, stack, &plans.iter().collect::<Vec<_>>(), self.allow_global)?;
         let code =

@@ -161,7 +161,7 @@ impl flags::Matrix {
         // nothing to set up a backend for.
         let stacks = if jobs.is_empty() { Vec::new() } else { stacks };
         let backend =
-            if stacks.is_empty() { None } else { Some(run::choose_backend(self.backend, self.allow_global)?) };
+            if stacks.is_empty() { None } else { Some(run::choose_backend(self.backend, self.allow_global, &ready)?) };
 
         let mut rows = Vec::new();
         // Each stack's Nix and qemu, for its column's header.
@@ -288,7 +288,7 @@ fn note(plan: &Plan, verdicts: &[&Verdict]) -> String {
             return format!("{kind}: {}", d.summary);
         }
         return match v.label() {
-            "XPASS" if v.probe.system.native_on.contains(&plan.host_arch) => {
+            "XPASS" if v.probe.system.is_native_on(plan.host_arch, plan.host_cpu) => {
                 format!(
                     "{kind} passes: {} runs natively on {}, nothing is emulated",
                     v.probe.system.double, plan.host_arch

@@ -24,8 +24,12 @@ pub use crate::systems::BINFMT_DIR;
 #[derive(Debug)]
 pub struct Plan<'a> {
     pub lab: &'a Lab,
-    /// `std::env::consts::ARCH` of the machine that runs the lab (`x86_64` for rendered VMs).
+    /// `std::env::consts::ARCH` of the machine that runs the lab (`x86_64` for
+    /// rendered VMs), or of the lab's own `host-system` when it names one.
     pub host_arch: &'static str,
+    /// The lab's `host-cpu`, else its `host-system`'s default CPU; `None`
+    /// when the lab names no host system (the machine's own CPU).
+    pub host_cpu: Option<&'static crate::systems::HostCpu>,
     /// Entries to register (by hand for `fhs`; by NixOS's module for `nixos`).
     pub registrations: Vec<Registration>,
     pub nix_conf: NixConf,
@@ -624,10 +628,10 @@ impl Probe {
     /// Whether the probe's system is native where it runs while the
     /// program it runs is not: it works only through the host's
     /// binfmt_misc (nixpkgs#61537).
-    pub fn runs_foreign_natively(&self, host_arch: &str) -> bool {
+    pub fn runs_foreign_natively(&self, host_arch: &str, host_cpu: Option<&crate::systems::HostCpu>) -> bool {
         matches!(self.kind, ProbeKind::Build | ProbeKind::Exec)
-            && self.system.native_on.contains(&host_arch)
-            && !self.payload.native_on.contains(&host_arch)
+            && self.system.is_native_on(host_arch, host_cpu)
+            && !self.payload.is_native_on(host_arch, host_cpu)
     }
 }
 
@@ -635,12 +639,17 @@ impl Probe {
 /// `system`: the system's machine when the same emulator (or the same CPU,
 /// with its personality) runs both, else the payload's own — a foreign
 /// program in a native build runs through its own binfmt_misc entry.
-pub fn printed_machine(system: &NixSystem, payload: &NixSystem, host_arch: &str) -> &'static str {
-    let native = |s: &NixSystem| s.native_on.contains(&host_arch);
+pub fn printed_machine(
+    system: &NixSystem,
+    payload: &NixSystem,
+    host_arch: &str,
+    host_cpu: Option<&crate::systems::HostCpu>,
+) -> &'static str {
+    let native = |s: &NixSystem| s.is_native_on(host_arch, host_cpu);
     if payload.double == system.double || payload.qemu == system.qemu || (native(payload) && native(system)) {
-        system.uname
+        system.uname_on(host_arch, host_cpu)
     } else {
-        payload.uname
+        payload.uname_on(host_arch, host_cpu)
     }
 }
 
@@ -828,8 +837,11 @@ impl CompileTimes {
 
 impl<'a> Plan<'a> {
     /// Plans `lab` for a machine of architecture `host_arch`.
+    /// A lab that names its host system is planned for that one instead.
     pub fn new(lab: &'a Lab, host_arch: &'static str) -> Plan<'a> {
-        let native = |s: &NixSystem| s.native_on.contains(&host_arch);
+        let host_arch = lab.host_system.map_or(host_arch, |h| h.arch);
+        let host_cpu = lab.host_system.map(|h| lab.host_cpu.unwrap_or_else(|| h.default_cpu()));
+        let native = |s: &NixSystem| s.is_native_on(host_arch, host_cpu);
         // NixOS's module registers every system of `emulatedSystems`, those
         // the host runs natively too (see `native_interpreter`); the host's
         // own system is an assertion failure, which the spec rejects.
@@ -946,7 +958,7 @@ impl<'a> Plan<'a> {
             proc_covered: if lab.machine.proc_partly_hidden { vec!["/proc/uptime"] } else { Vec::new() },
             missing: lab.machine.missing.clone(),
         };
-        let mut plan = Plan { lab, host_arch, registrations, nix_conf, machine, probes: Vec::new() };
+        let mut plan = Plan { lab, host_arch, host_cpu, registrations, nix_conf, machine, probes: Vec::new() };
         for (index, spec) in lab.probes.iter().enumerate() {
             for &system in &lab.systems {
                 if spec.systems.as_ref().is_some_and(|only| !only.contains(&system)) {
@@ -974,10 +986,10 @@ impl<'a> Plan<'a> {
             ProbeKind::Exec => {
                 let bin = format!("\"$CROSSLAB_PAYLOADS\"/{}/busybox", quote::sh(payload.double));
                 let (prefix, how) = match (system.personality, cpu) {
-                    (Some(p), _) if system.native_on.contains(&self.host_arch) => {
+                    (Some(p), _) if system.is_native_on(self.host_arch, self.host_cpu) => {
                         (format!("setarch {} ", quote::sh(p)), format!("natively, personality {p}"))
                     }
-                    _ if system.native_on.contains(&self.host_arch) => (String::new(), "natively".to_owned()),
+                    _ if system.is_native_on(self.host_arch, self.host_cpu) => (String::new(), "natively".to_owned()),
                     (_, Some(cpu)) => (format!("QEMU_CPU={} ", quote::sh(cpu)), format!("qemu CPU {cpu}")),
                     _ => (String::new(), "qemu's default CPU".to_owned()),
                 };
@@ -986,7 +998,7 @@ impl<'a> Plan<'a> {
                 } else {
                     format!("a static {} binary runs as {} ({how})", payload.double, system.double)
                 };
-                let machine = printed_machine(system, payload, self.host_arch);
+                let machine = printed_machine(system, payload, self.host_arch, self.host_cpu);
                 (format!("{what}; `uname -m` prints {machine}"), format!("{prefix}{bin} uname -m"), Some(machine))
             }
             ProbeKind::Build => {
@@ -1014,7 +1026,7 @@ impl<'a> Plan<'a> {
                     expr = quote::sh(BUILD_EXPR),
                 );
                 let how = if self.nix_conf.sandbox { "sandboxed" } else { "unsandboxed" };
-                let machine = printed_machine(system, payload, self.host_arch);
+                let machine = printed_machine(system, payload, self.host_arch, self.host_cpu);
                 let mut title = format!("{how} nix-build of a {} derivation", system.double);
                 if payload != system {
                     title.push_str(&format!(" running a program for {}", payload.double));
@@ -1155,7 +1167,7 @@ impl<'a> Plan<'a> {
     fn binfmt_probe(&self, system: &'static NixSystem) -> (String, String, Option<&'static str>) {
         // A NixOS host registers systems it runs natively too.
         let registered = self.registration_for(system).is_some();
-        if system.native_on.contains(&self.host_arch) && !registered {
+        if system.is_native_on(self.host_arch, self.host_cpu) && !registered {
             let names = [format!("qemu-{}", system.qemu), system.double.to_owned()];
             let checks: Vec<String> =
                 names.iter().map(|n| format!("test ! -e {BINFMT_DIR}/{}", quote::sh(n))).collect();
@@ -1194,7 +1206,7 @@ impl<'a> Plan<'a> {
 
     fn nix_config_probe(&self, system: &'static NixSystem) -> (String, String, Option<&'static str>) {
         let mut wants = vec![("sandbox", self.nix_conf.sandbox.to_string())];
-        if !system.native_on.contains(&self.host_arch) {
+        if !system.is_native_on(self.host_arch, self.host_cpu) {
             wants.push(("extra-platforms", system.double.to_owned()));
         }
         for p in &self.nix_conf.extra_sandbox_paths {
@@ -1308,15 +1320,15 @@ mod report_shapes {
             "description = \"d\"\nhost = \"non-nixos\"\nsystems = [\"x86_64-linux\"]\n[binfmt]\nflags = \"PF\"\n[[probe]]\nkind = \"build\"\npayload = \"aarch64-linux\"\n",
         );
         assert_eq!(plan.probes[0].expect.line.as_deref(), Some("aarch64"));
-        assert!(plan.probes[0].runs_foreign_natively("x86_64"));
+        assert!(plan.probes[0].runs_foreign_natively("x86_64", None));
         assert_eq!(plan.registrations.iter().map(|r| r.system.double).collect::<Vec<_>>(), ["aarch64-linux"]);
         // An armv7l program as armv6l runs on the same qemu with the armv6 CPU.
         let arm = crate::systems::NixSystem::find("armv6l-linux").unwrap();
         let armv7 = crate::systems::NixSystem::find("armv7l-linux").unwrap();
-        assert_eq!(printed_machine(arm, armv7, "x86_64"), "armv6l");
+        assert_eq!(printed_machine(arm, armv7, "x86_64", None), "armv6l");
         let i686 = crate::systems::NixSystem::find("i686-linux").unwrap();
         let x86 = crate::systems::NixSystem::find("x86_64-linux").unwrap();
-        assert_eq!(printed_machine(i686, x86, "x86_64"), "i686");
+        assert_eq!(printed_machine(i686, x86, "x86_64", None), "i686");
     }
 
     #[test]

@@ -82,6 +82,23 @@ pub fn lab_schema() -> Json {
                     "enum": ["non-nixos", "nixos"],
                 }),
             ),
+            (
+                "host-system",
+                json!({
+                    "description": "The machine modelled, when it is not the one crosslab runs on: its Nix system. A host other than this machine's architecture runs in a VM of that architecture (`--backend vm`). Default: this machine.",
+                    "enum": crate::systems::HOST_SYSTEMS.iter().map(|h| h.double).collect::<Vec<_>>(),
+                }),
+            ),
+            (
+                "host-cpu",
+                json!({
+                    "description": format!(
+                        "The modelled host's CPU (a qemu CPU model; needs `host-system`), which decides what it runs natively: {}. Default: the first of its host system.",
+                        crate::systems::HOST_SYSTEMS.iter().flat_map(|h| h.cpus.iter().map(move |c| format!("`{}` ({}): {}", c.name, h.double, c.about))).collect::<Vec<_>>().join("; ")
+                    ),
+                    "enum": crate::systems::HOST_SYSTEMS.iter().flat_map(|h| h.cpus.iter().map(|c| c.name)).collect::<Vec<_>>(),
+                }),
+            ),
             ("systems", system_list("Nix system doubles to emulate; every probe runs once for each.")),
             (
                 "binfmt",

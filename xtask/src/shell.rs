@@ -39,7 +39,7 @@ impl flags::LabShell {
         };
         let plan = Plan::new(&lab, std::env::consts::ARCH);
         let stack = crate::provision::stack::Stack::find(&self.stack)?;
-        match run::choose_backend(self.backend, false)? {
+        match run::choose_backend(self.backend, false, &[&plan])? {
             flags::Backend::Host => host_shell(&plan, system, stack),
             flags::Backend::Vm => vm_shell(&plan, system, stack),
             flags::Backend::Nixos => bail!(
@@ -109,7 +109,7 @@ const VM_COMMAND_TIMEOUT: Duration = Duration::from_secs(3600);
 /// over; `exit [N]` leaves).
 fn vm_shell(plan: &Plan, system: &'static NixSystem, stack: &'static Stack) -> anyhow::Result<ExitCode> {
     let session = run::Session::start(flags::Backend::Vm, stack, &[plan], false)?;
-    let guest = session.guest().expect("a vm session has a guest");
+    let guest = session.guest_for(plan)?.expect("a vm session has a guest");
     let started = run::vm::set_up_lab(plan, guest)
         .and_then(|()| run::register(plan, guest))
         .and_then(|()| run::executor::start_daemon(plan, guest))

@@ -22,7 +22,7 @@ use toml::de::{DeTable, DeValue};
 use toml::{Spanned, Table, Value};
 
 use crate::registrations::{self, Tool};
-use crate::systems::{self, Emulator, NixSystem};
+use crate::systems::{self, Emulator, HostCpu, HostSystem, NixSystem, HOST_SYSTEMS};
 
 /// A lab spec that has been read and validated.
 #[derive(Debug)]
@@ -34,6 +34,11 @@ pub struct Lab {
     pub path: PathBuf,
     pub description: String,
     pub host: HostKind,
+    /// `host-system`: the machine the lab models, when it is not the one
+    /// crosslab runs on (an aarch64 host modelled in an arm64 VM).
+    pub host_system: Option<&'static HostSystem>,
+    /// `host-cpu`: that machine's CPU (needs `host-system`).
+    pub host_cpu: Option<&'static HostCpu>,
     pub systems: Vec<&'static NixSystem>,
     pub binfmt: BinfmtSpec,
     pub nix: NixSpec,
@@ -549,7 +554,8 @@ impl fmt::Display for SpecErrors {
 impl std::error::Error for SpecErrors {}
 
 // The keys each table takes; `schema.rs` describes each one, and a test keeps them in step.
-pub const TOP_KEYS: &[&str] = &["description", "host", "systems", "binfmt", "nix", "machine", "probe"];
+pub const TOP_KEYS: &[&str] =
+    &["description", "host", "host-system", "host-cpu", "systems", "binfmt", "nix", "machine", "probe"];
 pub const MACHINE_KEYS: &[&str] = &["binfmt-misc", "proc", "missing"];
 pub const BINFMT_KEYS: &[&str] = &["tool", "interpreter", "flags", "emulator"];
 pub const NIX_KEYS: &[&str] =
@@ -800,6 +806,7 @@ impl Validator<'_> {
         self.known_keys(table, "", TOP_KEYS);
         let description = self.description(table);
         let host = self.host(table);
+        let host_machine = self.host_machine(table);
         let systems = self.systems(table);
         let binfmt = self.binfmt(table, host, systems.as_deref());
         let nix = self.nix(table, host, systems.as_deref());
@@ -813,6 +820,8 @@ impl Validator<'_> {
             path: self.file.to_path_buf(),
             description: description?,
             host: host?,
+            host_system: host_machine?.0,
+            host_cpu: host_machine?.1,
             systems: systems?,
             binfmt: binfmt?,
             nix: nix?,
@@ -838,6 +847,38 @@ impl Validator<'_> {
             "non-nixos" => Some(HostKind::NonNixos),
             "nixos" => Some(HostKind::Nixos),
             other => self.bad_value("host", other, &["non-nixos", "nixos"]),
+        }
+    }
+
+    /// `host-system` and `host-cpu`, each checked against the systems table.
+    fn host_machine(&self, table: &Table) -> Option<(Option<&'static HostSystem>, Option<&'static HostCpu>)> {
+        let system = self.opt_str(table, "host-system");
+        let cpu = self.opt_str(table, "host-cpu");
+        let (system, cpu) = (system?, cpu?);
+        let host = match system.as_deref() {
+            None => None,
+            Some(name) => match HostSystem::find(name) {
+                Some(h) => Some(h),
+                None => {
+                    let names: Vec<&str> = HOST_SYSTEMS.iter().map(|h| h.double).collect();
+                    return self.bad_value("host-system", name, &names);
+                }
+            },
+        };
+        let Some(cpu) = cpu else { return Some((host, None)) };
+        let Some(host) = host else {
+            return self.fail(
+                Some("host-cpu"),
+                format!("`{}` needs `host-system`: a CPU belongs to a host architecture", shown(&cpu)),
+                Some("add e.g. `host-system = \"aarch64-linux\"`".into()),
+            );
+        };
+        match host.cpu(&cpu) {
+            Some(c) => Some((Some(host), Some(c))),
+            None => {
+                let names: Vec<&str> = host.cpus.iter().map(|c| c.name).collect();
+                self.bad_value("host-cpu", &cpu, &names)
+            }
         }
     }
 

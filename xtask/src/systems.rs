@@ -31,6 +31,11 @@ pub struct NixSystem {
     pub nixos_emulated: bool,
     /// What `uname -m` prints for a binary of this system under the emulation above.
     pub uname: &'static str,
+    /// What it prints when the host runs it natively with [`NixSystem::personality`],
+    /// where that differs: an arm64 kernel's 32-bit personality says `armv8l`
+    /// (`COMPAT_UTS_MACHINE` in arch/arm64/include/asm/compat.h), which is
+    /// why nixpkgs on such builders sees armv8l, not armv7l.
+    pub native_uname: Option<&'static str>,
     /// Debian architecture of the static payload (`busybox-static:<arch>`).
     pub debian_arch: &'static str,
     /// Debian suite the payload and the `compile` probe's toolchain come from
@@ -46,8 +51,14 @@ pub struct NixSystem {
     /// `pkgsCross.<attr>` in nixpkgs that targets this system.
     pub pkgs_cross: &'static str,
     /// Host CPU architectures (`std::env::consts::ARCH`) that run this system's
-    /// binaries natively, without binfmt_misc.
+    /// binaries natively, without binfmt_misc, on a CPU with `native_needs`.
     pub native_on: &'static [&'static str],
+    /// What the host CPU must have for `native_on` to hold: 32-bit ARM runs
+    /// on an aarch64 kernel only where the CPU has AArch32 at EL0 (Cortex-A53,
+    /// A72), not on AArch64-only ones (A64FX, Apple M1): there Linux's
+    /// `personality(PER_LINUX32)` is EINVAL (arch/arm64/kernel/sys.c) and
+    /// `execve` of an ARM ELF is "Exec format error".
+    pub native_needs: Option<CpuFeature>,
     /// Personality (`setarch <name>`) a native run needs for `uname -m` to be
     /// right, as Nix itself sets for i686 builds on x86_64.
     pub personality: Option<&'static str>,
@@ -79,12 +90,14 @@ pub const SYSTEMS: &[NixSystem] = &[
         mask: r"\xff\xff\xff\xff\xff\xfe\xfe\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff",
         nixos_emulated: true,
         uname: "x86_64",
+        native_uname: None,
         debian_arch: "amd64",
         debian_suite: "bookworm",
         debian_fallback_suites: &["trixie"],
         oci_platform: "linux/amd64",
         pkgs_cross: "gnu64",
         native_on: &["x86_64"],
+        native_needs: None,
         personality: None,
         gcc_triple: "x86_64-linux-gnu",
         cc_arch: "x86_64",
@@ -98,12 +111,14 @@ pub const SYSTEMS: &[NixSystem] = &[
         mask: r"\xff\xff\xff\xff\xff\xfe\xfe\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff",
         nixos_emulated: true,
         uname: "i686",
+        native_uname: None,
         debian_arch: "i386",
         debian_suite: "bookworm",
         debian_fallback_suites: &["trixie"],
         oci_platform: "linux/386",
         pkgs_cross: "gnu32",
         native_on: &["x86_64"],
+        native_needs: None,
         personality: Some("i686"),
         gcc_triple: "i686-linux-gnu",
         cc_arch: "i686",
@@ -117,12 +132,14 @@ pub const SYSTEMS: &[NixSystem] = &[
         mask: r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\x00\xff\xfe\xff\xff\xff",
         nixos_emulated: true,
         uname: "aarch64",
+        native_uname: None,
         debian_arch: "arm64",
         debian_suite: "bookworm",
         debian_fallback_suites: &["trixie"],
         oci_platform: "linux/arm64",
         pkgs_cross: "aarch64-multiplatform",
         native_on: &["aarch64"],
+        native_needs: None,
         personality: None,
         gcc_triple: "aarch64-linux-gnu",
         cc_arch: "aarch64",
@@ -136,13 +153,15 @@ pub const SYSTEMS: &[NixSystem] = &[
         mask: ARM_MASK,
         nixos_emulated: false,
         uname: "armv5tel",
+        native_uname: Some("armv8l"),
         debian_arch: "armel",
         debian_suite: "bookworm",
         debian_fallback_suites: &["trixie"],
         oci_platform: "linux/arm/v5",
         pkgs_cross: "sheevaplug",
-        native_on: &[],
-        personality: None,
+        native_on: &["aarch64"],
+        native_needs: Some(CpuFeature::Aarch32El0),
+        personality: Some("linux32"),
         gcc_triple: "arm-linux-gnueabi",
         cc_arch: "armv5",
         patchelf_suite: "bookworm",
@@ -155,13 +174,15 @@ pub const SYSTEMS: &[NixSystem] = &[
         mask: ARM_MASK,
         nixos_emulated: true,
         uname: "armv6l",
+        native_uname: Some("armv8l"),
         debian_arch: "armel",
         debian_suite: "bookworm",
         debian_fallback_suites: &["trixie"],
         oci_platform: "linux/arm/v6",
         pkgs_cross: "raspberryPi",
-        native_on: &[],
-        personality: None,
+        native_on: &["aarch64"],
+        native_needs: Some(CpuFeature::Aarch32El0),
+        personality: Some("linux32"),
         gcc_triple: "arm-linux-gnueabi",
         cc_arch: "armv5",
         patchelf_suite: "bookworm",
@@ -174,13 +195,15 @@ pub const SYSTEMS: &[NixSystem] = &[
         mask: ARM_MASK,
         nixos_emulated: true,
         uname: "armv7l",
+        native_uname: Some("armv8l"),
         debian_arch: "armhf",
         debian_suite: "bookworm",
         debian_fallback_suites: &["trixie"],
         oci_platform: "linux/arm/v7",
         pkgs_cross: "armv7l-hf-multiplatform",
-        native_on: &[],
-        personality: None,
+        native_on: &["aarch64"],
+        native_needs: Some(CpuFeature::Aarch32El0),
+        personality: Some("linux32"),
         gcc_triple: "arm-linux-gnueabihf",
         cc_arch: "armv7",
         patchelf_suite: "bookworm",
@@ -193,12 +216,14 @@ pub const SYSTEMS: &[NixSystem] = &[
         mask: r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff",
         nixos_emulated: true,
         uname: "riscv64",
+        native_uname: None,
         debian_arch: "riscv64",
         debian_suite: "trixie",
         debian_fallback_suites: &["forky"],
         oci_platform: "linux/riscv64",
         pkgs_cross: "riscv64",
         native_on: &["riscv64"],
+        native_needs: None,
         personality: None,
         gcc_triple: "riscv64-linux-gnu",
         cc_arch: "riscv64",
@@ -212,12 +237,14 @@ pub const SYSTEMS: &[NixSystem] = &[
         mask: r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff",
         nixos_emulated: true,
         uname: "s390x",
+        native_uname: None,
         debian_arch: "s390x",
         debian_suite: "bookworm",
         debian_fallback_suites: &["trixie"],
         oci_platform: "linux/s390x",
         pkgs_cross: "s390x",
         native_on: &["s390x"],
+        native_needs: None,
         personality: None,
         gcc_triple: "s390x-linux-gnu",
         cc_arch: "s390x",
@@ -231,12 +258,14 @@ pub const SYSTEMS: &[NixSystem] = &[
         mask: r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\x00",
         nixos_emulated: true,
         uname: "ppc64le",
+        native_uname: None,
         debian_arch: "ppc64el",
         debian_suite: "bookworm",
         debian_fallback_suites: &["trixie"],
         oci_platform: "linux/ppc64le",
         pkgs_cross: "powernv",
         native_on: &["powerpc64"],
+        native_needs: None,
         personality: None,
         gcc_triple: "powerpc64le-linux-gnu",
         cc_arch: "ppc64le",
@@ -250,12 +279,14 @@ pub const SYSTEMS: &[NixSystem] = &[
         mask: r"\xff\xff\xff\xff\xff\xff\xff\x00\x00\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff",
         nixos_emulated: true,
         uname: "mips64",
+        native_uname: None,
         debian_arch: "mips64el",
         debian_suite: "bookworm",
         debian_fallback_suites: &[],
         oci_platform: "linux/mips64le",
         pkgs_cross: "mips64el-linux-gnuabi64",
         native_on: &["mips64"],
+        native_needs: None,
         personality: None,
         gcc_triple: "mips64el-linux-gnuabi64",
         cc_arch: "mips64el",
@@ -302,7 +333,25 @@ impl NixSystem {
 
     /// Whether the machine we run on executes this system's binaries natively.
     pub fn is_native_here(&self) -> bool {
-        self.native_on.contains(&std::env::consts::ARCH)
+        self.is_native_on(std::env::consts::ARCH, None)
+    }
+
+    /// Whether a host of architecture `arch` with CPU `cpu` (`None`: that
+    /// architecture's usual CPU, [`HostSystem::default_cpu`]) runs this
+    /// system's binaries natively.
+    pub fn is_native_on(&self, arch: &str, cpu: Option<&HostCpu>) -> bool {
+        let cpu = cpu.or_else(|| HostSystem::of_arch(arch).map(HostSystem::default_cpu));
+        self.native_on.contains(&arch)
+            && self.native_needs.is_none_or(|need| cpu.is_none_or(|c| c.features.contains(&need)))
+    }
+
+    /// What `uname -m` prints for this system's binary on a host of `arch`
+    /// with `cpu`: natively, or under emulation.
+    pub fn uname_on(&self, arch: &str, cpu: Option<&HostCpu>) -> &'static str {
+        match self.native_uname {
+            Some(native) if self.is_native_on(arch, cpu) => native,
+            _ => self.uname,
+        }
     }
 
     /// The magic as raw bytes (the kernel's `\x..` escapes decoded).
@@ -344,6 +393,82 @@ pub fn own_system(host_arch: &str) -> Option<&'static NixSystem> {
 /// nixpkgs#218465: without it the entry took over the host's own binaries
 /// and the machine stopped booting ("Too many levels of symbolic links").
 pub const NIXOS_OWN_SYSTEM_ASSERTION: &str = "assertion '(system != (pkgs).stdenv.hostPlatform.system)' failed";
+/// A CPU feature that decides whether a system runs natively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuFeature {
+    /// AArch32 at EL0: an aarch64 kernel runs 32-bit ARM programs.
+    Aarch32El0,
+}
+
+/// A CPU a lab's host can have: a qemu-system CPU model of its architecture.
+#[derive(Debug, PartialEq, Eq)]
+pub struct HostCpu {
+    /// qemu's `-cpu` name, which the lab's `host-cpu` key takes.
+    pub name: &'static str,
+    pub features: &'static [CpuFeature],
+    /// What machines have it, for error messages and the README.
+    pub about: &'static str,
+}
+
+/// A machine a lab can model: the Nix system it is, and the CPUs it can have.
+#[derive(Debug, PartialEq, Eq)]
+pub struct HostSystem {
+    /// The lab's `host-system` value, e.g. `aarch64-linux`.
+    pub double: &'static str,
+    /// `std::env::consts::ARCH` (and `uname -m`) of such a host.
+    pub arch: &'static str,
+    /// The CPUs, the first the default.
+    pub cpus: &'static [HostCpu],
+}
+
+/// Every host system a lab can name. The aarch64 CPUs' AArch32 support is
+/// qemu's (target/arm/cpu64.c: cortex-a53 and cortex-a72 set
+/// ID_AA64PFR0.EL0 to 2, AArch64 and AArch32; a64fx sets 1, AArch64 only)
+/// and the silicon's (Arm's Cortex-A53/A72 manuals; Fujitsu's A64FX is
+/// AArch64-only, as Apple's M1 and later are).
+pub const HOST_SYSTEMS: &[HostSystem] = &[
+    HostSystem {
+        double: "x86_64-linux",
+        arch: "x86_64",
+        cpus: &[HostCpu { name: "max", features: &[], about: "any x86_64 CPU" }],
+    },
+    HostSystem {
+        double: "aarch64-linux",
+        arch: "aarch64",
+        cpus: &[
+            HostCpu {
+                name: "cortex-a72",
+                features: &[CpuFeature::Aarch32El0],
+                about: "Raspberry Pi 4, AWS Graviton 1 class; runs 32-bit ARM at EL0",
+            },
+            HostCpu {
+                name: "cortex-a53",
+                features: &[CpuFeature::Aarch32El0],
+                about: "Raspberry Pi 3; runs 32-bit ARM at EL0",
+            },
+            HostCpu {
+                name: "a64fx",
+                features: &[],
+                about: "Fujitsu A64FX, AArch64 only like Apple silicon; no 32-bit ARM",
+            },
+        ],
+    },
+];
+
+impl HostSystem {
+    pub fn find(double: &str) -> Option<&'static HostSystem> {
+        HOST_SYSTEMS.iter().find(|h| h.double == double)
+    }
+    pub fn of_arch(arch: &str) -> Option<&'static HostSystem> {
+        HOST_SYSTEMS.iter().find(|h| h.arch == arch)
+    }
+    pub fn default_cpu(&self) -> &'static HostCpu {
+        &self.cpus[0]
+    }
+    pub fn cpu(&self, name: &str) -> Option<&'static HostCpu> {
+        self.cpus.iter().find(|c| c.name == name)
+    }
+}
 
 /// Decodes the kernel's binfmt_misc escape syntax (`\xNN`, other bytes literal).
 pub fn decode_binfmt_escapes(text: &str) -> Vec<u8> {

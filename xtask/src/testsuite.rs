@@ -29,6 +29,7 @@ pub const TEST_PACKAGES: &[(&str, &str)] = &[
     ("e2fsprogs", "mkfs.ext4 for the guest image"),
     ("python3-venv", "the venv the PyPI tools below are installed into"),
     ("gcc-aarch64-linux-gnu", "a dynamically linked aarch64 program whose loader qemu cannot open (diagnose tests)"),
+    ("arch-test", "mmdebstrap's check that the arm64 guest image's programs run (under qemu-user)"),
 ];
 
 /// A tool the tests run that Debian does not package (in a suite crosslab
@@ -113,7 +114,7 @@ pub fn installed_by_the_suite() -> Vec<String> {
     // What `lab run` installs when missing (run/prereq.rs's package_of), the
     // qemu-system the vm backend could take from the host, and the
     // recommends of nix-bin and qemu-user.
-    for p in ["nix-setup-systemd", "qemu-user-binfmt", "qemu-system-x86"] {
+    for p in ["nix-setup-systemd", "qemu-user-binfmt", "qemu-system-x86", "qemu-system-arm"] {
         packages.push(p.to_owned());
     }
     // The host's cross compilers the compile probes time against

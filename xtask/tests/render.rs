@@ -650,6 +650,8 @@ const CLOSURE_END: &str = "<!-- closure:end -->";
 #[test]
 fn the_readme_table_is_what_every_rendered_check_downloads_and_builds() {
     let mut labs = all_labs();
+    // Labs of another host architecture are not rendered (`lab render` says so).
+    labs.retain(|l| l.host_system.is_none_or(|h| h.arch == VM_HOST_ARCH));
     labs.sort_by(|a, b| a.name.cmp(&b.name));
     let plans: Vec<Plan> = labs.iter().map(|l| Plan::new(l, VM_HOST_ARCH)).collect();
     let fresh = format!(

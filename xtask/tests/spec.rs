@@ -536,3 +536,39 @@ fn expect_output_tables_know_every_stack() {
         );
     }
 }
+
+#[test]
+fn host_system_and_cpu_are_checked_against_the_systems_table() {
+    check(
+        &format!("host-system = \"arm64-linux\"\n{HEAD}[[probe]]\nkind = \"exec\"\n"),
+        expect![[r#"
+            invalid lab spec `labs/t.toml:1:15`: `host-system`: `arm64-linux` is not allowed
+              help: did you mean "aarch64-linux"? allowed: "x86_64-linux", "aarch64-linux""#]],
+    );
+    check(
+        &format!("host-system = \"aarch64-linux\"\nhost-cpu = \"m1\"\n{HEAD}[[probe]]\nkind = \"exec\"\n"),
+        expect![[r#"
+            invalid lab spec `labs/t.toml:2:12`: `host-cpu`: `m1` is not allowed
+              help: allowed: "cortex-a72", "cortex-a53", "a64fx""#]],
+    );
+    check(
+        &format!("host-cpu = \"a64fx\"\n{HEAD}[[probe]]\nkind = \"exec\"\n"),
+        expect![[r#"
+            invalid lab spec `labs/t.toml:1:12`: `host-cpu`: `a64fx` needs `host-system`: a CPU belongs to a host architecture
+              help: add e.g. `host-system = "aarch64-linux"`"#]],
+    );
+    // A CPU of another architecture is not one of this host system's.
+    check(
+        &format!("host-system = \"x86_64-linux\"\nhost-cpu = \"cortex-a72\"\n{HEAD}[[probe]]\nkind = \"exec\"\n"),
+        expect![[r#"
+            invalid lab spec `labs/t.toml:2:12`: `host-cpu`: `cortex-a72` is not allowed
+              help: allowed: "max""#]],
+    );
+    let lab = spec::parse(
+        "t",
+        Path::new("labs/t.toml"),
+        &format!("host-system = \"aarch64-linux\"\nhost-cpu = \"a64fx\"\n{HEAD}[[probe]]\nkind = \"exec\"\n"),
+    )
+    .unwrap();
+    assert_eq!((lab.host_system.unwrap().double, lab.host_cpu.unwrap().name), ("aarch64-linux", "a64fx"));
+}

@@ -206,3 +206,25 @@ fn the_nixos_module_sees_native_systems_as_nixpkgs_does_on_every_host_arch() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains(xtask::systems::NIXOS_OWN_SYSTEM_ASSERTION), "{stderr}");
 }
+
+/// 32-bit ARM is native on an aarch64 host only with a CPU that has AArch32
+/// at EL0; nothing else changes with the CPU, and x86_64 runs only x86.
+#[test]
+fn what_each_host_runs_natively_follows_its_cpu() {
+    use xtask::systems::HostSystem;
+    let aarch64 = HostSystem::find("aarch64-linux").unwrap();
+    let native = |cpu: &str| -> Vec<&str> {
+        let cpu = aarch64.cpu(cpu).unwrap();
+        SYSTEMS.iter().filter(|s| s.is_native_on(aarch64.arch, Some(cpu))).map(|s| s.double).collect()
+    };
+    assert_eq!(native("cortex-a72"), ["aarch64-linux", "armv5tel-linux", "armv6l-linux", "armv7l-linux"]);
+    assert_eq!(native("cortex-a53"), native("cortex-a72"));
+    assert_eq!(native("a64fx"), ["aarch64-linux"]);
+    // Without a CPU named, the host system's default (the first) decides.
+    assert_eq!(aarch64.default_cpu().name, "cortex-a72");
+    let x86: Vec<&str> = SYSTEMS.iter().filter(|s| s.is_native_on("x86_64", None)).map(|s| s.double).collect();
+    assert_eq!(x86, ["x86_64-linux", "i686-linux"]);
+    let armv7l = xtask::systems::NixSystem::find("armv7l-linux").unwrap();
+    assert_eq!(armv7l.uname_on("aarch64", aarch64.cpu("cortex-a72")), "armv8l");
+    assert_eq!(armv7l.uname_on("aarch64", aarch64.cpu("a64fx")), "armv7l");
+}

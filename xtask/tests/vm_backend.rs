@@ -388,3 +388,57 @@ fn the_trixie_stack_boots_a_debian_13_guest_with_the_same_verdicts() {
     assert!(probes.iter().all(|p| p["as_expected"] == true), "{lab}");
     assert!(probes.iter().any(|p| p["kind"] == "build" && p["outcome"] == "fail"), "the reported bug: {lab}");
 }
+
+/// nix#6473 in an arm64 guest under qemu-system-aarch64 (TCG): on a CPU
+/// without AArch32 (`-cpu a64fx`) Nix's 32-bit personality is refused with
+/// the report's text, though qemu-arm runs the armv7l program; on one with it
+/// (`-cpu cortex-a72`) the armv7l build runs natively and passes, printing
+/// the arm64 kernel's 32-bit `uname -m`. `lab run` puts them in VMs by
+/// itself, beside a lab of this machine's that runs on the host backend in
+/// the same run; asked for the host backend, it refuses, naming `--backend vm`.
+#[test]
+fn an_aarch64_host_builds_armv7l_only_with_a_cpu_that_has_aarch32() {
+    common::test_packages();
+    let labs = ["nix-6473-aarch64-no-aarch32", "nix-6473-aarch64-aarch32-native"];
+    let refused =
+        Command::new(env!("CARGO_BIN_EXE_xtask")).args(["lab", "run", "--backend", "host", labs[0]]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("aarch64-linux host") && stderr.contains("--backend vm"), "{stderr}");
+
+    let ran = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["lab", "run", "--json", "non-nixos-aarch64-fix-f"])
+        .args(labs)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    assert_eq!(ran.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains(&format!("backend vm for {}, {}", labs[0], labs[1])), "{stderr}");
+    let mut reports: Vec<serde_json::Value> = String::from_utf8_lossy(&ran.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(reports.len(), 3, "{stderr}");
+    // This machine's lab ran on this machine's kernel, in the same run.
+    let own = reports.remove(0);
+    assert_eq!(
+        (own["lab"].as_str(), own["backend"].as_str()),
+        (Some("non-nixos-aarch64-fix-f"), Some("host")),
+        "{own}"
+    );
+    assert!(own["probes"].as_array().unwrap().iter().all(|p| p["as_expected"] == true), "{own}");
+    let build = |lab: &serde_json::Value| -> serde_json::Value {
+        assert_eq!(lab["backend"], "vm");
+        assert!(lab["guest"]["kernel"].as_str().unwrap().contains("arm64"), "an arm64 guest: {lab}");
+        lab["probes"].as_array().unwrap().iter().find(|p| p["kind"] == "build").cloned().unwrap()
+    };
+    let a64fx = build(&reports[0]);
+    assert_eq!(a64fx["outcome"], "fail", "{a64fx}");
+    assert!(a64fx["output"].as_str().unwrap().contains("cannot set 32-bit personality: Invalid argument"), "{a64fx}");
+    let a72 = build(&reports[1]);
+    assert_eq!(a72["outcome"], "pass", "{a72}");
+    assert!(a72["output"].as_str().unwrap().contains("armv8l"), "{a72}");
+    for lab in &reports {
+        assert!(lab["probes"].as_array().unwrap().iter().all(|p| p["as_expected"] == true), "{lab}");
+    }
+}

@@ -4,7 +4,14 @@
 //! mount), plus the kernel and a base initramfs (static busybox and the
 //! drivers for the disks and the command port) taken from that same tree.
 //!
+//! The guest is x86_64 or, for labs whose `host-system` is `aarch64-linux`,
+//! arm64 ([`GuestArch`]). A foreign-architecture tree is made the same way,
+//! with mmdebstrap's maintainer scripts run by qemu-user through a
+//! binfmt_misc entry that exists only in a private user namespace
+//! ([`mmdebstrap_foreign`]): nothing is registered on the host.
+//!
 //! Layout: `<cache>/vm/<suite>-<key>/{vmlinuz, base.cpio, root.img, image.json}`
+//! (`<suite>-<debian arch>-<key>` for guests other than amd64)
 //! where `key` hashes everything the recipe puts in: suite, mirror, packages,
 //! dpkg filters, drivers, [`RECIPE_VERSION`]. The kernel version is whatever
 //! Debian's `linux-image-amd64` resolved to at build time, recorded in
@@ -33,11 +40,81 @@ pub const SUITE: &str = "bookworm";
 /// input below; it changes the cache key.
 const RECIPE_VERSION: u32 = 1;
 
-/// What the guest needs: a kernel with its modules, Nix, the FHS emulators
-/// (static, and qemu-user's dynamically linked ones for `emulator = "dynamic"`),
-/// mount/unshare/setarch, modprobe, and a static busybox for the initramfs.
+/// What the guest needs: a kernel with its modules ([`GuestArch::kernel_package`]
+/// first), Nix, the FHS emulators (static, and qemu-user's dynamically linked
+/// ones for `emulator = "dynamic"`), mount/unshare/setarch, modprobe, and a
+/// static busybox for the initramfs.
 pub const PACKAGES: &[&str] =
     &["linux-image-amd64", "nix-bin", "qemu-user-static", "qemu-user", "util-linux", "mount", "kmod", "busybox-static"];
+
+/// A guest architecture: what differs between an x86_64 and an arm64 guest.
+#[derive(Debug, PartialEq, Eq)]
+pub struct GuestArch {
+    /// `uname -m` in the guest, as [`crate::systems::HostSystem::arch`].
+    pub arch: &'static str,
+    pub debian_arch: &'static str,
+    /// Debian's kernel metapackage for a VM of this architecture.
+    pub kernel_package: &'static str,
+    pub qemu: crate::provision::qemu_system::QemuSystem,
+    /// `-M`, when the default machine is not the one (aarch64 has none).
+    pub machine: Option<&'static str>,
+    /// The kernel's console on that machine: the 16550 UART on a PC, the
+    /// PL011 on qemu's arm `virt` board.
+    pub console: &'static str,
+}
+
+/// Every guest architecture. Both boards put virtio devices on PCI (`virt`
+/// has a generic PCIe host, built into Debian's arm64 kernel), so the
+/// stage-1 drivers are the same.
+pub const GUEST_ARCHES: &[GuestArch] = &[
+    GuestArch {
+        arch: "x86_64",
+        debian_arch: "amd64",
+        kernel_package: "linux-image-amd64",
+        qemu: crate::provision::qemu_system::X86_64,
+        machine: None,
+        console: "ttyS0",
+    },
+    GuestArch {
+        arch: "aarch64",
+        debian_arch: "arm64",
+        kernel_package: "linux-image-arm64",
+        qemu: crate::provision::qemu_system::AARCH64,
+        // GICv3: qemu's a64fx (and Arm's newer cores) say their CPU has the
+        // GICv3 system-register interface, and Linux then uses it; with
+        // `virt`'s default GICv2 that is an undefined instruction and the
+        // kernel dies at boot (measured: "Oops - Undefined instruction" in
+        // has_useable_gicv3_cpuif on `-cpu a64fx`).
+        machine: Some("virt,gic-version=3"),
+        console: "ttyAMA0",
+    },
+];
+
+impl GuestArch {
+    /// The guest architecture of `arch` (`std::env::consts::ARCH` naming).
+    pub fn of(arch: &str) -> anyhow::Result<&'static GuestArch> {
+        GUEST_ARCHES.iter().find(|g| g.arch == arch).with_context(|| {
+            format!(
+                "the vm backend has no {arch} guest; it boots {}",
+                GUEST_ARCHES.iter().map(|g| g.arch).collect::<Vec<_>>().join(", ")
+            )
+        })
+    }
+
+    /// The x86_64 guest.
+    pub fn x86_64() -> &'static GuestArch {
+        &GUEST_ARCHES[0]
+    }
+
+    /// [`PACKAGES`] with this architecture's kernel.
+    pub fn packages(&self) -> Vec<String> {
+        PACKAGES
+            .iter()
+            .map(|p| if *p == "linux-image-amd64" { self.kernel_package } else { p })
+            .map(str::to_owned)
+            .collect()
+    }
+}
 
 /// dpkg filters: documentation, and drivers for hardware a VM does not have
 /// (most of the kernel's modules), stay out of the image.
@@ -73,6 +150,9 @@ pub struct Manifest {
     pub key: String,
     pub suite: String,
     pub mirror: String,
+    /// Debian's architecture of the guest (images from before aarch64 guests are amd64).
+    #[serde(default = "amd64")]
+    pub arch: String,
     pub packages: Vec<String>,
     /// `uname -r` of the guest kernel, e.g. `6.1.0-50-amd64`.
     pub kernel_release: String,
@@ -82,7 +162,15 @@ pub struct Manifest {
     pub root_image_disk_bytes: u64,
 }
 
+fn amd64() -> String {
+    "amd64".to_owned()
+}
+
 impl Image {
+    /// The guest's architecture.
+    pub fn guest_arch(&self) -> &'static GuestArch {
+        GUEST_ARCHES.iter().find(|g| g.debian_arch == self.manifest.arch).unwrap_or(GuestArch::x86_64())
+    }
     pub fn kernel(&self) -> PathBuf {
         self.dir.join("vmlinuz")
     }
@@ -102,11 +190,11 @@ pub fn build_programs() -> Vec<String> {
 
 /// The cached image of the default suite, building it first if there is none.
 pub fn ensure(sh: &Shell) -> anyhow::Result<Image> {
-    ensure_suite(sh, SUITE)
+    ensure_suite(sh, SUITE, GuestArch::x86_64())
 }
 
-/// The cached image of Debian `suite`, building it first if there is none.
-pub fn ensure_suite(sh: &Shell, suite: &str) -> anyhow::Result<Image> {
+/// The cached image of Debian `suite` for `guest`, building it first if there is none.
+pub fn ensure_suite(sh: &Shell, suite: &str, guest: &'static GuestArch) -> anyhow::Result<Image> {
     if std::env::consts::ARCH != "x86_64" {
         bail!(
             "the vm backend boots an x86_64 Debian guest (linux-image-amd64, qemu-system-x86_64); this machine is {}\n  help: use --backend host",
@@ -114,10 +202,14 @@ pub fn ensure_suite(sh: &Shell, suite: &str) -> anyhow::Result<Image> {
         );
     }
     let mirror = payload::debian_mirror()?;
-    let key = recipe_key(suite, &mirror);
+    let key = recipe_key(suite, &mirror, guest);
     let vm_dir = payload::cache_dir()?.join("vm");
     fs::create_dir_all(&vm_dir).with_context(|| format!("failed to create `{}`", vm_dir.display()))?;
-    let dir = vm_dir.join(format!("{suite}-{key}"));
+    let prefix = match guest.debian_arch {
+        "amd64" => format!("{suite}-"),
+        other => format!("{suite}-{other}-"),
+    };
+    let dir = vm_dir.join(format!("{prefix}{key}"));
     if let Some(image) = load(&dir)? {
         return Ok(image);
     }
@@ -131,10 +223,16 @@ pub fn ensure_suite(sh: &Shell, suite: &str) -> anyhow::Result<Image> {
             "the vm backend's guest image is not built yet, and building it (mmdebstrap --mode=root) needs root\n  help: run once as root: sudo -E cargo xtask lab run --backend vm"
         );
     }
-    prereq::ensure(sh, &build_programs())?;
+    let mut programs = build_programs();
+    if guest.debian_arch != "amd64" {
+        // mmdebstrap asks arch-test whether the foreign arch runs; qemu-user-static runs it.
+        programs.extend(["arch-test".to_owned(), format!("qemu-{}-static", foreign_system(guest)?.qemu)]);
+    }
+    prereq::ensure(sh, &programs)?;
     eprintln!(
-        "crosslab: building the VM image (Debian {suite}: {}); once, cached in {}",
-        PACKAGES.join(" "),
+        "crosslab: building the VM image (Debian {suite} {}: {}); once, cached in {}",
+        guest.debian_arch,
+        guest.packages().join(" "),
         dir.display()
     );
     let started = Instant::now();
@@ -142,7 +240,7 @@ pub fn ensure_suite(sh: &Shell, suite: &str) -> anyhow::Result<Image> {
         .prefix(".build-")
         .tempdir_in(&vm_dir)
         .with_context(|| format!("failed to create a temporary directory in `{}`", vm_dir.display()))?;
-    let manifest = build(sh, work.path(), suite, &mirror, &key, started)
+    let manifest = build(sh, work.path(), suite, &mirror, &key, guest, started)
         .with_context(|| format!("failed to build the VM image in `{}`", work.path().display()))?;
     fs::rename(work.path(), &dir).with_context(|| format!("failed to move the VM image to `{}`", dir.display()))?;
     let _ = work.keep();
@@ -155,12 +253,17 @@ pub fn ensure_suite(sh: &Shell, suite: &str) -> anyhow::Result<Image> {
     );
     // Images of other recipes of this suite are not removed: another mirror
     // may still use them. Other suites' images are other stacks' (not earlier).
-    let prefix = format!("{suite}-");
     let others: Vec<String> = fs::read_dir(&vm_dir)
         .into_iter()
         .flatten()
         .flatten()
-        .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with(&prefix)))
+        .filter(|e| {
+            e.file_name().to_str().is_some_and(|n| {
+                n.starts_with(&prefix)
+                    && (guest.debian_arch != "amd64"
+                        || !GUEST_ARCHES.iter().any(|g| n.contains(&format!("-{}-", g.debian_arch))))
+            })
+        })
         .map(|e| e.path())
         .filter(|p| p != &dir && p.join("image.json").is_file())
         .map(|p| p.display().to_string())
@@ -181,9 +284,12 @@ fn static_name_links(suite: &str) -> Vec<(String, String)> {
 }
 
 /// The hash naming an image: everything that decides what goes into it.
-fn recipe_key(suite: &str, mirror: &str) -> String {
+fn recipe_key(suite: &str, mirror: &str, guest: &GuestArch) -> String {
     let mut text = format!("recipe {RECIPE_VERSION}\nsuite {suite}\nmirror {mirror}\n");
-    for list in [PACKAGES, DPKG_FILTERS, STAGE1_MODULES] {
+    // amd64's key is what it was before there were other guests: its images stay valid.
+    text.push_str(&guest.packages().join(" "));
+    text.push('\n');
+    for list in [DPKG_FILTERS, STAGE1_MODULES] {
         text.push_str(&list.join(" "));
         text.push('\n');
     }
@@ -192,6 +298,9 @@ fn recipe_key(suite: &str, mirror: &str) -> String {
     if !links.is_empty() {
         let links: Vec<String> = links.iter().map(|(l, t)| format!("{l}->{t}")).collect();
         text.push_str(&format!("links {}\n", links.join(" ")));
+    }
+    if guest.debian_arch != "amd64" {
+        text.push_str(&format!("arch {}\n", guest.debian_arch));
     }
     format!("{:016x}", crate::provision::rootfs::fnv1a64(text.as_bytes()))
 }
@@ -209,16 +318,24 @@ fn load(dir: &Path) -> anyhow::Result<Option<Image>> {
     Ok(Some(Image { dir: dir.to_path_buf(), manifest }))
 }
 
-fn build(sh: &Shell, work: &Path, suite: &str, mirror: &str, key: &str, started: Instant) -> anyhow::Result<Manifest> {
+fn build(
+    sh: &Shell,
+    work: &Path,
+    suite: &str,
+    mirror: &str,
+    key: &str,
+    guest: &GuestArch,
+    started: Instant,
+) -> anyhow::Result<Manifest> {
     let root = work.join("root");
     // The tree is only a step to the image, so it is not a cached root, but
     // it is made as one is.
     let recipe = Recipe {
         name: format!("vm-image-{suite}"),
         suite: suite.to_owned(),
-        arch: "amd64".to_owned(),
+        arch: guest.debian_arch.to_owned(),
         variant: Variant::Essential,
-        packages: PACKAGES.iter().map(|p| (*p).to_owned()).collect(),
+        packages: guest.packages(),
         // Every root's own filters come first in any case.
         dpkg_filters: DPKG_FILTERS
             .iter()
@@ -229,12 +346,22 @@ fn build(sh: &Shell, work: &Path, suite: &str, mirror: &str, key: &str, started:
     };
     // INITRD=No: the kernel's postinst skips update-initramfs; the guest
     // boots our own small initramfs.
-    rootfs::mmdebstrap(sh, &recipe, &root, mirror, &[("INITRD", "No")])?;
+    if guest.debian_arch == "amd64" {
+        rootfs::mmdebstrap(sh, &recipe, &root, mirror, &[("INITRD", "No")])?;
+    } else {
+        mmdebstrap_foreign(&recipe, &root, mirror, foreign_system(guest)?)?;
+    }
 
     let kernel_release = kernel_release(&root)?;
     fs::copy(root.join(format!("boot/vmlinuz-{kernel_release}")), work.join("vmlinuz"))
         .context("failed to copy the guest kernel")?;
-    let base = base_initrd(&root, &kernel_release)?;
+    // A foreign guest's busybox runs on the host through qemu-user, directly
+    // (no binfmt_misc): `qemu-aarch64-static busybox unxz`.
+    let runner = match guest.debian_arch {
+        "amd64" => None,
+        _ => Some(foreign_system(guest)?.fhs_interpreter()),
+    };
+    let base = base_initrd(&root, &kernel_release, runner.as_deref())?;
     fs::write(work.join("base.cpio"), base).context("failed to write base.cpio")?;
     // The guest mounts a fresh tmpfs here for every lab.
     fs::create_dir_all(root.join("nix"))?;
@@ -255,7 +382,8 @@ fn build(sh: &Shell, work: &Path, suite: &str, mirror: &str, key: &str, started:
         key: key.to_owned(),
         suite: suite.to_owned(),
         mirror: mirror.to_owned(),
-        packages: PACKAGES.iter().map(|p| (*p).to_owned()).collect(),
+        arch: guest.debian_arch.to_owned(),
+        packages: guest.packages(),
         kernel_release,
         build_secs: started.elapsed().as_secs_f64(),
         root_image_bytes: meta.len(),
@@ -263,6 +391,79 @@ fn build(sh: &Shell, work: &Path, suite: &str, mirror: &str, key: &str, started:
     };
     fs::write(work.join("image.json"), serde_json::to_string_pretty(&manifest)?)?;
     Ok(manifest)
+}
+
+/// The system whose qemu-user runs a foreign guest's maintainer scripts.
+fn foreign_system(guest: &GuestArch) -> anyhow::Result<&'static crate::systems::NixSystem> {
+    crate::systems::SYSTEMS
+        .iter()
+        .find(|s| s.debian_arch == guest.debian_arch && s.uname == guest.arch)
+        .with_context(|| format!("no system in the systems table is Debian's {}", guest.debian_arch))
+}
+
+/// The shell that runs inside the private user namespace: waits until the
+/// parent has written its id maps, mounts a binfmt_misc of its own
+/// (Linux 6.7 and later give each user namespace one), registers the
+/// foreign system's static qemu with `F` (opened now, so it works inside
+/// mmdebstrap's chroot), then runs mmdebstrap.
+const FOREIGN_SH: &str = r#"while [ -z "$(cat /proc/self/uid_map)" ]; do sleep 0.05; done
+mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || exit 90
+printf '%s' "$CROSSLAB_BINFMT" > /proc/sys/fs/binfmt_misc/register || exit 91
+exec "$@"
+"#;
+
+/// mmdebstrap of a foreign-architecture tree, as root in a private user,
+/// mount and pid namespace whose ids map to themselves, so the host's
+/// binfmt_misc is never touched. (mmdebstrap cannot mount sysfs there and
+/// says so; nothing in the guest's packages needs it while installing.)
+fn mmdebstrap_foreign(
+    recipe: &Recipe,
+    tree: &Path,
+    mirror: &str,
+    system: &crate::systems::NixSystem,
+) -> anyhow::Result<()> {
+    let entry = format!(":crosslab-{}:M::{}:{}:{}:F", system.qemu, system.magic, system.mask, system.fhs_interpreter());
+    let mut child = std::process::Command::new("unshare")
+        .args(["--user", "--mount", "--pid", "--fork", "--mount-proc", "--", "sh", "-c", FOREIGN_SH, "sh"])
+        .args(rootfs::mmdebstrap_args(recipe, tree, mirror))
+        .env("INITRD", "No")
+        .env("CROSSLAB_BINFMT", entry)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("could not execute `unshare`")?;
+    let pid = child.id();
+    // The namespace exists once unshare has made it; until then its maps are the host's.
+    let own = fs::read_link("/proc/self/ns/user").ok();
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    while fs::read_link(format!("/proc/{pid}/ns/user")).ok() == own {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            bail!("`unshare --user` made no user namespace within 10 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    for file in ["uid_map", "gid_map"] {
+        let path = format!("/proc/{pid}/{file}");
+        if let Err(e) = fs::write(&path, "0 0 4294967295\n") {
+            let _ = child.kill();
+            return Err(e).with_context(|| format!("failed to write `{path}`"));
+        }
+    }
+    let out = child.wait_with_output().context("failed to wait for mmdebstrap")?;
+    if !out.status.success() {
+        let log = String::from_utf8_lossy(&out.stderr);
+        if let Some(bad) = payload::inconsistent_index(&recipe.suite, &log) {
+            return Err(bad.into());
+        }
+        bail!(
+            "`mmdebstrap` ({} in a private binfmt_misc) exited with {}:\n{}",
+            recipe.arch,
+            out.status,
+            crate::text::last_lines(&log, 20).join("\n")
+        );
+    }
+    Ok(())
 }
 
 /// The release of the one kernel in `<root>/boot`.
@@ -274,14 +475,14 @@ fn kernel_release(root: &Path) -> anyhow::Result<String> {
         .collect();
     match releases.len() {
         1 => Ok(releases.remove(0)),
-        0 => bail!("linux-image-amd64 left no vmlinuz-* in `{}`", boot.display()),
+        0 => bail!("the kernel package left no vmlinuz-* in `{}`", boot.display()),
         _ => bail!("several kernels in `{}`: {}", boot.display(), releases.join(", ")),
     }
 }
 
 /// The initramfs every boot starts from: static busybox and the drivers of
 /// [`STAGE1_MODULES`] in load order. The init scripts come per run.
-fn base_initrd(root: &Path, release: &str) -> anyhow::Result<Vec<u8>> {
+fn base_initrd(root: &Path, release: &str, runner: Option<&str>) -> anyhow::Result<Vec<u8>> {
     let modules_dir = root.join("lib/modules").join(release);
     let dep_path = modules_dir.join("modules.dep");
     let deps = fs::read_to_string(&dep_path).with_context(|| format!("failed to read `{}`", dep_path.display()))?;
@@ -304,7 +505,15 @@ fn base_initrd(root: &Path, release: &str) -> anyhow::Result<Vec<u8>> {
             // insmod reads plain ones, so they go in decompressed, by the
             // image's own static busybox.
             Some(c) => {
-                let out = std::process::Command::new(&busybox)
+                let mut command = match runner {
+                    Some(qemu) => {
+                        let mut c = std::process::Command::new(qemu);
+                        c.arg(&busybox);
+                        c
+                    }
+                    None => std::process::Command::new(&busybox),
+                };
+                let out = command
                     .args([c.applet(), "-c"])
                     .arg(&file)
                     .output()

@@ -177,6 +177,9 @@ pub fn package_of(program: &str) -> Option<&'static str> {
         "apt-get" => "apt",
         "qemu-system-x86_64" => "qemu-system-x86",
         "mmdebstrap" => "mmdebstrap",
+        // mmdebstrap asks it whether a foreign architecture's programs run (the arm64 guest image).
+        "arch-test" => "arch-test",
+        "qemu-system-aarch64" => "qemu-system-arm",
         "mkfs.ext4" => "e2fsprogs",
         "debian-archive-keyring.gpg" => "debian-archive-keyring",
         // A simulated NixOS's static P wrapper (provision/binfmt_wrapper.rs).

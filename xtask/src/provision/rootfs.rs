@@ -216,6 +216,28 @@ fn build(sh: &Shell, recipe: &Recipe, work: &Path, mirror: &str, started: Instan
 /// `mirror`, with `env` set for it (and the packages' maintainer scripts).
 /// A mirror contradicting its own Release file is an
 /// [`payload::InconsistentIndex`], so that callers with another suite to try can.
+/// mmdebstrap's arguments (program name first) for `recipe` into `tree`.
+pub fn mmdebstrap_args(recipe: &Recipe, tree: &Path, mirror: &str) -> Vec<String> {
+    let (suite, arch, variant) = (&recipe.suite, &recipe.arch, recipe.variant.as_str());
+    let mut args = vec![
+        "mmdebstrap".to_owned(),
+        "--mode=root".to_owned(),
+        format!("--variant={variant}"),
+        format!("--architectures={arch}"),
+        format!("--include={}", recipe.packages.join(",")),
+    ];
+    args.extend(
+        DPKG_FILTERS
+            .iter()
+            .map(|f| (*f).to_owned())
+            .chain(recipe.dpkg_filters.iter().cloned())
+            .map(|f| format!("--dpkgopt={f}"))
+            .chain(payload::host_release_checks_off().into_iter().map(|key| format!("--aptopt={key} \"false\""))),
+    );
+    args.extend([suite.clone(), tree.display().to_string(), mirror.to_owned()]);
+    args
+}
+
 pub fn mmdebstrap(sh: &Shell, recipe: &Recipe, tree: &Path, mirror: &str, env: &[(&str, &str)]) -> anyhow::Result<()> {
     let include = recipe.packages.join(",");
     let (suite, arch, variant) = (&recipe.suite, &recipe.arch, recipe.variant.as_str());

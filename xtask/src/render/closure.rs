@@ -215,7 +215,7 @@ pub fn cross_compiler(system: &NixSystem) -> Option<Part> {
 /// Everything the node of `plan`'s lab is made of, beside NixOS itself.
 pub fn parts(plan: &Plan) -> Vec<Part> {
     let lab = plan.lab;
-    let native = |s: &NixSystem| s.native_on.contains(&plan.host_arch);
+    let native = |s: &NixSystem| s.is_native_on(plan.host_arch, plan.host_cpu);
     let mut parts: Vec<Part> = Vec::new();
     let mut push = |part: Part| {
         if !parts.contains(&part) {

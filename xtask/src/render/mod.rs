@@ -93,14 +93,25 @@ impl flags::Render {
     pub fn run(self, root: &Path) -> anyhow::Result<ExitCode> {
         let out = self.out.clone().unwrap_or_else(|| root.to_path_buf());
         let into_repo = same_dir(&out, root);
-        let named = crate::load_labs(root, &self.labs)?;
+        // The rendered checks are x86_64 NixOS VMs: a lab that models another
+        // architecture's host (`host-system`) runs with `lab run --backend vm`.
+        let renderable = |lab: &Lab| lab.host_system.is_none_or(|h| h.arch == VM_HOST_ARCH);
+        let mut named = crate::load_labs(root, &self.labs)?;
+        for lab in named.iter().filter(|l| !renderable(l)) {
+            eprintln!(
+                "crosslab: lab `{}` models an {} host, which no rendered (x86_64 NixOS) check can be; not rendered: run it with `lab run --backend vm`",
+                lab.name,
+                lab.host_system.map_or("?", |h| h.double)
+            );
+        }
+        named.retain(|l| renderable(l));
         // The repository's flake lists every lab in labs/, even when only some
         // are named; another directory gets a flake of the named labs alone.
         let mut labs = named;
         let named_count = labs.len();
         if into_repo && !self.labs.is_empty() {
             for lab in crate::load_labs(root, &[])? {
-                if !labs.iter().any(|l| l.name == lab.name) {
+                if renderable(&lab) && !labs.iter().any(|l| l.name == lab.name) {
                     labs.push(lab);
                 }
             }
@@ -328,7 +339,7 @@ struct CheckNix {
 impl CheckNix {
     fn new(plan: &Plan, source: &str) -> CheckNix {
         let lab = plan.lab;
-        let native = |s: &NixSystem| s.native_on.contains(&plan.host_arch);
+        let native = |s: &NixSystem| s.is_native_on(plan.host_arch, plan.host_cpu);
         let payload_systems = closure::payload_systems(plan);
 
         // A non-NixOS host is modelled as Debian with qemu-user-static

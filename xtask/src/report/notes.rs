@@ -10,7 +10,7 @@ pub fn notes(plan: &Plan) -> Vec<String> {
     // fails with the host's binfmt_misc, not with anything in the derivation.
     let mut ids = Vec::new();
     let mut payloads = Vec::new();
-    for p in plan.probes.iter().filter(|p| p.runs_foreign_natively(plan.host_arch)) {
+    for p in plan.probes.iter().filter(|p| p.runs_foreign_natively(plan.host_arch, plan.host_cpu)) {
         ids.push(p.id());
         if !payloads.contains(&p.payload.double) {
             payloads.push(p.payload.double);

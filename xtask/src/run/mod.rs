@@ -23,10 +23,48 @@ use crate::plan::Plan;
 use crate::provision::{binfmt_wrapper, compilers};
 use crate::provision::{payload, prereq, stack};
 
-/// The backend `lab run` and `lab matrix` use: the one asked for, else
-/// `host` where this kernel and user can mount a private binfmt_misc, else
-/// `vm`; the choice is said in one line.
-pub fn choose_backend(asked: Option<flags::Backend>, allow_global: bool) -> anyhow::Result<flags::Backend> {
+/// Whether `plan` models a host of another architecture than this machine
+/// (`host-system`): it runs in a VM of that architecture whatever backend
+/// the other labs of its run use.
+pub fn needs_foreign_guest(plan: &Plan) -> bool {
+    plan.lab.host_system.is_some_and(|h| h.arch != std::env::consts::ARCH)
+}
+
+/// The backend `lab run` and `lab matrix` use for the labs of this
+/// machine's architecture: the one asked for, else `host` where this kernel
+/// and user can mount a private binfmt_misc, else `vm`; the choice is said
+/// in one line. A lab that models another architecture's host always runs
+/// in a VM of it ([`needs_foreign_guest`]), beside the others; asking for
+/// `host` or `nixos` with such a lab is an error that names `--backend vm`.
+pub fn choose_backend(
+    asked: Option<flags::Backend>,
+    allow_global: bool,
+    plans: &[&Plan],
+) -> anyhow::Result<flags::Backend> {
+    let foreign: Vec<&&Plan> = plans.iter().filter(|p| needs_foreign_guest(p)).collect();
+    if let Some(plan) = foreign.first() {
+        let host = plan.lab.host_system.map_or("?", |h| h.double);
+        match asked {
+            Some(flags::Backend::Vm) | None => {
+                let names: Vec<&str> = foreign.iter().map(|p| p.lab.name.as_str()).collect();
+                eprintln!(
+                    "crosslab: backend vm for {}: {} an {host} host, which only a VM of that architecture can be",
+                    names.join(", "),
+                    if names.len() == 1 { "it models" } else { "they model" }
+                );
+            }
+            Some(other) => bail!(
+                "lab `{}` models an {host} host (`host-system` in {}), which the {} backend cannot be: it runs on this {} machine's own kernel\n  help: use --backend vm, or no --backend (such a lab then runs in a VM of its architecture, the others where they would)",
+                plan.lab.name,
+                plan.lab.path.display(),
+                format!("{other:?}").to_lowercase(),
+                std::env::consts::ARCH
+            ),
+        }
+        if foreign.len() == plans.len() {
+            return Ok(flags::Backend::Vm);
+        }
+    }
     if let Some(backend) = asked {
         return Ok(backend);
     }
@@ -47,21 +85,24 @@ pub fn choose_backend(asked: Option<flags::Backend>, allow_global: bool) -> anyh
     })
 }
 
-/// Labs running on one backend and stack: what was prepared once (payloads,
-/// the stack's root, a booted guest) for every lab of a `lab run` or `lab matrix`.
+/// Labs running on one stack: what was prepared once (payloads, the stack's
+/// root, booted guests) for every lab of a `lab run` or `lab matrix`. The
+/// labs of this machine's architecture run on the host backend or in an
+/// x86_64 guest; a lab of another host architecture in a guest of its own kind.
 pub struct Session {
+    /// The stack's versions where the first labs run (the host, else the
+    /// first guest): what `lab matrix` heads a stack's column with.
     pub versions: crate::outcome::Versions,
-    on: SessionBackend,
-}
-
-enum SessionBackend {
-    Host(HostEnv),
-    Vm(vm::Guest),
+    host: Option<(HostEnv, crate::outcome::Versions)>,
+    /// One guest per kind of guest the labs need (most runs: none or one).
+    guests: Vec<(vm::GuestKind, vm::Guest, crate::outcome::Versions)>,
 }
 
 impl Session {
-    /// Prepares `backend` with `stack` for `plans`: checks and installs
-    /// prerequisites, builds the stack's root, fetches payloads, boots the guest.
+    /// Prepares `backend` with `stack` for `plans` (the labs of another
+    /// host architecture in VMs of it whatever `backend` is): checks and
+    /// installs prerequisites, builds the stack's root, fetches payloads,
+    /// boots the guests.
     pub fn start(
         backend: flags::Backend,
         stack: &'static stack::Stack,
@@ -69,75 +110,111 @@ impl Session {
         allow_global: bool,
     ) -> anyhow::Result<Session> {
         let sh = Shell::new()?;
-        match backend {
-            flags::Backend::Host => {
-                let global_binfmt = preflight(allow_global)?;
-                let payloads = prepare_host(&sh, plans, stack)?;
-                let lower = stack.lower_root(&sh)?;
-                let versions = crate::outcome::Versions::of(stack, &lower);
-                let env = HostEnv { payloads, global_binfmt, lower, suite: stack.suite };
-                Ok(Session { versions, on: SessionBackend::Host(env) })
-            }
-            flags::Backend::Vm => {
-                if allow_global {
-                    bail!("--allow-global is for the host backend; the vm backend registers in its own guest kernel");
-                }
-                let guest = vm::boot_for(&sh, plans, stack.suite.unwrap_or(crate::provision::guest_image::SUITE))?;
-                let versions = vm::versions(&guest, stack);
-                Ok(Session { versions, on: SessionBackend::Vm(guest) })
-            }
+        let (in_guests, on_host): (Vec<&Plan>, Vec<&Plan>) = match backend {
+            flags::Backend::Host => plans.iter().partition(|p| needs_foreign_guest(p)),
+            flags::Backend::Vm => (plans.to_vec(), Vec::new()),
             flags::Backend::Nixos => {
                 bail!("the nixos backend runs labs with `lab run --backend nixos` (one nix build per lab), not here")
             }
+        };
+        if !in_guests.is_empty() && allow_global && on_host.is_empty() {
+            bail!("--allow-global is for the host backend; the vm backend registers in its own guest kernel");
         }
+        let mut host = None;
+        if !on_host.is_empty() || in_guests.is_empty() {
+            let global_binfmt = preflight(allow_global)?;
+            let payloads = prepare_host(&sh, &on_host, stack)?;
+            let lower = stack.lower_root(&sh)?;
+            let versions = crate::outcome::Versions::of(stack, &lower);
+            host = Some((HostEnv { payloads, global_binfmt, lower, suite: stack.suite }, versions));
+        }
+        let suite = stack.suite.unwrap_or(crate::provision::guest_image::SUITE);
+        let mut kinds: Vec<vm::GuestKind> = in_guests.iter().map(|p| vm::guest_kind(p)).collect();
+        kinds.sort();
+        kinds.dedup();
+        let mut guests: Vec<(vm::GuestKind, vm::Guest, crate::outcome::Versions)> = Vec::new();
+        for kind in kinds {
+            let these: Vec<&Plan> = in_guests.iter().copied().filter(|p| vm::guest_kind(p) == kind).collect();
+            match vm::boot_for(&sh, &these, suite, kind) {
+                Ok(guest) => {
+                    let versions = vm::versions(&guest, stack);
+                    guests.push((kind, guest, versions));
+                }
+                Err(e) => {
+                    for (_, guest, _) in guests {
+                        guest.shutdown();
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let versions = match (&host, guests.first()) {
+            (Some((_, versions)), _) | (None, Some((_, _, versions))) => versions.clone(),
+            (None, None) => unreachable!("a session prepares the host when it boots no guest"),
+        };
+        Ok(Session { versions, host, guests })
     }
 
     /// Runs one lab, calling `on_verdict` as each probe ends.
     pub fn run(&self, plan: &Plan, on_verdict: &mut dyn FnMut(&Verdict)) -> anyhow::Result<LabReport> {
-        let mut report = self.run_on_backend(plan, on_verdict)?;
-        report.versions = Some(self.versions.clone());
+        let versions = self.versions_for(plan)?;
+        let mut report = match self.guest_for(plan)? {
+            None => {
+                let (env, _) = self.host.as_ref().expect("a lab without a guest runs on the host");
+                run_on_host(plan, env, &versions.keys(), on_verdict)
+                    .with_context(|| format!("lab `{}` could not run", plan.lab.name))?
+            }
+            Some(guest) => vm::run_vm(plan, guest, &versions.keys(), on_verdict)
+                .with_context(|| format!("lab `{}` could not run in the VM", plan.lab.name))?,
+        };
+        report.versions = Some(versions.clone());
         Ok(report)
     }
 
-    fn run_on_backend(&self, plan: &Plan, on_verdict: &mut dyn FnMut(&Verdict)) -> anyhow::Result<LabReport> {
-        match &self.on {
-            SessionBackend::Host(env) => run_on_host(plan, env, &self.versions.keys(), on_verdict)
-                .with_context(|| format!("lab `{}` could not run", plan.lab.name)),
-            SessionBackend::Vm(guest) => vm::run_vm(plan, guest, &self.versions.keys(), on_verdict)
-                .with_context(|| format!("lab `{}` could not run in the VM", plan.lab.name)),
-        }
-    }
-
     /// A lab's `--json` object: diagnosed verdicts, the stack and its
-    /// versions, plus the guest for the vm backend.
+    /// versions, plus the guest for a lab that ran in one.
     pub fn to_json(&self, plan: &Plan, report: &LabReport) -> anyhow::Result<serde_json::Value> {
-        let mut value = match &self.on {
-            SessionBackend::Host(_) => serde_json::to_value(report.to_json_diagnosed(plan))?,
-            SessionBackend::Vm(guest) => vm::to_json(plan, report, guest)?,
+        let mut value = match self.guest_for(plan)? {
+            None => serde_json::to_value(report.to_json_diagnosed(plan))?,
+            Some(guest) => vm::to_json(plan, report, guest)?,
         };
-        value["versions"] = serde_json::to_value(&self.versions)?;
+        value["versions"] = serde_json::to_value(self.versions_for(plan)?)?;
         Ok(value)
     }
 
-    /// The guest the vm backend's labs run in (`lab shell` talks to it).
-    pub fn guest(&self) -> Option<&vm::Guest> {
-        match &self.on {
-            SessionBackend::Host(_) => None,
-            SessionBackend::Vm(guest) => Some(guest),
+    /// The guest `plan` runs in; `None` when it runs on the host.
+    pub fn guest_for(&self, plan: &Plan) -> anyhow::Result<Option<&vm::Guest>> {
+        if self.host.is_some() && !needs_foreign_guest(plan) {
+            return Ok(None);
         }
+        let kind = vm::guest_kind(plan);
+        let found = self.guests.iter().find(|(k, _, _)| *k == kind);
+        Ok(Some(&found.with_context(|| format!("no VM of kind {kind:?} was booted for lab `{}`", plan.lab.name))?.1))
     }
 
-    /// The backend's name, as its reports say it.
+    fn versions_for(&self, plan: &Plan) -> anyhow::Result<&crate::outcome::Versions> {
+        Ok(match (self.guest_for(plan)?, &self.host) {
+            (None, Some((_, versions))) => versions,
+            _ => {
+                let kind = vm::guest_kind(plan);
+                &self.guests.iter().find(|(k, _, _)| *k == kind).expect("guest_for found it").2
+            }
+        })
+    }
+
+    /// The backend the labs of this machine's architecture run on, as
+    /// their reports say it.
     pub fn backend_name(&self) -> &'static str {
-        match &self.on {
-            SessionBackend::Host(_) => "host",
-            SessionBackend::Vm(_) => "vm",
+        if self.host.is_some() {
+            "host"
+        } else {
+            "vm"
         }
     }
 
-    /// Ends the session (shuts the guest down).
+    /// Ends the session (shuts the guests down).
     pub fn finish(self) {
-        if let SessionBackend::Vm(guest) = self.on {
+        for (_, guest, _) in self.guests {
             guest.shutdown();
         }
     }
@@ -325,6 +402,8 @@ mod tests {
         let mut programs: Vec<String> = super::HOST_TOOLS.iter().map(|p| (*p).to_owned()).collect();
         programs.extend(super::vm::host_programs());
         programs.extend(crate::provision::guest_image::build_programs());
+        programs.push("arch-test".to_owned());
+        programs.extend(crate::provision::guest_image::GUEST_ARCHES.iter().map(|g| g.qemu.program.to_owned()));
         programs.extend(SYSTEMS.iter().map(|s| s.fhs_interpreter()));
         for p in &programs {
             assert!(package_of(p).is_some(), "no package for {p}");

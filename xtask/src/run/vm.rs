@@ -5,8 +5,9 @@
 //! `run_plan`/`judge` as the host backend, so verdicts and JSON are the same
 //! (backend `"vm"`, plus the guest's kernel).
 //!
-//! One guest serves every lab of a run; each lab gets a fresh Nix store,
-//! binfmt_misc and nix.conf ([`Guest::reset`]).
+//! One guest serves every lab of a run that needs the same kind of guest
+//! ([`GuestKind`]: x86_64, or an aarch64 host's CPU); each lab gets a fresh
+//! Nix store, binfmt_misc and nix.conf ([`Guest::reset`]).
 
 mod base64;
 pub mod guest;
@@ -21,7 +22,6 @@ use crate::outcome::{LabReport, Verdict};
 use crate::plan::Plan;
 use crate::provision::compilers::{self, LabCompilers};
 use crate::provision::guest_image as image;
-use crate::provision::qemu_system as qemu;
 use crate::provision::{binfmt_wrapper, payload, prereq};
 use crate::run::executor::{self, run_plan};
 
@@ -68,16 +68,30 @@ pub fn set_up_lab(plan: &Plan, guest: &Guest) -> anyhow::Result<()> {
     executor::register_compilers(&compilers, guest)
 }
 
+/// The kind of guest a plan needs: its host's architecture and CPU model
+/// (`None`: qemu's `max`). Labs that name no host system run on an x86_64 guest.
+pub type GuestKind = (&'static str, Option<&'static str>);
+
+/// The guest `plan` runs in.
+pub fn guest_kind(plan: &Plan) -> GuestKind {
+    match plan.lab.host_system {
+        Some(_) => (plan.host_arch, plan.host_cpu.map(|c| c.name)),
+        None => ("x86_64", None),
+    }
+}
+
 /// Builds or reuses the image, fetches the payloads `plans` run, makes the
-/// toolchains their compile probes use, and boots the one guest every lab of
-/// a run shares.
-pub fn boot_for(sh: &Shell, plans: &[&Plan], suite: &str) -> anyhow::Result<Guest> {
+/// toolchains their compile probes use, and boots the one guest of `kind`
+/// that every such lab of a run shares.
+pub fn boot_for(sh: &Shell, plans: &[&Plan], suite: &str, kind: GuestKind) -> anyhow::Result<Guest> {
     prereq::ensure(sh, &host_programs())?;
-    qemu::ensure(sh)?;
-    let image = image::ensure_suite(sh, suite)?;
+    let arch = image::GuestArch::of(kind.0)?;
+    arch.qemu.ensure(sh)?;
+    let image = image::ensure_suite(sh, suite, arch)?;
     let payloads = payload::ensure(sh, &crate::plan::payload_systems(plans))?;
     let accel = choose_accel(&image, &payloads)?;
     let mut options = BootOptions::new(accel);
+    options.cpu_model = kind.1;
     // The compile probes' toolchains, and the guest suite's cross compilers
     // to time them against, made once and shared with the guest from the cache.
     if compilers::prepare(sh, plans, Some(suite))? {
@@ -96,11 +110,13 @@ pub fn boot_for(sh: &Shell, plans: &[&Plan], suite: &str) -> anyhow::Result<Gues
     }
     let guest = Guest::boot(&image, &payloads, &options).context("the VM could not boot")?;
     eprintln!(
-        "crosslab: VM up in {:.1} s: Debian {} kernel {}, {}",
+        "crosslab: VM up in {:.1} s: Debian {} {} kernel {}, {}{}",
         guest.boot_time.as_secs_f64(),
         image.manifest.suite,
+        image.manifest.arch,
         guest.kernel_release,
-        accel.as_str().to_uppercase()
+        accel.as_str().to_uppercase(),
+        kind.1.map(|c| format!(", -cpu {c}")).unwrap_or_default()
     );
     Ok(guest)
 }

@@ -1,5 +1,6 @@
-//! A booted guest: one qemu-system-x86_64 process running the cached image,
-//! and the command channel to the shell inside it.
+//! A booted guest: one qemu-system-x86_64 (or, for an aarch64 host's lab,
+//! qemu-system-aarch64) process running the cached image, and the command
+//! channel to the shell inside it.
 //!
 //! The channel is the NixOS test driver's idea (a shell on a console, commands
 //! framed with markers, the exit status echoed back) over a virtio serial port
@@ -45,7 +46,6 @@ use crate::plan::NixosSimulation;
 use crate::provision::compilers::{write_files_script, LabCompilers};
 use crate::provision::cpio::Cpio;
 use crate::provision::guest_image::{Image, INITRD_MODULES_DIR};
-use crate::provision::qemu_system;
 use crate::quote;
 use crate::run::host::probe_env;
 
@@ -77,6 +77,9 @@ pub struct BootOptions {
     pub extra_cmdline: String,
     pub memory_mb: u32,
     pub cpus: u32,
+    /// qemu's `-cpu` for a TCG guest (`max` when `None`): the lab's
+    /// `host-cpu`, which decides what the guest runs natively.
+    pub cpu_model: Option<&'static str>,
     /// crosslab's cache, shared read-only with the guest (virtio-9p), which
     /// [`Guest::reset`] gives a compiling lab (see [`crate::provision::compilers`]).
     pub shared_cache: Option<PathBuf>,
@@ -93,6 +96,7 @@ impl BootOptions {
             extra_cmdline: String::new(),
             memory_mb: 1024,
             cpus: 2,
+            cpu_model: None,
             shared_cache: None,
         }
     }
@@ -307,7 +311,8 @@ impl Guest {
         let name = format!("crosslab-vm-{}-{}", std::process::id(), BOOTS.fetch_add(1, Ordering::Relaxed));
         let console = dir.path().join("console.log");
         let stderr = dir.path().join("qemu.stderr");
-        let mut cmdline = "console=ttyS0 panic=-1 quiet loglevel=4".to_owned();
+        let arch = image.guest_arch();
+        let mut cmdline = format!("console={} panic=-1 quiet loglevel=4", arch.console);
         if options.shared_cache.is_some() {
             cmdline.push_str(" crosslab.shared_cache");
         }
@@ -315,11 +320,14 @@ impl Guest {
             cmdline.push(' ');
             cmdline.push_str(&options.extra_cmdline);
         }
-        let mut qemu = qemu_system::command()?;
+        let mut qemu = arch.qemu.command()?;
         qemu.args(["-name", &name, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"]);
+        if let Some(machine) = arch.machine {
+            qemu.args(["-M", machine]);
+        }
         match options.accel {
             Accel::Kvm => qemu.args(["-accel", "kvm", "-cpu", "host"]),
-            Accel::Tcg => qemu.args(["-accel", "tcg", "-cpu", "max"]),
+            Accel::Tcg => qemu.args(["-accel", "tcg", "-cpu", options.cpu_model.unwrap_or("max")]),
         };
         qemu.args(["-m", &options.memory_mb.to_string(), "-smp", &options.cpus.to_string()])
             .arg("-serial")
@@ -353,7 +361,7 @@ impl Guest {
             });
         }
         let started = Instant::now();
-        let mut child = qemu.spawn().with_context(|| format!("could not execute {}", qemu_system::describe()))?;
+        let mut child = qemu.spawn().with_context(|| format!("could not execute {}", arch.qemu.describe()))?;
         let to_guest = child.stdin.take().expect("piped");
         let stdout = child.stdout.take().expect("piped");
         let (tx, from_guest) = mpsc::channel();
@@ -696,6 +704,12 @@ fn drive_path(path: &Path) -> anyhow::Result<String> {
 /// guests hang, and the test costs its timeout each time it fails. Says once,
 /// on stderr, which one and why.
 pub fn choose_accel(image: &Image, payloads: &Path) -> anyhow::Result<Accel> {
+    let guest_arch = image.guest_arch().arch;
+    if guest_arch != std::env::consts::ARCH {
+        // KVM runs guests of the host's own architecture only.
+        eprintln!("crosslab: the {guest_arch} VM runs on TCG (software emulation of another architecture, slower)");
+        return Ok(Accel::Tcg);
+    }
     match std::env::var("CROSSLAB_VM_ACCEL").as_deref() {
         Ok("kvm") => return Ok(Accel::Kvm),
         Ok("tcg") => return Ok(Accel::Tcg),
