@@ -54,9 +54,16 @@ impl flags::Show {
         // Every sandbox path and platform the lab's Nix gets: the spec's, and
         // what the NixOS simulation adds (the emulator with its loader and
         // libraries, as this machine links it).
-        let nixos = match plan.nixos_simulation(&mut crate::plan::local_shared_objects, &mut |w| {
-            Ok(crate::provision::binfmt_wrapper::lab_path(w))
-        }) {
+        let host_arch = plan.host_arch;
+        let mut shared_objects = |program: &str| -> anyhow::Result<String> {
+            if host_arch != std::env::consts::ARCH {
+                anyhow::bail!("{program}'s libraries are read in the lab's {host_arch} guest when it runs")
+            }
+            crate::plan::local_shared_objects(program)
+        };
+        let nixos = match plan
+            .nixos_simulation(&mut shared_objects, &mut |w| Ok(crate::provision::binfmt_wrapper::lab_path(w)))
+        {
             Ok(sim) => sim,
             Err(e) => {
                 line(format!("\n(the NixOS simulation cannot be listed here: {e:#})"));
@@ -93,14 +100,14 @@ impl flags::Show {
             line(format!("\nrendered check: none in the flake: {why}"));
         } else {
             line(format!("\nrendered check: {}", crate::render::closure::flake_attr(&rendered)));
-        }
-        for (origin, what) in crate::render::closure::summary(&crate::render::closure::parts(&rendered)) {
-            let label = match origin {
-                crate::render::closure::Origin::Cache => "downloads (the NixOS binary cache)",
-                crate::render::closure::Origin::Fetch => "fetches (by hash)",
-                crate::render::closure::Origin::Source => "builds from source",
-            };
-            line(format!("  {label}: {}", if what.is_empty() { "nothing".to_owned() } else { what.join(", ") }));
+            for (origin, what) in crate::render::closure::summary(&crate::render::closure::parts(&rendered)) {
+                let label = match origin {
+                    crate::render::closure::Origin::Cache => "downloads (the NixOS binary cache)",
+                    crate::render::closure::Origin::Fetch => "fetches (by hash)",
+                    crate::render::closure::Origin::Source => "builds from source",
+                };
+                line(format!("  {label}: {}", if what.is_empty() { "nothing".to_owned() } else { what.join(", ") }));
+            }
         }
         // Spec text is shown, never obeyed by the terminal.
         print!("{}", printable(&out));

@@ -214,6 +214,8 @@ pub struct PWrapper {
     pub name: String,
     /// The dynamically linked emulator it execs: `/usr/bin/qemu-<arch>`.
     pub qemu: String,
+    /// The architecture of the lab's host, which the wrapper is built for.
+    pub host_arch: &'static str,
 }
 
 /// Where a simulated NixOS keeps the module's scripts for systems the host
@@ -276,6 +278,7 @@ impl Plan<'_> {
                 system: r.system,
                 name: format!("qemu-{}-binfmt-P", r.system.qemu),
                 qemu: r.system.fhs_emulator(Emulator::Dynamic),
+                host_arch: self.host_arch,
             })
             .collect()
     }

@@ -808,7 +808,10 @@ impl Validator<'_> {
         let host = self.host(table);
         let host_machine = self.host_machine(table);
         let systems = self.systems(table);
-        let binfmt = self.binfmt(table, host, systems.as_deref());
+        // The machine the lab models: its own `host-system`, else this one.
+        let host_arch = host_machine.and_then(|m| m.0).map_or(std::env::consts::ARCH, |h| h.arch);
+        let host_cpu = host_machine.and_then(|m| m.0.map(|h| m.1.unwrap_or_else(|| h.default_cpu())));
+        let binfmt = self.binfmt(table, host, (host_arch, host_cpu), systems.as_deref());
         let nix = self.nix(table, host, systems.as_deref());
         let machine = self.machine(table, binfmt.as_ref().map(|b| b.interpreter));
         let probes = self.probes(table, systems.as_deref());
@@ -918,8 +921,10 @@ impl Validator<'_> {
         &self,
         table: &Table,
         host: Option<HostKind>,
+        (host_arch, host_cpu): (&'static str, Option<&'static crate::systems::HostCpu>),
         systems: Option<&[&'static NixSystem]>,
     ) -> Option<BinfmtSpec> {
+        let native = |s: &NixSystem| s.is_native_on(host_arch, host_cpu);
         let t = self.sub_table(table, "binfmt", BINFMT_KEYS)?;
         let tool = self.tool(&t, host);
         let known_tool = tool.flatten();
@@ -929,7 +934,7 @@ impl Validator<'_> {
         if let (Some(tool), Some(systems)) = (known_tool, systems) {
             for (i, s) in systems.iter().enumerate() {
                 // NixOS's tool: the `interpreter = "nixos"` check below tells it.
-                if tool.entry_for(s).is_none() && !s.is_native_here() && !tool.is_nixos() {
+                if tool.entry_for(s).is_none() && !native(s) && !tool.is_nixos() {
                     let serving: Vec<String> = registrations::TOOLS
                         .iter()
                         .filter(|t| t.entry_for(s).is_some())
@@ -948,9 +953,6 @@ impl Validator<'_> {
             }
         }
         if let (Some(Interpreter::Nixos), Some(systems)) = (interpreter, systems) {
-            // The host the lab models is the machine it runs on (rendered
-            // checks boot x86_64 VMs, as this machine is).
-            let host_arch = std::env::consts::ARCH;
             for (i, s) in systems.iter().enumerate() {
                 if crate::systems::own_system(host_arch) == Some(*s) {
                     self.fail::<()>(
@@ -967,7 +969,7 @@ impl Validator<'_> {
                     );
                     continue;
                 }
-                if !s.nixos_emulated && !s.is_native_here() {
+                if !s.nixos_emulated && !native(s) {
                     self.fail::<()>(
                         Some(&format!("systems[{i}]")),
                         format!(

@@ -406,9 +406,13 @@ fn an_aarch64_host_builds_armv7l_only_with_a_cpu_that_has_aarch32() {
     assert_eq!(refused.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("aarch64-linux host") && stderr.contains("--backend vm"), "{stderr}");
 
+    // With a NixOS aarch64 host emulating x86_64 (its static P wrapper,
+    // built for aarch64, execs the dynamically linked qemu-x86_64), which
+    // shares the cortex-a72 guest.
     let ran = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(["lab", "run", "--json", "non-nixos-aarch64-fix-f"])
         .args(labs)
+        .arg("nixos-aarch64-emulates-x86-64")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&ran.stderr);
@@ -418,7 +422,8 @@ fn an_aarch64_host_builds_armv7l_only_with_a_cpu_that_has_aarch32() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
-    assert_eq!(reports.len(), 3, "{stderr}");
+    assert_eq!(reports.len(), 4, "{stderr}");
+    assert_eq!(stderr.matches("VM up in").count(), 2, "one guest per CPU: {stderr}");
     // This machine's lab ran on this machine's kernel, in the same run.
     let own = reports.remove(0);
     assert_eq!(
@@ -435,6 +440,9 @@ fn an_aarch64_host_builds_armv7l_only_with_a_cpu_that_has_aarch32() {
     let a64fx = build(&reports[0]);
     assert_eq!(a64fx["outcome"], "fail", "{a64fx}");
     assert!(a64fx["output"].as_str().unwrap().contains("cannot set 32-bit personality: Invalid argument"), "{a64fx}");
+    let nixos = build(&reports[2]);
+    assert_eq!(nixos["outcome"], "pass", "{nixos}");
+    assert!(nixos["output"].as_str().unwrap().lines().any(|l| l.trim() == "x86_64"), "{nixos}");
     let a72 = build(&reports[1]);
     assert_eq!(a72["outcome"], "pass", "{a72}");
     assert!(a72["output"].as_str().unwrap().contains("armv8l"), "{a72}");

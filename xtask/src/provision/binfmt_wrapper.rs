@@ -24,7 +24,7 @@ pub const SOURCE: &str = include_str!("binfmt_p_wrapper.c");
 /// source, the qemu it execs and the architecture it is built for.
 pub fn relative_path(wrapper: &PWrapper) -> String {
     let mut hash = Sha256::new();
-    for part in [SOURCE, &wrapper.qemu, std::env::consts::ARCH] {
+    for part in [SOURCE, &wrapper.qemu, wrapper.host_arch] {
         hash.update(part.as_bytes());
         hash.update([0]);
     }
@@ -39,15 +39,7 @@ pub fn lab_path(wrapper: &PWrapper) -> String {
 }
 
 /// Builds the wrapper into the cache unless it is there; returns [`lab_path`].
-/// `host_arch` is the architecture of the machine the lab runs on.
-pub fn ensure(wrapper: &PWrapper, host_arch: &str) -> anyhow::Result<String> {
-    if host_arch != std::env::consts::ARCH {
-        bail!(
-            "the simulated NixOS's {} is built with this machine's gcc for {}, not for a {host_arch} lab host",
-            wrapper.name,
-            std::env::consts::ARCH
-        );
-    }
+pub fn ensure(wrapper: &PWrapper) -> anyhow::Result<String> {
     let cache = payload::cache_dir()?;
     let file = cache.join(relative_path(wrapper));
     if file.is_file() {
@@ -64,15 +56,22 @@ pub fn ensure(wrapper: &PWrapper, host_arch: &str) -> anyhow::Result<String> {
 
 fn build(wrapper: &PWrapper, dir: &Path, file: &Path) -> anyhow::Result<()> {
     let sh = Shell::new()?;
-    // Static linking needs glibc's libc.a (libc6-dev) beside gcc.
-    let libc_a =
-        format!("/usr/lib/{}/libc.a", crate::systems::own_system(std::env::consts::ARCH).map_or("", |s| s.gcc_triple));
-    prereq::ensure(&sh, &["gcc".to_owned(), libc_a])?;
+    // Static linking needs glibc's libc.a beside gcc: libc6-dev's for this
+    // machine, libc6-dev-<arch>-cross's (under /usr/<triple>) for another.
+    let Some(own) = crate::systems::own_system(wrapper.host_arch) else {
+        bail!("no system in the systems table is a {} machine's own, to build {} for", wrapper.host_arch, wrapper.name)
+    };
+    let (gcc, libc_a) = if wrapper.host_arch == std::env::consts::ARCH {
+        ("gcc".to_owned(), format!("/usr/lib/{}/libc.a", own.gcc_triple))
+    } else {
+        (format!("{}-gcc", own.gcc_triple), format!("/usr/{}/lib/libc.a", own.gcc_triple))
+    };
+    prereq::ensure(&sh, &[gcc.clone(), libc_a])?;
     let source = dir.join("binfmt_p_wrapper.c");
     fs::write(&source, SOURCE).with_context(|| format!("failed to write `{}`", source.display()))?;
     let define = format!("-DCROSSLAB_QEMU=\"{}\"", wrapper.qemu);
     let partial = dir.join(format!(".{}.partial", wrapper.name));
-    cmd!(sh, "gcc -static -std=c99 -O2 -Wall {define} -o {partial} {source}")
+    cmd!(sh, "{gcc} -static -std=c99 -O2 -Wall {define} -o {partial} {source}")
         .quiet()
         .run()
         .with_context(|| format!("failed to build the static {} (for {})", wrapper.name, wrapper.qemu))?;

@@ -169,6 +169,11 @@ fn is_present(program: &str) -> bool {
 
 /// The Debian package that ships `program`, for the programs crosslab uses.
 pub fn package_of(program: &str) -> Option<&'static str> {
+    // The P wrapper for an aarch64 lab host is built with Debian's cross gcc
+    // against the cross libc (provision/binfmt_wrapper.rs).
+    if program == "/usr/aarch64-linux-gnu/lib/libc.a" {
+        return Some("libc6-dev-arm64-cross");
+    }
     let name = program.rsplit('/').next().unwrap_or(program);
     Some(match name {
         "nix" | "nix-build" | "nix-store" => "nix-bin",
@@ -184,6 +189,7 @@ pub fn package_of(program: &str) -> Option<&'static str> {
         "debian-archive-keyring.gpg" => "debian-archive-keyring",
         // A simulated NixOS's static P wrapper (provision/binfmt_wrapper.rs).
         "gcc" => "gcc",
+        "aarch64-linux-gnu-gcc" => "gcc-aarch64-linux-gnu",
         "libc.a" => "libc6-dev",
         n if n.starts_with("qemu-") && n.ends_with("-static") => "qemu-user-static",
         // The dynamically linked emulators (`emulator = "dynamic"`).

@@ -308,6 +308,9 @@ pub fn output_of(plan: &Plan) -> &'static str {
 /// crosslab's own. Such a lab runs on the host and vm backends only.
 pub fn not_a_nixos_test(plan: &Plan) -> Option<&'static str> {
     let lab = plan.lab;
+    if lab.host_system.is_some_and(|h| h.arch != VM_HOST_ARCH) {
+        return Some("it models a host of another architecture, and the rendered checks are x86_64 NixOS VMs; `lab run` runs it in a VM of its own architecture");
+    }
     if lab.probes.iter().any(|p| p.kind == crate::spec::ProbeKind::NixConfEdit) {
         return Some("it edits nix.conf and restarts crosslab's own daemon; a node's are NixOS's");
     }

@@ -333,7 +333,7 @@ pub fn run_on_host(
 pub fn start_host(plan: &Plan, env: &HostEnv) -> anyhow::Result<host::HostLab> {
     let nixos = plan
         .nixos_simulation(&mut |program| crate::plan::shared_objects_in(&env.lower, program), &mut |wrapper| {
-            binfmt_wrapper::ensure(wrapper, plan.host_arch)
+            binfmt_wrapper::ensure(wrapper)
         })?;
     let on_host_stack = env.lower == Path::new("/");
     let mut setup = host::Setup {

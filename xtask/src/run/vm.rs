@@ -61,7 +61,7 @@ pub fn set_up_lab(plan: &Plan, guest: &Guest) -> anyhow::Result<()> {
             Ok(executor::Executor::exec(guest, &command, std::time::Duration::from_secs(10))?.output)
         },
         // Built on the host into the cache the guest shares (boot_for made them).
-        &mut |wrapper| binfmt_wrapper::ensure(wrapper, plan.host_arch),
+        &mut |wrapper| binfmt_wrapper::ensure(wrapper),
     )?;
     let compilers = LabCompilers::of(plan, Some(&guest.suite))?;
     guest.reset(&plan.nix_conf.to_nix_conf(&nixos.extra_sandbox_paths), &nixos, &compilers)?;
@@ -101,7 +101,7 @@ pub fn boot_for(sh: &Shell, plans: &[&Plan], suite: &str, kind: GuestKind) -> an
     let mut wrappers = false;
     for plan in plans {
         for wrapper in plan.p_wrappers() {
-            binfmt_wrapper::ensure(&wrapper, plan.host_arch)?;
+            binfmt_wrapper::ensure(&wrapper)?;
             wrappers = true;
         }
     }
