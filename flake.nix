@@ -41,10 +41,6 @@
         "checks/nix-5258-seccomp-emulated-nix.py" = "6ac7e4b47c4e9d834bbd5cff66818eecc25b6fbf4736f3c46801a2efb271fa94";
         "checks/nix-7783-proc-partly-hidden.nix" = "c317fe2af7626c8f722b3ed7b947965d9b788297def9c8c51d86b285830b0830";
         "checks/nix-7783-proc-partly-hidden.py" = "dce074abc1206b2bc2d6e56325cb8acd8ddbbef929c0d9ed3a7d91bdfde3db0c";
-        "checks/nix-community-infra-1916-system-feature-fix.nix" = "0fa4307f3dc8106fa128eb30d11f084788e8015643bbb2d809c66c16c7c62ed5";
-        "checks/nix-community-infra-1916-system-feature-fix.py" = "8441623a61e248d867bb2cfa2c0313ca249fd5244d7f6fc23479f1a08e918902";
-        "checks/nix-community-infra-1916-system-feature.nix" = "ef368fc68dd16633c8bd86b7a3c4f899afe07964c69246e4763bcecb2da3d0fd";
-        "checks/nix-community-infra-1916-system-feature.py" = "05548cc0b5202f8839a5242d2835ca723131af835e19b9d7e4c4a3f3e21b40fc";
         "checks/nix-daemon-trusted-user.nix" = "00ed5dac1dc59c3b8ca88170a188797b94d087ea16540f7d0248284d4599f07c";
         "checks/nix-daemon-trusted-user.py" = "e4fc471a182d2055c5ff618ab83794e5db0514510c6800f3c38d1eaa903f8ba3";
         "checks/nix-daemon-untrusted-settings.nix" = "011b5c580e8f851a1121fb98fafe9bab226222ad35f1b34ffc3378bd2a08afe0";
@@ -87,8 +83,6 @@
         "labs/multiarch-uname.toml" = "f06983738e456977a40814c108b736dc58be16382d447d4f6f21d986a0a1f767";
         "labs/nix-5258-seccomp-emulated-nix.toml" = "23e8c21bf7d807af5fa8a67ac32dad717db118a7f07fc04821e56c4f87e1ea90";
         "labs/nix-7783-proc-partly-hidden.toml" = "ab831b112e4794941e55cf378caf94920b1c441ba0ca19e8180ae1e0f154f556";
-        "labs/nix-community-infra-1916-system-feature-fix.toml" = "643f09a907e83826027c15fab38a9679b7043d2e7abed552730671a95975191f";
-        "labs/nix-community-infra-1916-system-feature.toml" = "012d41d10bfe8c9cbb85895d8be9ec9dd9bbd5ec8baa12729743856e29c95951";
         "labs/nix-daemon-trusted-user.toml" = "e3f50d085ff659c032716c1504bc5d15cfefafe29ac09a7f8b406ac6d0c62d75";
         "labs/nix-daemon-untrusted-settings.toml" = "1560e7053fcffcadf5687bd77f6ecac633c4f067f8b8641b7787aca755603e8c";
         "labs/nixos-chroot-dynamic-emulator-fix-static.toml" = "4a11e27b16a0bfa5d260dad84c04b80cca89d1736da5dc9782c6a8934da8b2d7";
@@ -143,14 +137,6 @@
           pkgsOn = pkgsOnFrom "nixpkgs";
         };
         "nix-7783-proc-partly-hidden" = import ./checks/nix-7783-proc-partly-hidden.nix {
-          pkgs = pkgsFrom "nixpkgs";
-          pkgsOn = pkgsOnFrom "nixpkgs";
-        };
-        "nix-community-infra-1916-system-feature" = import ./checks/nix-community-infra-1916-system-feature.nix {
-          pkgs = pkgsFrom "nixpkgs";
-          pkgsOn = pkgsOnFrom "nixpkgs";
-        };
-        "nix-community-infra-1916-system-feature-fix" = import ./checks/nix-community-infra-1916-system-feature-fix.nix {
           pkgs = pkgsFrom "nixpkgs";
           pkgsOn = pkgsOnFrom "nixpkgs";
         };

@@ -133,6 +133,13 @@ const DPKG_FILTERS: &[&str] = &[
 /// host (Debian builds them all as modules); dependencies come from modules.dep.
 pub const STAGE1_MODULES: &[&str] = &["virtio_pci", "virtio_blk", "virtio_console", "crc32c_generic", "ext4"];
 
+/// Of [`STAGE1_MODULES`], those a newer kernel no longer has, and no longer
+/// needs: ext4 and jbd2 compute crc32c through the crypto API's
+/// `crc32c_generic` up to Linux 6.14, through the crc32c library since 6.15
+/// ("ext4: switch to using the crc32c library"), which ext4's modules.dep
+/// then pulls in itself. Debian forky's kernel is such a one.
+const STAGE1_MODULES_IF_PRESENT: &[&str] = &["crc32c_generic"];
+
 /// Where the base initramfs keeps the drivers, with an `order` file listing
 /// them in load order.
 pub const INITRD_MODULES_DIR: &str = "/lib/crosslab-modules";
@@ -600,6 +607,7 @@ pub fn load_order(modules_dep: &str, modules_builtin: &str, wanted: &[&str]) -> 
         match table.iter().find(|(n, _, _)| *n == want) {
             Some((_, path, _)) => visit(path, &table, &mut order)?,
             None if is_builtin(&want) => {}
+            None if STAGE1_MODULES_IF_PRESENT.contains(&want.as_str()) => {}
             None => bail!("the guest kernel has no module `{want}` (not in modules.dep nor modules.builtin)"),
         }
     }
@@ -641,6 +649,8 @@ mod tests {
             ]
         );
         assert!(load_order(dep, "", &["nope"]).unwrap_err().to_string().contains("no module `nope`"));
+        // A kernel whose ext4 uses the crc32c library has no crc32c_generic to load.
+        assert_eq!(load_order(dep, "", &["crc32c_generic", "virtio_blk"]).unwrap().len(), 3);
     }
 
     #[test]

@@ -89,17 +89,21 @@ pub struct RenderedFile {
     pub text: String,
 }
 
+/// Whether `lab` can be a rendered check at all: the checks are x86_64 NixOS
+/// VMs, so a lab that models another architecture's host (`host-system`) is
+/// left out of the flake; `lab run` runs it in a VM of that architecture.
+pub fn renderable(lab: &Lab) -> bool {
+    lab.host_system.is_none_or(|h| h.arch == VM_HOST_ARCH)
+}
+
 impl flags::Render {
     pub fn run(self, root: &Path) -> anyhow::Result<ExitCode> {
         let out = self.out.clone().unwrap_or_else(|| root.to_path_buf());
         let into_repo = same_dir(&out, root);
-        // The rendered checks are x86_64 NixOS VMs: a lab that models another
-        // architecture's host (`host-system`) runs with `lab run --backend vm`.
-        let renderable = |lab: &Lab| lab.host_system.is_none_or(|h| h.arch == VM_HOST_ARCH);
         let mut named = crate::load_labs(root, &self.labs)?;
         for lab in named.iter().filter(|l| !renderable(l)) {
             eprintln!(
-                "crosslab: lab `{}` models an {} host, which no rendered (x86_64 NixOS) check can be; not rendered: run it with `lab run --backend vm`",
+                "crosslab: lab `{}` models an {} host, which no rendered (x86_64 NixOS) check can be; not rendered: `lab run` runs it in a VM of that architecture",
                 lab.name,
                 lab.host_system.map_or("?", |h| h.double)
             );
