@@ -24,8 +24,8 @@ pub trait Executor {
     }
 }
 
-/// Registers the plan's binfmt entries (fhs and simulated NixOS alike), then
-/// runs every probe in order, judged as its expectation holds for a run
+/// Starts the lab's daemon, registers the plan's binfmt entries (fhs and
+/// simulated NixOS alike), then runs every probe in order, judged as its expectation holds for a run
 /// known by `keys` (its stack, its Nix: [`crate::outcome::Versions::keys`]),
 /// calling `on_verdict` as each one ends.
 pub fn run_plan(
@@ -34,8 +34,11 @@ pub fn run_plan(
     keys: &[String],
     on_verdict: &mut dyn FnMut(&Verdict),
 ) -> anyhow::Result<Vec<Verdict>> {
-    register(plan, executor)?;
+    // The daemon first: an entry can take over every native exec in the
+    // lab (the host's own system before NixOS's assertion, nixpkgs#218465),
+    // and the daemon is started natively or through qemu named explicitly.
     start_daemon(plan, executor)?;
+    register(plan, executor)?;
     apply_machine_state(plan, executor)?;
     let mut verdicts = Vec::new();
     for probe in &plan.probes {
