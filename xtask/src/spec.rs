@@ -925,7 +925,7 @@ impl Validator<'_> {
                             crate::systems::NIXOS_OWN_SYSTEM_ASSERTION
                         ),
                         Some(format!(
-                            "remove `{}` from `systems` (the host runs it itself), model a non-NixOS host with `host = \"non-nixos\"`, or a release before the assertion (`binfmt.nixos-release = \"23.11\"`)",
+                            "remove `{}` from `systems` (the host runs it itself), or model a non-NixOS host with `host = \"non-nixos\"`; to reproduce nixpkgs#218465, model a release before the assertion: `binfmt.nixos-release = \"23.11\"`",
                             s.double
                         )),
                     );

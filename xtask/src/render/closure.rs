@@ -314,7 +314,8 @@ pub fn not_a_nixos_test(plan: &Plan) -> Option<&'static str> {
     if lab.nix.emulated.is_some() {
         return Some("its daemon is an emulated Nix, which a NixOS node does not run");
     }
-    if !super::NIXPKGS.url.ends_with(&format!("nixos-{}", lab.binfmt.nixos_release.name)) {
+    // The flake's nixpkgs is the default release (tests/systems.rs checks).
+    if lab.binfmt.nixos_release.name != crate::systems::NixosRelease::DEFAULT {
         return Some(
             "it models another NixOS release's binfmt module (`binfmt.nixos-release`) than the flake's nixpkgs",
         );
