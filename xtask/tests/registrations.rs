@@ -315,8 +315,13 @@ fn the_hosts_own_system_is_registered_only_before_nixos_asserted_against_it() {
         exec -- /bin/sh -c '"$@"' -- "$@"
     "#]]
     .assert_eq(&nixos_registers(&text, "x86_64"));
-    // From 24.05 on the spec refuses it (tests/spec.rs); the plan of a
-    // lab that still got there would leave it out.
+    // Only a binfmt_misc private to the lab may get that entry: the vm
+    // backend and --allow-global refuse a plan that has it.
+    let lab = parse(&text).unwrap();
+    assert_eq!(xtask::run::own_system_entry(&Plan::new(&lab, "x86_64")), Some("x86_64-linux"));
+    let i686 = parse(&text.replace("[\"x86_64-linux\"]", "[\"i686-linux\"]")).unwrap();
+    assert_eq!(xtask::run::own_system_entry(&Plan::new(&i686, "x86_64")), None);
+    // From 24.05 on the spec refuses it (tests/spec.rs).
     let release = xtask::systems::NixosRelease::find("24.05").unwrap();
     assert!(release.own_system_assertion);
     assert!(!xtask::systems::NixosRelease::find("23.11").unwrap().own_system_assertion);

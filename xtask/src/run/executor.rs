@@ -25,9 +25,9 @@ pub trait Executor {
 }
 
 /// Starts the lab's daemon, registers the plan's binfmt entries (fhs and
-/// simulated NixOS alike), then runs every probe in order, judged as its expectation holds for a run
-/// known by `keys` (its stack, its Nix: [`crate::outcome::Versions::keys`]),
-/// calling `on_verdict` as each one ends.
+/// simulated NixOS alike), then runs every probe in order, judged as its
+/// expectation holds for a run known by `keys` (its stack, its Nix:
+/// [`crate::outcome::Versions::keys`]), calling `on_verdict` as each one ends.
 pub fn run_plan(
     plan: &Plan,
     executor: &dyn Executor,
