@@ -318,9 +318,9 @@ fn the_hosts_own_system_is_registered_only_before_nixos_asserted_against_it() {
     // Only a binfmt_misc private to the lab may get that entry: the vm
     // backend and --allow-global refuse a plan that has it.
     let lab = parse(&text).unwrap();
-    assert_eq!(xtask::run::own_system_entry(&Plan::new(&lab, "x86_64")), Some("x86_64-linux"));
+    assert_eq!(xtask::run::executor::own_system_entry(&Plan::new(&lab, "x86_64")), Some("x86_64-linux"));
     let i686 = parse(&text.replace("[\"x86_64-linux\"]", "[\"i686-linux\"]")).unwrap();
-    assert_eq!(xtask::run::own_system_entry(&Plan::new(&i686, "x86_64")), None);
+    assert_eq!(xtask::run::executor::own_system_entry(&Plan::new(&i686, "x86_64")), None);
     // From 24.05 on the spec refuses it (tests/spec.rs).
     let release = xtask::systems::NixosRelease::find("24.05").unwrap();
     assert!(release.own_system_assertion);

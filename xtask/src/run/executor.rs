@@ -50,6 +50,15 @@ pub fn run_plan(
     Ok(verdicts)
 }
 
+/// The system of an entry `plan` registers for the machine's own system
+/// (NixOS before its assertion, nixpkgs#218465): every native exec under
+/// that binfmt_misc goes through it and fails, so only a binfmt_misc
+/// private to the lab may get it.
+pub fn own_system_entry(plan: &Plan) -> Option<&'static str> {
+    let own = crate::systems::own_system(plan.host_arch)?;
+    plan.registrations.iter().any(|r| r.system == own).then_some(own.double)
+}
+
 /// Makes the toolchains bound into the lab's fresh store valid paths there.
 pub fn register_compilers(compilers: &LabCompilers, executor: &dyn Executor) -> anyhow::Result<()> {
     if let Some(command) = compilers.register_command() {

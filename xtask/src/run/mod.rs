@@ -250,20 +250,11 @@ pub fn run_on_host(
     Ok(LabReport { lab: plan.lab.name.clone(), backend: "host", verdicts, versions: None })
 }
 
-/// The system of an entry `plan` registers for the machine's own system
-/// (NixOS before its assertion, nixpkgs#218465): every native exec under
-/// that binfmt_misc goes through it and fails, so only a binfmt_misc
-/// private to the lab may get it.
-pub fn own_system_entry(plan: &Plan) -> Option<&'static str> {
-    let own = crate::systems::own_system(plan.host_arch)?;
-    plan.registrations.iter().any(|r| r.system == own).then_some(own.double)
-}
-
 /// Starts a lab's namespaces on the host backend with its Nix set-up (and a
 /// simulated NixOS's links), before anything is registered: `lab run` and
 /// `lab shell` start a lab the same way.
 pub fn start_host(plan: &Plan, env: &HostEnv) -> anyhow::Result<host::HostLab> {
-    if let (true, Some(system)) = (env.global_binfmt, own_system_entry(plan)) {
+    if let (true, Some(system)) = (env.global_binfmt, executor::own_system_entry(plan)) {
         bail!(
             "`{}` registers the host's own system `{system}`: in the host's binfmt_misc (--allow-global) it would take over every exec on this machine, crosslab's restore included\n  help: run it where the kernel gives each lab a private binfmt_misc (Linux 6.7 or later), without --allow-global",
             plan.lab.name

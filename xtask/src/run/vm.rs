@@ -56,7 +56,7 @@ pub fn run_vm(
 /// start a lab in the VM the same way.
 pub fn set_up_lab(plan: &Plan, guest: &Guest) -> anyhow::Result<()> {
     // The guest's binfmt_misc is the whole guest's, its agent's execs included.
-    if let Some(system) = super::own_system_entry(plan) {
+    if let Some(system) = executor::own_system_entry(plan) {
         anyhow::bail!(
             "`{}` registers the guest's own system `{system}`, which would take over every exec in the VM, its agent's included, so no later lab could reset it; it runs on the host backend only (a private binfmt_misc per lab)\n  help: cargo xtask lab run --backend host {}",
             plan.lab.name,
