@@ -57,6 +57,8 @@
         "checks/nixos-vm-riscv64.py" = "66bc25f03a85bc0caef99d5bf5f0839cd7f871bf0d0398f056b25bfedbb24d4d";
         "checks/nixos-wsl-552-run-binfmt-missing.nix" = "c99230a69469a31a47950ff9f44d8743fd3ffd9ffea990569863962f214ae5bb";
         "checks/nixos-wsl-552-run-binfmt-missing.py" = "bc2245b76ea39f4535512f1c275d642c2b9d44baa1f0cc8c086a1d61cf6c8748";
+        "checks/nixpkgs-218465-own-system-emulated.nix" = "e4a02fab07d30bb03c0bfa36025fe6b08aabea68f81f57446b4688a49ebb451a";
+        "checks/nixpkgs-218465-own-system-emulated.py" = "a5e7218e326e13947798d6732250c39c291d91c6abd8a4c78e115b6ac890d9f9";
         "checks/nixpkgs-61537-ci.nix" = "e2dddd480aca3c03bc8cd61b51306036dcd9639954e525b7383bd9c8576403de";
         "checks/nixpkgs-61537-ci.py" = "824ea66d91073795a056354446bf06152c4f126f91974ece107318362ba74259";
         "checks/nixpkgs-61537-laptop.nix" = "6267744ea8fbeb49636385849f7645d6f49ef51eb45b23af017ce25627ce0f38";
@@ -91,6 +93,7 @@
         "labs/nixos-vm-aarch64.toml" = "632ae6ecd7af188902b67823a05940d764834002939214d9545a7f7ef85b4c46";
         "labs/nixos-vm-riscv64.toml" = "e5591e532feabfecc1976758202fa9031acca60c57932d32e4d901e5d3972e3d";
         "labs/nixos-wsl-552-run-binfmt-missing.toml" = "8998788e2dee56a916110350c21612a4a904e3f1280987c73920afa1aec40558";
+        "labs/nixpkgs-218465-own-system-emulated.toml" = "7a862c3da6b2b170d96e0a96ad43503e0c360b5acd445c75bf05904a6aa4a962";
         "labs/nixpkgs-61537-ci.toml" = "58259b4f3e8b2d1ce2cc12fb1d33737bc6da4e0a8bf790c22dfcea1d28d31d29";
         "labs/nixpkgs-61537-laptop.toml" = "687856dc2ea76d8995500ca53b5fe1ee6d626cdaa2ebcb6aa310dc611eb808a8";
         "labs/non-nixos-aarch64-fix-f.toml" = "d3799a219ac81316577491117448e2e32b594261d517062ae86f57e4ef3727ad";

@@ -70,8 +70,9 @@ impl flags::Show {
                 crate::plan::NixosSimulation::default()
             }
         };
+        let release = plan.lab.binfmt.nixos_release.name;
         for (link, target) in &nixos.links {
-            line(format!("\nNixOS simulation: {link} -> {target}"));
+            line(format!("\nNixOS {release} simulation: {link} -> {target}"));
         }
         line("\nnix.conf:".to_owned());
         for text in plan.nix_conf.to_nix_conf(&nixos.extra_sandbox_paths).lines() {

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use crate::quote;
 use crate::spec::{Expect, HostKind, Interpreter, Lab, Language, NixMode, ProbeKind};
-use crate::systems::{decode_binfmt_escapes, Emulator, NixSystem};
+use crate::systems::{decode_binfmt_escapes, Emulator, NativeEmulator, NixSystem};
 
 /// Where the kernel's binfmt_misc interface is mounted.
 pub use crate::systems::BINFMT_DIR;
@@ -273,7 +273,7 @@ impl Plan<'_> {
         }
         self.registrations
             .iter()
-            .filter(|r| !r.system.nixpkgs_runs_natively_on(self.host_arch))
+            .filter(|r| !r.system.nixpkgs_runs_natively_in(self.host_arch, self.lab.binfmt.nixos_release))
             .map(|r| PWrapper {
                 system: r.system,
                 name: format!("qemu-{}-binfmt-P", r.system.qemu),
@@ -305,7 +305,7 @@ impl Plan<'_> {
         };
         let wrappers = self.p_wrappers();
         for reg in &self.registrations {
-            if reg.system.nixpkgs_runs_natively_on(self.host_arch) {
+            if reg.system.nixpkgs_runs_natively_in(self.host_arch, self.lab.binfmt.nixos_release) {
                 self.native_interpreter(reg, &mut sim);
                 continue;
             }
@@ -362,16 +362,28 @@ impl Plan<'_> {
     /// magic has ELF machine 6, EM_486, which i386 binaries do not carry —
     /// Debian's i386 busybox has 3, EM_386: the kernel's own ELF loader runs
     /// them and the entry never fires.)
+    ///
+    /// Releases before 24.11 ([`NativeEmulator::ShellDashC`]) have no
+    /// script of their own: the emulator is `bash -c '"$@"' --`, which only
+    /// the shell wrapper can register (`exec -- …/bash -c '"$@"' -- "$@"`).
     fn native_interpreter(&self, reg: &Registration, sim: &mut NixosSimulation) {
         let dir = nixos_script_dir();
-        let exec = format!("{dir}/{}-exec", reg.system.double);
-        sim.files.push((exec.clone(), "#!/bin/sh\nexec \"$@\"\n".to_owned()));
-        let target = if self.lab.binfmt.emulator == Emulator::Static {
-            exec
-        } else {
-            let wrapped = format!("{dir}/{}-interpreter", reg.system.double);
-            sim.files.push((wrapped.clone(), format!("#!/bin/sh\nexec -- {} \"$@\"\n", quote::sh(&exec))));
-            wrapped
+        let wrapped = format!("{dir}/{}-interpreter", reg.system.double);
+        let target = match self.lab.binfmt.nixos_release.native_emulator {
+            NativeEmulator::ShellDashC => {
+                sim.files.push((wrapped.clone(), "#!/bin/sh\nexec -- /bin/sh -c '\"$@\"' -- \"$@\"\n".to_owned()));
+                wrapped
+            }
+            NativeEmulator::ExecScript => {
+                let exec = format!("{dir}/{}-exec", reg.system.double);
+                sim.files.push((exec.clone(), "#!/bin/sh\nexec \"$@\"\n".to_owned()));
+                if self.lab.binfmt.emulator == Emulator::Static {
+                    exec
+                } else {
+                    sim.files.push((wrapped.clone(), format!("#!/bin/sh\nexec -- {} \"$@\"\n", quote::sh(&exec))));
+                    wrapped
+                }
+            }
         };
         if !sim.extra_sandbox_paths.contains(&dir) {
             sim.extra_sandbox_paths.push(dir);
@@ -849,8 +861,10 @@ impl<'a> Plan<'a> {
         // the host runs natively too (see `native_interpreter`); the host's
         // own system is an assertion failure, which the spec rejects.
         let nixos = lab.binfmt.interpreter == Interpreter::Nixos;
+        let release = lab.binfmt.nixos_release;
         let registered = |s: &NixSystem| match nixos {
-            true => crate::systems::own_system(host_arch) != Some(s),
+            // Before the assertion (nixpkgs#218465), the own system too.
+            true => !release.own_system_assertion || crate::systems::own_system(host_arch) != Some(s),
             false => !native(s),
         };
         let mut registrations: Vec<Registration> = Vec::new();
@@ -917,7 +931,7 @@ impl<'a> Plan<'a> {
                     provide: None,
                 },
             };
-            if nixos && s.nixpkgs_runs_natively_on(host_arch) {
+            if nixos && s.nixpkgs_runs_natively_in(host_arch, release) {
                 // Not qemu, so no P; F only with preferStaticEmulators.
                 reg.flags = if lab.binfmt.emulator == Emulator::Static { "F" } else { "" }.to_owned();
             }

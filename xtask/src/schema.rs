@@ -122,6 +122,13 @@ pub fn lab_schema() -> Json {
                             "description": "Which qemu is registered: `static` (qemu-user-static; NixOS with preferStaticEmulators) or `dynamic` (needs its libraries where it runs). Default: `dynamic` for interpreter = \"nixos\", else `static`.",
                             "enum": ["static", "dynamic"],
                         })),
+                        ("nixos-release", json!({
+                            "description": format!(
+                                "The NixOS release whose boot.binfmt module the host runs (host = \"nixos\" only), as xtask/src/systems.rs NIXOS_RELEASES reads it from nixpkgs: before 24.05 the host's own system in emulatedSystems is registered (nixpkgs#218465); before 23.05 32-bit ARM counts as native on aarch64 (nixpkgs#171297). Default `{}`; only that release has a check in the flake.",
+                                crate::systems::NixosRelease::DEFAULT
+                            ),
+                            "enum": crate::systems::NixosRelease::names(),
+                        })),
                         ("flags", json!({
                             "description": "binfmt_misc flags, any of P (preserve argv[0]), O (open binary), C (credentials), F (fix binary), each once. Default \"P\".",
                             "type": "string",
@@ -295,7 +302,7 @@ pub fn lab_schema() -> Json {
                 "then": { "properties": { "binfmt": { "properties": {
                     "interpreter": { "not": { "const": "nixos" } },
                     "tool": { "not": { "enum": crate::registrations::TOOLS.iter().filter(|t| t.is_nixos()).map(|t| t.name).collect::<Vec<_>>() } },
-                } } } },
+                }, "allOf": [forbids("nixos-release")] } } },
             },
             {
                 "if": { "properties": { "binfmt": { "properties": { "interpreter": { "const": "none" } }, "required": ["interpreter"] } }, "required": ["binfmt"] },

@@ -71,8 +71,9 @@ fn host_shell(plan: &Plan, system: &'static NixSystem, stack: &'static Stack) ->
     let payloads = run::prepare_host(&sh, &[plan], stack)?;
     let env = run::HostEnv { payloads, global_binfmt, lower: stack.lower_root(&sh)?, suite: stack.suite };
     let ns = run::start_host(plan, &env)?;
-    run::register(plan, &ns)?;
+    // The order of `run_plan`: daemon, entries, machine state.
     run::executor::start_daemon(plan, &ns)?;
+    run::register(plan, &ns)?;
     run::executor::apply_machine_state(plan, &ns)?;
 
     let interactive = std::io::stdin().is_terminal();
@@ -111,8 +112,8 @@ fn vm_shell(plan: &Plan, system: &'static NixSystem, stack: &'static Stack) -> a
     let session = run::Session::start(flags::Backend::Vm, stack, &[plan], false)?;
     let guest = session.guest_for(plan)?.expect("a vm session has a guest");
     let started = run::vm::set_up_lab(plan, guest)
-        .and_then(|()| run::register(plan, guest))
         .and_then(|()| run::executor::start_daemon(plan, guest))
+        .and_then(|()| run::register(plan, guest))
         .and_then(|()| run::executor::apply_machine_state(plan, guest));
     if let Err(e) = started {
         session.finish();

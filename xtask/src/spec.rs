@@ -22,7 +22,7 @@ use toml::de::{DeTable, DeValue};
 use toml::{Spanned, Table, Value};
 
 use crate::registrations::{self, Tool};
-use crate::systems::{self, Emulator, HostCpu, HostSystem, NixSystem, HOST_SYSTEMS};
+use crate::systems::{self, Emulator, HostCpu, HostSystem, NixSystem, NixosRelease, HOST_SYSTEMS};
 
 /// A lab spec that has been read and validated.
 #[derive(Debug)]
@@ -112,6 +112,9 @@ pub struct BinfmtSpec {
     /// for byte (name, offset, magic, mask, interpreter; its flags unless
     /// `flags` overrides them). It implies `interpreter` and `emulator`.
     pub tool: Option<&'static Tool>,
+    /// `binfmt.nixos-release`: the NixOS release whose module a NixOS host
+    /// runs (default 25.05; meaningful only with `host = "nixos"`).
+    pub nixos_release: &'static NixosRelease,
 }
 
 #[derive(Debug)]
@@ -557,7 +560,7 @@ impl std::error::Error for SpecErrors {}
 pub const TOP_KEYS: &[&str] =
     &["description", "host", "host-system", "host-cpu", "systems", "binfmt", "nix", "machine", "probe"];
 pub const MACHINE_KEYS: &[&str] = &["binfmt-misc", "proc", "missing"];
-pub const BINFMT_KEYS: &[&str] = &["tool", "interpreter", "flags", "emulator"];
+pub const BINFMT_KEYS: &[&str] = &["tool", "interpreter", "flags", "emulator", "nixos-release"];
 pub const NIX_KEYS: &[&str] =
     &["sandbox", "extra-sandbox-paths", "extra-platforms", "system-features", "mode", "trusted-users", "emulated"];
 pub const PROBE_KEYS: &[&str] = &[
@@ -931,6 +934,7 @@ impl Validator<'_> {
         let interpreter = self.interpreter(&t, host, known_tool);
         let emulator = self.emulator(&t, interpreter, known_tool);
         let flags = self.binfmt_flags(&t, interpreter, emulator, known_tool);
+        let nixos_release = self.nixos_release(&t, host);
         if let (Some(tool), Some(systems)) = (known_tool, systems) {
             for (i, s) in systems.iter().enumerate() {
                 // NixOS's tool: the `interpreter = "nixos"` check below tells it.
@@ -953,8 +957,9 @@ impl Validator<'_> {
             }
         }
         if let (Some(Interpreter::Nixos), Some(systems)) = (interpreter, systems) {
+            let assertion = nixos_release.is_none_or(|r| r.own_system_assertion);
             for (i, s) in systems.iter().enumerate() {
-                if crate::systems::own_system(host_arch) == Some(*s) {
+                if assertion && crate::systems::own_system(host_arch) == Some(*s) {
                     self.fail::<()>(
                         Some(&format!("systems[{i}]")),
                         format!(
@@ -963,7 +968,7 @@ impl Validator<'_> {
                             crate::systems::NIXOS_OWN_SYSTEM_ASSERTION
                         ),
                         Some(format!(
-                            "remove `{}` from `systems` (the host runs it itself), or model a non-NixOS host with `host = \"non-nixos\"`",
+                            "remove `{}` from `systems` (the host runs it itself), or model a non-NixOS host with `host = \"non-nixos\"`; to reproduce nixpkgs#218465, model a release before the assertion: `binfmt.nixos-release = \"23.11\"`",
                             s.double
                         )),
                     );
@@ -981,7 +986,32 @@ impl Validator<'_> {
                 }
             }
         }
-        Some(BinfmtSpec { interpreter: interpreter?, flags: flags?, emulator: emulator?, tool: tool? })
+        Some(BinfmtSpec {
+            interpreter: interpreter?,
+            flags: flags?,
+            emulator: emulator?,
+            tool: tool?,
+            nixos_release: nixos_release?,
+        })
+    }
+
+    /// `binfmt.nixos-release`: a row of [`crate::systems::NIXOS_RELEASES`],
+    /// only on a NixOS host.
+    fn nixos_release(&self, binfmt: &Table, host: Option<HostKind>) -> Option<&'static NixosRelease> {
+        let Some(name) = self.opt_str(binfmt, "binfmt.nixos-release")? else {
+            return Some(NixosRelease::default_release());
+        };
+        let Some(release) = NixosRelease::find(&name) else {
+            return self.bad_value("binfmt.nixos-release", &name, &NixosRelease::names());
+        };
+        if host == Some(HostKind::NonNixos) {
+            return self.fail(
+                Some("binfmt.nixos-release"),
+                format!("`{}` is a release of NixOS's boot.binfmt module: it needs `host = \"nixos\"`", release.name),
+                Some("set `host = \"nixos\"`, or remove `nixos-release`".into()),
+            );
+        }
+        Some(release)
     }
 
     /// `binfmt.tool`: `Some(None)` when absent, `None` when wrong (told).

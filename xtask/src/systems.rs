@@ -322,13 +322,24 @@ impl NixSystem {
 
     /// Whether nixpkgs says a machine of `host_arch` executes this system's
     /// binaries itself: `stdenv.hostPlatform.canExecute`, from
-    /// lib/systems/parse.nix `isCompatible`. That is [`NixSystem::native_on`]
-    /// except for a CPU's other mode: "Since 22.11 the archs of a mode
-    /// switching CPU are no longer considered pairwise compatible" — on
-    /// aarch64 only `(b == aarch64 && a == armv8a)` remains, so 32-bit ARM is
-    /// emulated there whatever the CPU can do ([`NIXPKGS_MODE_SWITCH`]).
+    /// lib/systems/parse.nix `isCompatible`, in the default release (25.05).
+    /// That is [`NixSystem::native_on`] except for a CPU's other mode: parse.nix
+    /// has no `(b == armv7a && isCompatible a armv8a)` any more, so 32-bit ARM
+    /// is emulated on aarch64 whatever the CPU can do ([`NIXPKGS_MODE_SWITCH`]).
     pub fn nixpkgs_runs_natively_on(&self, host_arch: &str) -> bool {
-        self.native_on.contains(&host_arch) && !NIXPKGS_MODE_SWITCH.contains(&(host_arch, self.double))
+        self.nixpkgs_runs_natively_in(host_arch, NixosRelease::default_release())
+    }
+
+    /// [`NixSystem::nixpkgs_runs_natively_on`] as nixpkgs `release` says it:
+    /// before 23.05 parse.nix counted 32-bit ARM as executable on every
+    /// aarch64, whatever the CPU can do ([`NixosRelease::arm32_native_on_aarch64`];
+    /// on a CPU without AArch32 that is nixpkgs#171297).
+    pub fn nixpkgs_runs_natively_in(&self, host_arch: &str, release: &NixosRelease) -> bool {
+        let other_mode = NIXPKGS_MODE_SWITCH.contains(&(host_arch, self.double));
+        match other_mode {
+            true => release.arm32_native_on_aarch64,
+            false => self.native_on.contains(&host_arch),
+        }
     }
 
     /// Whether the machine we run on executes this system's binaries natively.
@@ -372,7 +383,8 @@ impl NixSystem {
 }
 
 /// `(host arch, system)` pairs the CPU runs in another mode, which nixpkgs
-/// (lib/systems/parse.nix since 22.11) does not count as executable.
+/// (lib/systems/parse.nix from 23.05 on, [`NixosRelease::arm32_native_on_aarch64`])
+/// does not count as executable.
 pub const NIXPKGS_MODE_SWITCH: &[(&str, &str)] =
     &[("aarch64", "armv7l-linux"), ("aarch64", "armv6l-linux"), ("aarch64", "armv5tel-linux")];
 
@@ -467,6 +479,118 @@ impl HostSystem {
     }
     pub fn cpu(&self, name: &str) -> Option<&'static HostCpu> {
         self.cpus.iter().find(|c| c.name == name)
+    }
+}
+
+/// One NixOS release's `boot.binfmt` module, as far as it changes what a lab
+/// sees (`binfmt.nixos-release`; default [`NixosRelease::DEFAULT`]). Read
+/// from nixpkgs' sources; the release a change first shipped in follows from
+/// when its pull request was opened (see each field).
+#[derive(Debug, PartialEq, Eq)]
+pub struct NixosRelease {
+    /// `22.05` … `25.05`.
+    pub name: &'static str,
+    /// Whether lib/systems/parse.nix counts armv7l/armv6l/armv5tel as
+    /// executable on aarch64 (so binfmt.nix registers the shell wrapper for
+    /// them, not qemu: nixpkgs#171297). Older parse.nix (with "CPUs with
+    /// multiple modes of endianness are pairwise compatible" and "XXX: not
+    /// always true! Some arm64 cpus don't support arm32 mode.") has
+    /// `(b == armv7a && isCompatible a armv8a)` and
+    /// `(b == armv8a && isCompatible a aarch64)`: aarch64 → armv8a → armv7a →
+    /// armv7l. Removed by nixpkgs#211950 ("stop considering armv8a able to
+    /// execute armv7l", which fixes #220008 of March 2023), so 22.11 still
+    /// has it and 23.05 is the first release without.
+    pub arm32_native_on_aarch64: bool,
+    /// Whether binfmt.nix has `assert system != pkgs.stdenv.hostPlatform.system;`
+    /// ([`NIXOS_OWN_SYSTEM_ASSERTION`]): added by nixpkgs#275485, opened
+    /// 2023-12-19 after 23.11 branched off, so first in 24.05. Before, the
+    /// host's own system is registered with the module's shell wrapper and
+    /// every native exec goes through it until the kernel gives up (ELOOP,
+    /// "Too many levels of symbolic links": nixpkgs#218465, #239806).
+    pub own_system_assertion: bool,
+    /// The `emulator` lib/systems/default.nix gives a system the host
+    /// executes ([`NativeEmulator`]).
+    pub native_emulator: NativeEmulator,
+}
+
+/// What lib/systems/default.nix's `emulator` is for a system
+/// `stdenv.hostPlatform.canExecute`s; binfmt.nix wraps either in its
+/// `wrapInterpreterInShell` script (`#!${pkgs.bash}/bin/sh` /
+/// `exec -- ${interpreter} "$@"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NativeEmulator {
+    /// `"${pkgs.runtimeShell} -c '\"$@\"' --"`, so the registered script is
+    /// `exec -- …/bin/bash -c '"$@"' -- "$@"` (nixpkgs#171297 shows it on
+    /// 22.05). Replaced after nixpkgs#324071 (opened 2024-07-02, after 24.05).
+    ShellDashC,
+    /// `lib.getExe (pkgs.writeShellScriptBin "exec" ''exec "$@"'')` (25.05).
+    /// 24.11 execs its arguments the same way, whether through this or
+    /// execline's `exec` (nixpkgs#324071); which of the two is not checked.
+    ExecScript,
+}
+
+/// The releases a lab can name, oldest first.
+pub const NIXOS_RELEASES: &[NixosRelease] = &[
+    NixosRelease {
+        name: "22.05",
+        arm32_native_on_aarch64: true,
+        own_system_assertion: false,
+        native_emulator: NativeEmulator::ShellDashC,
+    },
+    NixosRelease {
+        name: "22.11",
+        arm32_native_on_aarch64: true,
+        own_system_assertion: false,
+        native_emulator: NativeEmulator::ShellDashC,
+    },
+    NixosRelease {
+        name: "23.05",
+        arm32_native_on_aarch64: false,
+        own_system_assertion: false,
+        native_emulator: NativeEmulator::ShellDashC,
+    },
+    NixosRelease {
+        name: "23.11",
+        arm32_native_on_aarch64: false,
+        own_system_assertion: false,
+        native_emulator: NativeEmulator::ShellDashC,
+    },
+    NixosRelease {
+        name: "24.05",
+        arm32_native_on_aarch64: false,
+        own_system_assertion: true,
+        native_emulator: NativeEmulator::ShellDashC,
+    },
+    NixosRelease {
+        name: "24.11",
+        arm32_native_on_aarch64: false,
+        own_system_assertion: true,
+        native_emulator: NativeEmulator::ExecScript,
+    },
+    NixosRelease {
+        name: "25.05",
+        arm32_native_on_aarch64: false,
+        own_system_assertion: true,
+        native_emulator: NativeEmulator::ExecScript,
+    },
+];
+
+impl NixosRelease {
+    /// The release crosslab models unless a lab names another: the flake's
+    /// nixpkgs (nixos-25.05).
+    pub const DEFAULT: &'static str = "25.05";
+
+    pub fn find(name: &str) -> Option<&'static NixosRelease> {
+        NIXOS_RELEASES.iter().find(|r| r.name == name)
+    }
+
+    pub fn default_release() -> &'static NixosRelease {
+        NixosRelease::find(NixosRelease::DEFAULT).expect("the default release is a row of NIXOS_RELEASES")
+    }
+
+    /// `"22.05", "22.11", …` for an error's help.
+    pub fn names() -> Vec<&'static str> {
+        NIXOS_RELEASES.iter().map(|r| r.name).collect()
     }
 }
 

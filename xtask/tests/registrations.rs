@@ -246,3 +246,83 @@ fn a_system_nixos_s_module_cannot_emulate_is_told_once() {
               help: use `interpreter = "fhs"` with a hand-written registration, or another system"#]],
     );
 }
+
+/// What a simulated NixOS on `host_arch` registers for each of its systems:
+/// the entry's interpreter link and flags, and what the link points to
+/// (a script's text, or the P wrapper of the qemu it execs).
+fn nixos_registers(text: &str, host_arch: &'static str) -> String {
+    let lab = parse(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let plan = Plan::new(&lab, host_arch);
+    let sim = plan
+        .nixos_simulation(
+            &mut |_| Ok("/lib/ld-linux-aarch64.so.1=/usr/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1\n".into()),
+            &mut |w| Ok(format!("/cache/{} -> {}", w.name, w.qemu)),
+        )
+        .unwrap();
+    let mut out = Vec::new();
+    for reg in &plan.registrations {
+        out.push(format!("{} flags={:?}", reg.line(), reg.flags));
+    }
+    for (link, target) in &sim.links {
+        out.push(format!("{link} -> {target}"));
+    }
+    for (path, content) in &sim.files {
+        out.push(format!("{path}:\n{content}"));
+    }
+    out.join("\n")
+}
+
+#[test]
+fn armv7l_on_aarch64_is_native_to_nixpkgs_22_05_and_emulated_from_23_05() {
+    // nixpkgs#171297: on aarch64, 22.05's canExecute says yes to armv7l, so
+    // the module registers its bash wrapper, not qemu: on a CPU without
+    // AArch32 every armv7l exec loops bash -> program -> bash.
+    let lab = |release: &str| {
+        format!(
+            "description = \"d\"\nhost = \"nixos\"\nsystems = [\"armv7l-linux\"]\n[binfmt]\ninterpreter = \"nixos\"\n{release}[[probe]]\nkind = \"build\"\n"
+        )
+    };
+    expect![[r#"
+        :armv7l-linux:M::\x7fELF\x01\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x28\x00:\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\x00\xff\xfe\xff\xff\xff:/run/binfmt/armv7l-linux: flags=""
+        /run/binfmt/armv7l-linux -> /run/crosslab/binfmt/armv7l-linux-interpreter
+        /run/crosslab/binfmt/armv7l-linux-interpreter:
+        #!/bin/sh
+        exec -- /bin/sh -c '"$@"' -- "$@"
+    "#]]
+    .assert_eq(&nixos_registers(&lab("nixos-release = \"22.05\"\n"), "aarch64"));
+    expect![[r#"
+        :armv7l-linux:M::\x7fELF\x01\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x28\x00:\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\x00\xff\xfe\xff\xff\xff:/run/binfmt/armv7l-linux:P flags="P"
+        /run/binfmt/armv7l-linux -> /cache/qemu-arm-binfmt-P -> /usr/bin/qemu-arm"#]]
+    .assert_eq(&nixos_registers(&lab(""), "aarch64"));
+    // 23.05 already emulates it; on x86_64 no release runs armv7l natively.
+    assert_eq!(nixos_registers(&lab("nixos-release = \"23.05\"\n"), "aarch64"), nixos_registers(&lab(""), "aarch64"));
+    assert_eq!(nixos_registers(&lab("nixos-release = \"22.05\"\n"), "x86_64"), nixos_registers(&lab(""), "x86_64"));
+}
+
+#[test]
+fn the_hosts_own_system_is_registered_only_before_nixos_asserted_against_it() {
+    // nixpkgs#218465: 23.11 registers x86_64-linux on an x86_64 host with the
+    // shell wrapper, whose /bin/sh is x86_64 ELF again.
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../labs/nixpkgs-218465-own-system-emulated.toml"),
+    )
+    .unwrap();
+    expect![[r#"
+        :x86_64-linux:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x3e\x00:\xff\xff\xff\xff\xff\xfe\xfe\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:/run/binfmt/x86_64-linux: flags=""
+        /run/binfmt/x86_64-linux -> /run/crosslab/binfmt/x86_64-linux-interpreter
+        /run/crosslab/binfmt/x86_64-linux-interpreter:
+        #!/bin/sh
+        exec -- /bin/sh -c '"$@"' -- "$@"
+    "#]]
+    .assert_eq(&nixos_registers(&text, "x86_64"));
+    // Only a binfmt_misc private to the lab may get that entry: the vm
+    // backend and --allow-global refuse a plan that has it.
+    let lab = parse(&text).unwrap();
+    assert_eq!(xtask::run::executor::own_system_entry(&Plan::new(&lab, "x86_64")), Some("x86_64-linux"));
+    let i686 = parse(&text.replace("[\"x86_64-linux\"]", "[\"i686-linux\"]")).unwrap();
+    assert_eq!(xtask::run::executor::own_system_entry(&Plan::new(&i686, "x86_64")), None);
+    // From 24.05 on the spec refuses it (tests/spec.rs).
+    let release = xtask::systems::NixosRelease::find("24.05").unwrap();
+    assert!(release.own_system_assertion);
+    assert!(!xtask::systems::NixosRelease::find("23.11").unwrap().own_system_assertion);
+}

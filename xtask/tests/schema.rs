@@ -148,6 +148,17 @@ fn typical_mistakes_are_rejected_by_the_schema_and_by_lab_check() {
             format!("{HEAD}[binfmt]\ninterpreter = \"none\"\nflags = \"P\"\n[[probe]]\nkind = \"exec\"\n"),
         ),
         ("payload on binfmt", format!("{HEAD}[[probe]]\nkind = \"binfmt\"\npayload = \"aarch64-linux\"\n")),
+        (
+            "nixos release on non-nixos",
+            format!("{HEAD}[binfmt]\nnixos-release = \"22.05\"\n[[probe]]\nkind = \"exec\"\n"),
+        ),
+        (
+            "unknown nixos release",
+            format!(
+                "{}[binfmt]\nnixos-release = \"21.11\"\n[[probe]]\nkind = \"exec\"\n",
+                HEAD.replace("non-nixos", "nixos")
+            ),
+        ),
     ];
     let validator = validator();
     for (what, text) in mistakes {

@@ -179,19 +179,51 @@ fn the_hosts_own_system_in_emulated_systems_fails_nixos_assertion() {
         "description = \"d\"\nhost = \"nixos\"\nsystems = [\"aarch64-linux\", \"i686-linux\", \"x86_64-linux\"]\n[[probe]]\nkind = \"binfmt\"\n",
         expect![[r#"
             invalid lab spec `labs/t.toml:3:43`: `systems[2]`: `x86_64-linux` is the x86_64 NixOS host's own system: boot.binfmt.emulatedSystems rejects it, nixos/modules/system/boot/binfmt.nix fails with "assertion '(system != (pkgs).stdenv.hostPlatform.system)' failed" (nixpkgs#218465: registered, the entry took over every native binary and the machine stopped booting)
-              help: remove `x86_64-linux` from `systems` (the host runs it itself), or model a non-NixOS host with `host = "non-nixos"`"#]],
+              help: remove `x86_64-linux` from `systems` (the host runs it itself), or model a non-NixOS host with `host = "non-nixos"`; to reproduce nixpkgs#218465, model a release before the assertion: `binfmt.nixos-release = "23.11"`"#]],
     );
     // The same through the NixOS registration tool.
     check(
         "description = \"d\"\nhost = \"nixos\"\nsystems = [\"x86_64-linux\"]\n[binfmt]\ntool = \"nixos-dynamic\"\n[[probe]]\nkind = \"binfmt\"\n",
         expect![[r#"
             invalid lab spec `labs/t.toml:3:12`: `systems[0]`: `x86_64-linux` is the x86_64 NixOS host's own system: boot.binfmt.emulatedSystems rejects it, nixos/modules/system/boot/binfmt.nix fails with "assertion '(system != (pkgs).stdenv.hostPlatform.system)' failed" (nixpkgs#218465: registered, the entry took over every native binary and the machine stopped booting)
-              help: remove `x86_64-linux` from `systems` (the host runs it itself), or model a non-NixOS host with `host = "non-nixos"`"#]],
+              help: remove `x86_64-linux` from `systems` (the host runs it itself), or model a non-NixOS host with `host = "non-nixos"`; to reproduce nixpkgs#218465, model a release before the assertion: `binfmt.nixos-release = "23.11"`"#]],
     );
     check(
         "description = \"d\"\nhost = \"nixos\"\nsystems = [\"aarch64-linux\", \"i686-linux\"]\n[[probe]]\nkind = \"binfmt\"\n",
         expect![[r#"ok: host=nixos systems=["aarch64-linux", "i686-linux"] interpreter=nixos flags=P sandbox=true paths=[] platforms=["aarch64-linux", "i686-linux"] probes=["binfmt:pass"]"#]],
     );
+}
+
+#[test]
+fn the_nixos_release_is_one_of_the_modelled_ones_and_needs_a_nixos_host() {
+    check(
+        "description = \"d\"\nhost = \"nixos\"\nsystems = [\"aarch64-linux\"]\n[binfmt]\nnixos-release = \"23.1\"\n[[probe]]\nkind = \"binfmt\"\n",
+        expect![[r#"
+            invalid lab spec `labs/t.toml:5:17`: `binfmt.nixos-release`: `23.1` is not allowed
+              help: did you mean "23.11"? allowed: "22.05", "22.11", "23.05", "23.11", "24.05", "24.11", "25.05""#]],
+    );
+    check(
+        "description = \"d\"\nhost = \"non-nixos\"\nsystems = [\"aarch64-linux\"]\n[binfmt]\nnixos-release = \"22.05\"\n[[probe]]\nkind = \"binfmt\"\n",
+        expect![[r#"
+            invalid lab spec `labs/t.toml:5:17`: `binfmt.nixos-release`: `22.05` is a release of NixOS's boot.binfmt module: it needs `host = "nixos"`
+              help: set `host = "nixos"`, or remove `nixos-release`"#]],
+    );
+}
+
+#[test]
+fn the_218465_lab_is_valid_before_the_assertion_and_refused_by_it_from_24_05() {
+    // labs/nixpkgs-218465-own-system-emulated.toml names 23.11; the same lab
+    // on the default release (25.05) and on 24.05 fails NixOS's assertion.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../labs/nixpkgs-218465-own-system-emulated.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lab = spec::parse("nixpkgs-218465-own-system-emulated", &path, &text).unwrap();
+    assert_eq!(lab.binfmt.nixos_release.name, "23.11");
+    let release_line = text.lines().find(|l| l.starts_with("nixos-release")).expect("the lab names its release");
+    for replacement in ["", "nixos-release = \"24.05\""] {
+        let other = text.replace(release_line, replacement);
+        let err = spec::parse("t", Path::new("labs/t.toml"), &other).unwrap_err().to_string();
+        assert!(err.contains(xtask::systems::NIXOS_OWN_SYSTEM_ASSERTION), "{replacement:?}: {err}");
+    }
 }
 
 #[test]

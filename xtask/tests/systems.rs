@@ -228,3 +228,49 @@ fn what_each_host_runs_natively_follows_its_cpu() {
     assert_eq!(armv7l.uname_on("aarch64", aarch64.cpu("cortex-a72")), "armv8l");
     assert_eq!(armv7l.uname_on("aarch64", aarch64.cpu("a64fx")), "armv7l");
 }
+
+#[test]
+fn nixos_releases_change_only_what_nixpkgs_changed_and_in_order() {
+    use xtask::systems::{NativeEmulator, NixosRelease, NIXOS_RELEASES, NIXPKGS_MODE_SWITCH};
+    // Oldest first; the default is the flake's nixpkgs, the newest row.
+    let names = NixosRelease::names();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+    assert_eq!(names.last(), Some(&NixosRelease::DEFAULT));
+    assert!(xtask::render::NIXPKGS.url.ends_with(&format!("nixos-{}", NixosRelease::DEFAULT)));
+    // Each change happened once: nothing comes back in a later release.
+    let flips = |f: &dyn Fn(&NixosRelease) -> bool| NIXOS_RELEASES.windows(2).filter(|w| f(&w[0]) != f(&w[1])).count();
+    assert_eq!(flips(&|r| r.arm32_native_on_aarch64), 1);
+    assert_eq!(flips(&|r| r.own_system_assertion), 1);
+    assert_eq!(flips(&|r| r.native_emulator == NativeEmulator::ExecScript), 1);
+    let first = |f: &dyn Fn(&NixosRelease) -> bool| NIXOS_RELEASES.iter().find(|r| f(r)).map(|r| r.name);
+    assert_eq!(first(&|r| !r.arm32_native_on_aarch64), Some("23.05"));
+    assert_eq!(first(&|r| r.own_system_assertion), Some("24.05"));
+    // The release moves only the CPU's other mode on aarch64: 32-bit ARM,
+    // native to nixpkgs before 23.05 whatever the CPU (nixpkgs#171297).
+    for release in NIXOS_RELEASES {
+        for (arch, _) in NIXPKGS_CAN_EXECUTE {
+            for s in SYSTEMS {
+                let other_mode = NIXPKGS_MODE_SWITCH.contains(&(*arch, s.double));
+                let expected = match other_mode {
+                    true => release.arm32_native_on_aarch64,
+                    false => s.nixpkgs_runs_natively_on(arch),
+                };
+                assert_eq!(
+                    s.nixpkgs_runs_natively_in(arch, release),
+                    expected,
+                    "{} on {arch} in {}",
+                    s.double,
+                    release.name
+                );
+            }
+        }
+    }
+    let on_aarch64 = |name: &str| -> Vec<&str> {
+        let release = NixosRelease::find(name).unwrap();
+        SYSTEMS.iter().filter(|s| s.nixpkgs_runs_natively_in("aarch64", release)).map(|s| s.double).collect()
+    };
+    assert!(on_aarch64("22.11").contains(&"armv7l-linux"), "{:?}", on_aarch64("22.11"));
+    assert!(!on_aarch64("23.05").contains(&"armv7l-linux"), "{:?}", on_aarch64("23.05"));
+}

@@ -317,6 +317,12 @@ pub fn not_a_nixos_test(plan: &Plan) -> Option<&'static str> {
     if lab.nix.emulated.is_some() {
         return Some("its daemon is an emulated Nix, which a NixOS node does not run");
     }
+    // The flake's nixpkgs is the default release (tests/systems.rs checks).
+    if lab.binfmt.nixos_release.name != crate::systems::NixosRelease::DEFAULT {
+        return Some(
+            "it models another NixOS release's binfmt module (`binfmt.nixos-release`) than the flake's nixpkgs",
+        );
+    }
     let client_trusted = lab.nix.trusted_users.iter().any(|u| u == crate::plan::CLIENT_USER);
     if !client_trusted && lab.probes.iter().any(|p| !p.nix_options.is_empty()) {
         return Some("its probes are an untrusted client; a NixOS test's run as root, whom the daemon trusts");

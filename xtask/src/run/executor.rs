@@ -24,18 +24,21 @@ pub trait Executor {
     }
 }
 
-/// Registers the plan's binfmt entries (fhs and simulated NixOS alike), then
-/// runs every probe in order, judged as its expectation holds for a run
-/// known by `keys` (its stack, its Nix: [`crate::outcome::Versions::keys`]),
-/// calling `on_verdict` as each one ends.
+/// Starts the lab's daemon, registers the plan's binfmt entries (fhs and
+/// simulated NixOS alike), then runs every probe in order, judged as its
+/// expectation holds for a run known by `keys` (its stack, its Nix:
+/// [`crate::outcome::Versions::keys`]), calling `on_verdict` as each one ends.
 pub fn run_plan(
     plan: &Plan,
     executor: &dyn Executor,
     keys: &[String],
     on_verdict: &mut dyn FnMut(&Verdict),
 ) -> anyhow::Result<Vec<Verdict>> {
-    register(plan, executor)?;
+    // The daemon first: an entry can take over every native exec in the
+    // lab (the host's own system before NixOS's assertion, nixpkgs#218465),
+    // and the daemon is started natively or through qemu named explicitly.
     start_daemon(plan, executor)?;
+    register(plan, executor)?;
     apply_machine_state(plan, executor)?;
     let mut verdicts = Vec::new();
     for probe in &plan.probes {
@@ -45,6 +48,15 @@ pub fn run_plan(
         verdicts.push(verdict);
     }
     Ok(verdicts)
+}
+
+/// The system of an entry `plan` registers for the machine's own system
+/// (NixOS before its assertion, nixpkgs#218465): every native exec under
+/// that binfmt_misc goes through it and fails, so only a binfmt_misc
+/// private to the lab may get it.
+pub fn own_system_entry(plan: &Plan) -> Option<&'static str> {
+    let own = crate::systems::own_system(plan.host_arch)?;
+    plan.registrations.iter().any(|r| r.system == own).then_some(own.double)
 }
 
 /// Makes the toolchains bound into the lab's fresh store valid paths there.

@@ -331,6 +331,12 @@ pub fn run_on_host(
 /// simulated NixOS's links), before anything is registered: `lab run` and
 /// `lab shell` start a lab the same way.
 pub fn start_host(plan: &Plan, env: &HostEnv) -> anyhow::Result<host::HostLab> {
+    if let (true, Some(system)) = (env.global_binfmt, executor::own_system_entry(plan)) {
+        bail!(
+            "`{}` registers the host's own system `{system}`: in the host's binfmt_misc (--allow-global) it would take over every exec on this machine, crosslab's restore included\n  help: run it where the kernel gives each lab a private binfmt_misc (Linux 6.7 or later), without --allow-global",
+            plan.lab.name
+        );
+    }
     let nixos = plan
         .nixos_simulation(&mut |program| crate::plan::shared_objects_in(&env.lower, program), &mut |wrapper| {
             binfmt_wrapper::ensure(wrapper)

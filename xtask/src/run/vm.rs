@@ -55,6 +55,14 @@ pub fn run_vm(
 /// toolchains), before anything is registered: `lab run` and `lab shell`
 /// start a lab in the VM the same way.
 pub fn set_up_lab(plan: &Plan, guest: &Guest) -> anyhow::Result<()> {
+    // The guest's binfmt_misc is the whole guest's, its agent's execs included.
+    if let Some(system) = executor::own_system_entry(plan) {
+        anyhow::bail!(
+            "`{}` registers the guest's own system `{system}`, which would take over every exec in the VM, its agent's included, so no later lab could reset it; it runs on the host backend only (a private binfmt_misc per lab)\n  help: cargo xtask lab run --backend host {}",
+            plan.lab.name,
+            plan.lab.name
+        );
+    }
     let nixos = plan.nixos_simulation(
         &mut |program| {
             let command = format!("set -- {}\n{}", crate::quote::sh(program), crate::plan::SHARED_OBJECTS_COMMAND);
