@@ -369,9 +369,13 @@ impl Plan<'_> {
     fn native_interpreter(&self, reg: &Registration, sim: &mut NixosSimulation) {
         let dir = nixos_script_dir();
         let wrapped = format!("{dir}/{}-interpreter", reg.system.double);
+        // binfmt.nix's mkInterpreter writes `exec -- ${interpreter} "$@"` under
+        // `#!${pkgs.bash}/bin/sh`; the simulation's scripts run under the
+        // machine's /bin/sh, which on Debian is dash, whose `exec` takes no
+        // `--` ("exec: --: not found"). Without it the exec is the same.
         let target = match self.lab.binfmt.nixos_release.native_emulator {
             NativeEmulator::ShellDashC => {
-                sim.files.push((wrapped.clone(), "#!/bin/sh\nexec -- /bin/sh -c '\"$@\"' -- \"$@\"\n".to_owned()));
+                sim.files.push((wrapped.clone(), "#!/bin/sh\nexec /bin/sh -c '\"$@\"' -- \"$@\"\n".to_owned()));
                 wrapped
             }
             NativeEmulator::ExecScript => {
@@ -380,7 +384,7 @@ impl Plan<'_> {
                 if self.lab.binfmt.emulator == Emulator::Static {
                     exec
                 } else {
-                    sim.files.push((wrapped.clone(), format!("#!/bin/sh\nexec -- {} \"$@\"\n", quote::sh(&exec))));
+                    sim.files.push((wrapped.clone(), format!("#!/bin/sh\nexec {} \"$@\"\n", quote::sh(&exec))));
                     wrapped
                 }
             }

@@ -287,7 +287,7 @@ fn armv7l_on_aarch64_is_native_to_nixpkgs_22_05_and_emulated_from_23_05() {
         /run/binfmt/armv7l-linux -> /run/crosslab/binfmt/armv7l-linux-interpreter
         /run/crosslab/binfmt/armv7l-linux-interpreter:
         #!/bin/sh
-        exec -- /bin/sh -c '"$@"' -- "$@"
+        exec /bin/sh -c '"$@"' -- "$@"
     "#]]
     .assert_eq(&nixos_registers(&lab("nixos-release = \"22.05\"\n"), "aarch64"));
     expect![[r#"
@@ -312,7 +312,7 @@ fn the_hosts_own_system_is_registered_only_before_nixos_asserted_against_it() {
         /run/binfmt/x86_64-linux -> /run/crosslab/binfmt/x86_64-linux-interpreter
         /run/crosslab/binfmt/x86_64-linux-interpreter:
         #!/bin/sh
-        exec -- /bin/sh -c '"$@"' -- "$@"
+        exec /bin/sh -c '"$@"' -- "$@"
     "#]]
     .assert_eq(&nixos_registers(&text, "x86_64"));
     // Only a binfmt_misc private to the lab may get that entry: the vm

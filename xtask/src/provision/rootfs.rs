@@ -212,11 +212,8 @@ fn build(sh: &Shell, recipe: &Recipe, work: &Path, mirror: &str, started: Instan
     Ok(manifest)
 }
 
-/// Runs mmdebstrap (as root) to put `recipe`'s root at `tree`, from
-/// `mirror`, with `env` set for it (and the packages' maintainer scripts).
-/// A mirror contradicting its own Release file is an
-/// [`payload::InconsistentIndex`], so that callers with another suite to try can.
-/// mmdebstrap's arguments (program name first) for `recipe` into `tree`.
+/// mmdebstrap's arguments (program name first) for `recipe` into `tree`:
+/// the same for a root of this machine's architecture and a foreign one.
 pub fn mmdebstrap_args(recipe: &Recipe, tree: &Path, mirror: &str) -> Vec<String> {
     let (suite, arch, variant) = (&recipe.suite, &recipe.arch, recipe.variant.as_str());
     let mut args = vec![
@@ -232,32 +229,26 @@ pub fn mmdebstrap_args(recipe: &Recipe, tree: &Path, mirror: &str) -> Vec<String
             .map(|f| (*f).to_owned())
             .chain(recipe.dpkg_filters.iter().cloned())
             .map(|f| format!("--dpkgopt={f}"))
-            .chain(payload::host_release_checks_off().into_iter().map(|key| format!("--aptopt={key} \"false\""))),
+            .chain(payload::host_release_checks_off().into_iter().map(|key| format!("--aptopt={key} \"false\"")))
+            // mmdebstrap runs a hook with the root's path as $1.
+            .chain(recipe.links.iter().map(|(link, target)| format!("--customize-hook=ln -s '{target}' \"$1{link}\""))),
     );
     args.extend([suite.clone(), tree.display().to_string(), mirror.to_owned()]);
     args
 }
 
+/// Runs mmdebstrap (as root) to put `recipe`'s root at `tree`, from
+/// `mirror`, with `env` set for it (and the packages' maintainer scripts).
+/// A mirror contradicting its own Release file is an
+/// [`payload::InconsistentIndex`], so that callers with another suite to try can.
+
 pub fn mmdebstrap(sh: &Shell, recipe: &Recipe, tree: &Path, mirror: &str, env: &[(&str, &str)]) -> anyhow::Result<()> {
-    let include = recipe.packages.join(",");
-    let (suite, arch, variant) = (&recipe.suite, &recipe.arch, recipe.variant.as_str());
-    // dpkg filters, and the host's word on its mirror's Release files.
-    let filters: Vec<String> = DPKG_FILTERS
-        .iter()
-        .map(|f| (*f).to_owned())
-        .chain(recipe.dpkg_filters.iter().cloned())
-        .map(|f| format!("--dpkgopt={f}"))
-        .chain(payload::host_release_checks_off().into_iter().map(|key| format!("--aptopt={key} \"false\"")))
-        // mmdebstrap runs a hook with the root's path as $1.
-        .chain(recipe.links.iter().map(|(link, target)| format!("--customize-hook=ln -s '{target}' \"$1{link}\"")))
-        .collect();
+    let suite = &recipe.suite;
+    let args = mmdebstrap_args(recipe, tree, mirror);
     // `unshare --mount`: mmdebstrap's mounts (/proc, /dev inside the tree)
     // live in a private mount namespace and vanish with it, even if it is
     // killed.
-    let mut command = cmd!(
-        sh,
-        "unshare --mount -- mmdebstrap --mode=root --variant={variant} --architectures={arch} --include={include} {filters...} {suite} {tree} {mirror}"
-    );
+    let mut command = cmd!(sh, "unshare --mount -- {args...}");
     for (key, value) in env {
         command = command.env(key, value);
     }
