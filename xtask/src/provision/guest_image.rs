@@ -356,7 +356,14 @@ fn build(
     if guest.debian_arch == "amd64" {
         rootfs::mmdebstrap(sh, &recipe, &root, mirror, &[("INITRD", "No")])?;
     } else {
-        mmdebstrap_foreign(&recipe, &root, mirror, foreign_system(guest)?)?;
+        let system = foreign_system(guest)?;
+        // mmdebstrap copies the host's emulator for the tree's own
+        // architecture to that very path while it works and removes it after
+        // ("File exists" for a link there); the guest runs its own
+        // architecture natively and needs no such name.
+        let own = system.fhs_interpreter();
+        let recipe = Recipe { links: recipe.links.iter().filter(|(l, _)| *l != own).cloned().collect(), ..recipe };
+        mmdebstrap_foreign(&recipe, &root, mirror, system)?;
     }
 
     let kernel_release = kernel_release(&root)?;
