@@ -33,9 +33,9 @@ pub struct Row {
     /// The stack it ran on (`host`, `bookworm`, `trixie`, `forky`).
     #[serde(skip)]
     pub stack: &'static str,
-    /// `non-nixos` or `nixos`: the kind of machine the lab models.
+    /// The machine the lab models ([`Lab::machine_words`]).
     #[serde(skip)]
-    pub host: &'static str,
+    pub host: String,
     pub system: &'static str,
     /// Every probe for this system ended as the lab expects.
     pub works: bool,
@@ -72,6 +72,8 @@ struct Job {
     name: String,
     spec: std::path::PathBuf,
     host: &'static str,
+    /// [`Lab::machine_words`].
+    machine: String,
     /// The rows' systems; the lab's own when not substituted.
     systems: Vec<&'static NixSystem>,
     lab: Result<Lab, String>,
@@ -86,7 +88,7 @@ impl Job {
             .map(|system| Row {
                 lab: self.name.clone(),
                 stack,
-                host: self.host,
+                host: self.machine.clone(),
                 system: system.double,
                 works: false,
                 applies,
@@ -122,6 +124,7 @@ impl flags::Matrix {
                     name: lab.name.clone(),
                     spec: lab.path.clone(),
                     host: lab.host.as_str(),
+                    machine: lab.machine_words(),
                     systems: lab.systems.clone(),
                     lab: Ok(lab),
                 });
@@ -133,6 +136,7 @@ impl flags::Matrix {
                     name: lab.name.clone(),
                     spec: lab.path.clone(),
                     host: lab.host.as_str(),
+                    machine: lab.machine_words(),
                     systems: vec![system],
                     lab: substituted,
                 });
@@ -262,7 +266,7 @@ pub fn rows_of(plan: &Plan, report: &LabReport) -> Vec<Row> {
             Row {
                 lab: report.lab.clone(),
                 stack: "host",
-                host: plan.lab.host.as_str(),
+                host: plan.lab.machine_words(),
                 system: system.double,
                 works,
                 applies: true,
@@ -352,7 +356,7 @@ pub fn markdown_with(rows: &[Row], compile_times: bool, versions: &[Versions]) -
             out.push_str(&format!(
                 "| `{}` | {} | `{}` | {} | {} |",
                 cell(&r.lab),
-                cell(r.host),
+                cell(&r.host),
                 cell(r.system),
                 r.works_cell(),
                 cell(&r.note)
@@ -388,7 +392,7 @@ pub fn markdown_with(rows: &[Row], compile_times: bool, versions: &[Versions]) -
         } else {
             same.iter().map(|o| format!("{}: {}", o.stack, cell(&o.note))).collect::<Vec<_>>().join("<br>")
         };
-        out.push_str(&format!("| `{}` | {} | `{}` |{cells} {note} |\n", cell(&r.lab), cell(r.host), cell(r.system)));
+        out.push_str(&format!("| `{}` | {} | `{}` |{cells} {note} |\n", cell(&r.lab), cell(&r.host), cell(r.system)));
     }
     out
 }

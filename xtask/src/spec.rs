@@ -47,6 +47,21 @@ pub struct Lab {
     pub probes: Vec<ProbeSpec>,
 }
 
+impl Lab {
+    /// The machine the lab models, in a few words: its kind (`non-nixos`,
+    /// `nixos`), and for a host of another system that system and CPU, e.g.
+    /// `nixos on aarch64-linux (a64fx)`.
+    pub fn machine_words(&self) -> String {
+        match self.host_system {
+            Some(h) => {
+                let cpu = self.host_cpu.unwrap_or_else(|| h.default_cpu());
+                format!("{} on {} ({})", self.host.as_str(), h.double, cpu.name)
+            }
+            None => self.host.as_str().to_owned(),
+        }
+    }
+}
+
 /// `[machine]`: host state a report describes that is neither a registration
 /// nor a Nix setting. Every backend applies it after setting the lab up
 /// (`plan::MachineState`).
