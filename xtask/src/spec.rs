@@ -939,7 +939,7 @@ impl Validator<'_> {
         &self,
         table: &Table,
         host: Option<HostKind>,
-        (host_arch, host_cpu): (&'static str, Option<&'static crate::systems::HostCpu>),
+        (host_arch, host_cpu): (&'static str, Option<&'static HostCpu>),
         systems: Option<&[&'static NixSystem]>,
     ) -> Option<BinfmtSpec> {
         let native = |s: &NixSystem| s.is_native_on(host_arch, host_cpu);

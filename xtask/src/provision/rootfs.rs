@@ -241,7 +241,6 @@ pub fn mmdebstrap_args(recipe: &Recipe, tree: &Path, mirror: &str) -> Vec<String
 /// `mirror`, with `env` set for it (and the packages' maintainer scripts).
 /// A mirror contradicting its own Release file is an
 /// [`payload::InconsistentIndex`], so that callers with another suite to try can.
-
 pub fn mmdebstrap(sh: &Shell, recipe: &Recipe, tree: &Path, mirror: &str, env: &[(&str, &str)]) -> anyhow::Result<()> {
     let suite = &recipe.suite;
     let args = mmdebstrap_args(recipe, tree, mirror);
