@@ -157,14 +157,11 @@ impl Session {
 
     /// Runs one lab, calling `on_verdict` as each probe ends.
     pub fn run(&self, plan: &Plan, on_verdict: &mut dyn FnMut(&Verdict)) -> anyhow::Result<LabReport> {
-        let versions = self.versions_for(plan)?;
-        let mut report = match self.guest_for(plan)? {
-            None => {
-                let (env, _) = self.host.as_ref().expect("a lab without a guest runs on the host");
-                run_on_host(plan, env, &versions.keys(), on_verdict)
-                    .with_context(|| format!("lab `{}` could not run", plan.lab.name))?
-            }
-            Some(guest) => vm::run_vm(plan, guest, &versions.keys(), on_verdict)
+        let (place, versions) = self.place_of(plan)?;
+        let mut report = match place {
+            Place::Host(env) => run_on_host(plan, env, &versions.keys(), on_verdict)
+                .with_context(|| format!("lab `{}` could not run", plan.lab.name))?,
+            Place::Guest(guest) => vm::run_vm(plan, guest, &versions.keys(), on_verdict)
                 .with_context(|| format!("lab `{}` could not run in the VM", plan.lab.name))?,
         };
         report.versions = Some(versions.clone());
@@ -174,32 +171,37 @@ impl Session {
     /// A lab's `--json` object: diagnosed verdicts, the stack and its
     /// versions, plus the guest for a lab that ran in one.
     pub fn to_json(&self, plan: &Plan, report: &LabReport) -> anyhow::Result<serde_json::Value> {
-        let mut value = match self.guest_for(plan)? {
-            None => serde_json::to_value(report.to_json_diagnosed(plan))?,
-            Some(guest) => vm::to_json(plan, report, guest)?,
+        let (place, versions) = self.place_of(plan)?;
+        let mut value = match place {
+            Place::Host(_) => serde_json::to_value(report.to_json_diagnosed(plan))?,
+            Place::Guest(guest) => vm::to_json(plan, report, guest)?,
         };
-        value["versions"] = serde_json::to_value(self.versions_for(plan)?)?;
+        value["versions"] = serde_json::to_value(versions)?;
         Ok(value)
     }
 
     /// The guest `plan` runs in; `None` when it runs on the host.
     pub fn guest_for(&self, plan: &Plan) -> anyhow::Result<Option<&vm::Guest>> {
-        if self.host.is_some() && !needs_foreign_guest(plan) {
-            return Ok(None);
-        }
-        let kind = vm::guest_kind(plan);
-        let found = self.guests.iter().find(|(k, _, _)| *k == kind);
-        Ok(Some(&found.with_context(|| format!("no VM of kind {kind:?} was booted for lab `{}`", plan.lab.name))?.1))
+        Ok(match self.place_of(plan)?.0 {
+            Place::Host(_) => None,
+            Place::Guest(guest) => Some(guest),
+        })
     }
 
-    fn versions_for(&self, plan: &Plan) -> anyhow::Result<&crate::outcome::Versions> {
-        Ok(match (self.guest_for(plan)?, &self.host) {
-            (None, Some((_, versions))) => versions,
-            _ => {
-                let kind = vm::guest_kind(plan);
-                &self.guests.iter().find(|(k, _, _)| *k == kind).expect("guest_for found it").2
-            }
-        })
+    /// Where `plan` runs (the host, unless the session has none or the lab
+    /// models another architecture's host; else the guest of its kind), and
+    /// the versions of that place.
+    fn place_of(&self, plan: &Plan) -> anyhow::Result<(Place<'_>, &crate::outcome::Versions)> {
+        if let Some((env, versions)) = self.host.as_ref().filter(|_| !needs_foreign_guest(plan)) {
+            return Ok((Place::Host(env), versions));
+        }
+        let kind = vm::guest_kind(plan);
+        let (_, guest, versions) = self
+            .guests
+            .iter()
+            .find(|(k, _, _)| *k == kind)
+            .with_context(|| format!("no VM of kind {kind:?} was booted for lab `{}`", plan.lab.name))?;
+        Ok((Place::Guest(guest), versions))
     }
 
     /// The backend the labs of this machine's architecture run on, as
@@ -218,6 +220,12 @@ impl Session {
             guest.shutdown();
         }
     }
+}
+
+/// Where a lab of a [`Session`] runs.
+enum Place<'s> {
+    Host(&'s HostEnv),
+    Guest(&'s vm::Guest),
 }
 
 /// What the host backend prepared for its labs.
