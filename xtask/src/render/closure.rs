@@ -302,13 +302,20 @@ pub fn output_of(plan: &Plan) -> &'static str {
     }
 }
 
+/// Whether `lab` can be a rendered check at all: the checks are x86_64 NixOS
+/// VMs, so a lab that models another architecture's host (`host-system`) is
+/// left out of the flake; `lab run` runs it in a VM of that architecture.
+pub fn renderable(lab: &crate::spec::Lab) -> bool {
+    lab.host_system.is_none_or(|h| h.arch == VM_HOST_ARCH)
+}
+
 /// Why a lab has no check in the flake, when it models what a NixOS test's
 /// node does not: the test driver runs every probe as root (a trusted client
 /// of the node's daemon), and the node's nix.conf and daemon are NixOS's, not
 /// crosslab's own. Such a lab runs on the host and vm backends only.
 pub fn not_a_nixos_test(plan: &Plan) -> Option<&'static str> {
     let lab = plan.lab;
-    if lab.host_system.is_some_and(|h| h.arch != VM_HOST_ARCH) {
+    if !renderable(lab) {
         return Some("it models a host of another architecture, and the rendered checks are x86_64 NixOS VMs; `lab run` runs it in a VM of its own architecture");
     }
     if lab.probes.iter().any(|p| p.kind == crate::spec::ProbeKind::NixConfEdit) {

@@ -37,7 +37,7 @@ pub const FLAKE_LOCK: &str = "flake.lock";
 /// The command that regenerates every rendered file.
 pub const RENDER_COMMAND: &str = "cargo xtask lab render";
 
-pub use closure::VM_HOST_ARCH;
+pub use closure::{renderable, VM_HOST_ARCH};
 
 /// Time a test VM gets to boot and set up, on top of its probes' timeouts.
 const BOOT_ALLOWANCE_SECS: u64 = 600;
@@ -87,13 +87,6 @@ pub struct RenderedFile {
     /// Relative to the output directory.
     pub path: PathBuf,
     pub text: String,
-}
-
-/// Whether `lab` can be a rendered check at all: the checks are x86_64 NixOS
-/// VMs, so a lab that models another architecture's host (`host-system`) is
-/// left out of the flake; `lab run` runs it in a VM of that architecture.
-pub fn renderable(lab: &Lab) -> bool {
-    lab.host_system.is_none_or(|h| h.arch == VM_HOST_ARCH)
 }
 
 impl flags::Render {
