@@ -77,14 +77,15 @@ pub fn set_up_lab(plan: &Plan, guest: &Guest) -> anyhow::Result<()> {
 }
 
 /// The kind of guest a plan needs: its host's architecture and CPU model
-/// (`None`: qemu's `max`). Labs that name no host system run on an x86_64 guest.
+/// (`None`: qemu's `max`). Labs that name no host system, or an x86_64 one
+/// (whose only CPU is `max`), share an x86_64 guest.
 pub type GuestKind = (&'static str, Option<&'static str>);
 
 /// The guest `plan` runs in.
 pub fn guest_kind(plan: &Plan) -> GuestKind {
     match plan.lab.host_system {
-        Some(_) => (plan.host_arch, plan.host_cpu.map(|c| c.name)),
-        None => ("x86_64", None),
+        Some(h) if h.arch != "x86_64" => (plan.host_arch, plan.host_cpu.map(|c| c.name)),
+        _ => ("x86_64", None),
     }
 }
 
