@@ -859,7 +859,7 @@ impl<'a> Plan<'a> {
     /// A lab that names its host system is planned for that one instead.
     pub fn new(lab: &'a Lab, host_arch: &'static str) -> Plan<'a> {
         let host_arch = lab.host_system.map_or(host_arch, |h| h.arch);
-        let host_cpu = lab.host_system.map(|h| lab.host_cpu.unwrap_or_else(|| h.default_cpu()));
+        let host_cpu = lab.host_machine().map(|(_, cpu)| cpu);
         let native = |s: &NixSystem| s.is_native_on(host_arch, host_cpu);
         // NixOS's module registers every system of `emulatedSystems`, those
         // the host runs natively too (see `native_interpreter`); the host's

@@ -48,15 +48,18 @@ pub struct Lab {
 }
 
 impl Lab {
+    /// The host system the lab names and its CPU (`host-cpu`, else that
+    /// system's default); `None` when it models the machine it runs on.
+    pub fn host_machine(&self) -> Option<(&'static HostSystem, &'static HostCpu)> {
+        self.host_system.map(|h| (h, self.host_cpu.unwrap_or_else(|| h.default_cpu())))
+    }
+
     /// The machine the lab models, in a few words: its kind (`non-nixos`,
     /// `nixos`), and for a host of another system that system and CPU, e.g.
     /// `nixos on aarch64-linux (a64fx)`.
     pub fn machine_words(&self) -> String {
-        match self.host_system {
-            Some(h) => {
-                let cpu = self.host_cpu.unwrap_or_else(|| h.default_cpu());
-                format!("{} on {} ({})", self.host.as_str(), h.double, cpu.name)
-            }
+        match self.host_machine() {
+            Some((h, cpu)) => format!("{} on {} ({})", self.host.as_str(), h.double, cpu.name),
             None => self.host.as_str().to_owned(),
         }
     }
