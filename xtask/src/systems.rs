@@ -405,6 +405,7 @@ pub fn own_system(host_arch: &str) -> Option<&'static NixSystem> {
 /// nixpkgs#218465: without it the entry took over the host's own binaries
 /// and the machine stopped booting ("Too many levels of symbolic links").
 pub const NIXOS_OWN_SYSTEM_ASSERTION: &str = "assertion '(system != (pkgs).stdenv.hostPlatform.system)' failed";
+
 /// A CPU feature that decides whether a system runs natively.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CpuFeature {
